@@ -1,0 +1,21 @@
+/* The filter table: every filter wingman knows, in chain order. Request hooks
+ * run top to bottom, response hooks bottom to top; the router comes after the
+ * last one. */
+#include <string.h>
+
+#include "filter.h"
+
+extern const struct filter_ops headers_filter;
+
+const struct filter_ops *const filter_table[] = {
+	&headers_filter,
+	NULL
+};
+
+const struct filter_ops *filter_find(const char *name)
+{
+	for (const struct filter_ops *const *f = filter_table; *f; f++)
+		if (strcmp((*f)->name, name) == 0)
+			return *f;
+	return NULL;
+}

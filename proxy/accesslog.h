@@ -1,0 +1,37 @@
+/* Envoy-format access log. Format strings use Envoy's %COMMAND% syntax; lines
+ * are formatted on the worker into a per-worker buffer and written by a logger
+ * thread, so a slow disk or pipe never blocks a worker. */
+#ifndef WM_ACCESSLOG_H
+#define WM_ACCESSLOG_H
+
+#include <stddef.h>
+
+struct arena;
+struct stream;
+struct evbuffer;
+struct cfg_errs;
+
+/* Envoy's default format (with a trailing newline). */
+extern const char accesslog_default_format[];
+
+struct al_format;
+
+/* Parses fmt onto arena a. On error returns NULL and sets *err to a static-ish
+ * message and *errpos to the byte offset in fmt. */
+struct al_format *al_format_parse(struct arena *a, const char *fmt, const char **err, size_t *errpos);
+
+/* Appends one formatted line for s to out. */
+void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out);
+
+/* Logger thread. path "/dev/stdout" and "/dev/stderr" write to fds 1/2. */
+int accesslog_start(const char *path);
+/* Changes the target file (on reload). */
+int accesslog_set_path(const char *path);
+/* Queues a line-buffer from a worker; takes ownership of buf's contents. */
+void accesslog_submit(struct evbuffer *buf);
+/* Reopen the file (SIGUSR1). */
+void accesslog_reopen(void);
+/* Flush everything queued and stop the thread. */
+void accesslog_stop(void);
+
+#endif

@@ -1,0 +1,16 @@
+/* Admin HTTP/1.1 endpoint on admin.address, served on the main thread (evhttp):
+ * /ready /stats /stats/prometheus /clusters /config_dump /server_info
+ * POST /quitquitquit. */
+#ifndef WM_ADMIN_H
+#define WM_ADMIN_H
+
+struct event_base;
+struct addr_spec;
+
+/* Binds and serves; 0 or -errno (the bind error is logged). */
+int admin_start(struct event_base *base, const struct addr_spec *addr);
+/* Rebinds when the admin address changed on reload; keeps the old one on error. */
+int admin_update(const struct addr_spec *addr);
+void admin_stop(void);
+
+#endif

@@ -1,0 +1,140 @@
+/* Config snapshot types. A snapshot is parsed once, validated fully, then never
+ * modified: workers read it without locks. It is refcounted; a stream holds the
+ * snapshot it started with and reload swaps the published pointer. Everything in
+ * it lives on cfg->arena. */
+#ifndef WM_CFG_T_H
+#define WM_CFG_T_H
+
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct arena;
+struct filter_ops;
+struct al_format;
+
+/* Accumulated config errors, each "FILE:LINE:COL: message". */
+struct cfg_errs {
+	const char *file;		/* name used in messages */
+	char **msgs;
+	unsigned n, cap;
+};
+
+enum hm_type { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
+
+struct cfg_header_match {
+	const char *name;		/* lower-cased */
+	enum hm_type type;
+	const char *value;		/* NULL for HM_PRESENT */
+	regex_t re;			/* HM_REGEX: anchored POSIX ERE */
+	bool present;			/* HM_PRESENT: true = must be present, false = must be absent */
+};
+
+enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX };
+
+struct cfg_route_match {
+	enum rm_kind kind;
+	const char *value;		/* prefix or exact path, or the regex source */
+	regex_t re;			/* RM_REGEX: matched against the whole path, query excluded */
+	struct cfg_header_match *headers;
+	unsigned nheaders;
+	const char **methods;		/* upper-case; nmethods == 0 means any */
+	unsigned nmethods;
+};
+
+struct cfg_cluster;
+
+struct cfg_weighted {
+	const char *cluster_name;
+	struct cfg_cluster *cluster;
+	uint32_t weight;
+};
+
+/* One filter's parsed config attached to a scope (top level or a route). */
+struct filter_conf {
+	const struct filter_ops *ops;
+	void *conf;			/* what ops->conf_parse returned; read-only */
+};
+
+struct cfg_route {
+	const char *name;		/* "" when unnamed */
+	struct cfg_route_match match;
+	struct cfg_cluster *cluster;	/* single destination, or NULL when weighted */
+	struct cfg_weighted *weighted;
+	unsigned nweighted;
+	uint32_t total_weight;
+	/* The stream's filter chain for this route: top-level filters then the
+	 * route's own, in the order of the table in filters/filters.c. */
+	struct filter_conf *chain;
+	unsigned nchain;
+};
+
+struct cfg_vhost {
+	const char *name;
+	const char **domains;		/* lower-cased: "*", "*.suffix", "prefix.*", exact */
+	unsigned ndomains;
+	struct cfg_route *routes;
+	unsigned nroutes;
+};
+
+enum listener_dir { DIR_UNSPECIFIED, DIR_INBOUND, DIR_OUTBOUND };
+
+struct cfg_listener {
+	const char *name;
+	const char *address;		/* as written; also the key that keeps sockets across reloads */
+	struct addr_spec addr;
+	enum listener_dir direction;
+	struct cfg_vhost *vhosts;
+	unsigned nvhosts;
+	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
+};
+
+enum lb_type { LB_ROUND_ROBIN, LB_LEAST_REQUEST, LB_RANDOM, LB_RING_HASH };
+
+struct cfg_endpoint {
+	const char *address;		/* as written */
+	struct addr_spec addr;
+	uint32_t weight;		/* default 1 */
+};
+
+struct cfg_cluster {
+	const char *name;
+	struct cfg_endpoint *endpoints;
+	unsigned nendpoints;
+	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
+	enum lb_type lb;
+	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
+	unsigned index;			/* position in cfg->clusters */
+};
+
+struct cfg {
+	atomic_int refs;
+	struct arena *arena;
+	const char *file;		/* path, or "<default>" for the embedded config */
+	uint64_t generation;		/* 1 for the first config, +1 per successful reload */
+
+	const char *node_id;		/* default: hostname */
+	const char *node_cluster;	/* default: "wingman" */
+	unsigned workers;		/* default: number of CPUs */
+	uint64_t drain_timeout_ms;	/* default 5000 */
+
+	const char *admin_address;	/* NULL: no admin listener */
+	struct addr_spec admin_addr;
+
+	const char *access_log_path;	/* NULL when "off" */
+	const char *access_log_format;	/* source text */
+	struct al_format *access_log;	/* parsed; NULL when off */
+
+	struct cfg_listener *listeners;
+	unsigned nlisteners;
+	struct cfg_cluster *clusters;
+	unsigned nclusters;
+
+	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */
+	unsigned nfilters;
+};
+
+#endif

@@ -1,0 +1,33 @@
+/* Route selection (pure, unit-tested) and the router: the terminal step of the
+ * request path that picks a cluster and hands the stream to an upstream. */
+#ifndef WM_ROUTER_H
+#define WM_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfg-t.h"
+#include "stream-t.h"
+
+struct stream;
+
+/* Virtual host for an authority (port stripped, case-insensitive): exact domain
+ * first, then the longest "*.suffix", then the longest "prefix.*", then "*". */
+const struct cfg_vhost *router_find_vhost(const struct cfg_listener *l, const char *authority);
+
+/* First route of vh whose match accepts the request; NULL when none. */
+const struct cfg_route *router_match(const struct cfg_vhost *vh, const struct http_req_head *req);
+
+/* Cluster for a route; for weighted routes r is a uniform random value. */
+const struct cfg_cluster *router_pick_cluster(const struct cfg_route *rt, uint64_t r);
+
+/* Terminal step: forward the stream upstream. */
+void router_forward(struct stream *s);
+/* Backpressure from downstream: the client's output drained. */
+void router_on_downstream_drained(struct stream *s);
+/* Abort the upstream side of s (client went away or the stream failed). */
+void router_abort(struct stream *s);
+/* More request body for the upstream. */
+void router_send_data(struct stream *s, struct evbuffer *buf, bool end);
+
+#endif

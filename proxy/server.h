@@ -1,0 +1,30 @@
+/* Process-wide state owned by the main thread: the published config snapshot,
+ * lifecycle (live/draining) and the workers. */
+#ifndef WM_SERVER_H
+#define WM_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cfg;
+struct evbuffer;
+
+#define WINGMAN_VERSION PACKAGE_VERSION
+
+/* Current snapshot with a reference taken; release with cfg_unref(). Any thread. */
+struct cfg *server_cfg_get(void);
+
+/* True once draining started (SIGTERM/SIGINT or POST /quitquitquit). Any thread. */
+bool server_draining(void);
+
+/* Start draining: stop accepting, Connection: close on responses, exit when idle
+ * or after drain_timeout. Main thread. */
+void server_drain(const char *why);
+
+/* Wall-clock start time in µs. */
+extern uint64_t server_start_wall_us;
+
+/* Active downstream streams summed over workers (for drain and /server_info). */
+uint64_t server_active_streams(void);
+
+#endif

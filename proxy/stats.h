@@ -1,0 +1,128 @@
+/* Stats: counters, gauges and histograms with Envoy's names.
+ *
+ * Every thread (each worker and the main thread) owns a shard; a stat is an index
+ * into it. The owner adds without locks or read-modify-write atomics; /stats sums
+ * the shards with relaxed loads. Ids are registered on the main thread only, by
+ * name, so a cluster or listener that survives a reload keeps its counters.
+ *
+ * Cluster and listener stats come in fixed blocks: cfg_cluster.stats_base + CS_*,
+ * cfg_listener.stats_base + LS_*. Upstream hosts get a block of HS_* per host.
+ */
+#ifndef WM_STATS_H
+#define WM_STATS_H
+
+#include <stdint.h>
+
+struct cfg;
+struct evbuffer;
+
+#define STATS_BLOCK_SHIFT 10
+#define STATS_BLOCK_SIZE (1u << STATS_BLOCK_SHIFT)
+#define STATS_MAX_BLOCKS 1024
+
+/* Request-duration histogram bucket bounds in ms (Envoy's defaults); +Inf is implicit. */
+#define STATS_HIST_BUCKETS 19
+extern const double stats_hist_bounds[STATS_HIST_BUCKETS];
+
+struct stats_shard {
+	int64_t *blocks[STATS_MAX_BLOCKS];
+};
+
+extern __thread struct stats_shard *stats_tls;
+
+static inline void stats_add(uint32_t id, int64_t v)
+{
+	int64_t *p = &stats_tls->blocks[id >> STATS_BLOCK_SHIFT][id & (STATS_BLOCK_SIZE - 1)];
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline void stats_inc(uint32_t id) { stats_add(id, 1); }
+static inline void stats_dec(uint32_t id) { stats_add(id, -1); }
+
+/* Records one sample (ms) into the histogram whose first slot is id
+ * (STATS_HIST_BUCKETS bucket counts, then +Inf count, then sum in µs, then count). */
+void stats_hist_record(uint32_t id, uint64_t ms);
+#define STATS_HIST_SLOTS (STATS_HIST_BUCKETS + 3)
+
+/* Per cluster: "cluster.<name>.<leaf>", Prometheus envoy_cluster_<leaf>{cluster_name="<name>"}. */
+enum cluster_stat {
+	CS_UPSTREAM_RQ_TOTAL,
+	CS_UPSTREAM_RQ_1XX, CS_UPSTREAM_RQ_2XX, CS_UPSTREAM_RQ_3XX, CS_UPSTREAM_RQ_4XX, CS_UPSTREAM_RQ_5XX,
+	CS_UPSTREAM_RQ_ACTIVE,		/* gauge */
+	CS_UPSTREAM_RQ_TIMEOUT,
+	CS_UPSTREAM_RQ_PENDING_TOTAL,
+	CS_UPSTREAM_CX_TOTAL,
+	CS_UPSTREAM_CX_ACTIVE,		/* gauge */
+	CS_UPSTREAM_CX_CONNECT_FAIL,
+	CS_UPSTREAM_CX_CONNECT_TIMEOUT,
+	CS_UPSTREAM_CX_DESTROY,
+	CS_UPSTREAM_CX_DESTROY_REMOTE,
+	CS_UPSTREAM_CX_DESTROY_LOCAL,
+	CS_UPSTREAM_CX_RX_BYTES_TOTAL,
+	CS_UPSTREAM_CX_TX_BYTES_TOTAL,
+	CS_UPSTREAM_RQ_RX_RESET,	/* upstream reset mid-response */
+	CS_MEMBERSHIP_TOTAL,		/* gauge */
+	CS_UPSTREAM_RQ_CODE,		/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
+	CS_UPSTREAM_RQ_TIME = CS_UPSTREAM_RQ_CODE + 500,	/* histogram, STATS_HIST_SLOTS */
+	CS__COUNT = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS
+};
+
+/* Per listener: "http.<name>.<leaf>" (connection manager) and "listener.<address>.<leaf>". */
+enum listener_stat {
+	LS_DOWNSTREAM_RQ_TOTAL,
+	LS_DOWNSTREAM_RQ_1XX, LS_DOWNSTREAM_RQ_2XX, LS_DOWNSTREAM_RQ_3XX, LS_DOWNSTREAM_RQ_4XX, LS_DOWNSTREAM_RQ_5XX,
+	LS_DOWNSTREAM_RQ_ACTIVE,	/* gauge */
+	LS_DOWNSTREAM_CX_TOTAL,
+	LS_DOWNSTREAM_CX_ACTIVE,	/* gauge */
+	LS_DOWNSTREAM_CX_DESTROY,
+	LS_DOWNSTREAM_CX_PROTOCOL_ERROR,
+	LS_DOWNSTREAM_CX_RX_BYTES_TOTAL,
+	LS_DOWNSTREAM_CX_TX_BYTES_TOTAL,
+	LS_DOWNSTREAM_RQ_TIMEOUT,
+	LS_NO_ROUTE,			/* "http.<name>.no_route" */
+	LS_RQ_DIRECT_RESPONSE,
+	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
+	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
+};
+
+/* Per upstream host, shown by /clusters as "<cluster>::<addr>::<leaf>::<value>". */
+enum host_stat {
+	HS_CX_TOTAL, HS_CX_ACTIVE, HS_CX_CONNECT_FAIL, HS_RQ_TOTAL, HS_RQ_ERROR, HS_RQ_SUCCESS,
+	HS_RQ_TIMEOUT, HS_RQ_ACTIVE,
+	HS__COUNT
+};
+
+/* Process-wide, "server.<leaf>" and friends; ids fixed at stats_init(). */
+enum server_stat {
+	SS_CONFIG_RELOAD,		/* server.config_reload */
+	SS_CONFIG_RELOAD_FAILED,	/* server.config_reload_failed */
+	SS_UPTIME,			/* server.uptime (gauge, set by admin on read) */
+	SS_STATE,			/* server.state: 0 live, 1 draining */
+	SS_TOTAL_CONNECTIONS,		/* server.total_connections (gauge) */
+	SS_MEMORY_ALLOCATED,		/* server.memory_allocated (gauge, on read) */
+	SS_CONCURRENCY,			/* server.concurrency */
+	SS_ACCESS_LOG_DROPPED,		/* access_log.dropped */
+	SS_DOWNSTREAM_CX_OVERFLOW,
+	SS__COUNT
+};
+extern uint32_t stats_server_base;
+#define SERVER_STAT(x) (stats_server_base + (x))
+
+/* Creates the main thread's shard and the server stats; nshards is workers + 1. */
+int stats_init(unsigned nworkers);
+/* Binds the calling worker thread (0..nworkers-1) to its shard. The main thread is bound by stats_init. */
+void stats_thread_bind(unsigned worker);
+
+/* Assigns stats_base of every listener and cluster in cfg, reusing blocks by name. Main thread only. */
+int stats_cfg_bind(struct cfg *cfg);
+
+/* Block of HS__COUNT for one upstream host of a cluster, found or created by name. Main thread only. */
+uint32_t stats_host_block(const char *cluster, const char *addr);
+
+/* Sum of a stat over all shards. Any thread. */
+int64_t stats_value(uint32_t id);
+
+/* Renderers for the admin endpoints; filter_re may be NULL. Return 0 or -errno. */
+int stats_render_text(struct evbuffer *out, const char *filter_re, const char **err);
+int stats_render_prometheus(struct evbuffer *out);
+
+#endif

@@ -1,0 +1,43 @@
+/* Small pure helpers: durations, addresses, clocks. */
+#ifndef WM_UTIL_H
+#define WM_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* "250ms", "2s", "1.5s", "1m", "1h", "0" → milliseconds. Returns 0 or -EINVAL. */
+int util_parse_duration(const char *s, uint64_t *ms);
+
+/* A configured address: "1.2.3.4:80", "[::1]:80", "name.svc:8080", "*:80" is not accepted. */
+struct addr_spec {
+	char host[256];			/* as written, without brackets */
+	uint16_t port;
+	bool is_ip;			/* host is a literal IP: ss is filled */
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+};
+
+/* Parses host:port or [v6]:port. Returns 0 or -EINVAL with *why set to a static reason. */
+int util_parse_addr(const char *s, struct addr_spec *out, const char **why);
+
+/* Formats "ip:port" / "[ip6]:port" into buf (at least 64 bytes). Returns buf. */
+char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Monotonic clock in microseconds; wall clock in microseconds since the epoch. */
+uint64_t util_mono_us(void);
+uint64_t util_wall_us(void);
+
+/* Case-insensitive compare of a counted string with a C string. */
+bool util_strieq(const char *a, size_t alen, const char *b);
+
+/* Random 64-bit value from a per-thread xorshift seeded from getrandom(). */
+uint64_t util_rand64(void);
+
+/* Writes a UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", 36 chars + NUL) to out. */
+void util_uuid4(char out[37]);
+
+#endif
