@@ -15,6 +15,7 @@
 struct arena;
 struct filter_ops;
 struct al_format;
+struct cluster_rt;
 
 /* Accumulated config errors, each "FILE:LINE:COL: message". */
 struct cfg_errs {
@@ -108,6 +109,7 @@ struct cfg_cluster {
 	enum lb_type lb;
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
 	unsigned index;			/* position in cfg->clusters */
+	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */
 };
 
 struct cfg {

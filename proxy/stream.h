@@ -17,6 +17,8 @@ struct codec_ops {
 	int (*send_data)(struct stream *s, struct evbuffer *buf, bool end);
 	/* Backpressure: stop/resume delivering request body from the client. */
 	void (*pause_read)(struct stream *s, bool pause);
+	/* True while output toward the client is above its high watermark. */
+	bool (*out_full)(struct stream *s);
 	/* Called once when the stream is finished and about to be freed. */
 	void (*done)(struct stream *s);
 	/* Abort the stream (HTTP/1: close the connection). */
