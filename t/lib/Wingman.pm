@@ -1,0 +1,785 @@
+# Helpers for wingman's integration tests: free ports, real processes (wingman,
+# nginx, small Perl backends that misbehave on purpose), raw HTTP clients, curl,
+# admin queries. Core Perl only. Every process a test starts is killed and
+# reaped when its object goes away or the test exits, even when it dies.
+package Wingman;
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Digest::MD5 qw(md5_hex);
+use Exporter qw(import);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h _exit setsid);
+use Socket qw(SOL_SOCKET SO_LINGER);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(
+	free_port start_wingman start_nginx start_backend
+	http_get http_raw http_request parse_responses curl admin_get
+	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
+	scale have_prog
+);
+
+my $MAIN_PID = $$;
+my %CHILDREN;		# pid => [pgid or 0, name]
+my %USED_PORTS;
+my $LAST_WINGMAN;
+my $TMPDIR;
+$Wingman::_n = 0;
+$Wingman::_nginx_n = 0;
+
+# Timeouts grow under sanitizers (WINGMAN_SANITIZERS=1) or WINGMAN_SLOW=N.
+sub scale {
+	my ($t) = @_;
+	my $k = $ENV{WINGMAN_SLOW} || ($ENV{WINGMAN_SANITIZERS} ? 3 : 1);
+	return $t * $k;
+}
+
+sub tmpdir {
+	$TMPDIR //= tempdir('wingman-t-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{WINGMAN_KEEP});
+	return $TMPDIR;
+}
+
+sub wingman_bin {
+	return $ENV{WINGMAN} if $ENV{WINGMAN};
+	for my $p ('./proxy/wingman', '../proxy/wingman') {
+		return abs_path($p) if -x $p;
+	}
+	return 'wingman';
+}
+
+sub have_prog {
+	my ($name) = @_;
+	for my $d (split /:/, ($ENV{PATH} // '') . ':/usr/sbin:/sbin') {
+		return "$d/$name" if -x "$d/$name";
+	}
+	return undef;
+}
+
+sub slurp {
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or return '';
+	local $/;
+	my $s = <$fh>;
+	return $s // '';
+}
+
+sub spew {
+	my ($path, $data) = @_;
+	open(my $fh, '>:raw', $path) or die "write $path: $!";
+	print $fh $data;
+	close($fh) or die "close $path: $!";
+	return $path;
+}
+
+sub md5_file {
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or die "open $path: $!";
+	my $ctx = Digest::MD5->new;
+	$ctx->addfile($fh);
+	return $ctx->hexdigest;
+}
+
+# Polls $cb every $step seconds until it returns true or $timeout passes.
+# Returns the callback's last value.
+sub wait_for {
+	my ($cb, $timeout, $step) = @_;
+	$timeout //= 5;
+	$step //= 0.05;
+	my $end = time + $timeout;
+	while (1) {
+		my $v = $cb->();
+		return $v if $v;
+		return $v if time >= $end;
+		sleep $step;
+	}
+}
+
+sub port_open {
+	my ($port, $host) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => $host // '127.0.0.1', PeerPort => $port,
+		Proto => 'tcp', Timeout => 1);
+	return 0 unless $s;
+	close($s);
+	return 1;
+}
+
+# A port below the kernel's ephemeral range (so client sockets never take it),
+# bindable now and not handed out before by this process.
+sub free_port {
+	for (1 .. 500) {
+		my $p = 20000 + int(rand(12000));
+		next if $USED_PORTS{$p};
+		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
+			Proto => 'tcp', Listen => 1, ReuseAddr => 1) or next;
+		close($s);
+		$USED_PORTS{$p} = 1;
+		return $p;
+	}
+	die "no free port found";
+}
+
+sub _register {
+	my ($pid, $pgid, $name) = @_;
+	$CHILDREN{$pid} = [$pgid, $name];
+}
+
+# Sends TERM (then KILL after $grace seconds) and reaps. Returns the wait status.
+sub _kill_reap {
+	my ($pid, $grace, $sig) = @_;
+	my $ent = delete $CHILDREN{$pid} or return undef;
+	my $pgid = $ent->[0];
+	$grace //= 3;
+	kill($sig // 'TERM', $pgid ? -$pgid : $pid);
+	my $end = time + $grace;
+	while (time < $end) {
+		my $r = waitpid($pid, WNOHANG);
+		if ($r == $pid || $r == -1) {
+			kill('KILL', -$pgid) if $pgid;
+			return $r == $pid ? $? : undef;
+		}
+		sleep 0.02;
+	}
+	kill('KILL', $pgid ? -$pgid : $pid);
+	waitpid($pid, 0);
+	return $?;
+}
+
+sub _spawn {
+	my (%o) = @_;
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		setsid() if $o{group};
+		if (defined $o{stdout}) {
+			open(STDOUT, '>>', $o{stdout}) or _exit(127);
+		}
+		if (defined $o{stderr}) {
+			open(STDERR, '>>', $o{stderr}) or _exit(127);
+		}
+		open(STDIN, '<', '/dev/null');
+		%ENV = (%ENV, %{ $o{env} // {} });
+		{ exec { $o{cmd}[0] } @{ $o{cmd} } }
+		print STDERR "exec $o{cmd}[0]: $!\n";
+		_exit(127);
+	}
+	_register($pid, $o{group} ? $pid : 0, $o{name} // $o{cmd}[0]);
+	return $pid;
+}
+
+END {
+	if ($$ == $MAIN_PID) {
+		my $status = $?;
+		if (!Test::More->builder->is_passing && $LAST_WINGMAN) {
+			my $err = $LAST_WINGMAN->stderr;
+			$err = substr($err, -4000) if length($err) > 4000;
+			Test::More::diag("wingman stderr (tail):\n$err") if length $err;
+		}
+		_kill_reap($_, 2) for keys %CHILDREN;
+		$? = $status;
+	}
+}
+
+# ---------------------------------------------------------------- wingman
+
+# Starts wingman with $yaml written to a file (or no -c with no_config => 1).
+# Waits until every "address: host:port" in the YAML accepts (override with
+# wait_ports => [...], or wait => 0). Options: args => [...], env => {...},
+# name => "conf name", no_config => 1, ports => [...] (for no_config).
+sub start_wingman {
+	my ($yaml, %o) = @_;
+	my $dir = tmpdir();
+	my $id = $Wingman::_n++;
+	my $conf = "$dir/wingman-$id.yaml";
+	my @cmd = (wingman_bin());
+	if ($o{no_config}) {
+		$yaml = '';
+	} else {
+		spew($conf, $yaml);
+		push @cmd, '-c', $conf;
+	}
+	push @cmd, @{ $o{args} // [] };
+	my $self = bless {
+		conf => $conf, dir => $dir, id => $id,
+		stdout => "$dir/wingman-$id.stdout", stderr => "$dir/wingman-$id.stderr",
+	}, 'Wingman::Process';
+	spew($self->{stdout}, '');
+	spew($self->{stderr}, '');
+	my @addr = _yaml_addresses($yaml);
+	$self->{admin_port} = $1 if $yaml =~ /^\s*admin:\s*\{?\s*address:\s*["']?[^\s"',}]*:(\d+)/m;
+	$self->{ports} = [grep { !defined $self->{admin_port} || $_ != $self->{admin_port} } @addr];
+	$self->{ports} = $o{ports} if $o{ports};
+	$self->{admin_port} = $o{admin_port} if $o{admin_port};
+	$self->{access_log} = $1 if $yaml =~ /access_log:\s*\{\s*path:\s*["']?([^\s"',}]+)/;
+	$self->{pid} = _spawn(cmd => \@cmd, stdout => $self->{stdout}, stderr => $self->{stderr},
+		env => $o{env}, name => 'wingman');
+	$LAST_WINGMAN = $self;
+	my @wait = $o{wait_ports} ? @{ $o{wait_ports} } : (@{ $self->{ports} },
+		defined $self->{admin_port} ? $self->{admin_port} : ());
+	@wait = () if defined $o{wait} && !$o{wait};
+	my $ok = wait_for(sub {
+		return -1 unless $self->alive;
+		for my $p (@wait) {
+			return 0 unless port_open($p);
+		}
+		return 1;
+	}, scale(10));
+	if ($ok != 1) {
+		my $why = $self->alive ? 'ports not accepting' : 'exited early';
+		die "wingman did not start ($why): @cmd\n--- stderr:\n" . $self->stderr . "\n";
+	}
+	return $self;
+}
+
+sub _yaml_addresses {
+	my ($yaml) = @_;
+	my @p;
+	while ($yaml =~ /\baddress:\s*["']?(?:\[[^\]]*\]|[\w.\-]+):(\d+)/g) {
+		push @p, $1;
+	}
+	return @p;
+}
+
+sub admin_get {
+	my ($port, $path, %o) = @_;
+	if (!defined $path || $port !~ /^\d+$/) {
+		($port, $path) = ($LAST_WINGMAN->{admin_port}, $port);
+	}
+	my $r = http_request($port, $o{method} // 'GET', $path, %o);
+	return wantarray ? ($r->{status}, $r->{body}, $r) : $r->{body};
+}
+
+# ---------------------------------------------------------------- nginx
+
+# Starts nginx with its own prefix. $snippet is either http-level config
+# containing "server {" blocks (then pass port => N that they listen on), or
+# the body of one server block, which gets "listen 127.0.0.1:<free port>".
+# Options: port, http => extra http-level directives, workers (default 1).
+sub start_nginx {
+	my ($snippet, %o) = @_;
+	my $bin = $ENV{NGINX} // (-x '/usr/sbin/nginx' ? '/usr/sbin/nginx' : have_prog('nginx'));
+	die "nginx not found" unless $bin && -x $bin;
+	my $dir = tmpdir();
+	my $id = ++$Wingman::_nginx_n;
+	my $pre = "$dir/nginx-$id";
+	mkdir $pre;
+	mkdir "$pre/html";
+	my $port = $o{port} // free_port();
+	my $body = $snippet =~ /\bserver\s*\{/ ? $snippet
+		: "server {\n\tlisten 127.0.0.1:$port;\n\troot $pre/html;\n$snippet\n}\n";
+	my $user = $> == 0 ? 'user root;' : '';
+	my $workers = $o{workers} // 1;
+	my $http = $o{http} // '';
+	spew("$pre/nginx.conf", <<"EOF");
+daemon off;
+worker_processes $workers;
+$user
+pid $pre/nginx.pid;
+error_log $pre/error.log info;
+events { worker_connections 4096; }
+http {
+	access_log $pre/access.log;
+	default_type text/plain;
+	client_body_temp_path $pre/tmp-body;
+	proxy_temp_path $pre/tmp-proxy;
+	fastcgi_temp_path $pre/tmp-fastcgi;
+	uwsgi_temp_path $pre/tmp-uwsgi;
+	scgi_temp_path $pre/tmp-scgi;
+	keepalive_requests 1000000;
+	client_max_body_size 0;
+$http
+$body
+}
+EOF
+	my $self = bless { dir => $pre, port => $port, html => "$pre/html" }, 'Wingman::Nginx';
+	$self->{pid} = _spawn(cmd => [$bin, '-p', "$pre/", '-e', "$pre/error.log", '-c', "$pre/nginx.conf"],
+		stderr => "$pre/stderr", name => 'nginx');
+	my $ok = wait_for(sub {
+		return -1 if waitpid($self->{pid}, WNOHANG) == $self->{pid};
+		return port_open($port);
+	}, scale(10));
+	if ($ok != 1) {
+		delete $CHILDREN{$self->{pid}};
+		die "nginx did not start:\n" . slurp("$pre/stderr") . slurp("$pre/error.log");
+	}
+	return $self;
+}
+
+# ---------------------------------------------------------------- backends
+
+# A small forking HTTP/1.1 server on 127.0.0.1 for what nginx cannot do.
+# mode => 'echo' (default): 200 with a body describing the request:
+#     "METHOD PATH VERSION\n" then "name: value\n" per header, "\n", then the body;
+#     response header x-body-md5 and x-body-length describe the request body.
+# mode => 'hang': reads the request and never answers.
+# mode => 'reset': reads the request and closes with RST.
+# mode => 'close_mid': answers Content-Length: 100000 and closes after 1000 bytes.
+# mode => 'slow': waits delay => S seconds (default 2), then 200 "slow\n".
+# mode => 'slow_body': headers, then body pieces every delay => S seconds.
+# mode => 'close': accepts and closes at once without reading.
+# handler => sub { my ($req, $sock) = @_; return raw response bytes or undef }.
+sub start_backend {
+	my (%o) = @_;
+	my $port = $o{port} // free_port();
+	my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp',
+		Listen => 128, ReuseAddr => 1) or die "backend listen $port: $!";
+	my $mode = $o{mode} // 'echo';
+	my $handler = $o{handler} // \&{"Wingman::_mode_$mode"};
+	die "unknown backend mode $mode" unless defined &{"Wingman::_mode_$mode"} || $o{handler};
+	my $log = tmpdir() . "/backend-$port.log";
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		setsid();
+		$SIG{CHLD} = 'IGNORE';
+		$SIG{PIPE} = 'IGNORE';
+		open(STDERR, '>>', $log);
+		while (1) {
+			my $c = $ls->accept or next;
+			my $k = fork;
+			if (defined $k && $k == 0) {
+				close($ls);
+				eval { _serve_conn($c, $handler, \%o) };
+				print STDERR "backend: $@" if $@;
+				_exit(0);
+			}
+			close($c);
+		}
+	}
+	close($ls);
+	_register($pid, $pid, "backend:$mode");
+	return bless { pid => $pid, port => $port, log => $log }, 'Wingman::Backend';
+}
+
+# Reads one request from $sock: { method, path, version, headers => {lc => v},
+# hlist => [[name, value]...], body, keepalive }. Undef on EOF.
+sub read_request {
+	my ($sock, $bufref) = @_;
+	my $buf = $bufref // \(my $b = '');
+	while ($$buf !~ /\r?\n\r?\n/) {
+		my $n = sysread($sock, $$buf, 65536, length $$buf);
+		return undef unless $n;
+	}
+	$$buf =~ s/^(.*?)\r?\n\r?\n//s;
+	my @lines = split /\r?\n/, $1;
+	my ($method, $path, $version) = split / /, shift(@lines), 3;
+	my (%h, @hl);
+	for (@lines) {
+		my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+		push @hl, [$k, $v];
+		$h{lc $k} = exists $h{lc $k} ? "$h{lc $k}, $v" : $v;
+	}
+	my $req = { method => $method, path => $path, version => $version // '', headers => \%h,
+		hlist => \@hl, body => '' };
+	if (($h{expect} // '') =~ /100-continue/i) {
+		syswrite($sock, "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+		$req->{chunked} = 1;
+		while (1) {
+			while ($$buf !~ /\r\n/) {
+				sysread($sock, $$buf, 65536, length $$buf) or return undef;
+			}
+			$$buf =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n// or return undef;
+			my $len = hex $1;
+			if ($len == 0) {
+				while ($$buf !~ /^\r\n/ && $$buf !~ /\r\n\r\n/) {
+					sysread($sock, $$buf, 65536, length $$buf) or last;
+				}
+				$$buf =~ s/^(?:.*?\r\n)?\r\n//s;
+				last;
+			}
+			while (length($$buf) < $len + 2) {
+				sysread($sock, $$buf, 65536, length $$buf) or return undef;
+			}
+			$req->{body} .= substr($$buf, 0, $len);
+			substr($$buf, 0, $len + 2) = '';
+		}
+	} elsif (my $cl = $h{'content-length'}) {
+		while (length($$buf) < $cl) {
+			sysread($sock, $$buf, 1 << 20, length $$buf) or return undef;
+		}
+		$req->{body} = substr($$buf, 0, $cl);
+		substr($$buf, 0, $cl) = '';
+	}
+	my $conn = lc($h{connection} // '');
+	$req->{keepalive} = $req->{version} eq 'HTTP/1.1' ? $conn !~ /close/ : $conn =~ /keep-alive/;
+	return $req;
+}
+
+sub _serve_conn {
+	my ($c, $handler, $o) = @_;
+	binmode($c);
+	my $buf = '';
+	while (1) {
+		my $req = read_request($c, \$buf) or return;
+		my $resp = $handler->($req, $c, $o);
+		return unless defined $resp;
+		_write_all($c, $resp);
+		return unless $req->{keepalive} && $resp !~ /^[^\r\n]*\r\n(?:[^\r\n]+\r\n)*?connection:\s*close/im;
+	}
+}
+
+sub _write_all {
+	my ($c, $data) = @_;
+	my $off = 0;
+	while ($off < length $data) {
+		my $n = syswrite($c, $data, length($data) - $off, $off);
+		die "write: $!" unless defined $n;
+		$off += $n;
+	}
+}
+
+sub _response {
+	my ($status, $body, @h) = @_;
+	my $r = "HTTP/1.1 $status\r\ncontent-length: " . length($body) . "\r\n";
+	while (my ($k, $v) = splice(@h, 0, 2)) {
+		$r .= "$k: $v\r\n";
+	}
+	return "$r\r\n$body";
+}
+
+sub _mode_echo {
+	my ($req) = @_;
+	my $b = "$req->{method} $req->{path} $req->{version}\n";
+	$b .= "$_->[0]: $_->[1]\n" for @{ $req->{hlist} };
+	$b .= "\n$req->{body}";
+	return _response('200 OK', $b, 'content-type', 'text/plain',
+		'x-body-md5', md5_hex($req->{body}), 'x-body-length', length $req->{body},
+		'x-body-chunked', $req->{chunked} ? 1 : 0);
+}
+
+sub _mode_hang {
+	sleep 3600;
+	return undef;
+}
+
+sub _mode_reset {
+	my ($req, $c) = @_;
+	setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+	close($c);
+	return undef;
+}
+
+sub _mode_close {
+	return undef;
+}
+
+sub _mode_close_mid {
+	my ($req, $c) = @_;
+	_write_all($c, "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\ncontent-type: text/plain\r\n\r\n" . ('x' x 1000));
+	sleep 0.2;
+	close($c);
+	return undef;
+}
+
+sub _mode_slow {
+	my ($req, $c, $o) = @_;
+	sleep($o->{delay} // 2);
+	return _response('200 OK', "slow\n", 'content-type', 'text/plain');
+}
+
+sub _mode_slow_body {
+	my ($req, $c, $o) = @_;
+	my $pieces = $o->{pieces} // 5;
+	_write_all($c, "HTTP/1.1 200 OK\r\ncontent-length: " . (6 * $pieces) . "\r\n\r\n");
+	for my $i (1 .. $pieces) {
+		sleep($o->{delay} // 0.5);
+		_write_all($c, sprintf("part%d\n", $i % 10));
+	}
+	return '';
+}
+
+# ---------------------------------------------------------------- clients
+
+# Connects to 127.0.0.1:$port, writes $bytes (a string or an array of strings
+# written with pause => S seconds between them), and reads until the peer
+# closes, timeout => S (default 5) of silence passes, or responses => N
+# complete responses have arrived. Returns the raw bytes read; in list context
+# also whether the peer closed (1), timed out (0) or reset (-1).
+sub http_raw {
+	my ($port, $bytes, %o) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+		Timeout => 5) or die "connect $port: $!";
+	binmode($s);
+	local $SIG{PIPE} = 'IGNORE';
+	my @parts = ref $bytes ? @$bytes : ($bytes);
+	for my $i (0 .. $#parts) {
+		my $off = 0;
+		while ($off < length $parts[$i]) {
+			my $n = syswrite($s, $parts[$i], length($parts[$i]) - $off, $off);
+			last unless defined $n;
+			$off += $n;
+		}
+		sleep($o{pause}) if $o{pause} && $i < $#parts;
+	}
+	shutdown($s, 1) if $o{half_close};
+	my $timeout = $o{timeout} // scale(5);
+	my $sel = IO::Select->new($s);
+	my $data = '';
+	my $state = 0;
+	while (1) {
+		last unless $sel->can_read($timeout);
+		my $n = sysread($s, $data, 65536, length $data);
+		if (!defined $n) {
+			$state = -1;
+			last;
+		}
+		if ($n == 0) {
+			$state = 1;
+			last;
+		}
+		if ($o{responses}) {
+			my @r = parse_responses($data, $o{head} ? (head => 1) : ());
+			last if @r >= $o{responses} && $r[-1]{complete};
+		}
+	}
+	close($s);
+	return wantarray ? ($data, $state) : $data;
+}
+
+# Splits raw bytes into responses: [{status, reason, version, headers => {lc => v},
+# hlist, body, complete}]. 1xx interim responses are returned too.
+sub parse_responses {
+	my ($data, %o) = @_;
+	my @out;
+	while (length $data) {
+		last unless $data =~ s/^(HTTP\/\d\.\d) (\d{3})([^\r\n]*)\r\n((?:[^\r\n]+\r\n)*)\r\n//;
+		my ($ver, $st, $reason, $hblock) = ($1, $2, $3, $4);
+		$reason =~ s/^ //;
+		my $r = { version => $ver, status => $st, reason => $reason, hlist => [], headers => {} };
+		for (split /\r\n/, $hblock) {
+			my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+			push @{ $r->{hlist} }, [$k, $v];
+			my $lk = lc $k;
+			$r->{headers}{$lk} = exists $r->{headers}{$lk} ? "$r->{headers}{$lk}, $v" : $v;
+		}
+		push @out, $r;
+		$r->{body} = '';
+		if ($r->{status} < 200 || $r->{status} == 204 || $r->{status} == 304 || $o{head}) {
+			$r->{complete} = 1;
+			next;
+		}
+		my $h = $r->{headers};
+		if (($h->{'transfer-encoding'} // '') =~ /chunked/i) {
+			$r->{chunked} = 1;
+			while ($data =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+				my $len = hex $1;
+				if ($len == 0) {
+					if ($data =~ s/^((?:[^\r\n]+\r\n)*)\r\n//) {
+						$r->{complete} = 1;
+					}
+					last;
+				}
+				if (length($data) < $len + 2) {
+					$data = sprintf("%x\r\n", $len) . $data;
+					last;
+				}
+				$r->{body} .= substr($data, 0, $len);
+				substr($data, 0, $len + 2) = '';
+			}
+			last unless $r->{complete};
+		} elsif (defined $h->{'content-length'}) {
+			my $len = $h->{'content-length'};
+			$r->{body} = substr($data, 0, $len);
+			substr($data, 0, length $r->{body}) = '';
+			$r->{complete} = length($r->{body}) == $len;
+			last unless $r->{complete};
+		} else {
+			$r->{body} = $data;
+			$data = '';
+			$r->{until_close} = 1;
+		}
+	}
+	return @out;
+}
+
+# One request on its own connection; returns the parsed final response (with
+# raw and closed) or a {status => 0} when nothing parseable came back.
+# Options: host, headers => [name, value, ...], body, version ('1.1'),
+# keepalive (omit "Connection: close"), timeout.
+sub http_request {
+	my ($port, $method, $path, %o) = @_;
+	my $ver = $o{version} // '1.1';
+	my $req = "$method $path HTTP/$ver\r\n";
+	$req .= "Host: " . ($o{host} // "127.0.0.1:$port") . "\r\n" unless $o{no_host};
+	my @h = @{ $o{headers} // [] };
+	while (my ($k, $v) = splice(@h, 0, 2)) {
+		$req .= "$k: $v\r\n";
+	}
+	$req .= "Connection: close\r\n" unless $o{keepalive} || $ver eq '1.0';
+	$req .= "Content-Length: " . length($o{body}) . "\r\n" if defined $o{body};
+	$req .= "\r\n";
+	$req .= $o{body} if defined $o{body};
+	my ($raw, $state) = http_raw($port, $req, timeout => $o{timeout},
+		$o{keepalive} ? (responses => 1) : (), $method eq 'HEAD' ? (head => 1) : ());
+	my @r = grep { $_->{status} >= 200 } parse_responses($raw, $method eq 'HEAD' ? (head => 1) : ());
+	my $r = $r[0] // { status => 0, headers => {}, body => '' };
+	$r->{raw} = $raw;
+	$r->{closed} = $state;
+	return $r;
+}
+
+sub http_get {
+	my ($port, $path, %o) = @_;
+	return http_request($port, 'GET', $path, %o);
+}
+
+# Runs curl with -sS and @args; returns stdout (list context: stdout, exit
+# code, stderr).
+sub curl {
+	my (@args) = @_;
+	my $err = tmpdir() . "/curl.err.$$";
+	my $pid = open(my $fh, '-|') // die "fork: $!";
+	if ($pid == 0) {
+		open(STDERR, '>', $err);
+		open(STDIN, '<', '/dev/null');
+		{ exec('curl', '-sS', '--max-time', scale(30), @args) }
+		_exit(127);
+	}
+	binmode($fh);
+	local $/;
+	my $out = <$fh> // '';
+	close($fh);
+	my $rc = $? >> 8;
+	my $e = slurp($err);
+	unlink $err;
+	return wantarray ? ($out, $rc, $e) : $out;
+}
+
+# ---------------------------------------------------------------- objects
+
+package Wingman::Process;
+
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+
+sub pid { $_[0]{pid} }
+sub port { $_[0]{ports}[0] }
+sub ports { @{ $_[0]{ports} } }
+sub admin_port { $_[0]{admin_port} }
+sub conf { $_[0]{conf} }
+sub stderr { Wingman::slurp($_[0]{stderr}) }
+sub stdout { Wingman::slurp($_[0]{stdout}) }
+sub access_log_path { $_[0]{access_log} }
+sub access_log { Wingman::slurp($_[0]{access_log}) }
+sub access_log_lines { grep { length } split /\n/, $_[0]->access_log }
+
+sub alive {
+	my ($self) = @_;
+	return 0 if defined $self->{status};
+	my $r = waitpid($self->{pid}, WNOHANG);
+	if ($r == $self->{pid}) {
+		$self->{status} = $?;
+		delete $CHILDREN{$self->{pid}};
+		return 0;
+	}
+	return $r == 0;
+}
+
+sub signal {
+	my ($self, $sig) = @_;
+	return kill($sig, $self->{pid});
+}
+sub hup { $_[0]->signal('HUP') }
+sub usr1 { $_[0]->signal('USR1') }
+
+# Waits for exit; returns the raw wait status or undef on timeout.
+sub wait_exit {
+	my ($self, $timeout) = @_;
+	Wingman::wait_for(sub { !$self->alive }, $timeout // Wingman::scale(10));
+	return $self->{status};
+}
+
+# SIGTERM and wait; returns the wait status (undef if it did not exit).
+sub term {
+	my ($self, $timeout) = @_;
+	$self->signal('TERM');
+	return $self->wait_exit($timeout);
+}
+
+# Rewrites the config file (for reload tests).
+sub write_conf {
+	my ($self, $yaml) = @_;
+	Wingman::spew($self->{conf} . ".tmp", $yaml);
+	rename($self->{conf} . ".tmp", $self->{conf}) or die "rename: $!";
+}
+
+sub admin {
+	my ($self, $path, %o) = @_;
+	return Wingman::admin_get($self->{admin_port}, $path, %o);
+}
+
+# /stats parsed into { name => value }.
+sub stats {
+	my ($self, $filter) = @_;
+	my $body = $self->admin('/stats' . (defined $filter ? "?filter=$filter" : ''));
+	my %s;
+	for (split /\n/, $body // '') {
+		$s{$1} = $2 if /^(\S+): (.*)$/;
+	}
+	return \%s;
+}
+
+sub stat {
+	my ($self, $name) = @_;
+	my $v = $self->stats->{$name};
+	return defined $v ? $v : 0;
+}
+
+sub kill_now {
+	my ($self) = @_;
+	return if defined $self->{status};
+	my $st = Wingman::_kill_reap($self->{pid}, 3);
+	$self->{status} = $st if defined $st;
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	return unless $$ == $MAIN_PID;
+	$self->kill_now if $CHILDREN{ $self->{pid} };
+}
+
+package Wingman::Nginx;
+
+sub pid { $_[0]{pid} }
+sub port { $_[0]{port} }
+sub dir { $_[0]{dir} }
+sub html { $_[0]{html} }
+sub error_log { Wingman::slurp("$_[0]{dir}/error.log") }
+sub access_log { Wingman::slurp("$_[0]{dir}/access.log") }
+
+sub stop {
+	my ($self) = @_;
+	Wingman::_kill_reap($self->{pid}, 3, 'QUIT') if $CHILDREN{ $self->{pid} };
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	return unless $$ == $MAIN_PID;
+	Wingman::_kill_reap($self->{pid}, 2) if $CHILDREN{ $self->{pid} };
+}
+
+package Wingman::Backend;
+
+sub pid { $_[0]{pid} }
+sub port { $_[0]{port} }
+sub log { Wingman::slurp($_[0]{log}) }
+
+sub stop {
+	my ($self) = @_;
+	Wingman::_kill_reap($self->{pid}, 1) if $CHILDREN{ $self->{pid} };
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	return unless $$ == $MAIN_PID;
+	$self->stop;
+}
+
+1;
