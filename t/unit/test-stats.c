@@ -1,0 +1,315 @@
+/* Stats: registration by name across reloads, shard sums, renderers, histograms. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "cfg-t.h"
+#include "stats.h"
+#include "tap.h"
+
+static char *render_text(const char *filter)
+{
+	struct evbuffer *b = evbuffer_new();
+	const char *err = NULL;
+	char *s;
+	size_t n;
+
+	if (stats_render_text(b, filter, &err)) {
+		evbuffer_free(b);
+		return NULL;
+	}
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+static char *render_prom(void)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+	size_t n;
+
+	stats_render_prometheus(b);
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+static void make_cfg(struct cfg *c, struct cfg_cluster *cl, unsigned ncl,
+		     struct cfg_listener *ls, unsigned nls)
+{
+	memset(c, 0, sizeof(*c));
+	c->clusters = cl;
+	c->nclusters = ncl;
+	c->listeners = ls;
+	c->nlisteners = nls;
+}
+
+struct worker_arg {
+	uint32_t id;
+	int n;
+};
+
+static void *worker(void *p)
+{
+	struct worker_arg *a = p;
+
+	stats_thread_bind(0);
+	for (int i = 0; i < a->n; i++)
+		stats_inc(a->id);
+	return NULL;
+}
+
+/* True when every line of want appears, in order, as a whole line of got. */
+static int has_lines(const char *got, const char *want)
+{
+	const char *p = got;
+
+	while (*want) {
+		const char *nl = strchr(want, '\n');
+		size_t len = nl ? (size_t)(nl - want + 1) : strlen(want);
+		char line[512];
+		const char *hit;
+
+		snprintf(line, sizeof(line), "%.*s", (int)len, want);
+		for (hit = strstr(p, line); hit && hit != got && hit[-1] != '\n';)
+			hit = strstr(hit + 1, line);
+		if (!hit) {
+			printf("#   missing line: %s", line);
+			return 0;
+		}
+		p = hit + len;
+		want += len;
+	}
+	return 1;
+}
+
+int main(void)
+{
+	struct cfg_cluster cl1[2] = { { .name = "was" }, { .name = "inbound|8080||" } };
+	struct cfg_listener ls1[1] = { { .name = "inbound", .address = "0.0.0.0:15006" } };
+	struct cfg_cluster cl2[2] = { { .name = "web" }, { .name = "was" } };
+	struct cfg_listener ls2[1] = { { .name = "inbound", .address = "0.0.0.0:15006" } };
+	struct cfg c1, c2;
+	struct worker_arg wa;
+	pthread_t th;
+	uint32_t h1, h2;
+	const char *err = NULL;
+	struct evbuffer *b;
+	char *s;
+
+	is_int(stats_init(1), 0, "stats_init");
+	is_int(stats_init(1), -EALREADY, "stats_init twice refused");
+	is_int(stats_value(SERVER_STAT(SS_CONCURRENCY)), 1, "server.concurrency = workers");
+
+	make_cfg(&c1, cl1, 2, ls1, 1);
+	is_int(stats_cfg_bind(&c1), 0, "bind first config");
+	ok(cl1[0].stats_base != cl1[1].stats_base, "clusters get distinct blocks");
+	ok(cl1[0].stats_base >= SERVER_STAT(SS__COUNT), "cluster block after the server stats");
+
+	/* sums across the main shard and a worker shard */
+	stats_add(cl1[0].stats_base + CS_UPSTREAM_RQ_TOTAL, 5);
+	wa.id = cl1[0].stats_base + CS_UPSTREAM_RQ_TOTAL;
+	wa.n = 1000;
+	pthread_create(&th, NULL, worker, &wa);
+	pthread_join(th, NULL);
+	is_int(stats_value(cl1[0].stats_base + CS_UPSTREAM_RQ_TOTAL), 1005, "value sums two shards");
+
+	/* a surviving cluster keeps its block (and counters) across a reload */
+	make_cfg(&c2, cl2, 2, ls2, 1);
+	is_int(stats_cfg_bind(&c2), 0, "bind second config");
+	is_int(cl2[1].stats_base, cl1[0].stats_base, "cluster 'was' keeps its block");
+	is_int(ls2[0].stats_base, ls1[0].stats_base, "listener keeps its block");
+	ok(cl2[0].stats_base != cl1[0].stats_base && cl2[0].stats_base != cl1[1].stats_base,
+	   "new cluster gets a new block");
+	is_int(stats_value(cl2[1].stats_base + CS_UPSTREAM_RQ_TOTAL), 1005, "counter survives reload");
+
+	h1 = stats_host_block("was", "127.0.0.1:8080");
+	h2 = stats_host_block("was", "127.0.0.1:8081");
+	ok(h1 != h2, "host blocks distinct per address");
+	is_int(stats_host_block("was", "127.0.0.1:8080"), h1, "host block found by name");
+
+	/* many registrations allocate further blocks, usable from the main shard */
+	{
+		struct cfg_cluster many[8];
+		char names[8][16];
+		struct cfg cm;
+
+		for (int i = 0; i < 8; i++) {
+			snprintf(names[i], sizeof(names[i]), "c%d", i);
+			many[i] = (struct cfg_cluster){ .name = names[i] };
+		}
+		make_cfg(&cm, many, 8, ls2, 1);
+		is_int(stats_cfg_bind(&cm), 0, "bind eight clusters");
+		ok(many[7].stats_base + CS__COUNT > 2 * STATS_BLOCK_SIZE, "ids span several blocks");
+		stats_inc(many[7].stats_base + CS__COUNT - 1);
+		is_int(stats_value(many[7].stats_base + CS__COUNT - 1), 1, "last slot of a later block");
+		is_int(stats_cfg_bind(&c2), 0, "back to the second config");
+	}
+
+	/* text rendering */
+	stats_add(cl2[1].stats_base + CS_UPSTREAM_RQ_2XX, 3);
+	stats_add(cl2[1].stats_base + CS_UPSTREAM_RQ_CODE + 200 - 100, 2);
+	stats_add(cl2[1].stats_base + CS_UPSTREAM_RQ_CODE + 204 - 100, 1);
+	stats_add(cl2[1].stats_base + CS_UPSTREAM_CX_ACTIVE, 2);
+	s = render_text("^cluster\\.was\\.upstream_(rq_(total|2xx|20[0-9])|cx_active)$");
+	is_str(s, "cluster.was.upstream_cx_active: 2\n"
+		  "cluster.was.upstream_rq_200: 2\n"
+		  "cluster.was.upstream_rq_204: 1\n"
+		  "cluster.was.upstream_rq_2xx: 3\n"
+		  "cluster.was.upstream_rq_total: 1005\n", "text render, filtered and sorted");
+	free(s);
+
+	s = render_text("upstream_rq_total");
+	is_str(s, "cluster.was.upstream_rq_total: 1005\n"
+		  "cluster.web.upstream_rq_total: 0\n", "unanchored filter; removed cluster hidden");
+	free(s);
+
+	s = render_text("^server\\.|^access_log\\.");
+	is_str(s, "access_log.dropped: 0\n"
+		  "server.concurrency: 1\n"
+		  "server.config_reload: 0\n"
+		  "server.config_reload_failed: 0\n"
+		  "server.downstream_cx_overflow: 0\n"
+		  "server.memory_allocated: 0\n"
+		  "server.state: 0\n"
+		  "server.total_connections: 0\n"
+		  "server.uptime: 0\n", "server stats");
+	free(s);
+
+	s = render_text("^cluster\\.was\\.upstream_rq_40");
+	is_str(s, "", "zero per-code stats are not listed");
+	free(s);
+
+	s = render_text("listener\\.0\\.0\\.0\\.0_15006\\.downstream_cx_total|http\\.inbound\\.no_route");
+	is_str(s, "http.inbound.no_route: 0\n"
+		  "listener.0.0.0.0_15006.downstream_cx_total: 0\n", "listener and http names");
+	free(s);
+
+	b = evbuffer_new();
+	is_int(stats_render_text(b, "a(", &err), -EINVAL, "bad regex refused");
+	ok(err && strstr(err, "invalid regex"), "bad regex reason: %s", err ? err : "(null)");
+	evbuffer_free(b);
+
+	/* histograms */
+	s = render_text("^cluster\\.was\\.upstream_rq_time$");
+	is_str(s, "cluster.was.upstream_rq_time: No recorded values\n", "empty histogram");
+	free(s);
+	{
+		uint32_t hid = cl2[1].stats_base + CS_UPSTREAM_RQ_TIME;
+
+		stats_hist_record(hid, 0);		/* le 0.5 */
+		stats_hist_record(hid, 3);		/* le 5 */
+		stats_hist_record(hid, 5);		/* le 5 */
+		stats_hist_record(hid, 7000000);	/* +Inf */
+		is_int(stats_value(hid + 0), 1, "bucket 0.5");
+		is_int(stats_value(hid + 1), 0, "bucket 1");
+		is_int(stats_value(hid + 2), 2, "bucket 5");
+		is_int(stats_value(hid + STATS_HIST_BUCKETS), 1, "+Inf bucket");
+		is_int(stats_value(hid + STATS_HIST_BUCKETS + 1), 7000008000LL, "sum in us");
+		is_int(stats_value(hid + STATS_HIST_BUCKETS + 2), 4, "count");
+	}
+	s = render_text("^cluster\\.was\\.upstream_rq_time$");
+	is_str(s, "cluster.was.upstream_rq_time: P0(0,0) P25(0.5,0.5) P50(3,3) P75(5,5) P90(3600000,3600000) "
+		  "P95(3600000,3600000) P99(3600000,3600000) P99.5(3600000,3600000) P99.9(3600000,3600000) "
+		  "P100(3600000,3600000)\n", "histogram quantiles");
+	free(s);
+
+	s = render_text("upstream_rq_total|upstream_rq_time");
+	ok(strstr(s, "cluster.web.upstream_rq_total: 0\ncluster.was.upstream_rq_time: ") != NULL,
+	   "histograms listed after counters and gauges");
+	free(s);
+
+	/* prometheus */
+	s = render_prom();
+	ok(has_lines(s,
+		"# TYPE envoy_cluster_upstream_cx_active gauge\n"
+		"envoy_cluster_upstream_cx_active{cluster_name=\"was\"} 2\n"
+		"envoy_cluster_upstream_cx_active{cluster_name=\"web\"} 0\n"), "gauge family");
+	ok(has_lines(s,
+		"# TYPE envoy_cluster_upstream_rq counter\n"
+		"envoy_cluster_upstream_rq{response_code=\"200\",cluster_name=\"was\"} 2\n"
+		"envoy_cluster_upstream_rq{response_code=\"204\",cluster_name=\"was\"} 1\n"
+		"# TYPE envoy_cluster_upstream_rq_active gauge\n"), "per-code family");
+	ok(has_lines(s,
+		"envoy_cluster_upstream_rq_total{cluster_name=\"was\"} 1005\n"), "total counter");
+	ok(has_lines(s,
+		"# TYPE envoy_cluster_upstream_rq_xx counter\n"
+		"envoy_cluster_upstream_rq_xx{response_code_class=\"1xx\",cluster_name=\"was\"} 0\n"
+		"envoy_cluster_upstream_rq_xx{response_code_class=\"1xx\",cluster_name=\"web\"} 0\n"
+		"envoy_cluster_upstream_rq_xx{response_code_class=\"2xx\",cluster_name=\"was\"} 3\n"),
+	   "code class family");
+	ok(has_lines(s,
+		"# TYPE envoy_cluster_upstream_rq_time histogram\n"
+		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"was\",le=\"0.5\"} 1\n"
+		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"was\",le=\"1\"} 1\n"
+		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"was\",le=\"5\"} 3\n"
+		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"was\",le=\"10\"} 3\n"
+		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"was\",le=\"3600000\"} 3\n"
+		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"was\",le=\"+Inf\"} 4\n"
+		"envoy_cluster_upstream_rq_time_sum{cluster_name=\"was\"} 7000008\n"
+		"envoy_cluster_upstream_rq_time_count{cluster_name=\"was\"} 4\n"), "histogram family");
+	ok(has_lines(s,
+		"# TYPE envoy_http_no_route counter\n"
+		"envoy_http_no_route{http_conn_manager_prefix=\"inbound\"} 0\n"), "http family");
+	ok(has_lines(s,
+		"# TYPE envoy_listener_downstream_cx_total counter\n"
+		"envoy_listener_downstream_cx_total{listener_address=\"0.0.0.0_15006\"} 0\n"), "listener family");
+	ok(has_lines(s,
+		"# TYPE envoy_server_concurrency gauge\n"
+		"envoy_server_concurrency 1\n"), "server gauge without labels");
+	ok(has_lines(s,
+		"# TYPE envoy_access_log_dropped counter\n"
+		"envoy_access_log_dropped 0\n"), "access_log.dropped");
+	ok(strstr(s, "envoy_cluster_upstream_rq{response_code=\"404\"") == NULL, "zero codes omitted");
+	ok(strstr(s, "cluster_name=\"c7\"") == NULL, "unbound clusters omitted");
+	{
+		int ntype = 0;
+
+		for (const char *p = s; (p = strstr(p, "# TYPE envoy_cluster_upstream_rq_total ")); p++)
+			ntype++;
+		is_int(ntype, 1, "one TYPE line per family");
+	}
+	free(s);
+
+	/* label escaping and metric sanitising */
+	{
+		struct cfg_cluster cl3[1] = { { .name = "we\"ird\\name" } };
+		struct cfg c3;
+
+		make_cfg(&c3, cl3, 1, NULL, 0);
+		stats_cfg_bind(&c3);
+		s = render_prom();
+		ok(has_lines(s, "envoy_cluster_upstream_rq_total{cluster_name=\"we\\\"ird\\\\name\"} 0\n"),
+		   "label value escaped");
+		free(s);
+	}
+
+	/* JSON */
+	stats_cfg_bind(&c2);
+	b = evbuffer_new();
+	is_int(stats_render_json(b, "^cluster\\.was\\.upstream_rq_(total|time)$", &err), 0, "json render");
+	evbuffer_add(b, "", 1);
+	s = (char *)evbuffer_pullup(b, -1);
+	is_str(s, "{\"stats\":[{\"name\":\"cluster.was.upstream_rq_total\",\"value\":1005},"
+		  "{\"histograms\":{\"supported_quantiles\":[0,25,50,75,90,95,99,99.5,99.9,100],"
+		  "\"computed_quantiles\":[{\"name\":\"cluster.was.upstream_rq_time\",\"values\":["
+		  "{\"interval\":null,\"cumulative\":0},{\"interval\":null,\"cumulative\":0.5},"
+		  "{\"interval\":null,\"cumulative\":3},{\"interval\":null,\"cumulative\":5},"
+		  "{\"interval\":null,\"cumulative\":3600000},{\"interval\":null,\"cumulative\":3600000},"
+		  "{\"interval\":null,\"cumulative\":3600000},{\"interval\":null,\"cumulative\":3600000},"
+		  "{\"interval\":null,\"cumulative\":3600000},{\"interval\":null,\"cumulative\":3600000}]}]}}]}\n",
+	       "json with histogram");
+	evbuffer_free(b);
+
+	return done_testing();
+}
