@@ -23,7 +23,8 @@ struct ynode {
 
 /* Parses text into a tree allocated on a. On a syntax error appends
  * "FILE:LINE:COL: message" to errs and returns NULL. An empty document is an
- * empty map. Aliases are resolved; anchors/merge keys are not supported (error). */
+ * empty map. An alias is a pointer to its (complete) anchored node; merge keys
+ * ("<<"), duplicate keys and more than one document are errors. */
 struct ynode *yaml_load(struct arena *a, const char *text, size_t len, struct cfg_errs *errs);
 
 /* Map lookup by key; NULL if absent. */

@@ -1,0 +1,1603 @@
+/* Config snapshots: YAML → validated, immutable struct cfg on one arena.
+ *
+ * Validation never stops at the first problem: every parser below reports what
+ * it finds through cfg_error() and carries on with the next sibling, so `-t`
+ * and a failed reload show every mistake at once, sorted by position. Clusters
+ * and top-level filters are parsed before listeners so routes can resolve
+ * cluster names and route-level filter parsers can see top-level configs. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "accesslog.h"
+#include "arena.h"
+#include "cfg.h"
+#include "filter.h"
+#include "yaml.h"
+
+#define CFG_MAX_WORKERS		256
+#define CFG_MAX_WEIGHT		10000	/* per route destination and per endpoint */
+#define CFG_MAX_TOTAL_WEIGHT	10000	/* sum over a weighted route */
+#define CFG_MAX_FILE		(16u << 20)
+
+/* Errors. */
+
+void cfg_errs_init(struct cfg_errs *e, const char *file)
+{
+	memset(e, 0, sizeof(*e));
+	e->file = file;
+}
+
+void cfg_errs_free(struct cfg_errs *e)
+{
+	for (unsigned i = 0; i < e->n; i++)
+		free(e->msgs[i]);
+	free(e->msgs);
+	e->msgs = NULL;
+	e->n = e->cap = 0;
+}
+
+static void errs_vadd(struct cfg_errs *e, int line, int col, const char *fmt, va_list ap)
+{
+	const char *file = e->file ? e->file : "<config>";
+	char msg[1024], *s;
+	int rc;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > 0)
+		rc = asprintf(&s, "%s:%d:%d: %s", file, line, col, msg);
+	else
+		rc = asprintf(&s, "%s: %s", file, msg);
+	if (rc < 0)
+		return;
+	if (e->n == e->cap) {
+		unsigned cap = e->cap ? e->cap * 2 : 8;
+		char **v = realloc(e->msgs, sizeof(*v) * cap);
+
+		if (!v) {
+			free(s);
+			return;
+		}
+		e->msgs = v;
+		e->cap = cap;
+	}
+	e->msgs[e->n++] = s;
+}
+
+void cfg_errs_add(struct cfg_errs *e, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errs_vadd(e, line, col, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_error(struct cfg_parse *pc, const struct ynode *node, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errs_vadd(pc->errs, node ? node->line : 0, node ? node->col : 0, fmt, ap);
+	va_end(ap);
+}
+
+/* Position of a message for sorting: (0, 0) when it names no line. */
+static void err_pos(const struct cfg_errs *e, const char *msg, long *line, long *col)
+{
+	size_t flen = strlen(e->file ? e->file : "<config>");
+	char *end;
+
+	*line = *col = 0;
+	if (strlen(msg) <= flen || msg[flen] != ':' || !isdigit((unsigned char)msg[flen + 1]))
+		return;
+	*line = strtol(msg + flen + 1, &end, 10);
+	if (*end == ':')
+		*col = strtol(end + 1, NULL, 10);
+}
+
+/* Stable insertion sort of msgs[from..n) by position. */
+static void errs_sort(struct cfg_errs *e, unsigned from)
+{
+	for (unsigned i = from + 1; i < e->n; i++) {
+		char *m = e->msgs[i];
+		long l, c, pl, pcol;
+		unsigned j = i;
+
+		err_pos(e, m, &l, &c);
+		while (j > from) {
+			err_pos(e, e->msgs[j - 1], &pl, &pcol);
+			if (pl < l || (pl == l && pcol <= c))
+				break;
+			e->msgs[j] = e->msgs[j - 1];
+			j--;
+		}
+		e->msgs[j] = m;
+	}
+}
+
+/* Typed getters. */
+
+static const char *node_kind(const struct ynode *n)
+{
+	if (n->type == YN_MAP)
+		return "a map";
+	if (n->type == YN_SEQ)
+		return "a list";
+	if (n->plain && (!n->len || !strcmp(n->str, "~") || !strcmp(n->str, "null")))
+		return "nothing (null)";
+	return "a scalar";
+}
+
+static bool is_null(const struct ynode *n)
+{
+	return n->type == YN_SCALAR && n->plain && (!n->len || !strcmp(n->str, "~") || !strcmp(n->str, "null"));
+}
+
+int cfg_expect_map(struct cfg_parse *pc, const struct ynode *n, const char *what)
+{
+	if (n->type == YN_MAP)
+		return 0;
+	cfg_error(pc, n, "expected %s, found %s", what, node_kind(n));
+	return -EINVAL;
+}
+
+int cfg_expect_seq(struct cfg_parse *pc, const struct ynode *n, const char *what)
+{
+	if (n->type == YN_SEQ)
+		return 0;
+	cfg_error(pc, n, "expected %s, found %s", what, node_kind(n));
+	return -EINVAL;
+}
+
+int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed)
+{
+	int rc = 0;
+
+	if (map->type != YN_MAP)
+		return cfg_expect_map(pc, map, "a map");
+	for (unsigned i = 0; i < map->n; i++) {
+		const struct ynode *k = map->items[2 * i];
+		char list[512];
+		size_t off = 0;
+		bool known = false;
+
+		for (const char *const *a = allowed; *a; a++)
+			if (!strcmp(k->str, *a))
+				known = true;
+		if (known)
+			continue;
+		list[0] = '\0';
+		for (const char *const *a = allowed; *a && off < sizeof(list); a++) {
+			int w = snprintf(list + off, sizeof(list) - off, "%s%s", a == allowed ? "" : ", ", *a);
+
+			off += w > 0 ? (size_t)w : 0;
+		}
+		cfg_error(pc, k, "unknown key \"%s\" (allowed: %s)", k->str, list);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out)
+{
+	if (n->type != YN_SCALAR || is_null(n)) {
+		cfg_error(pc, n, "expected a string, found %s", node_kind(n));
+		return -EINVAL;
+	}
+	*out = n->str;
+	return 0;
+}
+
+int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", NULL };
+	static const char *const no[] = { "false", "False", "FALSE", NULL };
+
+	if (n->type == YN_SCALAR) {
+		for (unsigned i = 0; yes[i]; i++) {
+			if (!strcmp(n->str, yes[i])) {
+				*out = true;
+				return 0;
+			}
+			if (!strcmp(n->str, no[i])) {
+				*out = false;
+				return 0;
+			}
+		}
+	}
+	cfg_error(pc, n, "expected true or false");
+	return -EINVAL;
+}
+
+int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p;
+
+	if (n->type != YN_SCALAR || !n->len)
+		goto bad;
+	for (p = n->str; *p; p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (!isdigit((unsigned char)*p) || v > (UINT64_MAX - d) / 10)
+			goto bad;
+		v = v * 10 + d;
+	}
+	if (v < min || v > max)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	cfg_error(pc, n, "expected an integer from %llu to %llu", (unsigned long long)min,
+		  (unsigned long long)max);
+	return -EINVAL;
+}
+
+int cfg_get_double(struct cfg_parse *pc, const struct ynode *n, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (n->type != YN_SCALAR || !n->len || isspace((unsigned char)n->str[0]))
+		goto bad;
+	errno = 0;
+	v = strtod(n->str, &end);
+	if (*end || errno || !(v >= min && v <= max))
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	cfg_error(pc, n, "expected a number from %g to %g", min, max);
+	return -EINVAL;
+}
+
+int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms)
+{
+	if (n->type == YN_SCALAR && util_parse_duration(n->str, ms) == 0)
+		return 0;
+	cfg_error(pc, n, "expected a duration like 250ms or 2s (units ms, s, m, h)");
+	return -EINVAL;
+}
+
+/* Local helpers. */
+
+static const struct ynode *need(struct cfg_parse *pc, const struct ynode *map, const char *key,
+				const char *what)
+{
+	const struct ynode *v = yaml_get(map, key);
+
+	if (!v)
+		cfg_error(pc, map, "%s: missing required key \"%s\"", what, key);
+	return v;
+}
+
+static void *zalloc_n(struct cfg_parse *pc, size_t n, size_t size)
+{
+	return arena_zalloc(pc->arena, (n ? n : 1) * size);
+}
+
+static char *dup_case(struct arena *a, const char *s, int (*conv)(int))
+{
+	char *d = arena_strdup(a, s);
+
+	for (char *p = d; p && *p; p++)
+		*p = (char)conv((unsigned char)*p);
+	return d;
+}
+
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
+static void regfree_cb(void *arg)
+{
+	regfree(arg);
+}
+
+/* Compiles src as a POSIX ERE that must match the whole subject. */
+static int compile_regex(struct cfg_parse *pc, const struct ynode *n, const char *src, regex_t *re)
+{
+	char *pat = arena_printf(pc->arena, "^(%s)$", src);
+	char msg[256];
+	int rc;
+
+	if (!pat)
+		return -ENOMEM;
+	if ((rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB))) {
+		regerror(rc, re, msg, sizeof(msg));
+		cfg_error(pc, n, "invalid regex \"%s\": %s", src, msg);
+		return -EINVAL;
+	}
+	if (arena_cleanup_add(pc->arena, regfree_cb, re)) {
+		regfree(re);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_addr(struct cfg_parse *pc, const struct ynode *n, bool need_ip, const char **text,
+		      struct addr_spec *addr)
+{
+	const char *why;
+
+	if (cfg_get_str(pc, n, text))
+		return -EINVAL;
+	if (util_parse_addr(*text, addr, &why)) {
+		cfg_error(pc, n, "invalid address \"%s\": %s", *text, why);
+		return -EINVAL;
+	}
+	if (need_ip && !addr->is_ip) {
+		cfg_error(pc, n, "invalid address \"%s\": a listening address must be an IP, like 0.0.0.0:15006",
+			  *text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "key: value" allowed-key lists with the filters of one scope appended. */
+static const char **keys_with_filters(struct cfg_parse *pc, const char *const *base, unsigned scope)
+{
+	unsigned nb = 0, nf = 0, i = 0;
+	const char **v;
+
+	while (base[nb])
+		nb++;
+	for (const struct filter_ops *const *f = filter_table; *f; f++)
+		nf++;
+	if (!(v = zalloc_n(pc, nb + nf + 1, sizeof(*v))))
+		return NULL;
+	for (; i < nb; i++)
+		v[i] = base[i];
+	for (const struct filter_ops *const *f = filter_table; *f; f++)
+		if ((*f)->scope & scope)
+			v[i++] = (*f)->name;
+	v[i] = NULL;
+	return v;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return true;
+	return false;
+}
+
+/* Parses every key of map that names a filter of the given scope into a
+ * filter_conf array (in the map's order). */
+static int parse_filters(struct cfg_parse *pc, const struct ynode *map, const char *const *base, unsigned scope,
+			 struct filter_conf **out, unsigned *nout)
+{
+	unsigned n = 0;
+	int rc = 0;
+
+	*out = zalloc_n(pc, map->n, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (unsigned i = 0; i < map->n; i++) {
+		const struct ynode *k = map->items[2 * i], *v = map->items[2 * i + 1];
+		const struct filter_ops *ops;
+		unsigned before = pc->errs->n;
+		void *conf;
+
+		if (in_list(base, k->str) || !(ops = filter_find(k->str)) || !(ops->scope & scope))
+			continue;
+		conf = ops->conf_parse ? ops->conf_parse(pc, v, scope) : (void *)ops;
+		if (!conf) {
+			if (pc->errs->n == before)
+				cfg_error(pc, v, "%s: invalid configuration", ops->name);
+			rc = -EINVAL;
+			continue;
+		}
+		(*out)[n].ops = ops;
+		(*out)[n].conf = conf;
+		n++;
+	}
+	*nout = n;
+	return rc;
+}
+
+/* Explains keys that name a filter which is not allowed in this scope; the
+ * generic unknown-key message would list allowed keys without saying why. */
+static void misplaced_filters(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed,
+			      const char *where)
+{
+	for (unsigned i = 0; i < map->n; i++) {
+		const struct ynode *k = map->items[2 * i];
+
+		if (!in_list(allowed, k->str) && filter_find(k->str))
+			cfg_error(pc, k, "filter \"%s\" cannot be configured %s", k->str, where);
+	}
+}
+
+static int check_keys_scoped(struct cfg_parse *pc, const struct ynode *map, const char *const *base,
+			     unsigned scope, const char *where)
+{
+	const char **allowed = keys_with_filters(pc, base, scope);
+	struct ynode filtered;
+	struct ynode **items;
+	unsigned n = 0;
+	int rc;
+
+	if (!allowed)
+		return -ENOMEM;
+	if (map->type != YN_MAP)
+		return cfg_expect_map(pc, map, "a map");
+	misplaced_filters(pc, map, allowed, where);
+	/* Check the remaining keys only, so a misplaced filter is reported once. */
+	if (!(items = zalloc_n(pc, 2 * map->n, sizeof(*items))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < map->n; i++) {
+		const struct ynode *k = map->items[2 * i];
+
+		if (in_list(allowed, k->str) || !filter_find(k->str)) {
+			items[2 * n] = map->items[2 * i];
+			items[2 * n + 1] = map->items[2 * i + 1];
+			n++;
+		}
+	}
+	filtered = *map;
+	filtered.items = items;
+	filtered.n = n;
+	rc = cfg_check_keys(pc, &filtered, allowed);
+	return rc || n != map->n ? -EINVAL : 0;
+}
+
+/* Clusters. */
+
+static const char *const lb_names[] = {
+	[LB_ROUND_ROBIN] = "ROUND_ROBIN",
+	[LB_LEAST_REQUEST] = "LEAST_REQUEST",
+	[LB_RANDOM] = "RANDOM",
+	[LB_RING_HASH] = "RING_HASH",
+};
+
+static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cfg_endpoint *ep)
+{
+	static const char *const keys[] = { "address", "weight", NULL };
+	const struct ynode *v;
+	uint64_t w;
+	int rc = 0;
+
+	ep->weight = 1;
+	if (n->type == YN_SCALAR)
+		return parse_addr(pc, n, false, &ep->address, &ep->addr);
+	if (n->type != YN_MAP) {
+		cfg_error(pc, n, "expected an endpoint: \"host:port\" or {address, weight}");
+		return -EINVAL;
+	}
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if ((v = need(pc, n, "address", "endpoint")) && parse_addr(pc, v, false, &ep->address, &ep->addr))
+		rc = -EINVAL;
+	if (!v)
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "weight"))) {
+		if (cfg_get_uint(pc, v, 1, CFG_MAX_WEIGHT, &w))
+			rc = -EINVAL;
+		else
+			ep->weight = (uint32_t)w;
+	}
+	return rc;
+}
+
+static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
+{
+	static const char *const keys[] = { "name", "endpoints", "connect_timeout", "lb", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	c->connect_timeout_ms = 5000;
+	c->lb = LB_ROUND_ROBIN;
+	if (cfg_expect_map(pc, n, "a cluster (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "name", "cluster")) || cfg_get_str(pc, v, &c->name))
+		rc = -EINVAL;
+	else if (!*c->name) {
+		cfg_error(pc, v, "cluster name must not be empty");
+		rc = -EINVAL;
+	}
+	if (!(v = need(pc, n, "endpoints", "cluster")) || cfg_expect_seq(pc, v, "a list of endpoints")) {
+		rc = -EINVAL;
+	} else if (!v->n) {
+		cfg_error(pc, v, "cluster \"%s\" has no endpoints", c->name ? c->name : "");
+		rc = -EINVAL;
+	} else {
+		if (!(c->endpoints = zalloc_n(pc, v->n, sizeof(*c->endpoints))))
+			return -ENOMEM;
+		c->nendpoints = v->n;
+		for (unsigned i = 0; i < v->n; i++)
+			if (parse_endpoint(pc, v->items[i], &c->endpoints[i]))
+				rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "connect_timeout"))) {
+		if (cfg_get_duration(pc, v, &c->connect_timeout_ms)) {
+			rc = -EINVAL;
+		} else if (!c->connect_timeout_ms) {
+			cfg_error(pc, v, "connect_timeout must be more than 0");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "lb"))) {
+		bool found = false;
+
+		for (unsigned i = 0; i < ARRAY_SIZE(lb_names); i++) {
+			if (v->type == YN_SCALAR && !strcmp(v->str, lb_names[i])) {
+				c->lb = (enum lb_type)i;
+				found = true;
+			}
+		}
+		if (!found) {
+			cfg_error(pc, v, "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH");
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
+static int parse_clusters(struct cfg_parse *pc, const struct ynode *seq)
+{
+	struct cfg *cfg = pc->cfg;
+	const struct ynode **names;
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of clusters"))
+		return -EINVAL;
+	cfg->clusters = zalloc_n(pc, seq->n, sizeof(*cfg->clusters));
+	names = zalloc_n(pc, seq->n, sizeof(*names));
+	if (!cfg->clusters || !names)
+		return -ENOMEM;
+	cfg->nclusters = seq->n;
+	for (unsigned i = 0; i < seq->n; i++) {
+		struct cfg_cluster *c = &cfg->clusters[i];
+
+		c->index = i;
+		if (parse_cluster(pc, seq->items[i], c))
+			rc = -EINVAL;
+		names[i] = yaml_get(seq->items[i], "name");
+		if (!c->name)
+			continue;
+		for (unsigned j = 0; j < i; j++) {
+			if (cfg->clusters[j].name && !strcmp(cfg->clusters[j].name, c->name)) {
+				cfg_error(pc, names[i], "duplicate cluster name \"%s\" (first at line %d)", c->name,
+					  names[j]->line);
+				rc = -EINVAL;
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
+const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name)
+{
+	for (unsigned i = 0; i < c->nclusters; i++)
+		if (c->clusters[i].name && !strcmp(c->clusters[i].name, name))
+			return &c->clusters[i];
+	return NULL;
+}
+
+/* Routes. */
+
+static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const char **name,
+			   struct cfg_cluster **out)
+{
+	const struct cfg_cluster *c;
+
+	if (cfg_get_str(pc, n, name))
+		return -EINVAL;
+	if (!(c = cfg_cluster_find(pc->cfg, *name))) {
+		cfg_error(pc, n, "unknown cluster \"%s\"", *name);
+		return -EINVAL;
+	}
+	*out = (struct cfg_cluster *)c;
+	return 0;
+}
+
+static const char *const pseudo_headers[] = { ":authority", ":method", ":path", ":scheme", NULL };
+
+static int parse_header_match(struct cfg_parse *pc, const struct ynode *k, const struct ynode *v,
+			      struct cfg_header_match *hm)
+{
+	static const char *const keys[] = { "exact", "prefix", "suffix", "regex", "present", NULL };
+	static const enum hm_type types[] = { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
+	const struct ynode *mk, *mv;
+	const char *name;
+
+	if (cfg_get_str(pc, k, &name))
+		return -EINVAL;
+	if (!(hm->name = dup_case(pc->arena, name, tolower)))
+		return -ENOMEM;
+	if (!is_token(hm->name) && !in_list(pseudo_headers, hm->name)) {
+		cfg_error(pc, k, "invalid header name \"%s\"", name);
+		return -EINVAL;
+	}
+	if (cfg_expect_map(pc, v, "a header match like {exact: value} or {present: true}") ||
+	    cfg_check_keys(pc, v, keys))
+		return -EINVAL;
+	if (v->n != 1) {
+		cfg_error(pc, v, "a header match needs exactly one of exact, prefix, suffix, regex, present");
+		return -EINVAL;
+	}
+	mk = v->items[0];
+	mv = v->items[1];
+	for (unsigned i = 0; keys[i]; i++)
+		if (!strcmp(mk->str, keys[i]))
+			hm->type = types[i];
+	if (hm->type == HM_PRESENT)
+		return cfg_get_bool(pc, mv, &hm->present);
+	if (cfg_get_str(pc, mv, &hm->value))
+		return -EINVAL;
+	if (hm->type == HM_REGEX)
+		return compile_regex(pc, mv, hm->value, &hm->re);
+	return 0;
+}
+
+static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
+{
+	static const char *const keys[] = { "prefix", "path", "regex", "headers", "methods", NULL };
+	static const char *const kinds[] = { "prefix", "path", "regex" };
+	const struct ynode *v, *kind = NULL;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a route match (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	for (unsigned i = 0; i < ARRAY_SIZE(kinds); i++) {
+		if (!(v = yaml_get(n, kinds[i])))
+			continue;
+		if (kind) {
+			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex");
+			rc = -EINVAL;
+			continue;
+		}
+		kind = v;
+		m->kind = (enum rm_kind)i;
+		if (cfg_get_str(pc, v, &m->value)) {
+			rc = -EINVAL;
+		} else if (m->kind == RM_REGEX) {
+			if (compile_regex(pc, v, m->value, &m->re))
+				rc = -EINVAL;
+		} else if (m->value[0] != '/') {
+			cfg_error(pc, v, "%s must start with \"/\"", kinds[i]);
+			rc = -EINVAL;
+		}
+	}
+	if (!kind) {
+		cfg_error(pc, n, "a route match needs one of prefix, path, regex");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "headers"))) {
+		if (cfg_expect_map(pc, v, "a map of header name: match")) {
+			rc = -EINVAL;
+		} else {
+			if (!(m->headers = zalloc_n(pc, v->n, sizeof(*m->headers))))
+				return -ENOMEM;
+			m->nheaders = v->n;
+			for (unsigned i = 0; i < v->n; i++)
+				if (parse_header_match(pc, v->items[2 * i], v->items[2 * i + 1], &m->headers[i]))
+					rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "methods"))) {
+		if (cfg_expect_seq(pc, v, "a list of methods")) {
+			rc = -EINVAL;
+		} else {
+			if (!(m->methods = zalloc_n(pc, v->n, sizeof(*m->methods))))
+				return -ENOMEM;
+			m->nmethods = v->n;
+			for (unsigned i = 0; i < v->n; i++) {
+				const char *s;
+
+				if (cfg_get_str(pc, v->items[i], &s)) {
+					rc = -EINVAL;
+				} else if (!is_token(s)) {
+					cfg_error(pc, v->items[i], "invalid method \"%s\"", s);
+					rc = -EINVAL;
+				} else if (!(m->methods[i] = dup_case(pc->arena, s, toupper))) {
+					return -ENOMEM;
+				}
+			}
+		}
+	}
+	return rc;
+}
+
+static int parse_weighted(struct cfg_parse *pc, const struct ynode *seq, struct cfg_route *r)
+{
+	static const char *const keys[] = { "cluster", "weight", NULL };
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of {cluster, weight}"))
+		return -EINVAL;
+	if (!seq->n) {
+		cfg_error(pc, seq, "weighted needs at least one {cluster, weight}");
+		return -EINVAL;
+	}
+	if (!(r->weighted = zalloc_n(pc, seq->n, sizeof(*r->weighted))))
+		return -ENOMEM;
+	r->nweighted = seq->n;
+	for (unsigned i = 0; i < seq->n; i++) {
+		const struct ynode *n = seq->items[i], *v;
+		struct cfg_weighted *w = &r->weighted[i];
+		uint64_t weight;
+
+		if (cfg_expect_map(pc, n, "a weighted destination {cluster, weight}")) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (cfg_check_keys(pc, n, keys))
+			rc = -EINVAL;
+		if (!(v = need(pc, n, "cluster", "weighted destination")) ||
+		    resolve_cluster(pc, v, &w->cluster_name, &w->cluster))
+			rc = -EINVAL;
+		if (!(v = need(pc, n, "weight", "weighted destination")) ||
+		    cfg_get_uint(pc, v, 1, CFG_MAX_WEIGHT, &weight)) {
+			rc = -EINVAL;
+			continue;
+		}
+		w->weight = (uint32_t)weight;
+		total += weight;
+	}
+	if (!rc && total > CFG_MAX_TOTAL_WEIGHT) {
+		cfg_error(pc, seq, "weights add up to %llu; the total must be at most %u",
+			  (unsigned long long)total, CFG_MAX_TOTAL_WEIGHT);
+		rc = -EINVAL;
+	}
+	r->total_weight = (uint32_t)total;
+	return rc;
+}
+
+static int parse_action(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "cluster", "weighted", NULL };
+	const struct ynode *c, *w;
+	const char *name;
+
+	if (cfg_expect_map(pc, n, "a route action like {cluster: NAME}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	c = yaml_get(n, "cluster");
+	w = yaml_get(n, "weighted");
+	if (!c == !w) {
+		cfg_error(pc, n, "a route needs exactly one of cluster, weighted");
+		return -EINVAL;
+	}
+	if (c)
+		return resolve_cluster(pc, c, &name, &r->cluster);
+	return parse_weighted(pc, w, r);
+}
+
+/* Chain: one entry per filter of the table, the route's config taking the
+ * place of the top-level one when both exist. */
+static int build_chain(struct cfg_parse *pc, struct cfg_route *r, const struct filter_conf *own, unsigned nown)
+{
+	const struct cfg *cfg = pc->cfg;
+	unsigned n = 0;
+
+	if (!(r->chain = zalloc_n(pc, cfg->nfilters + nown, sizeof(*r->chain))))
+		return -ENOMEM;
+	for (const struct filter_ops *const *f = filter_table; *f; f++) {
+		const struct filter_conf *pick = NULL;
+
+		for (unsigned i = 0; i < cfg->nfilters; i++)
+			if (cfg->filters[i].ops == *f)
+				pick = &cfg->filters[i];
+		for (unsigned i = 0; i < nown; i++)
+			if (own[i].ops == *f)
+				pick = &own[i];
+		if (pick)
+			r->chain[n++] = *pick;
+	}
+	r->nchain = n;
+	return 0;
+}
+
+static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "name", "match", "route", NULL };
+	struct filter_conf *own = NULL;
+	unsigned nown = 0;
+	const struct ynode *v;
+	int rc = 0;
+
+	r->name = "";
+	if (cfg_expect_map(pc, n, "a route (a map)"))
+		return -EINVAL;
+	if (check_keys_scoped(pc, n, keys, FILTER_SCOPE_ROUTE, "in a route"))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "name")) && cfg_get_str(pc, v, &r->name))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "match", "route")) || parse_match(pc, v, &r->match))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "route", "route")) || parse_action(pc, v, r))
+		rc = -EINVAL;
+	if (parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
+		rc = -EINVAL;
+	if (build_chain(pc, r, own, nown))
+		return -ENOMEM;
+	return rc;
+}
+
+static int parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh)
+{
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of routes"))
+		return -EINVAL;
+	if (!seq->n) {
+		cfg_error(pc, seq, "no routes: add at least one");
+		return -EINVAL;
+	}
+	if (!(vh->routes = zalloc_n(pc, seq->n, sizeof(*vh->routes))))
+		return -ENOMEM;
+	vh->nroutes = seq->n;
+	for (unsigned i = 0; i < seq->n; i++)
+		if (parse_route(pc, seq->items[i], &vh->routes[i]))
+			rc = -EINVAL;
+	return rc;
+}
+
+/* Listeners and virtual hosts. */
+
+static bool valid_domain(const char *d)
+{
+	const char *star = strchr(d, '*');
+
+	if (!*d || strpbrk(d, " \t/"))
+		return false;
+	if (d[0] == '[') {
+		const char *end = strchr(d, ']');
+
+		return !star && end && !end[1];
+	}
+	if (strchr(d, ':'))
+		return false;
+	if (!star)
+		return true;
+	if (strchr(star + 1, '*'))
+		return false;
+	if (!strcmp(d, "*"))
+		return true;
+	if (star == d)
+		return d[1] == '.' && d[2];
+	return star[1] == '\0' && star - d >= 2 && star[-1] == '.';
+}
+
+static int parse_domains(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh)
+{
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of domains"))
+		return -EINVAL;
+	if (!seq->n) {
+		cfg_error(pc, seq, "domains must not be empty (use [\"*\"] to match any host)");
+		return -EINVAL;
+	}
+	if (!(vh->domains = zalloc_n(pc, seq->n, sizeof(*vh->domains))))
+		return -ENOMEM;
+	vh->ndomains = seq->n;
+	for (unsigned i = 0; i < seq->n; i++) {
+		const char *s;
+
+		if (cfg_get_str(pc, seq->items[i], &s)) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (!valid_domain(s)) {
+			cfg_error(pc, seq->items[i],
+				  "invalid domain \"%s\": expected a host name (no port), \"*\", \"*.suffix\" or \"prefix.*\"",
+				  s);
+			rc = -EINVAL;
+			continue;
+		}
+		if (!(vh->domains[i] = dup_case(pc->arena, s, tolower)))
+			return -ENOMEM;
+	}
+	return rc;
+}
+
+static int parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh)
+{
+	static const char *const keys[] = { "name", "domains", "routes", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a virtual host (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "name", "virtual host")) || cfg_get_str(pc, v, &vh->name))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "domains", "virtual host")) || parse_domains(pc, v, vh))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "routes", "virtual host")) || parse_routes(pc, v, vh))
+		rc = -EINVAL;
+	return rc;
+}
+
+/* A domain may appear in only one virtual host of a listener (as in Envoy). */
+static int check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < l->nvhosts; i++) {
+		const struct ynode *di = yaml_get(seq->items[i], "domains");
+
+		for (unsigned a = 0; a < l->vhosts[i].ndomains; a++) {
+			const char *d = l->vhosts[i].domains[a];
+			bool dup = false;
+
+			for (unsigned j = 0; j <= i && !dup && d; j++)
+				for (unsigned b = 0; b < (j == i ? a : l->vhosts[j].ndomains) && !dup; b++)
+					dup = l->vhosts[j].domains[b] && !strcmp(l->vhosts[j].domains[b], d);
+			if (dup) {
+				cfg_error(pc, di->items[a], "domain \"%s\" appears twice in listener \"%s\"", d,
+					  l->name ? l->name : "");
+				rc = -EINVAL;
+			}
+		}
+	}
+	return rc;
+}
+
+static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
+{
+	static const char *const keys[] = { "name", "address", "direction", "virtual_hosts", "routes", NULL };
+	const struct ynode *v, *vhs, *routes;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a listener (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "name", "listener")) || cfg_get_str(pc, v, &l->name)) {
+		rc = -EINVAL;
+	} else if (!*l->name) {
+		cfg_error(pc, v, "listener name must not be empty");
+		rc = -EINVAL;
+	}
+	if (!(v = need(pc, n, "address", "listener")) || parse_addr(pc, v, true, &l->address, &l->addr))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "direction"))) {
+		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
+			l->direction = DIR_INBOUND;
+		} else if (v->type == YN_SCALAR && !strcmp(v->str, "outbound")) {
+			l->direction = DIR_OUTBOUND;
+		} else {
+			cfg_error(pc, v, "expected inbound or outbound");
+			rc = -EINVAL;
+		}
+	}
+	vhs = yaml_get(n, "virtual_hosts");
+	routes = yaml_get(n, "routes");
+	if (vhs && routes) {
+		cfg_error(pc, routes, "use either virtual_hosts or routes in a listener, not both");
+		return -EINVAL;
+	}
+	if (routes) {
+		/* Shorthand: one virtual host named after the listener, any domain. */
+		struct cfg_vhost *vh;
+
+		if (!(l->vhosts = vh = zalloc_n(pc, 1, sizeof(*vh))) ||
+		    !(vh->domains = zalloc_n(pc, 1, sizeof(*vh->domains))))
+			return -ENOMEM;
+		l->nvhosts = 1;
+		vh->name = l->name ? l->name : "";
+		vh->domains[0] = "*";
+		vh->ndomains = 1;
+		if (parse_routes(pc, routes, vh))
+			rc = -EINVAL;
+	} else if (vhs) {
+		if (cfg_expect_seq(pc, vhs, "a list of virtual hosts")) {
+			rc = -EINVAL;
+		} else if (!vhs->n) {
+			cfg_error(pc, vhs, "no virtual hosts: add at least one");
+			rc = -EINVAL;
+		} else {
+			if (!(l->vhosts = zalloc_n(pc, vhs->n, sizeof(*l->vhosts))))
+				return -ENOMEM;
+			l->nvhosts = vhs->n;
+			for (unsigned i = 0; i < vhs->n; i++)
+				if (parse_vhost(pc, vhs->items[i], &l->vhosts[i]))
+					rc = -EINVAL;
+			if (check_domains(pc, vhs, l))
+				rc = -EINVAL;
+		}
+	} else {
+		cfg_error(pc, n, "listener \"%s\" has no routes: add routes or virtual_hosts",
+			  l->name ? l->name : "");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+static bool same_addr(const struct addr_spec *a, const struct addr_spec *b)
+{
+	if (a->is_ip && b->is_ip)
+		return a->sslen == b->sslen && !memcmp(&a->ss, &b->ss, a->sslen);
+	return a->port == b->port && !strcasecmp(a->host, b->host);
+}
+
+static int parse_listeners(struct cfg_parse *pc, const struct ynode *seq)
+{
+	struct cfg *cfg = pc->cfg;
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of listeners"))
+		return -EINVAL;
+	if (!(cfg->listeners = zalloc_n(pc, seq->n, sizeof(*cfg->listeners))))
+		return -ENOMEM;
+	cfg->nlisteners = seq->n;
+	for (unsigned i = 0; i < seq->n; i++) {
+		struct cfg_listener *l = &cfg->listeners[i];
+
+		if (parse_listener(pc, seq->items[i], l))
+			rc = -EINVAL;
+		for (unsigned j = 0; j < i; j++) {
+			const struct cfg_listener *o = &cfg->listeners[j];
+
+			if (l->name && o->name && !strcmp(l->name, o->name)) {
+				cfg_error(pc, yaml_get(seq->items[i], "name"),
+					  "duplicate listener name \"%s\" (first at line %d)", l->name,
+					  yaml_get(seq->items[j], "name")->line);
+				rc = -EINVAL;
+			}
+			if (l->address && o->address && same_addr(&l->addr, &o->addr)) {
+				cfg_error(pc, yaml_get(seq->items[i], "address"),
+					  "duplicate listener address \"%s\" (listener \"%s\" at line %d uses it)",
+					  l->address, o->name ? o->name : "", yaml_get(seq->items[j], "address")->line);
+				rc = -EINVAL;
+			}
+		}
+	}
+	return rc;
+}
+
+/* Top level. */
+
+static int parse_node(struct cfg_parse *pc, const struct ynode *n)
+{
+	static const char *const keys[] = { "id", "cluster", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a map {id, cluster}"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "id")) && cfg_get_str(pc, v, &pc->cfg->node_id))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "cluster")) && cfg_get_str(pc, v, &pc->cfg->node_cluster))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int parse_admin(struct cfg_parse *pc, const struct ynode *n)
+{
+	static const char *const keys[] = { "address", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a map {address}"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if (!(v = need(pc, n, "address", "admin")) ||
+	    parse_addr(pc, v, true, &pc->cfg->admin_address, &pc->cfg->admin_addr))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
+{
+	static const char *const keys[] = { "path", "format", NULL };
+	struct cfg *cfg = pc->cfg;
+	const struct ynode *v, *fmt_node = NULL;
+	int rc = 0;
+
+	if (n) {
+		if (cfg_expect_map(pc, n, "a map {path, format}"))
+			return -EINVAL;
+		if (cfg_check_keys(pc, n, keys))
+			rc = -EINVAL;
+		if ((v = yaml_get(n, "path"))) {
+			if (cfg_get_str(pc, v, &cfg->access_log_path)) {
+				rc = -EINVAL;
+			} else if (!*cfg->access_log_path) {
+				cfg_error(pc, v, "access log path must not be empty (use off to disable)");
+				rc = -EINVAL;
+			}
+		}
+		if ((fmt_node = yaml_get(n, "format")) && cfg_get_str(pc, fmt_node, &cfg->access_log_format)) {
+			fmt_node = NULL;
+			rc = -EINVAL;
+		}
+	}
+	if (cfg->access_log_path && !strcmp(cfg->access_log_path, "off"))
+		cfg->access_log_path = NULL;
+	/* A given format is checked even when logging is off, so turning it on later
+	 * cannot surprise. */
+	if (cfg->access_log_path || fmt_node) {
+		const char *err = NULL;
+		size_t pos = 0;
+		struct al_format *f = al_format_parse(pc->arena, cfg->access_log_format, &err, &pos);
+
+		if (!f) {
+			cfg_error(pc, fmt_node ? fmt_node : n, "invalid access log format at offset %zu: %s", pos,
+				  err ? err : "parse error");
+			rc = -EINVAL;
+		} else if (cfg->access_log_path) {
+			cfg->access_log = f;
+		}
+	}
+	return rc;
+}
+
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (unsigned)n;
+}
+
+static const char *default_node_id(struct arena *a)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) || !host[0])
+		return "wingman";
+	host[sizeof(host) - 1] = '\0';
+	return arena_strdup(a, host);
+}
+
+static int parse_top(struct cfg_parse *pc, const struct ynode *root)
+{
+	static const char *const keys[] = {
+		"node", "workers", "drain_timeout", "admin", "access_log", "listeners", "clusters", NULL
+	};
+	struct cfg *cfg = pc->cfg;
+	const struct ynode *v;
+	uint64_t u;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, root, "a map at the top of the config"))
+		return -EINVAL;
+	if (check_keys_scoped(pc, root, keys, FILTER_SCOPE_TOP, "at the top level"))
+		rc = -EINVAL;
+	if ((v = yaml_get(root, "node")) && parse_node(pc, v))
+		rc = -EINVAL;
+	if ((v = yaml_get(root, "workers"))) {
+		if (cfg_get_uint(pc, v, 1, CFG_MAX_WORKERS, &u))
+			rc = -EINVAL;
+		else
+			cfg->workers = (unsigned)u;
+	}
+	if ((v = yaml_get(root, "drain_timeout")) && cfg_get_duration(pc, v, &cfg->drain_timeout_ms))
+		rc = -EINVAL;
+	if ((v = yaml_get(root, "admin")) && !is_null(v) && parse_admin(pc, v))
+		rc = -EINVAL;
+	if (parse_access_log(pc, yaml_get(root, "access_log")))
+		rc = -EINVAL;
+	if ((v = yaml_get(root, "clusters")) && parse_clusters(pc, v))
+		rc = -EINVAL;
+	if (parse_filters(pc, root, keys, FILTER_SCOPE_TOP, &cfg->filters, &cfg->nfilters))
+		rc = -EINVAL;
+	if ((v = yaml_get(root, "listeners")) && parse_listeners(pc, v))
+		rc = -EINVAL;
+	return rc;
+}
+
+struct cfg *cfg_load_text(const char *text, size_t len, const char *name, struct cfg_errs *errs)
+{
+	struct cfg_parse pc = { .errs = errs };
+	unsigned first_err = errs->n;
+	struct ynode *root;
+	struct cfg *cfg;
+	int rc;
+
+	if (!name)
+		name = "<default>";
+	if (!errs->file)
+		errs->file = name;
+	if (!(pc.arena = arena_new(16384)) || !(cfg = arena_zalloc(pc.arena, sizeof(*cfg)))) {
+		cfg_errs_add(errs, 0, 0, "out of memory");
+		arena_free(pc.arena);
+		return NULL;
+	}
+	pc.cfg = cfg;
+	atomic_init(&cfg->refs, 1);
+	cfg->arena = pc.arena;
+	cfg->file = arena_strdup(pc.arena, name);
+	cfg->generation = 1;
+	cfg->node_id = default_node_id(pc.arena);
+	cfg->node_cluster = "wingman";
+	cfg->workers = default_workers();
+	cfg->drain_timeout_ms = 5000;
+	cfg->access_log_path = "/dev/stdout";
+	cfg->access_log_format = accesslog_default_format;
+
+	if (!cfg->file || !cfg->node_id)
+		rc = -ENOMEM;
+	else if (!(root = yaml_load(pc.arena, text, len, errs)))
+		rc = -EINVAL;
+	else
+		rc = parse_top(&pc, root);
+	if (rc == -ENOMEM)
+		cfg_errs_add(errs, 0, 0, "out of memory");
+	if (rc || errs->n != first_err) {
+		if (errs->n == first_err)
+			cfg_errs_add(errs, 0, 0, "invalid configuration");
+		errs_sort(errs, first_err);
+		arena_free(pc.arena);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct cfg *cfg_load_file(const char *path, struct cfg_errs *errs)
+{
+	struct cfg *cfg = NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, err = 0;
+
+	if (!errs->file)
+		errs->file = path;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		cfg_errs_add(errs, 0, 0, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *nb;
+
+			if (cap >= CFG_MAX_FILE) {
+				err = EFBIG;
+				break;
+			}
+			cap = cap ? cap * 2 : 8192;
+			if (!(nb = realloc(buf, cap))) {
+				err = ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (err)
+		cfg_errs_add(errs, 0, 0, "cannot read: %s", strerror(err));
+	else
+		cfg = cfg_load_text(buf ? buf : "", len, path, errs);
+	free(buf);
+	return cfg;
+}
+
+void cfg_unref(struct cfg *c)
+{
+	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		arena_free(c->arena);
+}
+
+/* JSON dump. */
+
+struct jw {
+	struct evbuffer *out;
+	int depth;
+	bool first;			/* no member written yet at this depth */
+	bool after_key;			/* a key was just written; the value follows inline */
+};
+
+static void jw_indent(struct jw *w)
+{
+	evbuffer_add(w->out, "\n", 1);
+	for (int i = 0; i < w->depth; i++)
+		evbuffer_add(w->out, "  ", 2);
+}
+
+/* Separator and indentation before a value or key. */
+static void jw_pre(struct jw *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (!w->first)
+		evbuffer_add(w->out, ",", 1);
+	w->first = false;
+	if (w->depth)
+		jw_indent(w);
+}
+
+static void jw_raw_str(struct jw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	evbuffer_add(w->out, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
+
+		if (*p == '"' || *p == '\\') {
+			evbuffer_add(w->out, "\\", 1);
+			evbuffer_add(w->out, p, 1);
+		} else if (*p == '\n') {
+			evbuffer_add(w->out, "\\n", 2);
+		} else if (*p == '\t') {
+			evbuffer_add(w->out, "\\t", 2);
+		} else if (*p == '\r') {
+			evbuffer_add(w->out, "\\r", 2);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			evbuffer_add(w->out, esc, sizeof(esc));
+		} else {
+			evbuffer_add(w->out, p, 1);
+		}
+	}
+	evbuffer_add(w->out, "\"", 1);
+}
+
+static void jw_key(struct jw *w, const char *k)
+{
+	jw_pre(w);
+	jw_raw_str(w, k);
+	evbuffer_add(w->out, ": ", 2);
+	w->after_key = true;
+}
+
+static void jw_open(struct jw *w, char c)
+{
+	jw_pre(w);
+	evbuffer_add(w->out, &c, 1);
+	w->depth++;
+	w->first = true;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	bool empty = w->first;
+
+	w->depth--;
+	if (!empty)
+		jw_indent(w);
+	evbuffer_add(w->out, &c, 1);
+	w->first = false;
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+	jw_pre(w);
+	if (s)
+		jw_raw_str(w, s);
+	else
+		evbuffer_add(w->out, "null", 4);
+}
+
+static void jw_uint(struct jw *w, uint64_t v)
+{
+	jw_pre(w);
+	evbuffer_add_printf(w->out, "%llu", (unsigned long long)v);
+}
+
+static void jw_bool(struct jw *w, bool v)
+{
+	jw_pre(w);
+	evbuffer_add_printf(w->out, "%s", v ? "true" : "false");
+}
+
+/* Envoy's JSON form of a duration: "5s", "0.250s". */
+static void jw_duration(struct jw *w, uint64_t ms)
+{
+	char buf[32];
+
+	if (ms % 1000)
+		snprintf(buf, sizeof(buf), "%llu.%03llus", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000));
+	else
+		snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ms / 1000));
+	jw_str(w, buf);
+}
+
+static void jw_kstr(struct jw *w, const char *k, const char *v)
+{
+	jw_key(w, k);
+	jw_str(w, v);
+}
+
+static void dump_filters(struct jw *w, const struct filter_conf *fc, unsigned n)
+{
+	jw_open(w, '[');
+	for (unsigned i = 0; i < n; i++)
+		jw_str(w, fc[i].ops->name);
+	jw_close(w, ']');
+}
+
+static void dump_route(struct jw *w, const struct cfg_route *r)
+{
+	static const char *const kinds[] = { "prefix", "path", "regex" };
+	static const char *const hm_names[] = {
+		[HM_EXACT] = "exact", [HM_PREFIX] = "prefix", [HM_SUFFIX] = "suffix",
+		[HM_REGEX] = "regex", [HM_PRESENT] = "present",
+	};
+	const struct cfg_route_match *m = &r->match;
+
+	jw_open(w, '{');
+	jw_kstr(w, "name", r->name);
+	jw_key(w, "match");
+	jw_open(w, '{');
+	jw_kstr(w, kinds[m->kind], m->value);
+	if (m->nheaders) {
+		jw_key(w, "headers");
+		jw_open(w, '{');
+		for (unsigned i = 0; i < m->nheaders; i++) {
+			const struct cfg_header_match *h = &m->headers[i];
+
+			jw_key(w, h->name);
+			jw_open(w, '{');
+			jw_key(w, hm_names[h->type]);
+			if (h->type == HM_PRESENT)
+				jw_bool(w, h->present);
+			else
+				jw_str(w, h->value);
+			jw_close(w, '}');
+		}
+		jw_close(w, '}');
+	}
+	if (m->nmethods) {
+		jw_key(w, "methods");
+		jw_open(w, '[');
+		for (unsigned i = 0; i < m->nmethods; i++)
+			jw_str(w, m->methods[i]);
+		jw_close(w, ']');
+	}
+	jw_close(w, '}');
+	jw_key(w, "route");
+	jw_open(w, '{');
+	if (r->cluster) {
+		jw_kstr(w, "cluster", r->cluster->name);
+	} else {
+		jw_key(w, "weighted");
+		jw_open(w, '[');
+		for (unsigned i = 0; i < r->nweighted; i++) {
+			jw_open(w, '{');
+			jw_kstr(w, "cluster", r->weighted[i].cluster_name);
+			jw_key(w, "weight");
+			jw_uint(w, r->weighted[i].weight);
+			jw_close(w, '}');
+		}
+		jw_close(w, ']');
+	}
+	jw_close(w, '}');
+	jw_key(w, "filters");
+	dump_filters(w, r->chain, r->nchain);
+	jw_close(w, '}');
+}
+
+static void dump_listener(struct jw *w, const struct cfg_listener *l)
+{
+	static const char *const dirs[] = {
+		[DIR_UNSPECIFIED] = "unspecified", [DIR_INBOUND] = "inbound", [DIR_OUTBOUND] = "outbound",
+	};
+
+	jw_open(w, '{');
+	jw_kstr(w, "name", l->name);
+	jw_kstr(w, "address", l->address);
+	jw_kstr(w, "direction", dirs[l->direction]);
+	jw_key(w, "virtual_hosts");
+	jw_open(w, '[');
+	for (unsigned i = 0; i < l->nvhosts; i++) {
+		const struct cfg_vhost *vh = &l->vhosts[i];
+
+		jw_open(w, '{');
+		jw_kstr(w, "name", vh->name);
+		jw_key(w, "domains");
+		jw_open(w, '[');
+		for (unsigned j = 0; j < vh->ndomains; j++)
+			jw_str(w, vh->domains[j]);
+		jw_close(w, ']');
+		jw_key(w, "routes");
+		jw_open(w, '[');
+		for (unsigned j = 0; j < vh->nroutes; j++)
+			dump_route(w, &vh->routes[j]);
+		jw_close(w, ']');
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+	jw_close(w, '}');
+}
+
+static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
+{
+	jw_open(w, '{');
+	jw_kstr(w, "name", c->name);
+	jw_key(w, "endpoints");
+	jw_open(w, '[');
+	for (unsigned i = 0; i < c->nendpoints; i++) {
+		jw_open(w, '{');
+		jw_kstr(w, "address", c->endpoints[i].address);
+		jw_key(w, "weight");
+		jw_uint(w, c->endpoints[i].weight);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+	jw_key(w, "connect_timeout");
+	jw_duration(w, c->connect_timeout_ms);
+	jw_kstr(w, "lb", lb_names[c->lb]);
+	jw_close(w, '}');
+}
+
+int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
+{
+	struct jw w = { .out = out, .first = true };
+
+	jw_open(&w, '{');
+	jw_kstr(&w, "file", c->file);
+	jw_key(&w, "generation");
+	jw_uint(&w, c->generation);
+	jw_key(&w, "node");
+	jw_open(&w, '{');
+	jw_kstr(&w, "id", c->node_id);
+	jw_kstr(&w, "cluster", c->node_cluster);
+	jw_close(&w, '}');
+	jw_key(&w, "workers");
+	jw_uint(&w, c->workers);
+	jw_key(&w, "drain_timeout");
+	jw_duration(&w, c->drain_timeout_ms);
+	jw_key(&w, "admin");
+	if (c->admin_address) {
+		jw_open(&w, '{');
+		jw_kstr(&w, "address", c->admin_address);
+		jw_close(&w, '}');
+	} else {
+		jw_str(&w, NULL);
+	}
+	jw_key(&w, "access_log");
+	jw_open(&w, '{');
+	jw_kstr(&w, "path", c->access_log_path ? c->access_log_path : "off");
+	jw_kstr(&w, "format", c->access_log_format);
+	jw_close(&w, '}');
+	jw_key(&w, "filters");
+	dump_filters(&w, c->filters, c->nfilters);
+	jw_key(&w, "listeners");
+	jw_open(&w, '[');
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		dump_listener(&w, &c->listeners[i]);
+	jw_close(&w, ']');
+	jw_key(&w, "clusters");
+	jw_open(&w, '[');
+	for (unsigned i = 0; i < c->nclusters; i++)
+		dump_cluster(&w, &c->clusters[i]);
+	jw_close(&w, ']');
+	jw_close(&w, '}');
+	return evbuffer_add(out, "\n", 1) ? -ENOMEM : 0;
+}
