@@ -22,7 +22,8 @@ our @EXPORT = qw(
 	free_port start_wingman start_nginx start_backend
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
-	scale have_prog
+	scale have_prog make_response connect_port send_bytes read_response
+	wrk_run
 );
 
 my $MAIN_PID = $$;
@@ -150,6 +151,17 @@ sub _kill_reap {
 	return $?;
 }
 
+# Starts a command in the background (cmd => [...], stdout/stderr => file,
+# env => {...}, group => 1 for its own process group); it is killed at exit.
+sub spawn { _spawn(@_) }
+
+# Signals a spawned process ($sig, default TERM), waits up to $grace seconds,
+# then KILLs; returns the wait status.
+sub stop_process {
+	my ($pid, $sig, $grace) = @_;
+	return _kill_reap($pid, $grace, $sig);
+}
+
 sub _spawn {
 	my (%o) = @_;
 	my $pid = fork;
@@ -250,7 +262,9 @@ sub admin_get {
 	if (!defined $path || $port !~ /^\d+$/) {
 		($port, $path) = ($LAST_WINGMAN->{admin_port}, $port);
 	}
-	my $r = http_request($port, $o{method} // 'GET', $path, %o);
+	my $m = $o{method} // 'GET';
+	$o{body} //= '' if $m eq 'POST';
+	my $r = http_request($port, $m, $path, %o);
 	return wantarray ? ($r->{status}, $r->{body}, $r) : $r->{body};
 }
 
@@ -444,6 +458,9 @@ sub _response {
 	return "$r\r\n$body";
 }
 
+# Raw response bytes with a Content-Length: make_response('200 OK', $body, name => value, ...).
+sub make_response { _response(@_) }
+
 sub _mode_echo {
 	my ($req) = @_;
 	my $b = "$req->{method} $req->{path} $req->{version}\n";
@@ -452,6 +469,13 @@ sub _mode_echo {
 	return _response('200 OK', $b, 'content-type', 'text/plain',
 		'x-body-md5', md5_hex($req->{body}), 'x-body-length', length $req->{body},
 		'x-body-chunked', $req->{chunked} ? 1 : 0);
+}
+
+# Answers "MD5 LENGTH CHUNKED\n" for the request body, without echoing it.
+sub _mode_md5 {
+	my ($req) = @_;
+	return _response('200 OK', sprintf("%s %d %d\n", md5_hex($req->{body}), length $req->{body},
+		$req->{chunked} ? 1 : 0), 'content-type', 'text/plain');
 }
 
 sub _mode_hang {
@@ -623,6 +647,125 @@ sub http_request {
 	$r->{raw} = $raw;
 	$r->{closed} = $state;
 	return $r;
+}
+
+# A client connection for multi-request tests; read_response reads exactly
+# one final response (skipping 1xx unless want_1xx) from it.
+my %RBUF;
+
+sub connect_port {
+	my ($port) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+		Timeout => 5) or return undef;
+	binmode($s);
+	$RBUF{"$s"} = '';
+	return $s;
+}
+
+sub send_bytes {
+	my ($s, $data) = @_;
+	local $SIG{PIPE} = 'IGNORE';
+	my $off = 0;
+	while ($off < length $data) {
+		my $n = syswrite($s, $data, length($data) - $off, $off);
+		return 0 unless defined $n;
+		$off += $n;
+	}
+	return 1;
+}
+
+# Returns the parsed response, or undef on timeout/EOF with nothing complete;
+# in list context also 1 (peer closed), 0 (timeout / still open) or -1 (error).
+# A response delimited by close is returned once the peer closes.
+sub read_response {
+	my ($s, %o) = @_;
+	my $timeout = $o{timeout} // scale(5);
+	my $buf = \$RBUF{"$s"};
+	$$buf //= '';
+	my $sel = IO::Select->new($s);
+	my $end = time + $timeout;
+	my $state = 0;
+	while (1) {
+		my $tmp = $$buf;
+		while ($tmp =~ /^HTTP\/\d\.\d 1\d\d[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n/ && !$o{want_1xx}) {
+			$tmp =~ s/^HTTP\/\d\.\d 1\d\d[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n//;
+		}
+		my @r = parse_responses($tmp, $o{head} ? (head => 1) : ());
+		if (@r && $r[0]{complete}) {
+			my $first = _consume_one(\$tmp, $o{head});
+			$$buf = $tmp;
+			return wantarray ? ($first, 0) : $first;
+		}
+		my $left = $end - time;
+		last if $left <= 0;
+		last unless $sel->can_read($left);
+		my $n = sysread($s, $$buf, 65536, length $$buf);
+		if (!defined $n || $n == 0) {
+			$state = defined $n ? 1 : -1;
+			my @p = parse_responses($$buf =~ s/^HTTP\/\d\.\d 1\d\d[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n//r);
+			if (@p && $p[0]{until_close}) {
+				$$buf = '';
+				return wantarray ? ($p[0], $state) : $p[0];
+			}
+			last;
+		}
+	}
+	return wantarray ? (undef, $state) : undef;
+}
+
+sub _consume_one {
+	my ($ref, $head) = @_;
+	my @r = parse_responses($$ref, $head ? (head => 1) : ());
+	my $r = $r[0];
+	# Drop exactly the bytes of the first response.
+	$$ref =~ s/^HTTP\/\d\.\d \d{3}[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n//;
+	if ($head || $r->{status} == 204 || $r->{status} == 304) {
+		return $r;
+	}
+	if ($r->{chunked}) {
+		while ($$ref =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+			my $len = hex $1;
+			if ($len == 0) {
+				$$ref =~ s/^(?:[^\r\n]+\r\n)*\r\n//;
+				last;
+			}
+			substr($$ref, 0, $len + 2) = '';
+		}
+	} else {
+		substr($$ref, 0, length $r->{body}) = '';
+	}
+	return $r;
+}
+
+# Runs wrk with @args; returns { requests, non2xx, connect, read, write,
+# timeout, rps, p50_ms, p99_ms, raw }.
+sub wrk_run {
+	my (@args) = @_;
+	my $out = `wrk @args 2>&1`;
+	return wrk_parse($out);
+}
+
+sub _ms {
+	my ($v, $u) = @_;
+	return $v / 1000 if $u eq 'us';
+	return $v if $u eq 'ms';
+	return $v * 1000 if $u eq 's';
+	return $v * 60000 if $u eq 'm';
+	return undef;
+}
+
+sub wrk_parse {
+	my ($out) = @_;
+	my %r = (raw => $out, non2xx => 0, connect => 0, read => 0, write => 0, timeout => 0);
+	$r{requests} = $1 if $out =~ /^\s*(\d+) requests in/m;
+	$r{non2xx} = $1 if $out =~ /Non-2xx or 3xx responses:\s*(\d+)/;
+	if ($out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/) {
+		@r{qw(connect read write timeout)} = ($1, $2, $3, $4);
+	}
+	$r{rps} = $1 if $out =~ /Requests\/sec:\s*([\d.]+)/;
+	$r{p50_ms} = _ms($1, $2) if $out =~ /^\s*50%\s+([\d.]+)(us|ms|s|m)\b/m;
+	$r{p99_ms} = _ms($1, $2) if $out =~ /^\s*99%\s+([\d.]+)(us|ms|s|m)\b/m;
+	return \%r;
 }
 
 sub http_get {

@@ -1,0 +1,130 @@
+# Access log: Envoy's default format exactly, custom formats with
+# %RESPONSE_CODE_DETAILS% %UPSTREAM_CLUSTER% %ROUTE_NAME%, and SIGUSR1 reopening
+# the file after it was renamed.
+use strict;
+use warnings;
+use POSIX qw(strftime);
+use Test::More;
+use Time::Local qw(timegm);
+use Wingman;
+
+my $dir = tmpdir();
+my $ng = start_nginx(q{ location / { return 200 "hello"; } });
+my $np = $ng->port;
+
+sub line_for {
+	my ($file, $re) = @_;
+	my $line;
+	wait_for(sub { ($line) = grep { $_ =~ $re } split /\n/, slurp($file); $line }, scale(5));
+	return $line // '';
+}
+
+# ---- default format
+my $port = free_port();
+my $admin = free_port();
+my $log = "$dir/default.log";
+my $wm = start_wingman(<<"EOF");
+workers: 2
+admin: { address: 127.0.0.1:$admin }
+access_log: { path: $log }
+listeners:
+  - name: web
+    address: 127.0.0.1:$port
+    virtual_hosts:
+      - name: blog
+        domains: ["*"]
+        routes:
+          - { name: api, match: { prefix: /log }, route: { cluster: web } }
+clusters:
+  - { name: web, endpoints: [127.0.0.1:$np] }
+EOF
+
+my $t0 = time;
+my $r = http_get($port, '/log/path?x=1', host => 'blog.local',
+	headers => ['User-Agent', 'wingman-test/1.0', 'X-Request-Id', 'rid-123']);
+is($r->{status}, 200, 'request 200');
+my $line = line_for($log, qr/rid-123/);
+my $re = qr{^\[(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{3}Z\] "GET /log/path\?x=1 HTTP/1\.1" 200 - 0 5 (\d+) (\d+|-) "(-|127\.0\.0\.1)" "wingman-test/1\.0" "rid-123" "blog\.local" "127\.0\.0\.1:$np"$};
+like($line, $re, "default format line matches Envoy's default format");
+if (my @t = $line =~ $re) {
+	my $ts = timegm($t[5], $t[4], $t[3], $t[2], $t[1] - 1, $t[0]);
+	ok(abs($ts - $t0) <= 60, 'START_TIME is UTC now');
+}
+is(scalar(() = slurp($log) =~ /\n/g), scalar(() = slurp($log) =~ /^\[/mg), 'one line per request, newline-terminated');
+
+$r = http_request($port, 'POST', '/log/post', body => 'hello world', headers => ['User-Agent', 'ua2']);
+$line = line_for($log, qr{/log/post});
+like($line, qr{^\[[^\]]+\] "POST /log/post HTTP/1\.1" 200 - 11 5 \d+ (\d+|-) "[^"]*" "ua2" "[0-9a-f-]{36}" "127\.0\.0\.1:$port" "127\.0\.0\.1:$np"$},
+	'POST: BYTES_RECEIVED counts the body; generated request id logged');
+
+$r = http_raw($port, "GET /nowhere HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+$line = line_for($log, qr{/nowhere});
+like($line, qr{^\[[^\]]+\] "GET /nowhere HTTP/1\.1" 404 NR 0 0 \d+ - "[^"]*" "-" "[0-9a-f-]{36}" "h" "-"$},
+	'no route: 404 NR, empty fields are "-"');
+
+$r = http_raw($port, "GET /log/10 HTTP/1.0\r\nHost: h10\r\n\r\n");
+$line = line_for($log, qr{/log/10 });
+like($line, qr{"GET /log/10 HTTP/1\.0" 200 }, '%PROTOCOL% HTTP/1.0');
+
+# ---- SIGUSR1 reopens after a rename
+rename($log, "$log.1") or die "rename: $!";
+http_get($port, '/log/before-reopen', headers => ['User-Agent', 'before']);
+ok(line_for("$log.1", qr{/log/before-reopen}), 'before SIGUSR1 lines go to the renamed file');
+ok($wm->usr1, 'SIGUSR1 sent');
+ok(wait_for(sub { -e $log }, scale(5)), 'SIGUSR1 re-creates the log file');
+http_get($port, '/log/after-reopen', headers => ['User-Agent', 'after']);
+ok(line_for($log, qr{/log/after-reopen}), 'after SIGUSR1 lines go to the new file');
+unlike(slurp("$log.1"), qr{/log/after-reopen}, 'and not to the old one');
+ok($wm->alive, 'wingman alive after SIGUSR1');
+is(($wm->term // -1) >> 8, 0, 'SIGTERM exit 0');
+
+# ---- custom format
+$port = free_port();
+$admin = free_port();
+my $clog = "$dir/custom.log";
+$wm = start_wingman(<<"EOF");
+workers: 1
+admin: { address: 127.0.0.1:$admin }
+access_log:
+  path: $clog
+  format: "code=%RESPONSE_CODE% details=%RESPONSE_CODE_DETAILS% cluster=%UPSTREAM_CLUSTER% route=%ROUTE_NAME% flags=%RESPONSE_FLAGS% x=%REQ(X-CUSTOM)% path=%REQ(:PATH)% proto=%PROTOCOL%\\n"
+listeners:
+  - name: web
+    address: 127.0.0.1:$port
+    virtual_hosts:
+      - name: blog
+        domains: ["*"]
+        routes:
+          - { name: api-route, match: { prefix: /api }, route: { cluster: backend } }
+clusters:
+  - { name: backend, endpoints: [127.0.0.1:$np] }
+EOF
+http_get($port, '/api/one', headers => ['X-Custom', 'custom-v']);
+is(line_for($clog, qr{path=/api/one}),
+	'code=200 details=via_upstream cluster=backend route=api-route flags=- x=custom-v path=/api/one proto=HTTP/1.1',
+	'custom format: proxied request');
+http_get($port, '/other');
+is(line_for($clog, qr{path=/other}),
+	'code=404 details=route_not_found cluster=- route=- flags=NR x=- path=/other proto=HTTP/1.1',
+	'custom format: no route');
+
+# ---- access_log off writes nothing anywhere
+$port = free_port();
+$admin = free_port();
+$wm = start_wingman(<<"EOF");
+admin: { address: 127.0.0.1:$admin }
+access_log: { path: off }
+listeners:
+  - name: web
+    address: 127.0.0.1:$port
+    routes:
+      - { name: r, match: { prefix: / }, route: { cluster: backend } }
+clusters:
+  - { name: backend, endpoints: [127.0.0.1:$np] }
+EOF
+is(http_get($port, '/quiet')->{status}, 200, 'access_log off: request served');
+sleep 0.3;
+is($wm->stdout, '', 'access_log off: nothing on stdout');
+unlike($wm->stderr, qr{/quiet}, 'access_log off: nothing on stderr');
+
+done_testing;
