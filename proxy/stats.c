@@ -178,8 +178,11 @@ static int ensure_blocks(uint32_t end)
 		return -ENOSPC;
 	for (; st.nblocks < need; st.nblocks++) {
 		for (unsigned i = 0; i < st.nshards; i++) {
-			int64_t *blk = calloc(STATS_BLOCK_SIZE, sizeof(*blk));
+			int64_t *blk;
 
+			if (st.shards[i]->blocks[st.nblocks])
+				continue;	/* left by an earlier, partly failed call */
+			blk = calloc(STATS_BLOCK_SIZE, sizeof(*blk));
 			if (!blk)
 				return -ENOMEM;
 			__atomic_store_n(&st.shards[i]->blocks[st.nblocks], blk, __ATOMIC_RELEASE);
