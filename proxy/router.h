@@ -10,6 +10,26 @@
 #include "stream-t.h"
 
 struct stream;
+struct host;
+struct upconn;
+
+/* Why an upstream attempt ended before a complete response. */
+enum up_reset {
+	UP_CONNECT_FAIL,	/* connection refused or unreachable */
+	UP_CONNECT_TIMEOUT,	/* connect_timeout elapsed */
+	UP_TERMINATED,		/* remote closed or reset the connection */
+	UP_PROTOCOL_ERROR,	/* unparseable response */
+};
+
+/* The router's side of a stream: one upstream attempt. Lives on the stream arena. */
+struct upstream_req {
+	struct stream *s;
+	const struct cfg_cluster *cluster;
+	struct host *host;		/* referenced until the attempt ends */
+	struct upconn *uc;		/* NULL once released back to the pool or closed */
+	bool resp_headers;		/* response headers arrived */
+	bool resp_done;
+};
 
 /* Virtual host for an authority (port stripped, case-insensitive): exact domain
  * first, then the longest "*.suffix", then the longest "prefix.*", then "*". */
@@ -29,5 +49,11 @@ void router_on_downstream_drained(struct stream *s);
 void router_abort(struct stream *s);
 /* More request body for the upstream. */
 void router_send_data(struct stream *s, struct evbuffer *buf, bool end);
+
+/* Upstream connection → router. */
+void router_up_headers(struct upstream_req *ur);
+void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end);
+void router_up_reset(struct upstream_req *ur, enum up_reset why);
+void router_up_drained(struct upstream_req *ur);
 
 #endif

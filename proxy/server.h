@@ -21,6 +21,13 @@ bool server_draining(void);
  * or after drain_timeout. Main thread. */
 void server_drain(const char *why);
 
+/* Drops a snapshot reference from any thread. The last reference is freed on the
+ * main thread, which owns the cluster runtime the snapshot points to. */
+void server_cfg_release(struct cfg *c);
+
+/* Runs fn(arg) on the main thread, soon. Any thread. 0 or -ENOMEM. */
+int server_post(void (*fn)(void *arg), void *arg);
+
 /* Wall-clock start time in µs. */
 extern uint64_t server_start_wall_us;
 

@@ -7,6 +7,7 @@
 
 struct event_base;
 struct filter_conf;
+struct stream;
 struct worker;
 
 /* Downstream codec: how a stream talks back to its client. */
@@ -92,6 +93,11 @@ void stream_resume(struct stream *s);
 void stream_reset(struct stream *s, uint32_t rflags, const char *details);
 
 struct event_base *stream_base(const struct stream *s);
+
+/* Keep s alive across a call that may finish it (callers outside stream.c that
+ * touch s afterwards, e.g. the router reacting to upstream events). */
+void stream_hold(struct stream *s);
+void stream_release(struct stream *s);
 
 /* Header helpers on a stream's arena. Names are compared case-insensitively. */
 const struct http_hdr *http_hdr_find(const struct http_headers *h, const char *name);

@@ -1,0 +1,547 @@
+/* Downstream connections: accept, the HTTP/1.1 server codec, keep-alive,
+ * pipelining, backpressure and close. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+#include "stream.h"
+#include "worker.h"
+
+#define OUT_HIGH_WATERMARK (1024 * 1024)
+#define OUT_LOW_WATERMARK (256 * 1024)
+#define IN_HIGH_WATERMARK (1024 * 1024)	/* pipelined bytes buffered while a request runs */
+#define LINGER_MS 2000
+
+static const llhttp_settings_t parser_settings;
+static const struct codec_ops h1_codec;
+
+static void conn_later(struct conn *c)
+{
+	event_active(c->later, EV_TIMEOUT, 0);
+}
+
+/* Closes after the current loop turn, so no caller up the stack sees it freed. */
+static void conn_close(struct conn *c)
+{
+	if (c->flags & CONN_FL_DEAD)
+		return;
+	c->flags |= CONN_FL_DEAD;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_later(c);
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->cur)
+		stream_on_downstream_reset(c->cur);
+	if (c->listener_stats)
+		stats_dec(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
+	if (c->listener_stats)
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_DESTROY);
+	atomic_fetch_sub(&c->w->active_conns, 1);
+	if ((*c->pprev = c->next))
+		c->next->pprev = c->pprev;
+	bufferevent_free(c->bev);
+	event_free(c->later);
+	evbuffer_free(c->scratch);
+	h1_acc_free(&c->acc);
+	free(c);
+}
+
+/* Close now if nothing is in flight and the output is flushed. When the client
+ * may still be sending (an error mid-request), close our side first and read
+ * until it closes or LINGER_MS pass, so its unread bytes do not turn our answer
+ * into a reset (nginx's lingering close). */
+static void conn_maybe_close(struct conn *c)
+{
+	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+
+	if (c->cur || !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF)) ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 || (c->flags & CONN_FL_DEAD))
+		return;
+	if ((c->flags & CONN_FL_PEER_EOF) || !(c->flags & CONN_FL_LINGER)) {
+		conn_close(c);
+		return;
+	}
+	if (c->flags & CONN_FL_LINGERING)
+		return;
+	c->flags |= CONN_FL_LINGERING;
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+	bufferevent_enable(c->bev, EV_READ);
+	event_add(c->later, &tv);
+}
+
+static void conn_process(struct conn *c);
+
+static void later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING)) {
+		conn_free(c);
+		return;
+	}
+	conn_process(c);
+	if (!(c->flags & CONN_FL_DEAD))
+		conn_maybe_close(c);
+}
+
+static void parse_error(struct conn *c, llhttp_errno_t err)
+{
+	struct stream *s = c->cur;
+	int status = c->err_status ? c->err_status : 400;
+
+	if (s && !(s->flags & ST_FL_REQ_HEADERS)) {
+		s->flags |= ST_FL_CLOSE;
+		stream_local_reply(s, status, status == 431 ? "Request Header Fields Too Large" : "Bad Request",
+				   RF_DPE, status == 431 ? "http1.headers_too_large" : "http1.codec_error");
+	} else if (s) {
+		stream_reset(s, RF_DPE, "http1.codec_error");
+	}
+	log_debug("[C%llu] protocol error: %s", (unsigned long long)c->id, llhttp_errno_name(err));
+	if (c->listener_stats)
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_PROTOCOL_ERROR);
+	c->flags |= CONN_FL_CLOSING | CONN_FL_LINGER;
+}
+
+static void conn_process(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_CLOSING))) {
+		size_t len = evbuffer_get_contiguous_space(in);
+		const char *data;
+		llhttp_errno_t err;
+		size_t used;
+
+		if (!len)
+			break;
+		data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		err = llhttp_execute(&c->parser, data, len);
+		used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&c->parser) - data);
+		evbuffer_drain(in, used);
+		if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+			c->flags |= CONN_FL_PAUSED;
+			if (err == HPE_PAUSED_UPGRADE)
+				c->flags |= CONN_FL_UPGRADE_PAUSE;
+		} else if (err != HPE_OK) {
+			parse_error(c, err);
+		}
+	}
+	if (c->flags & CONN_FL_PEER_EOF && !c->cur && !(c->flags & CONN_FL_PAUSED) &&
+	    llhttp_message_needs_eof(&c->parser) == 0 && evbuffer_get_length(in) == 0)
+		c->flags |= CONN_FL_CLOSING;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->flags & CONN_FL_LINGERING) {
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
+	conn_process(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->cur && (c->flags & CONN_FL_WANT_DRAIN)) {
+		c->flags &= ~CONN_FL_WANT_DRAIN;
+		stream_on_downstream_drained(c->cur);
+	}
+	conn_maybe_close(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->flags & CONN_FL_LINGERING) {
+		conn_close(c);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		c->flags |= CONN_FL_PEER_EOF;
+		bufferevent_disable(bev, EV_READ);
+		/* A half-closed client still gets the answer to a complete request. */
+		if (c->cur && (c->flags & CONN_FL_REQ_DONE))
+			return;
+		if (c->cur)
+			stream_on_downstream_reset(c->cur);
+		conn_close(c);
+		return;
+	}
+	if (c->cur)
+		stream_on_downstream_reset(c->cur);
+	conn_close(c);
+}
+
+void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		 const char *listener_address)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	int one = 1;
+	struct cfg *cfg;
+
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->w = w;
+	c->id = worker_next_id(w);
+	snprintf(c->listener_address, sizeof(c->listener_address), "%s", listener_address);
+	util_sockaddr_str(peer, c->peer, sizeof(c->peer));
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		util_sockaddr_str((struct sockaddr *)&local, c->local, sizeof(c->local));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	evutil_make_socket_nonblocking(fd);
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->later = event_new(w->base, -1, 0, later_cb, c);
+	c->scratch = evbuffer_new();
+	if (!c->bev || !c->later || !c->scratch) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->later)
+			event_free(c->later);
+		if (c->scratch)
+			evbuffer_free(c->scratch);
+		free(c);
+		return;
+	}
+	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+	c->parser.data = c;
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_WATERMARK, 0);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_WATERMARK);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+
+	cfg = server_cfg_get();
+	for (unsigned i = 0; i < cfg->nlisteners; i++)
+		if (strcmp(cfg->listeners[i].address, listener_address) == 0)
+			c->listener_stats = cfg->listeners[i].stats_base;
+	server_cfg_release(cfg);
+	if (c->listener_stats) {
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_TOTAL);
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
+	}
+	atomic_fetch_add(&w->active_conns, 1);
+	if ((c->next = w->conns))
+		c->next->pprev = &c->next;
+	c->pprev = &w->conns;
+	w->conns = c;
+	log_debug("[C%llu] accepted from %s on %s", (unsigned long long)c->id, c->peer, listener_address);
+}
+
+void conn_drain_all(struct worker *w)
+{
+	for (struct conn *c = w->conns; c; c = c->next) {
+		c->flags |= CONN_FL_CLOSING;
+		conn_maybe_close(c);
+	}
+}
+
+void conn_close_all(struct worker *w)
+{
+	while (w->conns)
+		conn_free(w->conns);
+}
+
+/* llhttp callbacks. A non-zero return stops the parser with HPE_USER. */
+
+static struct conn *P(llhttp_t *p)
+{
+	return p->data;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct conn *c = P(p);
+
+	h1_acc_reset(&c->acc);
+	c->flags &= ~(CONN_FL_REQ_DONE | CONN_FL_DISCARD | CONN_FL_RESP_CHUNKED | CONN_FL_RESP_NO_BODY);
+	c->err_status = 0;
+	c->cur = stream_new(c->w, c, &h1_codec, c);
+	if (!c->cur)
+		return -1;
+	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = P(p);
+
+	/* The URL counts toward the header block limit; kept in acc as a pseudo name. */
+	if (h1_acc_piece(&c->acc, at, len, false)) {
+		c->err_status = 431;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+	struct conn *c = P(p);
+
+	c->cur->req.path = arena_strndup(c->cur->arena, c->acc.buf, c->acc.len);
+	c->acc.len = 0;
+	return c->cur->req.path ? 0 : -1;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = P(p);
+
+	if (h1_acc_piece(&c->acc, at, len, false)) {
+		c->err_status = 431;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = P(p);
+
+	if (h1_acc_piece(&c->acc, at, len, true)) {
+		c->err_status = 431;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	struct conn *c = P(p);
+	int rc = h1_acc_commit(&c->acc, c->cur->arena, &c->cur->req.h);
+
+	if (rc == -E2BIG)
+		c->err_status = 431;
+	return rc ? -1 : 0;
+}
+
+static void send_100_continue(struct conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	evbuffer_add(bufferevent_get_output(c->bev), cont, sizeof(cont) - 1);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct conn *c = P(p);
+	struct stream *s = c->cur;
+	struct http_req_head *r = &s->req;
+	const struct http_hdr *h;
+	int close, keepalive;
+
+	r->method = llhttp_method_name(p->method);
+	r->ver_major = p->http_major;
+	r->ver_minor = p->http_minor;
+	s->info.protocol = r->ver_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+	if (p->flags & F_CHUNKED)
+		r->flags |= HTTP_FL_CHUNKED;
+	else if (p->flags & F_CONTENT_LENGTH)
+		r->content_length = (int64_t)p->content_length;
+	if (llhttp_should_keep_alive(p))
+		r->flags |= HTTP_FL_KEEPALIVE;
+	if ((h = http_hdr_find(&r->h, "host")))
+		r->authority = h->value;
+	http_hdr_del(&r->h, "host");
+	if ((h = http_hdr_find(&r->h, "expect"))) {
+		if (h->vlen == 12 && strncasecmp(h->value, "100-continue", 12) == 0) {
+			r->flags |= HTTP_FL_EXPECT_100;
+			http_hdr_del(&r->h, "expect");
+		}
+	}
+	r->flags |= h1_strip_hop_by_hop(&r->h, &close, &keepalive);
+	if (r->ver_major == 1 && r->ver_minor == 1 && !*r->authority) {
+		c->err_status = 400;
+		return -1;
+	}
+	if (r->flags & HTTP_FL_EXPECT_100 && r->ver_minor == 1)
+		send_100_continue(c);
+	if (h1_resp_no_body(200, r->method))
+		c->flags |= CONN_FL_RESP_NO_BODY;
+	stream_on_request_headers(s);
+	return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = P(p);
+
+	if (!c->cur)
+		return 0;
+	evbuffer_add(c->scratch, at, len);
+	stream_on_request_data(c->cur, c->scratch, false);
+	evbuffer_drain(c->scratch, evbuffer_get_length(c->scratch));
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct conn *c = P(p);
+
+	c->flags |= CONN_FL_REQ_DONE;
+	if (!c->cur)
+		return 0;	/* already answered; go on with the next request */
+	stream_on_request_data(c->cur, c->scratch, true);
+	/* Hold pipelined requests until this one is answered. */
+	return c->cur ? HPE_PAUSED : 0;
+}
+
+static const llhttp_settings_t parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_url_complete = on_url_complete,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_header_value_complete = on_header_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* codec_ops for the HTTP/1.1 server side. */
+
+static int h1_send_headers(struct stream *s, bool end)
+{
+	struct conn *c = s->codec_ctx;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct http_resp_head *r = &s->resp;
+	bool keepalive = (s->req.flags & HTTP_FL_KEEPALIVE) && !(s->flags & ST_FL_CLOSE) &&
+			 !c->w->draining && !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF));
+	bool no_body = h1_resp_no_body(r->status, s->req.method);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, h1_reason(r->status));
+	h1_write_headers(out, &r->h);
+	if (no_body) {
+		c->flags |= CONN_FL_RESP_NO_BODY;
+		if (r->content_length >= 0 && r->status != 204 && r->status != 304)
+			evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)r->content_length);
+	} else if (r->content_length >= 0) {
+		evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)r->content_length);
+	} else if (end) {
+		evbuffer_add(out, "content-length: 0\r\n", 19);
+	} else if (s->req.ver_minor >= 1) {
+		evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+		c->flags |= CONN_FL_RESP_CHUNKED;
+	} else {
+		keepalive = false;	/* HTTP/1.0 without a length: the close ends the body */
+	}
+	if (!keepalive) {
+		evbuffer_add(out, "connection: close\r\n", 19);
+		c->flags |= CONN_FL_CLOSING;
+	} else if (s->req.ver_minor == 0) {
+		evbuffer_add(out, "connection: keep-alive\r\n", 24);
+	}
+	evbuffer_add(out, "\r\n", 2);
+	return 0;
+}
+
+static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	struct conn *c = s->codec_ctx;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->flags & CONN_FL_RESP_NO_BODY) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return 0;
+	}
+	s->info.bytes_sent += evbuffer_get_length(buf);
+	if (c->flags & CONN_FL_RESP_CHUNKED) {
+		h1_write_chunk(out, buf);
+		if (end)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+	} else {
+		evbuffer_add_buffer(out, buf);
+	}
+	return 0;
+}
+
+static bool h1_out_full(struct stream *s)
+{
+	struct conn *c = s->codec_ctx;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) < OUT_HIGH_WATERMARK)
+		return false;
+	c->flags |= CONN_FL_WANT_DRAIN;
+	return true;
+}
+
+static void h1_pause_read(struct stream *s, bool pause)
+{
+	struct conn *c = s->codec_ctx;
+
+	if (pause) {
+		c->flags |= CONN_FL_BP_READ;
+		bufferevent_disable(c->bev, EV_READ);
+	} else if (c->flags & CONN_FL_BP_READ) {
+		c->flags &= ~CONN_FL_BP_READ;
+		if (!(c->flags & (CONN_FL_PEER_EOF | CONN_FL_DEAD)))
+			bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
+static void h1_done(struct stream *s)
+{
+	struct conn *c = s->codec_ctx;
+
+	if (c->cur != s)
+		return;
+	c->cur = NULL;
+	c->flags &= ~CONN_FL_WANT_DRAIN;
+	h1_pause_read(s, false);
+	if (!(c->flags & CONN_FL_REQ_DONE))
+		c->flags |= CONN_FL_DISCARD;	/* early answer: read and drop the rest */
+	if (c->flags & CONN_FL_PAUSED) {
+		c->flags &= ~CONN_FL_PAUSED;
+		if (c->flags & CONN_FL_UPGRADE_PAUSE)
+			llhttp_resume_after_upgrade(&c->parser);
+		else
+			llhttp_resume(&c->parser);
+		c->flags &= ~CONN_FL_UPGRADE_PAUSE;
+	}
+	/* Parse the next pipelined request (or close) from a clean stack. */
+	conn_later(c);
+}
+
+static void h1_reset(struct stream *s)
+{
+	struct conn *c = s->codec_ctx;
+
+	if (c->cur == s)
+		c->cur = NULL;
+	conn_close(c);
+}
+
+static const struct codec_ops h1_codec = {
+	.send_headers = h1_send_headers,
+	.send_data = h1_send_data,
+	.out_full = h1_out_full,
+	.pause_read = h1_pause_read,
+	.done = h1_done,
+	.reset = h1_reset,
+};

@@ -1,0 +1,62 @@
+/* Downstream connections and the HTTP/1.1 server codec (llhttp). One request is
+ * processed at a time; pipelined requests wait in the input buffer. */
+#ifndef WM_CONN_H
+#define WM_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <llhttp.h>
+
+#include "h1.h"
+
+struct worker;
+struct stream;
+struct bufferevent;
+struct event;
+struct evbuffer;
+
+#define CONN_FL_PAUSED		0x01	/* parser paused after a complete request */
+#define CONN_FL_DISCARD		0x02	/* rest of the current request belongs to a finished stream */
+#define CONN_FL_CLOSING		0x04	/* close once the output is flushed */
+#define CONN_FL_PEER_EOF	0x08	/* client half-closed: finish what is in flight, then close */
+#define CONN_FL_DEAD		0x10	/* freed at the next loop turn */
+#define CONN_FL_BP_READ		0x20	/* reading paused by upstream backpressure */
+#define CONN_FL_WANT_DRAIN	0x40	/* tell the stream when output drains */
+#define CONN_FL_RESP_CHUNKED	0x80	/* current response is chunk-encoded */
+#define CONN_FL_REQ_DONE	0x100	/* current request fully parsed */
+#define CONN_FL_UPGRADE_PAUSE	0x200	/* parser paused with HPE_PAUSED_UPGRADE */
+#define CONN_FL_RESP_NO_BODY	0x400	/* current response carries no body (HEAD, 204, 304) */
+#define CONN_FL_LINGER		0x800	/* client may still be sending: linger on close */
+#define CONN_FL_LINGERING	0x1000	/* our side shut down; reading until EOF or timeout */
+
+struct conn {
+	uint64_t id;
+	struct worker *w;
+	struct bufferevent *bev;
+	struct conn *next, **pprev;	/* worker's connection list */
+	struct event *later;		/* deferred work: resume parsing, free */
+	uint32_t flags;			/* CONN_FL_* */
+	int err_status;			/* 431 when a header limit was hit */
+
+	llhttp_t parser;
+	struct h1_acc acc;
+	struct evbuffer *scratch;	/* body bytes on their way to the stream */
+	struct stream *cur;
+
+	char peer[64], local[64];
+	char listener_address[128];
+	uint32_t listener_stats;	/* listener stats block at accept time */
+};
+
+/* Takes ownership of fd accepted on the listener with that address. */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		 const char *listener_address);
+
+/* Drain: close idle connections now, the others after their current response. */
+void conn_drain_all(struct worker *w);
+/* Worker exit: close everything. */
+void conn_close_all(struct worker *w);
+
+#endif

@@ -1,0 +1,204 @@
+/* HTTP/1.1 wire helpers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "h1.h"
+#include "stream.h"
+
+void h1_acc_reset(struct h1_acc *a)
+{
+	a->len = a->name_len = a->total = 0;
+	a->count = 0;
+	a->in_value = false;
+}
+
+void h1_acc_free(struct h1_acc *a)
+{
+	free(a->buf);
+	a->buf = NULL;
+	a->cap = 0;
+}
+
+int h1_acc_piece(struct h1_acc *a, const char *at, size_t len, bool value)
+{
+	if (!value && a->in_value) {
+		/* A new name while a value is pending: caller forgot to commit. */
+		a->len = a->name_len = 0;
+		a->in_value = false;
+	}
+	if (value && !a->in_value) {
+		a->name_len = a->len;
+		a->in_value = true;
+	}
+	a->total += len;
+	if (a->total > H1_MAX_HEADER_BYTES)
+		return -E2BIG;
+	if (a->len + len > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		char *b;
+
+		while (cap < a->len + len)
+			cap *= 2;
+		if (!(b = realloc(a->buf, cap)))
+			return -ENOMEM;
+		a->buf = b;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->len, at, len);
+	a->len += len;
+	return 0;
+}
+
+int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h)
+{
+	const char *v;
+	size_t vlen;
+	int rc;
+
+	if (!a->in_value) {	/* "Name:" with an empty value */
+		a->name_len = a->len;
+	}
+	if (++a->count > H1_MAX_HEADERS)
+		return -E2BIG;
+	v = a->buf + a->name_len;
+	vlen = a->len - a->name_len;
+	while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+	while (vlen && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	rc = http_hdr_add(arena, h, a->buf, a->name_len, v, vlen);
+	a->len = a->name_len = 0;
+	a->in_value = false;
+	return rc;
+}
+
+static bool token_in(const char *list, size_t len, const char *tok)
+{
+	size_t tlen = strlen(tok);
+	const char *p = list, *end = list + len;
+
+	while (p < end) {
+		const char *s, *e;
+
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		s = p;
+		while (p < end && *p != ',')
+			p++;
+		e = p;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - s) == tlen && strncasecmp(s, tok, tlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+uint32_t h1_strip_hop_by_hop(struct http_headers *h, int *conn_close, int *conn_keepalive)
+{
+	static const char *const fixed[] = {
+		"keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "trailer",
+	};
+	struct { const char *v; uint32_t len; } conn[8];
+	unsigned nconn = 0;
+	uint32_t flags = 0, j = 0;
+
+	*conn_close = *conn_keepalive = 0;
+	for (uint32_t i = 0; i < h->n && nconn < 8; i++) {
+		const struct http_hdr *c = &h->v[i];
+
+		if (c->nlen != 10 || strcmp(c->name, "connection") != 0)
+			continue;
+		conn[nconn].v = c->value;
+		conn[nconn++].len = c->vlen;
+		if (token_in(c->value, c->vlen, "close"))
+			*conn_close = 1;
+		if (token_in(c->value, c->vlen, "keep-alive"))
+			*conn_keepalive = 1;
+		if (token_in(c->value, c->vlen, "upgrade"))
+			flags |= HTTP_FL_UPGRADE;
+	}
+	/* Headers named by Connection are hop-by-hop too. */
+	for (uint32_t i = 0; i < h->n; i++) {
+		bool named = false;
+
+		for (unsigned k = 0; k < nconn && !named; k++)
+			named = token_in(conn[k].v, conn[k].len, h->v[i].name) &&
+				strcmp(h->v[i].name, "connection") != 0;
+		if (!named)
+			h->v[j++] = h->v[i];
+	}
+	h->n = j;
+	http_hdr_del(h, "connection");
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		http_hdr_del(h, fixed[i]);
+	return flags;
+}
+
+const char *h1_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
+}
+
+bool h1_resp_no_body(int status, const char *method)
+{
+	return (status >= 100 && status < 200) || status == 204 || status == 304 ||
+	       (method && strcmp(method, "HEAD") == 0);
+}
+
+void h1_write_headers(struct evbuffer *out, const struct http_headers *h)
+{
+	for (uint32_t i = 0; i < h->n; i++) {
+		evbuffer_add(out, h->v[i].name, h->v[i].nlen);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->v[i].value, h->v[i].vlen);
+		evbuffer_add(out, "\r\n", 2);
+	}
+}
+
+void h1_write_chunk(struct evbuffer *out, struct evbuffer *data)
+{
+	size_t len = evbuffer_get_length(data);
+
+	if (!len)
+		return;
+	evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add_buffer(out, data);
+	evbuffer_add(out, "\r\n", 2);
+}

@@ -1,0 +1,50 @@
+/* HTTP/1.1 wire helpers shared by the downstream codec (conn.c) and the upstream
+ * client (upstream.c): header accumulation for llhttp callbacks, hop-by-hop
+ * stripping, and serialisation of heads and chunks. */
+#ifndef WM_H1_H
+#define WM_H1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stream-t.h"
+
+struct arena;
+struct evbuffer;
+
+#define H1_MAX_HEADER_BYTES (60 * 1024)	/* Envoy max_request_headers_kb default */
+#define H1_MAX_HEADERS 100		/* Envoy max_headers_count default */
+
+/* Collects one message's header fields as llhttp hands them over in pieces. */
+struct h1_acc {
+	char *buf;			/* "name" then "value" of the header being read */
+	size_t len, cap, name_len;
+	bool in_value;
+	size_t total;			/* header-block bytes so far (URL included) */
+	uint32_t count;
+};
+
+void h1_acc_reset(struct h1_acc *a);
+void h1_acc_free(struct h1_acc *a);
+/* Appends a piece of a name (value=false) or value. -E2BIG past the limits, -ENOMEM. */
+int h1_acc_piece(struct h1_acc *a, const char *at, size_t len, bool value);
+/* Moves the completed header into h. -E2BIG past H1_MAX_HEADERS, -ENOMEM. */
+int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h);
+
+/* Removes hop-by-hop headers (Connection and what it names, Keep-Alive,
+ * Proxy-Connection, Transfer-Encoding, TE, Upgrade, Trailer). Returns the
+ * HTTP_FL_* bits the Connection header implied (KEEPALIVE / close → 0, UPGRADE). */
+uint32_t h1_strip_hop_by_hop(struct http_headers *h, int *conn_close, int *conn_keepalive);
+
+/* "OK", "Not Found", … ("Unknown" for unknown codes). */
+const char *h1_reason(int status);
+
+/* True when a response with this status to this method never has a body. */
+bool h1_resp_no_body(int status, const char *method);
+
+void h1_write_headers(struct evbuffer *out, const struct http_headers *h);
+/* Wraps everything in data as one chunk into out (data is drained). */
+void h1_write_chunk(struct evbuffer *out, struct evbuffer *data);
+
+#endif

@@ -1,0 +1,488 @@
+/* Stream lifecycle and the filter chain. See stream.h and filter.h for the
+ * contracts. Entry points hold s->busy so that a stream finished deep inside a
+ * callback is freed only when the outermost caller returns. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "accesslog.h"
+#include "arena.h"
+#include "cfg.h"
+#include "conn.h"
+#include "filter.h"
+#include "log.h"
+#include "router.h"
+#include "server.h"
+#include "stats.h"
+#include "stream.h"
+#include "worker.h"
+
+#define REQ_BODY_HIGH_WATERMARK (1024 * 1024)
+
+static void stream_finish(struct stream *s);
+
+static void stream_free(struct stream *s)
+{
+	struct worker *w = s->worker;
+
+	if (s->req_body)
+		evbuffer_free(s->req_body);
+	if (s->resp_body)
+		evbuffer_free(s->resp_body);
+	server_cfg_release(s->cfg);
+	arena_free(s->arena);
+	atomic_fetch_sub(&w->active_streams, 1);
+}
+
+static void hold(struct stream *s)
+{
+	s->busy++;
+}
+
+static void release(struct stream *s)
+{
+	if (--s->busy == 0 && (s->flags & ST_FL_FINISHED))
+		stream_free(s);
+}
+
+void stream_hold(struct stream *s)
+{
+	hold(s);
+}
+
+void stream_release(struct stream *s)
+{
+	release(s);
+}
+
+static const struct cfg_listener *find_listener(const struct cfg *c, const char *address)
+{
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].address, address) == 0)
+			return &c->listeners[i];
+	return NULL;
+}
+
+struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_ops *codec, void *codec_ctx)
+{
+	struct arena *a = arena_new(4096);
+	struct stream *s;
+
+	if (!a)
+		return NULL;
+	if (!(s = arena_zalloc(a, sizeof(*s)))) {
+		arena_free(a);
+		return NULL;
+	}
+	s->arena = a;
+	s->worker = w;
+	s->id = worker_next_id(w);
+	s->conn = c;
+	s->codec = codec;
+	s->codec_ctx = codec_ctx;
+	s->cfg = server_cfg_get();
+	s->listener = find_listener(s->cfg, c->listener_address);
+	s->req.method = s->req.path = s->req.authority = "";
+	s->req.scheme = "http";
+	s->req.content_length = -1;
+	s->resp.content_length = -1;
+	s->info.start_wall_us = util_wall_us();
+	s->info.start_mono_us = util_mono_us();
+	s->info.code_details = "";
+	s->info.upstream_transport_failure = "";
+	s->info.protocol = "HTTP/1.1";
+	memcpy(s->info.downstream_remote, c->peer, sizeof(s->info.downstream_remote));
+	memcpy(s->info.downstream_local, c->local, sizeof(s->info.downstream_local));
+	atomic_fetch_add(&w->active_streams, 1);
+	return s;
+}
+
+struct event_base *stream_base(const struct stream *s)
+{
+	return s->worker->base;
+}
+
+static int add_proxy_headers(struct stream *s)
+{
+	struct http_headers *h = &s->req.h;
+	const struct http_hdr *xff = http_hdr_find(h, "x-forwarded-for");
+	char ip[64], uuid[37], *colon;
+
+	snprintf(ip, sizeof(ip), "%s", s->info.downstream_remote);
+	if (ip[0] == '[') {		/* [v6]:port */
+		memmove(ip, ip + 1, strlen(ip));
+		if ((colon = strrchr(ip, ']')))
+			*colon = '\0';
+	} else if ((colon = strrchr(ip, ':'))) {
+		*colon = '\0';
+	}
+	if (xff) {
+		char *v = arena_printf(s->arena, "%.*s, %s", (int)xff->vlen, xff->value, ip);
+
+		if (!v || http_hdr_set(s->arena, h, "x-forwarded-for", v))
+			return -ENOMEM;
+	} else if (http_hdr_add(s->arena, h, "x-forwarded-for", 15, ip, strlen(ip))) {
+		return -ENOMEM;
+	}
+	if (!http_hdr_find(h, "x-forwarded-proto") &&
+	    http_hdr_add(s->arena, h, "x-forwarded-proto", 17, s->req.scheme, strlen(s->req.scheme)))
+		return -ENOMEM;
+	if (!http_hdr_find(h, "x-request-id")) {
+		util_uuid4(uuid);
+		if (http_hdr_add(s->arena, h, "x-request-id", 12, uuid, 36))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int attach_filters(struct stream *s)
+{
+	const struct cfg_route *rt = s->route;
+
+	s->chain = rt->chain;
+	s->nchain = rt->nchain;
+	if (!s->nchain)
+		return 0;
+	if (!(s->fstate = arena_zalloc(s->arena, sizeof(void *) * s->nchain)))
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->nchain; i++) {
+		const struct filter_conf *fc = &s->chain[i];
+
+		if (fc->ops->state_size && !(s->fstate[i] = arena_zalloc(s->arena, fc->ops->state_size)))
+			return -ENOMEM;
+		if (fc->ops->attach && fc->ops->attach(s, fc->conf, s->fstate[i]))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool stream_over(const struct stream *s)
+{
+	return s->flags & (ST_FL_LOCAL_REPLY | ST_FL_FINISHED | ST_FL_RESET);
+}
+
+/* Runs request data through the filters after index from, then to the router. */
+static void push_request_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	for (unsigned i = 0; i < s->nchain; i++) {
+		const struct filter_conf *fc = &s->chain[i];
+		enum filter_status st;
+
+		if (!fc->ops->on_request_data)
+			continue;
+		st = fc->ops->on_request_data(s, fc->conf, s->fstate[i], buf, end);
+		if (stream_over(s))
+			return;
+		if (st == FILTER_ERROR) {
+			stream_local_reply(s, 500, "filter error", 0, "filter_error");
+			return;
+		}
+	}
+	router_send_data(s, buf, end);
+}
+
+/* Continues request-header iteration at s->req_next; ends in the router. */
+static void run_request_headers(struct stream *s)
+{
+	while (s->req_next < s->nchain) {
+		unsigned i = s->req_next++;
+		const struct filter_conf *fc = &s->chain[i];
+		enum filter_status st;
+
+		if (!fc->ops->on_request_headers)
+			continue;
+		st = fc->ops->on_request_headers(s, fc->conf, s->fstate[i]);
+		if (stream_over(s))
+			return;
+		if (st == FILTER_STOP)
+			return;
+		if (st == FILTER_ERROR) {
+			stream_local_reply(s, 500, "filter error", 0, "filter_error");
+			return;
+		}
+	}
+	s->flags |= ST_FL_FORWARDED;
+	router_forward(s);
+	if (stream_over(s))
+		return;
+	if (s->req_body && (evbuffer_get_length(s->req_body) || (s->flags & ST_FL_REQ_END))) {
+		push_request_data(s, s->req_body, s->flags & ST_FL_REQ_END);
+		if (!stream_over(s))
+			s->codec->pause_read(s, false);
+	} else if (s->flags & ST_FL_REQ_END) {
+		struct evbuffer *empty = evbuffer_new();
+
+		if (!empty) {
+			stream_reset(s, RF_LR, "out_of_memory");
+			return;
+		}
+		push_request_data(s, empty, true);
+		evbuffer_free(empty);
+	}
+}
+
+void stream_on_request_headers(struct stream *s)
+{
+	const struct cfg_vhost *vh;
+
+	hold(s);
+	s->flags |= ST_FL_REQ_HEADERS;
+	if (s->listener) {
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_TOTAL);
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);
+	}
+	if (add_proxy_headers(s)) {
+		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
+		goto out;
+	}
+	vh = s->listener ? router_find_vhost(s->listener, s->req.authority) : NULL;
+	s->route = vh ? router_match(vh, &s->req) : NULL;
+	if (!s->route) {
+		if (s->listener)
+			stats_inc(s->listener->stats_base + LS_NO_ROUTE);
+		stream_local_reply(s, 404, NULL, RF_NR, "route_not_found");
+		goto out;
+	}
+	if (attach_filters(s)) {
+		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
+		goto out;
+	}
+	s->flags |= ST_FL_ROUTED;
+	run_request_headers(s);
+out:
+	release(s);
+}
+
+void stream_on_request_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	hold(s);
+	s->info.bytes_received += evbuffer_get_length(buf);
+	if (end) {
+		s->flags |= ST_FL_REQ_END;
+		s->info.req_end_mono_us = util_mono_us();
+	}
+	if (stream_over(s)) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	} else if (!(s->flags & ST_FL_FORWARDED)) {
+		/* The chain is paused: hold the body, and stop reading past a bound. */
+		if (!s->req_body && !(s->req_body = evbuffer_new())) {
+			stream_reset(s, RF_LR, "out_of_memory");
+			goto out;
+		}
+		evbuffer_add_buffer(s->req_body, buf);
+		if (evbuffer_get_length(s->req_body) > REQ_BODY_HIGH_WATERMARK)
+			s->codec->pause_read(s, true);
+	} else {
+		push_request_data(s, buf, end);
+	}
+out:
+	release(s);
+}
+
+void stream_resume(struct stream *s)
+{
+	hold(s);
+	if (!stream_over(s) && !(s->flags & ST_FL_FORWARDED))
+		run_request_headers(s);
+	release(s);
+}
+
+static void count_response(struct stream *s)
+{
+	int cls = s->resp.status / 100;
+
+	if (s->listener && cls >= 1 && cls <= 5)
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_1XX + cls - 1);
+}
+
+static void send_response_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	for (unsigned i = s->resp_next; i-- > 0;) {
+		const struct filter_conf *fc = &s->chain[i];
+
+		if (fc->ops->on_response_data &&
+		    fc->ops->on_response_data(s, fc->conf, s->fstate[i], buf, end) == FILTER_ERROR) {
+			stream_reset(s, RF_LR, "filter_error");
+			return;
+		}
+		if (s->flags & (ST_FL_FINISHED | ST_FL_RESET))
+			return;
+	}
+	s->codec->send_data(s, buf, end);
+	if (end) {
+		s->flags |= ST_FL_RESP_END;
+		stream_finish(s);
+	}
+}
+
+void stream_on_response_headers(struct stream *s)
+{
+	bool end;
+
+	hold(s);
+	if (s->flags & (ST_FL_FINISHED | ST_FL_RESET | ST_FL_RESP_HEADERS))
+		goto out;
+	/* Response hooks run in reverse, over the filters that saw the request. */
+	for (unsigned i = s->resp_next; i-- > 0;) {
+		const struct filter_conf *fc = &s->chain[i];
+
+		if (fc->ops->on_response_headers &&
+		    fc->ops->on_response_headers(s, fc->conf, s->fstate[i]) == FILTER_ERROR &&
+		    !(s->flags & ST_FL_LOCAL_REPLY)) {
+			stream_local_reply(s, 500, "filter error", 0, "filter_error");
+			goto out;
+		}
+		if (s->flags & (ST_FL_FINISHED | ST_FL_RESET))
+			goto out;
+	}
+	s->info.response_code = s->resp.status;
+	end = s->resp.content_length == 0 || (s->resp.flags & HTTP_FL_NO_BODY);
+	s->flags |= ST_FL_RESP_HEADERS;
+	count_response(s);
+	s->codec->send_headers(s, end);
+	if (end) {
+		s->flags |= ST_FL_RESP_END;
+		stream_finish(s);
+	}
+out:
+	release(s);
+}
+
+void stream_on_response_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	hold(s);
+	if (s->flags & (ST_FL_FINISHED | ST_FL_RESET) || !(s->flags & ST_FL_RESP_HEADERS))
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	else
+		send_response_data(s, buf, end);
+	release(s);
+}
+
+void stream_on_downstream_drained(struct stream *s)
+{
+	hold(s);
+	if (!(s->flags & (ST_FL_FINISHED | ST_FL_RESET)))
+		router_on_downstream_drained(s);
+	release(s);
+}
+
+void stream_local_reply(struct stream *s, int status, const char *body, uint32_t rflags, const char *details)
+{
+	struct evbuffer *b;
+	size_t blen = body ? strlen(body) : 0;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	hold(s);
+	s->info.flags |= rflags;
+	if (s->flags & (ST_FL_FINISHED | ST_FL_RESET | ST_FL_LOCAL_REPLY))
+		goto out;
+	if (s->flags & ST_FL_RESP_HEADERS) {
+		/* Too late for a status: all the client can learn is a reset. */
+		stream_reset(s, rflags, details);
+		goto out;
+	}
+	s->flags |= ST_FL_LOCAL_REPLY;
+	s->info.code_details = details;
+	if (s->up)
+		router_abort(s);
+	/* Only the filters that saw the request see the reply. */
+	s->resp_next = s->req_next;
+	memset(&s->resp, 0, sizeof(s->resp));
+	s->resp.status = status;
+	s->resp.ver_major = 1;
+	s->resp.ver_minor = 1;
+	s->resp.content_length = (int64_t)blen;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if ((blen && http_hdr_add(s->arena, &s->resp.h, "content-type", 12, "text/plain", 10)) ||
+	    http_hdr_add(s->arena, &s->resp.h, "date", 4, date, strlen(date)) ||
+	    http_hdr_add(s->arena, &s->resp.h, "server", 6, "wingman", 7)) {
+		stream_reset(s, RF_LR, "out_of_memory");
+		goto out;
+	}
+	s->local_body = body;
+	stream_on_response_headers(s);
+	if (blen && !(s->flags & (ST_FL_FINISHED | ST_FL_RESET))) {
+		if (!(b = evbuffer_new())) {
+			stream_reset(s, RF_LR, "out_of_memory");
+			goto out;
+		}
+		evbuffer_add_reference(b, body, blen, NULL, NULL);
+		send_response_data(s, b, true);
+		evbuffer_free(b);
+	}
+out:
+	release(s);
+}
+
+void stream_reset(struct stream *s, uint32_t rflags, const char *details)
+{
+	hold(s);
+	if (!(s->flags & (ST_FL_FINISHED | ST_FL_RESET))) {
+		s->info.flags |= rflags;
+		if (!*s->info.code_details)
+			s->info.code_details = details;
+		s->flags |= ST_FL_RESET;
+		if (s->up)
+			router_abort(s);
+		s->codec->reset(s);
+		stream_finish(s);
+	}
+	release(s);
+}
+
+void stream_on_downstream_reset(struct stream *s)
+{
+	hold(s);
+	if (!(s->flags & (ST_FL_FINISHED | ST_FL_RESET))) {
+		s->info.flags |= RF_DC;
+		if (!*s->info.code_details)
+			s->info.code_details = "downstream_remote_disconnect";
+		s->flags |= ST_FL_RESET;
+		if (s->up)
+			router_abort(s);
+		stream_finish(s);
+	}
+	release(s);
+}
+
+/* Logs, counts and lets go of the stream; the memory goes when busy drops to 0. */
+static void stream_finish(struct stream *s)
+{
+	const struct cfg *cfg = s->cfg;
+	uint64_t dur_ms;
+
+	if (s->flags & ST_FL_FINISHED)
+		return;
+	s->flags |= ST_FL_FINISHED;
+	s->info.end_mono_us = util_mono_us();
+	if (s->up)
+		router_abort(s);
+	dur_ms = (s->info.end_mono_us - s->info.start_mono_us) / 1000;
+	if (s->listener && (s->flags & ST_FL_REQ_HEADERS)) {
+		stats_dec(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);
+		stats_hist_record(s->listener->stats_base + LS_DOWNSTREAM_RQ_TIME, dur_ms);
+	}
+	for (unsigned i = 0; i < s->nchain && (s->flags & ST_FL_ROUTED); i++) {
+		const struct filter_conf *fc = &s->chain[i];
+
+		if (fc->ops->on_log)
+			fc->ops->on_log(s, fc->conf, s->fstate[i]);
+	}
+	if (cfg->access_log && (s->flags & ST_FL_REQ_HEADERS || s->info.response_code)) {
+		al_format_line(cfg->access_log, s, s->worker->log_buf);
+		worker_log_flush_maybe(s->worker);
+	}
+	for (unsigned i = 0; i < s->nchain && (s->flags & ST_FL_ROUTED); i++) {
+		const struct filter_conf *fc = &s->chain[i];
+
+		if (fc->ops->detach)
+			fc->ops->detach(s, fc->conf, s->fstate[i]);
+	}
+	s->codec->done(s);
+}

@@ -1,0 +1,462 @@
+/* Upstream HTTP/1.1 client connections and their per-worker pools. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "cluster.h"
+#include "log.h"
+#include "router.h"
+#include "stats.h"
+#include "stream.h"
+#include "upstream.h"
+#include "worker.h"
+
+#define UP_OUT_HIGH_WATERMARK (1024 * 1024)
+#define UP_OUT_LOW_WATERMARK (256 * 1024)
+#define UP_IDLE_TIMEOUT_S 60
+
+static const llhttp_settings_t up_settings;
+
+static void upconn_unidle(struct upconn *uc)
+{
+	struct upconn **pp = &uc->host->idle[uc->w->id];
+
+	if (!(uc->flags & UPCONN_FL_IDLE))
+		return;
+	while (*pp && *pp != uc)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = uc->next;
+	uc->flags &= ~UPCONN_FL_IDLE;
+}
+
+static void upconn_free(struct upconn *uc)
+{
+	upconn_unidle(uc);
+	stats_dec(uc->cluster_stats + CS_UPSTREAM_CX_ACTIVE);
+	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY);
+	stats_dec(uc->host->stats + HS_CX_ACTIVE);
+	host_unref(uc->host);
+	bufferevent_free(uc->bev);
+	event_free(uc->timer);
+	event_free(uc->later);
+	evbuffer_free(uc->scratch);
+	h1_acc_free(&uc->acc);
+	free(uc);
+}
+
+static void later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	upconn_free(arg);
+}
+
+/* Closes after the current loop turn: callers up the stack may still hold uc. */
+static void upconn_close(struct upconn *uc)
+{
+	if (uc->flags & UPCONN_FL_DEAD)
+		return;
+	uc->flags |= UPCONN_FL_DEAD;
+	upconn_unidle(uc);
+	bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+	event_del(uc->timer);
+	event_active(uc->later, EV_TIMEOUT, 0);
+}
+
+/* Ends the attempt: uc is detached from its request before the router hears of it. */
+static void fail(struct upconn *uc, enum up_reset why)
+{
+	struct upstream_req *ur = uc->ur;
+
+	upconn_close(uc);
+	if (!ur)
+		return;
+	uc->ur = NULL;
+	ur->uc = NULL;
+	router_up_reset(ur, why);
+}
+
+static void to_idle(struct upconn *uc)
+{
+	struct timeval tv = { UP_IDLE_TIMEOUT_S, 0 };
+
+	uc->flags |= UPCONN_FL_IDLE;
+	uc->flags &= ~(UPCONN_FL_RESP_DONE | UPCONN_FL_REQ_DONE | UPCONN_FL_REUSABLE |
+		       UPCONN_FL_REQ_CHUNKED | UPCONN_FL_WANT_DRAIN | UPCONN_FL_BP_READ);
+	uc->next = uc->host->idle[uc->w->id];
+	uc->host->idle[uc->w->id] = uc;
+	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
+	uc->parser.data = uc;
+	bufferevent_enable(uc->bev, EV_READ);
+	event_add(uc->timer, &tv);
+}
+
+/* Response finished and request fully written: back to the pool or closed. */
+static void release(struct upconn *uc)
+{
+	if ((uc->flags & UPCONN_FL_REUSABLE) && (uc->flags & UPCONN_FL_REQ_DONE) &&
+	    !uc->w->draining && !(uc->flags & UPCONN_FL_DEAD))
+		to_idle(uc);
+	else
+		upconn_close(uc);
+}
+
+static void process(struct upconn *uc)
+{
+	struct evbuffer *in = bufferevent_get_input(uc->bev);
+
+	while (!(uc->flags & (UPCONN_FL_DEAD | UPCONN_FL_IDLE | UPCONN_FL_BP_READ))) {
+		size_t len = evbuffer_get_contiguous_space(in);
+		const char *data;
+		llhttp_errno_t err;
+		size_t used;
+
+		if (!len)
+			break;
+		data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		err = llhttp_execute(&uc->parser, data, len);
+		used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&uc->parser) - data);
+		evbuffer_drain(in, used);
+		if (err == HPE_PAUSED) {
+			/* Response complete. */
+			release(uc);
+			return;
+		}
+		if (err != HPE_OK) {
+			log_debug("upstream %s: bad response: %s", uc->host->addr, llhttp_errno_name(err));
+			fail(uc, UP_PROTOCOL_ERROR);
+			return;
+		}
+	}
+	if ((uc->flags & UPCONN_FL_IDLE) && evbuffer_get_length(in)) {
+		/* Bytes on an idle connection: the server is confused; drop it. */
+		upconn_close(uc);
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	process(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct upconn *uc = arg;
+
+	if (uc->ur && (uc->flags & UPCONN_FL_WANT_DRAIN)) {
+		uc->flags &= ~UPCONN_FL_WANT_DRAIN;
+		router_up_drained(uc->ur);
+	}
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upconn *uc = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		uc->flags |= UPCONN_FL_CONNECTED;
+		event_del(uc->timer);
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		return;
+	}
+	if (!(uc->flags & UPCONN_FL_CONNECTED)) {
+		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_FAIL);
+		stats_inc(uc->host->stats + HS_CX_CONNECT_FAIL);
+		fail(uc, UP_CONNECT_FAIL);
+		return;
+	}
+	if (uc->flags & UPCONN_FL_IDLE) {
+		upconn_close(uc);
+		return;
+	}
+	/* A response delimited by the close: EOF completes it. */
+	if ((what & BEV_EVENT_EOF) && uc->ur && llhttp_message_needs_eof(&uc->parser)) {
+		process(uc);
+		if (uc->ur && !(uc->flags & UPCONN_FL_DEAD) && llhttp_finish(&uc->parser) == HPE_PAUSED) {
+			upconn_close(uc);
+			return;
+		}
+	}
+	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_REMOTE);
+	fail(uc, UP_TERMINATED);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upconn *uc = arg;
+
+	if (uc->flags & UPCONN_FL_IDLE) {
+		upconn_close(uc);
+		return;
+	}
+	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_TIMEOUT);
+	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_FAIL);
+	stats_inc(uc->host->stats + HS_CX_CONNECT_FAIL);
+	fail(uc, UP_CONNECT_TIMEOUT);
+}
+
+static struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_cluster *cl)
+{
+	struct upconn *uc = calloc(1, sizeof(*uc));
+	struct timeval tv = {
+		.tv_sec = (time_t)(cl->connect_timeout_ms / 1000),
+		.tv_usec = (suseconds_t)(cl->connect_timeout_ms % 1000) * 1000,
+	};
+
+	if (!uc)
+		return NULL;
+	uc->w = w;
+	uc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	uc->timer = evtimer_new(w->base, timer_cb, uc);
+	uc->later = event_new(w->base, -1, 0, later_cb, uc);
+	uc->scratch = evbuffer_new();
+	if (!uc->bev || !uc->timer || !uc->later || !uc->scratch) {
+		if (uc->bev)
+			bufferevent_free(uc->bev);
+		if (uc->timer)
+			event_free(uc->timer);
+		if (uc->later)
+			event_free(uc->later);
+		if (uc->scratch)
+			evbuffer_free(uc->scratch);
+		free(uc);
+		return NULL;
+	}
+	uc->host = host_ref(host);
+	uc->cluster_stats = cl->stats_base;
+	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
+	uc->parser.data = uc;
+	bufferevent_setcb(uc->bev, read_cb, write_cb, event_cb, uc);
+	bufferevent_setwatermark(uc->bev, EV_WRITE, UP_OUT_LOW_WATERMARK, 0);
+	stats_inc(cl->stats_base + CS_UPSTREAM_CX_TOTAL);
+	stats_inc(cl->stats_base + CS_UPSTREAM_CX_ACTIVE);
+	stats_inc(host->stats + HS_CX_TOTAL);
+	stats_inc(host->stats + HS_CX_ACTIVE);
+	if (cl->connect_timeout_ms)
+		event_add(uc->timer, &tv);
+	bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(uc->bev, (struct sockaddr *)&host->ss, (int)host->sslen) < 0) {
+		stats_inc(cl->stats_base + CS_UPSTREAM_CX_CONNECT_FAIL);
+		stats_inc(host->stats + HS_CX_CONNECT_FAIL);
+		upconn_close(uc);
+		return NULL;
+	}
+	return uc;
+}
+
+static void write_head(struct upconn *uc, const struct stream *s)
+{
+	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	const struct http_req_head *r = &s->req;
+
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", r->method, r->path);
+	if (*r->authority) {
+		evbuffer_add(out, "host: ", 6);
+		evbuffer_add(out, r->authority, strlen(r->authority));
+		evbuffer_add(out, "\r\n", 2);
+	}
+	h1_write_headers(out, &r->h);
+	if (r->flags & HTTP_FL_CHUNKED) {
+		evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+		uc->flags |= UPCONN_FL_REQ_CHUNKED;
+	} else if (r->content_length >= 0) {
+		evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)r->content_length);
+	}
+	evbuffer_add(out, "\r\n", 2);
+}
+
+int upconn_start(struct upstream_req *ur)
+{
+	struct worker *w = ur->s->worker;
+	struct host *h = ur->host;
+	struct upconn *uc;
+
+	while ((uc = h->idle[w->id])) {
+		upconn_unidle(uc);
+		if (!(uc->flags & UPCONN_FL_DEAD))
+			break;
+	}
+	if (uc) {
+		event_del(uc->timer);
+		uc->cluster_stats = ur->cluster->stats_base;
+	} else if (!(uc = upconn_new(w, h, ur->cluster))) {
+		return -ECONNREFUSED;
+	}
+	uc->ur = ur;
+	ur->uc = uc;
+	uc->nrequests++;
+	write_head(uc, ur->s);
+	return 0;
+}
+
+void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
+{
+	struct evbuffer *out = bufferevent_get_output(uc->bev);
+
+	if (uc->flags & UPCONN_FL_REQ_CHUNKED) {
+		h1_write_chunk(out, data);
+		if (end)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+	} else {
+		evbuffer_add_buffer(out, data);
+	}
+	if (end)
+		uc->flags |= UPCONN_FL_REQ_DONE;
+}
+
+bool upconn_out_full(struct upconn *uc)
+{
+	if (evbuffer_get_length(bufferevent_get_output(uc->bev)) < UP_OUT_HIGH_WATERMARK)
+		return false;
+	uc->flags |= UPCONN_FL_WANT_DRAIN;
+	return true;
+}
+
+void upconn_pause_read(struct upconn *uc, bool pause)
+{
+	if (pause) {
+		uc->flags |= UPCONN_FL_BP_READ;
+		bufferevent_disable(uc->bev, EV_READ);
+	} else if (uc->flags & UPCONN_FL_BP_READ) {
+		uc->flags &= ~UPCONN_FL_BP_READ;
+		if (!(uc->flags & UPCONN_FL_DEAD)) {
+			bufferevent_enable(uc->bev, EV_READ);
+			process(uc);	/* bytes that arrived before the pause */
+		}
+	}
+}
+
+void upconn_abort(struct upconn *uc)
+{
+	if (uc->ur)
+		uc->ur->uc = NULL;
+	uc->ur = NULL;
+	upconn_close(uc);
+}
+
+/* llhttp callbacks for responses. */
+
+static struct upconn *U(llhttp_t *p)
+{
+	return p->data;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct upconn *uc = U(p);
+
+	h1_acc_reset(&uc->acc);
+	if (!uc->ur)
+		return -1;	/* a response nobody asked for */
+	memset(&uc->ur->s->resp, 0, sizeof(uc->ur->s->resp));
+	uc->ur->s->resp.content_length = -1;
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	return h1_acc_piece(&U(p)->acc, at, len, false) ? -1 : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	return h1_acc_piece(&U(p)->acc, at, len, true) ? -1 : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	struct upconn *uc = U(p);
+
+	return h1_acc_commit(&uc->acc, uc->ur->s->arena, &uc->ur->s->resp.h) ? -1 : 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct upconn *uc = U(p);
+	struct stream *s = uc->ur->s;
+	struct http_resp_head *r = &s->resp;
+	int close, keepalive;
+	int head = strcmp(s->req.method, "HEAD") == 0;	/* s may be gone after the router runs */
+
+	r->status = p->status_code;
+	r->ver_major = p->http_major;
+	r->ver_minor = p->http_minor;
+	if (r->status >= 100 && r->status < 200)
+		return 0;	/* interim response: skipped, the final one follows */
+	if (p->flags & F_CHUNKED)
+		r->flags |= HTTP_FL_CHUNKED;
+	else if (p->flags & F_CONTENT_LENGTH)
+		r->content_length = (int64_t)p->content_length;
+	h1_strip_hop_by_hop(&r->h, &close, &keepalive);
+	if (llhttp_should_keep_alive(p))
+		uc->flags |= UPCONN_FL_REUSABLE;
+	if (h1_resp_no_body(r->status, s->req.method))
+		r->flags |= HTTP_FL_NO_BODY;
+	if ((r->flags & HTTP_FL_NO_BODY) || r->content_length == 0) {
+		/* Nothing follows: hand the connection back before the stream ends. */
+		struct upstream_req *ur = uc->ur;
+
+		uc->ur = NULL;
+		ur->uc = NULL;
+		ur->resp_done = true;
+		uc->flags |= UPCONN_FL_RESP_DONE;
+		if (!(uc->flags & UPCONN_FL_REQ_DONE))
+			uc->flags &= ~UPCONN_FL_REUSABLE;
+		router_up_headers(ur);
+	} else {
+		router_up_headers(uc->ur);
+	}
+	return head;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct upconn *uc = U(p);
+
+	if (!uc->ur)
+		return -1;
+	evbuffer_add(uc->scratch, at, len);
+	router_up_data(uc->ur, uc->scratch, false);
+	evbuffer_drain(uc->scratch, evbuffer_get_length(uc->scratch));
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct upconn *uc = U(p);
+	struct upstream_req *ur = uc->ur;
+
+	if (ur && ur->s->resp.status >= 100 && ur->s->resp.status < 200) {
+		h1_acc_reset(&uc->acc);
+		return 0;
+	}
+	uc->flags |= UPCONN_FL_RESP_DONE;
+	if (!ur)
+		return HPE_PAUSED;
+	/* Let go of the connection before the stream can finish and free ur. */
+	uc->ur = NULL;
+	ur->uc = NULL;
+	if (!(uc->flags & UPCONN_FL_REQ_DONE))
+		uc->flags &= ~UPCONN_FL_REUSABLE;	/* request still streaming: cannot reuse */
+	router_up_data(ur, uc->scratch, true);
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t up_settings = {
+	.on_message_begin = on_message_begin,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_header_value_complete = on_header_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
