@@ -369,6 +369,7 @@ static int on_headers_complete(llhttp_t *p)
 	if ((h = http_hdr_find(&r->h, "host")))
 		r->authority = h->value;
 	http_hdr_del(&r->h, "host");
+	http_hdr_del(&r->h, "content-length");	/* framing is ours to write */
 	if ((h = http_hdr_find(&r->h, "expect"))) {
 		if (h->vlen == 12 && strncasecmp(h->value, "100-continue", 12) == 0) {
 			r->flags |= HTTP_FL_EXPECT_100;

@@ -457,7 +457,6 @@ int main(int argc, char **argv)
 		log_err("out of memory at startup");
 		return 1;
 	}
-	stats_add(SERVER_STAT(SS_CONCURRENCY), c->workers);
 	if (listeners_prepare(c, &fresh))
 		return 1;
 	if (accesslog_start(c->access_log_path)) {

@@ -397,6 +397,7 @@ static int on_headers_complete(llhttp_t *p)
 	else if (p->flags & F_CONTENT_LENGTH)
 		r->content_length = (int64_t)p->content_length;
 	h1_strip_hop_by_hop(&r->h, &close, &keepalive);
+	http_hdr_del(&r->h, "content-length");	/* framing is ours to write */
 	if (llhttp_should_keep_alive(p))
 		uc->flags |= UPCONN_FL_REUSABLE;
 	if (h1_resp_no_body(r->status, s->req.method))
