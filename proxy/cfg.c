@@ -28,8 +28,6 @@
 #define CFG_MAX_TOTAL_WEIGHT	10000	/* sum over a weighted route */
 #define CFG_MAX_FILE		(16u << 20)
 
-/* Errors. */
-
 void cfg_errs_init(struct cfg_errs *e, const char *file)
 {
 	memset(e, 0, sizeof(*e));
@@ -123,8 +121,6 @@ static void errs_sort(struct cfg_errs *e, unsigned from)
 		e->msgs[j] = m;
 	}
 }
-
-/* Typed getters. */
 
 static const char *node_kind(const struct ynode *n)
 {
@@ -267,8 +263,6 @@ int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms)
 	cfg_error(pc, n, "expected a duration like 250ms or 2s (units ms, s, m, h)");
 	return -EINVAL;
 }
-
-/* Local helpers. */
 
 static const struct ynode *need(struct cfg_parse *pc, const struct ynode *map, const char *key,
 				const char *what)
@@ -458,8 +452,6 @@ static int check_keys_scoped(struct cfg_parse *pc, const struct ynode *map, cons
 	return rc || n != map->n ? -EINVAL : 0;
 }
 
-/* Clusters. */
-
 static const char *const lb_names[] = {
 	[LB_ROUND_ROBIN] = "ROUND_ROBIN",
 	[LB_LEAST_REQUEST] = "LEAST_REQUEST",
@@ -593,8 +585,6 @@ const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name
 			return &c->clusters[i];
 	return NULL;
 }
-
-/* Routes. */
 
 static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const char **name,
 			   struct cfg_cluster **out)
@@ -856,8 +846,6 @@ static int parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cf
 	return rc;
 }
 
-/* Listeners and virtual hosts. */
-
 static bool valid_domain(const char *d)
 {
 	const char *star = strchr(d, '*');
@@ -1072,8 +1060,6 @@ static int parse_listeners(struct cfg_parse *pc, const struct ynode *seq)
 	return rc;
 }
 
-/* Top level. */
-
 static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 {
 	static const char *const keys[] = { "id", "cluster", NULL };
@@ -1114,6 +1100,8 @@ static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
 	const struct ynode *v, *fmt_node = NULL;
 	int rc = 0;
 
+	if (n && is_null(n))
+		n = NULL;
 	if (n) {
 		if (cfg_expect_map(pc, n, "a map {path, format}"))
 			return -EINVAL;
@@ -1310,8 +1298,6 @@ void cfg_unref(struct cfg *c)
 	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
 		arena_free(c->arena);
 }
-
-/* JSON dump. */
 
 struct jw {
 	struct evbuffer *out;
