@@ -106,7 +106,7 @@ static void parse_error(struct conn *c, llhttp_errno_t err)
 	struct stream *s = c->cur;
 	int status = c->err_status ? c->err_status : 400;
 
-	if (s && !(s->flags & ST_FL_REQ_HEADERS)) {
+	if (s && !(s->flags & ST_FL_RESP_HEADERS)) {
 		s->flags |= ST_FL_CLOSE;
 		stream_local_reply(s, status, status == 431 ? "Request Header Fields Too Large" : "Bad Request",
 				   RF_DPE, status == 431 ? "http1.headers_too_large" : "http1.codec_error");
@@ -304,6 +304,7 @@ static int on_url_complete(llhttp_t *p)
 {
 	struct conn *c = P(p);
 
+	c->cur->req.method = llhttp_method_name(p->method);
 	c->cur->req.path = arena_strndup(c->cur->arena, c->acc.buf, c->acc.len);
 	c->acc.len = 0;
 	return c->cur->req.path ? 0 : -1;

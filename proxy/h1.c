@@ -53,17 +53,28 @@ int h1_acc_piece(struct h1_acc *a, const char *at, size_t len, bool value)
 	return 0;
 }
 
+/* RFC 9110 token characters. */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h)
 {
 	const char *v;
 	size_t vlen;
 	int rc;
 
-	if (!a->in_value) {	/* "Name:" with an empty value */
+	if (!a->in_value)	/* "Name:" with an empty value */
 		a->name_len = a->len;
-	}
 	if (++a->count > H1_MAX_HEADERS)
 		return -E2BIG;
+	if (!a->name_len)
+		return -EINVAL;
+	for (size_t i = 0; i < a->name_len; i++)
+		if (!is_tchar((unsigned char)a->buf[i]))
+			return -EINVAL;	/* e.g. "Name :" — RFC 9112 says reject */
 	v = a->buf + a->name_len;
 	vlen = a->len - a->name_len;
 	while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))

@@ -29,7 +29,8 @@ void h1_acc_reset(struct h1_acc *a);
 void h1_acc_free(struct h1_acc *a);
 /* Appends a piece of a name (value=false) or value. -E2BIG past the limits, -ENOMEM. */
 int h1_acc_piece(struct h1_acc *a, const char *at, size_t len, bool value);
-/* Moves the completed header into h. -E2BIG past H1_MAX_HEADERS, -ENOMEM. */
+/* Moves the completed header into h. -E2BIG past H1_MAX_HEADERS, -EINVAL for a
+ * name that is not a token, -ENOMEM. */
 int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h);
 
 /* Removes hop-by-hop headers (Connection and what it names, Keep-Alive,
