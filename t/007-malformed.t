@@ -5,6 +5,10 @@ use warnings;
 use Test::More;
 use Wingman;
 
+# The md5 backend reads the whole body before it answers, so a broken body is
+# seen by wingman before any response exists.
+my $md5be = start_backend(mode => 'md5');
+my $mp = $md5be->port;
 my $ng = start_nginx(q{
 	large_client_header_buffers 8 64k;
 	location / { return 200 "ok\n"; }
@@ -20,9 +24,11 @@ listeners:
   - name: web
     address: 127.0.0.1:$port
     routes:
+      - { name: md5, match: { prefix: /md5 }, route: { cluster: md5 } }
       - { name: all, match: { prefix: / }, route: { cluster: nginx } }
 clusters:
   - { name: nginx, endpoints: [127.0.0.1:$np] }
+  - { name: md5, endpoints: [127.0.0.1:$mp] }
 EOF
 
 sub still_serving {
@@ -46,7 +52,7 @@ expect_close('binary garbage', "\x00\x01\x02\xff\xfe junk\r\n\r\n", 400);
 expect_close('bad request line', "GET\r\n\r\n", 400);
 expect_close('header without colon', "GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n", 400);
 expect_close('space before colon', "GET / HTTP/1.1\r\nHost: x\r\nX-Bad : y\r\n\r\n", 400);
-expect_close('bad chunk size', "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400);
+expect_close('bad chunk size', "POST /md5 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400);
 expect_close('bad Content-Length', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400);
 expect_close('Content-Length and chunked', "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
 	. "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400);

@@ -184,6 +184,16 @@ sub _spawn {
 	return $pid;
 }
 
+my @WINGMEN;		# every wingman started, to scan for sanitizer reports
+
+# The part of a log from the first sanitizer report on, or ''.
+sub sanitizer_report {
+	my ($text) = @_;
+	return '' unless $text =~ /(==\d+==ERROR: \w+Sanitizer|\S+:\d+:\d+: runtime error: |==\d+==WARNING: \w+Sanitizer)/;
+	my $from = $-[0];
+	return substr($text, $from, 6000);
+}
+
 END {
 	if ($$ == $MAIN_PID) {
 		my $status = $?;
@@ -192,7 +202,13 @@ END {
 			$err = substr($err, -4000) if length($err) > 4000;
 			Test::More::diag("wingman stderr (tail):\n$err") if length $err;
 		}
-		_kill_reap($_, 2) for keys %CHILDREN;
+		_kill_reap($_, 3) for keys %CHILDREN;
+		for my $w (@WINGMEN) {
+			my $rep = sanitizer_report(slurp($w->{stderr}));
+			next unless length $rep;
+			Test::More::diag("sanitizer report from wingman (pid $w->{pid}, $w->{stderr}):\n$rep");
+			$status ||= 1;
+		}
 		$? = $status;
 	}
 }
@@ -231,6 +247,7 @@ sub start_wingman {
 	$self->{pid} = _spawn(cmd => \@cmd, stdout => $self->{stdout}, stderr => $self->{stderr},
 		env => $o{env}, name => 'wingman');
 	$LAST_WINGMAN = $self;
+	push @WINGMEN, { pid => $self->{pid}, stderr => $self->{stderr} };
 	my @wait = $o{wait_ports} ? @{ $o{wait_ports} } : (@{ $self->{ports} },
 		defined $self->{admin_port} ? $self->{admin_port} : ());
 	@wait = () if defined $o{wait} && !$o{wait};
@@ -525,11 +542,16 @@ sub _mode_slow_body {
 # written with pause => S seconds between them), and reads until the peer
 # closes, timeout => S (default 5) of silence passes, or responses => N
 # complete responses have arrived. Returns the raw bytes read; in list context
-# also whether the peer closed (1), timed out (0) or reset (-1).
+# also whether the peer closed (1), timed out (0), reset (-1) or refused the
+# connection (-2).
 sub http_raw {
 	my ($port, $bytes, %o) = @_;
 	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
-		Timeout => 5) or die "connect $port: $!";
+		Timeout => 5);
+	unless ($s) {
+		Test::More::diag("connect 127.0.0.1:$port: $!");
+		return wantarray ? ('', -2) : '';
+	}
 	binmode($s);
 	local $SIG{PIPE} = 'IGNORE';
 	my @parts = ref $bytes ? @$bytes : ($bytes);
@@ -609,7 +631,8 @@ sub parse_responses {
 			}
 			last unless $r->{complete};
 		} elsif (defined $h->{'content-length'}) {
-			my $len = $h->{'content-length'};
+			my ($len) = $h->{'content-length'} =~ /(\d+)/;
+			$len //= 0;
 			$r->{body} = substr($data, 0, $len);
 			substr($data, 0, length $r->{body}) = '';
 			$r->{complete} = length($r->{body}) == $len;
