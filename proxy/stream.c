@@ -412,7 +412,7 @@ void stream_local_reply(struct stream *s, int status, const char *body, uint32_t
 			stream_reset(s, RF_LR, "out_of_memory");
 			goto out;
 		}
-		evbuffer_add_reference(b, body, blen, NULL, NULL);
+		evbuffer_add(b, body, blen);	/* body may live on the arena */
 		send_response_data(s, b, true);
 		evbuffer_free(b);
 	}
