@@ -687,6 +687,7 @@ sub connect_port {
 
 sub send_bytes {
 	my ($s, $data) = @_;
+	return 0 unless $s;
 	local $SIG{PIPE} = 'IGNORE';
 	my $off = 0;
 	while ($off < length $data) {
@@ -702,6 +703,7 @@ sub send_bytes {
 # A response delimited by close is returned once the peer closes.
 sub read_response {
 	my ($s, %o) = @_;
+	return wantarray ? (undef, -2) : undef unless $s;
 	my $timeout = $o{timeout} // scale(5);
 	my $buf = \$RBUF{"$s"};
 	$$buf //= '';
