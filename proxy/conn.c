@@ -437,14 +437,14 @@ static int h1_send_headers(struct stream *s, bool end)
 			 !c->w->draining && !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF));
 	bool no_body = h1_resp_no_body(r->status, s->req.method);
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, h1_reason(r->status));
+	h1_write_status_line(out, r->status);
 	h1_write_headers(out, &r->h);
 	if (no_body) {
 		c->flags |= CONN_FL_RESP_NO_BODY;
 		if (r->content_length >= 0 && r->status != 204 && r->status != 304)
-			evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)r->content_length);
+			h1_write_content_length(out, (uint64_t)r->content_length);
 	} else if (r->content_length >= 0) {
-		evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)r->content_length);
+		h1_write_content_length(out, (uint64_t)r->content_length);
 	} else if (end) {
 		evbuffer_add(out, "content-length: 0\r\n", 19);
 	} else if (s->req.ver_minor >= 1) {

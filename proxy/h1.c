@@ -203,13 +203,55 @@ void h1_write_headers(struct evbuffer *out, const struct http_headers *h)
 	}
 }
 
+/* Formats v in base (10 or 16) at the end of buf[24]; returns the first digit. */
+static char *fmt_u64(char buf[24], uint64_t v, unsigned base)
+{
+	char *p = buf + 24;
+
+	do {
+		*--p = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	return p;
+}
+
 void h1_write_chunk(struct evbuffer *out, struct evbuffer *data)
 {
 	size_t len = evbuffer_get_length(data);
+	char buf[26], *p;
 
 	if (!len)
 		return;
-	evbuffer_add_printf(out, "%zx\r\n", len);
+	p = fmt_u64(buf, len, 16);
+	buf[24] = '\r';
+	buf[25] = '\n';
+	evbuffer_add(out, p, (size_t)(buf + 26 - p));
 	evbuffer_add_buffer(out, data);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+void h1_write_status_line(struct evbuffer *out, int status)
+{
+	const char *reason = h1_reason(status);
+	char line[64];
+	size_t rlen = strlen(reason);
+
+	memcpy(line, "HTTP/1.1 ", 9);
+	line[9] = (char)('0' + status / 100 % 10);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	line[12] = ' ';
+	memcpy(line + 13, reason, rlen);
+	memcpy(line + 13 + rlen, "\r\n", 2);
+	evbuffer_add(out, line, 15 + rlen);
+}
+
+void h1_write_content_length(struct evbuffer *out, uint64_t len)
+{
+	char buf[26], *p = fmt_u64(buf, len, 10);
+
+	buf[24] = '\r';
+	buf[25] = '\n';
+	evbuffer_add(out, "content-length: ", 16);
+	evbuffer_add(out, p, (size_t)(buf + 26 - p));
 }

@@ -45,6 +45,9 @@ const char *h1_reason(int status);
 bool h1_resp_no_body(int status, const char *method);
 
 void h1_write_headers(struct evbuffer *out, const struct http_headers *h);
+/* "HTTP/1.1 200 OK\r\n" and "content-length: N\r\n", without printf. */
+void h1_write_status_line(struct evbuffer *out, int status);
+void h1_write_content_length(struct evbuffer *out, uint64_t len);
 /* Wraps everything in data as one chunk into out (data is drained). */
 void h1_write_chunk(struct evbuffer *out, struct evbuffer *data);
 

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "config.h"
 #include "accesslog.h"
@@ -21,6 +20,7 @@
 #include "cluster.h"
 #include "default-conf.h"
 #include "log.h"
+#include "mailbox.h"
 #include "server.h"
 #include "stats.h"
 #include "worker.h"
@@ -35,21 +35,14 @@ struct lsock {
 	struct lsock *next;
 };
 
-struct mmsg {
-	void (*fn)(void *);
-	void *arg;
-	struct mmsg *next;
-};
-
 static _Atomic(struct cfg *) current;
 static atomic_bool draining;
 static struct event_base *main_base;
 static struct lsock *lsocks;
 static const char *conf_path;
 static pthread_t main_thread;
-static pthread_mutex_t mq_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mmsg *mq;
-static struct event *mq_ev, *drain_ev;
+static struct mailbox mbox;		/* server_post() lands here */
+static struct event *drain_ev;
 static uint64_t drain_deadline_us;
 uint64_t server_start_wall_us;
 
@@ -78,44 +71,32 @@ void server_cfg_release(struct cfg *c)
 		log_err("out of memory releasing config generation %llu", (unsigned long long)c->generation);
 }
 
-int server_post(void (*fn)(void *arg), void *arg)
-{
-	struct mmsg *m = malloc(sizeof(*m));
+struct post {
+	void (*fn)(void *);
+	void *arg;
+};
 
-	if (!m)
-		return -ENOMEM;
-	m->fn = fn;
-	m->arg = arg;
-	pthread_mutex_lock(&mq_lock);
-	m->next = mq;
-	mq = m;
-	pthread_mutex_unlock(&mq_lock);
-	event_active(mq_ev, EV_READ, 0);
-	return 0;
+static void post_cb(void *ctx, void *arg)
+{
+	struct post p = *(struct post *)arg;
+
+	free(arg);
+	p.fn(p.arg);
 }
 
-static void mq_cb(evutil_socket_t fd, short what, void *arg)
+int server_post(void (*fn)(void *arg), void *arg)
 {
-	struct mmsg *m, *rev = NULL;
+	struct post *p = malloc(sizeof(*p));
 
-	pthread_mutex_lock(&mq_lock);
-	m = mq;
-	mq = NULL;
-	pthread_mutex_unlock(&mq_lock);
-	while (m) {		/* oldest first */
-		struct mmsg *next = m->next;
-
-		m->next = rev;
-		rev = m;
-		m = next;
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	if (mailbox_post(&mbox, post_cb, p)) {
+		free(p);
+		return -ENOMEM;
 	}
-	while (rev) {
-		struct mmsg *next = rev->next;
-
-		rev->fn(rev->arg);
-		free(rev);
-		rev = next;
-	}
+	return 0;
 }
 
 bool server_draining(void)
@@ -447,8 +428,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	main_thread = pthread_self();
 	server_start_wall_us = util_wall_us();
-	if (evthread_use_pthreads() || !(main_base = event_base_new()) ||
-	    !(mq_ev = event_new(main_base, -1, EV_PERSIST, mq_cb, NULL))) {
+	if (!(main_base = event_base_new()) || mailbox_init(&mbox, main_base, NULL)) {
 		log_err("cannot set up the event loop");
 		return 1;
 	}
@@ -487,7 +467,7 @@ int main(int argc, char **argv)
 		event_free(sigev[i]);
 	if (drain_ev)
 		event_free(drain_ev);
-	mq_cb(-1, 0, NULL);	/* snapshots released by the workers on their way out */
+	mailbox_run(&mbox);	/* snapshots released by the workers on their way out */
 	server_cfg_release(atomic_load(&current));
 	cluster_shutdown();
 	while (lsocks) {
@@ -496,7 +476,7 @@ int main(int argc, char **argv)
 		lsocks = l->next;
 		lsock_free(l, false);
 	}
-	event_free(mq_ev);
+	mailbox_free(&mbox);
 	event_base_free(main_base);
 	log_info("exited");
 	return 0;

@@ -258,7 +258,10 @@ static void write_head(struct upconn *uc, const struct stream *s)
 	struct evbuffer *out = bufferevent_get_output(uc->bev);
 	const struct http_req_head *r = &s->req;
 
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", r->method, r->path);
+	evbuffer_add(out, r->method, strlen(r->method));
+	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, r->path, strlen(r->path));
+	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	if (*r->authority) {
 		evbuffer_add(out, "host: ", 6);
 		evbuffer_add(out, r->authority, strlen(r->authority));
@@ -269,7 +272,7 @@ static void write_head(struct upconn *uc, const struct stream *s)
 		evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
 		uc->flags |= UPCONN_FL_REQ_CHUNKED;
 	} else if (r->content_length >= 0) {
-		evbuffer_add_printf(out, "content-length: %lld\r\n", (long long)r->content_length);
+		h1_write_content_length(out, (uint64_t)r->content_length);
 	}
 	evbuffer_add(out, "\r\n", 2);
 }

@@ -23,40 +23,9 @@ __thread struct worker *worker_self;
 #define LOG_FLUSH_BYTES (64 * 1024)
 #define LOG_FLUSH_MS 100
 
-static void msg_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-	struct wmsg *m;
-
-	pthread_mutex_lock(&w->msg_lock);
-	m = w->msgs;
-	w->msgs = NULL;
-	w->msgs_tail = &w->msgs;
-	pthread_mutex_unlock(&w->msg_lock);
-	while (m) {
-		struct wmsg *next = m->next;
-
-		m->fn(w, m->arg);
-		free(m);
-		m = next;
-	}
-}
-
 int worker_post(struct worker *w, worker_fn fn, void *arg)
 {
-	struct wmsg *m = malloc(sizeof(*m));
-
-	if (!m)
-		return -ENOMEM;
-	m->fn = fn;
-	m->arg = arg;
-	m->next = NULL;
-	pthread_mutex_lock(&w->msg_lock);
-	*w->msgs_tail = m;
-	w->msgs_tail = &m->next;
-	pthread_mutex_unlock(&w->msg_lock);
-	event_active(w->msg_ev, EV_READ, 0);
-	return 0;
+	return mailbox_post(&w->mbox, fn, arg);
 }
 
 struct barrier {
@@ -73,7 +42,7 @@ static void barrier_main(void *arg)
 	free(b);
 }
 
-static void barrier_cb(struct worker *w, void *arg)
+static void barrier_cb(void *ctx, void *arg)
 {
 	struct barrier *b = arg;
 
@@ -135,8 +104,9 @@ static void wlistener_free(struct wlistener *wl)
 	free(wl);
 }
 
-static void set_listeners_cb(struct worker *w, void *arg)
+static void set_listeners_cb(void *ctx, void *arg)
 {
+	struct worker *w = ctx;
 	struct wlistener_set *set = arg;
 	struct wlistener **pp = &w->listeners;
 
@@ -196,8 +166,10 @@ int worker_set_listeners(struct worker *w, struct wlistener_set *set)
 	return worker_post(w, set_listeners_cb, set);
 }
 
-static void drain_cb(struct worker *w, void *arg)
+static void drain_cb(void *ctx, void *arg)
 {
+	struct worker *w = ctx;
+
 	w->draining = true;
 	while (w->listeners) {
 		struct wlistener *wl = w->listeners;
@@ -250,14 +222,18 @@ int workers_start(unsigned n)
 	nworkers = n;
 	for (unsigned i = 0; i < n; i++) {
 		struct worker *w = &workers[i];
+		struct event_config *ec = event_config_new();
 		pthread_attr_t attr;
 		int rc;
 
 		w->id = i;
-		w->msgs_tail = &w->msgs;
-		pthread_mutex_init(&w->msg_lock, NULL);
-		if (!(w->base = event_base_new()) ||
-		    !(w->msg_ev = event_new(w->base, -1, EV_PERSIST, msg_cb, w)) ||
+		if (!ec)
+			return -ENOMEM;
+		/* One thread per base: no locks; batch epoll_ctl calls per loop turn. */
+		event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(ec);
+		event_config_free(ec);
+		if (!w->base || mailbox_init(&w->mbox, w->base, w) ||
 		    !(w->log_buf = evbuffer_new()) ||
 		    !(w->log_timer = event_new(w->base, -1, EV_PERSIST, log_timer_cb, w)))
 			return -ENOMEM;
@@ -272,8 +248,10 @@ int workers_start(unsigned n)
 	return 0;
 }
 
-static void stop_cb(struct worker *w, void *arg)
+static void stop_cb(void *ctx, void *arg)
 {
+	struct worker *w = ctx;
+
 	event_base_loopbreak(w->base);
 }
 

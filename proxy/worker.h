@@ -6,6 +6,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+#include "mailbox.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,13 +19,8 @@ struct worker;
 
 #define WORKERS_MAX 256
 
-typedef void (*worker_fn)(struct worker *w, void *arg);
-
-struct wmsg {
-	worker_fn fn;
-	void *arg;
-	struct wmsg *next;
-};
+/* Called with the worker as ctx. */
+typedef mailbox_fn worker_fn;
 
 struct wlistener {
 	struct evconnlistener *lev;
@@ -37,9 +34,7 @@ struct worker {
 	unsigned id;
 	pthread_t thread;
 	struct event_base *base;
-	struct event *msg_ev;		/* activated by worker_post() */
-	pthread_mutex_t msg_lock;
-	struct wmsg *msgs, **msgs_tail;
+	struct mailbox mbox;		/* worker_post() lands here */
 
 	struct wlistener *listeners;
 	struct conn *conns;		/* downstream connections, for drain */
