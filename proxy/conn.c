@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "arena.h"
@@ -40,7 +39,7 @@ static void conn_close(struct conn *c)
 	if (c->flags & CONN_FL_DEAD)
 		return;
 	c->flags |= CONN_FL_DEAD;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	sock_read_enable(&c->sk, false);
 	conn_later(c);
 }
 
@@ -55,7 +54,7 @@ static void conn_free(struct conn *c)
 	atomic_fetch_sub(&c->w->active_conns, 1);
 	if ((*c->pprev = c->next))
 		c->next->pprev = c->pprev;
-	bufferevent_free(c->bev);
+	sock_close(&c->sk);
 	event_free(c->later);
 	evbuffer_free(c->scratch);
 	h1_acc_free(&c->acc);
@@ -71,7 +70,7 @@ static void conn_maybe_close(struct conn *c)
 	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
 
 	if (c->cur || !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF)) ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 || (c->flags & CONN_FL_DEAD))
+	    evbuffer_get_length(c->sk.out) != 0 || (c->flags & CONN_FL_DEAD))
 		return;
 	if ((c->flags & CONN_FL_PEER_EOF) || !(c->flags & CONN_FL_LINGER)) {
 		conn_close(c);
@@ -80,9 +79,9 @@ static void conn_maybe_close(struct conn *c)
 	if (c->flags & CONN_FL_LINGERING)
 		return;
 	c->flags |= CONN_FL_LINGERING;
-	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
-	bufferevent_enable(c->bev, EV_READ);
+	shutdown(c->sk.fd, SHUT_WR);
+	evbuffer_drain(c->sk.in, evbuffer_get_length(c->sk.in));
+	sock_read_enable(&c->sk, true);
 	event_add(c->later, &tv);
 }
 
@@ -121,7 +120,7 @@ static void parse_error(struct conn *c, llhttp_errno_t err)
 
 static void conn_process(struct conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->sk.in;
 
 	while (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_CLOSING))) {
 		size_t len = evbuffer_get_contiguous_space(in);
@@ -143,23 +142,26 @@ static void conn_process(struct conn *c)
 			parse_error(c, err);
 		}
 	}
+	/* Reading may have stopped at in_high while the parser was paused. */
+	if (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_BP_READ | CONN_FL_PEER_EOF)))
+		sock_read_enable(&c->sk, true);
 	if (c->flags & CONN_FL_PEER_EOF && !c->cur && !(c->flags & CONN_FL_PAUSED) &&
 	    llhttp_message_needs_eof(&c->parser) == 0 && evbuffer_get_length(in) == 0)
 		c->flags |= CONN_FL_CLOSING;
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void read_cb(struct sock *sk, void *arg)
 {
 	struct conn *c = arg;
 
 	if (c->flags & CONN_FL_LINGERING) {
-		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
 		return;
 	}
 	conn_process(c);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+static void write_cb(struct sock *sk, void *arg)
 {
 	struct conn *c = arg;
 
@@ -170,7 +172,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	conn_maybe_close(c);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void event_cb(struct sock *sk, short what, void *arg)
 {
 	struct conn *c = arg;
 
@@ -178,9 +180,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_close(c);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+	if (what & SOCK_EV_EOF) {
 		c->flags |= CONN_FL_PEER_EOF;
-		bufferevent_disable(bev, EV_READ);
 		/* A half-closed client still gets the answer to a complete request. */
 		if (c->cur && (c->flags & CONN_FL_REQ_DONE))
 			return;
@@ -198,9 +199,9 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		 const char *listener_address)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	static const struct sock_cbs cbs = { .read = read_cb, .drained = write_cb, .event = event_cb };
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	int one = 1;
 	struct cfg *cfg;
 
 	if (!c) {
@@ -213,16 +214,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	util_sockaddr_str(peer, c->peer, sizeof(c->peer));
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 		util_sockaddr_str((struct sockaddr *)&local, c->local, sizeof(c->local));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evutil_make_socket_nonblocking(fd);
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->scratch = evbuffer_new();
-	if (!c->bev || !c->later || !c->scratch) {
-		if (c->bev)
-			bufferevent_free(c->bev);
-		else
-			evutil_closesocket(fd);
+	if (!c->later || !c->scratch || sock_init(&c->sk, w->base, fd, &cbs, c)) {
+		evutil_closesocket(fd);
 		if (c->later)
 			event_free(c->later);
 		if (c->scratch)
@@ -230,12 +225,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		free(c);
 		return;
 	}
+	c->sk.out_low = OUT_LOW_WATERMARK;
+	c->sk.in_high = IN_HIGH_WATERMARK;
 	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
 	c->parser.data = c;
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW_WATERMARK, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HIGH_WATERMARK);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 
 	cfg = server_cfg_get();
 	for (unsigned i = 0; i < cfg->nlisteners; i++)
@@ -346,7 +339,8 @@ static void send_100_continue(struct conn *c)
 {
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-	evbuffer_add(bufferevent_get_output(c->bev), cont, sizeof(cont) - 1);
+	evbuffer_add(c->sk.out, cont, sizeof(cont) - 1);
+	sock_flush(&c->sk);
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -431,7 +425,7 @@ static const llhttp_settings_t parser_settings = {
 static int h1_send_headers(struct stream *s, bool end)
 {
 	struct conn *c = s->codec_ctx;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->sk.out;
 	struct http_resp_head *r = &s->resp;
 	bool keepalive = (s->req.flags & HTTP_FL_KEEPALIVE) && !(s->flags & ST_FL_CLOSE) &&
 			 !c->w->draining && !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF));
@@ -460,13 +454,14 @@ static int h1_send_headers(struct stream *s, bool end)
 		evbuffer_add(out, "connection: keep-alive\r\n", 24);
 	}
 	evbuffer_add(out, "\r\n", 2);
+	sock_flush(&c->sk);
 	return 0;
 }
 
 static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 {
 	struct conn *c = s->codec_ctx;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->sk.out;
 
 	if (c->flags & CONN_FL_RESP_NO_BODY) {
 		evbuffer_drain(buf, evbuffer_get_length(buf));
@@ -480,6 +475,7 @@ static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	} else {
 		evbuffer_add_buffer(out, buf);
 	}
+	sock_flush(&c->sk);
 	return 0;
 }
 
@@ -487,7 +483,7 @@ static bool h1_out_full(struct stream *s)
 {
 	struct conn *c = s->codec_ctx;
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) < OUT_HIGH_WATERMARK)
+	if (evbuffer_get_length(c->sk.out) < OUT_HIGH_WATERMARK)
 		return false;
 	c->flags |= CONN_FL_WANT_DRAIN;
 	return true;
@@ -499,11 +495,11 @@ static void h1_pause_read(struct stream *s, bool pause)
 
 	if (pause) {
 		c->flags |= CONN_FL_BP_READ;
-		bufferevent_disable(c->bev, EV_READ);
+		sock_read_enable(&c->sk, false);
 	} else if (c->flags & CONN_FL_BP_READ) {
 		c->flags &= ~CONN_FL_BP_READ;
 		if (!(c->flags & (CONN_FL_PEER_EOF | CONN_FL_DEAD)))
-			bufferevent_enable(c->bev, EV_READ);
+			sock_read_enable(&c->sk, true);
 	}
 }
 

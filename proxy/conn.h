@@ -10,10 +10,10 @@
 #include <llhttp.h>
 
 #include "h1.h"
+#include "sock.h"
 
 struct worker;
 struct stream;
-struct bufferevent;
 struct event;
 struct evbuffer;
 
@@ -34,7 +34,7 @@ struct evbuffer;
 struct conn {
 	uint64_t id;
 	struct worker *w;
-	struct bufferevent *bev;
+	struct sock sk;
 	struct conn *next, **pprev;	/* worker's connection list */
 	struct event *later;		/* deferred work: resume parsing, free */
 	uint32_t flags;			/* CONN_FL_* */

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "arena.h"
@@ -45,7 +44,7 @@ static void upconn_free(struct upconn *uc)
 	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY);
 	stats_dec(uc->host->stats + HS_CX_ACTIVE);
 	host_unref(uc->host);
-	bufferevent_free(uc->bev);
+	sock_close(&uc->sk);
 	event_free(uc->timer);
 	event_free(uc->later);
 	evbuffer_free(uc->scratch);
@@ -65,7 +64,7 @@ static void upconn_close(struct upconn *uc)
 		return;
 	uc->flags |= UPCONN_FL_DEAD;
 	upconn_unidle(uc);
-	bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+	sock_read_enable(&uc->sk, false);
 	event_del(uc->timer);
 	event_active(uc->later, EV_TIMEOUT, 0);
 }
@@ -94,7 +93,7 @@ static void to_idle(struct upconn *uc)
 	uc->host->idle[uc->w->id] = uc;
 	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
 	uc->parser.data = uc;
-	bufferevent_enable(uc->bev, EV_READ);
+	sock_read_enable(&uc->sk, true);
 	event_add(uc->timer, &tv);
 }
 
@@ -110,7 +109,7 @@ static void release(struct upconn *uc)
 
 static void process(struct upconn *uc)
 {
-	struct evbuffer *in = bufferevent_get_input(uc->bev);
+	struct evbuffer *in = uc->sk.in;
 
 	while (!(uc->flags & (UPCONN_FL_DEAD | UPCONN_FL_IDLE | UPCONN_FL_BP_READ))) {
 		size_t len = evbuffer_get_contiguous_space(in);
@@ -141,12 +140,12 @@ static void process(struct upconn *uc)
 	}
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void read_cb(struct sock *sk, void *arg)
 {
 	process(arg);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+static void write_cb(struct sock *sk, void *arg)
 {
 	struct upconn *uc = arg;
 
@@ -156,16 +155,13 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void event_cb(struct sock *sk, short what, void *arg)
 {
 	struct upconn *uc = arg;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
-
+	if (what & SOCK_EV_CONNECTED) {
 		uc->flags |= UPCONN_FL_CONNECTED;
 		event_del(uc->timer);
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		return;
 	}
 	if (!(uc->flags & UPCONN_FL_CONNECTED)) {
@@ -179,7 +175,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/* A response delimited by the close: EOF completes it. */
-	if ((what & BEV_EVENT_EOF) && uc->ur && llhttp_message_needs_eof(&uc->parser)) {
+	if ((what & SOCK_EV_EOF) && uc->ur && llhttp_message_needs_eof(&uc->parser)) {
 		process(uc);
 		if (uc->ur && !(uc->flags & UPCONN_FL_DEAD) && llhttp_finish(&uc->parser) == HPE_PAUSED) {
 			upconn_close(uc);
@@ -206,56 +202,56 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_cluster *cl)
 {
+	static const struct sock_cbs cbs = { .read = read_cb, .drained = write_cb, .event = event_cb };
 	struct upconn *uc = calloc(1, sizeof(*uc));
 	struct timeval tv = {
 		.tv_sec = (time_t)(cl->connect_timeout_ms / 1000),
 		.tv_usec = (suseconds_t)(cl->connect_timeout_ms % 1000) * 1000,
 	};
+	int rc;
 
 	if (!uc)
 		return NULL;
 	uc->w = w;
-	uc->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	uc->timer = evtimer_new(w->base, timer_cb, uc);
 	uc->later = event_new(w->base, -1, 0, later_cb, uc);
 	uc->scratch = evbuffer_new();
-	if (!uc->bev || !uc->timer || !uc->later || !uc->scratch) {
-		if (uc->bev)
-			bufferevent_free(uc->bev);
-		if (uc->timer)
-			event_free(uc->timer);
-		if (uc->later)
-			event_free(uc->later);
-		if (uc->scratch)
-			evbuffer_free(uc->scratch);
-		free(uc);
-		return NULL;
+	if (!uc->timer || !uc->later || !uc->scratch) {
+		rc = -ENOMEM;
+		goto fail;
 	}
+	rc = sock_connect(&uc->sk, w->base, (struct sockaddr *)&host->ss, host->sslen, &cbs, uc);
+	if (rc) {
+		stats_inc(cl->stats_base + CS_UPSTREAM_CX_CONNECT_FAIL);
+		stats_inc(host->stats + HS_CX_CONNECT_FAIL);
+		goto fail;
+	}
+	uc->sk.out_low = UP_OUT_LOW_WATERMARK;
 	uc->host = host_ref(host);
 	uc->cluster_stats = cl->stats_base;
 	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
 	uc->parser.data = uc;
-	bufferevent_setcb(uc->bev, read_cb, write_cb, event_cb, uc);
-	bufferevent_setwatermark(uc->bev, EV_WRITE, UP_OUT_LOW_WATERMARK, 0);
 	stats_inc(cl->stats_base + CS_UPSTREAM_CX_TOTAL);
 	stats_inc(cl->stats_base + CS_UPSTREAM_CX_ACTIVE);
 	stats_inc(host->stats + HS_CX_TOTAL);
 	stats_inc(host->stats + HS_CX_ACTIVE);
 	if (cl->connect_timeout_ms)
 		event_add(uc->timer, &tv);
-	bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(uc->bev, (struct sockaddr *)&host->ss, (int)host->sslen) < 0) {
-		stats_inc(cl->stats_base + CS_UPSTREAM_CX_CONNECT_FAIL);
-		stats_inc(host->stats + HS_CX_CONNECT_FAIL);
-		upconn_close(uc);
-		return NULL;
-	}
 	return uc;
+fail:
+	if (uc->timer)
+		event_free(uc->timer);
+	if (uc->later)
+		event_free(uc->later);
+	if (uc->scratch)
+		evbuffer_free(uc->scratch);
+	free(uc);
+	return NULL;
 }
 
 static void write_head(struct upconn *uc, const struct stream *s)
 {
-	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	struct evbuffer *out = uc->sk.out;
 	const struct http_req_head *r = &s->req;
 
 	evbuffer_add(out, r->method, strlen(r->method));
@@ -298,12 +294,13 @@ int upconn_start(struct upstream_req *ur)
 	ur->uc = uc;
 	uc->nrequests++;
 	write_head(uc, ur->s);
+	sock_flush(&uc->sk);
 	return 0;
 }
 
 void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
 {
-	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	struct evbuffer *out = uc->sk.out;
 
 	if (uc->flags & UPCONN_FL_REQ_CHUNKED) {
 		h1_write_chunk(out, data);
@@ -314,11 +311,12 @@ void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
 	}
 	if (end)
 		uc->flags |= UPCONN_FL_REQ_DONE;
+	sock_flush(&uc->sk);
 }
 
 bool upconn_out_full(struct upconn *uc)
 {
-	if (evbuffer_get_length(bufferevent_get_output(uc->bev)) < UP_OUT_HIGH_WATERMARK)
+	if (evbuffer_get_length(uc->sk.out) < UP_OUT_HIGH_WATERMARK)
 		return false;
 	uc->flags |= UPCONN_FL_WANT_DRAIN;
 	return true;
@@ -328,11 +326,11 @@ void upconn_pause_read(struct upconn *uc, bool pause)
 {
 	if (pause) {
 		uc->flags |= UPCONN_FL_BP_READ;
-		bufferevent_disable(uc->bev, EV_READ);
+		sock_read_enable(&uc->sk, false);
 	} else if (uc->flags & UPCONN_FL_BP_READ) {
 		uc->flags &= ~UPCONN_FL_BP_READ;
 		if (!(uc->flags & UPCONN_FL_DEAD)) {
-			bufferevent_enable(uc->bev, EV_READ);
+			sock_read_enable(&uc->sk, true);
 			process(uc);	/* bytes that arrived before the pause */
 		}
 	}

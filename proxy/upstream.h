@@ -10,8 +10,8 @@
 #include <llhttp.h>
 
 #include "h1.h"
+#include "sock.h"
 
-struct bufferevent;
 struct event;
 struct evbuffer;
 struct host;
@@ -32,7 +32,7 @@ struct upstream_req;
 struct upconn {
 	struct worker *w;
 	struct host *host;		/* referenced */
-	struct bufferevent *bev;
+	struct sock sk;
 	struct event *timer;		/* connect timeout, then idle timeout */
 	struct event *later;		/* deferred free */
 	uint32_t flags;			/* UPCONN_FL_* */

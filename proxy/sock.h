@@ -1,0 +1,73 @@
+/* Non-blocking TCP sockets on an edge-triggered event: registered once, read
+ * until EAGAIN, written straight away at the end of the current loop turn.
+ * This replaces bufferevents on the request path: no epoll_ctl per write, no
+ * FIONREAD per read. Codecs fill sock->out and call sock_flush(). */
+#ifndef WM_SOCK_H
+#define WM_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+
+struct event;
+struct event_base;
+struct evbuffer;
+struct sock;
+
+#define SOCK_EV_CONNECTED	0x01	/* outgoing connect finished */
+#define SOCK_EV_EOF		0x02	/* peer closed its side */
+#define SOCK_EV_ERROR		0x04	/* connect failed or the connection broke; errno in sock->err */
+
+struct sock_cbs {
+	void (*read)(struct sock *s, void *ctx);	/* new bytes in s->in */
+	void (*drained)(struct sock *s, void *ctx);	/* s->out fell to or below the low watermark */
+	void (*event)(struct sock *s, short what, void *ctx);
+};
+
+#define SOCK_FL_READ		0x01	/* reading enabled */
+#define SOCK_FL_CONNECTING	0x02
+#define SOCK_FL_READABLE	0x04	/* the last read did not hit EAGAIN: more may be waiting */
+#define SOCK_FL_WRITABLE	0x08	/* the last write did not hit EAGAIN */
+#define SOCK_FL_FLUSH_QUEUED	0x10
+#define SOCK_FL_CLOSED		0x20	/* error seen: no more I/O */
+#define SOCK_FL_RD_EOF		0x80	/* peer closed its side: no more reads, writes go on */
+#define SOCK_FL_SHUT_WR		0x40	/* our side shut down once out drains */
+
+struct sock {
+	int fd;
+	int err;			/* errno of the last SOCK_EV_ERROR */
+	unsigned flags;			/* SOCK_FL_* */
+	struct event *ev;		/* EV_READ|EV_WRITE|EV_ET|EV_PERSIST */
+	struct event *flush_ev;		/* runs the deferred write */
+	struct evbuffer *in, *out;
+	size_t in_high;			/* stop reading while in holds this much (0 = no limit) */
+	size_t out_low;			/* call drained when out falls to this */
+	const struct sock_cbs *cbs;
+	void *ctx;
+};
+
+/* Wraps an accepted fd (non-blocking). 0 or -ENOMEM (fd is then not closed). */
+int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock_cbs *cbs, void *ctx);
+/* Starts a non-blocking connect; SOCK_EV_CONNECTED or SOCK_EV_ERROR follows.
+ * 0 or -errno when it failed at once. */
+int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
+		 const struct sock_cbs *cbs, void *ctx);
+/* Closes the fd and frees the buffers and events. Never from inside one of
+ * s's own callbacks: owners free their objects from a deferred event. */
+void sock_close(struct sock *s);
+
+/* Enabling also resumes reading that stopped at in_high. */
+void sock_read_enable(struct sock *s, bool on);
+/* Writes s->out at the end of this loop turn (coalescing everything queued until then). */
+void sock_flush(struct sock *s);
+/* Shut down the write side once out is written. */
+void sock_shutdown_wr(struct sock *s);
+
+static inline size_t sock_out_len(const struct sock *s)
+{
+	return evbuffer_get_length(s->out);
+}
+
+#endif
