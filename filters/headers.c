@@ -13,7 +13,7 @@
 #include "cfg.h"
 #include "filter.h"
 #include "stream.h"
-#include "yaml.h"
+#include "ytree.h"
 
 struct hdr_kv {
 	const char *name, *value;

@@ -21,7 +21,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
-#include "yaml.h"
+#include "ytree.h"
 
 #define CFG_MAX_WORKERS		256
 #define CFG_MAX_WEIGHT		10000	/* per route destination and per endpoint */

@@ -5,11 +5,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libyaml.h>
+#include <yaml.h>
 
 #include "arena.h"
 #include "cfg.h"
-#include "yaml.h"
+#include "ytree.h"
 
 struct yframe {
 	struct ynode *node;

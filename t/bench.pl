@@ -97,7 +97,7 @@ my $hcfg = tmpdir() . '/haproxy.cfg';
 spew($hcfg, <<"EOF");
 global
 	nbthread 1
-	maxconn 20000
+	maxconn 4096
 defaults
 	mode http
 	timeout connect 5s

@@ -11,7 +11,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
-#include "yaml.h"
+#include "ytree.h"
 #include "t/unit/tap.h"
 
 /* The example (with a concrete format string). */

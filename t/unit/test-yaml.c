@@ -4,7 +4,7 @@
 
 #include "arena.h"
 #include "cfg.h"
-#include "yaml.h"
+#include "ytree.h"
 #include "t/unit/tap.h"
 
 static struct arena *a;

@@ -1,7 +1,7 @@
 /* A YAML document loaded by libyaml into a small tree whose nodes remember their
  * line and column, so every config error can name FILE:LINE:COL. */
-#ifndef WM_YAML_H
-#define WM_YAML_H
+#ifndef WM_YTREE_H
+#define WM_YTREE_H
 
 #include <stdbool.h>
 #include <stddef.h>
