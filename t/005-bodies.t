@@ -2,7 +2,9 @@
 # Content-Length, Expect: 100-continue, HEAD, HTTP/1.0 with and without keep-alive.
 use strict;
 use warnings;
+use IO::Select;
 use Test::More;
+use Time::HiRes ();
 use Wingman;
 
 my $dir = tmpdir();
@@ -32,9 +34,11 @@ my $chunky = start_backend(handler => sub {
 		. join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) } @parts) . "0\r\n\r\n";
 });
 
+my $dripper = start_backend(mode => 'slow_body', pieces => 4, delay => 0.5);
+
 my $port = free_port();
 my $admin = free_port();
-my ($np, $mp, $ep, $cp) = ($ng->port, $md5be->port, $echo->port, $chunky->port);
+my ($np, $mp, $ep, $cp, $dp) = ($ng->port, $md5be->port, $echo->port, $chunky->port, $dripper->port);
 my $wm = start_wingman(<<"EOF");
 workers: 2
 admin: { address: 127.0.0.1:$admin }
@@ -46,12 +50,14 @@ listeners:
       - { name: md5, match: { prefix: /md5 }, route: { cluster: md5 } }
       - { name: echo, match: { prefix: /echo }, route: { cluster: echo } }
       - { name: chunky, match: { prefix: /chunky }, route: { cluster: chunky } }
+      - { name: drip, match: { prefix: /drip }, route: { cluster: drip } }
       - { name: nginx, match: { prefix: / }, route: { cluster: nginx } }
 clusters:
   - { name: nginx, endpoints: [127.0.0.1:$np] }
   - { name: md5, endpoints: [127.0.0.1:$mp] }
   - { name: echo, endpoints: [127.0.0.1:$ep] }
   - { name: chunky, endpoints: [127.0.0.1:$cp] }
+  - { name: drip, endpoints: [127.0.0.1:$dp] }
 EOF
 my $base = "http://127.0.0.1:$port";
 
@@ -99,6 +105,26 @@ is($r->{body}, 'first chunk;' . ('x' x 70000) . ";third\n", 'chunked response bo
 ok($r->{chunked} || $r->{until_close}, 'response without length is chunked (or close-delimited)');
 ($out) = curl("$base/chunky");
 is(length $out, 12 + 70000 + 7, 'curl reads the chunked response');
+
+# A response body is streamed, not buffered: the first piece arrives long
+# before the backend has sent the last one (4 pieces, 0.5 s apart).
+{
+	my $s = connect_port($port);
+	my $t0 = Time::HiRes::time();
+	send_bytes($s, "GET /drip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	my ($buf, $first) = ('', undef);
+	my $sel = IO::Select->new($s);
+	while ($sel->can_read(scale(5))) {
+		my $n = sysread($s, $buf, 65536, length $buf) or last;
+		$first //= Time::HiRes::time() - $t0 if $buf =~ /\r\n\r\npart1/;
+	}
+	my $all = Time::HiRes::time() - $t0;
+	my ($d) = parse_responses($buf);
+	is($d && $d->{body}, "part1\npart2\npart3\npart4\n", 'dripped body arrives whole');
+	ok(defined $first && $first < $all - 0.8,
+		sprintf('response body is streamed: first piece after %.2fs, all after %.2fs', $first // -1, $all));
+	close $s;
+}
 
 # Expect: 100-continue.
 my $s = connect_port($port);

@@ -121,6 +121,8 @@ for my $p ($wport, $nport, $hport) {
 
 sleep 0.5;
 my $idle_kb = rss_kb($wm->pid);
+my ($loadavg) = slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
+$loadavg //= '?';
 
 print STDERR "bench: wrk -t2 -c$conns -d${duration}s, keep-alive, ${\ length $body}-byte body\n";
 my %res;
@@ -135,8 +137,8 @@ sub fmt_ms { defined $_[0] ? sprintf('%.3f', $_[0]) : '?' }
 my @cpu = grep { /^model name/ } split /\n/, slurp('/proc/cpuinfo');
 my ($model) = ($cpu[0] // '') =~ /:\s*(.*)/;
 print "\n";
-printf "wrk -t2 -c%d -d%ds (keep-alive), %d-byte body, one machine with %d CPUs%s\n\n", $conns, $duration,
-	length $body, scalar(@cpu), $model ? " ($model)" : '';
+printf "wrk -t2 -c%d -d%ds (keep-alive), %d-byte body, one machine with %d CPUs%s, load average before: %s\n\n",
+	$conns, $duration, length $body, scalar(@cpu), $model ? " ($model)" : '', $loadavg;
 print "| target | requests/s | p50 latency (ms) | p99 latency (ms) |\n";
 print "|---|---:|---:|---:|\n";
 for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wingman'],

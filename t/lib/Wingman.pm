@@ -910,6 +910,7 @@ sub kill_now {
 sub DESTROY {
 	my ($self) = @_;
 	return unless $$ == $MAIN_PID;
+	local ($?, $!, $@);
 	$self->kill_now if $CHILDREN{ $self->{pid} };
 }
 
@@ -930,6 +931,7 @@ sub stop {
 sub DESTROY {
 	my ($self) = @_;
 	return unless $$ == $MAIN_PID;
+	local ($?, $!, $@);
 	Wingman::_kill_reap($self->{pid}, 2) if $CHILDREN{ $self->{pid} };
 }
 
@@ -947,6 +949,7 @@ sub stop {
 sub DESTROY {
 	my ($self) = @_;
 	return unless $$ == $MAIN_PID;
+	local ($?, $!, $@);
 	$self->stop;
 }
 
