@@ -33,6 +33,18 @@ struct arena {
 	_Alignas(ARENA_ALIGN) struct arena_block first;
 };
 
+/* Each thread keeps a few freed arenas of the common stream size, so a
+ * request costs no malloc/free in the steady state. */
+#define ARENA_CACHE_SIZE	4096
+#ifdef __SANITIZE_ADDRESS__
+#define ARENA_CACHE_MAX		0	/* let ASan see every use after free */
+#else
+#define ARENA_CACHE_MAX		64
+#endif
+
+static __thread struct arena *cache;
+static __thread unsigned ncache;
+
 static size_t align_up(size_t n)
 {
 	return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
@@ -43,8 +55,13 @@ struct arena *arena_new(size_t first_block)
 	struct arena *a;
 
 	first_block = align_up(first_block ? first_block : 1024);
-	if (!(a = malloc(sizeof(*a) + first_block)))
+	if (first_block == ARENA_CACHE_SIZE && cache) {
+		a = cache;
+		cache = (struct arena *)a->cur;
+		ncache--;
+	} else if (!(a = malloc(sizeof(*a) + first_block))) {
 		return NULL;
+	}
 	a->cur = &a->first;
 	a->cleanups = NULL;
 	a->used = 0;
@@ -72,7 +89,24 @@ void arena_free(struct arena *a)
 		if (b != &a->first)
 			free(b);
 	}
+	if (a->first.size == ARENA_CACHE_SIZE && ncache < ARENA_CACHE_MAX) {
+		a->cur = (struct arena_block *)cache;	/* the free list's link */
+		cache = a;
+		ncache++;
+		return;
+	}
 	free(a);
+}
+
+void arena_cache_drain(void)
+{
+	while (cache) {
+		struct arena *a = cache;
+
+		cache = (struct arena *)a->cur;
+		free(a);
+	}
+	ncache = 0;
 }
 
 static struct arena_block *block_new(size_t size)

@@ -23,6 +23,9 @@ char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(
 /* Runs fn(arg) when the arena is freed. Returns 0 or -ENOMEM. */
 int arena_cleanup_add(struct arena *a, void (*fn)(void *), void *arg);
 
+/* Frees the calling thread's cache of recycled arenas (at thread exit). */
+void arena_cache_drain(void);
+
 /* Bytes handed out so far (for tests and stats). */
 size_t arena_used(const struct arena *a);
 

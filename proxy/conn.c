@@ -348,8 +348,7 @@ static int on_headers_complete(llhttp_t *p)
 	struct conn *c = P(p);
 	struct stream *s = c->cur;
 	struct http_req_head *r = &s->req;
-	const struct http_hdr *h;
-	int close, keepalive;
+	struct h1_meta m;
 
 	r->method = llhttp_method_name(p->method);
 	r->ver_major = p->http_major;
@@ -361,17 +360,10 @@ static int on_headers_complete(llhttp_t *p)
 		r->content_length = (int64_t)p->content_length;
 	if (llhttp_should_keep_alive(p))
 		r->flags |= HTTP_FL_KEEPALIVE;
-	if ((h = http_hdr_find(&r->h, "host")))
-		r->authority = h->value;
-	http_hdr_del(&r->h, "host");
-	http_hdr_del(&r->h, "content-length");	/* framing is ours to write */
-	if ((h = http_hdr_find(&r->h, "expect"))) {
-		if (h->vlen == 12 && strncasecmp(h->value, "100-continue", 12) == 0) {
-			r->flags |= HTTP_FL_EXPECT_100;
-			http_hdr_del(&r->h, "expect");
-		}
-	}
-	r->flags |= h1_strip_hop_by_hop(&r->h, &close, &keepalive);
+	h1_clean_headers(&r->h, true, &m);
+	if (m.host)
+		r->authority = m.host;
+	r->flags |= m.flags;
 	if (r->ver_major == 1 && r->ver_minor == 1 && !*r->authority) {
 		c->err_status = 400;
 		return -1;

@@ -7,6 +7,9 @@
 #include <event2/buffer.h>
 
 #include "h1.h"
+#include "util.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #include "stream.h"
 
 void h1_acc_reset(struct h1_acc *a)
@@ -109,45 +112,81 @@ static bool token_in(const char *list, size_t len, const char *tok)
 	return false;
 }
 
-uint32_t h1_strip_hop_by_hop(struct http_headers *h, int *conn_close, int *conn_keepalive)
+static bool name_is(const struct http_hdr *h, const char *name, uint32_t len)
 {
-	static const char *const fixed[] = {
-		"keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "trailer",
-	};
+	return h->nlen == len && memcmp(h->name, name, len) == 0;	/* names are lower-case */
+}
+
+/* Headers that never cross wingman: framing and hop-by-hop ones. */
+static bool hop_by_hop(const struct http_hdr *h)
+{
+	switch (h->nlen) {
+	case 2:
+		return name_is(h, "te", 2);
+	case 7:
+		return name_is(h, "upgrade", 7) || name_is(h, "trailer", 7);
+	case 10:
+		return name_is(h, "keep-alive", 10) || name_is(h, "connection", 10);
+	case 14:
+		return name_is(h, "content-length", 14);
+	case 16:
+		return name_is(h, "proxy-connection", 16);
+	case 17:
+		return name_is(h, "transfer-encoding", 17);
+	default:
+		return false;
+	}
+}
+
+void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
+{
 	struct { const char *v; uint32_t len; } conn[8];
 	unsigned nconn = 0;
-	uint32_t flags = 0, j = 0;
+	uint32_t j = 0;
 
-	*conn_close = *conn_keepalive = 0;
-	for (uint32_t i = 0; i < h->n && nconn < 8; i++) {
+	memset(m, 0, sizeof(*m));
+	for (uint32_t i = 0; i < h->n; i++) {
 		const struct http_hdr *c = &h->v[i];
 
-		if (c->nlen != 10 || strcmp(c->name, "connection") != 0)
+		if (name_is(c, "connection", 10)) {
+			if (nconn < ARRAY_LEN(conn)) {
+				conn[nconn].v = c->value;
+				conn[nconn++].len = c->vlen;
+			}
+			m->close |= token_in(c->value, c->vlen, "close");
+			m->keepalive |= token_in(c->value, c->vlen, "keep-alive");
+			if (token_in(c->value, c->vlen, "upgrade"))
+				m->flags |= HTTP_FL_UPGRADE;
 			continue;
-		conn[nconn].v = c->value;
-		conn[nconn++].len = c->vlen;
-		if (token_in(c->value, c->vlen, "close"))
-			*conn_close = 1;
-		if (token_in(c->value, c->vlen, "keep-alive"))
-			*conn_keepalive = 1;
-		if (token_in(c->value, c->vlen, "upgrade"))
-			flags |= HTTP_FL_UPGRADE;
+		}
+		if (hop_by_hop(c))
+			continue;
+		if (request && name_is(c, "host", 4)) {
+			if (!m->host)
+				m->host = c->value;
+			continue;
+		}
+		if (request && name_is(c, "expect", 6) && c->vlen == 12 &&
+		    strncasecmp(c->value, "100-continue", 12) == 0) {
+			m->flags |= HTTP_FL_EXPECT_100;
+			continue;
+		}
+		h->v[j++] = *c;
 	}
-	/* Headers named by Connection are hop-by-hop too. */
+	h->n = j;
+	if (!nconn)
+		return;
+	/* Headers named by Connection are hop-by-hop too (rare: a second pass). */
+	j = 0;
 	for (uint32_t i = 0; i < h->n; i++) {
 		bool named = false;
 
 		for (unsigned k = 0; k < nconn && !named; k++)
-			named = token_in(conn[k].v, conn[k].len, h->v[i].name) &&
-				strcmp(h->v[i].name, "connection") != 0;
+			named = token_in(conn[k].v, conn[k].len, h->v[i].name);
 		if (!named)
 			h->v[j++] = h->v[i];
 	}
 	h->n = j;
-	http_hdr_del(h, "connection");
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		http_hdr_del(h, fixed[i]);
-	return flags;
 }
 
 const char *h1_reason(int status)
@@ -203,18 +242,6 @@ void h1_write_headers(struct evbuffer *out, const struct http_headers *h)
 	}
 }
 
-/* Formats v in base (10 or 16) at the end of buf[24]; returns the first digit. */
-static char *fmt_u64(char buf[24], uint64_t v, unsigned base)
-{
-	char *p = buf + 24;
-
-	do {
-		*--p = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	return p;
-}
-
 void h1_write_chunk(struct evbuffer *out, struct evbuffer *data)
 {
 	size_t len = evbuffer_get_length(data);
@@ -222,7 +249,7 @@ void h1_write_chunk(struct evbuffer *out, struct evbuffer *data)
 
 	if (!len)
 		return;
-	p = fmt_u64(buf, len, 16);
+	p = util_fmt_u64(buf, len, 16);
 	buf[24] = '\r';
 	buf[25] = '\n';
 	evbuffer_add(out, p, (size_t)(buf + 26 - p));
@@ -248,7 +275,7 @@ void h1_write_status_line(struct evbuffer *out, int status)
 
 void h1_write_content_length(struct evbuffer *out, uint64_t len)
 {
-	char buf[26], *p = fmt_u64(buf, len, 10);
+	char buf[26], *p = util_fmt_u64(buf, len, 10);
 
 	buf[24] = '\r';
 	buf[25] = '\n';

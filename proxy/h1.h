@@ -33,10 +33,18 @@ int h1_acc_piece(struct h1_acc *a, const char *at, size_t len, bool value);
  * name that is not a token, -ENOMEM. */
 int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h);
 
-/* Removes hop-by-hop headers (Connection and what it names, Keep-Alive,
- * Proxy-Connection, Transfer-Encoding, TE, Upgrade, Trailer). Returns the
- * HTTP_FL_* bits the Connection header implied (KEEPALIVE / close → 0, UPGRADE). */
-uint32_t h1_strip_hop_by_hop(struct http_headers *h, int *conn_close, int *conn_keepalive);
+/* What h1_clean_headers() took out of a header list. */
+struct h1_meta {
+	const char *host;		/* request: first Host value, or NULL */
+	uint32_t flags;			/* HTTP_FL_UPGRADE, HTTP_FL_EXPECT_100 */
+	bool close, keepalive;		/* Connection: close / keep-alive */
+};
+
+/* One pass over a parsed header list: drops what never crosses a proxy
+ * (Connection and the headers it names, Keep-Alive, Proxy-Connection,
+ * Transfer-Encoding, Content-Length, TE, Upgrade, Trailer) and, for requests,
+ * Host and "Expect: 100-continue", reporting them in m. */
+void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m);
 
 /* "OK", "Not Found", … ("Unknown" for unknown codes). */
 const char *h1_reason(int status);

@@ -105,15 +105,16 @@ static void count_status(const struct upstream_req *ur, int status)
 void router_up_headers(struct upstream_req *ur)
 {
 	struct stream *s = ur->s;
-	char ms[24];
+	char ms[25], *p;
 	uint64_t now = util_mono_us();
 
 	ur->resp_headers = true;
 	s->info.up_resp_mono_us = now;
 	s->info.code_details = "via_upstream";
 	count_status(ur, s->resp.status);
-	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)((now - s->info.up_start_mono_us) / 1000));
-	http_hdr_set(s->arena, &s->resp.h, "x-envoy-upstream-service-time", ms);
+	p = util_fmt_u64(ms, (now - s->info.up_start_mono_us) / 1000, 10);
+	ms[24] = '\0';
+	http_hdr_set(s->arena, &s->resp.h, "x-envoy-upstream-service-time", p);
 	s->resp_next = s->nchain;
 	stream_on_response_headers(s);
 }

@@ -109,16 +109,16 @@ static int add_proxy_headers(struct stream *s)
 {
 	struct http_headers *h = &s->req.h;
 	const struct http_hdr *xff = http_hdr_find(h, "x-forwarded-for");
-	char ip[64], uuid[37], *colon;
+	const char *peer = s->info.downstream_remote, *end = strrchr(peer, ':');
+	char ip[64], uuid[37];
+	size_t len = end ? (size_t)(end - peer) : strlen(peer);
 
-	snprintf(ip, sizeof(ip), "%s", s->info.downstream_remote);
-	if (ip[0] == '[') {		/* [v6]:port */
-		memmove(ip, ip + 1, strlen(ip));
-		if ((colon = strrchr(ip, ']')))
-			*colon = '\0';
-	} else if ((colon = strrchr(ip, ':'))) {
-		*colon = '\0';
+	if (peer[0] == '[' && len >= 2) {	/* [v6]:port */
+		peer++;
+		len -= 2;
 	}
+	memcpy(ip, peer, len);
+	ip[len] = '\0';
 	if (xff) {
 		char *v = arena_printf(s->arena, "%.*s, %s", (int)xff->vlen, xff->value, ip);
 

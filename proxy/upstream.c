@@ -385,7 +385,7 @@ static int on_headers_complete(llhttp_t *p)
 	struct upconn *uc = U(p);
 	struct stream *s = uc->ur->s;
 	struct http_resp_head *r = &s->resp;
-	int close, keepalive;
+	struct h1_meta m;
 	int head = strcmp(s->req.method, "HEAD") == 0;	/* s may be gone after the router runs */
 
 	r->status = p->status_code;
@@ -397,8 +397,7 @@ static int on_headers_complete(llhttp_t *p)
 		r->flags |= HTTP_FL_CHUNKED;
 	else if (p->flags & F_CONTENT_LENGTH)
 		r->content_length = (int64_t)p->content_length;
-	h1_strip_hop_by_hop(&r->h, &close, &keepalive);
-	http_hdr_del(&r->h, "content-length");	/* framing is ours to write */
+	h1_clean_headers(&r->h, false, &m);
 	if (llhttp_should_keep_alive(p))
 		uc->flags |= UPCONN_FL_REUSABLE;
 	if (h1_resp_no_body(r->status, s->req.method))

@@ -290,3 +290,14 @@ void util_uuid4(char out[37])
 	}
 	out[o] = '\0';
 }
+
+char *util_fmt_u64(char buf[24], uint64_t v, unsigned base)
+{
+	char *p = buf + 24;
+
+	do {
+		*--p = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	return p;
+}

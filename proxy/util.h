@@ -31,6 +31,10 @@ char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
 uint64_t util_mono_us(void);
 uint64_t util_wall_us(void);
 
+/* Formats v in base 10 or 16 right-aligned ending at buf + 24 (not
+ * NUL-terminated); returns the first digit. For hot paths that avoid printf. */
+char *util_fmt_u64(char buf[24], uint64_t v, unsigned base);
+
 /* Case-insensitive compare of a counted string with a C string. */
 bool util_strieq(const char *a, size_t alen, const char *b);
 

@@ -10,6 +10,7 @@
 #include <event2/thread.h>
 
 #include "accesslog.h"
+#include "arena.h"
 #include "conn.h"
 #include "log.h"
 #include "server.h"
@@ -209,6 +210,7 @@ static void *worker_main(void *arg)
 	if (evbuffer_get_length(w->log_buf))
 		accesslog_submit(w->log_buf);
 	conn_close_all(w);
+	arena_cache_drain();
 	return NULL;
 }
 
