@@ -446,7 +446,10 @@ static int h1_send_headers(struct stream *s, bool end)
 		evbuffer_add(out, "connection: keep-alive\r\n", 24);
 	}
 	evbuffer_add(out, "\r\n", 2);
-	sock_flush(&c->sk);
+	if (end)
+		sock_flush_now(&c->sk);
+	else
+		sock_flush(&c->sk);
 	return 0;
 }
 
@@ -467,7 +470,10 @@ static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	} else {
 		evbuffer_add_buffer(out, buf);
 	}
-	sock_flush(&c->sk);
+	if (end)
+		sock_flush_now(&c->sk);
+	else
+		sock_flush(&c->sk);
 	return 0;
 }
 

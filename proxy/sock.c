@@ -103,8 +103,11 @@ static void do_write(struct sock *s)
 	}
 	if (!evbuffer_get_length(s->out) && (s->flags & SOCK_FL_SHUT_WR))
 		shutdown(s->fd, SHUT_WR);
-	if (wrote && evbuffer_get_length(s->out) <= s->out_low && s->cbs->drained)
-		s->cbs->drained(s, s->ctx);
+	if ((wrote || (s->flags & SOCK_FL_DRAIN_DUE)) && evbuffer_get_length(s->out) <= s->out_low) {
+		s->flags &= ~SOCK_FL_DRAIN_DUE;
+		if (s->cbs->drained)
+			s->cbs->drained(s, s->ctx);
+	}
 }
 
 static void io_cb(evutil_socket_t fd, short what, void *arg)
@@ -247,6 +250,24 @@ void sock_flush(struct sock *s)
 {
 	if (evbuffer_get_length(s->out) && (s->flags & SOCK_FL_WRITABLE))
 		queue(s);
+}
+
+void sock_flush_now(struct sock *s)
+{
+	int r;
+
+	if (!evbuffer_get_length(s->out) || !(s->flags & SOCK_FL_WRITABLE) || (s->flags & SOCK_FL_CLOSED))
+		return;
+	r = evbuffer_write(s->out, s->fd);
+	if (r < 0 && errno == EAGAIN) {
+		s->flags &= ~SOCK_FL_WRITABLE;
+		return;
+	}
+	/* Callbacks, errors and any rest run from the deferred pass, never from
+	 * inside the caller. */
+	if (r > 0)
+		s->flags |= SOCK_FL_DRAIN_DUE;
+	queue(s);
 }
 
 void sock_shutdown_wr(struct sock *s)

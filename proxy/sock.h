@@ -33,6 +33,7 @@ struct sock_cbs {
 #define SOCK_FL_FLUSH_QUEUED	0x10
 #define SOCK_FL_CLOSED		0x20	/* error seen: no more I/O */
 #define SOCK_FL_RD_EOF		0x80	/* peer closed its side: no more reads, writes go on */
+#define SOCK_FL_DRAIN_DUE	0x100	/* sock_flush_now wrote: drained is owed */
 #define SOCK_FL_SHUT_WR		0x40	/* our side shut down once out drains */
 
 struct sock {
@@ -62,6 +63,9 @@ void sock_close(struct sock *s);
 void sock_read_enable(struct sock *s, bool on);
 /* Writes s->out at the end of this loop turn (coalescing everything queued until then). */
 void sock_flush(struct sock *s);
+/* Writes s->out now: for the last bytes of a message, which nothing will join.
+ * Never calls back into the owner; that happens from the deferred pass. */
+void sock_flush_now(struct sock *s);
 /* Shut down the write side once out is written. */
 void sock_shutdown_wr(struct sock *s);
 

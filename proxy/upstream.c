@@ -309,9 +309,12 @@ void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
 	} else {
 		evbuffer_add_buffer(out, data);
 	}
-	if (end)
+	if (end) {
 		uc->flags |= UPCONN_FL_REQ_DONE;
-	sock_flush(&uc->sk);
+		sock_flush_now(&uc->sk);
+	} else {
+		sock_flush(&uc->sk);
+	}
 }
 
 bool upconn_out_full(struct upconn *uc)

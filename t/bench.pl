@@ -6,14 +6,21 @@
 # reference. Prints a Markdown table with rps, p50/p99 latency, wingman's RSS
 # idle and under load, and the ratios wingman/nginx and wingman/HAProxy.
 #
-# Environment: BENCH_DURATION (seconds, default 10), BENCH_CONNECTIONS (64).
+# Each target runs BENCH_ROUNDS times, interleaved, and the median round is
+# reported, because a 2-CPU machine shared by wrk, the backend and the proxy is
+# noisy. CPU time per request of each proxy process (user + system, all
+# threads, from /proc) is reported too: it is the steadier efficiency figure.
+#
+# Environment: BENCH_DURATION (seconds per round, default 5), BENCH_CONNECTIONS (64),
+# BENCH_ROUNDS (3).
 use strict;
 use warnings;
 use Time::HiRes qw(sleep time);
 use Wingman;
 
-my $duration = $ENV{BENCH_DURATION} // 10;
+my $duration = $ENV{BENCH_DURATION} // 5;
 my $conns = $ENV{BENCH_CONNECTIONS} // 64;
+my $rounds = $ENV{BENCH_ROUNDS} // 3;
 
 for my $p (qw(wrk haproxy)) {
 	die "bench: $p not found (./bootstrap deps installs it)\n" unless have_prog($p);
@@ -28,9 +35,28 @@ sub rss_kb {
 	return undef;
 }
 
-# Runs wrk against $url; while it runs, samples the RSS of $pid (if given).
+# CPU seconds (user + system, all threads) used so far by $pid.
+sub cpu_s {
+	my ($pid) = @_;
+	my $stat = slurp("/proc/$pid/stat") // return 0;
+	$stat =~ s/^.*\)\s+//s;	# past "pid (comm)"
+	my @f = split ' ', $stat;
+	return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
+# The first child of $pid (nginx's worker process).
+sub child_pid {
+	my ($pid) = @_;
+	my $kids = slurp("/proc/$pid/task/$pid/children") // '';
+	my ($kid) = $kids =~ /(\d+)/;
+	return $kid;
+}
+
+# Runs wrk against $url; while it runs, samples the RSS of $pid (if given) and
+# charges $cpu_pid's CPU time to the requests served.
 sub drive {
-	my ($name, $url, $pid) = @_;
+	my ($name, $url, $pid, $cpu_pid) = @_;
+	my $cpu0 = $cpu_pid ? cpu_s($cpu_pid) : 0;
 	my $out = tmpdir() . "/wrk-$name.out";
 	unlink $out;
 	my $w = Wingman::spawn(cmd => ['wrk', '-t2', "-c$conns", "-d${duration}s", '--latency', $url],
@@ -47,6 +73,7 @@ sub drive {
 	my $res = Wingman::wrk_parse(slurp($out));
 	die "bench: wrk against $name failed:\n$res->{raw}\n" unless $res->{rps};
 	$res->{peak_rss_kb} = $peak;
+	$res->{cpu_us_per_req} = $cpu_pid && $res->{requests} ? (cpu_s($cpu_pid) - $cpu0) * 1e6 / $res->{requests} : undef;
 	printf STDERR "%-20s %10.0f rps  p50 %7.3f ms  p99 %7.3f ms  errors %d/%d\n", $name, $res->{rps},
 		$res->{p50_ms} // -1, $res->{p99_ms} // -1, $res->{non2xx},
 		$res->{connect} + $res->{read} + $res->{write} + $res->{timeout};
@@ -125,26 +152,40 @@ my ($loadavg) = slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
 $loadavg //= '?';
 
 print STDERR "bench: wrk -t2 -c$conns -d${duration}s, keep-alive, ${\ length $body}-byte body\n";
+my $npid = child_pid($nproxy->pid) // $nproxy->pid;
+my %runs;
+for my $round (1 .. $rounds) {
+	print STDERR "round $round/$rounds\n";
+	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/");
+	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", $wm->pid, $wm->pid);
+	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", undef, $npid);
+	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", undef, $hpid);
+	die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
+}
+# The median round by rps stands for each target; RSS peak is the highest seen.
 my %res;
-$res{direct} = drive('nginx backend direct', "http://127.0.0.1:$bp/");
-$res{wingman} = drive('wingman', "http://127.0.0.1:$wport/", $wm->pid);
-$res{nginx} = drive('nginx proxy', "http://127.0.0.1:$nport/");
-$res{haproxy} = drive('haproxy', "http://127.0.0.1:$hport/");
-die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
+for my $t (keys %runs) {
+	my @by = sort { $a->{rps} <=> $b->{rps} } @{ $runs{$t} };
+	$res{$t} = { %{ $by[$#by / 2] } };
+	$res{$t}{peak_rss_kb} = (sort { $b <=> $a } map { $_->{peak_rss_kb} } @by)[0];
+	my @cpu = sort { $a <=> $b } grep { defined } map { $_->{cpu_us_per_req} } @by;
+	$res{$t}{cpu_us_per_req} = @cpu ? $cpu[$#cpu / 2] : undef;
+}
 
 sub fmt_ms { defined $_[0] ? sprintf('%.3f', $_[0]) : '?' }
 
 my @cpu = grep { /^model name/ } split /\n/, slurp('/proc/cpuinfo');
 my ($model) = ($cpu[0] // '') =~ /:\s*(.*)/;
 print "\n";
-printf "wrk -t2 -c%d -d%ds (keep-alive), %d-byte body, one machine with %d CPUs%s, load average before: %s\n\n",
-	$conns, $duration, length $body, scalar(@cpu), $model ? " ($model)" : '', $loadavg;
-print "| target | requests/s | p50 latency (ms) | p99 latency (ms) |\n";
-print "|---|---:|---:|---:|\n";
+printf "wrk -t2 -c%d -d%ds (keep-alive) x %d rounds (median shown), %d-byte body, one machine with %d CPUs%s, load average before: %s\n\n",
+	$conns, $duration, $rounds, length $body, scalar(@cpu), $model ? " ($model)" : '', $loadavg;
+print "| target | requests/s | p50 latency (ms) | p99 latency (ms) | CPU µs/request |\n";
+print "|---|---:|---:|---:|---:|\n";
 for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wingman'],
 	['nginx proxy (1 worker, keepalive 64)', 'nginx'], ['HAProxy (nbthread 1, http-reuse always)', 'haproxy']) {
 	my $r = $res{ $_->[1] };
-	printf "| %s | %.0f | %s | %s |\n", $_->[0], $r->{rps}, fmt_ms($r->{p50_ms}), fmt_ms($r->{p99_ms});
+	printf "| %s | %.0f | %s | %s | %s |\n", $_->[0], $r->{rps}, fmt_ms($r->{p50_ms}), fmt_ms($r->{p99_ms}),
+		defined $r->{cpu_us_per_req} ? sprintf('%.1f', $r->{cpu_us_per_req}) : '-';
 }
 print "\n";
 print "| metric | value |\n|---|---:|\n";
@@ -152,6 +193,10 @@ printf "| wingman RSS idle (before traffic) | %.1f MB |\n", ($idle_kb // 0) / 10
 printf "| wingman RSS under load (peak sampled) | %.1f MB |\n", $res{wingman}{peak_rss_kb} / 1024;
 printf "| requests/s ratio wingman/nginx | %.2f |\n", $res{wingman}{rps} / $res{nginx}{rps};
 printf "| requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman}{rps} / $res{haproxy}{rps};
+printf "| CPU per request ratio wingman/nginx (lower is better) | %.2f |\n",
+	$res{wingman}{cpu_us_per_req} / $res{nginx}{cpu_us_per_req};
+printf "| CPU per request ratio wingman/HAProxy (lower is better) | %.2f |\n",
+	$res{wingman}{cpu_us_per_req} / $res{haproxy}{cpu_us_per_req};
 printf "| p99 ratio wingman/nginx (lower is better) | %.2f |\n",
 	($res{wingman}{p99_ms} // 0) / ($res{nginx}{p99_ms} || 1);
 printf "| p99 ratio wingman/HAProxy (lower is better) | %.2f |\n",
