@@ -88,6 +88,12 @@ struct cfg_listener {
 	const char *address;		/* as written; also the key that keeps sockets across reloads */
 	struct addr_spec addr;
 	enum listener_dir direction;
+	/* Interception (odst.c, doc/bpf.md): an original_dst listener owns no routes;
+	 * it hands each connection to the bind_to_port: false listener matching the
+	 * connection's original destination, or passes it through as plain TCP. */
+	bool original_dst;
+	bool bind_to_port;		/* default true; false: reached only through original_dst */
+	bool registry_only;		/* original_dst: unknown destinations are refused (BlackHoleCluster) */
 	struct cfg_vhost *vhosts;
 	unsigned nvhosts;
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
@@ -107,6 +113,9 @@ struct cfg_cluster {
 	unsigned nendpoints;
 	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
 	enum lb_type lb;
+	const char *source_address;	/* NULL, or the IP upstream connections bind to (127.0.0.6 inbound) */
+	struct sockaddr_storage source;
+	socklen_t sourcelen;
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
 	unsigned index;			/* position in cfg->clusters */
 	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */

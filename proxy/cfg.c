@@ -5,6 +5,7 @@
  * and a failed reload show every mistake at once, sorted by position. Clusters
  * and top-level filters are parsed before listeners so routes can resolve
  * cluster names and route-level filter parsers can see top-level configs. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -488,9 +489,31 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 	return rc;
 }
 
+/* source_address: an IP literal without a port (Envoy's upstream_bind_config). */
+static int parse_source(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&c->source;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->source;
+
+	if (cfg_get_str(pc, n, &c->source_address))
+		return -EINVAL;
+	if (inet_pton(AF_INET, c->source_address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		c->sourcelen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, c->source_address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		c->sourcelen = sizeof(*sin6);
+	} else {
+		cfg_error(pc, n, "invalid source_address \"%s\": expected an IP address like 127.0.0.6 (no port)",
+			  c->source_address);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
-	static const char *const keys[] = { "name", "endpoints", "connect_timeout", "lb", NULL };
+	static const char *const keys[] = { "name", "endpoints", "connect_timeout", "lb", "source_address", NULL };
 	const struct ynode *v;
 	int rc = 0;
 
@@ -527,6 +550,8 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 			rc = -EINVAL;
 		}
 	}
+	if ((v = yaml_get(n, "source_address")) && parse_source(pc, v, c))
+		rc = -EINVAL;
 	if ((v = yaml_get(n, "lb"))) {
 		bool found = false;
 
@@ -947,9 +972,39 @@ static int check_domains(struct cfg_parse *pc, const struct ynode *seq, const st
 	return rc;
 }
 
+/* original_dst, bind_to_port, outbound_policy (odst.c). */
+static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
+{
+	const struct ynode *v, *od = yaml_get(n, "original_dst"), *bp = yaml_get(n, "bind_to_port");
+	int rc = 0;
+
+	l->bind_to_port = true;
+	if (od && cfg_get_bool(pc, od, &l->original_dst))
+		rc = -EINVAL;
+	if (bp && cfg_get_bool(pc, bp, &l->bind_to_port))
+		rc = -EINVAL;
+	if (l->original_dst && !l->bind_to_port) {
+		cfg_error(pc, bp, "an original_dst listener must bind its port (it receives the intercepted connections)");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "outbound_policy"))) {
+		if (!l->original_dst || l->direction == DIR_INBOUND) {
+			cfg_error(pc, v, "outbound_policy applies to an outbound original_dst listener only");
+			rc = -EINVAL;
+		} else if (v->type == YN_SCALAR && !strcmp(v->str, "REGISTRY_ONLY")) {
+			l->registry_only = true;
+		} else if (v->type != YN_SCALAR || strcmp(v->str, "ALLOW_ANY")) {
+			cfg_error(pc, v, "expected ALLOW_ANY or REGISTRY_ONLY");
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
 static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
-	static const char *const keys[] = { "name", "address", "direction", "virtual_hosts", "routes", NULL };
+	static const char *const keys[] = { "name", "address", "direction", "virtual_hosts", "routes",
+					    "original_dst", "bind_to_port", "outbound_policy", NULL };
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
 
@@ -975,8 +1030,18 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 			rc = -EINVAL;
 		}
 	}
+	if ((rc = parse_interception(pc, n, l)) == -ENOMEM)
+		return rc;
 	vhs = yaml_get(n, "virtual_hosts");
 	routes = yaml_get(n, "routes");
+	if (l->original_dst) {
+		if (vhs || routes) {
+			cfg_error(pc, vhs ? vhs : routes, "an original_dst listener takes no routes: it hands "
+				  "connections to the bind_to_port: false listener of their original destination");
+			rc = -EINVAL;
+		}
+		return rc;
+	}
 	if (vhs && routes) {
 		cfg_error(pc, routes, "use either virtual_hosts or routes in a listener, not both");
 		return -EINVAL;
@@ -1499,6 +1564,15 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 	jw_kstr(w, "name", l->name);
 	jw_kstr(w, "address", l->address);
 	jw_kstr(w, "direction", dirs[l->direction]);
+	if (l->original_dst) {
+		jw_key(w, "original_dst");
+		jw_bool(w, true);
+		jw_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
+	}
+	if (!l->bind_to_port) {
+		jw_key(w, "bind_to_port");
+		jw_bool(w, false);
+	}
 	jw_key(w, "virtual_hosts");
 	jw_open(w, '[');
 	for (unsigned i = 0; i < l->nvhosts; i++) {
@@ -1539,6 +1613,8 @@ static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
 	jw_key(w, "connect_timeout");
 	jw_duration(w, c->connect_timeout_ms);
 	jw_kstr(w, "lb", lb_names[c->lb]);
+	if (c->source_address)
+		jw_kstr(w, "source_address", c->source_address);
 	jw_close(w, '}');
 }
 

@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "log.h"
+#include "odst.h"
 #include "server.h"
 #include "stats.h"
 #include "stream.h"
@@ -198,10 +199,20 @@ static void event_cb(struct sock *sk, short what, void *arg)
 void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		 const char *listener_address)
 {
+	/* Interception hook: an original_dst listener's connections are handed
+	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
+	if (odst_accept(w, fd, peer, len, listener_address))
+		return;
+	conn_accept_as(w, fd, peer, len, listener_address, NULL);
+}
+
+void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		    const char *listener_address, const char *local)
+{
 	struct conn *c = calloc(1, sizeof(*c));
 	static const struct sock_cbs cbs = { .read = read_cb, .drained = write_cb, .event = event_cb };
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
+	struct sockaddr_storage ss;
+	socklen_t llen = sizeof(ss);
 	struct cfg *cfg;
 
 	if (!c) {
@@ -212,8 +223,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	c->id = worker_next_id(w);
 	snprintf(c->listener_address, sizeof(c->listener_address), "%s", listener_address);
 	util_sockaddr_str(peer, c->peer, sizeof(c->peer));
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-		util_sockaddr_str((struct sockaddr *)&local, c->local, sizeof(c->local));
+	if (local)
+		snprintf(c->local, sizeof(c->local), "%s", local);
+	else if (getsockname(fd, (struct sockaddr *)&ss, &llen) == 0)
+		util_sockaddr_str((struct sockaddr *)&ss, c->local, sizeof(c->local));
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->scratch = evbuffer_new();
 	if (!c->later || !c->scratch || sock_init(&c->sk, w->base, fd, &cbs, c)) {

@@ -54,6 +54,12 @@ struct conn {
 void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		 const char *listener_address);
 
+/* The same for a connection an original_dst listener handed to the listener
+ * with listener_address; local (its original destination, "ip:port") is what
+ * the access log reports as the downstream local address. NULL: getsockname(). */
+void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		    const char *listener_address, const char *local);
+
 /* Drain: close idle connections now, the others after their current response. */
 void conn_drain_all(struct worker *w);
 /* Worker exit: close everything. */

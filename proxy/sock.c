@@ -205,11 +205,25 @@ int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock
 int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
 		 const struct sock_cbs *cbs, void *ctx)
 {
+	return sock_connect_from(s, base, sa, len, NULL, 0, cbs, ctx);
+}
+
+int sock_connect_from(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
+		      const struct sockaddr *src, socklen_t srclen, const struct sock_cbs *cbs, void *ctx)
+{
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int err;
+	int one = 1, err;
 
 	if (fd < 0)
 		return -errno;
+	/* The port is picked at connect(), by 4-tuple: binding many
+	 * connections to one source IP does not exhaust its ports. */
+	if (src && (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)),
+		    bind(fd, src, srclen) < 0)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
 		err = -errno;
 		close(fd);

@@ -55,6 +55,9 @@ int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock
  * 0 or -errno when it failed at once. */
 int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
 		 const struct sock_cbs *cbs, void *ctx);
+/* The same, bound first to src (an IP with port 0) when src is not NULL. */
+int sock_connect_from(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
+		      const struct sockaddr *src, socklen_t srclen, const struct sock_cbs *cbs, void *ctx);
 /* Closes the fd and frees the buffers and events. Never from inside one of
  * s's own callbacks: owners free their objects from a deferred event. */
 void sock_close(struct sock *s);

@@ -220,7 +220,9 @@ static struct upconn *upconn_new(struct worker *w, struct host *host, const stru
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = sock_connect(&uc->sk, w->base, (struct sockaddr *)&host->ss, host->sslen, &cbs, uc);
+	/* source_address: inbound clusters reach the app from 127.0.0.6 (doc/bpf.md). */
+	rc = sock_connect_from(&uc->sk, w->base, (struct sockaddr *)&host->ss, host->sslen,
+			       cl->sourcelen ? (const struct sockaddr *)&cl->source : NULL, cl->sourcelen, &cbs, uc);
 	if (rc) {
 		stats_inc(cl->stats_base + CS_UPSTREAM_CX_CONNECT_FAIL);
 		stats_inc(host->stats + HS_CX_CONNECT_FAIL);
