@@ -87,6 +87,11 @@ struct cfg_listener {
 	const char *name;
 	const char *address;		/* as written; also the key that keeps sockets across reloads */
 	struct addr_spec addr;
+	/* What conn.c and stream.c find the listener by: the address, or for a
+	 * bind_to_port: false listener "inbound|ADDR" / "outbound|ADDR", so an
+	 * inbound and an outbound one may share an address (app port 8080 and
+	 * calls to services on 8080). */
+	const char *key;
 	enum listener_dir direction;
 	/* Interception (odst.c, doc/bpf.md): an original_dst listener owns no routes;
 	 * it hands each connection to the bind_to_port: false listener matching the

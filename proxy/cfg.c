@@ -1032,6 +1032,14 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	}
 	if ((rc = parse_interception(pc, n, l)) == -ENOMEM)
 		return rc;
+	l->key = l->address;
+	if (!l->bind_to_port && l->address) {
+		static const char *const dirs[] = { [DIR_UNSPECIFIED] = "", [DIR_INBOUND] = "inbound",
+						    [DIR_OUTBOUND] = "outbound" };
+
+		if (!(l->key = arena_printf(pc->arena, "%s|%s", dirs[l->direction], l->address)))
+			return -ENOMEM;
+	}
 	vhs = yaml_get(n, "virtual_hosts");
 	routes = yaml_get(n, "routes");
 	if (l->original_dst) {
@@ -1114,7 +1122,9 @@ static int parse_listeners(struct cfg_parse *pc, const struct ynode *seq)
 					  yaml_get(seq->items[j], "name")->line);
 				rc = -EINVAL;
 			}
-			if (l->address && o->address && same_addr(&l->addr, &o->addr)) {
+			/* Sockets must not collide; unbound listeners only within a direction. */
+			if (l->address && o->address && same_addr(&l->addr, &o->addr) &&
+			    l->bind_to_port == o->bind_to_port && (l->bind_to_port || l->direction == o->direction)) {
 				cfg_error(pc, yaml_get(seq->items[i], "address"),
 					  "duplicate listener address \"%s\" (listener \"%s\" at line %d uses it)",
 					  l->address, o->name ? o->name : "", yaml_get(seq->items[j], "address")->line);

@@ -245,7 +245,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 
 	cfg = server_cfg_get();
 	for (unsigned i = 0; i < cfg->nlisteners; i++)
-		if (strcmp(cfg->listeners[i].address, listener_address) == 0)
+		if (strcmp(cfg->listeners[i].key, listener_address) == 0)
 			c->listener_stats = cfg->listeners[i].stats_base;
 	server_cfg_release(cfg);
 	if (c->listener_stats) {

@@ -55,7 +55,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		 const char *listener_address);
 
 /* The same for a connection an original_dst listener handed to the listener
- * with listener_address; local (its original destination, "ip:port") is what
+ * whose key (cfg-t.h) is listener_address; local (its original destination, "ip:port") is what
  * the access log reports as the downstream local address. NULL: getsockname(). */
 void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		    const char *listener_address, const char *local);

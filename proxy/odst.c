@@ -24,7 +24,7 @@
 #define SO_ORIGINAL_DST 80		/* linux/netfilter_ipv4.h; IP6T_SO_ORIGINAL_DST has the same value */
 #endif
 
-#define SNIFF_BYTES		24	/* longest method we wait for, plus the space */
+#define SNIFF_BYTES		24	/* bytes peeked: as many as odst_sniff() looks at */
 #define SNIFF_TIMEOUT_MS	1000	/* a server-first protocol sends nothing: then it is not HTTP */
 #define SNIFF_POLL_MS		5	/* a partial method: peek again after this */
 #define LINGER_MS		1000	/* BlackHoleCluster: read after the 502 before closing */
@@ -38,7 +38,7 @@ struct odst_pending {
 	enum listener_dir dir;
 	struct sockaddr_storage peer, orig;
 	socklen_t peerlen, origlen;
-	char target[128];		/* address of the listener that takes HTTP, or "" */
+	char target[128];		/* key of the listener that takes HTTP, or "" */
 	char orig_str[64];
 	uint64_t deadline_us;
 	struct event *ev;		/* fd readable, or the poll timer */
@@ -46,67 +46,6 @@ struct odst_pending {
 };
 
 static __thread struct odst_pending *pending_list;
-
-enum odst_proto odst_sniff(const char *buf, size_t len)
-{
-	for (size_t i = 0; i < len && i < SNIFF_BYTES; i++) {
-		char c = buf[i];
-
-		if (c == ' ')
-			return i ? ODST_HTTP : ODST_OTHER;
-		if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
-			return ODST_OTHER;
-	}
-	return len >= SNIFF_BYTES ? ODST_OTHER : ODST_MORE;
-}
-
-static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
-		       sizeof(struct in6_addr));
-}
-
-static bool any_ip(const struct sockaddr *a)
-{
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
-	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &in6addr_any, sizeof(struct in6_addr));
-}
-
-static uint16_t port_of(const struct sockaddr *a)
-{
-	if (a->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)a)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
-}
-
-const struct cfg_listener *odst_find_listener(const struct cfg *cfg, const struct cfg_listener *from,
-					      const struct sockaddr *orig)
-{
-	const struct cfg_listener *wildcard = NULL;
-
-	for (unsigned i = 0; i < cfg->nlisteners; i++) {
-		const struct cfg_listener *l = &cfg->listeners[i];
-		const struct sockaddr *la = (const struct sockaddr *)&l->addr.ss;
-
-		if (l->bind_to_port || l->original_dst || la->sa_family != orig->sa_family ||
-		    port_of(la) != port_of(orig))
-			continue;
-		if (from->direction != DIR_UNSPECIFIED && l->direction != DIR_UNSPECIFIED &&
-		    l->direction != from->direction)
-			continue;
-		if (same_ip(la, orig))
-			return l;
-		if (any_ip(la) && !wildcard)
-			wildcard = l;
-	}
-	return wildcard;
-}
 
 /* The address the client dialled: SO_ORIGINAL_DST answers after an iptables
  * REDIRECT and after eBPF's connect4/6 rewrite (getsockopt.bpf.c); a
@@ -256,8 +195,8 @@ static bool is_self(const struct cfg_listener *l, const struct sockaddr *orig)
 {
 	const struct sockaddr *la = (const struct sockaddr *)&l->addr.ss;
 
-	return la->sa_family == orig->sa_family && port_of(la) == port_of(orig) &&
-	       (any_ip(la) || same_ip(la, orig));
+	return la->sa_family == orig->sa_family && odst_port(la) == odst_port(orig) &&
+	       (odst_any_ip(la) || odst_same_ip(la, orig));
 }
 
 bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
@@ -268,7 +207,7 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	struct odst_pending *p;
 
 	for (unsigned i = 0; i < cfg->nlisteners && !l; i++)
-		if (strcmp(cfg->listeners[i].address, listener_address) == 0)
+		if (strcmp(cfg->listeners[i].key, listener_address) == 0)
 			l = &cfg->listeners[i];
 	if (!l || !l->original_dst) {
 		server_cfg_release(cfg);
@@ -292,7 +231,7 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	util_sockaddr_str((struct sockaddr *)&p->orig, p->orig_str, sizeof(p->orig_str));
 	target = odst_find_listener(cfg, l, (struct sockaddr *)&p->orig);
 	if (target)
-		snprintf(p->target, sizeof(p->target), "%s", target->address);
+		snprintf(p->target, sizeof(p->target), "%s", target->key);
 	p->blackhole = !target && l->registry_only;
 	server_cfg_release(cfg);
 	if ((p->next = pending_list))

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct cfg;
@@ -33,6 +34,11 @@ enum odst_proto odst_sniff(const char *buf, size_t len);
  * arrived on the original_dst listener from; NULL when none. Pure. */
 const struct cfg_listener *odst_find_listener(const struct cfg *cfg, const struct cfg_listener *from,
 					      const struct sockaddr *orig);
+
+/* Address helpers for IPv4 / IPv6 sockaddrs. */
+bool odst_same_ip(const struct sockaddr *a, const struct sockaddr *b);
+bool odst_any_ip(const struct sockaddr *a);
+uint16_t odst_port(const struct sockaddr *a);
 
 /* Called by conn_accept() for every accepted fd. Returns false when the
  * listener is not original_dst (the caller goes on); true when the fd was
