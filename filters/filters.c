@@ -6,9 +6,13 @@
 #include "filter.h"
 
 extern const struct filter_ops headers_filter;
+extern const struct filter_ops retry_filter;
+extern const struct filter_ops outlier_filter;
 
 const struct filter_ops *const filter_table[] = {
 	&headers_filter,
+	&retry_filter,
+	&outlier_filter,
 	NULL
 };
 
