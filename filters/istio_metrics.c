@@ -29,6 +29,7 @@
 struct istio_labels {
 	const char *prefix;
 	size_t len;
+	uint64_t hash;			/* metrics_hash() of prefix */
 	const char *overflow;		/* prefix plus the variable labels set to "overflow" */
 };
 
@@ -96,6 +97,7 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 	if (!(l->prefix = arena_strndup(pc->arena, buf, off)))
 		return -1;
 	l->len = off;
+	l->hash = metrics_hash(buf, off);
 	for (const char *const *k = (const char *const[]){ "destination_service", "destination_service_name",
 			"destination_service_namespace", "request_protocol", "response_code",
 			"response_flags", NULL }; *k; k++)
@@ -128,7 +130,7 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 	const struct istio_labels *l = inbound ? &c->in : &c->out;
 	const struct http_hdr *ct = http_hdr_find(&s->req.h, "content-type");
 	const char *svc, *ns = "unknown", *dot;
-	size_t svc_len, name_len, ns_len = 7, off = l->len;
+	size_t svc_len, name_len, ns_len = 7, off = 0;
 	char buf[LABELS_MAX], flags[96], code[12];
 	int n, rc;
 
@@ -164,22 +166,25 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 	}
 	al_response_flags(s->info.flags, flags, sizeof(flags));
 	n = snprintf(code, sizeof(code), "%d", s->info.response_code);
-	memcpy(buf, l->prefix, l->len);
-	rc = metrics_label(buf, sizeof(buf), &off, "destination_service", svc, svc_len);
-	rc = rc ? rc : metrics_label(buf, sizeof(buf), &off, "destination_service_name", svc, name_len);
-	rc = rc ? rc : metrics_label(buf, sizeof(buf), &off, "destination_service_namespace", ns, ns_len);
-	rc = rc ? rc : metrics_label(buf, sizeof(buf), &off, "request_protocol",
+	/* The suffix starts with the comma that joins it to the prefix. */
+	buf[0] = ',';
+	rc = metrics_label(buf + 1, sizeof(buf) - 1, &off, "destination_service", svc, svc_len);
+	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "destination_service_name", svc, name_len);
+	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "destination_service_namespace", ns, ns_len);
+	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "request_protocol",
 				     ct && ct->vlen >= 16 && !strncmp(ct->value, "application/grpc", 16) ?
 				     "grpc" : "http", 4);
-	rc = rc ? rc : metrics_label(buf, sizeof(buf), &off, "response_code", code, (size_t)n);
-	rc = rc ? rc : metrics_label(buf, sizeof(buf), &off, "response_flags", flags, strlen(flags));
+	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "response_code", code, (size_t)n);
+	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "response_flags", flags, strlen(flags));
 	if (rc) {
 		/* Labels too long to keep (a giant Host): count it in the overflow series. */
-		off = strlen(l->overflow);
-		memcpy(buf, l->overflow, off + 1);
+		metrics_record(l->overflow, strlen(l->overflow), metrics_hash(l->overflow, strlen(l->overflow)),
+			       "", 0, l->overflow, s->info.end_mono_us - s->info.start_mono_us,
+			       s->info.bytes_received, s->info.bytes_sent);
+		return;
 	}
-	metrics_record(buf, off, l->overflow, s->info.end_mono_us - s->info.start_mono_us,
-		       s->info.bytes_received, s->info.bytes_sent);
+	metrics_record(l->prefix, l->len, l->hash, buf, off + 1, l->overflow,
+		       s->info.end_mono_us - s->info.start_mono_us, s->info.bytes_received, s->info.bytes_sent);
 }
 
 static void istio_thread_exit(void)

@@ -490,9 +490,12 @@ static int inject(struct stream *s, const struct trace_ctx *c, bool had_b3)
 	if (c->debug && set_hdr(s, "x-b3-flags", "1", 1))
 		return -ENOMEM;
 	/* traceparent always carries 128 bits: a 64-bit id is left-padded. */
-	n = snprintf(tp, sizeof(tp), "00-%s%s-%s-%s", c->id128 ? "" : "0000000000000000", tid, sid,
-		     c->sampled ? "01" : "00");
-	if (set_hdr(s, "traceparent", tp, (size_t)n))
+	memcpy(tp, "00-0000000000000000", 19);
+	memcpy(tp + (c->id128 ? 3 : 19), tid, tlen);
+	tp[35] = '-';
+	memcpy(tp + 36, sid, 16);
+	memcpy(tp + 52, c->sampled ? "-01" : "-00", 3);
+	if (set_hdr(s, "traceparent", tp, 55))
 		return -ENOMEM;
 	if (had_b3) {
 		n = snprintf(b3, sizeof(b3), "%s-%s-%s%s%s", tid, sid, smp, c->parent_id ? "-" : "",
@@ -534,6 +537,33 @@ static enum filter_status zipkin_on_request_headers(struct stream *s, const void
 	return inject(s, t, http_hdr_find(&s->req.h, "b3") != NULL) ? FILTER_ERROR : FILTER_CONTINUE;
 }
 
+/* Decimal v, NUL-terminated, into buf. */
+static void fmt_u64(char buf[25], uint64_t v)
+{
+	char tmp[24], *d = util_fmt_u64(tmp, v, 10);
+	size_t n = (size_t)(tmp + 24 - d);
+
+	memcpy(buf, d, n);
+	buf[n] = '\0';
+}
+
+/* a, b, c and d joined into buf, cut to fit. */
+static void cat3(char *buf, size_t cap, const char *a, const char *b, const char *c, const char *d)
+{
+	const char *parts[] = { a, b, c, d };
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		size_t l = strlen(parts[i]);
+
+		if (l > cap - 1 - n)
+			l = cap - 1 - n;
+		memcpy(buf + n, parts[i], l);
+		n += l;
+	}
+	buf[n] = '\0';
+}
+
 /* The span name: the route name, or Envoy's "host:port" plus a slash-star suffix (the
  * listener's port when Host has none). */
 static void span_name(const struct stream *s, char *buf, size_t len)
@@ -558,7 +588,7 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	struct zipkin_state *st = state;
 	const struct stream_info *in = &s->info;
 	const struct http_hdr *rid = http_hdr_find(&s->req.h, "x-request-id");
-	char name[256], url[URL_MAX + 1], code[12], flags[96], req_sz[24], resp_sz[24], peer[64], rids[129];
+	char name[256], url[URL_MAX + 1], code[25], flags[96], req_sz[25], resp_sz[25], peer[64], rids[129];
 	char json[SPAN_JSON_MAX];
 	struct trace_tag tags[16];
 	struct trace_span sp;
@@ -570,12 +600,13 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	if (!st->active || !st->ctx.sampled)
 		return;
 	span_name(s, name, sizeof(name));
-	snprintf(url, sizeof(url), "%s://%s%s", s->req.scheme, s->req.authority, s->req.path);
-	snprintf(code, sizeof(code), "%d", in->response_code);
+	cat3(url, sizeof(url), s->req.scheme, "://", s->req.authority, s->req.path);
+	fmt_u64(code, (uint64_t)(in->response_code > 0 ? in->response_code : 0));
 	al_response_flags(in->flags, flags, sizeof(flags));
-	snprintf(req_sz, sizeof(req_sz), "%llu", (unsigned long long)in->bytes_received);
-	snprintf(resp_sz, sizeof(resp_sz), "%llu", (unsigned long long)in->bytes_sent);
-	snprintf(peer, sizeof(peer), "%s", in->downstream_remote);
+	fmt_u64(req_sz, in->bytes_received);
+	fmt_u64(resp_sz, in->bytes_sent);
+	memcpy(peer, in->downstream_remote, sizeof(peer));
+	peer[sizeof(peer) - 1] = '\0';
 	if ((colon = strrchr(peer, ':')))
 		peer[colon - peer] = '\0';
 	if (peer[0] == '[') {

@@ -44,15 +44,18 @@ static struct mtable *tables[MAX_TABLES];
 static __thread struct mtable *self;
 static __thread int self_idx = -1;
 
-static uint64_t hash_bytes(const char *s, size_t n)
+static uint64_t hash_more(uint64_t h, const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
 	for (size_t i = 0; i < n; i++) {
 		h ^= (unsigned char)s[i];
 		h *= 0x100000001b3ULL;
 	}
 	return h;
+}
+
+uint64_t metrics_hash(const char *s, size_t n)
+{
+	return hash_more(0xcbf29ce484222325ULL, s, n);
 }
 
 static struct mtable *table_get(void)
@@ -82,29 +85,32 @@ static struct mtable *table_get(void)
 	return t;
 }
 
-/* The slot holding labels, or the empty slot where it would go. */
-static struct series **lookup(struct mtable *t, const char *labels, size_t len, uint64_t h)
+/* The slot holding prefix+suffix, or the empty slot where it would go. */
+static struct series **lookup(struct mtable *t, const char *prefix, size_t plen, const char *suffix,
+			      size_t slen, uint64_t h)
 {
 	for (unsigned i = (unsigned)h & (TABLE_SLOTS - 1);; i = (i + 1) & (TABLE_SLOTS - 1)) {
 		struct series *s = t->slots[i];
 
-		if (!s || (s->hash == h && s->len == len && memcmp(s->labels, labels, len) == 0))
+		if (!s || (s->hash == h && s->len == plen + slen && memcmp(s->labels, prefix, plen) == 0 &&
+			   memcmp(s->labels + plen, suffix, slen) == 0))
 			return &t->slots[i];
 	}
 }
 
-static struct series *insert(struct mtable *t, struct series **slot, const char *labels, size_t len,
-			     uint64_t h)
+static struct series *insert(struct mtable *t, struct series **slot, const char *prefix, size_t plen,
+			     const char *suffix, size_t slen, uint64_t h)
 {
 	struct series *s = calloc(1, sizeof(*s));
 
-	if (!s || !(s->labels = malloc(len + 1))) {
+	if (!s || !(s->labels = malloc(plen + slen + 1))) {
 		free(s);
 		return NULL;
 	}
-	memcpy(s->labels, labels, len);
-	s->labels[len] = '\0';
-	s->len = len;
+	memcpy(s->labels, prefix, plen);
+	memcpy(s->labels + plen, suffix, slen);
+	s->labels[plen + slen] = '\0';
+	s->len = plen + slen;
 	s->hash = h;
 	pthread_mutex_lock(&t->lock);
 	*slot = s;
@@ -131,28 +137,29 @@ static void hist_add(int64_t *h, uint64_t v, double scale)
 	add(&h[H_COUNT], 1);
 }
 
-void metrics_record(const char *labels, size_t len, const char *overflow, uint64_t dur_us,
-		    uint64_t req_bytes, uint64_t resp_bytes)
+void metrics_record(const char *prefix, size_t plen, uint64_t phash, const char *suffix, size_t slen,
+		    const char *overflow, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes)
 {
 	struct mtable *t = table_get();
-	uint64_t h = hash_bytes(labels, len);
+	uint64_t h = hash_more(phash, suffix, slen);
 	struct series **slot, *s;
 
 	if (!t)
 		return;
-	slot = lookup(t, labels, len, h);
+	slot = lookup(t, prefix, plen, suffix, slen, h);
 	s = *slot;
 	if (!s && t->n >= METRICS_MAX_SERIES) {
 		stats_inc(SERVER_STAT(SS_ISTIO_SERIES_OVERFLOW));
-		len = strlen(overflow);
-		h = hash_bytes(overflow, len);
-		labels = overflow;
-		slot = lookup(t, labels, len, h);
+		prefix = overflow;
+		plen = strlen(overflow);
+		slen = 0;
+		h = metrics_hash(overflow, plen);
+		slot = lookup(t, prefix, plen, "", 0, h);
 		s = *slot;
 		if (!s && t->n >= METRICS_MAX_SERIES + OVERFLOW_SERIES)
 			return;
 	}
-	if (!s && !(s = insert(t, slot, labels, len, h)))
+	if (!s && !(s = insert(t, slot, prefix, plen, suffix, slen, h)))
 		return;
 	add(&s->v[V_REQUESTS], 1);
 	hist_add(&s->v[V_DURATION], dur_us, 1000.0);

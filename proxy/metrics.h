@@ -19,13 +19,17 @@ struct evbuffer;
 
 #define METRICS_MAX_SERIES 1024
 
-/* Records one finished request in the calling thread's table. labels is a
- * Prometheus label list without braces (escaped, e.g. `a="x",b="y"`), len its
- * length; overflow is the label list used once the table is full. Durations in
- * µs, sizes in bytes. Allocates only when a label set is seen for the first time
- * on this thread. */
-void metrics_record(const char *labels, size_t len, const char *overflow, uint64_t dur_us,
-		    uint64_t req_bytes, uint64_t resp_bytes);
+/* Records one finished request in the calling thread's table. The series'
+ * labels are prefix followed by suffix: Prometheus label text without braces,
+ * escaped (e.g. `a="x",b="y"`). prefix is the part fixed by the config, with
+ * its metrics_hash() computed once; suffix the per-request part. overflow is
+ * the label text used once the table is full. Durations in µs, sizes in bytes.
+ * Allocates only when a label set is new on this thread. */
+void metrics_record(const char *prefix, size_t plen, uint64_t phash, const char *suffix, size_t slen,
+		    const char *overflow, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes);
+
+/* Hash of a label prefix, for metrics_record(). */
+uint64_t metrics_hash(const char *s, size_t n);
 
 /* Appends name="value" (with a leading comma unless at offset 0) to buf at *off,
  * escaping the value for Prometheus. Returns -ENOSPC, leaving *off unchanged,
