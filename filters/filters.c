@@ -9,6 +9,8 @@ extern const struct filter_ops zipkin_filter;
 extern const struct filter_ops istio_metrics_filter;
 extern const struct filter_ops fault_filter;
 extern const struct filter_ops headers_filter;
+extern const struct filter_ops retry_filter;
+extern const struct filter_ops outlier_filter;
 
 /* Tracing first so its span covers faults and every later filter; faults
  * before header rewriting, as Envoy orders them. */
@@ -17,6 +19,8 @@ const struct filter_ops *const filter_table[] = {
 	&istio_metrics_filter,
 	&fault_filter,
 	&headers_filter,
+	&retry_filter,
+	&outlier_filter,
 	NULL
 };
 
