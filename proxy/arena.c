@@ -89,7 +89,7 @@ void arena_free(struct arena *a)
 		if (b != &a->first)
 			free(b);
 	}
-#if ARENA_CACHE_MAX > 0	/* a bare "ncache < 0" trips -Wtype-limits under ASan */
+#if ARENA_CACHE_MAX > 0
 	if (a->first.size == ARENA_CACHE_SIZE && ncache < ARENA_CACHE_MAX) {
 		a->cur = (struct arena_block *)cache;	/* the free list's link */
 		cache = a;

@@ -40,6 +40,30 @@ static const char *const reset_detail[] = {
 static void start_attempt(struct stream *s);
 static void end_attempt(struct stream *s, struct upstream_req *ur);
 
+/* Appends a copy of src's bytes to dst, leaving src alone. (References would
+ * be cheaper, but libevent cannot reference chains that are references.) */
+static int buf_copy(struct evbuffer *dst, struct evbuffer *src)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	int n;
+
+	if (evbuffer_ptr_set(src, &pos, 0, EVBUFFER_PTR_SET) < 0)
+		return -EINVAL;
+	while ((n = evbuffer_peek(src, -1, &pos, v, 16)) > 0) {
+		size_t moved = 0;
+
+		for (int i = 0; i < n && i < 16; i++) {
+			if (evbuffer_add(dst, v[i].iov_base, v[i].iov_len) < 0)
+				return -ENOMEM;
+			moved += v[i].iov_len;
+		}
+		if (n <= 16 || evbuffer_ptr_set(src, &pos, moved, EVBUFFER_PTR_ADD) < 0)
+			break;
+	}
+	return 0;
+}
+
 static struct router_ctx *ctx_of(struct stream *s)
 {
 	if (!s->router)
@@ -320,7 +344,11 @@ void router_up_bound(struct upstream_req *ur)
 			router_up_reset(ur, UP_TERMINATED);
 			return;
 		}
-		evbuffer_add_buffer_reference(copy, rc->replay);
+		if (buf_copy(copy, rc->replay)) {
+			evbuffer_free(copy);
+			router_up_reset(ur, UP_TERMINATED);
+			return;
+		}
 		upconn_send(ur->uc, copy, end);
 		evbuffer_free(copy);
 	} else if (ur->held) {
@@ -342,8 +370,9 @@ void router_send_data(struct stream *s, struct evbuffer *buf, bool end)
 			rc->replay_lost = true;
 			evbuffer_free(rc->replay);
 			rc->replay = NULL;
-		} else {
-			evbuffer_add_buffer_reference(rc->replay, buf);
+		} else if (buf_copy(rc->replay, buf)) {
+			stream_reset(s, RF_LR, "out_of_memory");
+			return;
 		}
 	}
 	if (end && rc) {
