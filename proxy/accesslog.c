@@ -96,9 +96,9 @@ static const struct {
 	uint32_t flag;
 	const char *code;
 } al_flags[] = {
-	{ RF_UH, "UH" }, { RF_UF, "UF" }, { RF_UO, "UO" }, { RF_NR, "NR" }, { RF_URX, "URX" },
-	{ RF_UC, "UC" }, { RF_DC, "DC" }, { RF_LR, "LR" }, { RF_UR, "UR" }, { RF_UT, "UT" },
-	{ RF_DI, "DI" }, { RF_FI, "FI" }, { RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DPE, "DPE" },
+	{ RF_UH, "UH" }, { RF_UT, "UT" }, { RF_LR, "LR" }, { RF_UR, "UR" }, { RF_UF, "UF" },
+	{ RF_UC, "UC" }, { RF_UO, "UO" }, { RF_NR, "NR" }, { RF_DI, "DI" }, { RF_FI, "FI" },
+	{ RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DC, "DC" }, { RF_URX, "URX" }, { RF_DPE, "DPE" },
 	{ RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
 };
 
@@ -472,6 +472,30 @@ static void lb_flags(struct lb *b, uint32_t flags)
 	}
 	if (!any)
 		lb_put(b, "-", 1);
+}
+
+size_t al_response_flags(uint32_t flags, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(al_flags); i++) {
+		size_t cl = strlen(al_flags[i].code);
+
+		if (!(flags & al_flags[i].flag))
+			continue;
+		if (n + (n ? 1 : 0) + cl >= len)
+			break;
+		if (n)
+			buf[n++] = ',';
+		memcpy(buf + n, al_flags[i].code, cl);
+		n += cl;
+	}
+	if (!n && len > 1)
+		buf[n++] = '-';
+	buf[n] = '\0';
+	return n;
 }
 
 static char al_hostname[256];

@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 
 #include "cfg-t.h"
+#include "metrics.h"
 #include "stats.h"
 #include "util.h"
 
@@ -75,6 +76,22 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_UPSTREAM_CX_TX_BYTES_TOTAL, "upstream_cx_tx_bytes_total", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_RX_RESET, "upstream_rq_rx_reset", ST_COUNTER),
 	LEAF(CS_MEMBERSHIP_TOTAL, "membership_total", ST_GAUGE),
+	LEAF(CS_UPSTREAM_RQ_RETRY, "upstream_rq_retry", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_RETRY_SUCCESS, "upstream_rq_retry_success", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_RETRY_LIMIT_EXCEEDED, "upstream_rq_retry_limit_exceeded", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_RETRY_OVERFLOW, "upstream_rq_retry_overflow", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_PER_TRY_TIMEOUT, "upstream_rq_per_try_timeout", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_PENDING_OVERFLOW, "upstream_rq_pending_overflow", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_PENDING_ACTIVE, "upstream_rq_pending_active", ST_GAUGE),
+	LEAF(CS_UPSTREAM_CX_OVERFLOW, "upstream_cx_overflow", ST_COUNTER),
+	LEAF(CS_OD_EJECTIONS_ENFORCED_TOTAL, "outlier_detection.ejections_enforced_total", ST_COUNTER),
+	LEAF(CS_OD_EJECTIONS_ACTIVE, "outlier_detection.ejections_active", ST_GAUGE),
+	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_5XX, "outlier_detection.ejections_enforced_consecutive_5xx", ST_COUNTER),
+	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_GW, "outlier_detection.ejections_enforced_consecutive_gateway_failure",
+	     ST_COUNTER),
+	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,
+	     "outlier_detection.ejections_enforced_consecutive_local_origin_failure", ST_COUNTER),
+	LEAF(CS_OD_EJECTIONS_OVERFLOW, "outlier_detection.ejections_overflow", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_CODE, "upstream_rq", ST_CODES),
 	LEAF(CS_UPSTREAM_RQ_TIME, "upstream_rq_time", ST_HIST),
 };
@@ -96,6 +113,8 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_RQ_TIMEOUT, "downstream_rq_timeout", ST_COUNTER),
 	LEAF(LS_NO_ROUTE, "no_route", ST_COUNTER),
 	LEAF(LS_RQ_DIRECT_RESPONSE, "rq_direct_response", ST_COUNTER),
+	LEAF(LS_FAULT_DELAYS_INJECTED, "fault.delays_injected", ST_COUNTER),
+	LEAF(LS_FAULT_ABORTS_INJECTED, "fault.aborts_injected", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
 };
 
@@ -119,6 +138,17 @@ static const struct stat_leaf server_leaves[] = {
 
 static const struct stat_leaf access_log_leaves[] = {
 	LEAF(SS_ACCESS_LOG_DROPPED, "dropped", ST_COUNTER),
+};
+
+static const struct stat_leaf zipkin_leaves[] = {
+	LEAF(SS_ZIPKIN_SPANS_SENT, "spans_sent", ST_COUNTER),
+	LEAF(SS_ZIPKIN_SPANS_DROPPED, "spans_dropped", ST_COUNTER),
+	LEAF(SS_ZIPKIN_REPORTS_SENT, "reports_sent", ST_COUNTER),
+	LEAF(SS_ZIPKIN_REPORTS_FAILED, "reports_failed", ST_COUNTER),
+};
+
+static const struct stat_leaf istio_leaves[] = {
+	LEAF(SS_ISTIO_SERIES_OVERFLOW, "series_overflow", ST_COUNTER),
 };
 
 enum group_kind {
@@ -370,6 +400,12 @@ int stats_init(unsigned nworkers)
 	if (!err)
 		err = add_ents(g, "access_log", "envoy_access_log_", NULL, access_log_leaves,
 			       ARRAY_SIZE(access_log_leaves));
+	if (!err)
+		err = add_ents(g, "tracing.zipkin", "envoy_tracing_zipkin_", NULL, zipkin_leaves,
+			       ARRAY_SIZE(zipkin_leaves));
+	if (!err)
+		err = add_ents(g, "istio_metrics", "wingman_istio_metrics_", NULL, istio_leaves,
+			       ARRAY_SIZE(istio_leaves));
 	if (err)
 		return err;
 	stats_add(SERVER_STAT(SS_CONCURRENCY), nworkers);
@@ -944,5 +980,7 @@ int stats_render_prometheus(struct evbuffer *out)
 			evbuffer_add_printf(out, "%s %" PRId64 "\n", x->name, x->v);
 	}
 	items_free(&it);
+	if (!err)
+		err = metrics_render_prometheus(out);
 	return err;
 }

@@ -61,6 +61,20 @@ enum cluster_stat {
 	CS_UPSTREAM_CX_TX_BYTES_TOTAL,
 	CS_UPSTREAM_RQ_RX_RESET,	/* upstream reset mid-response */
 	CS_MEMBERSHIP_TOTAL,		/* gauge */
+	CS_UPSTREAM_RQ_RETRY,
+	CS_UPSTREAM_RQ_RETRY_SUCCESS,
+	CS_UPSTREAM_RQ_RETRY_LIMIT_EXCEEDED,
+	CS_UPSTREAM_RQ_RETRY_OVERFLOW,
+	CS_UPSTREAM_RQ_PER_TRY_TIMEOUT,
+	CS_UPSTREAM_RQ_PENDING_OVERFLOW,
+	CS_UPSTREAM_RQ_PENDING_ACTIVE,	/* gauge */
+	CS_UPSTREAM_CX_OVERFLOW,
+	CS_OD_EJECTIONS_ENFORCED_TOTAL,	/* outlier_detection.* */
+	CS_OD_EJECTIONS_ACTIVE,		/* gauge */
+	CS_OD_EJECTIONS_CONSECUTIVE_5XX,	/* ejections_enforced_consecutive_5xx */
+	CS_OD_EJECTIONS_CONSECUTIVE_GW,	/* ejections_enforced_consecutive_gateway_failure */
+	CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,	/* ejections_enforced_consecutive_local_origin_failure */
+	CS_OD_EJECTIONS_OVERFLOW,	/* ejections_overflow: max_ejection_percent said no */
 	CS_UPSTREAM_RQ_CODE,		/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
 	CS_UPSTREAM_RQ_TIME = CS_UPSTREAM_RQ_CODE + 500,	/* histogram, STATS_HIST_SLOTS */
 	CS__COUNT = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS
@@ -80,6 +94,8 @@ enum listener_stat {
 	LS_DOWNSTREAM_RQ_TIMEOUT,
 	LS_NO_ROUTE,			/* "http.<name>.no_route" */
 	LS_RQ_DIRECT_RESPONSE,
+	LS_FAULT_DELAYS_INJECTED,	/* "http.<name>.fault.delays_injected" (filters/fault.c) */
+	LS_FAULT_ABORTS_INJECTED,	/* "http.<name>.fault.aborts_injected" */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };
@@ -102,6 +118,11 @@ enum server_stat {
 	SS_CONCURRENCY,			/* server.concurrency */
 	SS_ACCESS_LOG_DROPPED,		/* access_log.dropped */
 	SS_DOWNSTREAM_CX_OVERFLOW,
+	SS_ZIPKIN_SPANS_SENT,		/* tracing.zipkin.spans_sent (filters/zipkin.c) */
+	SS_ZIPKIN_SPANS_DROPPED,	/* tracing.zipkin.spans_dropped: queue full or report failed */
+	SS_ZIPKIN_REPORTS_SENT,		/* tracing.zipkin.reports_sent: batches the collector accepted (2xx) */
+	SS_ZIPKIN_REPORTS_FAILED,	/* tracing.zipkin.reports_failed */
+	SS_ISTIO_SERIES_OVERFLOW,	/* istio_metrics.series_overflow: requests folded into the overflow series */
 	SS__COUNT
 };
 extern uint32_t stats_server_base;
@@ -123,6 +144,7 @@ int64_t stats_value(uint32_t id);
 
 /* Renderers for the admin endpoints; filter_re may be NULL. Return 0 or -errno. */
 int stats_render_text(struct evbuffer *out, const char *filter_re, const char **err);
+/* Also renders the labelled Istio series (metrics.h). */
 int stats_render_prometheus(struct evbuffer *out);
 /* Envoy's /stats?format=json: {"stats":[{"name":..,"value":..},…,{"histograms":…}]}. */
 int stats_render_json(struct evbuffer *out, const char *filter_re, const char **err);

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "odst.h"
 #include "tcp.h"
+#include "filter.h"
 #include "log.h"
 #include "server.h"
 #include "stats.h"
@@ -214,6 +215,7 @@ static void *worker_main(void *arg)
 	conn_close_all(w);
 	odst_close_all();
 	tcp_close_all();
+	filters_thread_exit();
 	arena_cache_drain();
 	return NULL;
 }
