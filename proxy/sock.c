@@ -53,8 +53,10 @@ static void do_read(struct sock *s)
 			}
 			evbuffer_commit_space(s->in, v, n);
 			got = true;
-			if ((size_t)r < want)
-				s->flags &= ~SOCK_FL_READABLE;	/* drained: the next edge will tell */
+			/* Drained: the next edge will tell. Not after the peer's FIN
+			 * was signalled: no edge follows it, so read on to the 0. */
+			if ((size_t)r < want && !(s->flags & SOCK_FL_PEER_FIN))
+				s->flags &= ~SOCK_FL_READABLE;
 			continue;
 		}
 		if (r == 0) {
@@ -140,7 +142,9 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->flags & SOCK_FL_CLOSED)
 			return;
 	}
-	if (what & EV_READ) {
+	if (what & EV_CLOSED)
+		s->flags |= SOCK_FL_PEER_FIN;
+	if (what & (EV_READ | EV_CLOSED)) {
 		if (s->flags & SOCK_FL_CONNECTING)
 			return;	/* an error shows up as writable too */
 		s->flags |= SOCK_FL_READABLE;
@@ -178,7 +182,7 @@ static int setup(struct sock *s, struct event_base *base, int fd, const struct s
 	s->ctx = ctx;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!(s->in = evbuffer_new()) || !(s->out = evbuffer_new()) ||
-	    !(s->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, io_cb, s)) ||
+	    !(s->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST, io_cb, s)) ||
 	    !(s->flush_ev = event_new(base, -1, 0, deferred_cb, s)) || event_add(s->ev, NULL)) {
 		if (s->in)
 			evbuffer_free(s->in);

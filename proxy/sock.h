@@ -35,12 +35,13 @@ struct sock_cbs {
 #define SOCK_FL_RD_EOF		0x80	/* peer closed its side: no more reads, writes go on */
 #define SOCK_FL_DRAIN_DUE	0x100	/* sock_flush_now wrote: drained is owed */
 #define SOCK_FL_SHUT_WR		0x40	/* our side shut down once out drains */
+#define SOCK_FL_PEER_FIN	0x200	/* EV_CLOSED seen: the FIN is queued behind the data */
 
 struct sock {
 	int fd;
 	int err;			/* errno of the last SOCK_EV_ERROR */
 	unsigned flags;			/* SOCK_FL_* */
-	struct event *ev;		/* EV_READ|EV_WRITE|EV_ET|EV_PERSIST */
+	struct event *ev;		/* EV_READ|EV_WRITE|EV_CLOSED|EV_ET|EV_PERSIST */
 	struct event *flush_ev;		/* runs the deferred write */
 	struct evbuffer *in, *out;
 	size_t in_high;			/* stop reading while in holds this much (0 = no limit) */
