@@ -243,7 +243,8 @@ void router_forward(struct stream *s)
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		return;
 	}
-	s->cluster = router_pick_cluster(rt, util_rand64());
+	if (!(s->flags & ST_FL_SHADOW))	/* a shadow comes with its mirror cluster */
+		s->cluster = router_pick_cluster(rt, util_rand64());
 	rc->hash = hash_key(s, s->cluster);
 	if (rc->replay_limit && !(rc->replay = evbuffer_new())) {
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");

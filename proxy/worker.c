@@ -16,6 +16,7 @@
 #include "log.h"
 #include "server.h"
 #include "stats.h"
+#include "stream.h"
 #include "worker.h"
 
 struct worker *workers;
