@@ -1729,7 +1729,73 @@ static void dump_route(struct jw *w, const struct cfg_route *r)
 			jw_str(w, m->methods[i]);
 		jw_close(w, ']');
 	}
+	if (m->nquery) {
+		jw_key(w, "query_params");
+		jw_open(w, '{');
+		for (unsigned i = 0; i < m->nquery; i++) {
+			const struct cfg_query_match *q = &m->query[i];
+
+			jw_key(w, q->name);
+			jw_open(w, '{');
+			jw_key(w, hm_names[q->type]);
+			if (q->type == HM_PRESENT)
+				jw_bool(w, q->present);
+			else
+				jw_str(w, q->value);
+			jw_close(w, '}');
+		}
+		jw_close(w, '}');
+	}
 	jw_close(w, '}');
+	if (r->timeout_ms) {
+		jw_key(w, "timeout");
+		jw_duration(w, r->timeout_ms);
+	}
+	if (r->rewrite_prefix || r->rewrite_host) {
+		jw_key(w, "rewrite");
+		jw_open(w, '{');
+		if (r->rewrite_prefix)
+			jw_kstr(w, "prefix", r->rewrite_prefix);
+		if (r->rewrite_host)
+			jw_kstr(w, "host", r->rewrite_host);
+		jw_close(w, '}');
+	}
+	if (r->action == RA_REDIRECT) {
+		const struct cfg_redirect *rd = &r->redirect;
+
+		jw_key(w, "redirect");
+		jw_open(w, '{');
+		if (rd->host)
+			jw_kstr(w, "host", rd->host);
+		if (rd->port) {
+			jw_key(w, "port");
+			jw_uint(w, rd->port);
+		}
+		if (rd->scheme)
+			jw_kstr(w, "scheme", rd->scheme);
+		if (rd->path)
+			jw_kstr(w, "path", rd->path);
+		if (rd->prefix)
+			jw_kstr(w, "prefix", rd->prefix);
+		jw_key(w, "response_code");
+		jw_uint(w, (uint64_t)rd->code);
+		jw_key(w, "strip_query");
+		jw_bool(w, rd->strip_query);
+		jw_close(w, '}');
+	} else if (r->action == RA_DIRECT) {
+		jw_key(w, "direct_response");
+		jw_open(w, '{');
+		jw_key(w, "status");
+		jw_uint(w, (uint64_t)r->direct_status);
+		jw_kstr(w, "body", r->direct_body);
+		jw_close(w, '}');
+	}
+	if (r->action != RA_CLUSTER) {
+		jw_key(w, "filters");
+		dump_filters(w, r->chain, r->nchain);
+		jw_close(w, '}');
+		return;
+	}
 	jw_key(w, "route");
 	jw_open(w, '{');
 	if (r->cluster) {
@@ -1801,7 +1867,36 @@ static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
 	jw_close(w, ']');
 	jw_key(w, "connect_timeout");
 	jw_duration(w, c->connect_timeout_ms);
-	jw_kstr(w, "lb", lb_names[c->lb]);
+	jw_key(w, "lb");
+	jw_open(w, '{');
+	jw_kstr(w, "type", lb_names[c->lb]);
+	if (c->hash_on != HASH_NONE) {
+		jw_key(w, "hash_on");
+		jw_open(w, '{');
+		if (c->hash_on == HASH_SOURCE_IP) {
+			jw_key(w, "source_ip");
+			jw_bool(w, true);
+		} else {
+			jw_kstr(w, c->hash_on == HASH_HEADER ? "header" : "cookie", c->hash_key);
+		}
+		jw_close(w, '}');
+	}
+	jw_close(w, '}');
+	jw_key(w, "connection_pool");
+	jw_open(w, '{');
+	jw_key(w, "max_connections");
+	jw_uint(w, c->pool.max_connections);
+	jw_key(w, "max_pending_requests");
+	jw_uint(w, c->pool.max_pending_requests);
+	jw_key(w, "max_requests");
+	jw_uint(w, c->pool.max_requests);
+	jw_key(w, "max_requests_per_connection");
+	jw_uint(w, c->pool.max_requests_per_connection);
+	jw_key(w, "max_retries");
+	jw_uint(w, c->pool.max_retries);
+	jw_close(w, '}');
+	jw_key(w, "filters");
+	dump_filters(w, c->filters, c->nfilters);
 	jw_close(w, '}');
 }
 
