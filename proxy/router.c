@@ -147,7 +147,9 @@ void router_up_reset(struct upstream_req *ur, enum up_reset why)
 		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_RX_RESET);
 	count_status(ur, 503);
 	body = arena_printf(s->arena, "upstream connect error or disconnect/reset before headers. "
-			    "reset reason: %s", reset_reason[why]);
+			    "reset reason: %s%s%s", reset_reason[why],
+			    *s->info.upstream_transport_failure ? ", transport failure reason: " : "",
+			    s->info.upstream_transport_failure);
 	stream_local_reply(s, 503, body ? body : "upstream connect error",
 			   why == UP_CONNECT_FAIL || why == UP_CONNECT_TIMEOUT ? RF_UF : RF_UC,
 			   reset_detail_before[why]);

@@ -75,6 +75,11 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_UPSTREAM_CX_TX_BYTES_TOTAL, "upstream_cx_tx_bytes_total", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_RX_RESET, "upstream_rq_rx_reset", ST_COUNTER),
 	LEAF(CS_MEMBERSHIP_TOTAL, "membership_total", ST_GAUGE),
+	LEAF(CS_SSL_HANDSHAKE, "ssl.handshake", ST_COUNTER),
+	LEAF(CS_SSL_CONNECTION_ERROR, "ssl.connection_error", ST_COUNTER),
+	LEAF(CS_SSL_FAIL_VERIFY_ERROR, "ssl.fail_verify_error", ST_COUNTER),
+	LEAF(CS_SSL_FAIL_VERIFY_SAN, "ssl.fail_verify_san", ST_COUNTER),
+	LEAF(CS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_CODE, "upstream_rq", ST_CODES),
 	LEAF(CS_UPSTREAM_RQ_TIME, "upstream_rq_time", ST_HIST),
 };
@@ -96,6 +101,10 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_RQ_TIMEOUT, "downstream_rq_timeout", ST_COUNTER),
 	LEAF(LS_NO_ROUTE, "no_route", ST_COUNTER),
 	LEAF(LS_RQ_DIRECT_RESPONSE, "rq_direct_response", ST_COUNTER),
+	LEAF(LS_RBAC_ALLOWED, "rbac.allowed", ST_COUNTER),
+	LEAF(LS_RBAC_DENIED, "rbac.denied", ST_COUNTER),
+	LEAF(LS_RBAC_LOGGED, "rbac.logged", ST_COUNTER),
+	LEAF(LS_RBAC_NOT_LOGGED, "rbac.not_logged", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
 };
 
@@ -104,6 +113,11 @@ static const struct stat_leaf listener_leaves[] = {
 	LEAF(LS_DOWNSTREAM_CX_TOTAL, "downstream_cx_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_ACTIVE, "downstream_cx_active", ST_GAUGE),
 	LEAF(LS_DOWNSTREAM_CX_DESTROY, "downstream_cx_destroy", ST_COUNTER),
+	LEAF(LS_SSL_HANDSHAKE, "ssl.handshake", ST_COUNTER),
+	LEAF(LS_SSL_CONNECTION_ERROR, "ssl.connection_error", ST_COUNTER),
+	LEAF(LS_SSL_NO_CERTIFICATE, "ssl.no_certificate", ST_COUNTER),
+	LEAF(LS_SSL_FAIL_VERIFY_ERROR, "ssl.fail_verify_error", ST_COUNTER),
+	LEAF(LS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
 };
 
 static const struct stat_leaf server_leaves[] = {

@@ -61,6 +61,11 @@ enum cluster_stat {
 	CS_UPSTREAM_CX_TX_BYTES_TOTAL,
 	CS_UPSTREAM_RQ_RX_RESET,	/* upstream reset mid-response */
 	CS_MEMBERSHIP_TOTAL,		/* gauge */
+	CS_SSL_HANDSHAKE,		/* "cluster.<name>.ssl.<leaf>": upstream TLS */
+	CS_SSL_CONNECTION_ERROR,
+	CS_SSL_FAIL_VERIFY_ERROR,
+	CS_SSL_FAIL_VERIFY_SAN,
+	CS_SSL_SESSION_REUSED,
 	CS_UPSTREAM_RQ_CODE,		/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
 	CS_UPSTREAM_RQ_TIME = CS_UPSTREAM_RQ_CODE + 500,	/* histogram, STATS_HIST_SLOTS */
 	CS__COUNT = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS
@@ -80,6 +85,15 @@ enum listener_stat {
 	LS_DOWNSTREAM_RQ_TIMEOUT,
 	LS_NO_ROUTE,			/* "http.<name>.no_route" */
 	LS_RQ_DIRECT_RESPONSE,
+	LS_SSL_HANDSHAKE,		/* "listener.<address>.ssl.<leaf>": downstream TLS */
+	LS_SSL_CONNECTION_ERROR,
+	LS_SSL_NO_CERTIFICATE,
+	LS_SSL_FAIL_VERIFY_ERROR,
+	LS_SSL_SESSION_REUSED,
+	LS_RBAC_ALLOWED,		/* "http.<name>.rbac.<leaf>" */
+	LS_RBAC_DENIED,
+	LS_RBAC_LOGGED,			/* an AUDIT policy matched */
+	LS_RBAC_NOT_LOGGED,
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };
