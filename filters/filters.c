@@ -5,9 +5,11 @@
 
 #include "filter.h"
 
+extern const struct filter_ops rbac_filter;
 extern const struct filter_ops headers_filter;
 
 const struct filter_ops *const filter_table[] = {
+	&rbac_filter,
 	&headers_filter,
 	NULL
 };
