@@ -7,10 +7,14 @@
 
 extern const struct filter_ops rbac_filter;
 extern const struct filter_ops headers_filter;
+extern const struct filter_ops retry_filter;
+extern const struct filter_ops outlier_filter;
 
 const struct filter_ops *const filter_table[] = {
 	&rbac_filter,
 	&headers_filter,
+	&retry_filter,
+	&outlier_filter,
 	NULL
 };
 

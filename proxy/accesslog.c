@@ -102,9 +102,9 @@ static const struct {
 	uint32_t flag;
 	const char *code;
 } al_flags[] = {
-	{ RF_UH, "UH" }, { RF_UF, "UF" }, { RF_UO, "UO" }, { RF_NR, "NR" }, { RF_URX, "URX" },
-	{ RF_UC, "UC" }, { RF_DC, "DC" }, { RF_LR, "LR" }, { RF_UR, "UR" }, { RF_UT, "UT" },
-	{ RF_DI, "DI" }, { RF_FI, "FI" }, { RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DPE, "DPE" },
+	{ RF_UH, "UH" }, { RF_UT, "UT" }, { RF_LR, "LR" }, { RF_UR, "UR" }, { RF_UF, "UF" },
+	{ RF_UC, "UC" }, { RF_UO, "UO" }, { RF_NR, "NR" }, { RF_DI, "DI" }, { RF_FI, "FI" },
+	{ RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DC, "DC" }, { RF_URX, "URX" }, { RF_DPE, "DPE" },
 	{ RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
 };
 

@@ -89,12 +89,14 @@ void arena_free(struct arena *a)
 		if (b != &a->first)
 			free(b);
 	}
+#if ARENA_CACHE_MAX > 0
 	if (a->first.size == ARENA_CACHE_SIZE && ncache < ARENA_CACHE_MAX) {
 		a->cur = (struct arena_block *)cache;	/* the free list's link */
 		cache = a;
 		ncache++;
 		return;
 	}
+#endif
 	free(a);
 }
 

@@ -37,6 +37,15 @@ struct cfg_header_match {
 
 enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX };
 
+/* A query parameter condition on the raw (undecoded) value of the first occurrence, like Envoy. */
+struct cfg_query_match {
+	const char *name;
+	enum hm_type type;		/* HM_EXACT, HM_REGEX or HM_PRESENT */
+	const char *value;
+	regex_t re;
+	bool present;
+};
+
 struct cfg_route_match {
 	enum rm_kind kind;
 	const char *value;		/* prefix or exact path, or the regex source */
@@ -45,6 +54,8 @@ struct cfg_route_match {
 	unsigned nheaders;
 	const char **methods;		/* upper-case; nmethods == 0 means any */
 	unsigned nmethods;
+	struct cfg_query_match *query;
+	unsigned nquery;
 };
 
 struct cfg_cluster;
@@ -61,9 +72,33 @@ struct filter_conf {
 	void *conf;			/* what ops->conf_parse returned; read-only */
 };
 
+/* What a matched route does. */
+enum route_action {
+	RA_CLUSTER,			/* forward to cluster or weighted */
+	RA_REDIRECT,			/* answer 3xx with a Location */
+	RA_DIRECT,			/* answer with a fixed status and body */
+};
+
+struct cfg_redirect {
+	const char *host;		/* NULL: keep the request's */
+	uint16_t port;			/* 0: keep */
+	const char *scheme;		/* NULL: keep */
+	const char *path;		/* replaces the whole path, or NULL */
+	const char *prefix;		/* replaces the matched prefix, or NULL */
+	int code;			/* 301 (default), 302, 303, 307, 308 */
+	bool strip_query;
+};
+
 struct cfg_route {
 	const char *name;		/* "" when unnamed */
 	struct cfg_route_match match;
+	enum route_action action;
+	struct cfg_redirect redirect;	/* RA_REDIRECT */
+	int direct_status;		/* RA_DIRECT */
+	const char *direct_body;	/* RA_DIRECT; "" for none */
+	const char *rewrite_prefix;	/* prefix_rewrite: replaces the matched prefix, or NULL */
+	const char *rewrite_host;	/* host_rewrite, or NULL */
+	uint64_t timeout_ms;		/* whole request incl. retries; 0 = none (Istio default) */
 	struct cfg_cluster *cluster;	/* single destination, or NULL when weighted */
 	struct cfg_weighted *weighted;
 	unsigned nweighted;
@@ -124,6 +159,18 @@ struct cfg_listener {
 
 enum lb_type { LB_ROUND_ROBIN, LB_LEAST_REQUEST, LB_RANDOM, LB_RING_HASH };
 
+/* What RING_HASH hashes; without it (or when the value is absent) the pick is random, like Envoy. */
+enum hash_on { HASH_NONE, HASH_HEADER, HASH_COOKIE, HASH_SOURCE_IP };
+
+/* Circuit breakers, Envoy semantics and defaults. Counted across workers. */
+struct cfg_conn_pool {
+	uint32_t max_connections;	/* 1024 */
+	uint32_t max_pending_requests;	/* 1024 */
+	uint32_t max_requests;		/* 1024 */
+	uint32_t max_requests_per_connection;	/* 0 = unlimited */
+	uint32_t max_retries;		/* 3 */
+};
+
 struct cfg_endpoint {
 	const char *address;		/* as written */
 	struct addr_spec addr;
@@ -137,6 +184,12 @@ struct cfg_cluster {
 	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
 	enum lb_type lb;
 	struct cfg_tls *tls;		/* NULL: plaintext upstream (mode DISABLE) */
+	enum hash_on hash_on;
+	const char *hash_key;		/* header name (lower-case) or cookie name */
+	struct cfg_conn_pool pool;
+	uint32_t panic_percent;		/* below this share of healthy hosts, ignore health; 0 = never */
+	struct filter_conf *filters;	/* cluster-scope filters (outlier_detection) */
+	unsigned nfilters;
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
 	unsigned index;			/* position in cfg->clusters */
 	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */

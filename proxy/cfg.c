@@ -489,17 +489,108 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 	return rc;
 }
 
+static int parse_lb_type(struct cfg_parse *pc, const struct ynode *v, struct cfg_cluster *c)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(lb_names); i++) {
+		if (v->type == YN_SCALAR && !strcmp(v->str, lb_names[i])) {
+			c->lb = (enum lb_type)i;
+			return 0;
+		}
+	}
+	cfg_error(pc, v, "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH");
+	return -EINVAL;
+}
+
+/* lb: NAME, or { type: NAME, hash_on: { header: h } | { cookie: c } | { source_ip: true } }. */
+static int parse_lb(struct cfg_parse *pc, const struct ynode *v, struct cfg_cluster *c)
+{
+	static const char *const keys[] = { "type", "hash_on", NULL };
+	static const char *const hkeys[] = { "header", "cookie", "source_ip", NULL };
+	const struct ynode *t, *h;
+	bool on;
+
+	if (v->type == YN_SCALAR)
+		return parse_lb_type(pc, v, c);
+	if (cfg_expect_map(pc, v, "a balancer name or {type, hash_on}") || cfg_check_keys(pc, v, keys))
+		return -EINVAL;
+	if (!(t = need(pc, v, "type", "lb")) || parse_lb_type(pc, t, c))
+		return -EINVAL;
+	if (!(h = yaml_get(v, "hash_on")))
+		return 0;
+	if (c->lb != LB_RING_HASH) {
+		cfg_error(pc, h, "hash_on needs type RING_HASH");
+		return -EINVAL;
+	}
+	if (cfg_expect_map(pc, h, "{header: name}, {cookie: name} or {source_ip: true}") ||
+	    cfg_check_keys(pc, h, hkeys))
+		return -EINVAL;
+	if (h->n != 1) {
+		cfg_error(pc, h, "hash_on takes exactly one of header, cookie, source_ip");
+		return -EINVAL;
+	}
+	if (!strcmp(h->items[0]->str, "source_ip")) {
+		if (cfg_get_bool(pc, h->items[1], &on))
+			return -EINVAL;
+		c->hash_on = on ? HASH_SOURCE_IP : HASH_NONE;
+		return 0;
+	}
+	c->hash_on = !strcmp(h->items[0]->str, "header") ? HASH_HEADER : HASH_COOKIE;
+	if (cfg_get_str(pc, h->items[1], &c->hash_key))
+		return -EINVAL;
+	if (!*c->hash_key || (c->hash_on == HASH_HEADER && !is_token(c->hash_key))) {
+		cfg_error(pc, h->items[1], "invalid %s name \"%s\"", h->items[0]->str, c->hash_key);
+		return -EINVAL;
+	}
+	if (c->hash_on == HASH_HEADER && !(c->hash_key = dup_case(pc->arena, c->hash_key, tolower)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_conn_pool *p)
+{
+	static const char *const keys[] = {
+		"max_connections", "max_pending_requests", "max_requests",
+		"max_requests_per_connection", "max_retries", NULL
+	};
+	uint32_t *fields[] = {
+		&p->max_connections, &p->max_pending_requests, &p->max_requests,
+		&p->max_requests_per_connection, &p->max_retries,
+	};
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a connection_pool map") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	for (unsigned i = 0; keys[i]; i++) {
+		const struct ynode *v = yaml_get(n, keys[i]);
+		uint64_t u;
+
+		if (!v)
+			continue;
+		if (cfg_get_uint(pc, v, 0, UINT32_MAX, &u))
+			rc = -EINVAL;
+		else
+			*fields[i] = (uint32_t)u;
+	}
+	return rc;
+}
+
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
-	static const char *const keys[] = { "name", "endpoints", "connect_timeout", "lb", "tls", NULL };
+	static const char *const keys[] = {
+		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", NULL
+	};
 	const struct ynode *v;
 	int rc = 0;
 
 	c->connect_timeout_ms = 5000;
 	c->lb = LB_ROUND_ROBIN;
+	c->pool = (struct cfg_conn_pool){
+		.max_connections = 1024, .max_pending_requests = 1024, .max_requests = 1024,
+		.max_requests_per_connection = 0, .max_retries = 3,
+	};
 	if (cfg_expect_map(pc, n, "a cluster (a map)"))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
+	if (check_keys_scoped(pc, n, keys, FILTER_SCOPE_CLUSTER, "in a cluster"))
 		rc = -EINVAL;
 	if (!(v = need(pc, n, "name", "cluster")) || cfg_get_str(pc, v, &c->name))
 		rc = -EINVAL;
@@ -528,20 +619,14 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 			rc = -EINVAL;
 		}
 	}
-	if ((v = yaml_get(n, "lb"))) {
-		bool found = false;
-
-		for (unsigned i = 0; i < ARRAY_SIZE(lb_names); i++) {
-			if (v->type == YN_SCALAR && !strcmp(v->str, lb_names[i])) {
-				c->lb = (enum lb_type)i;
-				found = true;
-			}
-		}
-		if (!found) {
-			cfg_error(pc, v, "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH");
-			rc = -EINVAL;
-		}
-	}
+	if ((v = yaml_get(n, "lb")) && parse_lb(pc, v, c))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "connection_pool")) && parse_pool(pc, v, &c->pool))
+		rc = -EINVAL;
+	pc->cluster = c;
+	if (parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
+		rc = -EINVAL;
+	pc->cluster = NULL;
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "cluster %s", c->name ? c->name : "");
 
@@ -647,9 +732,43 @@ static int parse_header_match(struct cfg_parse *pc, const struct ynode *k, const
 	return 0;
 }
 
+static int parse_query_match(struct cfg_parse *pc, const struct ynode *k, const struct ynode *v,
+			     struct cfg_query_match *qm)
+{
+	static const char *const keys[] = { "exact", "regex", "present", NULL };
+	static const enum hm_type types[] = { HM_EXACT, HM_REGEX, HM_PRESENT };
+	const struct ynode *mk, *mv;
+
+	if (cfg_get_str(pc, k, &qm->name))
+		return -EINVAL;
+	if (!*qm->name) {
+		cfg_error(pc, k, "query parameter name must not be empty");
+		return -EINVAL;
+	}
+	if (cfg_expect_map(pc, v, "a query match like {exact: value} or {present: true}") ||
+	    cfg_check_keys(pc, v, keys))
+		return -EINVAL;
+	if (v->n != 1) {
+		cfg_error(pc, v, "a query match needs exactly one of exact, regex, present");
+		return -EINVAL;
+	}
+	mk = v->items[0];
+	mv = v->items[1];
+	for (unsigned i = 0; keys[i]; i++)
+		if (!strcmp(mk->str, keys[i]))
+			qm->type = types[i];
+	if (qm->type == HM_PRESENT)
+		return cfg_get_bool(pc, mv, &qm->present);
+	if (cfg_get_str(pc, mv, &qm->value))
+		return -EINVAL;
+	if (qm->type == HM_REGEX)
+		return compile_regex(pc, mv, qm->value, &qm->re);
+	return 0;
+}
+
 static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
 {
-	static const char *const keys[] = { "prefix", "path", "regex", "headers", "methods", NULL };
+	static const char *const keys[] = { "prefix", "path", "regex", "headers", "methods", "query_params", NULL };
 	static const char *const kinds[] = { "prefix", "path", "regex" };
 	const struct ynode *v, *kind = NULL;
 	int rc = 0;
@@ -713,6 +832,18 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 					return -ENOMEM;
 				}
 			}
+		}
+	}
+	if ((v = yaml_get(n, "query_params"))) {
+		if (cfg_expect_map(pc, v, "a map of query parameter: match")) {
+			rc = -EINVAL;
+		} else {
+			if (!(m->query = zalloc_n(pc, v->n, sizeof(*m->query))))
+				return -ENOMEM;
+			m->nquery = v->n;
+			for (unsigned i = 0; i < v->n; i++)
+				if (parse_query_match(pc, v->items[2 * i], v->items[2 * i + 1], &m->query[i]))
+					rc = -EINVAL;
 		}
 	}
 	return rc;
@@ -808,9 +939,110 @@ static int build_chain(struct cfg_parse *pc, struct cfg_route *r, const struct f
 	return 0;
 }
 
+static int parse_redirect(struct cfg_parse *pc, const struct ynode *n, struct cfg_redirect *rd)
+{
+	static const char *const keys[] = {
+		"host", "port", "scheme", "path", "prefix", "response_code", "strip_query", NULL
+	};
+	const struct ynode *v;
+	uint64_t u;
+	int rc = 0;
+
+	rd->code = 301;
+	if (cfg_expect_map(pc, n, "a redirect like {host: h, path: /p}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if ((v = yaml_get(n, "host")) && cfg_get_str(pc, v, &rd->host))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "scheme"))) {
+		if (cfg_get_str(pc, v, &rd->scheme)) {
+			rc = -EINVAL;
+		} else if (strcmp(rd->scheme, "http") && strcmp(rd->scheme, "https")) {
+			cfg_error(pc, v, "scheme must be http or https");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "port"))) {
+		if (cfg_get_uint(pc, v, 1, 65535, &u))
+			rc = -EINVAL;
+		rd->port = (uint16_t)u;
+	}
+	if ((v = yaml_get(n, "path")) && cfg_get_str(pc, v, &rd->path))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "prefix")) && cfg_get_str(pc, v, &rd->prefix))
+		rc = -EINVAL;
+	if (rd->path && rd->prefix) {
+		cfg_error(pc, n, "a redirect takes path or prefix, not both");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "response_code"))) {
+		if (cfg_get_uint(pc, v, 0, 999, &u)) {
+			rc = -EINVAL;
+		} else if (u != 301 && u != 302 && u != 303 && u != 307 && u != 308) {
+			cfg_error(pc, v, "response_code must be one of 301, 302, 303, 307, 308");
+			rc = -EINVAL;
+		} else {
+			rd->code = (int)u;
+		}
+	}
+	if ((v = yaml_get(n, "strip_query")) && cfg_get_bool(pc, v, &rd->strip_query))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int parse_direct(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "status", "body", NULL };
+	const struct ynode *v;
+	uint64_t u;
+	int rc = 0;
+
+	r->direct_body = "";
+	if (cfg_expect_map(pc, n, "a direct response like {status: 503, body: text}") ||
+	    cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if (!(v = need(pc, n, "status", "direct_response")) || cfg_get_uint(pc, v, 200, 599, &u))
+		rc = -EINVAL;
+	else
+		r->direct_status = (int)u;
+	if ((v = yaml_get(n, "body")) && cfg_get_str(pc, v, &r->direct_body))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "prefix", "host", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a rewrite like {prefix: /new, host: name}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if ((v = yaml_get(n, "prefix"))) {
+		if (cfg_get_str(pc, v, &r->rewrite_prefix)) {
+			rc = -EINVAL;
+		} else if (r->match.kind != RM_PREFIX) {
+			cfg_error(pc, v, "rewrite.prefix needs a prefix match");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "host"))) {
+		if (cfg_get_str(pc, v, &r->rewrite_host)) {
+			rc = -EINVAL;
+		} else if (!*r->rewrite_host) {
+			cfg_error(pc, v, "rewrite.host must not be empty");
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
 static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
 {
-	static const char *const keys[] = { "name", "match", "route", NULL };
+	static const char *const keys[] = {
+		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", NULL
+	};
+	static const char *const actions[] = { "route", "redirect", "direct_response" };
+	const struct ynode *action = NULL;
 	struct filter_conf *own = NULL;
 	unsigned nown = 0;
 	const struct ynode *v;
@@ -825,7 +1057,28 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		rc = -EINVAL;
 	if (!(v = need(pc, n, "match", "route")) || parse_match(pc, v, &r->match))
 		rc = -EINVAL;
-	if (!(v = need(pc, n, "route", "route")) || parse_action(pc, v, r))
+	for (unsigned i = 0; i < ARRAY_SIZE(actions); i++) {
+		if (!(v = yaml_get(n, actions[i])))
+			continue;
+		if (action) {
+			cfg_error(pc, v, "a route takes exactly one of route, redirect, direct_response");
+			rc = -EINVAL;
+			continue;
+		}
+		action = v;
+		r->action = (enum route_action)i;
+		if ((i == RA_CLUSTER && parse_action(pc, v, r)) ||
+		    (i == RA_REDIRECT && parse_redirect(pc, v, &r->redirect)) ||
+		    (i == RA_DIRECT && parse_direct(pc, v, r)))
+			rc = -EINVAL;
+	}
+	if (!action) {
+		cfg_error(pc, n, "a route needs one of route, redirect, direct_response");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "rewrite")) && parse_rewrite(pc, v, r))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "timeout")) && cfg_get_duration(pc, v, &r->timeout_ms))
 		rc = -EINVAL;
 	if (parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
 		rc = -EINVAL;

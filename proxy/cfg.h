@@ -16,6 +16,7 @@ struct cfg_parse {
 	struct arena *arena;		/* the snapshot's arena */
 	struct cfg_errs *errs;
 	struct cfg *cfg;
+	struct cfg_cluster *cluster;	/* the cluster being parsed (cluster-scope filters) */
 };
 
 /* Loads and fully validates a config. On any error returns NULL and errs holds

@@ -19,6 +19,8 @@
 
 #define DNS_REFRESH_S 5
 #define SCHED_MAX 1024
+#define RING_SIZE 1024
+#define SWEEP_MS 100
 
 struct lb_slot {
 	unsigned rr;
@@ -49,6 +51,8 @@ struct cluster_rt {
 	unsigned nstatics;
 	struct event *refresh;
 	uint32_t stats_base;		/* the cluster's CS_* block */
+	enum lb_type lb_type;
+	struct cluster_breakers *cb;
 	struct cluster_rt *next;
 };
 
@@ -56,7 +60,9 @@ static struct event_base *main_base;
 static struct evdns_base *dns;
 static struct cluster_rt *rts;
 static struct host *registry;
-static struct event *reaper;
+static struct event *reaper, *sweeper;
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 
 static struct host *host_get(const char *cluster, const char *hostname, const struct sockaddr *sa,
 			     socklen_t len, uint32_t weight)
@@ -70,9 +76,11 @@ static struct host *host_get(const char *cluster, const char *hostname, const st
 			return host_ref(h);
 	if (!(h = calloc(1, sizeof(*h))))
 		return NULL;
-	if (!(h->idle = calloc(nworkers ? nworkers : 1, sizeof(*h->idle))) || !(h->cluster = strdup(cluster)) ||
-	    !(h->hostname = strdup(hostname))) {
+	if (!(h->idle = calloc(nworkers ? nworkers : 1, sizeof(*h->idle))) ||
+	    !(h->pending = calloc(nworkers ? nworkers : 1, sizeof(*h->pending))) ||
+	    !(h->cluster = strdup(cluster)) || !(h->hostname = strdup(hostname))) {
 		free(h->idle);
+		free(h->pending);
 		free(h->cluster);
 		free(h);
 		return NULL;
@@ -99,6 +107,7 @@ static void reap_hosts(void)
 		if (atomic_load_explicit(&h->refs, memory_order_acquire) == 1) {
 			*pp = h->reg_next;
 			free(h->idle);
+			free(h->pending);
 			free(h->cluster);
 			free(h->hostname);
 			free(h);
@@ -121,6 +130,7 @@ static void hostset_free(struct hostset *hs)
 		host_unref(hs->hosts[i]);
 	free(hs->hosts);
 	free(hs->sched);
+	free(hs->ring);
 	free(hs);
 }
 
@@ -174,6 +184,56 @@ static int build_schedule(struct hostset *hs)
 	return 0;
 }
 
+uint64_t cluster_hash(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a, then a splitmix64 finish */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+static int ring_cmp(const void *a, const void *b)
+{
+	const struct ring_point *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* Ketama-style ring: RING_SIZE points shared by weight, like Envoy's
+ * minimum_ring_size 1024. */
+static int build_ring(struct hostset *hs)
+{
+	uint64_t total = 0;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < hs->n; i++)
+		total += hs->hosts[i]->weight;
+	if (!total)
+		return 0;
+	if (!(hs->ring = calloc(RING_SIZE + hs->n, sizeof(*hs->ring))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < hs->n; i++) {
+		unsigned points = (unsigned)((RING_SIZE * hs->hosts[i]->weight + total - 1) / total);
+
+		for (unsigned j = 0; j < points && k < RING_SIZE + hs->n; j++) {
+			char key[96];
+			int len = snprintf(key, sizeof(key), "%s_%u", hs->hosts[i]->addr, j);
+
+			hs->ring[k].hash = cluster_hash(key, (size_t)len);
+			hs->ring[k++].host = i;
+		}
+	}
+	qsort(hs->ring, k, sizeof(*hs->ring), ring_cmp);
+	hs->nring = k;
+	return 0;
+}
+
 /* Static endpoints plus the last answers for DNS ones. */
 static struct hostset *hostset_build(struct cluster_rt *rt)
 {
@@ -203,7 +263,7 @@ static struct hostset *hostset_build(struct cluster_rt *rt)
 				goto fail;
 			hs->hosts[hs->n++] = h;
 		}
-	if (build_schedule(hs))
+	if (build_schedule(hs) || (rt->lb_type == LB_RING_HASH && build_ring(hs)))
 		goto fail;
 	return hs;
 fail:
@@ -303,9 +363,9 @@ static char *endpoint_spec(const struct cfg_cluster *c)
 
 	for (unsigned i = 0; i < c->nendpoints; i++)
 		len += strlen(c->endpoints[i].address) + 16;
-	if (!(s = p = malloc(len)))
+	if (!(s = p = malloc(len + 8)))
 		return NULL;
-	*p = '\0';
+	p += sprintf(p, "%d:", (int)c->lb);	/* the balancer shapes the host set (ring) */
 	for (unsigned i = 0; i < c->nendpoints; i++)
 		p += sprintf(p, "%s/%u,", c->endpoints[i].address, c->endpoints[i].weight);
 	return s;
@@ -324,6 +384,8 @@ static void rt_free(struct cluster_rt *rt)
 	if (atomic_load(&rt->hs))
 		stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, -(int64_t)atomic_load(&rt->hs)->n);
 	hostset_free(atomic_load(&rt->hs));
+	if (rt->cb)
+		cluster_breakers_unref(rt->cb);
 	free(rt->dns);
 	free(rt->statics);
 	free(rt->lb);
@@ -344,7 +406,10 @@ static struct cluster_rt *rt_new(const struct cfg_cluster *c, char *spec)
 	rt->lb = calloc(nworkers ? nworkers : 1, sizeof(*rt->lb));
 	rt->statics = calloc(c->nendpoints + 1, sizeof(*rt->statics));
 	rt->dns = calloc(c->nendpoints + 1, sizeof(*rt->dns));
-	if (!rt->name || !rt->lb || !rt->statics || !rt->dns) {
+	rt->cb = calloc(1, sizeof(*rt->cb));
+	if (rt->cb)
+		atomic_init(&rt->cb->refs, 1);
+	if (!rt->name || !rt->lb || !rt->statics || !rt->dns || !rt->cb) {
 		rt_free(rt);
 		return NULL;
 	}
@@ -363,6 +428,7 @@ static struct cluster_rt *rt_new(const struct cfg_cluster *c, char *spec)
 		d->rt = rt;
 	}
 	rt->stats_base = c->stats_base;
+	rt->lb_type = c->lb;
 	hostset_publish(rt);
 	if (rt->ndns) {
 		if (!(rt->refresh = event_new(main_base, -1, EV_PERSIST, refresh_cb, rt))) {
@@ -387,9 +453,12 @@ int cluster_init(struct event_base *base)
 			return -ENOMEM;
 		evdns_base_load_hosts(dns, NULL);
 	}
-	if (!(reaper = event_new(base, -1, EV_PERSIST, reaper_cb, NULL)))
+	if (!(reaper = event_new(base, -1, EV_PERSIST, reaper_cb, NULL)) ||
+	    !(sweeper = event_new(base, -1, EV_PERSIST, sweep_cb, NULL)))
 		return -ENOMEM;
 	event_add(reaper, &tv);
+	tv = (struct timeval){ 0, SWEEP_MS * 1000 };
+	event_add(sweeper, &tv);
 	return 0;
 }
 
@@ -403,6 +472,8 @@ void cluster_shutdown(void)
 	}
 	if (reaper)
 		event_free(reaper);
+	if (sweeper)
+		event_free(sweeper);
 	if (dns)
 		evdns_base_free(dns, 1);
 	reap_hosts();
@@ -449,39 +520,160 @@ void cluster_cfg_unbind(struct cfg *cfg)
 	}
 }
 
-struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash)
+struct cluster_breakers *cluster_breakers(const struct cfg_cluster *c)
+{
+	return c->rt->cb;
+}
+
+struct cluster_breakers *cluster_breakers_ref(struct cluster_breakers *cb)
+{
+	atomic_fetch_add(&cb->refs, 1);
+	return cb;
+}
+
+void cluster_breakers_unref(struct cluster_breakers *cb)
+{
+	if (atomic_fetch_sub(&cb->refs, 1) == 1)
+		free(cb);
+}
+
+unsigned cluster_host_count(const struct cfg_cluster *c)
+{
+	struct hostset *hs = atomic_load_explicit(&c->rt->hs, memory_order_acquire);
+
+	return hs ? hs->n : 0;
+}
+
+static uint64_t now_ms(void)
+{
+	return util_mono_us() / 1000;
+}
+
+bool cluster_host_eject(const struct cfg_cluster *c, struct host *h, uint64_t ms, unsigned max_percent)
 {
 	struct cluster_rt *rt = c->rt;
-	struct hostset *hs = atomic_load_explicit(&rt->hs, memory_order_acquire);
+	unsigned n = cluster_host_count(c), out = atomic_load(&rt->cb->ejected);
+	bool no = false;
+
+	/* max_ejection_percent bounds ejections, but one host may always go. */
+	if (out >= 1 && (uint64_t)(out + 1) * 100 > (uint64_t)max_percent * n) {
+		stats_inc(rt->stats_base + CS_OD_EJECTIONS_OVERFLOW);
+		return false;
+	}
+	if (!atomic_compare_exchange_strong(&h->od.ejected, &no, true))
+		return false;	/* another worker got there first */
+	atomic_store(&h->od.until_ms, now_ms() + ms);
+	atomic_fetch_add(&rt->cb->ejected, 1);
+	stats_inc(rt->stats_base + CS_OD_EJECTIONS_ENFORCED_TOTAL);
+	stats_inc(rt->stats_base + CS_OD_EJECTIONS_ACTIVE);
+	log_info("cluster %s: host %s ejected for %llums", c->name, h->addr, (unsigned long long)ms);
+	return true;
+}
+
+/* Main thread: lets hosts whose ejection ran out back in. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = now_ms();
+
+	for (struct cluster_rt *rt = rts; rt; rt = rt->next) {
+		struct hostset *hs = atomic_load(&rt->hs);
+
+		/* Not gated on cb.ejected: hosts outlive a runtime replaced by a reload. */
+		if (!hs)
+			continue;
+		for (unsigned i = 0; i < hs->n; i++) {
+			struct host *h = hs->hosts[i];
+
+			if (!atomic_load(&h->od.ejected) || now < atomic_load(&h->od.until_ms))
+				continue;
+			atomic_store(&h->od.back_ms, now);
+			atomic_store(&h->od.ejected, false);
+			if (atomic_load(&rt->cb->ejected))
+				atomic_fetch_sub(&rt->cb->ejected, 1);
+			stats_dec(rt->stats_base + CS_OD_EJECTIONS_ACTIVE);
+			log_info("cluster %s: host %s is back", rt->name, h->addr);
+		}
+	}
+}
+
+static struct host *ring_pick(const struct hostset *hs, uint64_t hash)
+{
+	unsigned lo = 0, hi = hs->nring;
+
+	while (lo < hi) {		/* first point at or after hash, wrapping */
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (hs->ring[mid].hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return hs->hosts[hs->ring[lo == hs->nring ? 0 : lo].host];
+}
+
+static struct host *lb_pick(const struct cfg_cluster *c, const struct hostset *hs, unsigned worker, uint64_t hash)
+{
+	struct cluster_rt *rt = c->rt;
 	struct host *h, *h2;
 
-	if (!hs || !hs->nsched)
-		return NULL;
 	switch (c->lb) {
 	case LB_ROUND_ROBIN:
-		h = hs->hosts[hs->sched[rt->lb[worker].rr++ % hs->nsched]];
-		break;
+		return hs->hosts[hs->sched[rt->lb[worker].rr++ % hs->nsched]];
 	case LB_LEAST_REQUEST:
 		/* Power of two choices over the weighted schedule. */
 		h = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
 		h2 = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
-		if (atomic_load_explicit(&h2->active_rq, memory_order_relaxed) <
-		    atomic_load_explicit(&h->active_rq, memory_order_relaxed))
-			h = h2;
-		break;
+		return atomic_load_explicit(&h2->active_rq, memory_order_relaxed) <
+		       atomic_load_explicit(&h->active_rq, memory_order_relaxed) ? h2 : h;
 	case LB_RING_HASH:
-		/* Without a hash policy Envoy's ring hash picks at random; so do we. */
-		if (hash) {
-			h = hs->hosts[hs->sched[hash % hs->nsched]];
-			break;
-		}
-		/* fall through */
+		/* Without a key Envoy's ring hash picks at random; so do we. */
+		if (hash && hs->nring)
+			return ring_pick(hs, hash);
+		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
 	case LB_RANDOM:
 	default:
-		h = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
-		break;
+		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
 	}
-	return host_ref(h);
+}
+
+static bool avoided(const struct host *h, struct host *const *avoid, unsigned navoid)
+{
+	for (unsigned i = 0; i < navoid; i++)
+		if (avoid[i] == h)
+			return true;
+	return false;
+}
+
+struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash,
+			       struct host *const *avoid, unsigned navoid)
+{
+	struct hostset *hs = atomic_load_explicit(&c->rt->hs, memory_order_acquire);
+	unsigned ejected = atomic_load_explicit(&c->rt->cb->ejected, memory_order_relaxed);
+	bool panic, any_ok = false;
+	struct host *h = NULL;
+
+	if (!hs || !hs->nsched)
+		return NULL;
+	/* Below the panic threshold health is ignored (Envoy); 0 never panics. */
+	panic = ejected && (uint64_t)(hs->n - (ejected < hs->n ? ejected : hs->n)) * 100 <
+			   (uint64_t)c->panic_percent * hs->n;
+	for (unsigned i = 0; i < hs->n && !any_ok; i++)
+		any_ok = panic || !atomic_load_explicit(&hs->hosts[i]->od.ejected, memory_order_relaxed);
+	if (!any_ok)
+		return NULL;
+	/* A few draws steer away from ejected and already tried hosts; then any usable one. */
+	for (unsigned tries = 0; tries < 2 * hs->n + 2; tries++) {
+		h = lb_pick(c, hs, worker, tries ? util_rand64() | 1 : hash);
+		if ((panic || !atomic_load_explicit(&h->od.ejected, memory_order_relaxed)) &&
+		    (tries > hs->n || !avoided(h, avoid, navoid)))
+			return host_ref(h);
+		if (c->lb == LB_RING_HASH && hash && !tries)
+			hash = 0;	/* the key's host is out: fall back to random */
+	}
+	for (unsigned i = 0; i < hs->n; i++)
+		if (panic || !atomic_load_explicit(&hs->hosts[i]->od.ejected, memory_order_relaxed))
+			return host_ref(hs->hosts[i]);
+	return NULL;
 }
 
 int cluster_render(struct evbuffer *out, const struct cfg *cfg)
@@ -506,7 +698,8 @@ int cluster_render(struct evbuffer *out, const struct cfg *cfg)
 				evbuffer_add_printf(out, "%s::%s::%s::%lld\n", c->name, h->addr, leaves[k].name,
 						    (long long)stats_value(h->stats + leaves[k].id));
 			evbuffer_add_printf(out, "%s::%s::hostname::%s\n", c->name, h->addr, h->hostname);
-			evbuffer_add_printf(out, "%s::%s::health_flags::healthy\n", c->name, h->addr);
+			evbuffer_add_printf(out, "%s::%s::health_flags::%s\n", c->name, h->addr,
+					    atomic_load(&h->od.ejected) ? "/failed_outlier_check" : "healthy");
 			evbuffer_add_printf(out, "%s::%s::weight::%u\n", c->name, h->addr, h->weight);
 		}
 	}

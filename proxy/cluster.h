@@ -9,6 +9,8 @@
 #define WM_CLUSTER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -17,6 +19,18 @@ struct cfg_cluster;
 struct evbuffer;
 struct event_base;
 struct upconn;
+struct upstream_req;
+
+/* Outlier state of a host. The policy (filters/outlier.c) counts failures and
+ * decides ejections; cluster.c skips ejected hosts when picking and lets them
+ * back in when their time is up. */
+struct host_outlier {
+	atomic_bool ejected;
+	_Atomic uint64_t until_ms;	/* monotonic ms when an ejection ends */
+	atomic_uint times;		/* ejections so far (decays while healthy) */
+	_Atomic uint64_t back_ms;	/* when it was last let back in */
+	atomic_uint cons_5xx, cons_gw, cons_local;	/* consecutive failures */
+};
 
 struct host {
 	atomic_int refs;		/* registry + host sets + upstream connections */
@@ -28,8 +42,15 @@ struct host {
 	uint32_t weight;
 	uint32_t stats;			/* HS_* block */
 	atomic_int active_rq;		/* in-flight requests, for LEAST_REQUEST */
+	struct host_outlier od;
 	struct upconn **idle;		/* per-worker idle connection lists (nworkers) */
+	struct upstream_req **pending;	/* per-worker queues waiting for a connection (nworkers) */
 	struct host *reg_next;		/* main thread's registry */
+};
+
+struct ring_point {
+	uint64_t hash;
+	unsigned host;			/* index into hosts */
 };
 
 struct hostset {
@@ -37,6 +58,19 @@ struct hostset {
 	struct host **hosts;
 	unsigned nsched;		/* weighted round-robin schedule: indexes into hosts */
 	uint16_t *sched;
+	unsigned nring;			/* RING_HASH ring, sorted by hash */
+	struct ring_point *ring;
+};
+
+/* Circuit-breaker gauges of a cluster, shared by all workers. Refcounted:
+ * upstream connections outlive the snapshot whose cluster opened them. */
+struct cluster_breakers {
+	atomic_int refs;
+	atomic_uint cx;			/* open connections */
+	atomic_uint pending;		/* requests waiting for a connection */
+	atomic_uint rq;			/* requests in flight */
+	atomic_uint retries;		/* retries in flight */
+	atomic_uint ejected;		/* hosts ejected by outlier detection */
 };
 
 /* Sets up DNS on the main loop. */
@@ -50,8 +84,25 @@ int cluster_cfg_bind(struct cfg *cfg);
 void cluster_cfg_unbind(struct cfg *cfg);
 
 /* Picks a host for a request and returns it with a reference; NULL when the
- * cluster has no hosts. hash is used by hashing balancers. Worker thread. */
-struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash);
+ * cluster has no usable host (none, or all ejected and not in panic). hash is
+ * used by RING_HASH (0 = no key: random). Hosts in avoid are skipped when
+ * another choice exists (retries go elsewhere). Worker thread. */
+struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash,
+			       struct host *const *avoid, unsigned navoid);
+
+struct cluster_breakers *cluster_breakers(const struct cfg_cluster *c);
+struct cluster_breakers *cluster_breakers_ref(struct cluster_breakers *cb);
+void cluster_breakers_unref(struct cluster_breakers *cb);
+
+/* Ejects h for ms milliseconds unless max_percent of the cluster's hosts are out
+ * already (one host may always be ejected). Returns true when it did. Any thread. */
+bool cluster_host_eject(const struct cfg_cluster *c, struct host *h, uint64_t ms, unsigned max_percent);
+
+/* Host count of the cluster's current set (for percentages). */
+unsigned cluster_host_count(const struct cfg_cluster *c);
+
+/* 64-bit hash used for ring points and keys. */
+uint64_t cluster_hash(const void *data, size_t len);
 
 static inline struct host *host_ref(struct host *h)
 {

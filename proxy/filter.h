@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct stream;
 struct evbuffer;
@@ -25,10 +26,36 @@ enum filter_status {
 	FILTER_CONTINUE,	/* go on to the next filter */
 	FILTER_STOP,		/* pause iteration; stream_resume() continues it */
 	FILTER_ERROR,		/* fail the stream with a 500 */
+	FILTER_RETRY,		/* on_attempt only: run another attempt after a->retry_in_ms */
+};
+
+/* How one upstream attempt ended, shown to on_attempt before anything of it
+ * reaches the client. */
+enum attempt_fail {
+	AF_NONE,		/* response headers arrived: see status */
+	AF_CONNECT_FAIL,	/* connection refused or unreachable */
+	AF_CONNECT_TIMEOUT,
+	AF_RESET,		/* upstream closed or reset before the response headers */
+	AF_PER_TRY_TIMEOUT,
+	AF_PROTOCOL,		/* unparseable response */
+	AF_REFUSED_STREAM,	/* HTTP/2 REFUSED_STREAM */
+};
+
+struct host;
+struct http_resp_head;
+
+struct attempt {
+	unsigned n;		/* 1 for the first attempt */
+	struct host *host;
+	enum attempt_fail fail;
+	int status;		/* response status when fail == AF_NONE */
+	const struct http_resp_head *resp;	/* response head when fail == AF_NONE */
+	uint64_t retry_in_ms;	/* out, with FILTER_RETRY: backoff before the next attempt */
 };
 
 #define FILTER_SCOPE_TOP	0x01	/* key allowed at the top level of the config */
 #define FILTER_SCOPE_ROUTE	0x02	/* key allowed in a route */
+#define FILTER_SCOPE_CLUSTER	0x04	/* key allowed in a cluster; only on_attempt runs, with state NULL */
 
 struct filter_ops {
 	const char *name;
@@ -44,6 +71,10 @@ struct filter_ops {
 	enum filter_status (*on_response_headers)(struct stream *s, const void *conf, void *state);
 	enum filter_status (*on_response_data)(struct stream *s, const void *conf, void *state,
 					       struct evbuffer *buf, bool end);
+	/* An upstream attempt ended (response headers or a failure), before the router
+	 * acts on it. Returning FILTER_RETRY asks for another attempt; the first filter
+	 * that does wins. Cluster-scope filters see every attempt to their cluster. */
+	enum filter_status (*on_attempt)(struct stream *s, const void *conf, void *state, struct attempt *a);
 	/* After the response is complete or the stream failed; for logs, stats, spans. */
 	void (*on_log)(struct stream *s, const void *conf, void *state);
 };

@@ -211,7 +211,19 @@ const char *h1_reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 406: return "Not Acceptable";
 	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 418: return "I'm a teapot";
+	case 421: return "Misdirected Request";
+	case 422: return "Unprocessable Content";
+	case 425: return "Too Early";
+	case 428: return "Precondition Required";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
 	case 426: return "Upgrade Required";
@@ -222,6 +234,9 @@ const char *h1_reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
+	case 511: return "Network Authentication Required";
 	default: return "Unknown";
 	}
 }

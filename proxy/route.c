@@ -148,12 +148,54 @@ static bool path_matches(const struct cfg_route_match *m, const char *path)
 	return false;
 }
 
+/* First occurrence of name in the query string; the value is raw (not decoded),
+ * like Envoy's query_parameters matcher. "a" and "a=" both have an empty value. */
+static bool query_value(const char *path, const char *name, const char **v, size_t *vlen)
+{
+	const char *q = strchr(path, '?');
+	size_t nlen = strlen(name);
+
+	if (!q)
+		return false;
+	for (q++; *q;) {
+		size_t len = strcspn(q, "&#"), klen = strcspn(q, "=&#");
+
+		if (klen == nlen && !memcmp(q, name, nlen)) {
+			*v = klen < len ? q + klen + 1 : q + klen;
+			*vlen = klen < len ? len - klen - 1 : 0;
+			return true;
+		}
+		if (q[len] != '&')
+			break;
+		q += len + 1;
+	}
+	return false;
+}
+
+static bool query_matches(const struct cfg_query_match *qm, const char *path)
+{
+	const char *v;
+	size_t vlen;
+	bool found = query_value(path, qm->name, &v, &vlen);
+
+	if (qm->type == HM_PRESENT)
+		return found == qm->present;
+	if (!found)
+		return false;
+	if (qm->type == HM_REGEX)
+		return regex_match(&qm->re, v, vlen);
+	return vlen == strlen(qm->value) && !memcmp(v, qm->value, vlen);
+}
+
 static bool route_matches(const struct cfg_route_match *m, const struct http_req_head *req)
 {
 	bool method_ok = !m->nmethods;
 
 	if (!path_matches(m, req->path ? req->path : ""))
 		return false;
+	for (unsigned i = 0; i < m->nquery; i++)
+		if (!query_matches(&m->query[i], req->path ? req->path : ""))
+			return false;
 	for (unsigned i = 0; i < m->nheaders; i++)
 		if (!header_matches(&m->headers[i], req))
 			return false;

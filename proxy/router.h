@@ -13,6 +13,9 @@ struct stream;
 struct host;
 struct upconn;
 
+struct event;
+struct evbuffer;
+
 /* Why an upstream attempt ended before a complete response. */
 enum up_reset {
 	UP_CONNECT_FAIL,	/* connection refused or unreachable */
@@ -21,15 +24,43 @@ enum up_reset {
 	UP_PROTOCOL_ERROR,	/* unparseable response */
 };
 
-/* The router's side of a stream: one upstream attempt. Lives on the stream arena. */
+/* One upstream attempt. Lives on the stream arena; a retry makes a new one. */
 struct upstream_req {
 	struct stream *s;
 	const struct cfg_cluster *cluster;
 	struct host *host;		/* referenced until the attempt ends */
-	struct upconn *uc;		/* NULL once released back to the pool or closed */
+	struct upconn *uc;		/* NULL while pending, and once released or closed */
+	struct evbuffer *held;		/* request body that arrived before a connection was bound */
+	struct upstream_req *next_pending;	/* host's per-worker pending queue */
+	unsigned n;			/* attempt number, from 1 */
+	bool pending;			/* waiting for a connection (max_connections reached) */
+	bool counted;			/* holds a max_requests slot */
 	bool resp_headers;		/* response headers arrived */
 	bool resp_done;
 };
+
+#define ROUTER_MAX_TRIED 4		/* hosts remembered to steer retries elsewhere */
+
+/* Per-stream router state across attempts (stream.h: s->router). */
+struct router_ctx {
+	struct upstream_req *cur;	/* the live attempt, or NULL (backoff, done) */
+	unsigned attempts;
+	struct host *tried[ROUTER_MAX_TRIED];	/* not referenced: compared only */
+	unsigned ntried;
+	uint64_t per_try_timeout_ms;	/* set by filters (retry policy); 0 = none */
+	size_t replay_limit;		/* keep up to this much request body for retries; 0 = none */
+	struct evbuffer *replay;	/* copy of the request body sent so far */
+	bool replay_lost;		/* body outgrew replay_limit: no more attempts */
+	bool holds_retry;		/* holds a max_retries slot for the current attempt */
+	uint64_t hash;			/* RING_HASH key hash, 0 = none */
+	struct event *timeout;		/* route timeout */
+	struct event *per_try;		/* per-try timeout */
+	struct event *backoff;		/* delay before the next attempt */
+};
+
+/* Knobs for filters, valid until the router forwards the stream. */
+void router_set_per_try_timeout(struct stream *s, uint64_t ms);
+void router_keep_body(struct stream *s, size_t limit);
 
 /* Virtual host for an authority (port stripped, case-insensitive): exact domain
  * first, then the longest "*.suffix", then the longest "prefix.*", then "*". */
@@ -51,6 +82,8 @@ void router_abort(struct stream *s);
 void router_send_data(struct stream *s, struct evbuffer *buf, bool end);
 
 /* Upstream connection → router. */
+/* A connection was bound to a pending or new attempt and its head written. */
+void router_up_bound(struct upstream_req *ur);
 void router_up_headers(struct upstream_req *ur);
 void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end);
 void router_up_reset(struct upstream_req *ur, enum up_reset why);

@@ -11,6 +11,15 @@ struct evbuffer;
 
 #define WINGMAN_VERSION PACKAGE_VERSION
 
+struct cfg_errs;
+
+/* Loads the config at path, or the embedded default (conf/wingman.yaml) when
+ * path is NULL. NULL on errors, which are in errs. */
+struct cfg *server_load(const char *path, struct cfg_errs *errs);
+
+/* Runs wingman on c (generation 1) until drained or stopped; the exit code. */
+int server_run(const char *path, struct cfg *c);
+
 /* Current snapshot with a reference taken; release with cfg_unref(). Any thread. */
 struct cfg *server_cfg_get(void);
 

@@ -61,6 +61,20 @@ enum cluster_stat {
 	CS_UPSTREAM_CX_TX_BYTES_TOTAL,
 	CS_UPSTREAM_RQ_RX_RESET,	/* upstream reset mid-response */
 	CS_MEMBERSHIP_TOTAL,		/* gauge */
+	CS_UPSTREAM_RQ_RETRY,
+	CS_UPSTREAM_RQ_RETRY_SUCCESS,
+	CS_UPSTREAM_RQ_RETRY_LIMIT_EXCEEDED,
+	CS_UPSTREAM_RQ_RETRY_OVERFLOW,
+	CS_UPSTREAM_RQ_PER_TRY_TIMEOUT,
+	CS_UPSTREAM_RQ_PENDING_OVERFLOW,
+	CS_UPSTREAM_RQ_PENDING_ACTIVE,	/* gauge */
+	CS_UPSTREAM_CX_OVERFLOW,
+	CS_OD_EJECTIONS_ENFORCED_TOTAL,	/* outlier_detection.* */
+	CS_OD_EJECTIONS_ACTIVE,		/* gauge */
+	CS_OD_EJECTIONS_CONSECUTIVE_5XX,	/* ejections_enforced_consecutive_5xx */
+	CS_OD_EJECTIONS_CONSECUTIVE_GW,	/* ejections_enforced_consecutive_gateway_failure */
+	CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,	/* ejections_enforced_consecutive_local_origin_failure */
+	CS_OD_EJECTIONS_OVERFLOW,	/* ejections_overflow: max_ejection_percent said no */
 	CS_SSL_HANDSHAKE,		/* "cluster.<name>.ssl.<leaf>": upstream TLS */
 	CS_SSL_CONNECTION_ERROR,
 	CS_SSL_FAIL_VERIFY_ERROR,

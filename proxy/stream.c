@@ -387,6 +387,12 @@ void stream_on_downstream_drained(struct stream *s)
 
 void stream_local_reply(struct stream *s, int status, const char *body, uint32_t rflags, const char *details)
 {
+	stream_local_reply_hdr(s, status, body, rflags, details, NULL, NULL);
+}
+
+void stream_local_reply_hdr(struct stream *s, int status, const char *body, uint32_t rflags, const char *details,
+			    const char *hname, const char *hvalue)
+{
 	struct evbuffer *b;
 	size_t blen = body ? strlen(body) : 0;
 	char date[64];
@@ -404,8 +410,7 @@ void stream_local_reply(struct stream *s, int status, const char *body, uint32_t
 	}
 	s->flags |= ST_FL_LOCAL_REPLY;
 	s->info.code_details = details;
-	if (s->up)
-		router_abort(s);
+	router_abort(s);
 	/* Only the filters that saw the request see the reply. */
 	s->resp_next = s->req_next;
 	memset(&s->resp, 0, sizeof(s->resp));
@@ -415,7 +420,8 @@ void stream_local_reply(struct stream *s, int status, const char *body, uint32_t
 	s->resp.content_length = (int64_t)blen;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if ((blen && http_hdr_add(s->arena, &s->resp.h, "content-type", 12, "text/plain", 10)) ||
+	if ((hname && http_hdr_add(s->arena, &s->resp.h, hname, strlen(hname), hvalue, strlen(hvalue))) ||
+	    (blen && http_hdr_add(s->arena, &s->resp.h, "content-type", 12, "text/plain", 10)) ||
 	    http_hdr_add(s->arena, &s->resp.h, "date", 4, date, strlen(date)) ||
 	    http_hdr_add(s->arena, &s->resp.h, "server", 6, "wingman", 7)) {
 		stream_reset(s, RF_LR, "out_of_memory");
@@ -444,8 +450,7 @@ void stream_reset(struct stream *s, uint32_t rflags, const char *details)
 		if (!*s->info.code_details)
 			s->info.code_details = details;
 		s->flags |= ST_FL_RESET;
-		if (s->up)
-			router_abort(s);
+		router_abort(s);
 		s->codec->reset(s);
 		stream_finish(s);
 	}
@@ -460,8 +465,7 @@ void stream_on_downstream_reset(struct stream *s)
 		if (!*s->info.code_details)
 			s->info.code_details = "downstream_remote_disconnect";
 		s->flags |= ST_FL_RESET;
-		if (s->up)
-			router_abort(s);
+		router_abort(s);
 		stream_finish(s);
 	}
 	release(s);
@@ -477,8 +481,7 @@ static void stream_finish(struct stream *s)
 		return;
 	s->flags |= ST_FL_FINISHED;
 	s->info.end_mono_us = util_mono_us();
-	if (s->up)
-		router_abort(s);
+	router_abort(s);
 	dur_ms = (s->info.end_mono_us - s->info.start_mono_us) / 1000;
 	if (s->listener && (s->flags & ST_FL_REQ_HEADERS)) {
 		stats_dec(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);

@@ -7,6 +7,7 @@
 
 struct event_base;
 struct filter_conf;
+struct router_ctx;
 struct stream;
 struct worker;
 
@@ -63,7 +64,8 @@ struct stream {
 	struct evbuffer *resp_body;		/* response body held while the chain is paused */
 	const char *local_body;			/* body of a local reply */
 
-	struct upstream_req *up;		/* router's upstream side */
+	struct upstream_req *up;		/* router's live upstream attempt */
+	struct router_ctx *router;		/* router state across attempts, on demand */
 	int busy;				/* re-entrancy depth; free deferred while > 0 */
 };
 
@@ -85,6 +87,9 @@ void stream_on_response_data(struct stream *s, struct evbuffer *buf, bool end);
 /* Answer locally (404, 503, 504 …) through the normal response path. Ends request
  * iteration. body may be NULL. details is %RESPONSE_CODE_DETAILS%. */
 void stream_local_reply(struct stream *s, int status, const char *body, uint32_t rflags, const char *details);
+/* The same with one extra response header (location, x-envoy-overloaded …). */
+void stream_local_reply_hdr(struct stream *s, int status, const char *body, uint32_t rflags, const char *details,
+			    const char *hname, const char *hvalue);
 
 /* Continue a chain that a filter paused with FILTER_STOP. */
 void stream_resume(struct stream *s);

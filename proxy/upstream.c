@@ -25,6 +25,11 @@
 
 static const llhttp_settings_t up_settings;
 
+static struct cluster_breakers *uc_breakers(const struct upstream_req *ur)
+{
+	return cluster_breakers(ur->cluster);
+}
+
 static void upconn_unidle(struct upconn *uc)
 {
 	struct upconn **pp = &uc->host->idle[uc->w->id];
@@ -38,19 +43,27 @@ static void upconn_unidle(struct upconn *uc)
 	uc->flags &= ~UPCONN_FL_IDLE;
 }
 
+static void serve_pending(struct worker *w, struct host *h);
+
 static void upconn_free(struct upconn *uc)
 {
+	struct worker *w = uc->w;
+	struct host *h = uc->host;
+
 	upconn_unidle(uc);
 	stats_dec(uc->cluster_stats + CS_UPSTREAM_CX_ACTIVE);
 	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY);
-	stats_dec(uc->host->stats + HS_CX_ACTIVE);
-	host_unref(uc->host);
+	stats_dec(h->stats + HS_CX_ACTIVE);
+	atomic_fetch_sub(&uc->cb->cx, 1);
+	cluster_breakers_unref(uc->cb);
 	sock_close(&uc->sk);
 	event_free(uc->timer);
 	event_free(uc->later);
 	evbuffer_free(uc->scratch);
 	h1_acc_free(&uc->acc);
 	free(uc);
+	serve_pending(w, h);	/* a connection slot just freed up */
+	host_unref(h);
 }
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)
@@ -83,18 +96,38 @@ static void fail(struct upconn *uc, enum up_reset why)
 	router_up_reset(ur, why);
 }
 
+static void upconn_bind(struct upconn *uc, struct upstream_req *ur);
+
+static struct upstream_req *pop_pending(struct worker *w, struct host *h)
+{
+	struct upstream_req *ur = h->pending[w->id];
+
+	if (ur) {
+		h->pending[w->id] = ur->next_pending;
+		ur->pending = false;
+		atomic_fetch_sub(&uc_breakers(ur)->pending, 1);
+		stats_dec(ur->cluster->stats_base + CS_UPSTREAM_RQ_PENDING_ACTIVE);
+	}
+	return ur;
+}
+
 static void to_idle(struct upconn *uc)
 {
 	struct timeval tv = { UP_IDLE_TIMEOUT_S, 0 };
+	struct upstream_req *ur;
 
-	uc->flags |= UPCONN_FL_IDLE;
 	uc->flags &= ~(UPCONN_FL_RESP_DONE | UPCONN_FL_REQ_DONE | UPCONN_FL_REUSABLE |
 		       UPCONN_FL_REQ_CHUNKED | UPCONN_FL_WANT_DRAIN | UPCONN_FL_BP_READ);
-	uc->next = uc->host->idle[uc->w->id];
-	uc->host->idle[uc->w->id] = uc;
 	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
 	uc->parser.data = uc;
 	sock_read_enable(&uc->sk, true);
+	if ((ur = pop_pending(uc->w, uc->host))) {
+		upconn_bind(uc, ur);	/* a queued request takes it straight away */
+		return;
+	}
+	uc->flags |= UPCONN_FL_IDLE;
+	uc->next = uc->host->idle[uc->w->id];
+	uc->host->idle[uc->w->id] = uc;
 	event_add(uc->timer, &tv);
 }
 
@@ -102,7 +135,8 @@ static void to_idle(struct upconn *uc)
 static void release(struct upconn *uc)
 {
 	if ((uc->flags & UPCONN_FL_REUSABLE) && (uc->flags & UPCONN_FL_REQ_DONE) &&
-	    !uc->w->draining && !(uc->flags & UPCONN_FL_DEAD))
+	    !uc->w->draining && !(uc->flags & UPCONN_FL_DEAD) &&
+	    !(uc->max_requests && uc->nrequests >= uc->max_requests))
 		to_idle(uc);
 	else
 		upconn_close(uc);
@@ -255,6 +289,9 @@ static struct upconn *upconn_new(struct worker *w, struct host *host, const stru
 	uc->sk.out_low = UP_OUT_LOW_WATERMARK;
 	uc->host = host_ref(host);
 	uc->cluster_stats = cl->stats_base;
+	uc->cb = cluster_breakers_ref(cluster_breakers(cl));
+	uc->max_requests = cl->pool.max_requests_per_connection;
+	atomic_fetch_add(&uc->cb->cx, 1);
 	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
 	uc->parser.data = uc;
 	stats_inc(cl->stats_base + CS_UPSTREAM_CX_TOTAL);
@@ -299,10 +336,22 @@ static void write_head(struct upconn *uc, const struct stream *s)
 	evbuffer_add(out, "\r\n", 2);
 }
 
+static void upconn_bind(struct upconn *uc, struct upstream_req *ur)
+{
+	uc->ur = ur;
+	ur->uc = uc;
+	uc->nrequests++;
+	write_head(uc, ur->s);
+	sock_flush(&uc->sk);
+	router_up_bound(ur);
+}
+
 int upconn_start(struct upstream_req *ur)
 {
 	struct worker *w = ur->s->worker;
 	struct host *h = ur->host;
+	const struct cfg_cluster *cl = ur->cluster;
+	struct cluster_breakers *cb = cluster_breakers(cl);
 	struct upconn *uc;
 
 	while ((uc = h->idle[w->id])) {
@@ -312,16 +361,47 @@ int upconn_start(struct upstream_req *ur)
 	}
 	if (uc) {
 		event_del(uc->timer);
-		uc->cluster_stats = ur->cluster->stats_base;
-	} else if (!(uc = upconn_new(w, h, ur->cluster))) {
-		return -ECONNREFUSED;
+		uc->cluster_stats = cl->stats_base;
+		upconn_bind(uc, ur);
+		return 0;
 	}
-	uc->ur = ur;
-	ur->uc = uc;
-	uc->nrequests++;
-	write_head(uc, ur->s);
-	sock_flush(&uc->sk);
+	if (atomic_load(&cb->cx) >= cl->pool.max_connections) {
+		/* At the connection limit: wait for one (Envoy's pending requests). */
+		stats_inc(cl->stats_base + CS_UPSTREAM_CX_OVERFLOW);
+		if (atomic_load(&cb->pending) >= cl->pool.max_pending_requests)
+			return -EOVERFLOW;
+		atomic_fetch_add(&cb->pending, 1);
+		stats_inc(cl->stats_base + CS_UPSTREAM_RQ_PENDING_TOTAL);
+		stats_inc(cl->stats_base + CS_UPSTREAM_RQ_PENDING_ACTIVE);
+		ur->pending = true;
+		ur->next_pending = NULL;
+		struct upstream_req **pp = &h->pending[w->id];
+
+		while (*pp)
+			pp = &(*pp)->next_pending;
+		*pp = ur;
+		return 0;
+	}
+	if (!(uc = upconn_new(w, h, cl)))
+		return -ECONNREFUSED;
+	upconn_bind(uc, ur);
 	return 0;
+}
+
+/* A connection to h closed on worker w: open one for the first queued request. */
+static void serve_pending(struct worker *w, struct host *h)
+{
+	struct upstream_req *ur = h->pending[w->id];
+	struct upconn *uc;
+
+	if (!ur || atomic_load(&uc_breakers(ur)->cx) >= ur->cluster->pool.max_connections)
+		return;
+	ur = pop_pending(w, h);
+	if (!(uc = upconn_new(w, h, ur->cluster))) {
+		router_up_reset(ur, UP_CONNECT_FAIL);
+		return;
+	}
+	upconn_bind(uc, ur);
 }
 
 void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
@@ -365,11 +445,26 @@ void upconn_pause_read(struct upconn *uc, bool pause)
 	}
 }
 
-void upconn_abort(struct upconn *uc)
+void upconn_abort(struct upstream_req *ur)
 {
-	if (uc->ur)
-		uc->ur->uc = NULL;
+	struct upconn *uc = ur->uc;
+
+	if (ur->pending) {
+		struct upstream_req **pp = &ur->host->pending[ur->s->worker->id];
+
+		while (*pp && *pp != ur)
+			pp = &(*pp)->next_pending;
+		if (*pp)
+			*pp = ur->next_pending;
+		ur->pending = false;
+		atomic_fetch_sub(&uc_breakers(ur)->pending, 1);
+		stats_dec(ur->cluster->stats_base + CS_UPSTREAM_RQ_PENDING_ACTIVE);
+		return;
+	}
+	if (!uc)
+		return;
 	uc->ur = NULL;
+	ur->uc = NULL;
 	upconn_close(uc);
 }
 

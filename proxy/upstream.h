@@ -37,6 +37,8 @@ struct upconn {
 	struct event *later;		/* deferred free */
 	uint32_t flags;			/* UPCONN_FL_* */
 	uint32_t cluster_stats;		/* CS_* block of the cluster that opened it */
+	struct cluster_breakers *cb;	/* its circuit breakers (referenced) */
+	uint32_t max_requests;		/* max_requests_per_connection; 0 = unlimited */
 	unsigned nrequests;
 	llhttp_t parser;
 	struct h1_acc acc;
@@ -45,13 +47,16 @@ struct upconn {
 	struct upconn *next;		/* idle list */
 };
 
-/* Binds ur to an idle connection to ur->host or a new one, and writes the request
- * head. 0 or -errno (connection could not even be started). */
+/* Binds ur to an idle connection to ur->host, or a new one, or queues it while
+ * the cluster is at max_connections; router_up_bound() follows the binding.
+ * Returns 0, -EOVERFLOW when max_pending_requests is reached too, or -errno
+ * when a connection could not even be started. */
 int upconn_start(struct upstream_req *ur);
 /* Request body toward the upstream. */
 void upconn_send(struct upconn *uc, struct evbuffer *data, bool end);
-/* Detaches the request; the connection is closed unless it is idle-clean. */
-void upconn_abort(struct upconn *uc);
+/* Ends ur's use of the pool: leaves the pending queue, or detaches from its
+ * connection and closes it (a half-done exchange cannot be reused). */
+void upconn_abort(struct upstream_req *ur);
 /* Backpressure from the client side. */
 void upconn_pause_read(struct upconn *uc, bool pause);
 /* True while output toward the upstream is above its high watermark. */

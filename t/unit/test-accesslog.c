@@ -184,7 +184,7 @@ int main(void)
 	s.info.flags = RF_DT | RF_NR | RF_UF | RF_UH | RF_UMSDR | RF_DC;
 	is_fmt("%RESPONSE_FLAGS%", &s, "UH,UF,NR,DC,UMSDR,DT\n", "response flags order");
 	s.info.flags = 0x1ffff;
-	is_fmt("%RESPONSE_FLAGS%", &s, "UH,UF,UO,NR,URX,UC,DC,LR,UR,UT,DI,FI,RL,UAEX,DPE,UMSDR,DT\n",
+	is_fmt("%RESPONSE_FLAGS%", &s, "UH,UT,LR,UR,UF,UC,UO,NR,DI,FI,RL,UAEX,DC,URX,DPE,UMSDR,DT\n",
 	       "all response flags");
 	{
 		struct stream e;

@@ -1,0 +1,420 @@
+/* The main thread: the published config snapshot, signals, reload, drain, the
+ * admin endpoint and the listening sockets handed to the workers. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "accesslog.h"
+#include "admin.h"
+#include "arena.h"
+#include "cfg.h"
+#include "cluster.h"
+#include "default-conf.h"
+#include "log.h"
+#include "mailbox.h"
+#include "server.h"
+#include "stats.h"
+#include "tls.h"
+#include "worker.h"
+
+#define LISTEN_BACKLOG 1024
+#define DRAIN_POLL_MS 50
+
+/* Listening sockets by configured address: one SO_REUSEPORT socket per worker. */
+struct lsock {
+	char address[128];
+	int *fds;
+	struct lsock *next;
+};
+
+static _Atomic(struct cfg *) current;
+static atomic_bool draining;
+static struct event_base *main_base;
+static struct lsock *lsocks;
+static const char *conf_path;		/* NULL: the embedded default */
+static pthread_t main_thread;
+static struct mailbox mbox;		/* server_post() lands here */
+static struct event *drain_ev;
+static uint64_t drain_deadline_us;
+uint64_t server_start_wall_us;
+
+struct cfg *server_cfg_get(void)
+{
+	/* Safe without a lock: a replaced snapshot keeps its published reference
+	 * until every worker passed a barrier (see reload()). */
+	return cfg_ref(atomic_load_explicit(&current, memory_order_acquire));
+}
+
+static void cfg_destroy(void *arg)
+{
+	struct cfg *c = arg;
+
+	cluster_cfg_unbind(c);
+	arena_free(c->arena);
+}
+
+void server_cfg_release(struct cfg *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (pthread_equal(pthread_self(), main_thread))
+		cfg_destroy(c);
+	else if (server_post(cfg_destroy, c))
+		log_err("out of memory releasing config generation %llu", (unsigned long long)c->generation);
+}
+
+struct post {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void post_cb(void *ctx, void *arg)
+{
+	struct post p = *(struct post *)arg;
+
+	free(arg);
+	p.fn(p.arg);
+}
+
+int server_post(void (*fn)(void *arg), void *arg)
+{
+	struct post *p = malloc(sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	if (mailbox_post(&mbox, post_cb, p)) {
+		free(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+bool server_draining(void)
+{
+	return atomic_load(&draining);
+}
+
+uint64_t server_active_streams(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		n += atomic_load(&workers[i].active_streams);
+	return n;
+}
+
+static int open_listener(const struct addr_spec *a)
+{
+	int one = 1;
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (a->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->sslen) || listen(fd, LISTEN_BACKLOG)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static struct lsock *lsock_find(const char *address)
+{
+	for (struct lsock *l = lsocks; l; l = l->next)
+		if (strcmp(l->address, address) == 0)
+			return l;
+	return NULL;
+}
+
+static void lsock_free(struct lsock *l, bool close_fds)
+{
+	for (unsigned i = 0; close_fds && i < nworkers; i++)
+		if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	free(l->fds);
+	free(l);
+}
+
+/* Opens the sockets cfg needs that are not open yet. On error closes what it
+ * opened, logs and returns -errno; the running listeners are untouched. */
+static int listeners_prepare(const struct cfg *cfg, struct lsock **fresh)
+{
+	*fresh = NULL;
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_listener *cl = &cfg->listeners[i];
+		struct lsock *l;
+
+		if (lsock_find(cl->address))
+			continue;
+		if (!(l = calloc(1, sizeof(*l))) || !(l->fds = calloc(nworkers, sizeof(int)))) {
+			free(l);
+			goto fail;
+		}
+		snprintf(l->address, sizeof(l->address), "%s", cl->address);
+		for (unsigned w = 0; w < nworkers; w++)
+			l->fds[w] = -1;
+		l->next = *fresh;
+		*fresh = l;
+		for (unsigned w = 0; w < nworkers; w++) {
+			int fd = open_listener(&cl->addr);
+
+			if (fd < 0) {
+				log_err("listener %s: cannot listen on %s: %s", cl->name, cl->address, strerror(-fd));
+				goto fail;
+			}
+			l->fds[w] = fd;
+		}
+	}
+	return 0;
+fail:
+	while (*fresh) {
+		struct lsock *l = *fresh;
+
+		*fresh = l->next;
+		lsock_free(l, true);
+	}
+	return -EADDRINUSE;
+}
+
+/* Makes the socket table match cfg and hands every worker its set. */
+static void listeners_commit(const struct cfg *cfg, struct lsock *fresh)
+{
+	struct lsock **pp = &lsocks;
+
+	while (*pp) {		/* forget removed addresses: the workers close them */
+		bool keep = false;
+
+		for (unsigned i = 0; i < cfg->nlisteners && !keep; i++)
+			keep = strcmp(cfg->listeners[i].address, (*pp)->address) == 0;
+		if (keep) {
+			pp = &(*pp)->next;
+		} else {
+			struct lsock *l = *pp;
+
+			*pp = l->next;
+			lsock_free(l, false);
+		}
+	}
+	while (fresh) {
+		struct lsock *l = fresh;
+
+		fresh = l->next;
+		l->next = lsocks;
+		lsocks = l;
+	}
+	for (unsigned w = 0; w < nworkers; w++) {
+		struct wlistener_set *set = calloc(1, sizeof(*set));
+		unsigned n = 0;
+
+		for (struct lsock *l = lsocks; l; l = l->next)
+			n++;
+		if (!set || !(set->fds = calloc(n + 1, sizeof(int))) ||
+		    !(set->addresses = calloc(n + 1, sizeof(*set->addresses)))) {
+			log_err("out of memory handing listeners to worker %u", w);
+			continue;
+		}
+		for (struct lsock *l = lsocks; l; l = l->next) {
+			set->fds[set->n] = l->fds[w];
+			memcpy(set->addresses[set->n++], l->address, sizeof(l->address));
+		}
+		worker_set_listeners(&workers[w], set);
+	}
+}
+
+static void print_errs(const struct cfg_errs *e)
+{
+	for (unsigned i = 0; i < e->n; i++)
+		log_err("%s", e->msgs[i]);
+}
+
+static void release_published(void *arg)
+{
+	server_cfg_release(arg);
+}
+
+static void reload(void)
+{
+	struct cfg *old = atomic_load(&current), *c;
+	struct cfg_errs errs;
+	struct lsock *fresh;
+
+	if (atomic_load(&draining))
+		return;
+	cfg_errs_init(&errs, conf_path ? conf_path : "<default>");
+	c = server_load(conf_path, &errs);
+	if (!c) {
+		print_errs(&errs);
+		cfg_errs_free(&errs);
+		stats_inc(SERVER_STAT(SS_CONFIG_RELOAD_FAILED));
+		log_err("reload failed: keeping config generation %llu", (unsigned long long)old->generation);
+		return;
+	}
+	cfg_errs_free(&errs);
+	c->generation = old->generation + 1;
+	if (c->workers != nworkers)
+		log_warn("workers: %u needs a restart; running with %u", c->workers, nworkers);
+	if (stats_cfg_bind(c) || cluster_cfg_bind(c) || listeners_prepare(c, &fresh)) {
+		stats_inc(SERVER_STAT(SS_CONFIG_RELOAD_FAILED));
+		log_err("reload failed: keeping config generation %llu", (unsigned long long)old->generation);
+		cfg_destroy(c);
+		return;
+	}
+	atomic_store_explicit(&current, c, memory_order_release);
+	listeners_commit(c, fresh);
+	if ((c->access_log_path != NULL) != (old->access_log_path != NULL) ||
+	    (c->access_log_path && strcmp(c->access_log_path, old->access_log_path) != 0))
+		accesslog_set_path(c->access_log_path);
+	if (c->admin_address && (!old->admin_address || strcmp(c->admin_address, old->admin_address) != 0))
+		admin_update(&c->admin_addr);
+	/* Streams that started on the old snapshot hold their own references. */
+	if (worker_barrier(release_published, old))
+		server_cfg_release(old);
+	stats_inc(SERVER_STAT(SS_CONFIG_RELOAD));
+	log_info("config reloaded from %s (generation %llu)", conf_path ? conf_path : "<default>",
+		 (unsigned long long)c->generation);
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t active = server_active_streams();
+
+	if (active == 0) {
+		log_info("drained; exiting");
+		event_base_loopbreak(main_base);
+	} else if (util_mono_us() >= drain_deadline_us) {
+		log_warn("drain_timeout reached with %llu requests in flight; exiting", (unsigned long long)active);
+		event_base_loopbreak(main_base);
+	}
+}
+
+void server_drain(const char *why)
+{
+	struct cfg *c = atomic_load(&current);
+	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+
+	if (atomic_exchange(&draining, true))
+		return;
+	log_info("draining (%s): %llu requests in flight, drain_timeout %llums", why,
+		 (unsigned long long)server_active_streams(), (unsigned long long)c->drain_timeout_ms);
+	stats_add(SERVER_STAT(SS_STATE), 1);
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_drain(&workers[i]);
+	drain_deadline_us = util_mono_us() + c->drain_timeout_ms * 1000;
+	drain_ev = event_new(main_base, -1, EV_PERSIST, drain_cb, NULL);
+	if (drain_ev)
+		event_add(drain_ev, &tv);
+	else
+		event_base_loopbreak(main_base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGHUP:
+		reload();
+		break;
+	case SIGUSR1:
+		accesslog_reopen();
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (atomic_load(&draining)) {
+			log_warn("second signal: exiting now");
+			event_base_loopbreak(main_base);
+		} else {
+			server_drain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		}
+		break;
+	}
+}
+
+struct cfg *server_load(const char *path, struct cfg_errs *errs)
+{
+	if (path)
+		return cfg_load_file(path, errs);
+	return cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
+}
+
+int server_run(const char *path, struct cfg *c)
+{
+	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+	struct event *sigev[ARRAY_SIZE(sigs)];
+	struct lsock *fresh;
+
+	conf_path = path;
+	c->generation = 1;
+	signal(SIGPIPE, SIG_IGN);
+	main_thread = pthread_self();
+	server_start_wall_us = util_wall_us();
+	if (!(main_base = event_base_new()) || mailbox_init(&mbox, main_base, NULL)) {
+		log_err("cannot set up the event loop");
+		return 1;
+	}
+	nworkers = c->workers;
+	if (stats_init(c->workers) || stats_cfg_bind(c) || cluster_init(main_base) || cluster_cfg_bind(c)) {
+		log_err("out of memory at startup");
+		return 1;
+	}
+	if (listeners_prepare(c, &fresh))
+		return 1;
+	if (accesslog_start(c->access_log_path)) {
+		log_err("cannot open access log %s", c->access_log_path);
+		return 1;
+	}
+	atomic_store(&current, c);
+	if (workers_start(c->workers)) {
+		log_err("cannot start %u workers", c->workers);
+		return 1;
+	}
+	listeners_commit(c, fresh);
+	if (c->admin_address && admin_start(main_base, &c->admin_addr))
+		return 1;
+	if (tls_watch_start(main_base)) {
+		log_err("cannot start the certificate watcher");
+		return 1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		sigev[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
+		event_add(sigev[i], NULL);
+	}
+	log_info("wingman %s started: %u workers, %u listeners, %u clusters, config %s", WINGMAN_VERSION,
+		 c->workers, c->nlisteners, c->nclusters, conf_path ? conf_path : "<default>");
+
+	event_base_dispatch(main_base);
+
+	tls_watch_stop();
+	workers_stop();
+	admin_stop();
+	accesslog_stop();
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		event_free(sigev[i]);
+	if (drain_ev)
+		event_free(drain_ev);
+	mailbox_run(&mbox);	/* snapshots released by the workers on their way out */
+	server_cfg_release(atomic_load(&current));
+	cluster_shutdown();
+	while (lsocks) {
+		struct lsock *l = lsocks;
+
+		lsocks = l->next;
+		lsock_free(l, false);
+	}
+	mailbox_free(&mbox);
+	event_base_free(main_base);
+	log_info("exited");
+	return 0;
+}
