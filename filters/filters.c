@@ -5,13 +5,22 @@
 
 #include "filter.h"
 
+extern const struct filter_ops zipkin_filter;
+extern const struct filter_ops istio_metrics_filter;
 extern const struct filter_ops rbac_filter;
+extern const struct filter_ops fault_filter;
 extern const struct filter_ops headers_filter;
 extern const struct filter_ops retry_filter;
 extern const struct filter_ops outlier_filter;
 
+/* Tracing first so its span covers faults and every later filter; RBAC
+ * (Istio's authz) after the observers, so denials are traced and counted, and
+ * before faults and header rewriting, as Envoy orders them. */
 const struct filter_ops *const filter_table[] = {
+	&zipkin_filter,
+	&istio_metrics_filter,
 	&rbac_filter,
+	&fault_filter,
 	&headers_filter,
 	&retry_filter,
 	&outlier_filter,
@@ -24,4 +33,11 @@ const struct filter_ops *filter_find(const char *name)
 		if (strcmp((*f)->name, name) == 0)
 			return *f;
 	return NULL;
+}
+
+void filters_thread_exit(void)
+{
+	for (const struct filter_ops *const *f = filter_table; *f; f++)
+		if ((*f)->thread_exit)
+			(*f)->thread_exit();
 }

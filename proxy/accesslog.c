@@ -480,6 +480,30 @@ static void lb_flags(struct lb *b, uint32_t flags)
 		lb_put(b, "-", 1);
 }
 
+size_t al_response_flags(uint32_t flags, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(al_flags); i++) {
+		size_t cl = strlen(al_flags[i].code);
+
+		if (!(flags & al_flags[i].flag))
+			continue;
+		if (n + (n ? 1 : 0) + cl >= len)
+			break;
+		if (n)
+			buf[n++] = ',';
+		memcpy(buf + n, al_flags[i].code, cl);
+		n += cl;
+	}
+	if (!n && len > 1)
+		buf[n++] = '-';
+	buf[n] = '\0';
+	return n;
+}
+
 static char al_hostname[256];
 static pthread_once_t al_hostname_once = PTHREAD_ONCE_INIT;
 

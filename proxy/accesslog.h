@@ -5,6 +5,7 @@
 #define WM_ACCESSLOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct arena;
 struct stream;
@@ -22,6 +23,10 @@ struct al_format *al_format_parse(struct arena *a, const char *fmt, const char *
 
 /* Appends one formatted line for s to out. */
 void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out);
+
+/* Writes Envoy's short response-flag list ("UF,URX", or "-" when none) to buf,
+ * NUL-terminated and truncated to len. Returns the length written. */
+size_t al_response_flags(uint32_t flags, char *buf, size_t len);
 
 /* Logger thread. path "/dev/stdout" and "/dev/stderr" write to fds 1/2. */
 int accesslog_start(const char *path);

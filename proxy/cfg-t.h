@@ -203,6 +203,11 @@ struct cfg {
 
 	const char *node_id;		/* default: hostname */
 	const char *node_cluster;	/* default: "wingman" */
+	/* Workload identity for Istio metrics labels; NULL when not configured. */
+	const char *node_workload;
+	const char *node_namespace;
+	const char *node_version;
+	const char *node_service;	/* destination_service of inbound requests, e.g. "was.blog.svc.cluster.local" */
 	unsigned workers;		/* default: number of CPUs */
 	uint64_t drain_timeout_ms;	/* default 5000 */
 

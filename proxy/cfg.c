@@ -1330,17 +1330,27 @@ static int parse_listeners(struct cfg_parse *pc, const struct ynode *seq)
 
 static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 {
-	static const char *const keys[] = { "id", "cluster", NULL };
+	static const char *const keys[] = {
+		"id", "cluster", "workload", "namespace", "version", "service", NULL
+	};
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a map {id, cluster}"))
+	if (cfg_expect_map(pc, n, "a map {id, cluster, workload, namespace, version, service}"))
 		return -EINVAL;
 	if (cfg_check_keys(pc, n, keys))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "id")) && cfg_get_str(pc, v, &pc->cfg->node_id))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "cluster")) && cfg_get_str(pc, v, &pc->cfg->node_cluster))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "workload")) && cfg_get_str(pc, v, &pc->cfg->node_workload))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "namespace")) && cfg_get_str(pc, v, &pc->cfg->node_namespace))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "version")) && cfg_get_str(pc, v, &pc->cfg->node_version))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "service")) && cfg_get_str(pc, v, &pc->cfg->node_service))
 		rc = -EINVAL;
 	return rc;
 }
@@ -1824,6 +1834,14 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	jw_open(&w, '{');
 	jw_kstr(&w, "id", c->node_id);
 	jw_kstr(&w, "cluster", c->node_cluster);
+	if (c->node_workload)
+		jw_kstr(&w, "workload", c->node_workload);
+	if (c->node_namespace)
+		jw_kstr(&w, "namespace", c->node_namespace);
+	if (c->node_version)
+		jw_kstr(&w, "version", c->node_version);
+	if (c->node_service)
+		jw_kstr(&w, "service", c->node_service);
 	jw_close(&w, '}');
 	jw_key(&w, "workers");
 	jw_uint(&w, c->workers);

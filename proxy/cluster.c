@@ -78,9 +78,11 @@ static struct host *host_get(const char *cluster, const char *hostname, const st
 		return NULL;
 	if (!(h->idle = calloc(nworkers ? nworkers : 1, sizeof(*h->idle))) ||
 	    !(h->pending = calloc(nworkers ? nworkers : 1, sizeof(*h->pending))) ||
+	    !(h->nconn = calloc(nworkers ? nworkers : 1, sizeof(*h->nconn))) ||
 	    !(h->cluster = strdup(cluster)) || !(h->hostname = strdup(hostname))) {
 		free(h->idle);
 		free(h->pending);
+		free(h->nconn);
 		free(h->cluster);
 		free(h);
 		return NULL;
@@ -108,6 +110,7 @@ static void reap_hosts(void)
 			*pp = h->reg_next;
 			free(h->idle);
 			free(h->pending);
+			free(h->nconn);
 			free(h->cluster);
 			free(h->hostname);
 			free(h);

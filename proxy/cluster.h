@@ -45,6 +45,7 @@ struct host {
 	struct host_outlier od;
 	struct upconn **idle;		/* per-worker idle connection lists (nworkers) */
 	struct upstream_req **pending;	/* per-worker queues waiting for a connection (nworkers) */
+	unsigned *nconn;		/* per-worker open connections (nworkers) */
 	struct host *reg_next;		/* main thread's registry */
 };
 

@@ -77,6 +77,9 @@ struct filter_ops {
 	enum filter_status (*on_attempt)(struct stream *s, const void *conf, void *state, struct attempt *a);
 	/* After the response is complete or the stream failed; for logs, stats, spans. */
 	void (*on_log)(struct stream *s, const void *conf, void *state);
+	/* On each worker thread as it exits, for worker-local state a filter
+	 * created lazily (batches, connections, tables). */
+	void (*thread_exit)(void);
 };
 
 /* The table, in chain order, NULL-terminated (filters/filters.c). */
@@ -84,5 +87,8 @@ extern const struct filter_ops *const filter_table[];
 
 /* Looks a filter up by its YAML key; NULL if none. */
 const struct filter_ops *filter_find(const char *name);
+
+/* Runs every filter's thread_exit hook; called by each worker on its way out. */
+void filters_thread_exit(void);
 
 #endif

@@ -500,6 +500,7 @@ static bool consult(struct stream *s, struct upstream_req *ur, struct attempt *a
 		return false;	/* nothing to replay, or the client has headers already */
 	if (atomic_load_explicit(&cb->retries, memory_order_relaxed) >= cl->pool.max_retries) {
 		stats_inc(cl->stats_base + CS_UPSTREAM_RQ_RETRY_OVERFLOW);
+		s->info.flags |= RF_UO;	/* Envoy flags a retry overflow as UO */
 		return false;
 	}
 	end_attempt(s, ur);

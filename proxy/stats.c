@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 
 #include "cfg-t.h"
+#include "metrics.h"
 #include "stats.h"
 #include "util.h"
 
@@ -117,6 +118,8 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_RQ_TIMEOUT, "downstream_rq_timeout", ST_COUNTER),
 	LEAF(LS_NO_ROUTE, "no_route", ST_COUNTER),
 	LEAF(LS_RQ_DIRECT_RESPONSE, "rq_direct_response", ST_COUNTER),
+	LEAF(LS_FAULT_DELAYS_INJECTED, "fault.delays_injected", ST_COUNTER),
+	LEAF(LS_FAULT_ABORTS_INJECTED, "fault.aborts_injected", ST_COUNTER),
 	LEAF(LS_RBAC_ALLOWED, "rbac.allowed", ST_COUNTER),
 	LEAF(LS_RBAC_DENIED, "rbac.denied", ST_COUNTER),
 	LEAF(LS_RBAC_LOGGED, "rbac.logged", ST_COUNTER),
@@ -149,6 +152,17 @@ static const struct stat_leaf server_leaves[] = {
 
 static const struct stat_leaf access_log_leaves[] = {
 	LEAF(SS_ACCESS_LOG_DROPPED, "dropped", ST_COUNTER),
+};
+
+static const struct stat_leaf zipkin_leaves[] = {
+	LEAF(SS_ZIPKIN_SPANS_SENT, "spans_sent", ST_COUNTER),
+	LEAF(SS_ZIPKIN_SPANS_DROPPED, "spans_dropped", ST_COUNTER),
+	LEAF(SS_ZIPKIN_REPORTS_SENT, "reports_sent", ST_COUNTER),
+	LEAF(SS_ZIPKIN_REPORTS_FAILED, "reports_failed", ST_COUNTER),
+};
+
+static const struct stat_leaf istio_leaves[] = {
+	LEAF(SS_ISTIO_SERIES_OVERFLOW, "series_overflow", ST_COUNTER),
 };
 
 enum group_kind {
@@ -400,6 +414,12 @@ int stats_init(unsigned nworkers)
 	if (!err)
 		err = add_ents(g, "access_log", "envoy_access_log_", NULL, access_log_leaves,
 			       ARRAY_SIZE(access_log_leaves));
+	if (!err)
+		err = add_ents(g, "tracing.zipkin", "envoy_tracing_zipkin_", NULL, zipkin_leaves,
+			       ARRAY_SIZE(zipkin_leaves));
+	if (!err)
+		err = add_ents(g, "istio_metrics", "wingman_istio_metrics_", NULL, istio_leaves,
+			       ARRAY_SIZE(istio_leaves));
 	if (err)
 		return err;
 	stats_add(SERVER_STAT(SS_CONCURRENCY), nworkers);
@@ -974,5 +994,7 @@ int stats_render_prometheus(struct evbuffer *out)
 			evbuffer_add_printf(out, "%s %" PRId64 "\n", x->name, x->v);
 	}
 	items_free(&it);
+	if (!err)
+		err = metrics_render_prometheus(out);
 	return err;
 }

@@ -99,6 +99,8 @@ enum listener_stat {
 	LS_DOWNSTREAM_RQ_TIMEOUT,
 	LS_NO_ROUTE,			/* "http.<name>.no_route" */
 	LS_RQ_DIRECT_RESPONSE,
+	LS_FAULT_DELAYS_INJECTED,	/* "http.<name>.fault.delays_injected" (filters/fault.c) */
+	LS_FAULT_ABORTS_INJECTED,	/* "http.<name>.fault.aborts_injected" */
 	LS_SSL_HANDSHAKE,		/* "listener.<address>.ssl.<leaf>": downstream TLS */
 	LS_SSL_CONNECTION_ERROR,
 	LS_SSL_NO_CERTIFICATE,
@@ -130,6 +132,11 @@ enum server_stat {
 	SS_CONCURRENCY,			/* server.concurrency */
 	SS_ACCESS_LOG_DROPPED,		/* access_log.dropped */
 	SS_DOWNSTREAM_CX_OVERFLOW,
+	SS_ZIPKIN_SPANS_SENT,		/* tracing.zipkin.spans_sent (filters/zipkin.c) */
+	SS_ZIPKIN_SPANS_DROPPED,	/* tracing.zipkin.spans_dropped: queue full or report failed */
+	SS_ZIPKIN_REPORTS_SENT,		/* tracing.zipkin.reports_sent: batches the collector accepted (2xx) */
+	SS_ZIPKIN_REPORTS_FAILED,	/* tracing.zipkin.reports_failed */
+	SS_ISTIO_SERIES_OVERFLOW,	/* istio_metrics.series_overflow: requests folded into the overflow series */
 	SS__COUNT
 };
 extern uint32_t stats_server_base;
@@ -151,6 +158,7 @@ int64_t stats_value(uint32_t id);
 
 /* Renderers for the admin endpoints; filter_re may be NULL. Return 0 or -errno. */
 int stats_render_text(struct evbuffer *out, const char *filter_re, const char **err);
+/* Also renders the labelled Istio series (metrics.h). */
 int stats_render_prometheus(struct evbuffer *out);
 /* Envoy's /stats?format=json: {"stats":[{"name":..,"value":..},…,{"histograms":…}]}. */
 int stats_render_json(struct evbuffer *out, const char *filter_re, const char **err);

@@ -55,6 +55,7 @@ static void upconn_free(struct upconn *uc)
 	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY);
 	stats_dec(h->stats + HS_CX_ACTIVE);
 	atomic_fetch_sub(&uc->cb->cx, 1);
+	h->nconn[w->id]--;
 	cluster_breakers_unref(uc->cb);
 	sock_close(&uc->sk);
 	event_free(uc->timer);
@@ -292,6 +293,7 @@ static struct upconn *upconn_new(struct worker *w, struct host *host, const stru
 	uc->cb = cluster_breakers_ref(cluster_breakers(cl));
 	uc->max_requests = cl->pool.max_requests_per_connection;
 	atomic_fetch_add(&uc->cb->cx, 1);
+	host->nconn[w->id]++;
 	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
 	uc->parser.data = uc;
 	stats_inc(cl->stats_base + CS_UPSTREAM_CX_TOTAL);
@@ -365,9 +367,12 @@ int upconn_start(struct upstream_req *ur)
 		upconn_bind(uc, ur);
 		return 0;
 	}
-	if (atomic_load(&cb->cx) >= cl->pool.max_connections) {
-		/* At the connection limit: wait for one (Envoy's pending requests). */
+	if (atomic_load(&cb->cx) >= cl->pool.max_connections)
 		stats_inc(cl->stats_base + CS_UPSTREAM_CX_OVERFLOW);
+	/* At the connection limit, wait for one of this worker's connections to the
+	 * host (Envoy's pending requests). A worker with none opens one anyway, as
+	 * Envoy's pools do, or its queue could wait on another worker forever. */
+	if (atomic_load(&cb->cx) >= cl->pool.max_connections && h->nconn[w->id]) {
 		if (atomic_load(&cb->pending) >= cl->pool.max_pending_requests)
 			return -EOVERFLOW;
 		atomic_fetch_add(&cb->pending, 1);
@@ -394,7 +399,7 @@ static void serve_pending(struct worker *w, struct host *h)
 	struct upstream_req *ur = h->pending[w->id];
 	struct upconn *uc;
 
-	if (!ur || atomic_load(&uc_breakers(ur)->cx) >= ur->cluster->pool.max_connections)
+	if (!ur || (atomic_load(&uc_breakers(ur)->cx) >= ur->cluster->pool.max_connections && h->nconn[w->id]))
 		return;
 	ur = pop_pending(w, h);
 	if (!(uc = upconn_new(w, h, ur->cluster))) {

@@ -12,6 +12,7 @@
 #include "accesslog.h"
 #include "arena.h"
 #include "conn.h"
+#include "filter.h"
 #include "log.h"
 #include "server.h"
 #include "stats.h"
@@ -210,6 +211,7 @@ static void *worker_main(void *arg)
 	if (evbuffer_get_length(w->log_buf))
 		accesslog_submit(w->log_buf);
 	conn_close_all(w);
+	filters_thread_exit();
 	arena_cache_drain();
 	return NULL;
 }

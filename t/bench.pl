@@ -6,6 +6,10 @@
 # reference. Prints a Markdown table with rps, p50/p99 latency, wingman's RSS
 # idle and under load, and the ratios wingman/nginx and wingman/HAProxy.
 #
+# A second wingman with Zipkin tracing at 100% sampling (spans posted to an
+# nginx standing in for the collector) and Istio metrics on runs too, to show
+# what observability costs against the plain one.
+#
 # Each target runs BENCH_ROUNDS times, interleaved, and the median round is
 # reported, because a 2-CPU machine shared by wrk, the backend and the proxy is
 # noisy. CPU time per request of each proxy process (user + system, all
@@ -119,6 +123,32 @@ clusters:
   - { name: backend, endpoints: [127.0.0.1:$bp] }
 EOF
 
+# The Zipkin collector stand-in: accepts every POST of spans with 202.
+my $collector = start_nginx(q{
+	access_log off;
+	client_max_body_size 64m;
+	location / { return 202; }
+});
+my $cport = $collector->port;
+my $oport = free_port();
+my $oadmin = free_port();
+my $wm_obs = start_wingman(<<"EOF");
+workers: 1
+node: { id: bench-1, cluster: bench, workload: bench-v1, namespace: bench, version: v1 }
+admin: { address: 127.0.0.1:$oadmin }
+access_log: { path: off }
+tracing: { zipkin: { address: 127.0.0.1:$cport, sampling: 100.0 } }
+istio_metrics: true
+listeners:
+  - name: bench
+    address: 127.0.0.1:$oport
+    direction: inbound
+    routes:
+      - { name: all, match: { prefix: / }, route: { cluster: backend } }
+clusters:
+  - { name: backend, endpoints: [127.0.0.1:$bp] }
+EOF
+
 my $nport = free_port();
 my $nproxy = start_nginx(<<"EOF", port => $nport);
 upstream backend {
@@ -164,7 +194,7 @@ my $hpid = Wingman::spawn(cmd => [have_prog('haproxy'), '-db', '-f', $hcfg],
 	stdout => tmpdir() . '/haproxy.log', stderr => tmpdir() . '/haproxy.log', name => 'haproxy');
 wait_for(sub { port_open($hport) }, 10) or die "bench: haproxy did not start:\n" . slurp(tmpdir() . '/haproxy.log');
 
-for my $p ($wport, $nport, $hport) {
+for my $p ($wport, $oport, $nport, $hport) {
 	my $r = http_get($p, '/');
 	die "bench: port $p answered $r->{status} '$r->{body}'\n" unless $r->{status} == 200 && $r->{body} eq $body;
 }
@@ -196,6 +226,7 @@ for my $round (1 .. $rounds) {
 	print STDERR "round $round/$rounds\n";
 	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/");
 	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", $wm->pid, $wm->pid);
+	push @{ $runs{obs} }, drive('wingman+tracing+metrics', "http://127.0.0.1:$oport/", undef, $wm_obs->pid);
 	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", undef, $npid);
 	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", undef, $hpid);
 	push @{ $runs{wingman_tls} }, drive('wingman TLS', "https://127.0.0.1:$wtls/", $wm->pid, $wm->pid);
@@ -203,6 +234,7 @@ for my $round (1 .. $rounds) {
 	push @{ $hs{wingman} }, handshakes('wingman mTLS', $wmtls, 3);
 	push @{ $hs{haproxy} }, handshakes('haproxy mTLS', $hmtls, 3);
 	die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
+	die "bench: wingman (tracing) exited during the run\n" . $wm_obs->stderr unless $wm_obs->alive;
 }
 # The median round by rps stands for each target; RSS peak is the highest seen.
 my %res;
@@ -224,6 +256,7 @@ printf "wrk -t2 -c%d -d%ds (keep-alive) x %d rounds (median shown), %d-byte body
 print "| target | requests/s | p50 latency (ms) | p99 latency (ms) | CPU µs/request |\n";
 print "|---|---:|---:|---:|---:|\n";
 for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wingman'],
+	['wingman, Zipkin 100% sampling + Istio metrics', 'obs'],
 	['nginx proxy (1 worker, keepalive 64)', 'nginx'], ['HAProxy (nbthread 1, http-reuse always)', 'haproxy'],
 	['wingman, TLS (SIMPLE, keep-alive)', 'wingman_tls'], ['HAProxy, TLS (same certificate)', 'haproxy_tls']) {
 	my $r = $res{ $_->[1] };
@@ -235,6 +268,10 @@ print "| metric | value |\n|---|---:|\n";
 printf "| wingman RSS idle (before traffic) | %.1f MB |\n", ($idle_kb // 0) / 1024;
 printf "| wingman RSS under load (peak sampled) | %.1f MB |\n", $res{wingman}{peak_rss_kb} / 1024;
 printf "| requests/s ratio wingman/nginx | %.2f |\n", $res{wingman}{rps} / $res{nginx}{rps};
+printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90) | %.2f |\n",
+	$res{obs}{rps} / $res{wingman}{rps};
+printf "| CPU per request ratio tracing+metrics/plain wingman | %.2f |\n",
+	$res{obs}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
 printf "| requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman}{rps} / $res{haproxy}{rps};
 printf "| CPU per request ratio wingman/nginx (lower is better) | %.2f |\n",
 	$res{wingman}{cpu_us_per_req} / $res{nginx}{cpu_us_per_req};
@@ -250,7 +287,11 @@ printf "| mTLS full handshakes/s, wingman (STRICT) | %.0f |\n", $hsm{wingman};
 printf "| mTLS full handshakes/s, HAProxy (verify required) | %.0f |\n", $hsm{haproxy};
 printf "| mTLS handshakes/s ratio wingman/HAProxy | %.2f |\n", $hsm{wingman} / $hsm{haproxy};
 print "\n";
-for my $n (qw(wingman nginx haproxy wingman_tls haproxy_tls)) {
+my $zs = $wm_obs->stats('tracing');
+printf "| spans sent / dropped / reports sent / failed | %d / %d / %d / %d |\n", map { $zs->{"tracing.zipkin.$_"} // 0 }
+	qw(spans_sent spans_dropped reports_sent reports_failed);
+print "\n";
+for my $n (qw(wingman obs nginx haproxy wingman_tls haproxy_tls)) {
 	my $r = $res{$n};
 	my $err = $r->{non2xx} + $r->{connect} + $r->{read} + $r->{write} + $r->{timeout};
 	print "warning: $n had $err errors or non-2xx responses\n" if $err;

@@ -1,0 +1,162 @@
+/* Fault injection per route, Istio VirtualService style:
+ *
+ *   fault: { delay: { fixed: 2s, percentage: 10.0 }, abort: { status: 503, percentage: 5.0 } }
+ *
+ * Runs before the router. The delay is decided first, then the abort, each with
+ * its own percentage (unset = 0). A delay parks the stream on a timer of the
+ * worker's event loop (other requests keep flowing) and flags it DI; an abort
+ * answers locally with the status and "fault filter abort", flags it FI and
+ * never reaches the upstream. gRPC aborts (grpc_status) need HTTP/2 and are
+ * refused until the HTTP/2 codec exists. */
+#include <event2/event.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "filter.h"
+#include "stats.h"
+#include "stream.h"
+#include "util.h"
+#include "ytree.h"
+
+struct fault_conf {
+	bool delay;
+	uint64_t delay_ms;
+	double delay_pct;
+	bool abort;
+	int abort_status;
+	double abort_pct;
+};
+
+struct fault_state {
+	struct stream *s;
+	const struct fault_conf *conf;
+	struct event *timer;		/* freed by the arena cleanup, even mid-delay */
+};
+
+static int parse_pct(struct cfg_parse *pc, const struct ynode *map, double *out)
+{
+	const struct ynode *v = yaml_get(map, "percentage");
+
+	*out = 0;
+	return v ? cfg_get_double(pc, v, 0, 100, out) : 0;
+}
+
+static void *fault_conf_parse(struct cfg_parse *pc, const struct ynode *node, unsigned scope)
+{
+	static const char *const keys[] = { "delay", "abort", NULL };
+	static const char *const delay_keys[] = { "fixed", "percentage", NULL };
+	static const char *const abort_keys[] = { "status", "grpc_status", "percentage", NULL };
+	struct fault_conf *c;
+	const struct ynode *d, *a, *v;
+	uint64_t u;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, node, "a map with delay/abort") || cfg_check_keys(pc, node, keys))
+		return NULL;
+	if (!(c = arena_zalloc(pc->arena, sizeof(*c))))
+		return NULL;
+	if ((d = yaml_get(node, "delay"))) {
+		if (cfg_expect_map(pc, d, "a map {fixed, percentage}") || cfg_check_keys(pc, d, delay_keys))
+			return NULL;
+		if (!(v = yaml_get(d, "fixed"))) {
+			cfg_error(pc, d, "fault.delay needs \"fixed\" (a duration such as 2s)");
+			rc = -1;
+		} else if (cfg_get_duration(pc, v, &c->delay_ms)) {
+			rc = -1;
+		}
+		if (parse_pct(pc, d, &c->delay_pct))
+			rc = -1;
+		c->delay = true;
+	}
+	if ((a = yaml_get(node, "abort"))) {
+		if (cfg_expect_map(pc, a, "a map {status, percentage}") || cfg_check_keys(pc, a, abort_keys))
+			return NULL;
+		if ((v = yaml_get(a, "grpc_status"))) {
+			cfg_error(pc, v, "fault.abort.grpc_status needs HTTP/2, which wingman does not speak yet; "
+				  "use status");
+			rc = -1;
+		}
+		if (!(v = yaml_get(a, "status"))) {
+			if (!yaml_get(a, "grpc_status")) {
+				cfg_error(pc, a, "fault.abort needs \"status\" (an HTTP status 200-599)");
+				rc = -1;
+			}
+		} else if (cfg_get_uint(pc, v, 200, 599, &u)) {
+			rc = -1;
+		} else {
+			c->abort_status = (int)u;
+		}
+		if (parse_pct(pc, a, &c->abort_pct))
+			rc = -1;
+		c->abort = true;
+	}
+	return rc ? NULL : c;
+}
+
+/* True with probability pct/100. */
+static bool roll(double pct)
+{
+	if (pct <= 0)
+		return false;
+	if (pct >= 100)
+		return true;
+	return (double)(util_rand64() >> 11) * (100.0 / 9007199254740992.0) < pct;
+}
+
+/* Aborts s when the abort roll says so; true when it did. */
+static bool maybe_abort(struct stream *s, const struct fault_conf *c)
+{
+	if (!c->abort || !roll(c->abort_pct))
+		return false;
+	if (s->listener)
+		stats_inc(s->listener->stats_base + LS_FAULT_ABORTS_INJECTED);
+	stream_local_reply(s, c->abort_status, "fault filter abort", RF_FI, "fault_filter_abort");
+	return true;
+}
+
+static void delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct fault_state *st = arg;
+
+	if (!maybe_abort(st->s, st->conf))
+		stream_resume(st->s);
+}
+
+static void timer_free(void *arg)
+{
+	event_free(arg);
+}
+
+static enum filter_status fault_on_request_headers(struct stream *s, const void *conf, void *state)
+{
+	const struct fault_conf *c = conf;
+	struct fault_state *st = state;
+	struct timeval tv;
+
+	if (c->delay && roll(c->delay_pct)) {
+		st->s = s;
+		st->conf = c;
+		if (!(st->timer = evtimer_new(stream_base(s), delay_done, st)))
+			return FILTER_ERROR;
+		if (arena_cleanup_add(s->arena, timer_free, st->timer)) {
+			event_free(st->timer);
+			return FILTER_ERROR;
+		}
+		if (s->listener)
+			stats_inc(s->listener->stats_base + LS_FAULT_DELAYS_INJECTED);
+		s->info.flags |= RF_DI;
+		tv.tv_sec = (time_t)(c->delay_ms / 1000);
+		tv.tv_usec = (suseconds_t)(c->delay_ms % 1000) * 1000;
+		evtimer_add(st->timer, &tv);
+		return FILTER_STOP;
+	}
+	return maybe_abort(s, c) ? FILTER_STOP : FILTER_CONTINUE;
+}
+
+const struct filter_ops fault_filter = {
+	.name = "fault",
+	.scope = FILTER_SCOPE_ROUTE,
+	.conf_parse = fault_conf_parse,
+	.state_size = sizeof(struct fault_state),
+	.on_request_headers = fault_on_request_headers,
+};

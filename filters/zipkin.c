@@ -1,0 +1,663 @@
+/* Zipkin tracing, Istio's defaults:
+ *
+ *   tracing: { zipkin: { address: 127.0.0.1:9411, path: /api/v2/spans, sampling: 100.0,
+ *                        trace_id_128bit: true, shared_span_context: false,
+ *                        flush_interval: 1s, min_flush_spans: 5, max_queue: 10000 } }
+ *
+ * Per request: extract B3 (single "b3" header first, then x-b3-*) or W3C
+ * traceparent, or start a trace (sampling %, an incoming decision wins, B3 debug
+ * forces it); the request's span is a child of the incoming one (or, with
+ * shared_span_context on an inbound listener, the same span); x-b3-* and
+ * traceparent (and b3 when it came in) go upstream with this span's ids.
+ * Inbound listeners make SERVER spans, outbound ones CLIENT spans.
+ *
+ * Sampled spans are encoded as Zipkin v2 JSON when the stream ends and queued
+ * on the worker. Each worker owns its reporter (created on first use): a
+ * bounded queue (max_queue spans; beyond, spans are dropped and counted), one
+ * keep-alive HTTP/1.1 connection to the collector, and a flush timer. A batch
+ * goes out as one POST of a JSON array when min_flush_spans are queued or the
+ * flush interval passes, one report in flight at a time, so a slow or dead
+ * collector costs queue space and drops, never request latency. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <llhttp.h>
+
+#include "arena.h"
+#include "accesslog.h"
+#include "cfg.h"
+#include "filter.h"
+#include "log.h"
+#include "sock.h"
+#include "stats.h"
+#include "stream.h"
+#include "trace.h"
+#include "util.h"
+#include "ytree.h"
+
+#define REPORT_TIMEOUT_MS 5000		/* a report without an answer by then has failed */
+#define SPAN_JSON_MAX 8192
+#define URL_MAX 256			/* http.url is cut there, like Envoy */
+
+struct zipkin_conf {
+	const char *address;
+	struct addr_spec addr;
+	const char *path;
+	double sampling;		/* percent */
+	bool id128;
+	bool shared;
+	uint64_t flush_ms;
+	uint64_t min_flush;
+	uint64_t max_queue;
+};
+
+struct zipkin_state {
+	struct trace_ctx ctx;
+	bool active;			/* headers handled: ctx is this request's span */
+	bool shared;			/* span id taken over from the caller */
+};
+
+/* ---------------------------------------------------------------- config */
+
+static void *zipkin_conf_parse(struct cfg_parse *pc, const struct ynode *node, unsigned scope)
+{
+	static const char *const top_keys[] = { "zipkin", NULL };
+	static const char *const keys[] = {
+		"address", "path", "sampling", "trace_id_128bit", "shared_span_context",
+		"flush_interval", "min_flush_spans", "max_queue", NULL
+	};
+	struct zipkin_conf *c;
+	const struct ynode *z, *v;
+	const char *why;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, node, "a map {zipkin: {...}}") || cfg_check_keys(pc, node, top_keys))
+		return NULL;
+	if (!(z = yaml_get(node, "zipkin"))) {
+		cfg_error(pc, node, "tracing needs a \"zipkin\" section");
+		return NULL;
+	}
+	if (cfg_expect_map(pc, z, "a map of zipkin settings") || cfg_check_keys(pc, z, keys))
+		return NULL;
+	if (!(c = arena_zalloc(pc->arena, sizeof(*c))))
+		return NULL;
+	c->path = "/api/v2/spans";
+	c->sampling = 100;
+	c->id128 = true;
+	c->flush_ms = 1000;
+	c->min_flush = 5;
+	c->max_queue = 10000;
+	if (!(v = yaml_get(z, "address"))) {
+		cfg_error(pc, z, "tracing.zipkin needs \"address\" (the collector's ip:port)");
+		rc = -1;
+	} else if (cfg_get_str(pc, v, &c->address)) {
+		rc = -1;
+	} else if (util_parse_addr(c->address, &c->addr, &why)) {
+		cfg_error(pc, v, "invalid collector address \"%s\": %s", c->address, why);
+		rc = -1;
+	} else if (!c->addr.is_ip) {
+		cfg_error(pc, v, "collector address \"%s\" must be an IP literal with a port "
+			  "(workers do not resolve names)", c->address);
+		rc = -1;
+	}
+	if ((v = yaml_get(z, "path"))) {
+		if (cfg_get_str(pc, v, &c->path)) {
+			rc = -1;
+		} else if (c->path[0] != '/' || strpbrk(c->path, " \r\n")) {
+			cfg_error(pc, v, "path must start with '/' and contain no spaces");
+			rc = -1;
+		}
+	}
+	if ((v = yaml_get(z, "sampling")) && cfg_get_double(pc, v, 0, 100, &c->sampling))
+		rc = -1;
+	if ((v = yaml_get(z, "trace_id_128bit")) && cfg_get_bool(pc, v, &c->id128))
+		rc = -1;
+	if ((v = yaml_get(z, "shared_span_context")) && cfg_get_bool(pc, v, &c->shared))
+		rc = -1;
+	if ((v = yaml_get(z, "flush_interval"))) {
+		if (cfg_get_duration(pc, v, &c->flush_ms)) {
+			rc = -1;
+		} else if (c->flush_ms == 0) {
+			cfg_error(pc, v, "flush_interval must be positive");
+			rc = -1;
+		}
+	}
+	if ((v = yaml_get(z, "min_flush_spans")) && cfg_get_uint(pc, v, 1, 100000, &c->min_flush))
+		rc = -1;
+	if ((v = yaml_get(z, "max_queue")) && cfg_get_uint(pc, v, 1, 10000000, &c->max_queue))
+		rc = -1;
+	return rc ? NULL : c;
+}
+
+/* ---------------------------------------------------------------- reporter */
+
+struct zk_reporter;
+
+struct zk_conn {
+	struct zk_reporter *r;
+	struct sock sk;
+	llhttp_t parser;
+	bool busy;			/* a report is in flight on it */
+	bool dead;			/* on the reaper list: ignore further events */
+	bool done;			/* the collector's answer is complete */
+	bool keepalive;
+	int status;
+	unsigned nspans;		/* spans in the report in flight */
+	struct zk_conn *next;		/* reaper list */
+};
+
+struct zk_reporter {
+	struct event_base *base;
+	uint64_t gen;			/* cfg generation the settings come from */
+	char address[280];
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char *path;
+	uint64_t flush_ms, min_flush, max_queue;
+	struct evbuffer *pending;	/* spans joined by commas, without brackets */
+	unsigned npending;
+	struct zk_conn *conn;
+	struct zk_conn *dead;		/* closed from the reaper event, outside sock callbacks */
+	struct event *flush_timer;
+	struct event *report_timer;
+	struct event *reaper;
+};
+
+static __thread struct zk_reporter *zk_self;
+
+static void report_send(struct zk_reporter *r);
+
+static void report_end(struct zk_reporter *r, struct zk_conn *c, bool ok)
+{
+	if (!c->busy)
+		return;
+	c->busy = false;
+	evtimer_del(r->report_timer);
+	if (ok) {
+		stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_SENT));
+		stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_SENT), c->nspans);
+	} else {
+		stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_FAILED));
+		stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), c->nspans);
+	}
+	c->nspans = 0;
+}
+
+/* Fails whatever is in flight on c and closes it soon. */
+static void conn_kill(struct zk_conn *c)
+{
+	struct zk_reporter *r = c->r;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	report_end(r, c, false);
+	if (r->conn == c)
+		r->conn = NULL;
+	sock_read_enable(&c->sk, false);
+	c->next = r->dead;
+	r->dead = c;
+	event_active(r->reaper, EV_TIMEOUT, 0);
+}
+
+static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct zk_reporter *r = arg;
+
+	while (r->dead) {
+		struct zk_conn *c = r->dead;
+
+		r->dead = c->next;
+		sock_close(&c->sk);
+		free(c);
+	}
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct zk_conn *c = p->data;
+
+	c->done = true;
+	c->status = p->status_code;
+	c->keepalive = llhttp_should_keep_alive(p);
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t zk_settings = {
+	.on_message_complete = on_message_complete,
+};
+
+/* The collector answered (or closed): settle the report, then send the next. */
+static void answered(struct zk_conn *c)
+{
+	struct zk_reporter *r = c->r;
+
+	c->done = false;
+	report_end(r, c, c->status >= 200 && c->status < 300);
+	if (!c->keepalive) {
+		conn_kill(c);
+		return;
+	}
+	llhttp_init(&c->parser, HTTP_RESPONSE, &zk_settings);
+	c->parser.data = c;
+	if (r->npending >= r->min_flush)
+		report_send(r);
+}
+
+static void zk_read(struct sock *sk, void *ctx)
+{
+	struct zk_conn *c = ctx;
+	size_t len = evbuffer_get_length(sk->in);
+	const char *data = (const char *)evbuffer_pullup(sk->in, -1);
+	llhttp_errno_t err;
+
+	if (c->dead) {
+		evbuffer_drain(sk->in, len);
+		return;
+	}
+	if (!c->busy) {
+		conn_kill(c);	/* nothing asked: a confused collector */
+		return;
+	}
+	err = llhttp_execute(&c->parser, data, len);
+	evbuffer_drain(sk->in, len);
+	if (c->done) {
+		answered(c);
+		return;
+	}
+	if (err != HPE_OK)
+		conn_kill(c);
+}
+
+static void zk_event(struct sock *sk, short what, void *ctx)
+{
+	struct zk_conn *c = ctx;
+
+	if (c->dead || (what & SOCK_EV_CONNECTED))
+		return;
+	if ((what & SOCK_EV_EOF) && c->busy && llhttp_finish(&c->parser) == HPE_OK && c->done) {
+		c->keepalive = false;
+		answered(c);
+		return;
+	}
+	conn_kill(c);
+}
+
+static const struct sock_cbs zk_cbs = {
+	.read = zk_read,
+	.event = zk_event,
+};
+
+static void report_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct zk_reporter *r = arg;
+
+	if (r->conn && r->conn->busy)
+		conn_kill(r->conn);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	report_send(arg);
+}
+
+/* Sends what is pending unless a report is already in flight. */
+static void report_send(struct zk_reporter *r)
+{
+	struct zk_conn *c = r->conn;
+	struct timeval tv = { REPORT_TIMEOUT_MS / 1000, (REPORT_TIMEOUT_MS % 1000) * 1000 };
+	size_t blen = evbuffer_get_length(r->pending);
+	struct evbuffer *out;
+
+	if (!r->npending || (c && c->busy))
+		return;
+	if (!c) {
+		if (!(c = calloc(1, sizeof(*c))))
+			goto fail;
+		c->r = r;
+		if (sock_connect(&c->sk, r->base, (struct sockaddr *)&r->ss, r->sslen, &zk_cbs, c)) {
+			free(c);
+			goto fail;
+		}
+		llhttp_init(&c->parser, HTTP_RESPONSE, &zk_settings);
+		c->parser.data = c;
+		r->conn = c;
+	}
+	out = c->sk.out;
+	if (evbuffer_add_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+				"Content-Length: %zu\r\n\r\n[", r->path, r->address, blen + 2) < 0 ||
+	    evbuffer_add_buffer(out, r->pending) || evbuffer_add(out, "]", 1)) {
+		conn_kill(c);
+		goto fail;
+	}
+	c->busy = true;
+	c->nspans = r->npending;
+	r->npending = 0;
+	evtimer_add(r->report_timer, &tv);
+	sock_flush(&c->sk);
+	return;
+fail:
+	stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_FAILED));
+	stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->npending);
+	evbuffer_drain(r->pending, evbuffer_get_length(r->pending));
+	r->npending = 0;
+}
+
+static void reporter_free(struct zk_reporter *r)
+{
+	if (r->conn) {
+		sock_close(&r->conn->sk);
+		free(r->conn);
+	}
+	while (r->dead) {
+		struct zk_conn *c = r->dead;
+
+		r->dead = c->next;
+		sock_close(&c->sk);
+		free(c);
+	}
+	if (r->flush_timer)
+		event_free(r->flush_timer);
+	if (r->report_timer)
+		event_free(r->report_timer);
+	if (r->reaper)
+		event_free(r->reaper);
+	if (r->pending)
+		evbuffer_free(r->pending);
+	free(r->path);
+	free(r);
+}
+
+/* The worker's reporter, set up for the snapshot s runs with. NULL on out-of-memory. */
+static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_conf *c)
+{
+	struct zk_reporter *r = zk_self;
+	struct timeval tv;
+	char *path;
+
+	if (r && r->gen == s->cfg->generation)
+		return r;
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return NULL;
+		r->base = stream_base(s);
+		if (!(r->pending = evbuffer_new()) ||
+		    !(r->flush_timer = event_new(r->base, -1, EV_PERSIST, flush_cb, r)) ||
+		    !(r->report_timer = evtimer_new(r->base, report_timeout, r)) ||
+		    !(r->reaper = event_new(r->base, -1, 0, reaper_cb, r))) {
+			reporter_free(r);
+			return NULL;
+		}
+		zk_self = r;
+	}
+	/* A reload: a new collector gets a new connection. */
+	if (!r->path || strcmp(r->path, c->path) || strcmp(r->address, c->address)) {
+		if (!(path = strdup(c->path)))
+			return NULL;
+		free(r->path);
+		r->path = path;
+		snprintf(r->address, sizeof(r->address), "%s", c->address);
+		memcpy(&r->ss, &c->addr.ss, sizeof(r->ss));
+		r->sslen = c->addr.sslen;
+		if (r->conn)
+			conn_kill(r->conn);
+	}
+	if (r->flush_ms != c->flush_ms) {
+		r->flush_ms = c->flush_ms;
+		tv.tv_sec = (time_t)(c->flush_ms / 1000);
+		tv.tv_usec = (suseconds_t)(c->flush_ms % 1000) * 1000;
+		event_del(r->flush_timer);
+		event_add(r->flush_timer, &tv);
+	}
+	r->min_flush = c->min_flush;
+	r->max_queue = c->max_queue;
+	r->gen = s->cfg->generation;
+	return r;
+}
+
+static void reporter_queue(struct zk_reporter *r, const char *json, size_t len)
+{
+	if (r->npending >= r->max_queue ||
+	    (r->npending && evbuffer_add(r->pending, ",", 1)) || evbuffer_add(r->pending, json, len)) {
+		stats_inc(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED));
+		return;
+	}
+	r->npending++;
+	if (r->npending >= r->min_flush)
+		report_send(r);
+}
+
+static void zipkin_thread_exit(void)
+{
+	struct zk_reporter *r = zk_self;
+
+	if (!r)
+		return;
+	/* Spans still queued die with the worker. */
+	stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->npending);
+	if (r->conn && r->conn->busy)
+		stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->conn->nspans);
+	zk_self = NULL;
+	reporter_free(r);
+}
+
+/* ---------------------------------------------------------------- per request */
+
+/* A random non-zero id. */
+static uint64_t new_id(void)
+{
+	uint64_t v;
+
+	while (!(v = util_rand64()))
+		;
+	return v;
+}
+
+static bool roll(double pct)
+{
+	if (pct >= 100)
+		return true;
+	return (double)(util_rand64() >> 11) * (100.0 / 9007199254740992.0) < pct;
+}
+
+static int set_hdr(struct stream *s, const char *name, const char *value, size_t vlen)
+{
+	http_hdr_del(&s->req.h, name);
+	return http_hdr_add(s->arena, &s->req.h, name, strlen(name), value, vlen);
+}
+
+/* Writes this span's context into the request going upstream. */
+static int inject(struct stream *s, const struct trace_ctx *c, bool had_b3)
+{
+	char tid[33], sid[17], pid[17], tp[56], b3[72];
+	size_t tlen = trace_id_hex(c, tid);
+	const char *smp = c->debug ? "d" : c->sampled ? "1" : "0";
+	int n;
+
+	trace_span_hex(c->span_id, sid);
+	trace_span_hex(c->parent_id, pid);
+	if (set_hdr(s, "x-b3-traceid", tid, tlen) || set_hdr(s, "x-b3-spanid", sid, 16) ||
+	    set_hdr(s, "x-b3-sampled", c->sampled ? "1" : "0", 1))
+		return -ENOMEM;
+	http_hdr_del(&s->req.h, "x-b3-parentspanid");
+	http_hdr_del(&s->req.h, "x-b3-flags");
+	if (c->parent_id && set_hdr(s, "x-b3-parentspanid", pid, 16))
+		return -ENOMEM;
+	if (c->debug && set_hdr(s, "x-b3-flags", "1", 1))
+		return -ENOMEM;
+	/* traceparent always carries 128 bits: a 64-bit id is left-padded. */
+	memcpy(tp, "00-0000000000000000", 19);
+	memcpy(tp + (c->id128 ? 3 : 19), tid, tlen);
+	tp[35] = '-';
+	memcpy(tp + 36, sid, 16);
+	memcpy(tp + 52, c->sampled ? "-01" : "-00", 3);
+	if (set_hdr(s, "traceparent", tp, 55))
+		return -ENOMEM;
+	if (had_b3) {
+		n = snprintf(b3, sizeof(b3), "%s-%s-%s%s%s", tid, sid, smp, c->parent_id ? "-" : "",
+			     c->parent_id ? pid : "");
+		if (set_hdr(s, "b3", b3, (size_t)n))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static enum filter_status zipkin_on_request_headers(struct stream *s, const void *conf, void *state)
+{
+	const struct zipkin_conf *c = conf;
+	struct zipkin_state *st = state;
+	struct trace_ctx in, *t = &st->ctx;
+	bool inbound = s->listener && s->listener->direction != DIR_OUTBOUND;
+
+	if (trace_extract(&s->req.h, &in) == 1) {
+		*t = in;
+		if (c->shared && inbound) {
+			st->shared = true;
+		} else {
+			t->parent_id = in.span_id;
+			t->span_id = new_id();
+		}
+	} else {
+		*t = in;	/* at most a sampling decision */
+		t->id128 = c->id128;
+		t->trace_hi = c->id128 ? new_id() : 0;
+		t->trace_lo = new_id();
+		t->span_id = new_id();
+		t->parent_id = 0;
+	}
+	if (t->debug)
+		t->sampled = 1;
+	else if (t->sampled == TRACE_SAMPLED_UNSET)
+		t->sampled = roll(c->sampling);
+	st->active = true;
+	return inject(s, t, http_hdr_find(&s->req.h, "b3") != NULL) ? FILTER_ERROR : FILTER_CONTINUE;
+}
+
+/* Decimal v, NUL-terminated, into buf. */
+static void fmt_u64(char buf[25], uint64_t v)
+{
+	char tmp[24], *d = util_fmt_u64(tmp, v, 10);
+	size_t n = (size_t)(tmp + 24 - d);
+
+	memcpy(buf, d, n);
+	buf[n] = '\0';
+}
+
+/* a, b, c and d joined into buf, cut to fit. */
+static void cat3(char *buf, size_t cap, const char *a, const char *b, const char *c, const char *d)
+{
+	const char *parts[] = { a, b, c, d };
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		size_t l = strlen(parts[i]);
+
+		if (l > cap - 1 - n)
+			l = cap - 1 - n;
+		memcpy(buf + n, parts[i], l);
+		n += l;
+	}
+	buf[n] = '\0';
+}
+
+/* The span name: the route name, or Envoy's "host:port" plus a slash-star suffix (the
+ * listener's port when Host has none). */
+static void span_name(const struct stream *s, char *buf, size_t len)
+{
+	const char *a = s->req.authority;
+	const char *colon = strrchr(a, ':');
+	bool has_port = colon && (a[0] != '[' || colon > strchr(a, ']'));
+
+	if (s->route && *s->route->name)
+		snprintf(buf, len, "%s", s->route->name);
+	else if (!*a)
+		snprintf(buf, len, "%s/*", s->info.downstream_local);
+	else if (has_port || !s->listener)
+		snprintf(buf, len, "%.200s/*", a);
+	else
+		snprintf(buf, len, "%.200s:%u/*", a, s->listener->addr.port);
+}
+
+static void zipkin_on_log(struct stream *s, const void *conf, void *state)
+{
+	const struct zipkin_conf *c = conf;
+	struct zipkin_state *st = state;
+	const struct stream_info *in = &s->info;
+	const struct http_hdr *rid = http_hdr_find(&s->req.h, "x-request-id");
+	char name[256], url[URL_MAX + 1], code[25], flags[96], req_sz[25], resp_sz[25], peer[64], rids[129];
+	char json[SPAN_JSON_MAX];
+	struct trace_tag tags[16];
+	struct trace_span sp;
+	struct zk_reporter *r;
+	const char *colon;
+	unsigned n = 0;
+	size_t len;
+
+	if (!st->active || !st->ctx.sampled)
+		return;
+	span_name(s, name, sizeof(name));
+	cat3(url, sizeof(url), s->req.scheme, "://", s->req.authority, s->req.path);
+	fmt_u64(code, (uint64_t)(in->response_code > 0 ? in->response_code : 0));
+	al_response_flags(in->flags, flags, sizeof(flags));
+	fmt_u64(req_sz, in->bytes_received);
+	fmt_u64(resp_sz, in->bytes_sent);
+	memcpy(peer, in->downstream_remote, sizeof(peer));
+	peer[sizeof(peer) - 1] = '\0';
+	if ((colon = strrchr(peer, ':')))
+		peer[colon - peer] = '\0';
+	if (peer[0] == '[') {
+		memmove(peer, peer + 1, strlen(peer));
+		peer[strcspn(peer, "]")] = '\0';
+	}
+	snprintf(rids, sizeof(rids), "%.*s", rid ? (int)(rid->vlen < 128 ? rid->vlen : 128) : 0,
+		 rid ? rid->value : "");
+
+	tags[n++] = (struct trace_tag){ "component", "proxy" };
+	tags[n++] = (struct trace_tag){ "node_id", s->cfg->node_id };
+	if (rid)
+		tags[n++] = (struct trace_tag){ "guid:x-request-id", rids };
+	tags[n++] = (struct trace_tag){ "http.method", s->req.method };
+	tags[n++] = (struct trace_tag){ "http.url", url };
+	tags[n++] = (struct trace_tag){ "http.protocol", in->protocol };
+	tags[n++] = (struct trace_tag){ "http.status_code", code };
+	tags[n++] = (struct trace_tag){ "upstream_cluster", s->cluster ? s->cluster->name : "-" };
+	tags[n++] = (struct trace_tag){ "response_flags", flags };
+	tags[n++] = (struct trace_tag){ "peer.address", peer };
+	tags[n++] = (struct trace_tag){ "request_size", req_sz };
+	tags[n++] = (struct trace_tag){ "response_size", resp_sz };
+	if (in->response_code >= 500 || in->response_code == 0)
+		tags[n++] = (struct trace_tag){ "error", "true" };
+
+	sp = (struct trace_span){
+		.ctx = &st->ctx,
+		.name = name,
+		.kind = s->listener && s->listener->direction == DIR_OUTBOUND ? "CLIENT" : "SERVER",
+		.timestamp_us = in->start_wall_us,
+		.duration_us = in->end_mono_us - in->start_mono_us,
+		.local_service = s->cfg->node_cluster,
+		.local_addr = in->downstream_local,
+		.remote_addr = in->upstream_host,
+		.shared = st->shared,
+		.tags = tags,
+		.ntags = n,
+	};
+	if (!(r = reporter_get(s, c)) || !(len = trace_span_json(json, sizeof(json), &sp))) {
+		stats_inc(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED));
+		return;
+	}
+	reporter_queue(r, json, len);
+}
+
+const struct filter_ops zipkin_filter = {
+	.name = "tracing",
+	.scope = FILTER_SCOPE_TOP,
+	.conf_parse = zipkin_conf_parse,
+	.state_size = sizeof(struct zipkin_state),
+	.on_request_headers = zipkin_on_request_headers,
+	.on_log = zipkin_on_log,
+	.thread_exit = zipkin_thread_exit,
+};

@@ -1,0 +1,189 @@
+/* B3 / traceparent parsing, extraction precedence, span JSON, Prometheus label
+ * escaping and response-flag text. */
+#include <errno.h>
+#include <string.h>
+
+#include "accesslog.h"
+#include "arena.h"
+#include "metrics.h"
+#include "stream.h"
+#include "trace.h"
+#include "util.h"
+#include "t/unit/tap.h"
+
+static int b3(const char *v, struct trace_ctx *c)
+{
+	memset(c, 0x5a, sizeof(*c));
+	return trace_parse_b3(v, strlen(v), c);
+}
+
+static void test_b3_single(void)
+{
+	struct trace_ctx c;
+	char hex[33];
+
+	is_int(b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90", &c), 1, "b3: full form");
+	ok(c.id128 && c.trace_hi == 0x80f198ee56343ba8ULL && c.trace_lo == 0x64fe8b2a57d3eff7ULL, "b3: 128-bit trace id");
+	ok(c.span_id == 0xe457b5a2e4d86bd1ULL && c.parent_id == 0x05e3ac9a4f6e3b90ULL, "b3: span and parent");
+	ok(c.sampled == 1 && !c.debug, "b3: sampled");
+	trace_id_hex(&c, hex);
+	is_str(hex, "80f198ee56343ba864fe8b2a57d3eff7", "b3: trace id formats back");
+
+	is_int(b3("64fe8b2a57d3eff7-e457b5a2e4d86bd1", &c), 1, "b3: 64-bit, no sampling");
+	ok(!c.id128 && c.trace_hi == 0 && c.sampled == TRACE_SAMPLED_UNSET && c.parent_id == 0, "b3: 64-bit fields");
+	trace_id_hex(&c, hex);
+	is_str(hex, "64fe8b2a57d3eff7", "b3: 64-bit id formats as 16 digits");
+	is_int(b3("64FE8B2A57D3EFF7-E457B5A2E4D86BD1-d", &c), 1, "b3: upper-case hex, debug");
+	ok(c.debug && c.sampled == 1, "b3: d = debug and sampled");
+	is_int(b3("0", &c), 0, "b3: deny only");
+	ok(c.sampled == 0 && c.trace_lo == 0, "b3: decision without ids");
+	is_int(b3("d", &c), 0, "b3: debug only");
+
+	static const char *const bad[] = {
+		"", "2", "x", "64fe8b2a57d3eff7", "64fe8b2a57d3eff7-", "64fe8b2a57d3eff7-e457b5a2e4d86bd",
+		"64fe8b2a57d3eff-e457b5a2e4d86bd1", "0000000000000000-e457b5a2e4d86bd1",
+		"64fe8b2a57d3eff7-0000000000000000", "64fe8b2a57d3eff7-e457b5a2e4d86bd1-2",
+		"64fe8b2a57d3eff7-e457b5a2e4d86bd1-11", "64fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3",
+		"64fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90-x", "g4fe8b2a57d3eff7-e457b5a2e4d86bd1",
+		"64fe8b2a57d3eff7a-e457b5a2e4d86bd1",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		is_int(b3(bad[i], &c), -EINVAL, "b3: \"%s\" refused", bad[i]);
+}
+
+static void test_traceparent(void)
+{
+	struct trace_ctx c;
+	const char *v = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+	is_int(trace_parse_traceparent(v, strlen(v), &c), 1, "traceparent: valid");
+	ok(c.id128 && c.trace_hi == 0x4bf92f3577b34da6ULL && c.trace_lo == 0xa3ce929d0e0e4736ULL, "traceparent: trace id");
+	ok(c.span_id == 0x00f067aa0ba902b7ULL && c.parent_id == 0 && c.sampled == 1, "traceparent: span id, sampled");
+	v = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+	is_int(trace_parse_traceparent(v, strlen(v), &c), 1, "traceparent: flags 00");
+	is_int(c.sampled, 0, "traceparent: flags 00 = not sampled");
+	v = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later";
+	is_int(trace_parse_traceparent(v, strlen(v), &c), 1, "traceparent: a later version may add fields");
+
+	static const char *const bad[] = {
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+		"",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		is_int(trace_parse_traceparent(bad[i], strlen(bad[i]), &c), -EINVAL, "traceparent: \"%s\" refused", bad[i]);
+}
+
+static void hdrs(struct arena *a, struct http_headers *h, const char *const *kv)
+{
+	memset(h, 0, sizeof(*h));
+	for (; *kv; kv += 2)
+		http_hdr_add(a, h, kv[0], strlen(kv[0]), kv[1], strlen(kv[1]));
+}
+
+static void test_extract(void)
+{
+	struct arena *a = arena_new(4096);
+	struct http_headers h;
+	struct trace_ctx c;
+
+	hdrs(a, &h, (const char *const[]){ "b3", "0000000000000001-0000000000000002-0",
+		"x-b3-traceid", "0000000000000009", "x-b3-spanid", "0000000000000008", NULL });
+	is_int(trace_extract(&h, &c), 1, "extract: b3 single");
+	ok(c.trace_lo == 1 && c.span_id == 2 && c.sampled == 0, "extract: b3 single wins over x-b3-*");
+
+	hdrs(a, &h, (const char *const[]){ "b3", "bogus", "X-B3-TraceId", "0000000000000009", "x-b3-spanid",
+		"0000000000000008", "x-b3-parentspanid", "0000000000000007", "x-b3-sampled", "true", NULL });
+	is_int(trace_extract(&h, &c), 1, "extract: malformed b3 falls back to x-b3-*");
+	ok(c.trace_lo == 9 && c.span_id == 8 && c.parent_id == 7 && c.sampled == 1, "extract: x-b3-* fields");
+
+	hdrs(a, &h, (const char *const[]){ "x-b3-traceid", "0000000000000009", "x-b3-spanid", "0000000000000008",
+		"x-b3-parentspanid", "zz", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		NULL });
+	is_int(trace_extract(&h, &c), 1, "extract: bad parent spoils x-b3-*, traceparent used");
+	ok(c.trace_lo == 0xa3ce929d0e0e4736ULL && c.sampled == 1, "extract: traceparent fields");
+
+	hdrs(a, &h, (const char *const[]){ "x-b3-sampled", "0", "traceparent",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", NULL });
+	is_int(trace_extract(&h, &c), 1, "extract: traceparent ids");
+	is_int(c.sampled, 0, "extract: a B3 decision wins over traceparent's flag");
+
+	hdrs(a, &h, (const char *const[]){ "x-b3-flags", "1", NULL });
+	is_int(trace_extract(&h, &c), 0, "extract: flags only");
+	ok(c.debug && c.sampled == 1 && c.trace_lo == 0, "extract: debug decision without ids");
+
+	hdrs(a, &h, (const char *const[]){ "x-b3-traceid", "0000000000000009", NULL });
+	is_int(trace_extract(&h, &c), 0, "extract: trace id without span id is no context");
+	is_int(c.sampled, TRACE_SAMPLED_UNSET, "extract: no decision");
+	arena_free(a);
+}
+
+static void test_span_json(void)
+{
+	struct trace_ctx c = { .trace_hi = 0x1, .trace_lo = 0x2, .span_id = 0xabc, .parent_id = 0xdef,
+			       .id128 = true, .sampled = 1 };
+	struct trace_tag tags[] = { { "http.url", "http://h/a\"b\\c\x01\xc3\xa9" }, { "error", "true" } };
+	struct trace_span sp = {
+		.ctx = &c, .name = "h:80/*", .kind = "SERVER", .timestamp_us = 1700000000000001ULL,
+		.duration_us = 0, .local_service = "was.blog", .local_addr = "127.0.0.1:15006",
+		.remote_addr = "[::1]:8080", .tags = tags, .ntags = 2,
+	};
+	char buf[1024];
+	size_t n = trace_span_json(buf, sizeof(buf), &sp);
+
+	ok(n == strlen(buf), "json: length returned");
+	is_str(buf, "{\"traceId\":\"00000000000000010000000000000002\",\"id\":\"0000000000000abc\","
+	       "\"parentId\":\"0000000000000def\",\"kind\":\"SERVER\",\"name\":\"h:80/*\","
+	       "\"timestamp\":1700000000000001,\"duration\":1,"
+	       "\"localEndpoint\":{\"serviceName\":\"was.blog\",\"ipv4\":\"127.0.0.1\",\"port\":15006},"
+	       "\"remoteEndpoint\":{\"ipv6\":\"::1\",\"port\":8080},"
+	       "\"tags\":{\"http.url\":\"http://h/a\\\"b\\\\c\\u0001\\u00c3\\u00a9\",\"error\":\"true\"}}",
+	       "json: Zipkin v2 span, escaped, duration at least 1");
+	c.parent_id = 0;
+	c.id128 = false;
+	c.debug = true;
+	sp.shared = true;
+	sp.remote_addr = "";
+	sp.ntags = 0;
+	trace_span_json(buf, sizeof(buf), &sp);
+	is_str(buf, "{\"traceId\":\"0000000000000002\",\"id\":\"0000000000000abc\",\"kind\":\"SERVER\","
+	       "\"name\":\"h:80/*\",\"timestamp\":1700000000000001,\"duration\":1,"
+	       "\"localEndpoint\":{\"serviceName\":\"was.blog\",\"ipv4\":\"127.0.0.1\",\"port\":15006},"
+	       "\"debug\":true,\"shared\":true}", "json: root span, 64-bit id, debug, shared, no remote");
+	is_int(trace_span_json(buf, 40, &sp), 0, "json: too small a buffer reports 0");
+}
+
+static void test_labels(void)
+{
+	char buf[64], fl[32];
+	size_t off = 0;
+
+	is_int(metrics_label(buf, sizeof(buf), &off, "a", "x", 1), 0, "label: first");
+	is_int(metrics_label(buf, sizeof(buf), &off, "b", "q\"\\\nz", 5), 0, "label: escaped");
+	is_str(buf, "a=\"x\",b=\"q\\\"\\\\\\nz\"", "label: text");
+	is_int(metrics_label(buf, 20, &off, "c", "long value", 10), -ENOSPC, "label: no room");
+	is_int(off, 18, "label: offset unchanged on failure");
+
+	al_response_flags(0, fl, sizeof(fl));
+	is_str(fl, "-", "flags: none");
+	al_response_flags(RF_UF | RF_DI | RF_FI, fl, sizeof(fl));
+	is_str(fl, "UF,DI,FI", "flags: Envoy order");
+	al_response_flags(RF_UF | RF_DI, fl, 4);
+	is_str(fl, "UF", "flags: truncated at a flag boundary");
+}
+
+int main(void)
+{
+	test_b3_single();
+	test_traceparent();
+	test_extract();
+	test_span_json();
+	test_labels();
+	return done_testing();
+}
