@@ -596,6 +596,11 @@ static int parse_source(struct cfg_parse *pc, const struct ynode *n, void *out)
 	return rc;
 }
 
+static void regfree_cb(void *re)
+{
+	regfree(re);
+}
+
 static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *out)
 {
 	static const char *const keys[] = {
@@ -629,7 +634,7 @@ static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *ou
 				cfg_error(pc, v->items[i], "invalid regex \"%s\": %s", src, msg);
 				return -EINVAL;
 			}
-			if (arena_cleanup_add(pc->arena, (void (*)(void *))regfree, &o->paths_regex[i])) {
+			if (arena_cleanup_add(pc->arena, regfree_cb, &o->paths_regex[i])) {
 				regfree(&o->paths_regex[i]);
 				return -ENOMEM;
 			}
