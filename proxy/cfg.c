@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
+#include "tls.h"
 #include "ytree.h"
 
 #define CFG_MAX_WORKERS		256
@@ -576,7 +577,7 @@ static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_co
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
 	static const char *const keys[] = {
-		"name", "endpoints", "connect_timeout", "lb", "connection_pool", NULL
+		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -626,6 +627,12 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if (parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
 		rc = -EINVAL;
 	pc->cluster = NULL;
+	if ((v = yaml_get(n, "tls"))) {
+		char *owner = arena_printf(pc->arena, "cluster %s", c->name ? c->name : "");
+
+		if (!owner || tls_conf_parse(pc, v, false, owner, &c->tls))
+			rc = -EINVAL;
+	}
 	return rc;
 }
 
@@ -1202,7 +1209,9 @@ static int check_domains(struct cfg_parse *pc, const struct ynode *seq, const st
 
 static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
-	static const char *const keys[] = { "name", "address", "direction", "virtual_hosts", "routes", NULL };
+	static const char *const keys[] = {
+		"name", "address", "direction", "virtual_hosts", "routes", "tls", NULL
+	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
 
@@ -1227,6 +1236,12 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 			cfg_error(pc, v, "expected inbound or outbound");
 			rc = -EINVAL;
 		}
+	}
+	if ((v = yaml_get(n, "tls"))) {
+		char *owner = arena_printf(pc->arena, "listener %s", l->name ? l->name : "");
+
+		if (!owner || tls_conf_parse(pc, v, true, owner, &l->tls))
+			rc = -EINVAL;
 	}
 	vhs = yaml_get(n, "virtual_hosts");
 	routes = yaml_get(n, "routes");
@@ -1828,6 +1843,7 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 	jw_kstr(w, "name", l->name);
 	jw_kstr(w, "address", l->address);
 	jw_kstr(w, "direction", dirs[l->direction]);
+	jw_kstr(w, "tls_mode", tls_mode_name(l->tls ? l->tls->mode : TLS_DISABLE));
 	jw_key(w, "virtual_hosts");
 	jw_open(w, '[');
 	for (unsigned i = 0; i < l->nvhosts; i++) {
@@ -1897,6 +1913,7 @@ static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
 	jw_close(w, '}');
 	jw_key(w, "filters");
 	dump_filters(w, c->filters, c->nfilters);
+	jw_kstr(w, "tls_mode", tls_mode_name(c->tls ? c->tls->mode : TLS_DISABLE));
 	jw_close(w, '}');
 }
 

@@ -604,7 +604,9 @@ void router_up_reset(struct upstream_req *ur, enum up_reset why)
 		goto out;
 	end_attempt(s, ur);
 	body = arena_printf(s->arena, "upstream connect error or disconnect/reset before headers. "
-			    "reset reason: %s", reset_reason[a.fail]);
+			    "reset reason: %s%s%s", reset_reason[a.fail],
+			    *s->info.upstream_transport_failure ? ", transport failure reason: " : "",
+			    s->info.upstream_transport_failure);
 	fail_stream(s, 503, body ? body : "upstream connect error",
 		    a.fail == AF_CONNECT_FAIL || a.fail == AF_CONNECT_TIMEOUT ? RF_UF : RF_UC, reset_detail[a.fail]);
 out:

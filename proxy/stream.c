@@ -101,6 +101,17 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 	s->info.protocol = "HTTP/1.1";
 	memcpy(s->info.downstream_remote, c->peer, sizeof(s->info.downstream_remote));
 	memcpy(s->info.downstream_local, c->local, sizeof(s->info.downstream_local));
+	s->info.downstream_peer_uri_san = s->info.downstream_tls_version = s->info.requested_server_name = "";
+	if (c->tls.version) {
+		/* Copied: a stream may outlive its connection. */
+		s->req.scheme = "https";
+		s->info.downstream_tls_version = c->tls.version;
+		if ((c->tls.uri_san && !(s->info.downstream_peer_uri_san = arena_strdup(a, c->tls.uri_san))) ||
+		    (c->tls.sni && !(s->info.requested_server_name = arena_strdup(a, c->tls.sni)))) {
+			arena_free(a);
+			return NULL;
+		}
+	}
 	atomic_fetch_add(&w->active_streams, 1);
 	return s;
 }
@@ -248,6 +259,11 @@ static int add_proxy_headers(struct stream *s)
 	} else if (http_hdr_add(s->arena, h, "x-forwarded-for", 15, ip, strlen(ip))) {
 		return -ENOMEM;
 	}
+	/* x-forwarded-client-cert comes from us only (Envoy's SANITIZE_SET). */
+	http_hdr_del(h, "x-forwarded-client-cert");
+	if (s->conn->tls.xfcc && http_hdr_add(s->arena, h, "x-forwarded-client-cert", 23, s->conn->tls.xfcc,
+					      strlen(s->conn->tls.xfcc)))
+		return -ENOMEM;
 	if (!http_hdr_find(h, "x-forwarded-proto") &&
 	    http_hdr_add(s->arena, h, "x-forwarded-proto", 17, s->req.scheme, strlen(s->req.scheme)))
 		return -ENOMEM;

@@ -25,7 +25,7 @@ our @EXPORT = qw(
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
 	scale have_prog make_response connect_port send_bytes read_response
-	wrk_run
+	wrk_run test_certs
 	http_parallel http_loop wingman_check
 );
 
@@ -882,6 +882,17 @@ sub wrk_parse {
 	$r{p50_ms} = _ms($1, $2) if $out =~ /^\s*50%\s+([\d.]+)(us|ms|s|m)\b/m;
 	$r{p99_ms} = _ms($1, $2) if $out =~ /^\s*99%\s+([\d.]+)(us|ms|s|m)\b/m;
 	return \%r;
+}
+
+# The test PKI from t/lib/mkcerts.sh, made once per test in its temp dir (keys
+# are never committed). Returns the directory: root.pem, web.pem/web-key.pem …
+my $CERTS;
+sub test_certs {
+	return $CERTS if $CERTS;
+	my $lib = $INC{'Wingman.pm'} =~ s{/[^/]+$}{}r;
+	my $dir = tmpdir() . '/certs';
+	system("$lib/mkcerts.sh", $dir) == 0 or die "mkcerts.sh failed";
+	return $CERTS = $dir;
 }
 
 sub http_get {

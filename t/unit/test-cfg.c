@@ -189,7 +189,7 @@ static void test_errors(void)
 	FAILS("drain_timeout: -1s\n", "negative duration",
 	      "t.yaml:1:16: expected a duration like 250ms or 2s (units ms, s, m, h)");
 	FAILS("listners: []\n", "unknown top-level key",
-	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, tracing, istio_metrics)");
+	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, tracing, istio_metrics, rbac)");
 	FAILS("node: { id: a, zone: b }\n", "unknown node key",
 	      "t.yaml:1:16: unknown key \"zone\" (allowed: id, cluster, workload, namespace, version, service)");
 	FAILS("node: [a]\n", "node not a map", "t.yaml:1:7: expected a map {id, cluster, workload, namespace, version, service}, found a list");
