@@ -35,6 +35,7 @@ my @sc = (
 	[bigbody => { script => ['503'], mode => 'md5' }, '{ attempts: 3, retry_on: "5xx" }'],
 	[started => { mode => 'close_mid' }, '{ attempts: 3, retry_on: "5xx,reset" }'],
 	[backoff => { mode => '503' }, '{ attempts: 3, retry_on: "5xx", backoff: 100ms }'],
+	[late => { script => ['delay:0.6:echo'] }, '{ attempts: 2, per_try_timeout: 300ms, retry_on: "5xx" }'],
 );
 my (%be, $routes, $clusters);
 for my $s (@sc) {
@@ -107,6 +108,18 @@ stat_is('cluster.limit.upstream_rq_retry_limit_exceeded', 1, 'limit');
 stat_is('cluster.limit.upstream_rq_retry_success', 0, 'limit');
 stat_is('cluster.limit.upstream_rq_503', 3, 'every attempt counted by code');
 
+# Two pipelined requests on one keep-alive connection, each retried to the limit.
+my $s = connect_port($port);
+send_bytes($s, "GET /limit/k1 HTTP/1.1\r\nHost: x\r\n\r\nGET /limit/k2 HTTP/1.1\r\nHost: x\r\n\r\n");
+my $k1 = read_response($s);
+my $k2 = read_response($s);
+close $s;
+is(($k1 && $k1->{status}) . ' ' . ($k2 && $k2->{status}), '503 503', 'keep-alive: both pipelined requests answered');
+is($be{limit}->count, 9, 'keep-alive: three attempts each');
+stat_is('cluster.limit.upstream_rq_retry_limit_exceeded', 3, 'limit after keep-alive');
+like($wm->admin('/stats/prometheus'), qr/^envoy_cluster_upstream_rq_retry\{cluster_name="limit"\} 6$/m,
+	'prometheus: envoy_cluster_upstream_rq_retry{cluster_name="limit"}');
+
 # gateway-error: 502, 504, 503 are retried; 500 is not.
 $r = http_get($port, '/gw/a');
 is($r->{status}, 200, 'gateway-error: 502, 504, 503 retried');
@@ -175,6 +188,14 @@ stat_is('cluster.pertry.upstream_rq_per_try_timeout', 1, 'per-try timeout');
 stat_is('cluster.pertry.upstream_rq_retry', 1, 'per-try timeout');
 stat_is('cluster.pertry.upstream_rq_retry_success', 1, 'per-try timeout');
 is(flags('/pertry/a'), '-', 'no flag after the retry succeeded');
+
+# ... the abandoned attempt's late answer never reaches the client: the retry
+# runs on a fresh upstream connection.
+$r = http_get($port, '/late/a');
+is($r->{status}, 200, 'late first answer: the retry answers');
+like($r->{body}, qr/^x-envoy-attempt-count: 2$/mi, "the client got the second attempt's response");
+is(join(',', $be{late}->attempts), '1,2', 'two attempts');
+is($be{late}->conns, 2, 'on two upstream connections');
 
 # ... every attempt hangs: 504 after the last per-try timeout.
 $t = time;
