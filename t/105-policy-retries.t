@@ -36,6 +36,8 @@ my @sc = (
 	[started => { mode => 'close_mid' }, '{ attempts: 3, retry_on: "5xx,reset" }'],
 	[backoff => { mode => '503' }, '{ attempts: 3, retry_on: "5xx", backoff: 100ms }'],
 	[late => { script => ['delay:0.6:echo'] }, '{ attempts: 2, per_try_timeout: 300ms, retry_on: "5xx" }'],
+	[dflt503 => { script => ['503'] }, '{ attempts: 2 }'],
+	[dflt500 => { mode => '500' }, '{ attempts: 2 }'],
 );
 my (%be, $routes, $clusters);
 for my $s (@sc) {
@@ -162,6 +164,15 @@ is($be{r4xx}->count, 2, 'retriable-4xx: two attempts');
 $r = http_get($port, '/r4xx404/a');
 is($r->{status}, 404, 'retriable-4xx: 404 not retried');
 is($be{r4xx404}->count, 1, 'retriable-4xx: 404 tried once');
+
+# Without retry_on, Istio's default (connect-failure, refused-stream,
+# unavailable, cancelled, 503).
+$r = http_get($port, '/dflt503/a');
+is($r->{status}, 200, 'default retry_on: 503 retried');
+is($be{dflt503}->count, 2, 'default retry_on: two attempts');
+$r = http_get($port, '/dflt500/a');
+is($r->{status}, 500, 'default retry_on: 500 not retried');
+is($be{dflt500}->count, 1, 'default retry_on: 500 tried once');
 
 # connect-failure: the dead endpoint's attempts move to the good one.
 my @st = map { http_get($port, "/cf/$_")->{status} } 1 .. 4;

@@ -27,6 +27,8 @@ $b{lgood} = start_backend(id => 'lgood');
 $b{sgood} = start_backend(id => 'sgood');
 $b{dgood} = start_backend(id => 'dgood');
 $b{dbad} = start_backend(id => 'dbad', mode => '503');
+$b{kgood} = start_backend(id => 'kgood');
+$b{kbad} = start_backend(id => 'kbad', mode => '503');
 my %p = map { $_ => $b{$_}->port } keys %b;
 my $port = free_port();
 my $admin = free_port();
@@ -49,6 +51,7 @@ listeners:
       - { match: { prefix: /local/ }, route: { cluster: local } }
       - { match: { prefix: /split/ }, route: { cluster: split } }
       - { match: { prefix: /deflt/ }, route: { cluster: deflt } }
+      - { match: { prefix: /decay/ }, route: { cluster: decay } }
 clusters:
   - name: od
     endpoints: [127.0.0.1:$p{good}, 127.0.0.1:$p{bad}]
@@ -88,6 +91,9 @@ clusters:
   - name: deflt
     endpoints: [127.0.0.1:$p{dbad}, 127.0.0.1:$p{dgood}]
     outlier_detection: { consecutive_5xx: 2, interval: 200ms, base_ejection_time: 30s }
+  - name: decay
+    endpoints: [127.0.0.1:$p{kgood}, 127.0.0.1:$p{kbad}]
+    outlier_detection: { consecutive_5xx: 2, interval: 200ms, base_ejection_time: 1s, max_ejection_percent: 50 }
 EOF
 
 sub flags_of {
@@ -213,6 +219,20 @@ is(join(',', @st), '200,200,200,200', 'then every request succeeds');
 my $left = $t_ej2 + 2.6 - time;
 sleep $left if $left > 0;
 ok(ejected('od', $bad), 'second ejection lasts longer than the first (still out after 2.6s)');
+
+# ---- the multiplier decays while the host stays healthy: ejected (1 s), back,
+# three healthy intervals without traffic, ejected again → 1 s, not 2 s.
+my $kbad = "127.0.0.1:$p{kbad}";
+http_get($port, "/decay/a$_") for 1 .. 4;
+ok(wait_for(sub { ejected('decay', $kbad) }, 0.8), 'decay: first ejection');
+ok(wait_for(sub { !ejected('decay', $kbad) }, scale(2.5), 0.05), 'decay: back after base_ejection_time');
+sleep 0.7;
+http_get($port, "/decay/b$_") for 1 .. 4;
+ok(wait_for(sub { ejected('decay', $kbad) }, 0.8), 'decay: second ejection');
+my $t_k = time;
+ok(wait_for(sub { !ejected('decay', $kbad) }, scale(3), 0.05), 'decay: back again');
+my $dk = time - $t_k;
+ok($dk >= 0.75 && $dk < 1.65, sprintf('decayed multiplier: the second ejection lasted base_ejection_time (%.2fs), not 2x', $dk));
 
 ok($wm->alive, 'wingman still running');
 done_testing;
