@@ -299,7 +299,7 @@ static void hostset_publish(struct cluster_rt *rt)
 		return;
 	}
 	atomic_store_explicit(&rt->hs, hs, memory_order_release);
-	if (old && (!nworkers || worker_barrier(hostset_free_cb, old)))
+	if (old && (!workers || worker_barrier(hostset_free_cb, old)))	/* no workers yet: nobody holds it */
 		hostset_free(old);
 	stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, (int64_t)hs->n - (old ? (int64_t)old->n : 0));
 }
