@@ -7,18 +7,24 @@
 
 extern const struct filter_ops zipkin_filter;
 extern const struct filter_ops istio_metrics_filter;
+extern const struct filter_ops rbac_filter;
 extern const struct filter_ops fault_filter;
 extern const struct filter_ops headers_filter;
+extern const struct filter_ops mirror_filter;
 extern const struct filter_ops retry_filter;
 extern const struct filter_ops outlier_filter;
 
-/* Tracing first so its span covers faults and every later filter; faults
- * before header rewriting, as Envoy orders them. */
+/* Tracing first so its span covers faults and every later filter; RBAC
+ * (Istio's authz) after the observers, so denials are traced and counted, and
+ * before faults and header rewriting, as Envoy orders them; the mirror copies
+ * the request as the headers filter left it. */
 const struct filter_ops *const filter_table[] = {
 	&zipkin_filter,
 	&istio_metrics_filter,
+	&rbac_filter,
 	&fault_filter,
 	&headers_filter,
+	&mirror_filter,
 	&retry_filter,
 	&outlier_filter,
 	NULL

@@ -59,6 +59,9 @@ enum al_cmd {
 	AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT,
 	AL_UPSTREAM_TRANSPORT_FAILURE_REASON,
 	AL_HOSTNAME,
+	AL_DOWNSTREAM_PEER_URI_SAN,
+	AL_DOWNSTREAM_TLS_VERSION,
+	AL_REQUESTED_SERVER_NAME,
 };
 
 enum al_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
@@ -89,6 +92,9 @@ static const struct {
 	{ "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT, ARG_NONE },
 	{ "UPSTREAM_TRANSPORT_FAILURE_REASON", AL_UPSTREAM_TRANSPORT_FAILURE_REASON, ARG_NONE },
 	{ "HOSTNAME", AL_HOSTNAME, ARG_NONE },
+	{ "DOWNSTREAM_PEER_URI_SAN", AL_DOWNSTREAM_PEER_URI_SAN, ARG_NONE },
+	{ "DOWNSTREAM_TLS_VERSION", AL_DOWNSTREAM_TLS_VERSION, ARG_NONE },
+	{ "REQUESTED_SERVER_NAME", AL_REQUESTED_SERVER_NAME, ARG_NONE },
 };
 
 /* Envoy's short response-flag codes, in Envoy's print order. */
@@ -592,6 +598,15 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 			break;
 		case AL_HOSTNAME:
 			lb_str(&b, it, hostname());
+			break;
+		case AL_DOWNSTREAM_PEER_URI_SAN:
+			lb_str(&b, it, in->downstream_peer_uri_san);
+			break;
+		case AL_DOWNSTREAM_TLS_VERSION:
+			lb_str(&b, it, in->downstream_tls_version);
+			break;
+		case AL_REQUESTED_SERVER_NAME:
+			lb_str(&b, it, in->requested_server_name);
 			break;
 		}
 	}

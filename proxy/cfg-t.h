@@ -16,6 +16,7 @@ struct arena;
 struct filter_ops;
 struct al_format;
 struct cluster_rt;
+struct tls_ctx;
 
 /* Accumulated config errors, each "FILE:LINE:COL: message". */
 struct cfg_errs {
@@ -118,6 +119,33 @@ struct cfg_vhost {
 
 enum listener_dir { DIR_UNSPECIFIED, DIR_INBOUND, DIR_OUTBOUND };
 
+/* Listener modes DISABLE..PERMISSIVE, cluster modes DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL. */
+enum tls_mode { TLS_DISABLE, TLS_SIMPLE, TLS_STRICT, TLS_PERMISSIVE, TLS_MUTUAL, TLS_ISTIO_MUTUAL };
+
+/* A listener's extra certificate for clients asking for one of names (SNI). */
+struct cfg_tls_sni {
+	const char **names;		/* lower-cased: exact or "*.suffix" */
+	unsigned nnames;
+	const char *cert, *key;		/* resolved paths */
+};
+
+/* The tls: block of a listener (server side) or a cluster (client side). Paths
+ * are resolved against the config file's directory. */
+struct cfg_tls {
+	enum tls_mode mode;
+	bool server;
+	const char *cert, *key, *ca;	/* NULL when not given */
+	int min_version;		/* TLS1_2_VERSION by default */
+	const char **alpn;		/* listener: preference order; cluster: offered */
+	unsigned nalpn;
+	struct cfg_tls_sni *sni;	/* listener: per-name certificates */
+	unsigned nsni;
+	const char *sni_name;		/* cluster: server name sent upstream; NULL: none */
+	const char **sans;		/* cluster: accepted peer URI/DNS SANs; none: any */
+	unsigned nsans;
+	struct tls_ctx *ctx;		/* runtime: current SSL_CTX, swapped when files change (tls.c) */
+};
+
 struct cfg_listener {
 	const char *name;
 	const char *address;		/* as written; also the key that keeps sockets across reloads */
@@ -136,6 +164,7 @@ struct cfg_listener {
 	bool registry_only;		/* original_dst: unknown destinations are refused (BlackHoleCluster) */
 	struct cfg_vhost *vhosts;
 	unsigned nvhosts;
+	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };
 
@@ -165,6 +194,7 @@ struct cfg_cluster {
 	unsigned nendpoints;
 	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
 	enum lb_type lb;
+	struct cfg_tls *tls;		/* NULL: plaintext upstream (mode DISABLE) */
 	enum hash_on hash_on;
 	const char *hash_key;		/* header name (lower-case) or cookie name */
 	struct cfg_conn_pool pool;

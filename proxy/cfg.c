@@ -22,6 +22,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
+#include "tls.h"
 #include "ytree.h"
 
 #define CFG_MAX_WORKERS		256
@@ -599,7 +600,7 @@ static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_co
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
 	static const char *const keys[] = {
-		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "source_address", NULL
+		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "source_address", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -651,6 +652,12 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if (parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
 		rc = -EINVAL;
 	pc->cluster = NULL;
+	if ((v = yaml_get(n, "tls"))) {
+		char *owner = arena_printf(pc->arena, "cluster %s", c->name ? c->name : "");
+
+		if (!owner || tls_conf_parse(pc, v, false, owner, &c->tls))
+			rc = -EINVAL;
+	}
 	return rc;
 }
 
@@ -1256,8 +1263,10 @@ static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struc
 
 static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
-	static const char *const keys[] = { "name", "address", "direction", "virtual_hosts", "routes",
-					    "original_dst", "bind_to_port", "outbound_policy", NULL };
+	static const char *const keys[] = {
+		"name", "address", "direction", "virtual_hosts", "routes", "tls",
+		"original_dst", "bind_to_port", "outbound_policy", NULL
+	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
 
@@ -1283,8 +1292,25 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 			rc = -EINVAL;
 		}
 	}
-	if ((rc = parse_interception(pc, n, l)) == -ENOMEM)
-		return rc;
+	if ((v = yaml_get(n, "tls"))) {
+		char *owner = arena_printf(pc->arena, "listener %s", l->name ? l->name : "");
+
+		if (!owner || tls_conf_parse(pc, v, true, owner, &l->tls))
+			rc = -EINVAL;
+	}
+	switch (parse_interception(pc, n, l)) {
+	case 0:
+		break;
+	case -ENOMEM:
+		return -ENOMEM;
+	default:
+		rc = -EINVAL;
+	}
+	if (l->original_dst && v) {
+		cfg_error(pc, v, "an original_dst listener hands connections on: configure tls on the "
+			  "bind_to_port: false listener that takes them");
+		rc = -EINVAL;
+	}
 	l->key = l->address;
 	if (!l->bind_to_port && l->address) {
 		static const char *const dirs[] = { [DIR_UNSPECIFIED] = "", [DIR_INBOUND] = "inbound",
@@ -1804,7 +1830,73 @@ static void dump_route(struct jw *w, const struct cfg_route *r)
 			jw_str(w, m->methods[i]);
 		jw_close(w, ']');
 	}
+	if (m->nquery) {
+		jw_key(w, "query_params");
+		jw_open(w, '{');
+		for (unsigned i = 0; i < m->nquery; i++) {
+			const struct cfg_query_match *q = &m->query[i];
+
+			jw_key(w, q->name);
+			jw_open(w, '{');
+			jw_key(w, hm_names[q->type]);
+			if (q->type == HM_PRESENT)
+				jw_bool(w, q->present);
+			else
+				jw_str(w, q->value);
+			jw_close(w, '}');
+		}
+		jw_close(w, '}');
+	}
 	jw_close(w, '}');
+	if (r->timeout_ms) {
+		jw_key(w, "timeout");
+		jw_duration(w, r->timeout_ms);
+	}
+	if (r->rewrite_prefix || r->rewrite_host) {
+		jw_key(w, "rewrite");
+		jw_open(w, '{');
+		if (r->rewrite_prefix)
+			jw_kstr(w, "prefix", r->rewrite_prefix);
+		if (r->rewrite_host)
+			jw_kstr(w, "host", r->rewrite_host);
+		jw_close(w, '}');
+	}
+	if (r->action == RA_REDIRECT) {
+		const struct cfg_redirect *rd = &r->redirect;
+
+		jw_key(w, "redirect");
+		jw_open(w, '{');
+		if (rd->host)
+			jw_kstr(w, "host", rd->host);
+		if (rd->port) {
+			jw_key(w, "port");
+			jw_uint(w, rd->port);
+		}
+		if (rd->scheme)
+			jw_kstr(w, "scheme", rd->scheme);
+		if (rd->path)
+			jw_kstr(w, "path", rd->path);
+		if (rd->prefix)
+			jw_kstr(w, "prefix", rd->prefix);
+		jw_key(w, "response_code");
+		jw_uint(w, (uint64_t)rd->code);
+		jw_key(w, "strip_query");
+		jw_bool(w, rd->strip_query);
+		jw_close(w, '}');
+	} else if (r->action == RA_DIRECT) {
+		jw_key(w, "direct_response");
+		jw_open(w, '{');
+		jw_key(w, "status");
+		jw_uint(w, (uint64_t)r->direct_status);
+		jw_kstr(w, "body", r->direct_body);
+		jw_close(w, '}');
+	}
+	if (r->action != RA_CLUSTER) {
+		jw_key(w, "filters");
+		dump_filters(w, r->chain, r->nchain);
+		jw_close(w, '}');
+		return;
+	}
 	jw_key(w, "route");
 	jw_open(w, '{');
 	if (r->cluster) {
@@ -1846,6 +1938,7 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 		jw_key(w, "bind_to_port");
 		jw_bool(w, false);
 	}
+	jw_kstr(w, "tls_mode", tls_mode_name(l->tls ? l->tls->mode : TLS_DISABLE));
 	jw_key(w, "virtual_hosts");
 	jw_open(w, '[');
 	for (unsigned i = 0; i < l->nvhosts; i++) {
@@ -1885,7 +1978,37 @@ static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
 	jw_close(w, ']');
 	jw_key(w, "connect_timeout");
 	jw_duration(w, c->connect_timeout_ms);
-	jw_kstr(w, "lb", lb_names[c->lb]);
+	jw_key(w, "lb");
+	jw_open(w, '{');
+	jw_kstr(w, "type", lb_names[c->lb]);
+	if (c->hash_on != HASH_NONE) {
+		jw_key(w, "hash_on");
+		jw_open(w, '{');
+		if (c->hash_on == HASH_SOURCE_IP) {
+			jw_key(w, "source_ip");
+			jw_bool(w, true);
+		} else {
+			jw_kstr(w, c->hash_on == HASH_HEADER ? "header" : "cookie", c->hash_key);
+		}
+		jw_close(w, '}');
+	}
+	jw_close(w, '}');
+	jw_key(w, "connection_pool");
+	jw_open(w, '{');
+	jw_key(w, "max_connections");
+	jw_uint(w, c->pool.max_connections);
+	jw_key(w, "max_pending_requests");
+	jw_uint(w, c->pool.max_pending_requests);
+	jw_key(w, "max_requests");
+	jw_uint(w, c->pool.max_requests);
+	jw_key(w, "max_requests_per_connection");
+	jw_uint(w, c->pool.max_requests_per_connection);
+	jw_key(w, "max_retries");
+	jw_uint(w, c->pool.max_retries);
+	jw_close(w, '}');
+	jw_key(w, "filters");
+	dump_filters(w, c->filters, c->nfilters);
+	jw_kstr(w, "tls_mode", tls_mode_name(c->tls ? c->tls->mode : TLS_DISABLE));
 	if (c->source_address)
 		jw_kstr(w, "source_address", c->source_address);
 	jw_close(w, '}');

@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "arena.h"
 #include "cfg.h"
@@ -55,6 +56,12 @@ static void conn_free(struct conn *c)
 	atomic_fetch_sub(&c->w->active_conns, 1);
 	if ((*c->pprev = c->next))
 		c->next->pprev = c->pprev;
+	if (c->sniff) {
+		evutil_closesocket(event_get_fd(c->sniff));
+		event_free(c->sniff);
+	}
+	SSL_free(c->ssl_pending);
+	tls_peer_free(&c->tls);
 	sock_close(&c->sk);
 	event_free(c->later);
 	evbuffer_free(c->scratch);
@@ -70,6 +77,11 @@ static void conn_maybe_close(struct conn *c)
 {
 	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
 
+	if (c->sniff) {
+		if (c->flags & CONN_FL_CLOSING)
+			conn_close(c);	/* nothing read yet: nothing to finish */
+		return;
+	}
 	if (c->cur || !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF)) ||
 	    evbuffer_get_length(c->sk.out) != 0 || (c->flags & CONN_FL_DEAD))
 		return;
@@ -173,10 +185,35 @@ static void write_cb(struct sock *sk, void *arg)
 	conn_maybe_close(c);
 }
 
+/* TLS handshake done: count it and learn who the peer is. */
+static void tls_ready(struct conn *c)
+{
+	tls_count_server(&c->sk, true, c->listener_stats);
+	if (tls_peer_get(c->sk.ssl, &c->tls)) {
+		conn_close(c);
+		return;
+	}
+	log_debug("[C%llu] %s handshake done, peer %s", (unsigned long long)c->id, c->tls.version,
+		  c->tls.uri_san ? c->tls.uri_san : "(no certificate)");
+}
+
 static void event_cb(struct sock *sk, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (what & SOCK_EV_CONNECTED) {
+		tls_ready(c);
+		return;
+	}
+	if (sk->ssl && (sk->flags & SOCK_FL_HANDSHAKE)) {
+		char why[256];
+
+		tls_count_server(sk, false, c->listener_stats);
+		tls_failure_reason(sk, why, sizeof(why));
+		log_debug("[C%llu] TLS handshake failed: %s", (unsigned long long)c->id, why);
+		conn_close(c);
+		return;
+	}
 	if (c->flags & CONN_FL_LINGERING) {
 		conn_close(c);
 		return;
@@ -196,6 +233,66 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	conn_close(c);
 }
 
+/* Connection start: the transport is decided before any byte is consumed.
+ * Plain and TLS listeners know it at accept; PERMISSIVE ones peek at the first
+ * bytes (a TLS ClientHello starts with 0x16 0x03). Further sniffers (HTTP or
+ * opaque TCP for intercepted traffic) belong in sniff_cb too.
+ *
+ * start_transport sets up sk on fd, with TLS when ssl is given (then owned by
+ * sk). On error sk owns fd if sk.ev is set; otherwise the caller still does. */
+static int start_transport(struct conn *c, int fd, SSL *ssl)
+{
+	static const struct sock_cbs cbs = { .read = read_cb, .drained = write_cb, .event = event_cb };
+
+	if (sock_init(&c->sk, c->w->base, fd, &cbs, c)) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	c->sk.out_low = OUT_LOW_WATERMARK;
+	c->sk.in_high = IN_HIGH_WATERMARK;
+	if (ssl && sock_tls_accept(&c->sk, ssl))
+		return -ENOMEM;
+	return 0;
+}
+
+static void sniff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	unsigned char b[2];
+	ssize_t n;
+	bool tls;
+	SSL *ssl;
+
+	if (c->flags & CONN_FL_DEAD)
+		return;
+	n = recv(fd, b, sizeof(b), MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);	/* gone before the first byte */
+		return;
+	}
+	if (n == 1 && b[0] == 0x16)
+		return;		/* maybe TLS: the next edge brings the version byte */
+	tls = n == 2 && b[0] == 0x16 && b[1] == 0x03;
+	ssl = c->ssl_pending;
+	c->ssl_pending = NULL;
+	if (!tls)
+		SSL_free(ssl);
+	event_del(c->sniff);
+	if (start_transport(c, fd, tls ? ssl : NULL)) {
+		if (c->sk.ev) {	/* the sock owns fd now */
+			event_free(c->sniff);
+			c->sniff = NULL;
+		}
+		conn_close(c);	/* conn_free closes fd through whichever owns it */
+		return;
+	}
+	event_free(c->sniff);
+	c->sniff = NULL;
+	log_debug("[C%llu] PERMISSIVE: %s", (unsigned long long)c->id, tls ? "TLS" : "plaintext");
+}
+
 void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		 const char *listener_address)
 {
@@ -210,10 +307,12 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		    const char *listener_address, const char *local)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	static const struct sock_cbs cbs = { .read = read_cb, .drained = write_cb, .event = event_cb };
 	struct sockaddr_storage ss;
 	socklen_t llen = sizeof(ss);
+	enum tls_mode mode = TLS_DISABLE;
+	SSL *ssl = NULL;
 	struct cfg *cfg;
+	int rc;
 
 	if (!c) {
 		evutil_closesocket(fd);
@@ -229,8 +328,44 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		util_sockaddr_str((struct sockaddr *)&ss, c->local, sizeof(c->local));
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->scratch = evbuffer_new();
-	if (!c->later || !c->scratch || sock_init(&c->sk, w->base, fd, &cbs, c)) {
-		evutil_closesocket(fd);
+
+	cfg = server_cfg_get();
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		if (strcmp(l->key, listener_address) != 0)
+			continue;
+		c->listener_stats = l->stats_base;
+		if (l->tls) {
+			/* The session pins the current context: a reload after this
+			 * point does not change what this connection uses. */
+			mode = l->tls->mode;
+			ssl = tls_session_new(l->tls);
+		}
+	}
+	server_cfg_release(cfg);
+
+	if (!c->later || !c->scratch || (mode != TLS_DISABLE && !ssl)) {
+		rc = -ENOMEM;
+	} else if (mode == TLS_PERMISSIVE) {
+		evutil_make_socket_nonblocking(fd);
+		c->sniff = event_new(w->base, fd, EV_READ | EV_ET | EV_PERSIST, sniff_cb, c);
+		rc = c->sniff && !event_add(c->sniff, NULL) ? 0 : -ENOMEM;
+		c->ssl_pending = ssl;
+		ssl = NULL;
+	} else {
+		rc = start_transport(c, fd, ssl);
+		ssl = NULL;
+	}
+	if (rc) {
+		if (c->sk.ev)
+			sock_close(&c->sk);	/* closes fd */
+		else
+			evutil_closesocket(fd);
+		if (c->sniff)
+			event_free(c->sniff);
+		SSL_free(ssl);
+		SSL_free(c->ssl_pending);
 		if (c->later)
 			event_free(c->later);
 		if (c->scratch)
@@ -238,16 +373,8 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		free(c);
 		return;
 	}
-	c->sk.out_low = OUT_LOW_WATERMARK;
-	c->sk.in_high = IN_HIGH_WATERMARK;
 	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
 	c->parser.data = c;
-
-	cfg = server_cfg_get();
-	for (unsigned i = 0; i < cfg->nlisteners; i++)
-		if (strcmp(cfg->listeners[i].key, listener_address) == 0)
-			c->listener_stats = cfg->listeners[i].stats_base;
-	server_cfg_release(cfg);
 	if (c->listener_stats) {
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_TOTAL);
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);

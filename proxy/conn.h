@@ -11,6 +11,7 @@
 
 #include "h1.h"
 #include "sock.h"
+#include "tls.h"
 
 struct worker;
 struct stream;
@@ -48,6 +49,12 @@ struct conn {
 	char peer[64], local[64];
 	char listener_address[128];
 	uint32_t listener_stats;	/* listener stats block at accept time */
+
+	/* Connection start (TLS or not, later HTTP or TCP): sniff waits for the
+	 * first bytes on fd before sk is set up; NULL once the transport is known. */
+	struct event *sniff;
+	struct ssl_st *ssl_pending;	/* PERMISSIVE: the session to use if the client speaks TLS */
+	struct tls_peer tls;		/* after a TLS handshake; tls.version NULL for plaintext */
 };
 
 /* Takes ownership of fd accepted on the listener with that address. */

@@ -11,6 +11,8 @@
 
 enum odst_proto odst_sniff(const char *buf, size_t len)
 {
+	if (len && buf[0] == 0x16)
+		return ODST_TLS;	/* a TLS handshake record: ClientHello */
 	for (size_t i = 0; i < len && i < SNIFF_BYTES; i++) {
 		char c = buf[i];
 

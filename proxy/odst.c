@@ -35,6 +35,7 @@ struct odst_pending {
 	int fd;
 	bool blackhole;			/* REGISTRY_ONLY and no listener for the destination */
 	bool lingering;			/* 502 sent: reading until the client closes */
+	bool target_tls;		/* the target listener terminates TLS (conn.c) */
 	enum listener_dir dir;
 	struct sockaddr_storage peer, orig;
 	socklen_t peerlen, origlen;
@@ -147,7 +148,7 @@ static void decide(struct odst_pending *p, enum odst_proto proto)
 		pending_free(p);
 		return;
 	}
-	if (proto == ODST_HTTP) {
+	if (proto == ODST_HTTP || (proto == ODST_TLS && p->target_tls)) {
 		conn_accept_as(p->w, p->fd, (struct sockaddr *)&p->peer, p->peerlen, p->target, p->orig_str);
 	} else {
 		log_debug("odst: %s: not HTTP: plain TCP to the original destination", p->orig_str);
@@ -230,8 +231,10 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	p->peerlen = peerlen;
 	util_sockaddr_str((struct sockaddr *)&p->orig, p->orig_str, sizeof(p->orig_str));
 	target = odst_find_listener(cfg, l, (struct sockaddr *)&p->orig);
-	if (target)
+	if (target) {
 		snprintf(p->target, sizeof(p->target), "%s", target->key);
+		p->target_tls = target->tls != NULL;
+	}
 	p->blackhole = !target && l->registry_only;
 	server_cfg_release(cfg);
 	if ((p->next = pending_list))

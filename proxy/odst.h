@@ -3,8 +3,9 @@
  * (`wingman intercept`) or iptables REDIRECT steered to it. For each one,
  * the original destination (SO_ORIGINAL_DST, else getsockname()) picks:
  *  - the bind_to_port: false listener with that address (exact IP, then
- *    0.0.0.0 / [::]) and the same direction: HTTP goes through it; other
- *    protocols are proxied as plain TCP to the original destination;
+ *    0.0.0.0 / [::]) and the same direction: HTTP, and TLS when that
+ *    listener has tls, go through it; other protocols are proxied as plain
+ *    TCP to the original destination;
  *  - none: plain TCP to the original destination (PassthroughCluster,
  *    InboundPassthroughCluster from 127.0.0.6), or, with outbound_policy:
  *    REGISTRY_ONLY, a 502 for HTTP and a close for anything else
@@ -24,6 +25,7 @@ struct worker;
 enum odst_proto {
 	ODST_MORE,		/* not enough bytes to tell */
 	ODST_HTTP,		/* an HTTP/1.x request line (or the HTTP/2 preface) */
+	ODST_TLS,		/* a TLS ClientHello: for a listener with tls, else plain TCP */
 	ODST_OTHER,
 };
 

@@ -243,7 +243,8 @@ void router_forward(struct stream *s)
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		return;
 	}
-	s->cluster = router_pick_cluster(rt, util_rand64());
+	if (!(s->flags & ST_FL_SHADOW))	/* a shadow comes with its mirror cluster */
+		s->cluster = router_pick_cluster(rt, util_rand64());
 	rc->hash = hash_key(s, s->cluster);
 	if (rc->replay_limit && !(rc->replay = evbuffer_new())) {
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
@@ -603,7 +604,9 @@ void router_up_reset(struct upstream_req *ur, enum up_reset why)
 		goto out;
 	end_attempt(s, ur);
 	body = arena_printf(s->arena, "upstream connect error or disconnect/reset before headers. "
-			    "reset reason: %s", reset_reason[a.fail]);
+			    "reset reason: %s%s%s", reset_reason[a.fail],
+			    *s->info.upstream_transport_failure ? ", transport failure reason: " : "",
+			    s->info.upstream_transport_failure);
 	fail_stream(s, 503, body ? body : "upstream connect error",
 		    a.fail == AF_CONNECT_FAIL || a.fail == AF_CONNECT_TIMEOUT ? RF_UF : RF_UC, reset_detail[a.fail]);
 out:

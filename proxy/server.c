@@ -22,6 +22,7 @@
 #include "mailbox.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -383,6 +384,10 @@ int server_run(const char *path, struct cfg *c)
 	listeners_commit(c, fresh);
 	if (c->admin_address && admin_start(main_base, &c->admin_addr))
 		return 1;
+	if (tls_watch_start(main_base)) {
+		log_err("cannot start the certificate watcher");
+		return 1;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
 		sigev[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
 		event_add(sigev[i], NULL);
@@ -392,6 +397,7 @@ int server_run(const char *path, struct cfg *c)
 
 	event_base_dispatch(main_base);
 
+	tls_watch_stop();
 	workers_stop();
 	admin_stop();
 	accesslog_stop();

@@ -7,16 +7,54 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "sock.h"
 
 #define READ_CHUNK 16384
+#define TLS_WRITE_CHUNK 16384	/* one full TLS record per SSL_write */
 
 static void fail(struct sock *s, int err)
 {
+	if (s->ssl && !s->ssl_err)
+		s->ssl_err = ERR_peek_error();
+	ERR_clear_error();
 	s->err = err;
 	s->flags |= SOCK_FL_CLOSED;
 	s->cbs->event(s, SOCK_EV_ERROR, s->ctx);
+}
+
+/* One SSL_read into v. Returns bytes, 0 at EOF, or -1 with errno set (EAGAIN:
+ * wait for the flag it cleared). */
+static ssize_t tls_read(struct sock *s, struct evbuffer_iovec *v)
+{
+	int r, e;
+
+	ERR_clear_error();
+	r = SSL_read(s->ssl, v->iov_base, (int)v->iov_len);
+	if (r > 0)
+		return r;
+	switch ((e = SSL_get_error(s->ssl, r))) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		s->flags |= SOCK_FL_RD_WANTS_W;
+		s->flags &= ~SOCK_FL_WRITABLE;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (!errno)
+			return 0;	/* EOF without close_notify */
+		return -1;
+	default:
+		s->ssl_err = ERR_peek_error();
+		errno = EPROTO;
+		return -1;
+	}
 }
 
 static void do_read(struct sock *s)
@@ -38,11 +76,18 @@ static void do_read(struct sock *s)
 			err = ENOMEM;
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			iov[i].iov_base = v[i].iov_base;
-			iov[i].iov_len = v[i].iov_len;
+		if (s->ssl) {
+			/* Records come one at a time: read until WANT_READ, never
+			 * guess from a short read. */
+			n = 1;
+			r = tls_read(s, v);
+		} else {
+			for (int i = 0; i < n; i++) {
+				iov[i].iov_base = v[i].iov_base;
+				iov[i].iov_len = v[i].iov_len;
+			}
+			r = readv(s->fd, iov, n);
 		}
-		r = readv(s->fd, iov, n);
 		if (r > 0) {
 			size_t left = (size_t)r, want = 0;
 
@@ -55,7 +100,7 @@ static void do_read(struct sock *s)
 			got = true;
 			/* Drained: the next edge will tell. Not after the peer's FIN
 			 * was signalled: no edge follows it, so read on to the 0. */
-			if ((size_t)r < want && !(s->flags & SOCK_FL_PEER_FIN))
+			if ((size_t)r < want && !s->ssl && !(s->flags & SOCK_FL_PEER_FIN))
 				s->flags &= ~SOCK_FL_READABLE;
 			continue;
 		}
@@ -83,12 +128,65 @@ static void do_read(struct sock *s)
 	}
 }
 
+/* Writes some of s->out. Returns bytes written, or -1 with errno (EAGAIN: the
+ * flag to wait for was cleared). */
+static ssize_t write_some(struct sock *s)
+{
+	size_t len = evbuffer_get_length(s->out);
+	unsigned char *p;
+	int r;
+
+	if (!s->ssl)
+		return evbuffer_write(s->out, s->fd);
+	/* A retry after WANT_WRITE must offer the same bytes again, at least as
+	 * many: the same pull-up length does (nothing else drains out). */
+	if (len > TLS_WRITE_CHUNK)
+		len = TLS_WRITE_CHUNK;
+	if (!(p = evbuffer_pullup(s->out, (ev_ssize_t)len))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ERR_clear_error();
+	r = SSL_write(s->ssl, p, (int)len);
+	if (r > 0) {
+		evbuffer_drain(s->out, (size_t)r);
+		return r;
+	}
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_READ:
+		s->flags |= SOCK_FL_WR_WANTS_R;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		if (!errno)
+			errno = EPIPE;
+		return -1;
+	default:
+		s->ssl_err = ERR_peek_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+static void shut_wr(struct sock *s)
+{
+	if (s->ssl) {
+		ERR_clear_error();
+		SSL_shutdown(s->ssl);	/* close_notify, best effort */
+		ERR_clear_error();
+	}
+	shutdown(s->fd, SHUT_WR);
+}
+
 static void do_write(struct sock *s)
 {
 	bool wrote = false;
 
 	while (evbuffer_get_length(s->out) && (s->flags & SOCK_FL_WRITABLE)) {
-		int r = evbuffer_write(s->out, s->fd);
+		ssize_t r = write_some(s);
 
 		if (r > 0) {
 			wrote = true;
@@ -104,11 +202,47 @@ static void do_write(struct sock *s)
 		return;
 	}
 	if (!evbuffer_get_length(s->out) && (s->flags & SOCK_FL_SHUT_WR))
-		shutdown(s->fd, SHUT_WR);
+		shut_wr(s);
 	if ((wrote || (s->flags & SOCK_FL_DRAIN_DUE)) && evbuffer_get_length(s->out) <= s->out_low) {
 		s->flags &= ~SOCK_FL_DRAIN_DUE;
 		if (s->cbs->drained)
 			s->cbs->drained(s, s->ctx);
+	}
+}
+
+/* Advances the TLS handshake; once done, reports it and runs the I/O that
+ * waited (application bytes may have come with the last flight). */
+static void do_handshake(struct sock *s)
+{
+	int r;
+
+	ERR_clear_error();
+	r = SSL_do_handshake(s->ssl);
+	if (r == 1) {
+		s->flags &= ~SOCK_FL_HANDSHAKE;
+		s->flags |= SOCK_FL_READABLE | SOCK_FL_WRITABLE;
+		s->cbs->event(s, SOCK_EV_CONNECTED, s->ctx);
+		if (s->flags & SOCK_FL_CLOSED)
+			return;
+		do_write(s);
+		if (!(s->flags & SOCK_FL_CLOSED))
+			do_read(s);
+		return;
+	}
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->flags &= ~SOCK_FL_READABLE;
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		s->flags &= ~SOCK_FL_WRITABLE;
+		return;
+	case SSL_ERROR_SYSCALL:
+		s->ssl_err = ERR_peek_error();
+		fail(s, errno ? errno : ECONNRESET);
+		return;
+	default:
+		s->ssl_err = ERR_peek_error();
+		fail(s, EPROTO);
 	}
 }
 
@@ -118,36 +252,61 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->flags & SOCK_FL_CLOSED)
 		return;
-	if (what & EV_WRITE) {
-		if (s->flags & SOCK_FL_CONNECTING) {
-			int err = 0;
-			socklen_t len = sizeof(err);
+	if (what & EV_CLOSED) {
+		s->flags |= SOCK_FL_PEER_FIN;
+		what |= EV_READ;
+	}
+	if ((what & EV_WRITE) && (s->flags & SOCK_FL_CONNECTING)) {
+		int err = 0;
+		socklen_t len = sizeof(err);
 
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-				err = errno;
-			if (err == EINPROGRESS)
-				return;
-			s->flags &= ~SOCK_FL_CONNECTING;
-			if (err) {
-				fail(s, err);
-				return;
-			}
-			s->flags |= SOCK_FL_WRITABLE;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err == EINPROGRESS)
+			return;
+		s->flags &= ~SOCK_FL_CONNECTING;
+		if (err) {
+			s->flags &= ~SOCK_FL_HANDSHAKE;	/* a TCP failure, not a TLS one */
+			fail(s, err);
+			return;
+		}
+		s->flags |= SOCK_FL_WRITABLE;
+		if (!s->ssl) {
 			s->cbs->event(s, SOCK_EV_CONNECTED, s->ctx);
 			if (s->flags & SOCK_FL_CLOSED)
 				return;
 		}
+	}
+	if (s->flags & SOCK_FL_CONNECTING)
+		return;	/* an error shows up as writable too */
+	if (what & EV_WRITE)
 		s->flags |= SOCK_FL_WRITABLE;
+	if (what & EV_READ)
+		s->flags |= SOCK_FL_READABLE;
+	if (s->flags & SOCK_FL_HANDSHAKE) {
+		do_handshake(s);
+		return;
+	}
+	if (what & EV_WRITE) {
 		do_write(s);
 		if (s->flags & SOCK_FL_CLOSED)
 			return;
+		if (s->flags & SOCK_FL_RD_WANTS_W) {
+			s->flags &= ~SOCK_FL_RD_WANTS_W;
+			s->flags |= SOCK_FL_READABLE;
+			do_read(s);
+			if (s->flags & SOCK_FL_CLOSED)
+				return;
+		}
 	}
-	if (what & EV_CLOSED)
-		s->flags |= SOCK_FL_PEER_FIN;
-	if (what & (EV_READ | EV_CLOSED)) {
-		if (s->flags & SOCK_FL_CONNECTING)
-			return;	/* an error shows up as writable too */
-		s->flags |= SOCK_FL_READABLE;
+	if (what & EV_READ) {
+		if (s->flags & SOCK_FL_WR_WANTS_R) {
+			s->flags &= ~SOCK_FL_WR_WANTS_R;
+			s->flags |= SOCK_FL_WRITABLE;
+			do_write(s);
+			if (s->flags & SOCK_FL_CLOSED)
+				return;
+		}
 		do_read(s);
 	}
 }
@@ -157,7 +316,7 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
 	struct sock *s = arg;
 
 	s->flags &= ~SOCK_FL_FLUSH_QUEUED;
-	if (s->flags & (SOCK_FL_CLOSED | SOCK_FL_CONNECTING))
+	if (s->flags & (SOCK_FL_CLOSED | SOCK_FL_CONNECTING | SOCK_FL_HANDSHAKE))
 		return;
 	do_write(s);
 	if (!(s->flags & SOCK_FL_CLOSED))
@@ -241,10 +400,41 @@ int sock_connect_from(struct sock *s, struct event_base *base, const struct sock
 	return 0;
 }
 
+int sock_tls_accept(struct sock *s, SSL *ssl)
+{
+	s->ssl = ssl;
+	if (!SSL_set_fd(ssl, s->fd))
+		return -ENOMEM;
+	SSL_set_accept_state(ssl);
+	s->flags |= SOCK_FL_HANDSHAKE;
+	return 0;
+}
+
+int sock_tls_connect(struct sock *s, SSL *ssl)
+{
+	s->ssl = ssl;
+	if (!SSL_set_fd(ssl, s->fd))
+		return -ENOMEM;
+	SSL_set_connect_state(ssl);
+	s->flags |= SOCK_FL_HANDSHAKE;
+	return 0;
+}
+
 void sock_close(struct sock *s)
 {
-	if (!s->ev)
+	if (!s->ev) {
+		if (s->ssl)
+			SSL_free(s->ssl);
+		s->ssl = NULL;
 		return;
+	}
+	if (s->ssl) {
+		/* A polite close_notify when the session is healthy; never waits. */
+		if (!(s->flags & (SOCK_FL_CLOSED | SOCK_FL_HANDSHAKE | SOCK_FL_SHUT_WR)))
+			shut_wr(s);
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
 	event_free(s->ev);
 	event_free(s->flush_ev);
 	evbuffer_free(s->in);
@@ -272,11 +462,12 @@ void sock_flush(struct sock *s)
 
 void sock_flush_now(struct sock *s)
 {
-	int r;
+	ssize_t r;
 
-	if (!evbuffer_get_length(s->out) || !(s->flags & SOCK_FL_WRITABLE) || (s->flags & SOCK_FL_CLOSED))
+	if (!evbuffer_get_length(s->out) || !(s->flags & SOCK_FL_WRITABLE) ||
+	    (s->flags & (SOCK_FL_CLOSED | SOCK_FL_HANDSHAKE)))
 		return;
-	r = evbuffer_write(s->out, s->fd);
+	r = write_some(s);
 	if (r < 0 && errno == EAGAIN) {
 		s->flags &= ~SOCK_FL_WRITABLE;
 		return;
@@ -291,6 +482,6 @@ void sock_flush_now(struct sock *s)
 void sock_shutdown_wr(struct sock *s)
 {
 	s->flags |= SOCK_FL_SHUT_WR;
-	if (!evbuffer_get_length(s->out) && !(s->flags & SOCK_FL_CONNECTING))
-		shutdown(s->fd, SHUT_WR);
+	if (!evbuffer_get_length(s->out) && !(s->flags & (SOCK_FL_CONNECTING | SOCK_FL_HANDSHAKE)))
+		shut_wr(s);
 }

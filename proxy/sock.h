@@ -1,7 +1,11 @@
 /* Non-blocking TCP sockets on an edge-triggered event: registered once, read
  * until EAGAIN, written straight away at the end of the current loop turn.
  * This replaces bufferevents on the request path: no epoll_ctl per write, no
- * FIONREAD per read. Codecs fill sock->out and call sock_flush(). */
+ * FIONREAD per read. Codecs fill sock->out and call sock_flush().
+ *
+ * A sock may carry TLS (sock_tls_accept/sock_tls_connect): in and out then hold
+ * plaintext and the owner's callbacks are unchanged; SOCK_EV_CONNECTED reports
+ * the end of the handshake. Policy (contexts, verification) is tls.c's. */
 #ifndef WM_SOCK_H
 #define WM_SOCK_H
 
@@ -13,10 +17,11 @@
 
 struct event;
 struct event_base;
+struct ssl_st;
 struct evbuffer;
 struct sock;
 
-#define SOCK_EV_CONNECTED	0x01	/* outgoing connect finished */
+#define SOCK_EV_CONNECTED	0x01	/* outgoing connect finished; with TLS: the handshake (either side) */
 #define SOCK_EV_EOF		0x02	/* peer closed its side */
 #define SOCK_EV_ERROR		0x04	/* connect failed or the connection broke; errno in sock->err */
 
@@ -35,7 +40,10 @@ struct sock_cbs {
 #define SOCK_FL_RD_EOF		0x80	/* peer closed its side: no more reads, writes go on */
 #define SOCK_FL_DRAIN_DUE	0x100	/* sock_flush_now wrote: drained is owed */
 #define SOCK_FL_SHUT_WR		0x40	/* our side shut down once out drains */
-#define SOCK_FL_PEER_FIN	0x200	/* EV_CLOSED seen: the FIN is queued behind the data */
+#define SOCK_FL_HANDSHAKE	0x200	/* TLS handshake in progress: no application I/O yet */
+#define SOCK_FL_RD_WANTS_W	0x400	/* SSL_read needs the socket writable first */
+#define SOCK_FL_WR_WANTS_R	0x800	/* SSL_write needs the socket readable first */
+#define SOCK_FL_PEER_FIN	0x1000	/* EV_CLOSED seen: the FIN is queued behind the data */
 
 struct sock {
 	int fd;
@@ -48,6 +56,8 @@ struct sock {
 	size_t out_low;			/* call drained when out falls to this */
 	const struct sock_cbs *cbs;
 	void *ctx;
+	struct ssl_st *ssl;		/* TLS session, owned; NULL for plaintext */
+	unsigned long ssl_err;		/* first OpenSSL error of a failed TLS operation; 0 if none */
 };
 
 /* Wraps an accepted fd (non-blocking). 0 or -ENOMEM (fd is then not closed). */
@@ -62,6 +72,15 @@ int sock_connect_from(struct sock *s, struct event_base *base, const struct sock
 /* Closes the fd and frees the buffers and events. Never from inside one of
  * s's own callbacks: owners free their objects from a deferred event. */
 void sock_close(struct sock *s);
+
+/* TLS on an initialised sock; the sock takes ownership of ssl (freed by
+ * sock_close, also on error). accept: server side, the handshake runs as the
+ * client's bytes arrive. connect: client side, after the TCP connect of
+ * sock_connect. Either way SOCK_EV_CONNECTED follows a completed handshake and
+ * SOCK_EV_ERROR a failed one (s->ssl_err and SSL_get_verify_result() say why).
+ * 0 or -errno. */
+int sock_tls_accept(struct sock *s, struct ssl_st *ssl);
+int sock_tls_connect(struct sock *s, struct ssl_st *ssl);
 
 /* Enabling also resumes reading that stopped at in_high. */
 void sock_read_enable(struct sock *s, bool on);

@@ -92,6 +92,11 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,
 	     "outlier_detection.ejections_enforced_consecutive_local_origin_failure", ST_COUNTER),
 	LEAF(CS_OD_EJECTIONS_OVERFLOW, "outlier_detection.ejections_overflow", ST_COUNTER),
+	LEAF(CS_SSL_HANDSHAKE, "ssl.handshake", ST_COUNTER),
+	LEAF(CS_SSL_CONNECTION_ERROR, "ssl.connection_error", ST_COUNTER),
+	LEAF(CS_SSL_FAIL_VERIFY_ERROR, "ssl.fail_verify_error", ST_COUNTER),
+	LEAF(CS_SSL_FAIL_VERIFY_SAN, "ssl.fail_verify_san", ST_COUNTER),
+	LEAF(CS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_CODE, "upstream_rq", ST_CODES),
 	LEAF(CS_UPSTREAM_RQ_TIME, "upstream_rq_time", ST_HIST),
 };
@@ -115,6 +120,10 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_RQ_DIRECT_RESPONSE, "rq_direct_response", ST_COUNTER),
 	LEAF(LS_FAULT_DELAYS_INJECTED, "fault.delays_injected", ST_COUNTER),
 	LEAF(LS_FAULT_ABORTS_INJECTED, "fault.aborts_injected", ST_COUNTER),
+	LEAF(LS_RBAC_ALLOWED, "rbac.allowed", ST_COUNTER),
+	LEAF(LS_RBAC_DENIED, "rbac.denied", ST_COUNTER),
+	LEAF(LS_RBAC_LOGGED, "rbac.logged", ST_COUNTER),
+	LEAF(LS_RBAC_NOT_LOGGED, "rbac.not_logged", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
 };
 
@@ -123,6 +132,11 @@ static const struct stat_leaf listener_leaves[] = {
 	LEAF(LS_DOWNSTREAM_CX_TOTAL, "downstream_cx_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_ACTIVE, "downstream_cx_active", ST_GAUGE),
 	LEAF(LS_DOWNSTREAM_CX_DESTROY, "downstream_cx_destroy", ST_COUNTER),
+	LEAF(LS_SSL_HANDSHAKE, "ssl.handshake", ST_COUNTER),
+	LEAF(LS_SSL_CONNECTION_ERROR, "ssl.connection_error", ST_COUNTER),
+	LEAF(LS_SSL_NO_CERTIFICATE, "ssl.no_certificate", ST_COUNTER),
+	LEAF(LS_SSL_FAIL_VERIFY_ERROR, "ssl.fail_verify_error", ST_COUNTER),
+	LEAF(LS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
 };
 
 static const struct stat_leaf server_leaves[] = {

@@ -75,6 +75,11 @@ enum cluster_stat {
 	CS_OD_EJECTIONS_CONSECUTIVE_GW,	/* ejections_enforced_consecutive_gateway_failure */
 	CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,	/* ejections_enforced_consecutive_local_origin_failure */
 	CS_OD_EJECTIONS_OVERFLOW,	/* ejections_overflow: max_ejection_percent said no */
+	CS_SSL_HANDSHAKE,		/* "cluster.<name>.ssl.<leaf>": upstream TLS */
+	CS_SSL_CONNECTION_ERROR,
+	CS_SSL_FAIL_VERIFY_ERROR,
+	CS_SSL_FAIL_VERIFY_SAN,
+	CS_SSL_SESSION_REUSED,
 	CS_UPSTREAM_RQ_CODE,		/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
 	CS_UPSTREAM_RQ_TIME = CS_UPSTREAM_RQ_CODE + 500,	/* histogram, STATS_HIST_SLOTS */
 	CS__COUNT = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS
@@ -96,6 +101,15 @@ enum listener_stat {
 	LS_RQ_DIRECT_RESPONSE,
 	LS_FAULT_DELAYS_INJECTED,	/* "http.<name>.fault.delays_injected" (filters/fault.c) */
 	LS_FAULT_ABORTS_INJECTED,	/* "http.<name>.fault.aborts_injected" */
+	LS_SSL_HANDSHAKE,		/* "listener.<address>.ssl.<leaf>": downstream TLS */
+	LS_SSL_CONNECTION_ERROR,
+	LS_SSL_NO_CERTIFICATE,
+	LS_SSL_FAIL_VERIFY_ERROR,
+	LS_SSL_SESSION_REUSED,
+	LS_RBAC_ALLOWED,		/* "http.<name>.rbac.<leaf>" */
+	LS_RBAC_DENIED,
+	LS_RBAC_LOGGED,			/* an AUDIT policy matched */
+	LS_RBAC_NOT_LOGGED,
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };

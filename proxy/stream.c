@@ -33,8 +33,13 @@ static void stream_free(struct stream *s)
 	if (s->resp_body)
 		evbuffer_free(s->resp_body);
 	server_cfg_release(s->cfg);
+	if (s->flags & ST_FL_SHADOW) {
+		if ((*s->shadow_pprev = s->shadow_next))
+			s->shadow_next->shadow_pprev = s->shadow_pprev;
+	} else {
+		atomic_fetch_sub(&w->active_streams, 1);	/* shadows do not hold up a drain */
+	}
 	arena_free(s->arena);
-	atomic_fetch_sub(&w->active_streams, 1);
 }
 
 static void hold(struct stream *s)
@@ -96,8 +101,135 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 	s->info.protocol = "HTTP/1.1";
 	memcpy(s->info.downstream_remote, c->peer, sizeof(s->info.downstream_remote));
 	memcpy(s->info.downstream_local, c->local, sizeof(s->info.downstream_local));
+	s->info.downstream_peer_uri_san = s->info.downstream_tls_version = s->info.requested_server_name = "";
+	if (c->tls.version) {
+		/* Copied: a stream may outlive its connection. */
+		s->req.scheme = "https";
+		s->info.downstream_tls_version = c->tls.version;
+		if ((c->tls.uri_san && !(s->info.downstream_peer_uri_san = arena_strdup(a, c->tls.uri_san))) ||
+		    (c->tls.sni && !(s->info.requested_server_name = arena_strdup(a, c->tls.sni)))) {
+			arena_free(a);
+			return NULL;
+		}
+	}
 	atomic_fetch_add(&w->active_streams, 1);
 	return s;
+}
+
+/* The shadow's codec: no client, everything sent is dropped. */
+static int null_send_headers(struct stream *s, bool end)
+{
+	return 0;
+}
+
+static int null_send_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+	return 0;
+}
+
+static bool null_out_full(struct stream *s)
+{
+	return false;
+}
+
+static void null_pause_read(struct stream *s, bool pause)
+{
+}
+
+static void null_done(struct stream *s)
+{
+}
+
+static const struct codec_ops null_codec = {
+	.send_headers = null_send_headers,
+	.send_data = null_send_data,
+	.out_full = null_out_full,
+	.pause_read = null_pause_read,
+	.done = null_done,
+	.reset = null_done,
+};
+
+/* "host:port" → "host-shadow:port", Envoy's shadow host. */
+static const char *shadow_host(struct arena *a, const char *host)
+{
+	const char *colon = strrchr(host, ':');
+
+	if (!colon || strchr(host, ']') > colon)
+		return arena_printf(a, "%s-shadow", host);
+	return arena_printf(a, "%.*s-shadow%s", (int)(colon - host), host, colon);
+}
+
+struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, bool host_suffix)
+{
+	struct arena *a = arena_new(4096);
+	struct stream *m;
+
+	if (!a)
+		return NULL;
+	if (!(m = arena_zalloc(a, sizeof(*m)))) {
+		arena_free(a);
+		return NULL;
+	}
+	m->arena = a;
+	m->worker = s->worker;
+	m->id = worker_next_id(s->worker);
+	m->codec = &null_codec;
+	m->cfg = cfg_ref(s->cfg);
+	m->route = s->route;
+	m->cluster = c;
+	m->flags = ST_FL_SHADOW | ST_FL_REQ_HEADERS | ST_FL_ROUTED;
+	m->info = s->info;
+	m->info.bytes_received = 0;
+	m->req = s->req;
+	m->req.h.v = NULL;
+	m->req.h.n = m->req.h.cap = 0;
+	m->req.method = arena_strdup(a, s->req.method);
+	m->req.path = arena_strdup(a, s->req.path);
+	m->req.authority = host_suffix ? shadow_host(a, s->req.authority) : arena_strdup(a, s->req.authority);
+	m->req.scheme = arena_strdup(a, s->req.scheme);
+	m->resp.content_length = -1;
+	for (uint32_t i = 0; i < s->req.h.n; i++)
+		if (http_hdr_add(a, &m->req.h, s->req.h.v[i].name, s->req.h.v[i].nlen,
+				 s->req.h.v[i].value, s->req.h.v[i].vlen))
+			m->req.method = NULL;
+	if (!m->req.method || !m->req.path || !m->req.authority || !m->req.scheme) {
+		server_cfg_release(m->cfg);
+		arena_free(a);
+		return NULL;
+	}
+	if ((m->shadow_next = s->worker->shadows))
+		m->shadow_next->shadow_pprev = &m->shadow_next;
+	m->shadow_pprev = &s->worker->shadows;
+	s->worker->shadows = m;
+	hold(m);
+	return m;
+}
+
+void stream_shadows_reset(struct worker *w)
+{
+	while (w->shadows) {
+		struct stream *m = w->shadows;
+
+		hold(m);
+		stream_reset(m, RF_LR, "mirror_abandoned");
+		/* Unlinked by stream_free; if someone else still holds it, step past. */
+		if (m->busy > 1 && w->shadows == m) {
+			w->shadows = m->shadow_next;
+			if (m->shadow_next)
+				m->shadow_next->shadow_pprev = &w->shadows;
+			m->shadow_pprev = &m->shadow_next;
+		}
+		release(m);
+	}
+}
+
+void stream_shadow_start(struct stream *m)
+{
+	hold(m);
+	m->flags |= ST_FL_FORWARDED;
+	router_forward(m);
+	release(m);
 }
 
 struct event_base *stream_base(const struct stream *s)
@@ -127,6 +259,11 @@ static int add_proxy_headers(struct stream *s)
 	} else if (http_hdr_add(s->arena, h, "x-forwarded-for", 15, ip, strlen(ip))) {
 		return -ENOMEM;
 	}
+	/* x-forwarded-client-cert comes from us only (Envoy's SANITIZE_SET). */
+	http_hdr_del(h, "x-forwarded-client-cert");
+	if (s->conn->tls.xfcc && http_hdr_add(s->arena, h, "x-forwarded-client-cert", 23, s->conn->tls.xfcc,
+					      strlen(s->conn->tls.xfcc)))
+		return -ENOMEM;
 	if (!http_hdr_find(h, "x-forwarded-proto") &&
 	    http_hdr_add(s->arena, h, "x-forwarded-proto", 17, s->req.scheme, strlen(s->req.scheme)))
 		return -ENOMEM;
@@ -477,7 +614,7 @@ static void stream_finish(struct stream *s)
 		if (fc->ops->on_log)
 			fc->ops->on_log(s, fc->conf, s->fstate[i]);
 	}
-	if (cfg->access_log && (s->flags & ST_FL_REQ_HEADERS || s->info.response_code)) {
+	if (cfg->access_log && !(s->flags & ST_FL_SHADOW) && (s->flags & ST_FL_REQ_HEADERS || s->info.response_code)) {
 		al_format_line(cfg->access_log, s, s->worker->log_buf);
 		worker_log_flush_maybe(s->worker);
 	}

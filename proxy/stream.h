@@ -37,6 +37,7 @@ struct codec_ops {
 #define ST_FL_ROUTED		0x0080	/* route chosen and filters attached */
 #define ST_FL_FORWARDED		0x0100	/* handed to the router (terminal step) */
 #define ST_FL_CLOSE		0x0200	/* close the downstream connection after this response */
+#define ST_FL_SHADOW		0x0400	/* a mirror copy: no client, no log, response thrown away */
 
 struct stream {
 	uint64_t id;
@@ -64,6 +65,7 @@ struct stream {
 	struct evbuffer *resp_body;		/* response body held while the chain is paused */
 	const char *local_body;			/* body of a local reply */
 
+	struct stream *shadow_next, **shadow_pprev;	/* worker's shadow list (ST_FL_SHADOW) */
 	struct upstream_req *up;		/* router's live upstream attempt */
 	struct router_ctx *router;		/* router state across attempts, on demand */
 	int busy;				/* re-entrancy depth; free deferred while > 0 */
@@ -71,6 +73,15 @@ struct stream {
 
 /* Creates a stream for a downstream connection; NULL on out-of-memory. */
 struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_ops *codec, void *codec_ctx);
+
+/* A shadow (mirror) copy of s's request headers to cluster c, not yet started:
+ * feed it with stream_on_request_data() copies and start it with
+ * stream_shadow_start(). Its response is read and dropped; it never touches s.
+ * Returned held (stream_hold): the caller releases it. NULL on out-of-memory. */
+struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, bool host_suffix);
+void stream_shadow_start(struct stream *shadow);
+/* Worker exit: abandons the shadows still in flight. */
+void stream_shadows_reset(struct worker *w);
 
 /* Codec → stream, request direction. */
 void stream_on_request_headers(struct stream *s);

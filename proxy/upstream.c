@@ -15,6 +15,7 @@
 #include "router.h"
 #include "stats.h"
 #include "stream.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -197,7 +198,22 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	if (what & SOCK_EV_CONNECTED) {
 		uc->flags |= UPCONN_FL_CONNECTED;
 		event_del(uc->timer);
+		tls_count_client(sk, true, uc->cluster_stats);
 		return;
+	}
+	if (sk->ssl && (sk->flags & SOCK_FL_HANDSHAKE)) {
+		char why[256];
+
+		tls_count_client(sk, false, uc->cluster_stats);
+		tls_failure_reason(sk, why, sizeof(why));
+		log_debug("upstream %s: TLS handshake failed: %s", uc->host->addr, why);
+		if (uc->ur) {
+			struct stream *s = uc->ur->s;
+			const char *r = arena_strdup(s->arena, why);
+
+			if (r)
+				s->info.upstream_transport_failure = r;
+		}
 	}
 	if (!(uc->flags & UPCONN_FL_CONNECTED)) {
 		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_FAIL);
@@ -262,6 +278,16 @@ static struct upconn *upconn_new(struct worker *w, struct host *host, const stru
 		stats_inc(cl->stats_base + CS_UPSTREAM_CX_CONNECT_FAIL);
 		stats_inc(host->stats + HS_CX_CONNECT_FAIL);
 		goto fail;
+	}
+	if (cl->tls) {
+		/* Pooled per host, so a reused connection is already a TLS one. */
+		struct ssl_st *ssl = tls_session_new(cl->tls);
+
+		if (!ssl || sock_tls_connect(&uc->sk, ssl)) {
+			sock_close(&uc->sk);	/* frees ssl once handed over */
+			rc = -ENOMEM;
+			goto fail;
+		}
 	}
 	uc->sk.out_low = UP_OUT_LOW_WATERMARK;
 	uc->host = host_ref(host);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "server.h"
 #include "stats.h"
+#include "stream.h"
 #include "worker.h"
 
 struct worker *workers;

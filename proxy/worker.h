@@ -15,6 +15,7 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct conn;
+struct stream;
 struct worker;
 
 #define WORKERS_MAX 256
@@ -38,6 +39,7 @@ struct worker {
 
 	struct wlistener *listeners;
 	struct conn *conns;		/* downstream connections, for drain */
+	struct stream *shadows;		/* mirror copies in flight (no connection owns them) */
 	bool draining;
 
 	struct evbuffer *log_buf;	/* access-log lines waiting for the logger */

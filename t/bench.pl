@@ -15,6 +15,12 @@
 # noisy. CPU time per request of each proxy process (user + system, all
 # threads, from /proc) is reported too: it is the steadier efficiency figure.
 #
+# TLS rows, same certificates (t/lib/mkcerts.sh) for wingman and HAProxy:
+# requests/s over keep-alive SIMPLE TLS (wrk has no client certificates), and
+# full mTLS handshakes/s against STRICT / "verify required" listeners with
+# `openssl s_time -new` (one client process, so it measures the pair; the
+# ratio is what matters).
+#
 # Environment: BENCH_DURATION (seconds per round, default 5), BENCH_CONNECTIONS (64),
 # BENCH_ROUNDS (3).
 use strict;
@@ -91,8 +97,9 @@ my $backend = start_nginx(qq{
 });
 my $bp = $backend->port;
 
-my $wport = free_port();
-my $wadmin = free_port();
+my $c = test_certs();
+spew("$c/was-full.pem", slurp("$c/was.pem") . slurp("$c/was-key.pem"));
+my ($wport, $wadmin, $wtls, $wmtls, $wpol) = map { free_port() } 1 .. 5;
 my $wm = start_wingman(<<"EOF");
 workers: 1
 admin: { address: 127.0.0.1:$wadmin }
@@ -102,8 +109,29 @@ listeners:
     address: 127.0.0.1:$wport
     routes:
       - { name: all, match: { prefix: / }, route: { cluster: backend } }
+  - name: bench-tls
+    address: 127.0.0.1:$wtls
+    tls: { mode: SIMPLE, cert: $c/was.pem, key: $c/was-key.pem }
+    routes:
+      - { name: all, match: { prefix: / }, route: { cluster: backend } }
+  - name: bench-mtls
+    address: 127.0.0.1:$wmtls
+    tls: { mode: STRICT, cert: $c/was.pem, key: $c/was-key.pem, ca: $c/root.pem }
+    routes:
+      - { name: all, match: { prefix: / }, route: { cluster: backend } }
+  - name: bench-policy
+    address: 127.0.0.1:$wpol
+    routes:
+      - name: all
+        match: { prefix: / }
+        route: { cluster: backend-policy }
+        timeout: 10s
+        retries: { attempts: 3, per_try_timeout: 2s, retry_on: "5xx,reset,connect-failure" }
 clusters:
   - { name: backend, endpoints: [127.0.0.1:$bp] }
+  - name: backend-policy
+    endpoints: [127.0.0.1:$bp]
+    outlier_detection: { consecutive_5xx: 5, interval: 10s, base_ejection_time: 30s }
 EOF
 
 # The Zipkin collector stand-in: accepts every POST of spans with 202.
@@ -149,7 +177,7 @@ server {
 }
 EOF
 
-my $hport = free_port();
+my ($hport, $htls, $hmtls) = map { free_port() } 1 .. 3;
 my $hcfg = tmpdir() . '/haproxy.cfg';
 spew($hcfg, <<"EOF");
 global
@@ -164,6 +192,12 @@ defaults
 frontend bench
 	bind 127.0.0.1:$hport
 	default_backend backend
+frontend bench-tls
+	bind 127.0.0.1:$htls ssl crt $c/was-full.pem
+	default_backend backend
+frontend bench-mtls
+	bind 127.0.0.1:$hmtls ssl crt $c/was-full.pem ca-file $c/root.pem verify required
+	default_backend backend
 backend backend
 	server b1 127.0.0.1:$bp
 EOF
@@ -175,6 +209,21 @@ for my $p ($wport, $oport, $nport, $hport) {
 	my $r = http_get($p, '/');
 	die "bench: port $p answered $r->{status} '$r->{body}'\n" unless $r->{status} == 200 && $r->{body} eq $body;
 }
+my @mtls = ('--cacert', "$c/root.pem", '--cert', "$c/web.pem", '--key', "$c/web-key.pem");
+for my $p ($wtls, $htls, $wmtls, $hmtls) {
+	my ($out) = curl(@mtls, "https://localhost:$p/");
+	die "bench: TLS port $p answered '$out'\n" unless $out eq $body;
+}
+
+# Full mTLS handshakes per second: openssl s_time -new for $secs seconds.
+sub handshakes {
+	my ($name, $port, $secs) = @_;
+	my $out = `openssl s_time -connect 127.0.0.1:$port -new -time $secs -cert $c/web.pem -key $c/web-key.pem -CAfile $c/root.pem 2>&1`;
+	my ($n, $t) = $out =~ /(\d+) connections in ([\d.]+) real seconds/;
+	die "bench: s_time against $name failed:\n$out\n" unless $n && $t;
+	printf STDERR "%-20s %10.0f handshakes/s\n", $name, $n / $t;
+	return $n / $t;
+}
 
 sleep 0.5;
 my $idle_kb = rss_kb($wm->pid);
@@ -183,14 +232,19 @@ $loadavg //= '?';
 
 print STDERR "bench: wrk -t2 -c$conns -d${duration}s, keep-alive, ${\ length $body}-byte body\n";
 my $npid = child_pid($nproxy->pid) // $nproxy->pid;
-my %runs;
+my (%runs, %hs);
 for my $round (1 .. $rounds) {
 	print STDERR "round $round/$rounds\n";
 	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/");
 	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", $wm->pid, $wm->pid);
 	push @{ $runs{obs} }, drive('wingman+tracing+metrics', "http://127.0.0.1:$oport/", undef, $wm_obs->pid);
+	push @{ $runs{policy} }, drive('wingman+retries+outlier', "http://127.0.0.1:$wpol/", undef, $wm->pid);
 	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", undef, $npid);
 	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", undef, $hpid);
+	push @{ $runs{wingman_tls} }, drive('wingman TLS', "https://127.0.0.1:$wtls/", $wm->pid, $wm->pid);
+	push @{ $runs{haproxy_tls} }, drive('haproxy TLS', "https://127.0.0.1:$htls/", undef, $hpid);
+	push @{ $hs{wingman} }, handshakes('wingman mTLS', $wmtls, 3);
+	push @{ $hs{haproxy} }, handshakes('haproxy mTLS', $hmtls, 3);
 	die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
 	die "bench: wingman (tracing) exited during the run\n" . $wm_obs->stderr unless $wm_obs->alive;
 }
@@ -215,7 +269,9 @@ print "| target | requests/s | p50 latency (ms) | p99 latency (ms) | CPU µs/req
 print "|---|---:|---:|---:|---:|\n";
 for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wingman'],
 	['wingman, Zipkin 100% sampling + Istio metrics', 'obs'],
-	['nginx proxy (1 worker, keepalive 64)', 'nginx'], ['HAProxy (nbthread 1, http-reuse always)', 'haproxy']) {
+	['wingman, route timeout + retries + outlier detection (not firing)', 'policy'],
+	['nginx proxy (1 worker, keepalive 64)', 'nginx'], ['HAProxy (nbthread 1, http-reuse always)', 'haproxy'],
+	['wingman, TLS (SIMPLE, keep-alive)', 'wingman_tls'], ['HAProxy, TLS (same certificate)', 'haproxy_tls']) {
 	my $r = $res{ $_->[1] };
 	printf "| %s | %.0f | %s | %s | %s |\n", $_->[0], $r->{rps}, fmt_ms($r->{p50_ms}), fmt_ms($r->{p99_ms}),
 		defined $r->{cpu_us_per_req} ? sprintf('%.1f', $r->{cpu_us_per_req}) : '-';
@@ -229,6 +285,10 @@ printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90) | %.2f
 	$res{obs}{rps} / $res{wingman}{rps};
 printf "| CPU per request ratio tracing+metrics/plain wingman | %.2f |\n",
 	$res{obs}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
+printf "| requests/s ratio retries+outlier/plain route (target >= 0.97) | %.2f |\n",
+	$res{policy}{rps} / $res{wingman}{rps};
+printf "| CPU per request ratio retries+outlier/plain route | %.2f |\n",
+	$res{policy}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
 printf "| requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman}{rps} / $res{haproxy}{rps};
 printf "| CPU per request ratio wingman/nginx (lower is better) | %.2f |\n",
 	$res{wingman}{cpu_us_per_req} / $res{nginx}{cpu_us_per_req};
@@ -238,12 +298,17 @@ printf "| p99 ratio wingman/nginx (lower is better) | %.2f |\n",
 	($res{wingman}{p99_ms} // 0) / ($res{nginx}{p99_ms} || 1);
 printf "| p99 ratio wingman/HAProxy (lower is better) | %.2f |\n",
 	($res{wingman}{p99_ms} // 0) / ($res{haproxy}{p99_ms} || 1);
+printf "| TLS requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman_tls}{rps} / $res{haproxy_tls}{rps};
+my %hsm = map { my @v = sort { $a <=> $b } @{ $hs{$_} }; ($_ => $v[$#v / 2]) } keys %hs;
+printf "| mTLS full handshakes/s, wingman (STRICT) | %.0f |\n", $hsm{wingman};
+printf "| mTLS full handshakes/s, HAProxy (verify required) | %.0f |\n", $hsm{haproxy};
+printf "| mTLS handshakes/s ratio wingman/HAProxy | %.2f |\n", $hsm{wingman} / $hsm{haproxy};
 print "\n";
 my $zs = $wm_obs->stats('tracing');
 printf "| spans sent / dropped / reports sent / failed | %d / %d / %d / %d |\n", map { $zs->{"tracing.zipkin.$_"} // 0 }
 	qw(spans_sent spans_dropped reports_sent reports_failed);
 print "\n";
-for my $n (qw(wingman obs nginx haproxy)) {
+for my $n (qw(wingman obs policy nginx haproxy wingman_tls haproxy_tls)) {
 	my $r = $res{$n};
 	my $err = $r->{non2xx} + $r->{connect} + $r->{read} + $r->{write} + $r->{timeout};
 	print "warning: $n had $err errors or non-2xx responses\n" if $err;

@@ -19,8 +19,9 @@ our $VIP = '10.96.0.10';
 sub wingman_yaml {
 	my (%o) = @_;
 	my $policy = $o{registry_only} ? "\n    outbound_policy: REGISTRY_ONLY" : '';
+	my $top = $o{top} // '';
 	return <<"YAML";
-admin: { address: 127.0.0.1:15000 }
+${top}admin: { address: 127.0.0.1:15000 }
 workers: 2
 listeners:
   - name: virtualOutbound
@@ -53,8 +54,17 @@ L
 C
 }
 
+# Only the web pod may call the app (Istio AuthorizationPolicy semantics; by
+# source IP, which is what the was sidecar sees of an intercepted connection).
 sub was_wingman {
-	return wingman_yaml(listeners => <<"L", clusters => <<"C");
+	my ($web_ip) = @_;
+	return wingman_yaml(top => <<"T", listeners => <<"L", clusters => <<"C");
+rbac:
+  - name: only-web
+    action: ALLOW
+    rules:
+      - from: [ { source: { ipBlocks: [ "$web_ip/32" ] } } ]
+T
   - name: inbound_8080
     address: 0.0.0.0:8080
     bind_to_port: false
@@ -115,7 +125,7 @@ NGX
 		}
 	}
 	$web->start_wingman(web_wingman($was->{ip}));
-	$was->start_wingman(was_wingman());
+	$was->start_wingman(was_wingman($web->{ip}));
 	return ($net, $web, $was, $intr);
 }
 
@@ -165,11 +175,12 @@ sub run {
 	($rc, $out) = $web->curl("http://$intr->{ip}:8081/");
 	is($out, "intruder says hi\n", 'ALLOW_ANY: unknown HTTP destination passes through');
 
-	# The intruder (no sidecar) reaching the app is intercepted inbound too.
-	# RBAC (issue 4) is not on main yet: this shows the inbound path it will guard.
-	($rc, $out) = $intr->curl("http://$was->{ip}:8080/x");
-	like($out, qr/^app host=\Q$was->{ip}\E:8080 uri=\/x peer=127\.0\.0\.6$/m,
-		'intruder → was goes through the was sidecar');
+	# The intruder (no sidecar) reaching the app is intercepted inbound too,
+	# and refused by the was sidecar's RBAC.
+	($rc, $out) = $intr->curl('-i', "http://$was->{ip}:8080/x");
+	like($out, qr/^HTTP\/1\.1 403/, 'intruder → was: 403 from the was sidecar (RBAC)');
+	like($out, qr/RBAC: access denied/, '… RBAC: access denied');
+	cmp_ok(stat_value($was, 'http.inbound_8080.rbac.denied'), '>=', 1, 'counted as rbac.denied');
 
 	# REGISTRY_ONLY: unknown destinations are refused, known ones still work,
 	# excluded ports are not intercepted at all.

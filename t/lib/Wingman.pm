@@ -9,6 +9,8 @@ use warnings;
 
 use Cwd qw(abs_path);
 use Digest::MD5 qw(md5_hex);
+use Fcntl ();
+use JSON::PP ();
 use Exporter qw(import);
 use File::Temp qw(tempdir);
 use IO::Select;
@@ -23,7 +25,8 @@ our @EXPORT = qw(
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
 	scale have_prog make_response connect_port send_bytes read_response
-	wrk_run
+	wrk_run test_certs
+	http_parallel http_loop wingman_check
 );
 
 my $MAIN_PID = $$;
@@ -354,8 +357,18 @@ EOF
 # mode => 'slow_body': headers, then body pieces every delay => S seconds.
 # mode => 'close': accepts and closes at once without reading.
 # handler => sub { my ($req, $sock) = @_; return raw response bytes or undef }.
+# Scripted backends (traffic-policy tests), chosen by any of these options:
+# id => 'a': every response carries "x-backend-id: a" (default "b<port>");
+# log => 1: only record requests; mode => '503' (any status code: answers it
+# with body "<id> <code>\n") or mode => 'delay:S:ACTION' (waits S seconds);
+# script => [ACTION, ...]: the Nth request (counted over all connections) does
+# the Nth ACTION, later ones do mode's. ACTION is a mode name above, a status
+# code, or delay:S:ACTION. Every request is recorded: $b->requests, $b->count,
+# $b->conns, $b->ids, $b->attempts, $b->reset (see Wingman::Backend).
 sub start_backend {
 	my (%o) = @_;
+	return _start_scripted(%o) if !$o{_scripted} && ($o{script} || defined $o{id} || $o{log}
+		|| ($o{mode} // '') =~ /^(?:\d{3}\b|delay:)/);
 	my $port = $o{port} // free_port();
 	my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp',
 		Listen => 128, ReuseAddr => 1) or die "backend listen $port: $!";
@@ -534,6 +547,84 @@ sub _mode_slow_body {
 		_write_all($c, sprintf("part%d\n", $i % 10));
 	}
 	return '';
+}
+
+# Status codes a scripted backend may answer, with reason phrases.
+my %REASON = (200 => 'OK', 201 => 'Created', 204 => 'No Content', 301 => 'Moved Permanently',
+	400 => 'Bad Request', 404 => 'Not Found', 408 => 'Request Timeout', 409 => 'Conflict',
+	429 => 'Too Many Requests', 500 => 'Internal Server Error', 501 => 'Not Implemented',
+	502 => 'Bad Gateway', 503 => 'Service Unavailable', 504 => 'Gateway Timeout');
+
+sub _start_scripted {
+	my (%o) = @_;
+	$o{port} //= free_port();
+	$o{id} //= "b$o{port}";
+	my $base = tmpdir() . "/backend-$o{port}";
+	$o{_reqlog} = "$base.requests";
+	$o{_seq} = "$base.seq";
+	spew($o{_reqlog}, '');
+	spew($o{_seq}, '0');
+	for my $a (@{ $o{script} // [] }, $o{mode} // 'echo') {
+		die "unknown backend action $a" unless _action_ok($a);
+	}
+	my $b = start_backend(%o, _scripted => 1, handler => \&_scripted_handler);
+	@$b{qw(id reqlog seq)} = @o{qw(id _reqlog _seq)};
+	return $b;
+}
+
+sub _action_ok {
+	my ($a) = @_;
+	return _action_ok($1) if $a =~ /^delay:[\d.]+:(.+)$/;
+	return $a =~ /^\d{3}$/ || defined &{"Wingman::_mode_$a"};
+}
+
+# The next request number of a scripted backend (1-based), over all its
+# connection processes.
+sub _seq_next {
+	my ($path) = @_;
+	sysopen(my $fh, $path, Fcntl::O_RDWR() | Fcntl::O_CREAT()) or die "open $path: $!";
+	flock($fh, Fcntl::LOCK_EX()) or die "flock $path: $!";
+	sysread($fh, my $v, 64);
+	my $n = ($v || 0) + 1;
+	sysseek($fh, 0, 0);
+	truncate($fh, 0);
+	syswrite($fh, $n);
+	close($fh);
+	return $n;
+}
+
+sub _scripted_handler {
+	my ($req, $c, $o) = @_;
+	my $n = _seq_next($o->{_seq});
+	my %h = %{ $req->{headers} };
+	my $line = JSON::PP->new->canonical->encode({
+		n => $n, conn => $$, t => time, method => $req->{method}, path => $req->{path},
+		headers => \%h, body_length => length $req->{body}, body_md5 => md5_hex($req->{body}),
+		chunked => $req->{chunked} ? 1 : 0,
+	});
+	open(my $fh, '>>', $o->{_reqlog}) or die "open $o->{_reqlog}: $!";
+	syswrite($fh, "$line\n");
+	close($fh);
+	my $script = $o->{script} // [];
+	my $act = $n <= @$script ? $script->[$n - 1] : ($o->{mode} // 'echo');
+	return _scripted_act($act, $req, $c, $o);
+}
+
+sub _scripted_act {
+	my ($act, $req, $c, $o) = @_;
+	if ($act =~ /^delay:([\d.]+):(.+)$/) {
+		sleep $1;
+		return _scripted_act($2, $req, $c, $o);
+	}
+	my $resp;
+	if ($act =~ /^(\d{3})$/) {
+		$resp = _response("$1 " . ($REASON{$1} // 'Status'), "$o->{id} $1\n", 'content-type', 'text/plain');
+	} else {
+		my $mode = \&{"Wingman::_mode_$act"};
+		$resp = $mode->($req, $c, $o);
+	}
+	$resp =~ s/\r\n/\r\nx-backend-id: $o->{id}\r\n/ if defined $resp && length $resp;
+	return $resp;
 }
 
 # ---------------------------------------------------------------- clients
@@ -793,9 +884,166 @@ sub wrk_parse {
 	return \%r;
 }
 
+# The test PKI from t/lib/mkcerts.sh, made once per test in its temp dir (keys
+# are never committed). Returns the directory: root.pem, web.pem/web-key.pem …
+my $CERTS;
+sub test_certs {
+	return $CERTS if $CERTS;
+	my $lib = $INC{'Wingman.pm'} =~ s{/[^/]+$}{}r;
+	my $dir = tmpdir() . '/certs';
+	system("$lib/mkcerts.sh", $dir) == 0 or die "mkcerts.sh failed";
+	return $CERTS = $dir;
+}
+
 sub http_get {
 	my ($port, $path, %o) = @_;
 	return http_request($port, 'GET', $path, %o);
+}
+
+# Raw bytes of one request with "Connection: close": $r = {method (GET), path,
+# host, headers => [name, value, ...], body}.
+sub _close_request {
+	my ($port, $r) = @_;
+	my $m = $r->{method} // 'GET';
+	my $q = "$m $r->{path} HTTP/1.1\r\nHost: " . ($r->{host} // "127.0.0.1:$port") . "\r\n";
+	my @h = @{ $r->{headers} // [] };
+	while (my ($k, $v) = splice(@h, 0, 2)) {
+		$q .= "$k: $v\r\n";
+	}
+	$q .= "Connection: close\r\n";
+	$q .= "Content-Length: " . length($r->{body}) . "\r\n" if defined $r->{body};
+	return "$q\r\n" . ($r->{body} // '');
+}
+
+# Drives many client connections at once, one request per connection. $next
+# is called as $next->($client) whenever client $client (0 .. $nclients-1) is
+# free and returns the next request ({method, path, host, headers, body,
+# local_addr}) or undef when that client is done. Returns every response in
+# the order requests started: {status, headers, body, complete, client, req,
+# t_start, elapsed} (status 0 when nothing parseable came back, error set
+# when the connection failed). Gives up after timeout => S (default 20).
+sub _drive {
+	my ($port, $nclients, $next, %o) = @_;
+	my $deadline = time + ($o{timeout} // scale(20));
+	my (@out, %live);
+	my $sel = IO::Select->new;
+	local $SIG{PIPE} = 'IGNORE';
+	my $start;
+	$start = sub {
+		my ($ci) = @_;
+		my $r = $next->($ci) or return;
+		my $res = { client => $ci, req => $r, t_start => time, status => 0, headers => {}, body => '' };
+		push @out, $res;
+		my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+			Timeout => 5, $r->{local_addr} ? (LocalAddr => $r->{local_addr}) : ());
+		unless ($s) {
+			$res->{error} = "connect: $!";
+			$res->{elapsed} = time - $res->{t_start};
+			return;
+		}
+		binmode($s);
+		my $bytes = _close_request($port, $r);
+		my $off = 0;
+		while ($off < length $bytes) {
+			my $n = syswrite($s, $bytes, length($bytes) - $off, $off);
+			last unless defined $n;
+			$off += $n;
+		}
+		$live{ fileno($s) } = { s => $s, res => $res, buf => '' };
+		$sel->add($s);
+	};
+	my $finish = sub {
+		my ($st) = @_;
+		my $res = $st->{res};
+		my ($final) = grep { $_->{status} >= 200 } parse_responses($st->{buf});
+		if ($final) {
+			$res->{$_} = $final->{$_} for keys %$final;
+		}
+		$res->{raw} = $st->{buf};
+		$res->{elapsed} = time - $res->{t_start};
+		$sel->remove($st->{s});
+		delete $live{ fileno($st->{s}) };
+		close($st->{s});
+		$start->($res->{client});
+	};
+	$start->($_) for 0 .. $nclients - 1;
+	while (%live) {
+		my $left = $deadline - time;
+		last if $left <= 0;
+		for my $s ($sel->can_read($left > 0.5 ? 0.5 : $left)) {
+			my $st = $live{ fileno($s) } or next;
+			my $n = sysread($s, $st->{buf}, 65536, length $st->{buf});
+			if (!$n) {
+				$finish->($st);
+				next;
+			}
+			my @r = grep { $_->{status} >= 200 } parse_responses($st->{buf});
+			$finish->($st) if @r && $r[0]{complete};
+		}
+	}
+	for my $st (values %live) {
+		$st->{res}{timed_out} = 1;
+		$sel->remove($st->{s});
+		close($st->{s});
+		$st->{res}{elapsed} = time - $st->{res}{t_start};
+	}
+	return @out;
+}
+
+# Sends every request of @$reqs at once, each on its own connection (see
+# _drive for request and response fields); returns the responses in order.
+sub http_parallel {
+	my ($port, $reqs, %o) = @_;
+	my @todo = map { { %$_ } } @$reqs;
+	$_->{path} //= '/' for @todo;
+	my @sent = (0) x @todo;
+	my @res = _drive($port, scalar @todo, sub {
+		my ($ci) = @_;
+		return undef if $sent[$ci]++;
+		return $todo[$ci];
+	}, %o);
+	return sort { $a->{client} <=> $b->{client} } @res;
+}
+
+# Closed-loop load: clients => N connections-in-turn, each sending a new
+# request as soon as the previous one is answered, until duration => S has
+# passed (or requests => M were started in total). request => sub { my
+# ($client, $i) = @_; return {path, headers, ...} } (default GET path => P).
+# Returns every response (see _drive).
+sub http_loop {
+	my ($port, %o) = @_;
+	my $end = time + ($o{duration} // 1);
+	my $i = 0;
+	my $mk = $o{request} // sub { return { path => $o{path} // '/', headers => $o{headers} } };
+	return _drive($port, $o{clients} // 4, sub {
+		my ($ci) = @_;
+		return undef if time >= $end || (defined $o{requests} && $i >= $o{requests});
+		return $mk->($ci, $i++);
+	}, timeout => ($o{duration} // 1) + ($o{timeout} // scale(10)));
+}
+
+# Runs "wingman -t -c FILE" on $yaml; returns (exit code, output, file).
+sub wingman_check {
+	my ($yaml, $name) = @_;
+	my $dir = tmpdir();
+	my $n = $Wingman::_n++;
+	my $file = "$dir/" . ($name // "check-$n") . ".yaml";
+	spew($file, $yaml);
+	my $out = "$dir/check-$n.out";
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		open(STDOUT, '>', $out);
+		open(STDERR, '>&', \*STDOUT);
+		{ exec(wingman_bin(), '-t', '-c', $file) }
+		_exit(127);
+	}
+	my $ok = wait_for(sub { waitpid($pid, WNOHANG) == $pid }, scale(10));
+	unless ($ok) {
+		kill 'KILL', $pid;
+		waitpid($pid, 0);
+		return (-1, slurp($out), $file);
+	}
+	return ($? >> 8, slurp($out), $file);
 }
 
 # Runs curl with -sS and @args; returns stdout (list context: stdout, exit
@@ -900,6 +1148,30 @@ sub stat {
 	return defined $v ? $v : 0;
 }
 
+# Waits for the first access-log line matching $re; returns it or ''.
+sub log_line {
+	my ($self, $re, $timeout) = @_;
+	my $line;
+	unless (defined $self->{access_log}) {
+		Test::More::diag('log_line: no access_log path found (write access_log: { path: ... } in flow style)');
+		return '';
+	}
+	Wingman::wait_for(sub { ($line) = grep { $_ =~ $re } $self->access_log_lines; $line },
+		$timeout // Wingman::scale(5));
+	return $line // '';
+}
+
+# /clusters for one cluster: { "ip:port" => { leaf => value } }.
+sub cluster_hosts {
+	my ($self, $cluster) = @_;
+	my %h;
+	for (split /\n/, $self->admin('/clusters') // '') {
+		next unless /^\Q$cluster\E::([^:]+:\d+)::([^:]+)::(.*)$/;
+		$h{$1}{$2} = $3;
+	}
+	return \%h;
+}
+
 sub kill_now {
 	my ($self) = @_;
 	return if defined $self->{status};
@@ -944,6 +1216,47 @@ sub log { Wingman::slurp($_[0]{log}) }
 sub stop {
 	my ($self) = @_;
 	Wingman::_kill_reap($self->{pid}, 1) if $CHILDREN{ $self->{pid} };
+}
+
+# Scripted backends only (start_backend with id/script/log): the requests
+# seen so far, oldest first: [{n, conn (one per connection), t, method,
+# path, headers => {lc => v}, body_length, body_md5, chunked}].
+sub id { $_[0]{id} }
+
+sub requests {
+	my ($self) = @_;
+	my @r;
+	for (split /\n/, Wingman::slurp($self->{reqlog})) {
+		my $r = eval { JSON::PP::decode_json($_) } or next;
+		push @r, $r;
+	}
+	return @r;
+}
+
+sub count { scalar(my @r = $_[0]->requests) }
+
+# Number of distinct upstream connections the requests came on.
+sub conns {
+	my %c = map { $_->{conn} => 1 } $_[0]->requests;
+	return scalar keys %c;
+}
+
+# x-envoy-attempt-count of each request ('' when absent).
+sub attempts { map { $_->{headers}{'x-envoy-attempt-count'} // '' } $_[0]->requests }
+
+# Forgets the requests seen and restarts the script from its first action.
+sub reset {
+	my ($self) = @_;
+	Wingman::spew($self->{reqlog}, '');
+	Wingman::spew($self->{seq}, '0');
+}
+
+# Waits until at least $n requests were seen; returns the count.
+sub wait_count {
+	my ($self, $n, $timeout) = @_;
+	my $c = 0;
+	Wingman::wait_for(sub { ($c = $self->count) >= $n }, $timeout // Wingman::scale(5));
+	return $c;
 }
 
 sub DESTROY {

@@ -73,7 +73,7 @@ static void test_sniff(void)
 	is_int(odst_sniff("M-SEARCH * HTTP/1.1", 19), ODST_HTTP, "method with a dash");
 	is_int(odst_sniff("POS", 3), ODST_MORE, "a partial method waits");
 	is_int(odst_sniff("", 0), ODST_MORE, "nothing yet waits");
-	is_int(odst_sniff("\x16\x03\x01\x02\x00", 5), ODST_OTHER, "TLS ClientHello is not HTTP");
+	is_int(odst_sniff("\x16\x03\x01\x02\x00", 5), ODST_TLS, "TLS ClientHello");
 	is_int(odst_sniff("get / HTTP/1.1", 14), ODST_OTHER, "lower-case is not a method");
 	is_int(odst_sniff(" GET", 4), ODST_OTHER, "leading space");
 	is_int(odst_sniff("SSH-2.0-OpenSSH", 15), ODST_OTHER, "SSH banner");

@@ -1,0 +1,859 @@
+/* Role-based access control with Istio AuthorizationPolicy semantics:
+ *
+ *   rbac:
+ *     - name: was-authz
+ *       action: ALLOW                       # ALLOW | DENY | AUDIT
+ *       rules:
+ *         - from: [{ source: { principals: ["cluster.local/ns/blog-system/sa/default"] } }]
+ *           to:   [{ operation: { paths: ["/api/posts"], methods: ["GET"] } }]
+ *           when: [{ key: request.headers[x-tenant], values: ["a"] }]
+ *
+ * A policy matches when one of its rules does (no rules: never); a rule when
+ * one of its sources, one of its operations and all of its conditions match
+ * (an absent part matches anything). In a field, values are ORed and written
+ * exact, "prefix*", "*suffix" or "*"; not* fields match when no value does.
+ * Principals are the client certificate's SPIFFE ID without "spiffe://";
+ * namespaces come from it. Paths are matched normalised (rbac_path_normalize).
+ * Denied requests get 403 "RBAC: access denied". */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "filter.h"
+#include "rbac.h"
+#include "stats.h"
+#include "stream.h"
+#include "ytree.h"
+
+enum rbac_action { RBAC_ALLOW, RBAC_DENY, RBAC_AUDIT };
+
+struct strs {
+	const char **v;
+	unsigned n;
+};
+
+struct cidr {
+	int family;
+	uint8_t addr[16];
+	unsigned bits;
+};
+
+struct cidrs {
+	struct cidr *v;
+	unsigned n;
+};
+
+struct rbac_source {
+	struct strs principals, not_principals, namespaces, not_namespaces;
+	struct cidrs ip_blocks, not_ip_blocks;
+};
+
+struct rbac_operation {
+	struct strs hosts, not_hosts, ports, not_ports, methods, not_methods, paths, not_paths;
+	regex_t *paths_regex;		/* Cilium-style: POSIX ERE on the normalised path */
+	unsigned npaths_regex;
+};
+
+enum cond_key {
+	CK_HEADER, CK_SOURCE_IP, CK_DEST_IP, CK_SOURCE_PRINCIPAL, CK_SOURCE_NAMESPACE, CK_DEST_PORT, CK_SNI,
+};
+
+struct rbac_cond {
+	enum cond_key key;
+	const char *header;		/* CK_HEADER: lower-cased name */
+	struct strs values, not_values;
+	struct cidrs ips, not_ips;	/* CK_SOURCE_IP, CK_DEST_IP */
+};
+
+struct rbac_rule {
+	struct rbac_source *from;
+	unsigned nfrom;
+	struct rbac_operation *to;
+	unsigned nto;
+	struct rbac_cond *when;
+	unsigned nwhen;
+};
+
+struct rbac_policy {
+	const char *name;
+	enum rbac_action action;
+	struct rbac_rule *rules;
+	unsigned nrules;
+};
+
+struct rbac_conf {
+	struct rbac_policy *v;
+	unsigned n;
+};
+
+/* ---- path normalisation */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static bool unreserved(int c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int rbac_path_normalize(const char *in, char *out, size_t cap)
+{
+	const char *p = in, *end;
+	size_t len = 0, w, r;
+
+	if (p[0] != '/') {
+		const char *s = strstr(p, "://");
+
+		if (!s || !(p = strchr(s + 3, '/')))
+			return -EINVAL;
+	}
+	end = p + strcspn(p, "?#");
+	if ((size_t)(end - p) + 2 > cap)
+		return -ENOSPC;
+	/* Decoding never grows the text. */
+	for (; p < end; p++) {
+		int hi, lo, c;
+
+		if (*p == '\\') {
+			out[len++] = '/';
+			continue;
+		}
+		if (*p != '%') {
+			out[len++] = *p;
+			continue;
+		}
+		if (end - p < 3)
+			return -EINVAL;
+		if ((hi = hexval((unsigned char)p[1])) < 0 || (lo = hexval((unsigned char)p[2])) < 0)
+			return -EINVAL;
+		c = hi * 16 + lo;
+		if (unreserved(c)) {
+			out[len++] = (char)c;
+		} else if (c == '/' || c == '\\') {
+			out[len++] = '/';
+		} else {
+			out[len++] = '%';
+			out[len++] = (char)toupper((unsigned char)p[1]);
+			out[len++] = (char)toupper((unsigned char)p[2]);
+		}
+		p += 2;
+	}
+	/* Segments, in place: the write side never passes the read side. out[0]
+	 * is '/', and out[0..w) ends with '/' between segments. */
+	w = 1;
+	r = 1;
+	while (r < len) {
+		size_t e = r, eff;
+
+		if (out[r] == '/') {
+			r++;
+			continue;
+		}
+		while (e < len && out[e] != '/')
+			e++;
+		for (eff = 0; r + eff < e && out[r + eff] != ';'; eff++)
+			;
+		if (eff == 1 && out[r] == '.') {
+			/* dropped */
+		} else if (eff == 2 && out[r] == '.' && out[r + 1] == '.') {
+			if (w > 1) {
+				w--;
+				while (w > 1 && out[w - 1] != '/')
+					w--;
+			}
+		} else if (eff) {
+			memmove(out + w, out + r, eff);
+			w += eff;
+			if (e < len)
+				out[w++] = '/';
+		} else if (e < len) {
+			/* ";params" alone: an empty segment, merged like "//" */
+		}
+		r = e;
+	}
+	out[w] = '\0';
+	return (int)w;
+}
+
+/* ---- matching */
+
+/* exact, "prefix*", "*suffix", "*"; v NULL (absent) never matches. */
+static bool pat_match(const char *pat, const char *v, bool nocase)
+{
+	size_t pl = strlen(pat), vl;
+
+	if (!v)
+		return false;
+	vl = strlen(v);
+	if (pl == 1 && pat[0] == '*')
+		return vl > 0;
+	if (pat[pl - 1] == '*')
+		return vl >= pl - 1 && (nocase ? strncasecmp(v, pat, pl - 1) : strncmp(v, pat, pl - 1)) == 0;
+	if (pat[0] == '*')
+		return vl >= pl - 1 &&
+		       (nocase ? strcasecmp(v + vl - (pl - 1), pat + 1) : strcmp(v + vl - (pl - 1), pat + 1)) == 0;
+	return (nocase ? strcasecmp(v, pat) : strcmp(v, pat)) == 0;
+}
+
+static bool any_pat(const struct strs *s, const char *v, bool nocase)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (pat_match(s->v[i], v, nocase))
+			return true;
+	return false;
+}
+
+/* A field: its positive list (if any) must match and its negative one must not. */
+static bool field(const struct strs *pos, const struct strs *neg, const char *v, bool nocase)
+{
+	if (pos->n && !any_pat(pos, v, nocase))
+		return false;
+	return !(neg->n && any_pat(neg, v, nocase));
+}
+
+static bool cidr_match(const struct cidr *c, const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	unsigned full, rest;
+
+	if (!sa || sa->sa_family != c->family)
+		return false;
+	a = c->family == AF_INET ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
+				 : (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	full = c->bits / 8;
+	rest = c->bits % 8;
+	if (memcmp(a, c->addr, full))
+		return false;
+	return !rest || ((a[full] ^ c->addr[full]) & (0xff << (8 - rest))) == 0;
+}
+
+static bool ip_field(const struct cidrs *pos, const struct cidrs *neg, const struct sockaddr *sa)
+{
+	bool hit = false;
+
+	for (unsigned i = 0; i < pos->n && !hit; i++)
+		hit = cidr_match(&pos->v[i], sa);
+	if (pos->n && !hit)
+		return false;
+	for (unsigned i = 0; i < neg->n; i++)
+		if (cidr_match(&neg->v[i], sa))
+			return false;
+	return true;
+}
+
+/* "cluster.local/ns/NS/sa/SA" → NS in buf; NULL when absent. */
+static const char *principal_ns(const char *principal, char *buf, size_t len)
+{
+	const char *p = principal ? strstr(principal, "/ns/") : NULL;
+	size_t n;
+
+	if (!p)
+		return NULL;
+	p += 4;
+	n = strcspn(p, "/");
+	if (!n || n >= len)
+		return NULL;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static unsigned port_of(const struct sockaddr *sa)
+{
+	if (sa && sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa && sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+static bool source_match(const struct rbac_source *s, const struct rbac_input *in, const char *ns)
+{
+	return field(&s->principals, &s->not_principals, in->principal, false) &&
+	       field(&s->namespaces, &s->not_namespaces, ns, false) &&
+	       ip_field(&s->ip_blocks, &s->not_ip_blocks, in->remote);
+}
+
+/* Istio hosts: case-insensitive, with or without the port. */
+static bool host_match(const struct strs *s, const char *host)
+{
+	const char *colon;
+	char buf[256];
+
+	if (!host)
+		return false;
+	if (any_pat(s, host, true))
+		return true;
+	colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
+	if (!colon)
+		return false;
+	if (host[0] == '[')
+		colon++;
+	if ((size_t)(colon - host) >= sizeof(buf))
+		return false;
+	memcpy(buf, host, (size_t)(colon - host));
+	buf[colon - host] = '\0';
+	return any_pat(s, buf, true);
+}
+
+static bool operation_match(const struct rbac_operation *o, const struct rbac_input *in, const char *port)
+{
+	bool hit = false;
+
+	if ((o->hosts.n && !host_match(&o->hosts, in->host)) || (o->not_hosts.n && host_match(&o->not_hosts, in->host)))
+		return false;
+	if (!field(&o->ports, &o->not_ports, port, false) || !field(&o->methods, &o->not_methods, in->method, false) ||
+	    !field(&o->paths, &o->not_paths, in->path, false))
+		return false;
+	for (unsigned i = 0; i < o->npaths_regex && !hit; i++)
+		hit = regexec(&o->paths_regex[i], in->path, 0, NULL, 0) == 0;
+	return !o->npaths_regex || hit;
+}
+
+static bool header_match(const struct rbac_cond *c, const struct http_headers *h)
+{
+	bool pos = !c->values.n, neg = false;
+
+	for (uint32_t i = 0; h && i < h->n; i++) {
+		if (strcmp(h->v[i].name, c->header))
+			continue;
+		pos = pos || any_pat(&c->values, h->v[i].value, false);
+		neg = neg || any_pat(&c->not_values, h->v[i].value, false);
+	}
+	if (c->values.n && !pos)
+		return false;
+	return !neg;
+}
+
+static bool cond_match(const struct rbac_cond *c, const struct rbac_input *in, const char *ns, const char *port)
+{
+	switch (c->key) {
+	case CK_HEADER:
+		return header_match(c, in->headers);
+	case CK_SOURCE_IP:
+		return ip_field(&c->ips, &c->not_ips, in->remote);
+	case CK_DEST_IP:
+		return ip_field(&c->ips, &c->not_ips, in->local);
+	case CK_SOURCE_PRINCIPAL:
+		return field(&c->values, &c->not_values, in->principal, false);
+	case CK_SOURCE_NAMESPACE:
+		return field(&c->values, &c->not_values, ns, false);
+	case CK_DEST_PORT:
+		return field(&c->values, &c->not_values, port, false);
+	case CK_SNI:
+		return field(&c->values, &c->not_values, in->sni, true);
+	}
+	return false;
+}
+
+static bool rule_match(const struct rbac_rule *r, const struct rbac_input *in, const char *ns, const char *port)
+{
+	bool hit = !r->nfrom;
+
+	for (unsigned i = 0; i < r->nfrom && !hit; i++)
+		hit = source_match(&r->from[i], in, ns);
+	if (!hit)
+		return false;
+	hit = !r->nto;
+	for (unsigned i = 0; i < r->nto && !hit; i++)
+		hit = operation_match(&r->to[i], in, port);
+	if (!hit)
+		return false;
+	for (unsigned i = 0; i < r->nwhen; i++)
+		if (!cond_match(&r->when[i], in, ns, port))
+			return false;
+	return true;
+}
+
+static bool policy_match(const struct rbac_policy *p, const struct rbac_input *in, const char *ns, const char *port)
+{
+	for (unsigned i = 0; i < p->nrules; i++)
+		if (rule_match(&p->rules[i], in, ns, port))
+			return true;
+	return false;
+}
+
+void rbac_evaluate(const struct rbac_conf *c, const struct rbac_input *in, struct rbac_result *r)
+{
+	char nsbuf[256], port[8];
+	const char *ns = principal_ns(in->principal, nsbuf, sizeof(nsbuf));
+	bool has_allow = false;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(port, sizeof(port), "%u", port_of(in->local));
+	for (unsigned i = 0; i < c->n; i++) {
+		const struct rbac_policy *p = &c->v[i];
+
+		if (p->action != RBAC_AUDIT)
+			continue;
+		r->has_audit = true;
+		if (!r->audited && policy_match(p, in, ns, port))
+			r->audited = true;
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		const struct rbac_policy *p = &c->v[i];
+
+		if (p->action == RBAC_DENY && policy_match(p, in, ns, port)) {
+			r->policy = p->name;
+			return;
+		}
+	}
+	for (unsigned i = 0; i < c->n; i++) {
+		const struct rbac_policy *p = &c->v[i];
+
+		if (p->action != RBAC_ALLOW)
+			continue;
+		has_allow = true;
+		if (policy_match(p, in, ns, port)) {
+			r->allowed = true;
+			return;
+		}
+	}
+	r->allowed = !has_allow;
+}
+
+/* ---- config */
+
+static int parse_strs(struct cfg_parse *pc, const struct ynode *map, const char *key, struct strs *out)
+{
+	const struct ynode *v = yaml_get(map, key);
+
+	if (!v)
+		return 0;
+	if (cfg_expect_seq(pc, v, "a list of strings"))
+		return -EINVAL;
+	if (!v->n) {
+		cfg_error(pc, v, "%s: an empty list matches nothing; leave the field out instead", key);
+		return -EINVAL;
+	}
+	if (!(out->v = arena_zalloc(pc->arena, sizeof(char *) * v->n)))
+		return -ENOMEM;
+	out->n = v->n;
+	for (unsigned i = 0; i < v->n; i++) {
+		const char *s;
+		size_t l;
+
+		if (cfg_get_str(pc, v->items[i], &s))
+			return -EINVAL;
+		l = strlen(s);
+		if (!l || (l > 2 && memchr(s + 1, '*', l - 2)) || (l > 1 && s[0] == '*' && s[l - 1] == '*')) {
+			cfg_error(pc, v->items[i], "%s: \"%s\": expected exact, \"prefix*\", \"*suffix\" or \"*\"", key, s);
+			return -EINVAL;
+		}
+		out->v[i] = s;
+	}
+	return 0;
+}
+
+static int parse_ports(struct cfg_parse *pc, const struct ynode *map, const char *key, struct strs *out)
+{
+	const struct ynode *v = yaml_get(map, key);
+	int rc = parse_strs(pc, map, key, out);
+
+	for (unsigned i = 0; !rc && i < out->n; i++) {
+		char *end;
+		long p = strtol(out->v[i], &end, 10);
+
+		if (*end || p < 1 || p > 65535 || !isdigit((unsigned char)out->v[i][0])) {
+			cfg_error(pc, v->items[i], "%s: expected a port number from 1 to 65535", key);
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
+static int parse_cidr(struct cfg_parse *pc, const struct ynode *n, const char *s, struct cidr *c)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t l = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned max;
+	char *end;
+
+	if (l >= sizeof(buf))
+		goto bad;
+	memcpy(buf, s, l);
+	buf[l] = '\0';
+	if (inet_pton(AF_INET, buf, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else {
+		goto bad;
+	}
+	c->bits = max;
+	if (slash) {
+		long b = strtol(slash + 1, &end, 10);
+
+		if (!slash[1] || *end || b < 0 || b > (long)max)
+			goto bad;
+		c->bits = (unsigned)b;
+	}
+	return 0;
+bad:
+	cfg_error(pc, n, "\"%s\": expected an IP address or CIDR block like 10.0.0.0/8", s);
+	return -EINVAL;
+}
+
+static int parse_cidrs_node(struct cfg_parse *pc, const struct ynode *v, const char *key, struct cidrs *out)
+{
+	if (cfg_expect_seq(pc, v, "a list of IP addresses or CIDR blocks"))
+		return -EINVAL;
+	if (!v->n) {
+		cfg_error(pc, v, "%s: an empty list matches nothing; leave the field out instead", key);
+		return -EINVAL;
+	}
+	if (!(out->v = arena_zalloc(pc->arena, sizeof(*out->v) * v->n)))
+		return -ENOMEM;
+	out->n = v->n;
+	for (unsigned i = 0; i < v->n; i++) {
+		const char *s;
+
+		if (cfg_get_str(pc, v->items[i], &s) || parse_cidr(pc, v->items[i], s, &out->v[i]))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_cidrs(struct cfg_parse *pc, const struct ynode *map, const char *key, struct cidrs *out)
+{
+	const struct ynode *v = yaml_get(map, key);
+
+	return v ? parse_cidrs_node(pc, v, key, out) : 0;
+}
+
+/* Parses a list of {KEY: {...}} wrappers ("source", "operation") with fn. */
+static int parse_wrapped(struct cfg_parse *pc, const struct ynode *v, const char *wrapper, size_t size,
+			 int (*fn)(struct cfg_parse *, const struct ynode *, void *), void **out, unsigned *nout)
+{
+	const char *const keys[] = { wrapper, NULL };
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, v, "a list"))
+		return -EINVAL;
+	if (!(*out = arena_zalloc(pc->arena, size * (v->n ? v->n : 1))))
+		return -ENOMEM;
+	*nout = v->n;
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct ynode *e = v->items[i], *inner;
+
+		if (cfg_expect_map(pc, e, wrapper) || cfg_check_keys(pc, e, keys)) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (!(inner = yaml_get(e, wrapper))) {
+			cfg_error(pc, e, "missing required key \"%s\"", wrapper);
+			rc = -EINVAL;
+			continue;
+		}
+		if (fn(pc, inner, (char *)*out + size * i))
+			rc = -EINVAL;
+	}
+	return rc;
+}
+
+static int parse_source(struct cfg_parse *pc, const struct ynode *n, void *out)
+{
+	static const char *const keys[] = {
+		"principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
+		"remoteIpBlocks", "notRemoteIpBlocks", NULL
+	};
+	struct rbac_source *s = out;
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a source (a map)") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if (parse_strs(pc, n, "principals", &s->principals) || parse_strs(pc, n, "notPrincipals", &s->not_principals) ||
+	    parse_strs(pc, n, "namespaces", &s->namespaces) || parse_strs(pc, n, "notNamespaces", &s->not_namespaces) ||
+	    parse_cidrs(pc, n, "ipBlocks", &s->ip_blocks) || parse_cidrs(pc, n, "notIpBlocks", &s->not_ip_blocks))
+		rc = -EINVAL;
+	/* Without a trusted x-forwarded-for, the remote address is the peer's:
+	 * remoteIpBlocks is another name for ipBlocks. */
+	if ((yaml_get(n, "remoteIpBlocks") && yaml_get(n, "ipBlocks")) ||
+	    (yaml_get(n, "notRemoteIpBlocks") && yaml_get(n, "notIpBlocks"))) {
+		cfg_error(pc, n, "use ipBlocks or remoteIpBlocks, not both (they name the same address here)");
+		return -EINVAL;
+	}
+	if (((v = yaml_get(n, "remoteIpBlocks")) && parse_cidrs_node(pc, v, "remoteIpBlocks", &s->ip_blocks)) ||
+	    ((v = yaml_get(n, "notRemoteIpBlocks")) &&
+	     parse_cidrs_node(pc, v, "notRemoteIpBlocks", &s->not_ip_blocks)))
+		rc = -EINVAL;
+	return rc;
+}
+
+static void regfree_cb(void *re)
+{
+	regfree(re);
+}
+
+static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *out)
+{
+	static const char *const keys[] = {
+		"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "paths_regex",
+		NULL
+	};
+	struct rbac_operation *o = out;
+	const struct ynode *v;
+
+	if (cfg_expect_map(pc, n, "an operation (a map)") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if (parse_strs(pc, n, "hosts", &o->hosts) || parse_strs(pc, n, "notHosts", &o->not_hosts) ||
+	    parse_ports(pc, n, "ports", &o->ports) || parse_ports(pc, n, "notPorts", &o->not_ports) ||
+	    parse_strs(pc, n, "methods", &o->methods) || parse_strs(pc, n, "notMethods", &o->not_methods) ||
+	    parse_strs(pc, n, "paths", &o->paths) || parse_strs(pc, n, "notPaths", &o->not_paths))
+		return -EINVAL;
+	if ((v = yaml_get(n, "paths_regex"))) {
+		if (cfg_expect_seq(pc, v, "a list of regular expressions"))
+			return -EINVAL;
+		if (!(o->paths_regex = arena_zalloc(pc->arena, sizeof(regex_t) * (v->n ? v->n : 1))))
+			return -ENOMEM;
+		for (unsigned i = 0; i < v->n; i++, o->npaths_regex++) {
+			const char *src;
+			char *pat, msg[256];
+			int rc;
+
+			if (cfg_get_str(pc, v->items[i], &src) || !(pat = arena_printf(pc->arena, "^(%s)$", src)))
+				return -EINVAL;
+			if ((rc = regcomp(&o->paths_regex[i], pat, REG_EXTENDED | REG_NOSUB))) {
+				regerror(rc, &o->paths_regex[i], msg, sizeof(msg));
+				cfg_error(pc, v->items[i], "invalid regex \"%s\": %s", src, msg);
+				return -EINVAL;
+			}
+			if (arena_cleanup_add(pc->arena, regfree_cb, &o->paths_regex[i])) {
+				regfree(&o->paths_regex[i]);
+				return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+static int parse_cond(struct cfg_parse *pc, const struct ynode *n, struct rbac_cond *c)
+{
+	static const char *const keys[] = { "key", "values", "notValues", NULL };
+	static const struct {
+		const char *name;
+		enum cond_key key;
+	} known[] = {
+		{ "source.ip", CK_SOURCE_IP }, { "remote.ip", CK_SOURCE_IP }, { "destination.ip", CK_DEST_IP },
+		{ "source.principal", CK_SOURCE_PRINCIPAL }, { "source.namespace", CK_SOURCE_NAMESPACE },
+		{ "destination.port", CK_DEST_PORT }, { "connection.sni", CK_SNI },
+	};
+	const struct ynode *k, *v;
+	const char *key;
+	bool found = false;
+
+	if (cfg_expect_map(pc, n, "a condition {key, values}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if (!(k = yaml_get(n, "key"))) {
+		cfg_error(pc, n, "condition: missing required key \"key\"");
+		return -EINVAL;
+	}
+	if (cfg_get_str(pc, k, &key))
+		return -EINVAL;
+	if (!strncmp(key, "request.headers[", 16) && key[strlen(key) - 1] == ']' && strlen(key) > 17) {
+		char *h = arena_strndup(pc->arena, key + 16, strlen(key) - 17);
+
+		for (char *p = h; p && *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		c->key = CK_HEADER;
+		c->header = h;
+		found = h != NULL;
+	}
+	for (unsigned i = 0; i < sizeof(known) / sizeof(known[0]) && !found; i++)
+		if (!strcmp(key, known[i].name)) {
+			c->key = known[i].key;
+			found = true;
+		}
+	if (!found) {
+		cfg_error(pc, k, "unsupported condition key \"%s\" (supported: request.headers[NAME], source.ip, "
+			  "remote.ip, destination.ip, source.principal, source.namespace, destination.port, "
+			  "connection.sni)", key);
+		return -EINVAL;
+	}
+	if (!yaml_get(n, "values") && !yaml_get(n, "notValues")) {
+		cfg_error(pc, n, "condition \"%s\" needs values or notValues", key);
+		return -EINVAL;
+	}
+	if (c->key == CK_SOURCE_IP || c->key == CK_DEST_IP) {
+		if (((v = yaml_get(n, "values")) && parse_cidrs_node(pc, v, "values", &c->ips)) ||
+		    ((v = yaml_get(n, "notValues")) && parse_cidrs_node(pc, v, "notValues", &c->not_ips)))
+			return -EINVAL;
+		return 0;
+	}
+	if (c->key == CK_DEST_PORT)
+		return parse_ports(pc, n, "values", &c->values) || parse_ports(pc, n, "notValues", &c->not_values)
+			       ? -EINVAL : 0;
+	return parse_strs(pc, n, "values", &c->values) || parse_strs(pc, n, "notValues", &c->not_values) ? -EINVAL : 0;
+}
+
+static int parse_rule(struct cfg_parse *pc, const struct ynode *n, struct rbac_rule *r)
+{
+	static const char *const keys[] = { "from", "to", "when", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a rule {from, to, when}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if ((v = yaml_get(n, "from")) &&
+	    parse_wrapped(pc, v, "source", sizeof(struct rbac_source), parse_source, (void **)&r->from, &r->nfrom))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "to")) && parse_wrapped(pc, v, "operation", sizeof(struct rbac_operation),
+						     parse_operation, (void **)&r->to, &r->nto))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "when"))) {
+		if (cfg_expect_seq(pc, v, "a list of conditions"))
+			return -EINVAL;
+		if (!(r->when = arena_zalloc(pc->arena, sizeof(*r->when) * (v->n ? v->n : 1))))
+			return -ENOMEM;
+		r->nwhen = v->n;
+		for (unsigned i = 0; i < v->n; i++)
+			if (parse_cond(pc, v->items[i], &r->when[i]))
+				rc = -EINVAL;
+	}
+	return rc;
+}
+
+static int parse_policy(struct cfg_parse *pc, const struct ynode *n, struct rbac_policy *p)
+{
+	static const char *const keys[] = { "name", "action", "rules", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a policy {name, action, rules}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if (!(v = yaml_get(n, "name"))) {
+		cfg_error(pc, n, "rbac policy: missing required key \"name\"");
+		rc = -EINVAL;
+	} else if (cfg_get_str(pc, v, &p->name)) {
+		rc = -EINVAL;
+	}
+	p->action = RBAC_ALLOW;
+	if ((v = yaml_get(n, "action"))) {
+		if (v->type == YN_SCALAR && !strcmp(v->str, "ALLOW")) {
+			p->action = RBAC_ALLOW;
+		} else if (v->type == YN_SCALAR && !strcmp(v->str, "DENY")) {
+			p->action = RBAC_DENY;
+		} else if (v->type == YN_SCALAR && !strcmp(v->str, "AUDIT")) {
+			p->action = RBAC_AUDIT;
+		} else {
+			cfg_error(pc, v, "expected one of ALLOW, DENY, AUDIT");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "rules"))) {
+		if (cfg_expect_seq(pc, v, "a list of rules"))
+			return -EINVAL;
+		if (!(p->rules = arena_zalloc(pc->arena, sizeof(*p->rules) * (v->n ? v->n : 1))))
+			return -ENOMEM;
+		p->nrules = v->n;
+		for (unsigned i = 0; i < v->n; i++)
+			if (parse_rule(pc, v->items[i], &p->rules[i]))
+				rc = -EINVAL;
+	}
+	return rc;
+}
+
+static void *rbac_conf_parse(struct cfg_parse *pc, const struct ynode *node, unsigned scope)
+{
+	struct rbac_conf *c;
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, node, "a list of policies"))
+		return NULL;
+	if (!(c = arena_zalloc(pc->arena, sizeof(*c))) ||
+	    !(c->v = arena_zalloc(pc->arena, sizeof(*c->v) * (node->n ? node->n : 1))))
+		return NULL;
+	c->n = node->n;
+	for (unsigned i = 0; i < node->n; i++) {
+		if (parse_policy(pc, node->items[i], &c->v[i]))
+			rc = -EINVAL;
+		for (unsigned j = 0; j < i && c->v[i].name; j++)
+			if (c->v[j].name && !strcmp(c->v[i].name, c->v[j].name)) {
+				cfg_error(pc, yaml_get(node->items[i], "name"), "duplicate rbac policy name \"%s\"",
+					  c->v[i].name);
+				rc = -EINVAL;
+			}
+	}
+	return rc ? NULL : c;
+}
+
+/* ---- the filter */
+
+static int addr_parse(const char *s, struct sockaddr_storage *ss)
+{
+	struct addr_spec a;
+	const char *why;
+
+	if (!*s || util_parse_addr(s, &a, &why) || !a.is_ip)
+		return -EINVAL;
+	memcpy(ss, &a.ss, sizeof(*ss));
+	return 0;
+}
+
+static enum filter_status rbac_on_request_headers(struct stream *s, const void *conf, void *state)
+{
+	const struct rbac_conf *c = conf;
+	const char *uri = s->info.downstream_peer_uri_san;
+	uint32_t ls = s->listener ? s->listener->stats_base : 0;
+	struct sockaddr_storage remote, local;
+	struct rbac_input in = {
+		.method = s->req.method,
+		.host = s->req.authority,
+		.headers = &s->req.h,
+		.sni = *s->info.requested_server_name ? s->info.requested_server_name : NULL,
+	};
+	struct rbac_result r;
+	const char *details;
+	size_t cap = strlen(s->req.path) + 2;
+	char *path = arena_alloc(s->arena, cap);
+
+	if (!path)
+		return FILTER_ERROR;
+	if (rbac_path_normalize(s->req.path, path, cap) < 0) {
+		stream_local_reply(s, 400, "Bad Request", 0, "path_normalization_failed");
+		return FILTER_STOP;
+	}
+	in.path = path;
+	if (*uri)
+		in.principal = strncmp(uri, "spiffe://", 9) ? uri : uri + 9;
+	if (!addr_parse(s->info.downstream_remote, &remote))
+		in.remote = (struct sockaddr *)&remote;
+	if (!addr_parse(s->info.downstream_local, &local))
+		in.local = (struct sockaddr *)&local;
+	rbac_evaluate(c, &in, &r);
+	if (ls && r.has_audit)
+		stats_inc(ls + (r.audited ? LS_RBAC_LOGGED : LS_RBAC_NOT_LOGGED));
+	if (r.allowed) {
+		if (ls)
+			stats_inc(ls + LS_RBAC_ALLOWED);
+		return FILTER_CONTINUE;
+	}
+	if (ls)
+		stats_inc(ls + LS_RBAC_DENIED);
+	details = arena_printf(s->arena, "rbac_access_denied_matched_policy[%s]", r.policy ? r.policy : "none");
+	stream_local_reply(s, 403, "RBAC: access denied", 0, details ? details : "rbac_access_denied");
+	return FILTER_STOP;
+}
+
+const struct filter_ops rbac_filter = {
+	.name = "rbac",
+	.scope = FILTER_SCOPE_TOP,
+	.conf_parse = rbac_conf_parse,
+	.on_request_headers = rbac_on_request_headers,
+};
