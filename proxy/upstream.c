@@ -329,6 +329,8 @@ static void write_head(struct upconn *uc, const struct stream *s)
 		evbuffer_add(out, "\r\n", 2);
 	}
 	h1_write_headers(out, &r->h);
+	if (r->flags & HTTP_FL_TE_TRAILERS)
+		evbuffer_add(out, "te: trailers\r\n", 14);
 	if (r->flags & HTTP_FL_CHUNKED) {
 		evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
 		uc->flags |= UPCONN_FL_REQ_CHUNKED;
@@ -416,7 +418,7 @@ void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
 	if (uc->flags & UPCONN_FL_REQ_CHUNKED) {
 		h1_write_chunk(out, data);
 		if (end)
-			evbuffer_add(out, "0\r\n\r\n", 5);
+			h1_write_last_chunk(out, &uc->ur->s->req.trailers);
 	} else {
 		evbuffer_add_buffer(out, data);
 	}
@@ -505,8 +507,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
 	struct upconn *uc = U(p);
+	struct upstream_req *ur = uc->ur;
 
-	return h1_acc_commit(&uc->acc, uc->ur->s->arena, &uc->ur->s->resp.h) ? -1 : 0;
+	if (!ur)
+		return -1;
+	/* After the head, llhttp's header callbacks carry chunked trailers. */
+	return h1_acc_commit(&uc->acc, ur->s->arena, ur->resp_headers ? &ur->s->resp.trailers : &ur->s->resp.h) ? -1 : 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
