@@ -656,7 +656,9 @@ int h2_conn_start(struct conn *c)
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->http2.max_concurrent_streams },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->http2.initial_stream_window },
-		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H1_MAX_HEADER_BYTES },
+		/* Twice our limit: blocks in between get a 431 from us; nghttp2
+		 * resets the stream for anything larger. */
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 2 * H1_MAX_HEADER_BYTES },
 	};
 	int rc;
 
