@@ -426,7 +426,11 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 		nva[n++] = mk_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
 	}
 	prd.source.ptr = hs;
-	id = nghttp2_submit_request(h->sess, NULL, nva, n, &prd, hs);
+	/* A request already complete without a body (GET, or a refused stream
+	 * sent again) goes as one HEADERS frame with END_STREAM. */
+	if ((ur->s->flags & ST_FL_REQ_END) && !ur->held && !ur->s->info.bytes_received)
+		hs->flags |= H2US_FL_OUT_END;
+	id = nghttp2_submit_request(h->sess, NULL, nva, n, (hs->flags & H2US_FL_OUT_END) ? NULL : &prd, hs);
 	if (nva != stackv)
 		free(nva);
 	if (id < 0) {

@@ -3,19 +3,20 @@
 //              response trailers, the request's te header in x-seen-te
 //   /trailers  200 "data" then trailers grpc-status: 0, grpc-message: fine
 //   /only      trailers-only: HEADERS with END_STREAM, grpc-status 14
-//   /refuse    REFUSED_STREAM for the first 2 requests, then 200 "third time"
+//   /refuse*   REFUSED_STREAM for the first 2 requests of each path, then 200 "third time"
 //   /headers   200, the request headers as JSON
 //   /big       200, 2 MiB of 'x'
 'use strict';
 const http2 = require('http2');
 const crypto = require('crypto');
 
-let refused = 0;
+const refused = {};
 const server = http2.createServer();
 server.on('stream', (stream, headers) => {
 	const path = headers[':path'];
-	if (path.startsWith('/refuse') && refused < 2) {
-		refused++;
+	stream.on('error', () => {});	// our own REFUSED_STREAM, clients going away
+	if (path.startsWith('/refuse') && (refused[path] || 0) < 2) {
+		refused[path] = (refused[path] || 0) + 1;
 		stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
 		return;
 	}
