@@ -45,7 +45,7 @@ struct cluster_rt {
 	char *spec;			/* endpoints as "addr/weight,…": equal spec → reuse */
 	_Atomic(struct hostset *) hs;
 	struct lb_slot *lb;		/* nworkers */
-	struct dns_ep *dns;
+	struct dns_ep **dns;		/* each freed by dns_cb instead while a lookup is in flight */
 	unsigned ndns, dns_pending;
 	struct cfg_endpoint *statics;
 	unsigned nstatics;
@@ -246,7 +246,7 @@ static struct hostset *hostset_build(struct cluster_rt *rt)
 	if (!hs)
 		return NULL;
 	for (unsigned i = 0; i < rt->ndns; i++)
-		cap += rt->dns[i].naddrs;
+		cap += rt->dns[i]->naddrs;
 	if (cap && !(hs->hosts = calloc(cap, sizeof(*hs->hosts))))
 		goto fail;
 	for (unsigned i = 0; i < rt->nstatics; i++) {
@@ -258,9 +258,10 @@ static struct hostset *hostset_build(struct cluster_rt *rt)
 		hs->hosts[hs->n++] = h;
 	}
 	for (unsigned i = 0; i < rt->ndns; i++)
-		for (unsigned j = 0; j < rt->dns[i].naddrs; j++) {
-			struct host *h = host_get(rt->name, rt->dns[i].host, (struct sockaddr *)&rt->dns[i].addrs[j],
-						  rt->dns[i].lens[j], rt->dns[i].weight);
+		for (unsigned j = 0; j < rt->dns[i]->naddrs; j++) {
+			struct dns_ep *d = rt->dns[i];
+			struct host *h = host_get(rt->name, d->host, (struct sockaddr *)&d->addrs[j], d->lens[j],
+						  d->weight);
 
 			if (!h)
 				goto fail;
@@ -298,10 +299,11 @@ static void hostset_publish(struct cluster_rt *rt)
 		hostset_free(hs);
 		return;
 	}
-	atomic_store_explicit(&rt->hs, hs, memory_order_release);
-	if (old && (!nworkers || worker_barrier(hostset_free_cb, old)))
-		hostset_free(old);
 	stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, (int64_t)hs->n - (old ? (int64_t)old->n : 0));
+	atomic_store_explicit(&rt->hs, hs, memory_order_release);
+	/* Before the workers start nobody can hold the old set. */
+	if (old && (!workers || worker_barrier(hostset_free_cb, old)))
+		hostset_free(old);
 }
 
 static void dns_cb(int err, struct evutil_addrinfo *res, void *arg)
@@ -311,8 +313,13 @@ static void dns_cb(int err, struct evutil_addrinfo *res, void *arg)
 	unsigned n = 0;
 
 	d->req = NULL;
-	if (err == EVUTIL_EAI_CANCEL)
+	if (err == EVUTIL_EAI_CANCEL || !rt) {
+		/* Its cluster runtime is gone (cancellation may be delivered later). */
+		free(d->addrs);
+		free(d->lens);
+		free(d);
 		return;
+	}
 	if (err) {
 		log_warn("cluster %s: cannot resolve %s: %s (keeping %u previous addresses)",
 			 rt->name, d->host, evutil_gai_strerror(err), d->naddrs);
@@ -347,7 +354,7 @@ static void resolve_all(struct cluster_rt *rt)
 		return;
 	rt->dns_pending = rt->ndns;
 	for (unsigned i = 0; i < rt->ndns; i++) {
-		struct dns_ep *d = &rt->dns[i];
+		struct dns_ep *d = rt->dns[i];
 
 		/* The callback may run right here (hosts file, cache). */
 		d->req = evdns_getaddrinfo(dns, d->host, NULL, &hints, dns_cb, d);
@@ -377,10 +384,16 @@ static char *endpoint_spec(const struct cfg_cluster *c)
 static void rt_free(struct cluster_rt *rt)
 {
 	for (unsigned i = 0; i < rt->ndns; i++) {
-		if (rt->dns[i].req)
-			evdns_getaddrinfo_cancel(rt->dns[i].req);
-		free(rt->dns[i].addrs);
-		free(rt->dns[i].lens);
+		struct dns_ep *d = rt->dns[i];
+
+		if (d->req) {
+			d->rt = NULL;	/* dns_cb frees it */
+			evdns_getaddrinfo_cancel(d->req);
+			continue;
+		}
+		free(d->addrs);
+		free(d->lens);
+		free(d);
 	}
 	if (rt->refresh)
 		event_free(rt->refresh);
@@ -423,8 +436,13 @@ static struct cluster_rt *rt_new(const struct cfg_cluster *c, char *spec)
 			rt->statics[rt->nstatics++] = *ep;
 			continue;
 		}
-		struct dns_ep *d = &rt->dns[rt->ndns++];
+		struct dns_ep *d = calloc(1, sizeof(*d));
 
+		if (!d) {
+			rt_free(rt);
+			return NULL;
+		}
+		rt->dns[rt->ndns++] = d;
 		snprintf(d->host, sizeof(d->host), "%s", ep->addr.host);
 		d->port = ep->addr.port;
 		d->weight = ep->weight;

@@ -35,6 +35,9 @@ my @sc = (
 	[bigbody => { script => ['503'], mode => 'md5' }, '{ attempts: 3, retry_on: "5xx" }'],
 	[started => { mode => 'close_mid' }, '{ attempts: 3, retry_on: "5xx,reset" }'],
 	[backoff => { mode => '503' }, '{ attempts: 3, retry_on: "5xx", backoff: 100ms }'],
+	[late => { script => ['delay:0.6:echo'] }, '{ attempts: 2, per_try_timeout: 300ms, retry_on: "5xx" }'],
+	[dflt503 => { script => ['503'] }, '{ attempts: 2 }'],
+	[dflt500 => { mode => '500' }, '{ attempts: 2 }'],
 );
 my (%be, $routes, $clusters);
 for my $s (@sc) {
@@ -107,6 +110,18 @@ stat_is('cluster.limit.upstream_rq_retry_limit_exceeded', 1, 'limit');
 stat_is('cluster.limit.upstream_rq_retry_success', 0, 'limit');
 stat_is('cluster.limit.upstream_rq_503', 3, 'every attempt counted by code');
 
+# Two pipelined requests on one keep-alive connection, each retried to the limit.
+my $s = connect_port($port);
+send_bytes($s, "GET /limit/k1 HTTP/1.1\r\nHost: x\r\n\r\nGET /limit/k2 HTTP/1.1\r\nHost: x\r\n\r\n");
+my $k1 = read_response($s);
+my $k2 = read_response($s);
+close $s;
+is(($k1 && $k1->{status}) . ' ' . ($k2 && $k2->{status}), '503 503', 'keep-alive: both pipelined requests answered');
+is($be{limit}->count, 9, 'keep-alive: three attempts each');
+stat_is('cluster.limit.upstream_rq_retry_limit_exceeded', 3, 'limit after keep-alive');
+like($wm->admin('/stats/prometheus'), qr/^envoy_cluster_upstream_rq_retry\{cluster_name="limit"\} 6$/m,
+	'prometheus: envoy_cluster_upstream_rq_retry{cluster_name="limit"}');
+
 # gateway-error: 502, 504, 503 are retried; 500 is not.
 $r = http_get($port, '/gw/a');
 is($r->{status}, 200, 'gateway-error: 502, 504, 503 retried');
@@ -150,6 +165,15 @@ $r = http_get($port, '/r4xx404/a');
 is($r->{status}, 404, 'retriable-4xx: 404 not retried');
 is($be{r4xx404}->count, 1, 'retriable-4xx: 404 tried once');
 
+# Without retry_on, Istio's default (connect-failure, refused-stream,
+# unavailable, cancelled, 503).
+$r = http_get($port, '/dflt503/a');
+is($r->{status}, 200, 'default retry_on: 503 retried');
+is($be{dflt503}->count, 2, 'default retry_on: two attempts');
+$r = http_get($port, '/dflt500/a');
+is($r->{status}, 500, 'default retry_on: 500 not retried');
+is($be{dflt500}->count, 1, 'default retry_on: 500 tried once');
+
 # connect-failure: the dead endpoint's attempts move to the good one.
 my @st = map { http_get($port, "/cf/$_")->{status} } 1 .. 4;
 is(join(',', @st), '200,200,200,200', 'connect-failure: every request succeeds beside a dead endpoint');
@@ -175,6 +199,14 @@ stat_is('cluster.pertry.upstream_rq_per_try_timeout', 1, 'per-try timeout');
 stat_is('cluster.pertry.upstream_rq_retry', 1, 'per-try timeout');
 stat_is('cluster.pertry.upstream_rq_retry_success', 1, 'per-try timeout');
 is(flags('/pertry/a'), '-', 'no flag after the retry succeeded');
+
+# ... the abandoned attempt's late answer never reaches the client: the retry
+# runs on a fresh upstream connection.
+$r = http_get($port, '/late/a');
+is($r->{status}, 200, 'late first answer: the retry answers');
+like($r->{body}, qr/^x-envoy-attempt-count: 2$/mi, "the client got the second attempt's response");
+is(join(',', $be{late}->attempts), '1,2', 'two attempts');
+is($be{late}->conns, 2, 'on two upstream connections');
 
 # ... every attempt hangs: 504 after the last per-try timeout.
 $t = time;

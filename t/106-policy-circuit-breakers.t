@@ -84,7 +84,8 @@ is(http_get($port, '/one/after')->{status}, 200, 'the host still takes requests 
 is($wm->stat('cluster.one.outlier_detection.ejections_enforced_total'), 0, 'overflows are not outlier errors');
 
 # The seed's fortio-like run: max_connections 1, max_pending_requests 1 and
-# four concurrent clients; rounds of four parallel requests.
+# four concurrent clients; rounds of four parallel requests over two workers
+# (like Envoy, a worker without a connection may open one past the limit).
 my $port2 = free_port();
 my $admin2 = free_port();
 my $wm2 = start_wingman(<<"EOF");
@@ -102,7 +103,7 @@ clusters:
     connection_pool: { max_connections: 1, max_pending_requests: 1, max_requests_per_connection: 1 }
 EOF
 my (%codes, $bad);
-for my $round (1 .. 5) {
+for my $round (1 .. 6) {
 	for my $x (http_parallel($port2, [map { { path => "/f/$round/$_" } } 1 .. 4], timeout => scale(5))) {
 		$codes{ $x->{status} }++;
 		$bad++ if $x->{status} == 503
@@ -110,9 +111,9 @@ for my $round (1 .. 5) {
 	}
 }
 diag('fortio-like: ' . join(' ', map { "$_ x$codes{$_}" } sort keys %codes));
-ok(($codes{503} // 0) >= 5, 'a share of the requests overflowed (503)');
-ok(($codes{200} // 0) >= 5, 'a share succeeded');
-is(($codes{200} // 0) + ($codes{503} // 0), 20, 'nothing but 200 and 503');
+ok(($codes{503} // 0) >= 3, 'a share of the requests overflowed (503)');
+ok(($codes{200} // 0) >= 6, 'a share succeeded');
+is(($codes{200} // 0) + ($codes{503} // 0), 24, 'nothing but 200 and 503');
 ok(!$bad, 'every 503 is the overflow reply with x-envoy-overloaded');
 ok(wait_for(sub { $wm2->stat('cluster.fortio.upstream_rq_pending_overflow') == ($codes{503} // -1) }, scale(3)),
 	'upstream_rq_pending_overflow equals the 503s');

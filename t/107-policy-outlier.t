@@ -27,6 +27,8 @@ $b{lgood} = start_backend(id => 'lgood');
 $b{sgood} = start_backend(id => 'sgood');
 $b{dgood} = start_backend(id => 'dgood');
 $b{dbad} = start_backend(id => 'dbad', mode => '503');
+$b{kgood} = start_backend(id => 'kgood');
+$b{kbad} = start_backend(id => 'kbad', mode => '503');
 my %p = map { $_ => $b{$_}->port } keys %b;
 my $port = free_port();
 my $admin = free_port();
@@ -49,10 +51,11 @@ listeners:
       - { match: { prefix: /local/ }, route: { cluster: local } }
       - { match: { prefix: /split/ }, route: { cluster: split } }
       - { match: { prefix: /deflt/ }, route: { cluster: deflt } }
+      - { match: { prefix: /decay/ }, route: { cluster: decay } }
 clusters:
   - name: od
     endpoints: [127.0.0.1:$p{good}, 127.0.0.1:$p{bad}]
-    outlier_detection: { consecutive_5xx: 5, interval: 200ms, base_ejection_time: 2s, max_ejection_percent: 50 }
+    outlier_detection: { consecutive_5xx: 5, interval: 500ms, base_ejection_time: 2s, max_ejection_percent: 50 }
   - name: flaky
     endpoints: [127.0.0.1:$p{flaky}]
     outlier_detection: { consecutive_5xx: 5, interval: 200ms, base_ejection_time: 30s, max_ejection_percent: 100 }
@@ -88,6 +91,9 @@ clusters:
   - name: deflt
     endpoints: [127.0.0.1:$p{dbad}, 127.0.0.1:$p{dgood}]
     outlier_detection: { consecutive_5xx: 2, interval: 200ms, base_ejection_time: 30s }
+  - name: decay
+    endpoints: [127.0.0.1:$p{kgood}, 127.0.0.1:$p{kbad}]
+    outlier_detection: { consecutive_5xx: 2, interval: 200ms, base_ejection_time: 1s, max_ejection_percent: 50 }
 EOF
 
 sub flags_of {
@@ -131,12 +137,13 @@ my $back = wait_for(sub { !ejected('od', $bad) }, scale(4), 0.05);
 my $t_back = time;
 ok($back, 'the host returns after base_ejection_time');
 ok($t_back - $t_ej >= 1.6, sprintf('not before base_ejection_time (2s): back after %.2fs', $t_back - $t_ej));
-ok($t_back - $t_ej <= scale(3), sprintf('within base_ejection_time + interval: %.2fs', $t_back - $t_ej));
+ok($t_back - $t_ej <= scale(3.2), sprintf('within base_ejection_time + interval: %.2fs', $t_back - $t_ej));
 is(od_stat('od', 'ejections_active'), 0, 'ejections_active back to 0');
 $b{bad}->reset;
 @ids = ids('/od/c', 4);
 ok($b{bad}->count >= 1, 'traffic reaches the host again');
-# It still fails: ejected again after 5 more, this time for 2 x base.
+# It still fails: ejected again after 5 more, well within one interval of its
+# return (so the multiplier had no healthy sweep to decay), for 2 x base.
 ids('/od/d', 12);
 ok(wait_for(sub { ejected('od', $bad) }, 0.8), 'ejected again after 5 more 5xx');
 my $t_ej2 = time;
@@ -212,6 +219,20 @@ is(join(',', @st), '200,200,200,200', 'then every request succeeds');
 my $left = $t_ej2 + 2.6 - time;
 sleep $left if $left > 0;
 ok(ejected('od', $bad), 'second ejection lasts longer than the first (still out after 2.6s)');
+
+# ---- the multiplier decays while the host stays healthy: ejected (1 s), back,
+# three healthy intervals without traffic, ejected again → 1 s, not 2 s.
+my $kbad = "127.0.0.1:$p{kbad}";
+http_get($port, "/decay/a$_") for 1 .. 4;
+ok(wait_for(sub { ejected('decay', $kbad) }, 0.8), 'decay: first ejection');
+ok(wait_for(sub { !ejected('decay', $kbad) }, scale(2.5), 0.05), 'decay: back after base_ejection_time');
+sleep 0.7;
+http_get($port, "/decay/b$_") for 1 .. 4;
+ok(wait_for(sub { ejected('decay', $kbad) }, 0.8), 'decay: second ejection');
+my $t_k = time;
+ok(wait_for(sub { !ejected('decay', $kbad) }, scale(3), 0.05), 'decay: back again');
+my $dk = time - $t_k;
+ok($dk >= 0.75 && $dk < 1.65, sprintf('decayed multiplier: the second ejection lasted base_ejection_time (%.2fs), not 2x', $dk));
 
 ok($wm->alive, 'wingman still running');
 done_testing;

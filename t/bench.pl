@@ -99,7 +99,7 @@ my $bp = $backend->port;
 
 my $c = test_certs();
 spew("$c/was-full.pem", slurp("$c/was.pem") . slurp("$c/was-key.pem"));
-my ($wport, $wadmin, $wtls, $wmtls) = map { free_port() } 1 .. 4;
+my ($wport, $wadmin, $wtls, $wmtls, $wpol) = map { free_port() } 1 .. 5;
 my $wm = start_wingman(<<"EOF");
 workers: 1
 admin: { address: 127.0.0.1:$wadmin }
@@ -119,8 +119,19 @@ listeners:
     tls: { mode: STRICT, cert: $c/was.pem, key: $c/was-key.pem, ca: $c/root.pem }
     routes:
       - { name: all, match: { prefix: / }, route: { cluster: backend } }
+  - name: bench-policy
+    address: 127.0.0.1:$wpol
+    routes:
+      - name: all
+        match: { prefix: / }
+        route: { cluster: backend-policy }
+        timeout: 10s
+        retries: { attempts: 3, per_try_timeout: 2s, retry_on: "5xx,reset,connect-failure" }
 clusters:
   - { name: backend, endpoints: [127.0.0.1:$bp] }
+  - name: backend-policy
+    endpoints: [127.0.0.1:$bp]
+    outlier_detection: { consecutive_5xx: 5, interval: 10s, base_ejection_time: 30s }
 EOF
 
 # The Zipkin collector stand-in: accepts every POST of spans with 202.
@@ -227,6 +238,7 @@ for my $round (1 .. $rounds) {
 	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/");
 	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", $wm->pid, $wm->pid);
 	push @{ $runs{obs} }, drive('wingman+tracing+metrics', "http://127.0.0.1:$oport/", undef, $wm_obs->pid);
+	push @{ $runs{policy} }, drive('wingman+retries+outlier', "http://127.0.0.1:$wpol/", undef, $wm->pid);
 	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", undef, $npid);
 	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", undef, $hpid);
 	push @{ $runs{wingman_tls} }, drive('wingman TLS', "https://127.0.0.1:$wtls/", $wm->pid, $wm->pid);
@@ -257,6 +269,7 @@ print "| target | requests/s | p50 latency (ms) | p99 latency (ms) | CPU µs/req
 print "|---|---:|---:|---:|---:|\n";
 for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wingman'],
 	['wingman, Zipkin 100% sampling + Istio metrics', 'obs'],
+	['wingman, route timeout + retries + outlier detection (not firing)', 'policy'],
 	['nginx proxy (1 worker, keepalive 64)', 'nginx'], ['HAProxy (nbthread 1, http-reuse always)', 'haproxy'],
 	['wingman, TLS (SIMPLE, keep-alive)', 'wingman_tls'], ['HAProxy, TLS (same certificate)', 'haproxy_tls']) {
 	my $r = $res{ $_->[1] };
@@ -272,6 +285,10 @@ printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90) | %.2f
 	$res{obs}{rps} / $res{wingman}{rps};
 printf "| CPU per request ratio tracing+metrics/plain wingman | %.2f |\n",
 	$res{obs}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
+printf "| requests/s ratio retries+outlier/plain route (target >= 0.97) | %.2f |\n",
+	$res{policy}{rps} / $res{wingman}{rps};
+printf "| CPU per request ratio retries+outlier/plain route | %.2f |\n",
+	$res{policy}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
 printf "| requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman}{rps} / $res{haproxy}{rps};
 printf "| CPU per request ratio wingman/nginx (lower is better) | %.2f |\n",
 	$res{wingman}{cpu_us_per_req} / $res{nginx}{cpu_us_per_req};
@@ -291,7 +308,7 @@ my $zs = $wm_obs->stats('tracing');
 printf "| spans sent / dropped / reports sent / failed | %d / %d / %d / %d |\n", map { $zs->{"tracing.zipkin.$_"} // 0 }
 	qw(spans_sent spans_dropped reports_sent reports_failed);
 print "\n";
-for my $n (qw(wingman obs nginx haproxy wingman_tls haproxy_tls)) {
+for my $n (qw(wingman obs policy nginx haproxy wingman_tls haproxy_tls)) {
 	my $r = $res{$n};
 	my $err = $r->{non2xx} + $r->{connect} + $r->{read} + $r->{write} + $r->{timeout};
 	print "warning: $n had $err errors or non-2xx responses\n" if $err;
