@@ -146,6 +146,17 @@ struct cfg_tls {
 	struct tls_ctx *ctx;		/* runtime: current SSL_CTX, swapped when files change (tls.c) */
 };
 
+/* Which HTTP a listener speaks (auto: h2 by ALPN or the h2c preface, else
+ * HTTP/1.1) or a cluster speaks to its endpoints (http1 or http2). */
+enum http_proto { PROTO_AUTO, PROTO_HTTP1, PROTO_HTTP2 };
+
+/* A listener's HTTP/2 SETTINGS. */
+struct cfg_http2 {
+	uint32_t max_concurrent_streams;	/* 100 */
+	uint32_t initial_stream_window;		/* 64KiB */
+	uint32_t initial_connection_window;	/* 1MiB */
+};
+
 struct cfg_listener {
 	const char *name;
 	const char *address;		/* as written; also the key that keeps sockets across reloads */
@@ -165,6 +176,8 @@ struct cfg_listener {
 	struct cfg_vhost *vhosts;
 	unsigned nvhosts;
 	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */
+	enum http_proto protocol;	/* default PROTO_AUTO */
+	struct cfg_http2 http2;
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };
 
@@ -195,6 +208,7 @@ struct cfg_cluster {
 	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
 	enum lb_type lb;
 	struct cfg_tls *tls;		/* NULL: plaintext upstream (mode DISABLE) */
+	enum http_proto protocol;	/* PROTO_HTTP1 (default) or PROTO_HTTP2 */
 	enum hash_on hash_on;
 	const char *hash_key;		/* header name (lower-case) or cookie name */
 	struct cfg_conn_pool pool;

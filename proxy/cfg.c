@@ -597,10 +597,62 @@ static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_co
 	return rc;
 }
 
+/* protocol: auto | http1 | http2 (auto for listeners only). */
+static int parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listener, enum http_proto *out)
+{
+	if (v->type == YN_SCALAR && listener && !strcmp(v->str, "auto"))
+		*out = PROTO_AUTO;
+	else if (v->type == YN_SCALAR && !strcmp(v->str, "http1"))
+		*out = PROTO_HTTP1;
+	else if (v->type == YN_SCALAR && !strcmp(v->str, "http2"))
+		*out = PROTO_HTTP2;
+	else {
+		cfg_error(pc, v, listener ? "expected auto, http1 or http2" : "expected http1 or http2");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* http2: { max_concurrent_streams, initial_stream_window, initial_connection_window } */
+static int parse_http2(struct cfg_parse *pc, const struct ynode *n, struct cfg_http2 *h)
+{
+	static const char *const keys[] = {
+		"max_concurrent_streams", "initial_stream_window", "initial_connection_window", NULL
+	};
+	const struct ynode *v;
+	uint64_t u;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "an http2 map") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if ((v = yaml_get(n, "max_concurrent_streams"))) {
+		if (cfg_get_uint(pc, v, 1, INT32_MAX, &u))
+			rc = -EINVAL;
+		else
+			h->max_concurrent_streams = (uint32_t)u;
+	}
+	for (unsigned i = 1; i < 3; i++) {
+		uint32_t *f = i == 1 ? &h->initial_stream_window : &h->initial_connection_window;
+
+		if (!(v = yaml_get(n, keys[i])))
+			continue;
+		/* RFC 9113 6.9.2: at least the 65535 default (smaller would need a
+		 * SETTINGS dance before the first DATA), at most 2^31-1. */
+		if (v->type != YN_SCALAR || util_parse_size(v->str, &u) || u < 65535 || u > INT32_MAX) {
+			cfg_error(pc, v, "%s: expected a size from 65535 to 2147483647 bytes (\"64KiB\", \"1MiB\")",
+				  keys[i]);
+			rc = -EINVAL;
+		} else {
+			*f = (uint32_t)u;
+		}
+	}
+	return rc;
+}
+
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
 	static const char *const keys[] = {
-		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "source_address", NULL
+		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", "source_address", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -652,10 +704,13 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if (parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
 		rc = -EINVAL;
 	pc->cluster = NULL;
+	c->protocol = PROTO_HTTP1;
+	if ((v = yaml_get(n, "protocol")) && parse_protocol(pc, v, false, &c->protocol))
+		rc = -EINVAL;
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "cluster %s", c->name ? c->name : "");
 
-		if (!owner || tls_conf_parse(pc, v, false, owner, &c->tls))
+		if (!owner || tls_conf_parse(pc, v, false, owner, c->protocol, &c->tls))
 			rc = -EINVAL;
 	}
 	return rc;
@@ -1264,7 +1319,7 @@ static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struc
 static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
 	static const char *const keys[] = {
-		"name", "address", "direction", "virtual_hosts", "routes", "tls",
+		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
 		"original_dst", "bind_to_port", "outbound_policy", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
@@ -1292,10 +1347,19 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 			rc = -EINVAL;
 		}
 	}
+	l->protocol = PROTO_AUTO;
+	l->http2 = (struct cfg_http2){
+		.max_concurrent_streams = 100, .initial_stream_window = 64 * 1024,
+		.initial_connection_window = 1024 * 1024,
+	};
+	if ((v = yaml_get(n, "protocol")) && parse_protocol(pc, v, true, &l->protocol))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "http2")) && parse_http2(pc, v, &l->http2))
+		rc = -EINVAL;
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "listener %s", l->name ? l->name : "");
 
-		if (!owner || tls_conf_parse(pc, v, true, owner, &l->tls))
+		if (!owner || tls_conf_parse(pc, v, true, owner, l->protocol, &l->tls))
 			rc = -EINVAL;
 	}
 	switch (parse_interception(pc, n, l)) {

@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "conn.h"
+#include "h2.h"
 #include "log.h"
 #include "odst.h"
 #include "server.h"
@@ -49,6 +50,8 @@ static void conn_free(struct conn *c)
 {
 	if (c->cur)
 		stream_on_downstream_reset(c->cur);
+	if (c->h2)
+		h2_conn_free(c);
 	if (c->listener_stats)
 		stats_dec(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
 	if (c->listener_stats)
@@ -73,9 +76,16 @@ static void conn_free(struct conn *c)
  * may still be sending (an error mid-request), close our side first and read
  * until it closes or LINGER_MS pass, so its unread bytes do not turn our answer
  * into a reset (nginx's lingering close). */
-static void conn_maybe_close(struct conn *c)
+void conn_maybe_close(struct conn *c)
 {
 	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+
+	if (c->h2) {
+		if (!(c->flags & CONN_FL_DEAD) && sock_out_len(&c->sk) == 0 &&
+		    (h2_conn_finished(c) || ((c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF)) && h2_conn_idle(c))))
+			conn_close(c);
+		return;
+	}
 
 	if (c->sniff) {
 		if (c->flags & CONN_FL_CLOSING)
@@ -108,7 +118,8 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		return;
 	}
-	conn_process(c);
+	if (!c->h2)
+		conn_process(c);
 	if (!(c->flags & CONN_FL_DEAD))
 		conn_maybe_close(c);
 }
@@ -163,6 +174,38 @@ static void conn_process(struct conn *c)
 		c->flags |= CONN_FL_CLOSING;
 }
 
+/* Connection start, HTTP part: HTTP/2 when ALPN chose h2, when the listener
+ * says http2, or (auto) when the client opens with the h2c preface. Returns
+ * false while the first bytes cannot tell yet. */
+static bool pick_codec(struct conn *c)
+{
+	const unsigned char *alpn = NULL;
+	unsigned alen = 0;
+	bool h2;
+	int rc;
+
+	if (c->sk.ssl)
+		SSL_get0_alpn_selected(c->sk.ssl, &alpn, &alen);
+	if (alen == 2 && !memcmp(alpn, "h2", 2)) {
+		h2 = true;
+	} else if (c->proto != PROTO_AUTO) {
+		h2 = c->proto == PROTO_HTTP2;
+	} else if ((rc = h2_preface_check(c->sk.in)) == -EAGAIN) {
+		return false;
+	} else {
+		h2 = rc == 1;
+	}
+	c->flags |= CONN_FL_CODEC;
+	if (!h2) {
+		if (c->listener_stats)
+			stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_HTTP1_TOTAL);
+		return true;
+	}
+	if (h2_conn_start(c))
+		conn_close(c);
+	return true;
+}
+
 static void read_cb(struct sock *sk, void *arg)
 {
 	struct conn *c = arg;
@@ -171,6 +214,12 @@ static void read_cb(struct sock *sk, void *arg)
 		evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
 		return;
 	}
+	if (c->h2) {
+		h2_on_read(c);
+		return;
+	}
+	if (!(c->flags & CONN_FL_CODEC) && (!pick_codec(c) || c->h2 || (c->flags & CONN_FL_DEAD)))
+		return;
 	conn_process(c);
 }
 
@@ -178,6 +227,8 @@ static void write_cb(struct sock *sk, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->h2)
+		h2_on_drained(c);
 	if (c->cur && (c->flags & CONN_FL_WANT_DRAIN)) {
 		c->flags &= ~CONN_FL_WANT_DRAIN;
 		stream_on_downstream_drained(c->cur);
@@ -216,6 +267,10 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	}
 	if (c->flags & CONN_FL_LINGERING) {
 		conn_close(c);
+		return;
+	}
+	if (c->h2) {
+		conn_close(c);	/* conn_free resets the streams in flight */
 		return;
 	}
 	if (what & SOCK_EV_EOF) {
@@ -336,6 +391,8 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		if (strcmp(l->key, listener_address) != 0)
 			continue;
 		c->listener_stats = l->stats_base;
+		c->proto = l->protocol;
+		c->http2 = l->http2;
 		if (l->tls) {
 			/* The session pins the current context: a reload after this
 			 * point does not change what this connection uses. */
@@ -391,6 +448,8 @@ void conn_drain_all(struct worker *w)
 {
 	for (struct conn *c = w->conns; c; c = c->next) {
 		c->flags |= CONN_FL_CLOSING;
+		if (c->h2)
+			h2_conn_drain(c);
 		conn_maybe_close(c);
 	}
 }
@@ -468,7 +527,18 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
 	struct conn *c = P(p);
-	int rc = h1_acc_commit(&c->acc, c->cur->arena, &c->cur->req.h);
+	struct stream *s = c->cur;
+	int rc;
+
+	if (!s) {
+		/* Trailers of a request answered early: read and drop. */
+		c->acc.len = c->acc.name_len = 0;
+		c->acc.in_value = false;
+		return 0;
+	}
+	/* llhttp reports a chunked body's trailer fields through the same
+	 * callbacks, after the head: they go to the trailers, not the head. */
+	rc = h1_acc_commit(&c->acc, s->arena, (s->flags & ST_FL_REQ_HEADERS) ? &s->req.trailers : &s->req.h);
 
 	if (rc == -E2BIG)
 		c->err_status = 431;
@@ -606,7 +676,7 @@ static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	if (c->flags & CONN_FL_RESP_CHUNKED) {
 		h1_write_chunk(out, buf);
 		if (end)
-			evbuffer_add(out, "0\r\n\r\n", 5);
+			h1_write_last_chunk(out, &s->resp.trailers);
 	} else {
 		evbuffer_add_buffer(out, buf);
 	}
@@ -614,6 +684,17 @@ static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 		sock_flush_now(&c->sk);
 	else
 		sock_flush(&c->sk);
+	return 0;
+}
+
+/* Trailers fit a chunked response only; otherwise the response just ends. */
+static int h1_send_trailers(struct stream *s)
+{
+	struct conn *c = s->codec_ctx;
+
+	if ((c->flags & CONN_FL_RESP_CHUNKED) && !(c->flags & CONN_FL_RESP_NO_BODY))
+		h1_write_last_chunk(c->sk.out, &s->resp.trailers);
+	sock_flush_now(&c->sk);
 	return 0;
 }
 
@@ -676,6 +757,7 @@ static void h1_reset(struct stream *s)
 static const struct codec_ops h1_codec = {
 	.send_headers = h1_send_headers,
 	.send_data = h1_send_data,
+	.send_trailers = h1_send_trailers,
 	.out_full = h1_out_full,
 	.pause_read = h1_pause_read,
 	.done = h1_done,

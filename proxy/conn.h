@@ -9,12 +9,14 @@
 
 #include <llhttp.h>
 
+#include "cfg-t.h"
 #include "h1.h"
 #include "sock.h"
 #include "tls.h"
 
 struct worker;
 struct stream;
+struct h2_conn;
 struct event;
 struct evbuffer;
 
@@ -31,6 +33,7 @@ struct evbuffer;
 #define CONN_FL_RESP_NO_BODY	0x400	/* current response carries no body (HEAD, 204, 304) */
 #define CONN_FL_LINGER		0x800	/* client may still be sending: linger on close */
 #define CONN_FL_LINGERING	0x1000	/* our side shut down; reading until EOF or timeout */
+#define CONN_FL_CODEC		0x2000	/* HTTP/1.1 or HTTP/2 chosen (c->h2 says which) */
 
 struct conn {
 	uint64_t id;
@@ -55,6 +58,12 @@ struct conn {
 	struct event *sniff;
 	struct ssl_st *ssl_pending;	/* PERMISSIVE: the session to use if the client speaks TLS */
 	struct tls_peer tls;		/* after a TLS handshake; tls.version NULL for plaintext */
+
+	/* HTTP version: the listener's protocol key at accept; auto means h2 when
+	 * ALPN chose it or the client opens with the h2c preface. */
+	enum http_proto proto;
+	struct cfg_http2 http2;		/* the listener's SETTINGS */
+	struct h2_conn *h2;		/* HTTP/2 codec state (proxy/h2.c); NULL for HTTP/1.1 */
 };
 
 /* Takes ownership of fd accepted on the listener with that address. */
@@ -66,6 +75,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
  * the access log reports as the downstream local address. NULL: getsockname(). */
 void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		    const char *listener_address, const char *local);
+
+/* Closes c now if nothing is in flight and the output is flushed (and it is
+ * closing, or HTTP/2 is done with it); from the codecs after their work. */
+void conn_maybe_close(struct conn *c);
 
 /* Drain: close idle connections now, the others after their current response. */
 void conn_drain_all(struct worker *w);

@@ -159,6 +159,8 @@ void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
 				m->flags |= HTTP_FL_UPGRADE;
 			continue;
 		}
+		if (request && name_is(c, "te", 2) && token_in(c->value, c->vlen, "trailers"))
+			m->flags |= HTTP_FL_TE_TRAILERS;
 		if (hop_by_hop(c))
 			continue;
 		if (request && name_is(c, "host", 4)) {
@@ -296,4 +298,11 @@ void h1_write_content_length(struct evbuffer *out, uint64_t len)
 	buf[25] = '\n';
 	evbuffer_add(out, "content-length: ", 16);
 	evbuffer_add(out, p, (size_t)(buf + 26 - p));
+}
+
+void h1_write_last_chunk(struct evbuffer *out, const struct http_headers *trailers)
+{
+	evbuffer_add(out, "0\r\n", 3);
+	h1_write_headers(out, trailers);
+	evbuffer_add(out, "\r\n", 2);
 }

@@ -36,7 +36,7 @@ int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h)
 /* What h1_clean_headers() took out of a header list. */
 struct h1_meta {
 	const char *host;		/* request: first Host value, or NULL */
-	uint32_t flags;			/* HTTP_FL_UPGRADE, HTTP_FL_EXPECT_100 */
+	uint32_t flags;			/* HTTP_FL_UPGRADE, HTTP_FL_EXPECT_100, HTTP_FL_TE_TRAILERS */
 	bool close, keepalive;		/* Connection: close / keep-alive */
 };
 
@@ -45,6 +45,9 @@ struct h1_meta {
  * Transfer-Encoding, Content-Length, TE, Upgrade, Trailer) and, for requests,
  * Host and "Expect: 100-continue", reporting them in m. */
 void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m);
+
+/* Writes the end of a chunked body: "0\r\n", the trailer fields, "\r\n". */
+void h1_write_last_chunk(struct evbuffer *out, const struct http_headers *trailers);
 
 /* "OK", "Not Found", … ("Unknown" for unknown codes). */
 const char *h1_reason(int status);

@@ -350,11 +350,11 @@ void router_up_bound(struct upstream_req *ur)
 			router_up_reset(ur, UP_TERMINATED);
 			return;
 		}
-		upconn_send(ur->uc, copy, end);
+		upconn_send(ur, copy, end);
 		evbuffer_free(copy);
 	} else if (ur->held) {
 		/* The first attempt waited for a connection: what came meanwhile. */
-		upconn_send(ur->uc, ur->held, end);
+		upconn_send(ur, ur->held, end);
 		evbuffer_free(ur->held);
 		ur->held = NULL;
 	}
@@ -402,8 +402,8 @@ void router_send_data(struct stream *s, struct evbuffer *buf, bool end)
 			s->codec->pause_read(s, true);
 		return;
 	}
-	upconn_send(ur->uc, buf, end);
-	if (!end && ur->uc && upconn_out_full(ur->uc))
+	upconn_send(ur, buf, end);
+	if (!end && ur->uc && upconn_out_full(ur))
 		s->codec->pause_read(s, true);
 }
 
@@ -415,7 +415,7 @@ void router_up_drained(struct upstream_req *ur)
 void router_on_downstream_drained(struct stream *s)
 {
 	if (s->up && s->up->uc)
-		upconn_pause_read(s->up->uc, false);
+		upconn_pause_read(s->up, false);
 }
 
 static void count_status(const struct upstream_req *ur, int status)
@@ -575,7 +575,7 @@ void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end)
 	} else {
 		stream_on_response_data(s, buf, end);
 		if (!end && s->up == ur && ur->uc && s->codec->out_full(s))
-			upconn_pause_read(ur->uc, true);
+			upconn_pause_read(ur, true);
 	}
 	stream_release(s);
 }
@@ -585,6 +585,7 @@ void router_up_reset(struct upstream_req *ur, enum up_reset why)
 	static const enum attempt_fail map[] = {
 		[UP_CONNECT_FAIL] = AF_CONNECT_FAIL, [UP_CONNECT_TIMEOUT] = AF_CONNECT_TIMEOUT,
 		[UP_TERMINATED] = AF_RESET, [UP_PROTOCOL_ERROR] = AF_PROTOCOL,
+		[UP_REFUSED_STREAM] = AF_REFUSED_STREAM,
 	};
 	struct stream *s = ur->s;
 	struct attempt a = { .fail = map[why] };
@@ -597,7 +598,7 @@ void router_up_reset(struct upstream_req *ur, enum up_reset why)
 		stream_reset(s, RF_UC, "upstream_reset_after_response_started{connection_termination}");
 		goto out;
 	}
-	if (why == UP_TERMINATED || why == UP_PROTOCOL_ERROR)
+	if (why == UP_TERMINATED || why == UP_PROTOCOL_ERROR || why == UP_REFUSED_STREAM)
 		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_RX_RESET);
 	count_status(ur, 503);
 	if (consult(s, ur, &a))

@@ -12,6 +12,7 @@
 struct stream;
 struct host;
 struct upconn;
+struct h2up_stream;
 
 struct event;
 struct evbuffer;
@@ -22,6 +23,7 @@ enum up_reset {
 	UP_CONNECT_TIMEOUT,	/* connect_timeout elapsed */
 	UP_TERMINATED,		/* remote closed or reset the connection */
 	UP_PROTOCOL_ERROR,	/* unparseable response */
+	UP_REFUSED_STREAM,	/* HTTP/2 REFUSED_STREAM (or GOAWAY past it): never processed */
 };
 
 /* One upstream attempt. Lives on the stream arena; a retry makes a new one. */
@@ -30,6 +32,7 @@ struct upstream_req {
 	const struct cfg_cluster *cluster;
 	struct host *host;		/* referenced until the attempt ends */
 	struct upconn *uc;		/* NULL while pending, and once released or closed */
+	struct h2up_stream *h2s;	/* its HTTP/2 stream while bound to an HTTP/2 connection */
 	struct evbuffer *held;		/* request body that arrived before a connection was bound */
 	struct upstream_req *next_pending;	/* host's per-worker pending queue */
 	unsigned n;			/* attempt number, from 1 */

@@ -124,6 +124,13 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_RBAC_DENIED, "rbac.denied", ST_COUNTER),
 	LEAF(LS_RBAC_LOGGED, "rbac.logged", ST_COUNTER),
 	LEAF(LS_RBAC_NOT_LOGGED, "rbac.not_logged", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_HTTP1_TOTAL, "downstream_cx_http1_total", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_HTTP2_TOTAL, "downstream_cx_http2_total", ST_COUNTER),
+	LEAF(LS_H2_RX_RESET, "http2.rx_reset", ST_COUNTER),
+	LEAF(LS_H2_TX_RESET, "http2.tx_reset", ST_COUNTER),
+	LEAF(LS_H2_HEADER_OVERFLOW, "http2.header_overflow", ST_COUNTER),
+	LEAF(LS_H2_PREMATURE_RESET, "downstream_rq_too_many_premature_resets", ST_COUNTER),
+	LEAF(LS_H2_FLOOD, "http2.outbound_control_flood", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
 };
 

@@ -110,6 +110,13 @@ enum listener_stat {
 	LS_RBAC_DENIED,
 	LS_RBAC_LOGGED,			/* an AUDIT policy matched */
 	LS_RBAC_NOT_LOGGED,
+	LS_DOWNSTREAM_CX_HTTP1_TOTAL,	/* connections that spoke HTTP/1.x */
+	LS_DOWNSTREAM_CX_HTTP2_TOTAL,	/* connections that spoke HTTP/2 (proxy/h2.c) */
+	LS_H2_RX_RESET,			/* "http.<name>.http2.rx_reset": RST_STREAM from clients */
+	LS_H2_TX_RESET,			/* RST_STREAM we sent */
+	LS_H2_HEADER_OVERFLOW,		/* header block over the limit (431) */
+	LS_H2_PREMATURE_RESET,		/* "downstream_rq_too_many_premature_resets": rapid-reset GOAWAYs */
+	LS_H2_FLOOD,			/* "http2.outbound_control_flood": ping/settings floods and bad peers */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };

@@ -34,6 +34,7 @@ struct http_headers {
 #define HTTP_FL_EXPECT_100	0x04	/* request carried Expect: 100-continue */
 #define HTTP_FL_NO_BODY		0x08	/* message has no body (HEAD response, 204, 304, CL 0 …) */
 #define HTTP_FL_UPGRADE		0x10	/* Connection: upgrade requested */
+#define HTTP_FL_TE_TRAILERS	0x20	/* request carried TE: trailers (forwarded upstream; gRPC needs it) */
 
 struct http_req_head {
 	const char *method;		/* "GET" */
@@ -44,6 +45,7 @@ struct http_req_head {
 	int64_t content_length;		/* -1 when not given */
 	uint32_t flags;			/* HTTP_FL_* */
 	struct http_headers h;		/* regular headers; Host and hop-by-hop removed */
+	struct http_headers trailers;	/* trailer fields after the body (chunked h1, h2); n 0 when none */
 };
 
 struct http_resp_head {
@@ -52,6 +54,7 @@ struct http_resp_head {
 	int64_t content_length;		/* -1 when not given */
 	uint32_t flags;			/* HTTP_FL_* */
 	struct http_headers h;
+	struct http_headers trailers;	/* trailer fields (grpc-status …); n 0 when none */
 };
 
 /* Envoy response flags, as printed by %RESPONSE_FLAGS%. */

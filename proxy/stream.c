@@ -128,6 +128,11 @@ static int null_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	return 0;
 }
 
+static int null_send_trailers(struct stream *s)
+{
+	return 0;
+}
+
 static bool null_out_full(struct stream *s)
 {
 	return false;
@@ -144,6 +149,7 @@ static void null_done(struct stream *s)
 static const struct codec_ops null_codec = {
 	.send_headers = null_send_headers,
 	.send_data = null_send_data,
+	.send_trailers = null_send_trailers,
 	.out_full = null_out_full,
 	.pause_read = null_pause_read,
 	.done = null_done,
@@ -419,6 +425,33 @@ out:
 	release(s);
 }
 
+/* Ends a direction with an empty last chunk: trailers travel with it in the head. */
+static void end_with_trailers(struct stream *s, void (*on_data)(struct stream *, struct evbuffer *, bool))
+{
+	struct evbuffer *empty = evbuffer_new();
+
+	if (!empty) {
+		stream_reset(s, RF_LR, "out_of_memory");
+		return;
+	}
+	on_data(s, empty, true);
+	evbuffer_free(empty);
+}
+
+void stream_on_request_trailers(struct stream *s)
+{
+	hold(s);
+	end_with_trailers(s, stream_on_request_data);
+	release(s);
+}
+
+void stream_on_response_trailers(struct stream *s)
+{
+	hold(s);
+	end_with_trailers(s, stream_on_response_data);
+	release(s);
+}
+
 void stream_resume(struct stream *s)
 {
 	hold(s);
@@ -448,7 +481,12 @@ static void send_response_data(struct stream *s, struct evbuffer *buf, bool end)
 		if (s->flags & (ST_FL_FINISHED | ST_FL_RESET))
 			return;
 	}
-	s->codec->send_data(s, buf, end);
+	if (end && s->resp.trailers.n) {
+		s->codec->send_data(s, buf, false);
+		s->codec->send_trailers(s);
+	} else {
+		s->codec->send_data(s, buf, end);
+	}
 	if (end) {
 		s->flags |= ST_FL_RESP_END;
 		stream_finish(s);

@@ -17,6 +17,10 @@ struct codec_ops {
 	int (*send_headers)(struct stream *s, bool end);
 	/* Moves everything out of buf toward the client; end marks the last chunk. */
 	int (*send_data)(struct stream *s, struct evbuffer *buf, bool end);
+	/* Sends s->resp.trailers and ends the response (after send_data with end
+	 * false). A codec that cannot carry them (HTTP/1.1 with a content-length)
+	 * just ends the response. */
+	int (*send_trailers)(struct stream *s);
 	/* Backpressure: stop/resume delivering request body from the client. */
 	void (*pause_read)(struct stream *s, bool pause);
 	/* True while output toward the client is above its high watermark. */
@@ -86,6 +90,9 @@ void stream_shadows_reset(struct worker *w);
 /* Codec → stream, request direction. */
 void stream_on_request_headers(struct stream *s);
 void stream_on_request_data(struct stream *s, struct evbuffer *buf, bool end);
+/* The codec filled s->req.trailers: the request ends here. Filters and the
+ * upstream see the trailers with the last (empty) request data chunk. */
+void stream_on_request_trailers(struct stream *s);
 /* The client is gone or the codec failed: abort whatever is in flight. */
 void stream_on_downstream_reset(struct stream *s);
 /* Codec output has drained below its low watermark. */
@@ -94,6 +101,9 @@ void stream_on_downstream_drained(struct stream *s);
 /* Router → stream, response direction (s->resp filled for headers). */
 void stream_on_response_headers(struct stream *s);
 void stream_on_response_data(struct stream *s, struct evbuffer *buf, bool end);
+/* The router filled s->resp.trailers: the response ends here (filters see them
+ * with the last, empty, response data chunk). */
+void stream_on_response_trailers(struct stream *s);
 
 /* Answer locally (404, 503, 504 …) through the normal response path. Ends request
  * iteration. body may be NULL. details is %RESPONSE_CODE_DETAILS%. */

@@ -33,7 +33,7 @@
 
 /* ALPN protocols the downstream codecs can serve; a listener selects the first
  * of its alpn list that the client offers and that is in here. */
-static const char *const served_alpn[] = { "http/1.1", NULL };
+static const char *const served_alpn[] = { "h2", "http/1.1", NULL };
 
 /* What a context needs at handshake time, owned by the SSL_CTX (ex_data). */
 struct tls_extra {
@@ -575,7 +575,7 @@ static int parse_sni(struct cfg_parse *pc, const struct ynode *v, struct cfg_tls
 }
 
 int tls_conf_parse(struct cfg_parse *pc, const struct ynode *n, bool server, const char *owner,
-		   struct cfg_tls **out)
+		   enum http_proto proto, struct cfg_tls **out)
 {
 	static const char *const lkeys[] = { "mode", "cert", "key", "ca", "min_version", "alpn", "sni", NULL };
 	static const char *const ckeys[] = {
@@ -584,6 +584,9 @@ int tls_conf_parse(struct cfg_parse *pc, const struct ynode *n, bool server, con
 	static const char *const lmodes[] = { "DISABLE", "SIMPLE", "STRICT", "PERMISSIVE", NULL };
 	static const char *const cmodes[] = { "DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL", NULL };
 	static const char *const istio_alpn[] = { "istio-peer-exchange", "istio", "http/1.1" };
+	static const char *const istio_alpn_h2[] = { "istio-peer-exchange", "istio", "h2" };
+	static const char *const h2_alpn[] = { "h2" };
+	static const char *const h1_alpn[] = { "http/1.1" };
 	const struct ynode *v;
 	struct cfg_tls *t;
 	struct tls_ctx *c;
@@ -649,11 +652,22 @@ int tls_conf_parse(struct cfg_parse *pc, const struct ynode *n, bool server, con
 		return rc;
 
 	if (server && !t->nalpn) {
-		t->alpn = (const char **)served_alpn;
-		t->nalpn = 1;
+		if (proto == PROTO_HTTP2) {
+			t->alpn = (const char **)h2_alpn;
+			t->nalpn = 1;
+		} else if (proto == PROTO_HTTP1) {
+			t->alpn = (const char **)h1_alpn;
+			t->nalpn = 1;
+		} else {
+			t->alpn = (const char **)served_alpn;
+			t->nalpn = ARRAY_SIZE(served_alpn) - 1;
+		}
 	} else if (!server && !t->nalpn && t->mode == TLS_ISTIO_MUTUAL) {
-		t->alpn = (const char **)istio_alpn;
+		t->alpn = (const char **)(proto == PROTO_HTTP2 ? istio_alpn_h2 : istio_alpn);
 		t->nalpn = ARRAY_SIZE(istio_alpn);
+	} else if (!server && !t->nalpn && proto == PROTO_HTTP2) {
+		t->alpn = (const char **)h2_alpn;
+		t->nalpn = 1;
 	}
 	if ((server || t->mode == TLS_MUTUAL || t->mode == TLS_ISTIO_MUTUAL) && (!t->cert || !t->key)) {
 		cfg_error(pc, n, "tls mode %s needs cert and key", tls_mode_name(t->mode));

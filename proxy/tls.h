@@ -26,9 +26,11 @@ struct ynode;
 
 /* Parses a tls: block into *out (NULL for mode DISABLE) and builds its
  * context, so unreadable or mismatched files are config errors at FILE:LINE:COL.
- * server: a listener's block (else a cluster's). 0 or -EINVAL after cfg_error(). */
+ * server: a listener's block (else a cluster's). proto is the listener's or
+ * cluster's HTTP version: it picks the ALPN list when the block gives none
+ * (listener auto: h2, http/1.1; cluster http2: h2). 0 or -EINVAL after cfg_error(). */
 int tls_conf_parse(struct cfg_parse *pc, const struct ynode *n, bool server, const char *owner,
-		   struct cfg_tls **out);
+		   enum http_proto proto, struct cfg_tls **out);
 
 /* Mode name as written in the config ("STRICT"). */
 const char *tls_mode_name(enum tls_mode m);

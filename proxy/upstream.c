@@ -30,7 +30,7 @@ static struct cluster_breakers *uc_breakers(const struct upstream_req *ur)
 	return cluster_breakers(ur->cluster);
 }
 
-static void upconn_unidle(struct upconn *uc)
+void upconn_unidle(struct upconn *uc)
 {
 	struct upconn **pp = &uc->host->idle[uc->w->id];
 
@@ -57,6 +57,8 @@ static void upconn_free(struct upconn *uc)
 	atomic_fetch_sub(&uc->cb->cx, 1);
 	h->nconn[w->id]--;
 	cluster_breakers_unref(uc->cb);
+	if (uc->h2)
+		h2up_free(uc);
 	sock_close(&uc->sk);
 	event_free(uc->timer);
 	event_free(uc->later);
@@ -73,7 +75,7 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Closes after the current loop turn: callers up the stack may still hold uc. */
-static void upconn_close(struct upconn *uc)
+void upconn_close(struct upconn *uc)
 {
 	if (uc->flags & UPCONN_FL_DEAD)
 		return;
@@ -90,6 +92,10 @@ static void fail(struct upconn *uc, enum up_reset why)
 	struct upstream_req *ur = uc->ur;
 
 	upconn_close(uc);
+	if (uc->h2) {
+		h2up_fail(uc, why);
+		return;
+	}
 	if (!ur)
 		return;
 	uc->ur = NULL;
@@ -99,7 +105,7 @@ static void fail(struct upconn *uc, enum up_reset why)
 
 static void upconn_bind(struct upconn *uc, struct upstream_req *ur);
 
-static struct upstream_req *pop_pending(struct worker *w, struct host *h)
+struct upstream_req *upconn_pop_pending(struct worker *w, struct host *h)
 {
 	struct upstream_req *ur = h->pending[w->id];
 
@@ -122,14 +128,21 @@ static void to_idle(struct upconn *uc)
 	llhttp_init(&uc->parser, HTTP_RESPONSE, &up_settings);
 	uc->parser.data = uc;
 	sock_read_enable(&uc->sk, true);
-	if ((ur = pop_pending(uc->w, uc->host))) {
+	if ((ur = upconn_pop_pending(uc->w, uc->host))) {
 		upconn_bind(uc, ur);	/* a queued request takes it straight away */
 		return;
 	}
+	upconn_list_add(uc);
+	event_add(uc->timer, &tv);
+}
+
+void upconn_list_add(struct upconn *uc)
+{
+	if (uc->flags & (UPCONN_FL_IDLE | UPCONN_FL_DEAD))
+		return;
 	uc->flags |= UPCONN_FL_IDLE;
 	uc->next = uc->host->idle[uc->w->id];
 	uc->host->idle[uc->w->id] = uc;
-	event_add(uc->timer, &tv);
 }
 
 /* Response finished and request fully written: back to the pool or closed. */
@@ -178,13 +191,22 @@ static void process(struct upconn *uc)
 
 static void read_cb(struct sock *sk, void *arg)
 {
-	process(arg);
+	struct upconn *uc = arg;
+
+	if (uc->h2)
+		h2up_read(uc);
+	else
+		process(uc);
 }
 
 static void write_cb(struct sock *sk, void *arg)
 {
 	struct upconn *uc = arg;
 
+	if (uc->h2) {
+		h2up_drained(uc);
+		return;
+	}
 	if (uc->ur && (uc->flags & UPCONN_FL_WANT_DRAIN)) {
 		uc->flags &= ~UPCONN_FL_WANT_DRAIN;
 		router_up_drained(uc->ur);
@@ -199,6 +221,8 @@ static void event_cb(struct sock *sk, short what, void *arg)
 		uc->flags |= UPCONN_FL_CONNECTED;
 		event_del(uc->timer);
 		tls_count_client(sk, true, uc->cluster_stats);
+		if (uc->h2)
+			h2up_drained(uc);	/* frames queued while connecting */
 		return;
 	}
 	if (sk->ssl && (sk->flags & SOCK_FL_HANDSHAKE)) {
@@ -221,12 +245,12 @@ static void event_cb(struct sock *sk, short what, void *arg)
 		fail(uc, UP_CONNECT_FAIL);
 		return;
 	}
-	if (uc->flags & UPCONN_FL_IDLE) {
+	if ((uc->flags & UPCONN_FL_IDLE) && !uc->h2) {
 		upconn_close(uc);
 		return;
 	}
 	/* A response delimited by the close: EOF completes it. */
-	if ((what & SOCK_EV_EOF) && uc->ur && llhttp_message_needs_eof(&uc->parser)) {
+	if ((what & SOCK_EV_EOF) && uc->ur && !uc->h2 && llhttp_message_needs_eof(&uc->parser)) {
 		process(uc);
 		if (uc->ur && !(uc->flags & UPCONN_FL_DEAD) && llhttp_finish(&uc->parser) == HPE_PAUSED) {
 			upconn_close(uc);
@@ -241,8 +265,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upconn *uc = arg;
 
-	if (uc->flags & UPCONN_FL_IDLE) {
-		upconn_close(uc);
+	if (uc->flags & UPCONN_FL_CONNECTED) {
+		upconn_close(uc);	/* idle timeout (HTTP/2: no streams for a while) */
 		return;
 	}
 	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_TIMEOUT);
@@ -251,7 +275,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	fail(uc, UP_CONNECT_TIMEOUT);
 }
 
-static struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_cluster *cl)
+struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_cluster *cl)
 {
 	static const struct sock_cbs cbs = { .read = read_cb, .drained = write_cb, .event = event_cb };
 	struct upconn *uc = calloc(1, sizeof(*uc));
@@ -331,6 +355,8 @@ static void write_head(struct upconn *uc, const struct stream *s)
 		evbuffer_add(out, "\r\n", 2);
 	}
 	h1_write_headers(out, &r->h);
+	if (r->flags & HTTP_FL_TE_TRAILERS)
+		evbuffer_add(out, "te: trailers\r\n", 14);
 	if (r->flags & HTTP_FL_CHUNKED) {
 		evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
 		uc->flags |= UPCONN_FL_REQ_CHUNKED;
@@ -358,9 +384,13 @@ int upconn_start(struct upstream_req *ur)
 	struct cluster_breakers *cb = cluster_breakers(cl);
 	struct upconn *uc;
 
+	if (cl->protocol == PROTO_HTTP2)
+		return h2up_start(ur);
 	while ((uc = h->idle[w->id])) {
 		upconn_unidle(uc);
-		if (!(uc->flags & UPCONN_FL_DEAD))
+		if (uc->flags & UPCONN_FL_H2)
+			upconn_close(uc);	/* the cluster changed protocol on reload */
+		else if (!(uc->flags & UPCONN_FL_DEAD))
 			break;
 	}
 	if (uc) {
@@ -374,24 +404,30 @@ int upconn_start(struct upstream_req *ur)
 	/* At the connection limit, wait for one of this worker's connections to the
 	 * host (Envoy's pending requests). A worker with none opens one anyway, as
 	 * Envoy's pools do, or its queue could wait on another worker forever. */
-	if (atomic_load(&cb->cx) >= cl->pool.max_connections && h->nconn[w->id]) {
-		if (atomic_load(&cb->pending) >= cl->pool.max_pending_requests)
-			return -EOVERFLOW;
-		atomic_fetch_add(&cb->pending, 1);
-		stats_inc(cl->stats_base + CS_UPSTREAM_RQ_PENDING_TOTAL);
-		stats_inc(cl->stats_base + CS_UPSTREAM_RQ_PENDING_ACTIVE);
-		ur->pending = true;
-		ur->next_pending = NULL;
-		struct upstream_req **pp = &h->pending[w->id];
-
-		while (*pp)
-			pp = &(*pp)->next_pending;
-		*pp = ur;
-		return 0;
-	}
+	if (atomic_load(&cb->cx) >= cl->pool.max_connections && h->nconn[w->id])
+		return upconn_queue(ur);
 	if (!(uc = upconn_new(w, h, cl)))
 		return -ECONNREFUSED;
 	upconn_bind(uc, ur);
+	return 0;
+}
+
+int upconn_queue(struct upstream_req *ur)
+{
+	const struct cfg_cluster *cl = ur->cluster;
+	struct cluster_breakers *cb = cluster_breakers(cl);
+	struct upstream_req **pp = &ur->host->pending[ur->s->worker->id];
+
+	if (atomic_load(&cb->pending) >= cl->pool.max_pending_requests)
+		return -EOVERFLOW;
+	atomic_fetch_add(&cb->pending, 1);
+	stats_inc(cl->stats_base + CS_UPSTREAM_RQ_PENDING_TOTAL);
+	stats_inc(cl->stats_base + CS_UPSTREAM_RQ_PENDING_ACTIVE);
+	ur->pending = true;
+	ur->next_pending = NULL;
+	while (*pp)
+		pp = &(*pp)->next_pending;
+	*pp = ur;
 	return 0;
 }
 
@@ -403,7 +439,12 @@ static void serve_pending(struct worker *w, struct host *h)
 
 	if (!ur || (atomic_load(&uc_breakers(ur)->cx) >= ur->cluster->pool.max_connections && h->nconn[w->id]))
 		return;
-	ur = pop_pending(w, h);
+	ur = upconn_pop_pending(w, h);
+	if (ur->cluster->protocol == PROTO_HTTP2) {
+		if (h2up_start(ur))
+			router_up_reset(ur, UP_CONNECT_FAIL);
+		return;
+	}
 	if (!(uc = upconn_new(w, h, ur->cluster))) {
 		router_up_reset(ur, UP_CONNECT_FAIL);
 		return;
@@ -411,14 +452,19 @@ static void serve_pending(struct worker *w, struct host *h)
 	upconn_bind(uc, ur);
 }
 
-void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
+void upconn_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 {
+	struct upconn *uc = ur->uc;
 	struct evbuffer *out = uc->sk.out;
 
+	if (uc->h2) {
+		h2up_send(ur, data, end);
+		return;
+	}
 	if (uc->flags & UPCONN_FL_REQ_CHUNKED) {
 		h1_write_chunk(out, data);
 		if (end)
-			evbuffer_add(out, "0\r\n\r\n", 5);
+			h1_write_last_chunk(out, &ur->s->req.trailers);
 	} else {
 		evbuffer_add_buffer(out, data);
 	}
@@ -430,16 +476,26 @@ void upconn_send(struct upconn *uc, struct evbuffer *data, bool end)
 	}
 }
 
-bool upconn_out_full(struct upconn *uc)
+bool upconn_out_full(struct upstream_req *ur)
 {
+	struct upconn *uc = ur->uc;
+
+	if (uc->h2)
+		return h2up_out_full(ur);
 	if (evbuffer_get_length(uc->sk.out) < UP_OUT_HIGH_WATERMARK)
 		return false;
 	uc->flags |= UPCONN_FL_WANT_DRAIN;
 	return true;
 }
 
-void upconn_pause_read(struct upconn *uc, bool pause)
+void upconn_pause_read(struct upstream_req *ur, bool pause)
 {
+	struct upconn *uc = ur->uc;
+
+	if (uc->h2) {
+		h2up_pause_read(ur, pause);
+		return;
+	}
 	if (pause) {
 		uc->flags |= UPCONN_FL_BP_READ;
 		sock_read_enable(&uc->sk, false);
@@ -470,6 +526,10 @@ void upconn_abort(struct upstream_req *ur)
 	}
 	if (!uc)
 		return;
+	if (uc->h2) {
+		h2up_abort(ur);
+		return;
+	}
 	uc->ur = NULL;
 	ur->uc = NULL;
 	upconn_close(uc);
@@ -507,8 +567,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
 	struct upconn *uc = U(p);
+	struct upstream_req *ur = uc->ur;
 
-	return h1_acc_commit(&uc->acc, uc->ur->s->arena, &uc->ur->s->resp.h) ? -1 : 0;
+	if (!ur)
+		return -1;
+	/* After the head, llhttp's header callbacks carry chunked trailers. */
+	return h1_acc_commit(&uc->acc, ur->s->arena, ur->resp_headers ? &ur->s->resp.trailers : &ur->s->resp.h) ? -1 : 0;
 }
 
 static int on_headers_complete(llhttp_t *p)

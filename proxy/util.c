@@ -21,6 +21,34 @@ static const struct {
 	{ "h", 60 * 60 * 1000 },
 };
 
+int util_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct { const char *name; unsigned shift; } units[] = {
+		{ "", 0 }, { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 },
+	};
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(p, units[i].name))
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -EINVAL;
+		*bytes = v << units[i].shift;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int util_parse_duration(const char *s, uint64_t *ms)
 {
 	uint64_t whole = 0, frac = 0, scale = 1, mult = 0;

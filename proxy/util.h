@@ -12,6 +12,9 @@
 /* "250ms", "2s", "1.5s", "1m", "1h", "0" → milliseconds. Returns 0 or -EINVAL. */
 int util_parse_duration(const char *s, uint64_t *ms);
 
+/* "65535", "64KiB", "1MiB", "1GiB" → bytes. Returns 0 or -EINVAL (also on overflow). */
+int util_parse_size(const char *s, uint64_t *bytes);
+
 /* A configured address: "1.2.3.4:80", "[::1]:80", "name.svc:8080", "*:80" is not accepted. */
 struct addr_spec {
 	char host[256];			/* as written, without brackets */

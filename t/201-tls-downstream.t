@@ -104,7 +104,7 @@ is($rc, 0, 'SIMPLE: server-only TLS served') or diag($err);
 ($out, $rc, $err) = curl('--cacert', "$c/root.pem", '--resolve', "a.example.com:$simple:127.0.0.1",
 	'--http2', '-w', '\n%{http_version}', "https://a.example.com:$simple/sni");
 is($rc, 0, 'SNI: *.example.com gets the wildcard certificate (verified by curl)') or diag($err);
-like($out, qr{\n1\.1$}, 'ALPN: h2 is configured but not served yet, http/1.1 is negotiated');
+like($out, qr{\n2$}, 'ALPN: h2 is configured and served (SNI certificate and h2 together)');
 like(log_line(qr{/sni}), qr{sni=a\.example\.com$}, 'access log: %REQUESTED_SERVER_NAME%');
 my $subj = `openssl s_client -connect 127.0.0.1:$simple -servername b.example.com </dev/null 2>/dev/null | openssl x509 -noout -subject`;
 like($subj, qr{CN\s*=\s*wild}, 'SNI: wildcard certificate by name');

@@ -35,6 +35,30 @@ static void test_durations(void)
 		is_int(util_parse_duration(bad[i], &ms), -EINVAL, "duration \"%s\" refused", bad[i]);
 }
 
+static void test_sizes(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t b;
+	} good[] = {
+		{ "0", 0 }, { "65535", 65535 }, { "64KiB", 65536 }, { "1MiB", 1048576 }, { "2GiB", 2147483648ULL },
+		{ "18446744073709551615", UINT64_MAX }, { "17179869183GiB", 17179869183ULL << 30 },
+	};
+	static const char *const bad[] = {
+		"", "KiB", "-1", "64kib", "64KB", "64 KiB", "1.5MiB", "64KiB ", "18446744073709551616",
+		"17179869184GiB", "1TiB",
+	};
+	uint64_t b;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		b = 12345;
+		is_int(util_parse_size(good[i].s, &b), 0, "size \"%s\" accepted", good[i].s);
+		ok(b == good[i].b, "size \"%s\" = %llu", good[i].s, (unsigned long long)good[i].b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		is_int(util_parse_size(bad[i], &b), -EINVAL, "size \"%s\" refused", bad[i]);
+}
+
 static void test_addrs(void)
 {
 	struct addr_spec a;
@@ -141,6 +165,7 @@ static void test_log_level(void)
 int main(void)
 {
 	test_durations();
+	test_sizes();
 	test_addrs();
 	test_uuid();
 	test_arena();

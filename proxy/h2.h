@@ -1,0 +1,37 @@
+/* The HTTP/2 server codec (nghttp2): a second struct codec_ops behind the
+ * stream abstraction. One nghttp2 server session per downstream connection,
+ * over the conn's sock (plaintext or TLS); each client stream is a struct
+ * stream with its own flow control: request DATA is window-updated only once
+ * the upstream took it (nghttp2_session_consume), response bytes wait in a
+ * per-stream buffer drained by a deferred data provider, so one slow stream
+ * never stalls the others. */
+#ifndef WM_H2_H
+#define WM_H2_H
+
+#include <stdbool.h>
+
+struct conn;
+struct evbuffer;
+
+/* What the first bytes of a plaintext connection say: 1 the h2c preface
+ * ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0 anything else, -EAGAIN a prefix of it. */
+int h2_preface_check(struct evbuffer *in);
+
+/* Switches c to HTTP/2: the session starts with our SETTINGS (from the
+ * listener's http2 block) and parses what is already in c->sk.in.
+ * 0 or -errno (c is then left to close). */
+int h2_conn_start(struct conn *c);
+
+/* conn.c's sock callbacks, for a conn in HTTP/2 mode. */
+void h2_on_read(struct conn *c);
+void h2_on_drained(struct conn *c);
+/* GOAWAY: no new streams; the conn closes when the live ones are done. */
+void h2_conn_drain(struct conn *c);
+/* True when no stream is in flight and nothing is left to write. */
+bool h2_conn_idle(struct conn *c);
+/* True when nghttp2 is done with the connection (GOAWAY exchanged, fatal error). */
+bool h2_conn_finished(struct conn *c);
+/* Resets every live stream and frees the session (from conn_free). */
+void h2_conn_free(struct conn *c);
+
+#endif
