@@ -251,12 +251,37 @@ bool h1_resp_no_body(int status, const char *method)
 
 void h1_write_headers(struct evbuffer *out, const struct http_headers *h)
 {
-	for (uint32_t i = 0; i < h->n; i++) {
-		evbuffer_add(out, h->v[i].name, h->v[i].nlen);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->v[i].value, h->v[i].vlen);
-		evbuffer_add(out, "\r\n", 2);
+	struct evbuffer_iovec v;
+	size_t len = 0;
+	char *p;
+
+	for (uint32_t i = 0; i < h->n; i++)
+		len += h->v[i].nlen + h->v[i].vlen + 4;
+	if (!len)
+		return;
+	/* One contiguous reservation instead of four small adds per header. */
+	if (evbuffer_reserve_space(out, (ev_ssize_t)len, &v, 1) != 1 || v.iov_len < len) {
+		for (uint32_t i = 0; i < h->n; i++) {
+			evbuffer_add(out, h->v[i].name, h->v[i].nlen);
+			evbuffer_add(out, ": ", 2);
+			evbuffer_add(out, h->v[i].value, h->v[i].vlen);
+			evbuffer_add(out, "\r\n", 2);
+		}
+		return;
 	}
+	p = v.iov_base;
+	for (uint32_t i = 0; i < h->n; i++) {
+		memcpy(p, h->v[i].name, h->v[i].nlen);
+		p += h->v[i].nlen;
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, h->v[i].value, h->v[i].vlen);
+		p += h->v[i].vlen;
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	v.iov_len = len;
+	evbuffer_commit_space(out, &v, 1);
 }
 
 void h1_write_chunk(struct evbuffer *out, struct evbuffer *data)
