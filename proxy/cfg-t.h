@@ -161,7 +161,18 @@ struct cfg_listener {
 	const char *name;
 	const char *address;		/* as written; also the key that keeps sockets across reloads */
 	struct addr_spec addr;
+	/* What conn.c and stream.c find the listener by: the address, or for a
+	 * bind_to_port: false listener "inbound|ADDR" / "outbound|ADDR", so an
+	 * inbound and an outbound one may share an address (app port 8080 and
+	 * calls to services on 8080). */
+	const char *key;
 	enum listener_dir direction;
+	/* Interception (odst.c, doc/bpf.md): an original_dst listener owns no routes;
+	 * it hands each connection to the bind_to_port: false listener matching the
+	 * connection's original destination, or passes it through as plain TCP. */
+	bool original_dst;
+	bool bind_to_port;		/* default true; false: reached only through original_dst */
+	bool registry_only;		/* original_dst: unknown destinations are refused (BlackHoleCluster) */
 	struct cfg_vhost *vhosts;
 	unsigned nvhosts;
 	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */
@@ -204,6 +215,9 @@ struct cfg_cluster {
 	uint32_t panic_percent;		/* below this share of healthy hosts, ignore health; 0 = never */
 	struct filter_conf *filters;	/* cluster-scope filters (outlier_detection) */
 	unsigned nfilters;
+	const char *source_address;	/* NULL, or the IP upstream connections bind to (127.0.0.6 inbound) */
+	struct sockaddr_storage source;
+	socklen_t sourcelen;
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
 	unsigned index;			/* position in cfg->clusters */
 	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */

@@ -5,6 +5,7 @@
  * and a failed reload show every mistake at once, sorted by position. Clusters
  * and top-level filters are parsed before listeners so routes can resolve
  * cluster names and route-level filter parsers can see top-level configs. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -489,6 +490,28 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 	return rc;
 }
 
+/* source_address: an IP literal without a port (Envoy's upstream_bind_config). */
+static int parse_source(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&c->source;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->source;
+
+	if (cfg_get_str(pc, n, &c->source_address))
+		return -EINVAL;
+	if (inet_pton(AF_INET, c->source_address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		c->sourcelen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, c->source_address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		c->sourcelen = sizeof(*sin6);
+	} else {
+		cfg_error(pc, n, "invalid source_address \"%s\": expected an IP address like 127.0.0.6 (no port)",
+			  c->source_address);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_lb_type(struct cfg_parse *pc, const struct ynode *v, struct cfg_cluster *c)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(lb_names); i++) {
@@ -629,7 +652,7 @@ static int parse_http2(struct cfg_parse *pc, const struct ynode *n, struct cfg_h
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
 	static const char *const keys[] = {
-		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", NULL
+		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", "source_address", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -671,6 +694,8 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 			rc = -EINVAL;
 		}
 	}
+	if ((v = yaml_get(n, "source_address")) && parse_source(pc, v, c))
+		rc = -EINVAL;
 	if ((v = yaml_get(n, "lb")) && parse_lb(pc, v, c))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "connection_pool")) && parse_pool(pc, v, &c->pool))
@@ -1262,10 +1287,40 @@ static int check_domains(struct cfg_parse *pc, const struct ynode *seq, const st
 	return rc;
 }
 
+/* original_dst, bind_to_port, outbound_policy (odst.c). */
+static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
+{
+	const struct ynode *v, *od = yaml_get(n, "original_dst"), *bp = yaml_get(n, "bind_to_port");
+	int rc = 0;
+
+	l->bind_to_port = true;
+	if (od && cfg_get_bool(pc, od, &l->original_dst))
+		rc = -EINVAL;
+	if (bp && cfg_get_bool(pc, bp, &l->bind_to_port))
+		rc = -EINVAL;
+	if (l->original_dst && !l->bind_to_port) {
+		cfg_error(pc, bp, "an original_dst listener must bind its port (it receives the intercepted connections)");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "outbound_policy"))) {
+		if (!l->original_dst || l->direction == DIR_INBOUND) {
+			cfg_error(pc, v, "outbound_policy applies to an outbound original_dst listener only");
+			rc = -EINVAL;
+		} else if (v->type == YN_SCALAR && !strcmp(v->str, "REGISTRY_ONLY")) {
+			l->registry_only = true;
+		} else if (v->type != YN_SCALAR || strcmp(v->str, "ALLOW_ANY")) {
+			cfg_error(pc, v, "expected ALLOW_ANY or REGISTRY_ONLY");
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
 static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
 	static const char *const keys[] = {
-		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2", NULL
+		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
+		"original_dst", "bind_to_port", "outbound_policy", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -1307,8 +1362,37 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		if (!owner || tls_conf_parse(pc, v, true, owner, l->protocol, &l->tls))
 			rc = -EINVAL;
 	}
+	switch (parse_interception(pc, n, l)) {
+	case 0:
+		break;
+	case -ENOMEM:
+		return -ENOMEM;
+	default:
+		rc = -EINVAL;
+	}
+	if (l->original_dst && v) {
+		cfg_error(pc, v, "an original_dst listener hands connections on: configure tls on the "
+			  "bind_to_port: false listener that takes them");
+		rc = -EINVAL;
+	}
+	l->key = l->address;
+	if (!l->bind_to_port && l->address) {
+		static const char *const dirs[] = { [DIR_UNSPECIFIED] = "", [DIR_INBOUND] = "inbound",
+						    [DIR_OUTBOUND] = "outbound" };
+
+		if (!(l->key = arena_printf(pc->arena, "%s|%s", dirs[l->direction], l->address)))
+			return -ENOMEM;
+	}
 	vhs = yaml_get(n, "virtual_hosts");
 	routes = yaml_get(n, "routes");
+	if (l->original_dst) {
+		if (vhs || routes) {
+			cfg_error(pc, vhs ? vhs : routes, "an original_dst listener takes no routes: it hands "
+				  "connections to the bind_to_port: false listener of their original destination");
+			rc = -EINVAL;
+		}
+		return rc;
+	}
 	if (vhs && routes) {
 		cfg_error(pc, routes, "use either virtual_hosts or routes in a listener, not both");
 		return -EINVAL;
@@ -1381,7 +1465,9 @@ static int parse_listeners(struct cfg_parse *pc, const struct ynode *seq)
 					  yaml_get(seq->items[j], "name")->line);
 				rc = -EINVAL;
 			}
-			if (l->address && o->address && same_addr(&l->addr, &o->addr)) {
+			/* Sockets must not collide; unbound listeners only within a direction. */
+			if (l->address && o->address && same_addr(&l->addr, &o->addr) &&
+			    l->bind_to_port == o->bind_to_port && (l->bind_to_port || l->direction == o->direction)) {
 				cfg_error(pc, yaml_get(seq->items[i], "address"),
 					  "duplicate listener address \"%s\" (listener \"%s\" at line %d uses it)",
 					  l->address, o->name ? o->name : "", yaml_get(seq->items[j], "address")->line);
@@ -1907,6 +1993,15 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 	jw_kstr(w, "name", l->name);
 	jw_kstr(w, "address", l->address);
 	jw_kstr(w, "direction", dirs[l->direction]);
+	if (l->original_dst) {
+		jw_key(w, "original_dst");
+		jw_bool(w, true);
+		jw_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
+	}
+	if (!l->bind_to_port) {
+		jw_key(w, "bind_to_port");
+		jw_bool(w, false);
+	}
 	jw_kstr(w, "tls_mode", tls_mode_name(l->tls ? l->tls->mode : TLS_DISABLE));
 	jw_key(w, "virtual_hosts");
 	jw_open(w, '[');
@@ -1978,6 +2073,8 @@ static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
 	jw_key(w, "filters");
 	dump_filters(w, c->filters, c->nfilters);
 	jw_kstr(w, "tls_mode", tls_mode_name(c->tls ? c->tls->mode : TLS_DISABLE));
+	if (c->source_address)
+		jw_kstr(w, "source_address", c->source_address);
 	jw_close(w, '}');
 }
 

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "h2.h"
 #include "log.h"
+#include "odst.h"
 #include "server.h"
 #include "stats.h"
 #include "stream.h"
@@ -350,9 +351,19 @@ static void sniff_cb(evutil_socket_t fd, short what, void *arg)
 void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		 const char *listener_address)
 {
+	/* Interception hook: an original_dst listener's connections are handed
+	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
+	if (odst_accept(w, fd, peer, len, listener_address))
+		return;
+	conn_accept_as(w, fd, peer, len, listener_address, NULL);
+}
+
+void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		    const char *listener_address, const char *local)
+{
 	struct conn *c = calloc(1, sizeof(*c));
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
+	struct sockaddr_storage ss;
+	socklen_t llen = sizeof(ss);
 	enum tls_mode mode = TLS_DISABLE;
 	SSL *ssl = NULL;
 	struct cfg *cfg;
@@ -366,8 +377,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	c->id = worker_next_id(w);
 	snprintf(c->listener_address, sizeof(c->listener_address), "%s", listener_address);
 	util_sockaddr_str(peer, c->peer, sizeof(c->peer));
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-		util_sockaddr_str((struct sockaddr *)&local, c->local, sizeof(c->local));
+	if (local)
+		snprintf(c->local, sizeof(c->local), "%s", local);
+	else if (getsockname(fd, (struct sockaddr *)&ss, &llen) == 0)
+		util_sockaddr_str((struct sockaddr *)&ss, c->local, sizeof(c->local));
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->scratch = evbuffer_new();
 
@@ -375,7 +388,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 
-		if (strcmp(l->address, listener_address) != 0)
+		if (strcmp(l->key, listener_address) != 0)
 			continue;
 		c->listener_stats = l->stats_base;
 		c->proto = l->protocol;

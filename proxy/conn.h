@@ -70,6 +70,12 @@ struct conn {
 void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		 const char *listener_address);
 
+/* The same for a connection an original_dst listener handed to the listener
+ * whose key (cfg-t.h) is listener_address; local (its original destination, "ip:port") is what
+ * the access log reports as the downstream local address. NULL: getsockname(). */
+void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		    const char *listener_address, const char *local);
+
 /* Closes c now if nothing is in flight and the output is flushed (and it is
  * closing, or HTTP/2 is done with it); from the codecs after their work. */
 void conn_maybe_close(struct conn *c);

@@ -2,16 +2,19 @@
  * thread's loop in server.c. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "arena.h"
 #include "cfg.h"
+#include "intercept.h"
 #include "log.h"
 #include "server.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: wingman [-c FILE] [-t|--check-config] [-l LEVEL] [--version]\n"
+		   "       wingman intercept install|remove|status [OPTIONS]   (eBPF interception, --help)\n"
 		   "  -c, --config FILE     config file (default: the embedded conf/wingman.yaml)\n"
 		   "  -t, --check-config    validate the config and exit 0 (ok) or 1 (errors)\n"
 		   "  -l, --log-level LEVEL error|warn|info|debug (default info)\n"
@@ -34,6 +37,9 @@ int main(int argc, char **argv)
 	struct cfg *c;
 	int opt;
 
+	/* A subcommand, not a proxy run: the init container's job (intercept.c). */
+	if (argc > 1 && !strcmp(argv[1], "intercept"))
+		return intercept_main(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:tl:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -158,7 +158,8 @@ static int listeners_prepare(const struct cfg *cfg, struct lsock **fresh)
 		const struct cfg_listener *cl = &cfg->listeners[i];
 		struct lsock *l;
 
-		if (lsock_find(cl->address))
+		/* bind_to_port: false listeners get connections from an original_dst one (odst.c). */
+		if (!cl->bind_to_port || lsock_find(cl->address))
 			continue;
 		if (!(l = calloc(1, sizeof(*l))) || !(l->fds = calloc(nworkers, sizeof(int)))) {
 			free(l);

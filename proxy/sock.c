@@ -98,8 +98,10 @@ static void do_read(struct sock *s)
 			}
 			evbuffer_commit_space(s->in, v, n);
 			got = true;
-			if ((size_t)r < want && !s->ssl)
-				s->flags &= ~SOCK_FL_READABLE;	/* drained: the next edge will tell */
+			/* Drained: the next edge will tell. Not after the peer's FIN
+			 * was signalled: no edge follows it, so read on to the 0. */
+			if ((size_t)r < want && !s->ssl && !(s->flags & SOCK_FL_PEER_FIN))
+				s->flags &= ~SOCK_FL_READABLE;
 			continue;
 		}
 		if (r == 0) {
@@ -250,6 +252,10 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->flags & SOCK_FL_CLOSED)
 		return;
+	if (what & EV_CLOSED) {
+		s->flags |= SOCK_FL_PEER_FIN;
+		what |= EV_READ;
+	}
 	if ((what & EV_WRITE) && (s->flags & SOCK_FL_CONNECTING)) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -335,7 +341,7 @@ static int setup(struct sock *s, struct event_base *base, int fd, const struct s
 	s->ctx = ctx;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (!(s->in = evbuffer_new()) || !(s->out = evbuffer_new()) ||
-	    !(s->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, io_cb, s)) ||
+	    !(s->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST, io_cb, s)) ||
 	    !(s->flush_ev = event_new(base, -1, 0, deferred_cb, s)) || event_add(s->ev, NULL)) {
 		if (s->in)
 			evbuffer_free(s->in);
@@ -362,11 +368,25 @@ int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock
 int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
 		 const struct sock_cbs *cbs, void *ctx)
 {
+	return sock_connect_from(s, base, sa, len, NULL, 0, cbs, ctx);
+}
+
+int sock_connect_from(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
+		      const struct sockaddr *src, socklen_t srclen, const struct sock_cbs *cbs, void *ctx)
+{
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int err;
+	int one = 1, err;
 
 	if (fd < 0)
 		return -errno;
+	/* The port is picked at connect(), by 4-tuple: binding many
+	 * connections to one source IP does not exhaust its ports. */
+	if (src && (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)),
+		    bind(fd, src, srclen) < 0)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
 		err = -errno;
 		close(fd);

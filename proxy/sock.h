@@ -43,12 +43,13 @@ struct sock_cbs {
 #define SOCK_FL_HANDSHAKE	0x200	/* TLS handshake in progress: no application I/O yet */
 #define SOCK_FL_RD_WANTS_W	0x400	/* SSL_read needs the socket writable first */
 #define SOCK_FL_WR_WANTS_R	0x800	/* SSL_write needs the socket readable first */
+#define SOCK_FL_PEER_FIN	0x1000	/* EV_CLOSED seen: the FIN is queued behind the data */
 
 struct sock {
 	int fd;
 	int err;			/* errno of the last SOCK_EV_ERROR */
 	unsigned flags;			/* SOCK_FL_* */
-	struct event *ev;		/* EV_READ|EV_WRITE|EV_ET|EV_PERSIST */
+	struct event *ev;		/* EV_READ|EV_WRITE|EV_CLOSED|EV_ET|EV_PERSIST */
 	struct event *flush_ev;		/* runs the deferred write */
 	struct evbuffer *in, *out;
 	size_t in_high;			/* stop reading while in holds this much (0 = no limit) */
@@ -65,6 +66,9 @@ int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock
  * 0 or -errno when it failed at once. */
 int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
 		 const struct sock_cbs *cbs, void *ctx);
+/* The same, bound first to src (an IP with port 0) when src is not NULL. */
+int sock_connect_from(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
+		      const struct sockaddr *src, socklen_t srclen, const struct sock_cbs *cbs, void *ctx);
 /* Closes the fd and frees the buffers and events. Never from inside one of
  * s's own callbacks: owners free their objects from a deferred event. */
 void sock_close(struct sock *s);

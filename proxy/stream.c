@@ -67,7 +67,7 @@ void stream_release(struct stream *s)
 static const struct cfg_listener *find_listener(const struct cfg *c, const char *address)
 {
 	for (unsigned i = 0; i < c->nlisteners; i++)
-		if (strcmp(c->listeners[i].address, address) == 0)
+		if (strcmp(c->listeners[i].key, address) == 0)
 			return &c->listeners[i];
 	return NULL;
 }

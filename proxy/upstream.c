@@ -295,7 +295,9 @@ struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = sock_connect(&uc->sk, w->base, (struct sockaddr *)&host->ss, host->sslen, &cbs, uc);
+	/* source_address: inbound clusters reach the app from 127.0.0.6 (doc/bpf.md). */
+	rc = sock_connect_from(&uc->sk, w->base, (struct sockaddr *)&host->ss, host->sslen,
+			       cl->sourcelen ? (const struct sockaddr *)&cl->source : NULL, cl->sourcelen, &cbs, uc);
 	if (rc) {
 		stats_inc(cl->stats_base + CS_UPSTREAM_CX_CONNECT_FAIL);
 		stats_inc(host->stats + HS_CX_CONNECT_FAIL);

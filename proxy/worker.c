@@ -12,6 +12,8 @@
 #include "accesslog.h"
 #include "arena.h"
 #include "conn.h"
+#include "odst.h"
+#include "tcp.h"
 #include "filter.h"
 #include "log.h"
 #include "server.h"
@@ -212,6 +214,8 @@ static void *worker_main(void *arg)
 	if (evbuffer_get_length(w->log_buf))
 		accesslog_submit(w->log_buf);
 	conn_close_all(w);
+	odst_close_all();
+	tcp_close_all();
 	filters_thread_exit();
 	arena_cache_drain();
 	return NULL;

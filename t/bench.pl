@@ -36,11 +36,13 @@ for my $p (qw(wrk haproxy)) {
 	die "bench: $p not found (./bootstrap deps installs it)\n" unless have_prog($p);
 }
 
+# A memory line of /proc/PID/status in kB (VmRSS unless another is named).
 sub rss_kb {
-	my ($pid) = @_;
+	my ($pid, $what) = @_;
+	$what //= 'VmRSS';
 	open(my $fh, '<', "/proc/$pid/status") or return undef;
 	while (<$fh>) {
-		return $1 if /^VmRSS:\s+(\d+) kB/;
+		return $1 if /^\Q$what\E:\s+(\d+) kB/;
 	}
 	return undef;
 }
@@ -227,6 +229,8 @@ sub handshakes {
 
 sleep 0.5;
 my $idle_kb = rss_kb($wm->pid);
+my $idle_anon_kb = rss_kb($wm->pid, 'RssAnon');
+my $idle_obs_kb = rss_kb($wm_obs->pid);
 my ($loadavg) = slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
 $loadavg //= '?';
 
@@ -278,7 +282,10 @@ for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wi
 }
 print "\n";
 print "| metric | value |\n|---|---:|\n";
-printf "| wingman RSS idle (before traffic) | %.1f MB |\n", ($idle_kb // 0) / 1024;
+printf "| wingman RSS idle (before traffic; TLS listeners loaded) | %.1f MB |\n", ($idle_kb // 0) / 1024;
+printf "| of which private (RssAnon; the rest is shared library pages, mostly libcrypto) | %.1f MB |\n",
+	($idle_anon_kb // 0) / 1024;
+printf "| wingman RSS idle, no TLS (the tracing instance, before traffic) | %.1f MB |\n", ($idle_obs_kb // 0) / 1024;
 printf "| wingman RSS under load (peak sampled) | %.1f MB |\n", $res{wingman}{peak_rss_kb} / 1024;
 printf "| requests/s ratio wingman/nginx | %.2f |\n", $res{wingman}{rps} / $res{nginx}{rps};
 printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90) | %.2f |\n",
