@@ -24,6 +24,9 @@ Wingman::spawn(cmd => ['node', "$node/grpc-server.js", $gp], stdout => "$dir/grp
 	name => 'grpc-server');
 wait_for(sub { port_open($gp) }, scale(15)) or BAIL_OUT('gRPC server did not start: ' . slurp("$dir/grpc.err"));
 
+# An HTTP/1.1 backend that never answers, for deadlines only wingman can end
+# (the grpc-js server honours grpc-timeout itself and would race wingman).
+my $hang = start_backend(mode => 'hang');
 my ($p, $pshort, $pfault, $pod, $admin, $dead) = map { free_port() } 1 .. 6;
 my $wm = start_wingman(<<"EOF");
 workers: 1
@@ -36,7 +39,8 @@ listeners:
       - { match: { prefix: /, headers: { x-case: { exact: dead } } }, route: { cluster: dead } }
       - { match: { prefix: /, headers: { x-case: { exact: abort403 } } }, route: { cluster: grpc },
           fault: { abort: { status: 403, percentage: 100 } } }
-      - { match: { prefix: /, headers: { x-case: { exact: short } } }, route: { cluster: grpc }, timeout: 300ms }
+      - { match: { prefix: /, headers: { x-case: { exact: hang } } }, route: { cluster: hang }, timeout: 10s }
+      - { match: { prefix: /, headers: { x-case: { exact: shorthang } } }, route: { cluster: hang }, timeout: 300ms }
       - { match: { prefix: /wingman.test.Echo/ }, route: { cluster: grpc }, timeout: 10s,
           retries: { attempts: 2, retry_on: "unavailable,internal" } }
   - name: short
@@ -54,6 +58,7 @@ clusters:
   - { name: grpc_od, protocol: http2, endpoints: [127.0.0.1:$gp],
       outlier_detection: { consecutive_5xx: 2, base_ejection_time: 30s } }
   - { name: dead, protocol: http2, endpoints: [127.0.0.1:$dead] }
+  - { name: hang, endpoints: ["127.0.0.1:@{[ $hang->port ]}"] }
 EOF
 
 # Runs the grpc-js client; returns its {code, details, messages, ms}.
@@ -105,8 +110,9 @@ $r = call($p, 'Unary', { text => 'slow2', delay_ms => 3000 }, 400);
 is($r->{code}, 4, 'client deadline 400ms (grpc-timeout) < route timeout 10s: DEADLINE_EXCEEDED') or diag explain $r;
 cmp_ok($r->{ms}, '<', scale(2500), '... in time');
 
-# grpc-timeout from a client without a deadline of its own (nghttp), so only
-# wingman can end the call: Req{text: "c", delay_ms: 3000} in a gRPC frame.
+# grpc-timeout from a client without a deadline of its own (nghttp) to a
+# backend that never answers, so only wingman can end the call. The body is a
+# gRPC frame with Req{text: "c", delay_ms: 3000}.
 # (nghttp rather than curl: curl 7.88 can miss a response that ends before its
 # upload does, which is what a trailers-only local reply does.) Returns the
 # response as "HTTP/2 <status>\r\n" and "name: value\r\n" lines, then
@@ -136,17 +142,17 @@ sub grpc_curl {
 	close($fh);
 	return ($out, time - $t0);
 }
-my ($out, $took) = grpc_curl($p, '/wingman.test.Echo/Unary', 'grpc-timeout: 300m');
+my ($out, $took) = grpc_curl($p, '/wingman.test.Echo/Unary', 'grpc-timeout: 300m', 'x-case: hang');
 like($out, qr{^HTTP/2 200\r\n}, 'grpc-timeout 300m: HTTP 200 (trailers-only gRPC error)') or diag $out;
 like($out, qr{\r\ncontent-type: application/grpc\r\n}, '... content-type application/grpc') or diag $out;
 like($out, qr{\r\ngrpc-status: 4\r\n}, '... grpc-status 4 DEADLINE_EXCEEDED');
-like($out, qr{\r\ngrpc-message: upstream request timeout\r\n}, '... grpc-message upstream request timeout');
+like($out, qr{\r\ngrpc-message: upstream request timeout\r\n}, '... grpc-message upstream request timeout') or diag $out;
 unlike($out, qr{DATA}, '... and no body');
 cmp_ok($took, '<', scale(2), sprintf('... after ~300ms (took %.2fs)', $took));
 cmp_ok($took, '>=', 0.25, '... not before');
-like($wm->log_line(qr{^/wingman.test.Echo/Unary - 200 UT upstream_response_timeout}), qr/UT/,
+like($wm->log_line(qr{^/wingman.test.Echo/Unary hang 200 UT upstream_response_timeout}), qr/UT/,
 	'access log: 200 UT upstream_response_timeout');
-($out, $took) = grpc_curl($p, '/wingman.test.Echo/Unary', 'grpc-timeout: 20S', 'x-case: short');
+($out, $took) = grpc_curl($p, '/wingman.test.Echo/Unary', 'grpc-timeout: 20S', 'x-case: shorthang');
 like($out, qr{\r\ngrpc-status: 4\r\n}, 'route timeout 300ms < grpc-timeout 20S: the route timeout fires');
 cmp_ok($took, '<', scale(2), '... after ~300ms');
 
@@ -190,7 +196,8 @@ is($r->{details}, 'no healthy upstream', '... grpc-message no healthy upstream')
 my $st = $wm->stats;
 cmp_ok($st->{'cluster.grpc.grpc.0'} // 0, '>=', 3, 'cluster.grpc.grpc.0 counts OK responses');
 is($st->{'cluster.grpc.grpc.13'}, 1, 'cluster.grpc.grpc.13: INTERNAL from real trailers');
-cmp_ok($st->{'cluster.grpc.grpc.4'} // 0, '>=', 3, 'cluster.grpc.grpc.4: the deadlines wingman ended');
+cmp_ok($st->{'cluster.grpc.grpc.4'} // 0, '>=', 1, 'cluster.grpc.grpc.4: the route timeout');
+is($st->{'cluster.hang.grpc.4'}, 2, 'cluster.hang.grpc.4: both deadlines wingman ended');
 is($st->{'cluster.grpc_od.grpc.14'}, 3, 'cluster.grpc_od.grpc.14: trailers-only and local UNAVAILABLE');
 is($st->{'cluster.grpc.grpc.total'}, ($st->{'cluster.grpc.grpc.success'} // 0) + ($st->{'cluster.grpc.grpc.failure'} // 0),
 	'grpc.total = grpc.success + grpc.failure');
