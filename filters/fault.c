@@ -6,13 +6,20 @@
  * its own percentage (unset = 0). A delay parks the stream on a timer of the
  * worker's event loop (other requests keep flowing) and flags it DI; an abort
  * answers locally with the status and "fault filter abort", flags it FI and
- * never reaches the upstream. gRPC aborts (grpc_status) need HTTP/2 and are
- * refused until the HTTP/2 codec exists. */
+ * never reaches the upstream. An abort with grpc_status (a code 0-16 or its
+ * name, e.g. UNAVAILABLE, as Istio's VirtualService spells it) answers a gRPC
+ * request with a trailers-only response carrying that grpc-status, and any
+ * other request with HTTP 200 (Envoy: the abort's HTTP code is OK when only a
+ * gRPC status is configured; sendLocalReply turns it into gRPC for gRPC
+ * requests). */
+#include <string.h>
+
 #include <event2/event.h>
 
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
+#include "grpc.h"
 #include "stats.h"
 #include "stream.h"
 #include "util.h"
@@ -24,6 +31,7 @@ struct fault_conf {
 	double delay_pct;
 	bool abort;
 	int abort_status;
+	int abort_grpc;			/* grpc-status to abort with; -1 = none */
 	double abort_pct;
 };
 
@@ -39,6 +47,32 @@ static int parse_pct(struct cfg_parse *pc, const struct ynode *map, double *out)
 
 	*out = 0;
 	return v ? cfg_get_double(pc, v, 0, 100, out) : 0;
+}
+
+/* grpc_status: a code 0-16, or its canonical name (Istio's grpcStatus). */
+static int parse_grpc_status(struct cfg_parse *pc, const struct ynode *v, int *out)
+{
+	static const char *const names[GRPC_STATUS_MAX + 1] = {
+		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+		"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+		"OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+	};
+	uint64_t u;
+
+	if (v->str && v->len && v->str[0] >= '0' && v->str[0] <= '9') {
+		if (cfg_get_uint(pc, v, 0, GRPC_STATUS_MAX, &u))
+			return -1;
+		*out = (int)u;
+		return 0;
+	}
+	for (int i = 0; v->str && i <= GRPC_STATUS_MAX; i++) {
+		if (!strcmp(v->str, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	cfg_error(pc, v, "fault.abort.grpc_status must be a gRPC status code 0-16 or its name (UNAVAILABLE …)");
+	return -1;
 }
 
 static void *fault_conf_parse(struct cfg_parse *pc, const struct ynode *node, unsigned scope)
@@ -71,16 +105,17 @@ static void *fault_conf_parse(struct cfg_parse *pc, const struct ynode *node, un
 	if ((a = yaml_get(node, "abort"))) {
 		if (cfg_expect_map(pc, a, "a map {status, percentage}") || cfg_check_keys(pc, a, abort_keys))
 			return NULL;
+		c->abort_grpc = -1;
 		if ((v = yaml_get(a, "grpc_status"))) {
-			cfg_error(pc, v, "fault.abort.grpc_status needs HTTP/2, which wingman does not speak yet; "
-				  "use status");
-			rc = -1;
-		}
-		if (!(v = yaml_get(a, "status"))) {
-			if (!yaml_get(a, "grpc_status")) {
-				cfg_error(pc, a, "fault.abort needs \"status\" (an HTTP status 200-599)");
+			if (yaml_get(a, "status")) {
+				cfg_error(pc, v, "fault.abort takes \"status\" or \"grpc_status\", not both");
+				rc = -1;
+			} else if (parse_grpc_status(pc, v, &c->abort_grpc)) {
 				rc = -1;
 			}
+		} else if (!(v = yaml_get(a, "status"))) {
+			cfg_error(pc, a, "fault.abort needs \"status\" (an HTTP status 200-599) or \"grpc_status\"");
+			rc = -1;
 		} else if (cfg_get_uint(pc, v, 200, 599, &u)) {
 			rc = -1;
 		} else {
@@ -110,7 +145,10 @@ static bool maybe_abort(struct stream *s, const struct fault_conf *c)
 		return false;
 	if (s->listener)
 		stats_inc(s->listener->stats_base + LS_FAULT_ABORTS_INJECTED);
-	stream_local_reply(s, c->abort_status, "fault filter abort", RF_FI, "fault_filter_abort");
+	if (c->abort_grpc >= 0)
+		stream_local_reply_grpc(s, 200, c->abort_grpc, "fault filter abort", RF_FI, "fault_filter_abort");
+	else
+		stream_local_reply(s, c->abort_status, "fault filter abort", RF_FI, "fault_filter_abort");
 	return true;
 }
 

@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "cluster.h"
 #include "filter.h"
+#include "grpc.h"
 #include "stats.h"
 #include "stream.h"
 #include "ytree.h"
@@ -111,7 +112,15 @@ static enum filter_status outlier_on_attempt(struct stream *s, const void *conf,
 	const struct outlier_conf *c = conf;
 	struct host_outlier *od = &a->host->od;
 	int status = a->status;
+	int g;
 
+	/* A gRPC response's grpc-status counts as its HTTP mapping (a trailers-only
+	 * UNAVAILABLE is a 503), as Envoy's router puts grpcToHttpStatus() into the
+	 * outlier detector. Envoy reads it from the response headers only: a
+	 * grpc-status in real trailers arrives after the 200 was counted. */
+	if (a->fail == AF_NONE && a->resp && grpc_is_request(&s->req) &&
+	    (g = grpc_status_get(&a->resp->h)) >= 0)
+		status = grpc_to_http(g);
 	if (a->fail != AF_NONE) {
 		if (c->split) {
 			if (c->cons_local && atomic_fetch_add(&od->cons_local, 1) + 1 >= c->cons_local)

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
+#include "grpc.h"
 #include "router.h"
 #include "stats.h"
 #include "stream.h"
@@ -158,11 +159,15 @@ static int retry_attach(struct stream *s, const void *conf, void *state)
 	return 0;
 }
 
+/* The grpc-status of the response headers. Only headers: the decision is
+ * made before anything reaches the client, and a grpc-status in real trailers
+ * comes after the response has started. Envoy does the same (its
+ * x-envoy-retry-grpc-on docs: "gRPC retries are currently only supported for
+ * gRPC status codes in response headers. gRPC status codes in trailers will
+ * not trigger retry logic"), so only trailers-only responses are retried. */
 static int grpc_status(const struct http_resp_head *r)
 {
-	const struct http_hdr *h = r ? http_hdr_find(&r->h, "grpc-status") : NULL;
-
-	return h ? atoi(h->value) : -1;
+	return r ? grpc_status_get(&r->h) : -1;
 }
 
 static bool retriable(const struct retry_conf *c, const struct attempt *a)

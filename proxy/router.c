@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "cluster.h"
 #include "filter.h"
+#include "grpc.h"
 #include "router.h"
 #include "stats.h"
 #include "stream.h"
@@ -121,6 +122,32 @@ static void fail_stream(struct stream *s, int status, const char *body, uint32_t
 		stream_local_reply(s, status, body, rflags, details);
 }
 
+/* A timeout: 504 "upstream request timeout", and for a gRPC request
+ * grpc-status 4 DEADLINE_EXCEEDED rather than the 14 UNAVAILABLE that the
+ * HTTP mapping gives. Envoy does the same for global and per-try timeouts
+ * since envoyproxy/envoy#44479 ("router: return DEADLINE_EXCEEDED for gRPC
+ * timeout instead of UNAVAILABLE", fixing envoyproxy/envoy#10184). */
+static void fail_timeout(struct stream *s, const char *details)
+{
+	if (s->flags & ST_FL_RESP_HEADERS)
+		stream_reset(s, RF_UT, details);
+	else
+		stream_local_reply_grpc(s, 504, GRPC_DEADLINE_EXCEEDED, "upstream request timeout", RF_UT, details);
+}
+
+/* The route timeout, shortened by the request's grpc-timeout when that is
+ * sooner: min(route timeout if set, grpc-timeout). A malformed grpc-timeout is
+ * ignored, like Envoy. 0 = none. */
+static uint64_t effective_timeout(const struct stream *s)
+{
+	const struct http_hdr *h = http_hdr_find(&s->req.h, "grpc-timeout");
+	uint64_t ms = s->route->timeout_ms, g;
+
+	if (h && grpc_is_request(&s->req) && !grpc_timeout_parse(h->value, h->vlen, &g) && (!ms || g < ms))
+		ms = g ? g : 1;
+	return ms;
+}
+
 static void route_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream *s = arg;
@@ -134,7 +161,7 @@ static void route_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->router->cur == ur)
 			end_attempt(s, ur);
 	}
-	fail_stream(s, 504, "upstream request timeout", RF_UT, "upstream_response_timeout");
+	fail_timeout(s, "upstream_response_timeout");
 	stream_release(s);
 }
 
@@ -250,10 +277,10 @@ void router_forward(struct stream *s)
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		return;
 	}
-	if (rt->timeout_ms) {
+	if ((rc->timeout_ms = effective_timeout(s))) {
 		rc->timeout = stream_timer(s, route_timeout_cb);
 		if (s->flags & ST_FL_REQ_END)
-			timer_start(rc->timeout, rt->timeout_ms);
+			timer_start(rc->timeout, rc->timeout_ms);
 	}
 	start_attempt(s);
 }
@@ -377,8 +404,8 @@ void router_send_data(struct stream *s, struct evbuffer *buf, bool end)
 		}
 	}
 	if (end && rc) {
-		if (rc->timeout && s->route->timeout_ms)
-			timer_start(rc->timeout, s->route->timeout_ms);
+		if (rc->timeout && rc->timeout_ms)
+			timer_start(rc->timeout, rc->timeout_ms);
 		if (rc->per_try && rc->per_try_timeout_ms && ur)
 			timer_start(rc->per_try, rc->per_try_timeout_ms);
 	}
@@ -530,7 +557,7 @@ static void per_try_cb(evutil_socket_t fd, short what, void *arg)
 	if (!consult(s, ur, &a)) {
 		end_attempt(s, ur);
 		stats_inc(s->cluster->stats_base + CS_UPSTREAM_RQ_TIMEOUT);
-		fail_stream(s, 504, "upstream request timeout", RF_UT, "upstream_per_try_timeout");
+		fail_timeout(s, "upstream_per_try_timeout");
 	}
 	stream_release(s);
 }

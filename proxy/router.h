@@ -56,6 +56,7 @@ struct router_ctx {
 	bool replay_lost;		/* body outgrew replay_limit: no more attempts */
 	bool holds_retry;		/* holds a max_retries slot for the current attempt */
 	uint64_t hash;			/* RING_HASH key hash, 0 = none */
+	uint64_t timeout_ms;		/* route timeout, or a sooner grpc-timeout; 0 = none */
 	struct event *timeout;		/* route timeout */
 	struct event *per_try;		/* per-try timeout */
 	struct event *backoff;		/* delay before the next attempt */

@@ -40,7 +40,7 @@ const double stats_hist_bounds[STATS_HIST_BUCKETS] = {
 __thread struct stats_shard *stats_tls;
 uint32_t stats_server_base;
 
-enum stat_type { ST_COUNTER, ST_GAUGE, ST_HIST, ST_CODES };
+enum stat_type { ST_COUNTER, ST_GAUGE, ST_HIST, ST_CODES, ST_GRPC };
 
 /* One leaf of a group: text leaf, Prometheus leaf (after the code-class split),
  * the class label value for *_Nxx stats, and the offset in the group's block. */
@@ -97,6 +97,10 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_SSL_FAIL_VERIFY_ERROR, "ssl.fail_verify_error", ST_COUNTER),
 	LEAF(CS_SSL_FAIL_VERIFY_SAN, "ssl.fail_verify_san", ST_COUNTER),
 	LEAF(CS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
+	LEAF(CS_GRPC_SUCCESS, "grpc.success", ST_COUNTER),
+	LEAF(CS_GRPC_FAILURE, "grpc.failure", ST_COUNTER),
+	LEAF(CS_GRPC_TOTAL, "grpc.total", ST_COUNTER),
+	LEAF(CS_GRPC_STATUS, "grpc", ST_GRPC),
 	LEAF(CS_UPSTREAM_RQ_CODE, "upstream_rq", ST_CODES),
 	LEAF(CS_UPSTREAM_RQ_TIME, "upstream_rq_time", ST_HIST),
 };
@@ -595,20 +599,22 @@ static int collect_text(struct items *it, const regex_t *re)
 
 		if (!ent_live(e))
 			continue;
-		if (e->leaf->type == ST_CODES) {
-			for (int c = 0; c < 500; c++) {
+		if (e->leaf->type == ST_CODES || e->leaf->type == ST_GRPC) {
+			bool http = e->leaf->type == ST_CODES;
+
+			for (int c = 0; c < (http ? 500 : 17); c++) {
 				int64_t v = stats_value(e->id + (uint32_t)c);
 
 				if (!v)
 					continue;
-				if (asprintf(&x.name, "%s_%d", e->name, c + 100) < 0)
+				if (asprintf(&x.name, http ? "%s_%d" : "%s.%d", e->name, http ? c + 100 : c) < 0)
 					return -ENOMEM;
 				if (re && regexec(re, x.name, 0, NULL, 0) != 0) {
 					free(x.name);
 					continue;
 				}
 				x.v = v;
-				x.code = c + 100;
+				x.code = http ? c + 100 : c;
 				if (items_push(it, x)) {
 					free(x.name);
 					return -ENOMEM;
@@ -932,6 +938,17 @@ static int collect_prom(struct items *it)
 				err = prom_item(it, e, l->prom_leaf, "response_code", code, c + 100, v);
 			}
 			break;
+		case ST_GRPC:
+			for (int c = 0; !err && c < 17; c++) {
+				int64_t v = stats_value(e->id + (uint32_t)c);
+				char leaf[16];
+
+				if (!v)
+					continue;
+				snprintf(leaf, sizeof(leaf), "%s_%d", l->prom_leaf, c);
+				err = prom_item(it, e, leaf, NULL, NULL, c, v);
+			}
+			break;
 		case ST_HIST:
 			err = prom_item(it, e, l->prom_leaf, NULL, NULL, 0, 0);
 			break;
@@ -981,6 +998,7 @@ static void render_hist_prom(struct evbuffer *out, const struct item *x)
 
 static const char *const type_names[] = {
 	[ST_COUNTER] = "counter", [ST_GAUGE] = "gauge", [ST_HIST] = "histogram", [ST_CODES] = "counter",
+	[ST_GRPC] = "counter",
 };
 
 int stats_render_prometheus(struct evbuffer *out)

@@ -80,7 +80,11 @@ enum cluster_stat {
 	CS_SSL_FAIL_VERIFY_ERROR,
 	CS_SSL_FAIL_VERIFY_SAN,
 	CS_SSL_SESSION_REUSED,
-	CS_UPSTREAM_RQ_CODE,		/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
+	CS_GRPC_SUCCESS,		/* "cluster.<name>.grpc.success": grpc-status 0 (proxy/grpc.c) */
+	CS_GRPC_FAILURE,		/* grpc.failure: any other grpc-status */
+	CS_GRPC_TOTAL,			/* grpc.total */
+	CS_GRPC_STATUS,			/* 17 slots: grpc.<0..16>, listed when non-zero */
+	CS_UPSTREAM_RQ_CODE = CS_GRPC_STATUS + 17,	/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
 	CS_UPSTREAM_RQ_TIME = CS_UPSTREAM_RQ_CODE + 500,	/* histogram, STATS_HIST_SLOTS */
 	CS__COUNT = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };

@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "filter.h"
+#include "grpc.h"
 #include "log.h"
 #include "router.h"
 #include "server.h"
@@ -544,13 +545,55 @@ void stream_on_downstream_drained(struct stream *s)
 	release(s);
 }
 
+/* A local reply to a gRPC request is a trailers-only gRPC response, as
+ * Envoy's Http::Utility::sendLocalReply does for gRPC requests: HTTP 200,
+ * content-type application/grpc, grpc-status (given, or mapped from the HTTP
+ * status by httpToGrpcStatus) and grpc-message = the body, percent-encoded;
+ * no body. The extra header (x-envoy-overloaded …) is kept. */
+static int grpc_reply_head(struct stream *s, int status, int grpc, const char *body)
+{
+	char code[4];
+	const char *msg;
+
+	if (grpc < 0)
+		grpc = grpc_from_http(status);
+	snprintf(code, sizeof(code), "%d", grpc);
+	s->resp.status = 200;
+	s->resp.content_length = -1;
+	s->resp.flags |= HTTP_FL_NO_BODY;
+	if (http_hdr_add(s->arena, &s->resp.h, "content-type", 12, "application/grpc", 16) ||
+	    http_hdr_add(s->arena, &s->resp.h, "grpc-status", 11, code, strlen(code)))
+		return -ENOMEM;
+	if (body && *body) {
+		if (!(msg = grpc_message_encode(s->arena, body)) ||
+		    http_hdr_add(s->arena, &s->resp.h, "grpc-message", 12, msg, strlen(msg)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void local_reply(struct stream *s, int status, int grpc, const char *body, uint32_t rflags,
+			const char *details, const char *hname, const char *hvalue);
+
 void stream_local_reply(struct stream *s, int status, const char *body, uint32_t rflags, const char *details)
 {
-	stream_local_reply_hdr(s, status, body, rflags, details, NULL, NULL);
+	local_reply(s, status, -1, body, rflags, details, NULL, NULL);
 }
 
 void stream_local_reply_hdr(struct stream *s, int status, const char *body, uint32_t rflags, const char *details,
 			    const char *hname, const char *hvalue)
+{
+	local_reply(s, status, -1, body, rflags, details, hname, hvalue);
+}
+
+void stream_local_reply_grpc(struct stream *s, int status, int grpc_status, const char *body, uint32_t rflags,
+			     const char *details)
+{
+	local_reply(s, status, grpc_status, body, rflags, details, NULL, NULL);
+}
+
+static void local_reply(struct stream *s, int status, int grpc, const char *body, uint32_t rflags,
+			const char *details, const char *hname, const char *hvalue)
 {
 	struct evbuffer *b;
 	size_t blen = body ? strlen(body) : 0;
@@ -579,6 +622,13 @@ void stream_local_reply_hdr(struct stream *s, int status, const char *body, uint
 	s->resp.content_length = (int64_t)blen;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (grpc_is_request(&s->req)) {
+		if (grpc_reply_head(s, status, grpc, body)) {
+			stream_reset(s, RF_LR, "out_of_memory");
+			goto out;
+		}
+		blen = 0;
+	}
 	if ((hname && http_hdr_add(s->arena, &s->resp.h, hname, strlen(hname), hvalue, strlen(hvalue))) ||
 	    (blen && http_hdr_add(s->arena, &s->resp.h, "content-type", 12, "text/plain", 10)) ||
 	    http_hdr_add(s->arena, &s->resp.h, "date", 4, date, strlen(date)) ||
@@ -641,6 +691,7 @@ static void stream_finish(struct stream *s)
 	s->flags |= ST_FL_FINISHED;
 	s->info.end_mono_us = util_mono_us();
 	router_abort(s);
+	grpc_count_stats(s);
 	dur_ms = (s->info.end_mono_us - s->info.start_mono_us) / 1000;
 	if (s->listener && (s->flags & ST_FL_REQ_HEADERS)) {
 		stats_dec(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);

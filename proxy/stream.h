@@ -106,11 +106,17 @@ void stream_on_response_data(struct stream *s, struct evbuffer *buf, bool end);
 void stream_on_response_trailers(struct stream *s);
 
 /* Answer locally (404, 503, 504 …) through the normal response path. Ends request
- * iteration. body may be NULL. details is %RESPONSE_CODE_DETAILS%. */
+ * iteration. body may be NULL. details is %RESPONSE_CODE_DETAILS%. A gRPC request
+ * (proxy/grpc.h) gets a trailers-only gRPC response instead (Envoy): HTTP 200,
+ * grpc-status mapped from status, grpc-message = body. */
 void stream_local_reply(struct stream *s, int status, const char *body, uint32_t rflags, const char *details);
 /* The same with one extra response header (location, x-envoy-overloaded …). */
 void stream_local_reply_hdr(struct stream *s, int status, const char *body, uint32_t rflags, const char *details,
 			    const char *hname, const char *hvalue);
+/* The same with an explicit grpc-status for gRPC requests (timeouts: 4, fault
+ * aborts); -1 maps it from status. Other requests get the plain reply. */
+void stream_local_reply_grpc(struct stream *s, int status, int grpc_status, const char *body, uint32_t rflags,
+			     const char *details);
 
 /* Continue a chain that a filter paused with FILTER_STOP. */
 void stream_resume(struct stream *s);

@@ -143,8 +143,9 @@ clusters: [ { name: c, endpoints: [127.0.0.1:2] } ]
 EOF
 	return scalar `$bin -t -c $f 2>&1`;
 }
-like(check_conf('{ abort: { grpc_status: 14, percentage: 10 } }'),
-	qr/bad-fault\.yaml:7:\d+: .*grpc_status needs HTTP\/2/, 'grpc_status: refused until HTTP/2');
+unlike(check_conf('{ abort: { grpc_status: 14, percentage: 10 } }'), qr/error|:7:\d+: /,
+	'grpc_status is accepted (served by t/403-grpc.t)');
+like(check_conf('{ abort: { grpc_status: 20 } }'), qr/bad-fault\.yaml:7:\d+: /, 'grpc_status out of range');
 like(check_conf('{ abort: { percentage: 10 } }'), qr/:7:\d+: fault\.abort needs "status"/, 'abort without status');
 like(check_conf('{ abort: { status: 99 } }'), qr/:7:\d+: /, 'abort status out of range');
 like(check_conf('{ delay: { percentage: 10 } }'), qr/fault\.delay needs "fixed"/, 'delay without fixed');
