@@ -101,7 +101,7 @@ my $bp = $backend->port;
 
 my $c = test_certs();
 spew("$c/was-full.pem", slurp("$c/was.pem") . slurp("$c/was-key.pem"));
-my ($wport, $wadmin, $wtls, $wmtls, $wpol) = map { free_port() } 1 .. 5;
+my ($wport, $wadmin, $wtls, $wmtls, $wpol, $wh2) = map { free_port() } 1 .. 6;
 my $wm = start_wingman(<<"EOF");
 workers: 1
 admin: { address: 127.0.0.1:$wadmin }
@@ -119,6 +119,11 @@ listeners:
   - name: bench-mtls
     address: 127.0.0.1:$wmtls
     tls: { mode: STRICT, cert: $c/was.pem, key: $c/was-key.pem, ca: $c/root.pem }
+    routes:
+      - { name: all, match: { prefix: / }, route: { cluster: backend } }
+  - name: bench-h2
+    address: 127.0.0.1:$wh2
+    protocol: http2
     routes:
       - { name: all, match: { prefix: / }, route: { cluster: backend } }
   - name: bench-policy
@@ -179,6 +184,27 @@ server {
 }
 EOF
 
+# nginx with an h2c (prior knowledge) listener for the h2load rows; no request
+# cap per connection so h2load is not cut off mid-run.
+my $n2port = free_port();
+my $nproxy2 = start_nginx(<<"EOF", port => $n2port);
+upstream backend2 {
+	server 127.0.0.1:$bp;
+	keepalive 64;
+}
+server {
+	listen 127.0.0.1:$n2port http2;
+	access_log off;
+	http2_max_requests 100000000;
+	keepalive_requests 100000000;
+	location / {
+		proxy_pass http://backend2;
+		proxy_http_version 1.1;
+		proxy_set_header Connection "";
+	}
+}
+EOF
+
 my ($hport, $htls, $hmtls) = map { free_port() } 1 .. 3;
 my $hcfg = tmpdir() . '/haproxy.cfg';
 spew($hcfg, <<"EOF");
@@ -217,6 +243,19 @@ for my $p ($wtls, $htls, $wmtls, $hmtls) {
 	die "bench: TLS port $p answered '$out'\n" unless $out eq $body;
 }
 
+# h2load -c 32 -m 16 against an h2c listener; $cpu_pid's CPU is charged to the requests.
+sub h2drive {
+	my ($name, $url, $cpu_pid) = @_;
+	my $cpu0 = cpu_s($cpu_pid);
+	my $out = `h2load -c 32 -m 16 -D $duration $url 2>&1`;
+	my ($rps) = $out =~ /finished in [\d.]+s, ([\d.]+) req\/s/;
+	my ($ok, $failed) = $out =~ /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/;
+	die "bench: h2load against $name failed:\n$out\n" unless $rps && $ok;
+	my $cpu = (cpu_s($cpu_pid) - $cpu0) * 1e6 / $ok;
+	printf STDERR "%-20s %10.0f rps  failed %d  CPU %.1f us/request\n", $name, $rps, $failed, $cpu;
+	return { rps => $rps, failed => $failed, cpu_us_per_req => $cpu };
+}
+
 # Full mTLS handshakes per second: openssl s_time -new for $secs seconds.
 sub handshakes {
 	my ($name, $port, $secs) = @_;
@@ -236,7 +275,7 @@ $loadavg //= '?';
 
 print STDERR "bench: wrk -t2 -c$conns -d${duration}s, keep-alive, ${\ length $body}-byte body\n";
 my $npid = child_pid($nproxy->pid) // $nproxy->pid;
-my (%runs, %hs);
+my (%runs, %hs, %h2);
 for my $round (1 .. $rounds) {
 	print STDERR "round $round/$rounds\n";
 	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/");
@@ -249,6 +288,8 @@ for my $round (1 .. $rounds) {
 	push @{ $runs{haproxy_tls} }, drive('haproxy TLS', "https://127.0.0.1:$htls/", undef, $hpid);
 	push @{ $hs{wingman} }, handshakes('wingman mTLS', $wmtls, 3);
 	push @{ $hs{haproxy} }, handshakes('haproxy mTLS', $hmtls, 3);
+	push @{ $h2{wingman} }, h2drive('wingman h2c', "http://127.0.0.1:$wh2/", $wm->pid);
+	push @{ $h2{nginx} }, h2drive('nginx h2c', "http://127.0.0.1:$n2port/", child_pid($nproxy2->pid) // $nproxy2->pid);
 	die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
 	die "bench: wingman (tracing) exited during the run\n" . $wm_obs->stderr unless $wm_obs->alive;
 }
@@ -306,6 +347,13 @@ printf "| p99 ratio wingman/nginx (lower is better) | %.2f |\n",
 printf "| p99 ratio wingman/HAProxy (lower is better) | %.2f |\n",
 	($res{wingman}{p99_ms} // 0) / ($res{haproxy}{p99_ms} || 1);
 printf "| TLS requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman_tls}{rps} / $res{haproxy_tls}{rps};
+my %h2m = map { my @v = sort { $a->{rps} <=> $b->{rps} } @{ $h2{$_} }; ($_ => $v[$#v / 2]) } keys %h2;
+printf "| HTTP/2 (h2load -c 32 -m 16, h2c) requests/s, wingman / nginx | %.0f / %.0f |\n",
+	$h2m{wingman}{rps}, $h2m{nginx}{rps};
+printf "| HTTP/2 requests/s ratio wingman/nginx (target >= 1.0) | %.2f |\n", $h2m{wingman}{rps} / $h2m{nginx}{rps};
+printf "| HTTP/2 CPU per request, wingman / nginx | %.1f / %.1f µs |\n",
+	$h2m{wingman}{cpu_us_per_req}, $h2m{nginx}{cpu_us_per_req};
+printf "| HTTP/2 failed requests, wingman / nginx | %d / %d |\n", $h2m{wingman}{failed}, $h2m{nginx}{failed};
 my %hsm = map { my @v = sort { $a <=> $b } @{ $hs{$_} }; ($_ => $v[$#v / 2]) } keys %hs;
 printf "| mTLS full handshakes/s, wingman (STRICT) | %.0f |\n", $hsm{wingman};
 printf "| mTLS full handshakes/s, HAProxy (verify required) | %.0f |\n", $hsm{haproxy};
