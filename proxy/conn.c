@@ -158,6 +158,10 @@ static void conn_process(struct conn *c)
 		err = llhttp_execute(&c->parser, data, len);
 		used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&c->parser) - data);
 		evbuffer_drain(in, used);
+		if (c->h2) {	/* h2c upgrade: the rest is the client's HTTP/2 preface and frames */
+			h2_on_read(c);
+			return;
+		}
 		if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
 			c->flags |= CONN_FL_PAUSED;
 			if (err == HPE_PAUSED_UPGRADE)
@@ -553,12 +557,53 @@ static void send_100_continue(struct conn *c)
 	sock_flush(&c->sk);
 }
 
+/* HTTP/1.1 "Upgrade: h2c" (RFC 7540 3.2) on a plaintext auto listener: a
+ * request with "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c" and one
+ * well-formed HTTP2-Settings becomes stream 1 of an HTTP/2 session (h2.c).
+ * Requests with a body are served over HTTP/1.1, as nginx and Envoy do: the
+ * body would have to be read as HTTP/1.1 before the switch. So is anything
+ * malformed, which the RFC allows (the server may ignore the upgrade).
+ * Returns the decoded HTTP2-Settings length when the request asks for it
+ * properly, -1 otherwise. Called before the headers are cleaned. */
+static int h2c_settings(struct conn *c, llhttp_t *p, uint8_t *buf, size_t cap)
+{
+	const struct http_hdr *settings = NULL;
+	bool up = false, conn_up = false, conn_settings = false;
+	struct stream *s = c->cur;
+	int n;
+
+	if (!(p->flags & F_UPGRADE) || c->proto == PROTO_HTTP1 || c->sk.ssl || c->w->draining || (c->flags & CONN_FL_CLOSING) ||
+	    p->http_major != 1 || p->http_minor != 1 ||
+	    (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length))
+		return -1;
+	for (uint32_t i = 0; i < s->req.h.n; i++) {
+		const struct http_hdr *h = &s->req.h.v[i];
+
+		if (h->nlen == 7 && !memcmp(h->name, "upgrade", 7)) {
+			up = h->vlen == 3 && !strncasecmp(h->value, "h2c", 3);
+		} else if (h->nlen == 10 && !memcmp(h->name, "connection", 10)) {
+			conn_up |= h1_token_in(h->value, h->vlen, "upgrade");
+			conn_settings |= h1_token_in(h->value, h->vlen, "http2-settings");
+		} else if (h->nlen == 14 && !memcmp(h->name, "http2-settings", 14)) {
+			if (settings)
+				return -1;	/* exactly one, RFC 7540 3.2.1 */
+			settings = h;
+		}
+	}
+	if (!up || !conn_up || !conn_settings || !settings)
+		return -1;
+	n = h2_settings_decode(settings->value, settings->vlen, buf, cap);
+	return n < 0 ? -1 : n;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	struct conn *c = P(p);
 	struct stream *s = c->cur;
 	struct http_req_head *r = &s->req;
 	struct h1_meta m;
+	uint8_t settings[512];
+	int nsettings = h2c_settings(c, p, settings, sizeof(settings));
 
 	r->method = llhttp_method_name(p->method);
 	r->ver_major = p->http_major;
@@ -582,6 +627,9 @@ static int on_headers_complete(llhttp_t *p)
 		send_100_continue(c);
 	if (h1_resp_no_body(200, r->method))
 		c->flags |= CONN_FL_RESP_NO_BODY;
+	/* On success s and the rest of the connection belong to h2.c; on_message_complete pauses. */
+	if (nsettings >= 0 && h2_conn_upgrade(c, s, settings, (size_t)nsettings) == 0)
+		return 0;
 	stream_on_request_headers(s);
 	return 0;
 }
@@ -603,6 +651,8 @@ static int on_message_complete(llhttp_t *p)
 	struct conn *c = P(p);
 
 	c->flags |= CONN_FL_REQ_DONE;
+	if (c->h2)
+		return HPE_PAUSED;	/* h2c upgrade: conn_process hands the rest to h2.c */
 	if (!c->cur)
 		return 0;	/* already answered; go on with the next request */
 	stream_on_request_data(c->cur, c->scratch, true);

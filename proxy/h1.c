@@ -90,7 +90,7 @@ int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h)
 	return rc;
 }
 
-static bool token_in(const char *list, size_t len, const char *tok)
+bool h1_token_in(const char *list, size_t len, const char *tok)
 {
 	size_t tlen = strlen(tok);
 	const char *p = list, *end = list + len;
@@ -153,13 +153,13 @@ void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
 				conn[nconn].v = c->value;
 				conn[nconn++].len = c->vlen;
 			}
-			m->close |= token_in(c->value, c->vlen, "close");
-			m->keepalive |= token_in(c->value, c->vlen, "keep-alive");
-			if (token_in(c->value, c->vlen, "upgrade"))
+			m->close |= h1_token_in(c->value, c->vlen, "close");
+			m->keepalive |= h1_token_in(c->value, c->vlen, "keep-alive");
+			if (h1_token_in(c->value, c->vlen, "upgrade"))
 				m->flags |= HTTP_FL_UPGRADE;
 			continue;
 		}
-		if (request && name_is(c, "te", 2) && token_in(c->value, c->vlen, "trailers"))
+		if (request && name_is(c, "te", 2) && h1_token_in(c->value, c->vlen, "trailers"))
 			m->flags |= HTTP_FL_TE_TRAILERS;
 		if (hop_by_hop(c))
 			continue;
@@ -184,7 +184,7 @@ void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
 		bool named = false;
 
 		for (unsigned k = 0; k < nconn && !named; k++)
-			named = token_in(conn[k].v, conn[k].len, h->v[i].name);
+			named = h1_token_in(conn[k].v, conn[k].len, h->v[i].name);
 		if (!named)
 			h->v[j++] = h->v[i];
 	}

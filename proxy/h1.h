@@ -46,6 +46,9 @@ struct h1_meta {
  * Host and "Expect: 100-continue", reporting them in m. */
 void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m);
 
+/* True when the comma-separated list (a Connection value) holds tok, case-insensitively. */
+bool h1_token_in(const char *list, size_t len, const char *tok);
+
 /* Writes the end of a chunked body: "0\r\n", the trailer fields, "\r\n". */
 void h1_write_last_chunk(struct evbuffer *out, const struct http_headers *trailers);
 

@@ -648,7 +648,22 @@ static const struct codec_ops h2_codec = {
 
 /* Connection. */
 
-int h2_conn_start(struct conn *c)
+static void h2_session_free(struct h2_conn *h)
+{
+	if (h->sess)
+		nghttp2_session_del(h->sess);
+	if (h->run_ev)
+		event_free(h->run_ev);
+	if (h->scratch)
+		evbuffer_free(h->scratch);
+	free(h);
+}
+
+/* A server session for c with our SETTINGS queued; c->h2 is not set yet.
+ * With upgrade (an h2c upgrade), the client's HTTP2-Settings payload is applied
+ * and stream 1 is opened half-closed (remote) with upgrade_hs as its user data. */
+static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *settings, size_t slen,
+			  bool head_request, struct h2_stream *upgrade_hs)
 {
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
@@ -690,25 +705,116 @@ int h2_conn_start(struct conn *c)
 	nghttp2_session_callbacks_del(cbs);
 	if (rc)
 		goto oom;
+	if (upgrade_hs &&
+	    nghttp2_session_upgrade2(h->sess, settings, slen, head_request, upgrade_hs)) {
+		h2_session_free(h);
+		return -EINVAL;	/* malformed HTTP2-Settings */
+	}
 	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
 	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0,
 						  (int32_t)c->http2.initial_connection_window))
 		goto oom;
-	c->h2 = h;
 	if (c->listener_stats)
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_HTTP2_TOTAL);
+	*out = h;
+	return 0;
+oom:
+	h2_session_free(h);
+	return -ENOMEM;
+}
+
+int h2_conn_start(struct conn *c)
+{
+	int rc = h2_session_new(c, &c->h2, NULL, 0, false, NULL);
+
+	if (rc)
+		return rc;
 	log_debug("[C%llu] HTTP/2", (unsigned long long)c->id);
 	h2_on_read(c);
 	return 0;
-oom:
-	if (h->sess)
-		nghttp2_session_del(h->sess);
-	if (h->run_ev)
-		event_free(h->run_ev);
-	if (h->scratch)
-		evbuffer_free(h->scratch);
-	free(h);
-	return -ENOMEM;
+}
+
+int h2_settings_decode(const char *b64, size_t len, uint8_t *out, size_t cap)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t n = 0;
+
+	while (len && b64[len - 1] == '=')
+		len--;	/* padding is not base64url, but tolerated */
+	for (size_t i = 0; i < len; i++) {
+		char ch = b64[i];
+		unsigned v;
+
+		if (ch >= 'A' && ch <= 'Z')
+			v = (unsigned)(ch - 'A');
+		else if (ch >= 'a' && ch <= 'z')
+			v = (unsigned)(ch - 'a') + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = (unsigned)(ch - '0') + 52;
+		else if (ch == '-')
+			v = 62;
+		else if (ch == '_')
+			v = 63;
+		else
+			return -EINVAL;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == cap)
+				return -E2BIG;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (bits >= 6 || (acc & ((1u << bits) - 1)))
+		return -EINVAL;	/* a lone 6-bit group, or stray low bits */
+	return (int)n;
+}
+
+int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, size_t len)
+{
+	static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+	bool head = !strcmp(s->req.method, "HEAD");
+	struct h2_stream *hs = calloc(1, sizeof(*hs));
+	struct h2_conn *h;
+	int rc;
+
+	if (!hs || !(hs->out = evbuffer_new())) {
+		free(hs);
+		return -ENOMEM;
+	}
+	if ((rc = h2_session_new(c, &h, settings, len, head, hs))) {
+		evbuffer_free(hs->out);
+		free(hs);
+		return rc;
+	}
+	/* The 101 goes out first; the session's frames follow from h2_run(). */
+	evbuffer_add(c->sk.out, resp, sizeof(resp) - 1);
+	sock_flush(&c->sk);
+	c->h2 = h;
+	c->cur = NULL;
+	hs->h = h;
+	hs->s = s;
+	hs->id = 1;
+	hs->flags = H2S_FL_HEADERS | (head ? H2S_FL_NO_BODY : 0);
+	hs->pprev = &h->streams;
+	h->streams = hs;
+	h->nlive = 1;
+	/* The request arrived as HTTP/1.1 (s->info.protocol says so, as Envoy
+	 * logs it); only its response and what follows are HTTP/2. */
+	s->codec = &h2_codec;
+	s->codec_ctx = hs;
+	s->req.flags &= ~HTTP_FL_UPGRADE;
+	s->req.flags |= HTTP_FL_KEEPALIVE;
+	log_debug("[C%llu] h2c upgrade", (unsigned long long)c->id);
+	stream_hold(s);
+	stream_on_request_headers(s);
+	if (hs->s)
+		end_request(s);
+	stream_release(s);
+	h2_kick(h);
+	return 0;
 }
 
 void h2_on_read(struct conn *c)

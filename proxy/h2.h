@@ -9,8 +9,11 @@
 #define WM_H2_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct conn;
+struct stream;
 struct evbuffer;
 
 /* What the first bytes of a plaintext connection say: 1 the h2c preface
@@ -21,6 +24,19 @@ int h2_preface_check(struct evbuffer *in);
  * listener's http2 block) and parses what is already in c->sk.in.
  * 0 or -errno (c is then left to close). */
 int h2_conn_start(struct conn *c);
+
+/* Decodes an HTTP2-Settings value (base64url, RFC 7540 3.2.1) into
+ * out: the byte count, -EINVAL when it is not base64url, -E2BIG over cap. */
+int h2_settings_decode(const char *b64, size_t len, uint8_t *out, size_t cap);
+
+/* HTTP/1.1 "Upgrade: h2c" (RFC 7540 3.2): s is c->cur, a complete request
+ * without a body whose head was parsed (not yet given to the stream layer).
+ * Writes the 101, starts the session with the client's SETTINGS payload
+ * (settings, len: the decoded HTTP2-Settings), makes s stream 1 (half-closed
+ * remote) of it and hands s its head and end. Then c->h2 is set, c->cur is
+ * NULL and c->sk.in past the request belongs to h2_on_read(). -EINVAL for a
+ * malformed settings payload, -ENOMEM: nothing changed, serve s over HTTP/1.1. */
+int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, size_t len);
 
 /* conn.c's sock callbacks, for a conn in HTTP/2 mode. */
 void h2_on_read(struct conn *c);
