@@ -63,7 +63,7 @@ like($out, qr{\n1\.1\z}, 'request with a body: not upgraded');
 # ---- the exact 101, then HTTP/2 frames (a SETTINGS frame first)
 my $up = "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n";
 my $settings = 'AAMAAABkAAQAAP__';	# MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 65535
-my $preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . pack('NnCN', 0, 0x04, 0, 0) =~ s/^\0//r;
+my $preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . pack('CnCCN', 0, 0, 0x04, 0, 0);	# + empty SETTINGS
 my ($raw) = http_raw($auto, "${up}HTTP2-Settings: $settings\r\n\r\n$preface", timeout => scale(1));
 like($raw, qr{\AHTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n}, 'raw: 101 with Connection/Upgrade');
 my $frames = $raw =~ s/\A.*?\r\n\r\n//sr;
