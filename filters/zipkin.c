@@ -31,6 +31,7 @@
 #include "accesslog.h"
 #include "cfg.h"
 #include "filter.h"
+#include "h1.h"
 #include "log.h"
 #include "sock.h"
 #include "stats.h"
@@ -251,20 +252,20 @@ static void answered(struct zk_conn *c)
 static void zk_read(struct sock *sk, void *ctx)
 {
 	struct zk_conn *c = ctx;
-	size_t len = evbuffer_get_length(sk->in);
-	const char *data = (const char *)evbuffer_pullup(sk->in, -1);
-	llhttp_errno_t err;
+	llhttp_errno_t err = HPE_OK;
+	bool more = true;
 
 	if (c->dead) {
-		evbuffer_drain(sk->in, len);
+		evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
 		return;
 	}
 	if (!c->busy) {
 		conn_kill(c);	/* nothing asked: a confused collector */
 		return;
 	}
-	err = llhttp_execute(&c->parser, data, len);
-	evbuffer_drain(sk->in, len);
+	while (more && err == HPE_OK && !c->done)
+		err = h1_feed(&c->parser, sk->in, &more);
+	evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
 	if (c->done) {
 		answered(c);
 		return;

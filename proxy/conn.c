@@ -147,17 +147,11 @@ static void conn_process(struct conn *c)
 	struct evbuffer *in = c->sk.in;
 
 	while (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_CLOSING))) {
-		size_t len = evbuffer_get_contiguous_space(in);
-		const char *data;
-		llhttp_errno_t err;
-		size_t used;
+		bool more;
+		llhttp_errno_t err = h1_feed(&c->parser, in, &more);
 
-		if (!len)
+		if (!more)
 			break;
-		data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-		err = llhttp_execute(&c->parser, data, len);
-		used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&c->parser) - data);
-		evbuffer_drain(in, used);
 		if (c->h2) {	/* h2c upgrade: the rest is the client's HTTP/2 preface and frames */
 			h2_on_read(c);
 			return;

@@ -331,3 +331,18 @@ void h1_write_last_chunk(struct evbuffer *out, const struct http_headers *traile
 	h1_write_headers(out, trailers);
 	evbuffer_add(out, "\r\n", 2);
 }
+
+llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more)
+{
+	size_t len = evbuffer_get_contiguous_space(in);
+	const char *data;
+	llhttp_errno_t err;
+
+	*more = len != 0;
+	if (!len)
+		return HPE_OK;
+	data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	err = llhttp_execute(parser, data, len);
+	evbuffer_drain(in, err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(parser) - data));
+	return err;
+}

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <llhttp.h>
+
 #include "stream-t.h"
 
 struct arena;
@@ -62,6 +64,11 @@ void h1_write_headers(struct evbuffer *out, const struct http_headers *h);
 /* "HTTP/1.1 200 OK\r\n" and "content-length: N\r\n", without printf. */
 void h1_write_status_line(struct evbuffer *out, int status);
 void h1_write_content_length(struct evbuffer *out, uint64_t len);
+/* Runs llhttp over the first contiguous piece of in and drains what it
+ * consumed (all of it, or up to a pause or an error). *more is false when in
+ * was empty. */
+llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more);
+
 /* Wraps everything in data as one chunk into out (data is drained). */
 void h1_write_chunk(struct evbuffer *out, struct evbuffer *data);
 

@@ -161,17 +161,11 @@ static void process(struct upconn *uc)
 	struct evbuffer *in = uc->sk.in;
 
 	while (!(uc->flags & (UPCONN_FL_DEAD | UPCONN_FL_IDLE | UPCONN_FL_BP_READ))) {
-		size_t len = evbuffer_get_contiguous_space(in);
-		const char *data;
-		llhttp_errno_t err;
-		size_t used;
+		bool more;
+		llhttp_errno_t err = h1_feed(&uc->parser, in, &more);
 
-		if (!len)
+		if (!more)
 			break;
-		data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-		err = llhttp_execute(&uc->parser, data, len);
-		used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&uc->parser) - data);
-		evbuffer_drain(in, used);
 		if (err == HPE_PAUSED) {
 			/* Response complete. */
 			release(uc);
