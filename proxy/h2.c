@@ -460,32 +460,47 @@ static int on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *frame, i
 	return 0;
 }
 
-/* Response body: bytes from hs->out; deferred while it is empty. */
-static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
-			 nghttp2_data_source *src, void *arg)
+ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
+		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
+		     bool *deferred, bool *below_low)
 {
-	struct h2_stream *hs = src->ptr;
-	size_t have = evbuffer_get_length(hs->out);
+	size_t have = evbuffer_get_length(out);
 	size_t n = have < length ? have : length;
 
+	*deferred = *below_low = false;
 	if (n)
-		evbuffer_remove(hs->out, buf, n);
-	if (have - n == 0 && (hs->flags & H2S_FL_OUT_END)) {
+		evbuffer_remove(out, buf, n);
+	if (have - n == 0 && end) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (hs->trailers) {
+		if (trailers) {
 			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			if (nghttp2_submit_trailer(sess, id, hs->trailers, hs->ntrailers))
+			if (nghttp2_submit_trailer(sess, id, trailers, ntrailers))
 				return NGHTTP2_ERR_CALLBACK_FAILURE;
 		}
 		return (ssize_t)n;
 	}
 	if (!n) {
-		hs->flags |= H2S_FL_DEFERRED;
+		*deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	if ((hs->flags & H2S_FL_WANT_DRAIN) && have - n <= H2_STREAM_OUT_LOW)
-		h2_kick(hs->h);	/* h2_run tells the stream, outside nghttp2 */
+	*below_low = have - n <= low;
 	return (ssize_t)n;
+}
+
+/* Response body: bytes from hs->out; deferred while it is empty. */
+static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
+			 nghttp2_data_source *src, void *arg)
+{
+	struct h2_stream *hs = src->ptr;
+	bool deferred, low;
+	ssize_t n = h2_body_read(sess, id, hs->out, hs->flags & H2S_FL_OUT_END, hs->trailers, hs->ntrailers,
+				 buf, length, data_flags, H2_STREAM_OUT_LOW, &deferred, &low);
+
+	if (deferred)
+		hs->flags |= H2S_FL_DEFERRED;
+	if (low && (hs->flags & H2S_FL_WANT_DRAIN))
+		h2_kick(hs->h);	/* h2_run tells the stream, outside nghttp2 */
+	return n;
 }
 
 /* codec_ops. */

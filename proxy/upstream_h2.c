@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "cluster.h"
+#include "h2.h"
 #include "log.h"
 #include "router.h"
 #include "stats.h"
@@ -344,27 +345,15 @@ static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t
 			 nghttp2_data_source *src, void *arg)
 {
 	struct h2up_stream *hs = src->ptr;
-	size_t have = evbuffer_get_length(hs->out);
-	size_t n = have < length ? have : length;
+	bool deferred, low;
+	ssize_t n = h2_body_read(sess, id, hs->out, hs->flags & H2US_FL_OUT_END, hs->trailers, hs->ntrailers,
+				 buf, length, data_flags, H2UP_STREAM_OUT_LOW, &deferred, &low);
 
-	if (n)
-		evbuffer_remove(hs->out, buf, n);
-	if (have - n == 0 && (hs->flags & H2US_FL_OUT_END)) {
-		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (hs->trailers) {
-			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			if (nghttp2_submit_trailer(sess, id, hs->trailers, hs->ntrailers))
-				return NGHTTP2_ERR_CALLBACK_FAILURE;
-		}
-		return (ssize_t)n;
-	}
-	if (!n) {
+	if (deferred)
 		hs->flags |= H2US_FL_DEFERRED;
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	if ((hs->flags & H2US_FL_WANT_DRAIN) && have - n <= H2UP_STREAM_OUT_LOW)
+	if (low && (hs->flags & H2US_FL_WANT_DRAIN))
 		h2up_kick(hs->h);
-	return (ssize_t)n;
+	return n;
 }
 
 static nghttp2_nv mk_nv(const char *n, size_t nlen, const char *v, size_t vlen)
