@@ -187,10 +187,14 @@ struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, 
 	m->cluster = c;
 	m->flags = ST_FL_SHADOW | ST_FL_REQ_HEADERS | ST_FL_ROUTED;
 	m->info = s->info;
+	m->info.downstream_peer_uri_san = m->info.downstream_tls_version = m->info.requested_server_name = "";
 	m->info.bytes_received = 0;
 	m->req = s->req;
 	m->req.h.v = NULL;
 	m->req.h.n = m->req.h.cap = 0;
+	/* Nothing may point into the original's arena: the copy can outlive it.
+	 * (Request trailers arrive later and are not mirrored.) */
+	memset(&m->req.trailers, 0, sizeof(m->req.trailers));
 	m->req.method = arena_strdup(a, s->req.method);
 	m->req.path = arena_strdup(a, s->req.path);
 	m->req.authority = host_suffix ? shadow_host(a, s->req.authority) : arena_strdup(a, s->req.authority);
