@@ -53,6 +53,15 @@ is(join(',', sort map { $_->{headers}{'x-trace'} // '' } @seen), 't1,t2,t3,t4,t5
 is(join(',', sort map { $_->{path} } @seen), '/m500/1,/m500/2,/m500/3,/m500/4,/m500/5', 'paths are copied');
 ok(wait_for(sub { $wm->stat('cluster.m500.upstream_rq_500') == 5 }, scale(3)), 'stats on the mirror cluster');
 
+# An HTTP/2 client (h2c prior knowledge) is mirrored the same way, body included.
+my $out = curl('--http2-prior-knowledge', '-o', '/dev/null', '-w', '%{http_code} %{http_version}',
+	'-H', 'x-trace: h2', '--data-binary', $body, "http://127.0.0.1:$port/m500/h2");
+is($out, '200 2', 'HTTP/2 client: main 200 over h2');
+ok(wait_for(sub { grep { ($_->{headers}{'x-trace'} // '') eq 'h2' } $m500->requests }, scale(3)),
+	'HTTP/2 client: the mirror got the copy');
+my ($h2copy) = grep { ($_->{headers}{'x-trace'} // '') eq 'h2' } $m500->requests;
+is($h2copy && $h2copy->{body_md5}, md5_hex($body), 'HTTP/2 client: the copy carries the whole body');
+
 # The mirror hangs: the main answer is not delayed; the copy's Host gets -shadow.
 my $t0 = time;
 for my $i (1 .. 3) {
@@ -74,9 +83,9 @@ ok(wait_for(sub { $wm->stat('cluster.mdown.upstream_cx_connect_fail') == 3 }, sc
 	'the refused mirror connections are counted on the mirror cluster');
 
 # Only the originals are in the access log.
-wait_for(sub { (() = slurp($log) =~ /\n/g) >= 11 }, scale(3));
+wait_for(sub { (() = slurp($log) =~ /\n/g) >= 12 }, scale(3));
 my @lines = grep { length } split /\n/, slurp($log);
-is(scalar(@lines), 11, 'one access-log line per original request, none for copies');
+is(scalar(@lines), 12, 'one access-log line per original request, none for copies');
 ok(!grep({ !/ main$/ } @lines), 'every logged request went to the main cluster');
 
 # percentage 50 samples roughly half; 0 never mirrors.
