@@ -177,6 +177,7 @@ struct cfg_listener {
 	unsigned nvhosts;
 	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */
 	enum http_proto protocol;	/* default PROTO_AUTO */
+	uint64_t idle_timeout_ms;	/* close connections idle this long (no stream, no bytes); 0 = never; 1 h */
 	struct cfg_http2 http2;
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };

@@ -1320,7 +1320,7 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 {
 	static const char *const keys[] = {
 		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
-		"original_dst", "bind_to_port", "outbound_policy", NULL
+		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -1336,6 +1336,9 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	}
 	if (!(v = need(pc, n, "address", "listener")) || parse_addr(pc, v, true, &l->address, &l->addr))
+		rc = -EINVAL;
+	l->idle_timeout_ms = 3600 * 1000;	/* Envoy's HTTP connection manager default */
+	if ((v = yaml_get(n, "idle_timeout")) && cfg_get_duration(pc, v, &l->idle_timeout_ms))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "direction"))) {
 		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
@@ -1993,6 +1996,8 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 	jw_kstr(w, "name", l->name);
 	jw_kstr(w, "address", l->address);
 	jw_kstr(w, "direction", dirs[l->direction]);
+	jw_key(w, "idle_timeout");
+	jw_duration(w, l->idle_timeout_ms);
 	if (l->original_dst) {
 		jw_key(w, "original_dst");
 		jw_bool(w, true);

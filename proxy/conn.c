@@ -67,9 +67,46 @@ static void conn_free(struct conn *c)
 	tls_peer_free(&c->tls);
 	sock_close(&c->sk);
 	event_free(c->later);
+	if (c->idle)
+		event_free(c->idle);
 	evbuffer_free(c->scratch);
 	h1_acc_free(&c->acc);
 	free(c);
+}
+
+static void idle_arm(struct conn *c, uint64_t us)
+{
+	struct timeval tv = { (time_t)(us / 1000000), (suseconds_t)(us % 1000000) };
+
+	event_add(c->idle, &tv);
+}
+
+/* The listener's idle_timeout (Envoy's idle_timeout: no stream in flight and
+ * nothing from the client for that long) closes the connection; HTTP/2 says
+ * GOAWAY first, as on drain. Reads only stamp a time, the timer re-arms for
+ * what is left. */
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	uint64_t quiet = util_mono_us() - c->last_active_us;
+	bool busy = c->h2 ? !h2_conn_idle(c) : c->cur != NULL;
+
+	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
+		return;
+	if (busy || quiet < c->idle_us) {
+		idle_arm(c, busy ? c->idle_us : c->idle_us - quiet);
+		return;
+	}
+	if (c->listener_stats)
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_IDLE_TIMEOUT);
+	log_debug("[C%llu] idle timeout", (unsigned long long)c->id);
+	if (c->h2) {
+		c->flags |= CONN_FL_CLOSING;
+		h2_conn_drain(c);
+		conn_maybe_close(c);
+	} else {
+		conn_close(c);
+	}
 }
 
 /* Close now if nothing is in flight and the output is flushed. When the client
@@ -208,6 +245,7 @@ static void read_cb(struct sock *sk, void *arg)
 {
 	struct conn *c = arg;
 
+	c->last_active_us = util_mono_us();
 	if (c->flags & CONN_FL_LINGERING) {
 		evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
 		return;
@@ -389,6 +427,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		if (strcmp(l->key, listener_address) != 0)
 			continue;
 		c->listener_stats = l->stats_base;
+		c->idle_us = l->idle_timeout_ms * 1000;
 		c->proto = l->protocol;
 		c->http2 = l->http2;
 		if (l->tls) {
@@ -430,6 +469,9 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	}
 	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
 	c->parser.data = c;
+	c->last_active_us = util_mono_us();
+	if (c->idle_us && (c->idle = evtimer_new(w->base, idle_cb, c)))
+		idle_arm(c, c->idle_us);	/* without the timer the connection just never idles out */
 	if (c->listener_stats) {
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_TOTAL);
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);

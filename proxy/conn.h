@@ -41,6 +41,9 @@ struct conn {
 	struct sock sk;
 	struct conn *next, **pprev;	/* worker's connection list */
 	struct event *later;		/* deferred work: resume parsing, free */
+	struct event *idle;		/* idle timeout (listener idle_timeout), or NULL */
+	uint64_t idle_us;		/* that timeout */
+	uint64_t last_active_us;	/* last bytes from the client */
 	uint32_t flags;			/* CONN_FL_* */
 	int err_status;			/* 431 when a header limit was hit */
 

@@ -117,6 +117,7 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_CX_ACTIVE, "downstream_cx_active", ST_GAUGE),
 	LEAF(LS_DOWNSTREAM_CX_DESTROY, "downstream_cx_destroy", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_PROTOCOL_ERROR, "downstream_cx_protocol_error", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_IDLE_TIMEOUT, "downstream_cx_idle_timeout", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_RX_BYTES_TOTAL, "downstream_cx_rx_bytes_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_TX_BYTES_TOTAL, "downstream_cx_tx_bytes_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIMEOUT, "downstream_rq_timeout", ST_COUNTER),

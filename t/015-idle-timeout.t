@@ -1,0 +1,115 @@
+# Listener idle_timeout (Envoy's connection idle timeout): a connection with no
+# request in flight and nothing from the client for that long is closed, for
+# HTTP/1.1 and HTTP/2; a request in flight keeps its connection however long it
+# takes; http.<listener>.downstream_cx_idle_timeout counts the closes.
+use strict;
+use warnings;
+use Test::More;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+use Wingman;
+
+my $be = start_backend(mode => 'echo');
+my $slow = start_backend(mode => 'slow', delay => 1);
+my ($bport, $sport) = ($be->port, $slow->port);
+my $port = free_port();
+my $admin = free_port();
+my $wm = start_wingman(<<"EOF");
+workers: 1
+admin: { address: 127.0.0.1:$admin }
+access_log: { path: off }
+listeners:
+  - name: web
+    address: 127.0.0.1:$port
+    idle_timeout: 400ms
+    routes:
+      - { match: { prefix: /slow }, route: { cluster: slow } }
+      - { match: { prefix: / }, route: { cluster: be } }
+clusters:
+  - { name: be, endpoints: [127.0.0.1:$bport] }
+  - { name: slow, endpoints: [127.0.0.1:$sport] }
+EOF
+
+# Seconds until the server closes $s (reads and drops what comes), or undef.
+sub closed_after {
+	my ($s, $max) = @_;
+	my $t0 = time;
+	my $sel = IO::Select->new($s);
+	while (time - $t0 < $max) {
+		next unless $sel->can_read(0.05);
+		my $n = sysread($s, my $buf, 65536);
+		return time - $t0 if !$n;
+	}
+	return undef;
+}
+
+# A connection that never sends anything.
+my $s = connect_port($port);
+my $t = closed_after($s, scale(3));
+ok(defined $t && $t >= 0.3, sprintf('a silent connection is closed after the idle timeout (%.2fs)', $t // -1));
+
+# A keep-alive connection after its answer.
+$s = connect_port($port);
+send_bytes($s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+my ($r) = read_response($s);
+is($r && $r->{status}, 200, 'keep-alive request answered');
+$t = closed_after($s, scale(3));
+ok(defined $t && $t >= 0.3, sprintf('then closed after being idle (%.2fs)', $t // -1));
+
+# Activity postpones it: requests every 250 ms keep the connection for 1.5 s.
+$s = connect_port($port);
+my $ok = 1;
+for my $i (1 .. 6) {
+	send_bytes($s, "GET /k$i HTTP/1.1\r\nHost: x\r\n\r\n");
+	my ($x) = read_response($s);
+	$ok &&= $x && $x->{status} == 200;
+	sleep 0.25;
+}
+ok($ok, 'a connection in use every 250 ms outlives the 400 ms idle timeout');
+
+# A request in flight for 1 s keeps its connection.
+$s = connect_port($port);
+send_bytes($s, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+($r) = read_response($s, timeout => scale(5));
+is($r && $r->{status}, 200, 'a request slower than the idle timeout is answered');
+
+
+
+# HTTP/2 (prior knowledge): an idle session gets GOAWAY and is closed too.
+$s = connect_port($port);
+send_bytes($s, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . pack('CnCCN', 0, 0, 4, 0, 0));	# preface + empty SETTINGS
+my ($got, $goaway) = ('', 0);
+my $t0 = time;
+my $sel = IO::Select->new($s);
+while (time - $t0 < scale(3)) {
+	next unless $sel->can_read(0.05);
+	last unless sysread($s, my $buf, 65536);
+	$got .= $buf;
+}
+my $took = time - $t0;
+for (my $o = 0; $o + 9 <= length $got;) {	# walk the frames for a GOAWAY (type 7)
+	my ($hi, $lo, $type) = unpack('CnC', substr($got, $o, 4));
+	$goaway ||= $type == 7;
+	$o += 9 + ($hi << 16 | $lo);
+}
+ok($goaway, 'an idle HTTP/2 connection gets GOAWAY');
+ok($took >= 0.3 && $took < scale(3), sprintf('and is closed after the idle timeout (%.2fs)', $took));
+
+ok($wm->stat('http.web.downstream_cx_idle_timeout') >= 3, 'downstream_cx_idle_timeout counted');
+
+# 0 disables it.
+my $port2 = free_port();
+my $admin2 = free_port();
+my $wm2 = start_wingman(<<"EOF");
+workers: 1
+admin: { address: 127.0.0.1:$admin2 }
+access_log: { path: off }
+listeners:
+  - { name: web, address: 127.0.0.1:$port2, idle_timeout: 0s, routes: [ { match: { prefix: / }, route: { cluster: be } } ] }
+clusters:
+  - { name: be, endpoints: [127.0.0.1:$bport] }
+EOF
+$s = connect_port($port2);
+ok(!defined closed_after($s, 1.0), 'idle_timeout 0: a silent connection stays open');
+like(admin_get($admin, '/config_dump'), qr/"idle_timeout":\s*"0.400s"/, '/config_dump shows idle_timeout');
+done_testing;
