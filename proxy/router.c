@@ -38,6 +38,9 @@ static const char *const reset_detail[] = {
 	[AF_REFUSED_STREAM] = "upstream_reset_before_response_started{remote_refused_stream_reset}",
 };
 
+_Static_assert(sizeof(((struct host *)0)->addr) == sizeof(((struct stream_info *)0)->upstream_host),
+	       "start_attempt copies a host's address into stream_info whole");
+
 static void start_attempt(struct stream *s);
 static void end_attempt(struct stream *s, struct upstream_req *ur);
 
@@ -300,7 +303,7 @@ static void start_attempt(struct stream *s)
 	const struct cfg_cluster *cl = s->cluster;
 	struct cluster_breakers *cb = cluster_breakers(cl);
 	struct upstream_req *ur;
-	char n[16];
+	char n[25];
 	struct host *h;
 	int err;
 
@@ -328,13 +331,13 @@ static void start_attempt(struct stream *s)
 	s->up = ur;
 	if (rc->ntried < ROUTER_MAX_TRIED)
 		rc->tried[rc->ntried++] = h;
-	snprintf(n, sizeof(n), "%u", ur->n);
-	if (http_hdr_set(s->arena, &s->req.h, "x-envoy-attempt-count", n)) {
+	n[24] = '\0';
+	if (http_hdr_set(s->arena, &s->req.h, "x-envoy-attempt-count", util_fmt_u64(n, ur->n, 10))) {
 		end_attempt(s, ur);
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		return;
 	}
-	snprintf(s->info.upstream_host, sizeof(s->info.upstream_host), "%s", h->addr);
+	memcpy(s->info.upstream_host, h->addr, sizeof(s->info.upstream_host));	/* same size, NUL-terminated */
 	s->info.up_start_mono_us = util_mono_us();
 	stats_inc(cl->stats_base + CS_UPSTREAM_RQ_TOTAL);
 	stats_inc(cl->stats_base + CS_UPSTREAM_RQ_ACTIVE);
