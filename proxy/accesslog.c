@@ -486,11 +486,12 @@ size_t al_response_flags(uint32_t flags, char *buf, size_t len)
 
 	if (!len)
 		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(al_flags); i++) {
-		size_t cl = strlen(al_flags[i].code);
+	for (size_t i = 0; flags && i < ARRAY_SIZE(al_flags); i++) {
+		size_t cl;
 
 		if (!(flags & al_flags[i].flag))
 			continue;
+		cl = strlen(al_flags[i].code);
 		if (n + (n ? 1 : 0) + cl >= len)
 			break;
 		if (n)
