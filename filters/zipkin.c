@@ -41,7 +41,8 @@
 #include "ytree.h"
 
 #define REPORT_TIMEOUT_MS 5000		/* a report without an answer by then has failed */
-#define SPAN_JSON_MAX 8192
+#define SPAN_JSON_MAX 16384		/* room made for each span (see trace_span_json) */
+#define QUEUE_KEEP (1u << 20)		/* a larger queue buffer is freed once sent */
 #define URL_MAX 256			/* http.url is cut there, like Envoy */
 
 struct zipkin_conf {
@@ -159,7 +160,8 @@ struct zk_reporter {
 	socklen_t sslen;
 	char *path;
 	uint64_t flush_ms, min_flush, max_queue;
-	struct evbuffer *pending;	/* spans joined by commas, without brackets */
+	char *queue;			/* npending spans, each after a comma */
+	size_t qlen, qcap;
 	unsigned npending;
 	struct zk_conn *conn;
 	struct zk_conn *dead;		/* closed from the reaper event, outside sock callbacks */
@@ -306,12 +308,43 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	report_send(arg);
 }
 
+/* Empties the queue; a buffer grown past QUEUE_KEEP (a collector outage) goes. */
+static void queue_reset(struct zk_reporter *r)
+{
+	r->qlen = 0;
+	r->npending = 0;
+	if (r->qcap > QUEUE_KEEP) {
+		free(r->queue);
+		r->queue = NULL;
+		r->qcap = 0;
+	}
+}
+
+/* Room for one more span at r->queue + r->qlen: SPAN_JSON_MAX bytes and the
+ * closing bracket. NULL when the queue is full or memory is short. */
+static char *queue_room(struct zk_reporter *r)
+{
+	size_t need = r->qlen + SPAN_JSON_MAX + 1, cap = r->qcap ? r->qcap : 4 * SPAN_JSON_MAX;
+	char *q;
+
+	if (r->npending >= r->max_queue)
+		return NULL;
+	if (need > r->qcap) {
+		while (cap < need)
+			cap *= 2;
+		if (!(q = realloc(r->queue, cap)))
+			return NULL;
+		r->queue = q;
+		r->qcap = cap;
+	}
+	return r->queue + r->qlen;
+}
+
 /* Sends what is pending unless a report is already in flight. */
 static void report_send(struct zk_reporter *r)
 {
 	struct zk_conn *c = r->conn;
 	struct timeval tv = { REPORT_TIMEOUT_MS / 1000, (REPORT_TIMEOUT_MS % 1000) * 1000 };
-	size_t blen = evbuffer_get_length(r->pending);
 	struct evbuffer *out;
 
 	if (!r->npending || (c && c->busy))
@@ -328,24 +361,26 @@ static void report_send(struct zk_reporter *r)
 		c->parser.data = c;
 		r->conn = c;
 	}
+	/* The body is the queue with its first comma turned into '[' and a ']' after. */
 	out = c->sk.out;
+	r->queue[0] = '[';
+	r->queue[r->qlen] = ']';
 	if (evbuffer_add_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-				"Content-Length: %zu\r\n\r\n[", r->path, r->address, blen + 2) < 0 ||
-	    evbuffer_add_buffer(out, r->pending) || evbuffer_add(out, "]", 1)) {
+				"Content-Length: %zu\r\n\r\n", r->path, r->address, r->qlen + 1) < 0 ||
+	    evbuffer_add(out, r->queue, r->qlen + 1)) {
 		conn_kill(c);
 		goto fail;
 	}
 	c->busy = true;
 	c->nspans = r->npending;
-	r->npending = 0;
+	queue_reset(r);
 	evtimer_add(r->report_timer, &tv);
 	sock_flush(&c->sk);
 	return;
 fail:
 	stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_FAILED));
 	stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->npending);
-	evbuffer_drain(r->pending, evbuffer_get_length(r->pending));
-	r->npending = 0;
+	queue_reset(r);
 }
 
 static void reporter_free(struct zk_reporter *r)
@@ -367,8 +402,7 @@ static void reporter_free(struct zk_reporter *r)
 		event_free(r->report_timer);
 	if (r->reaper)
 		event_free(r->reaper);
-	if (r->pending)
-		evbuffer_free(r->pending);
+	free(r->queue);
 	free(r->path);
 	free(r);
 }
@@ -386,8 +420,7 @@ static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_co
 		if (!(r = calloc(1, sizeof(*r))))
 			return NULL;
 		r->base = stream_base(s);
-		if (!(r->pending = evbuffer_new()) ||
-		    !(r->flush_timer = event_new(r->base, -1, EV_PERSIST, flush_cb, r)) ||
+		if (!(r->flush_timer = event_new(r->base, -1, EV_PERSIST, flush_cb, r)) ||
 		    !(r->report_timer = evtimer_new(r->base, report_timeout, r)) ||
 		    !(r->reaper = event_new(r->base, -1, 0, reaper_cb, r))) {
 			reporter_free(r);
@@ -420,13 +453,18 @@ static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_co
 	return r;
 }
 
-static void reporter_queue(struct zk_reporter *r, const char *json, size_t len)
+/* Queues a span, written in place by trace_span_json. */
+static void reporter_queue(struct zk_reporter *r, const struct trace_span *sp)
 {
-	if (r->npending >= r->max_queue ||
-	    (r->npending && evbuffer_add(r->pending, ",", 1)) || evbuffer_add(r->pending, json, len)) {
+	char *d = queue_room(r);
+	size_t n;
+
+	if (!d || !(n = trace_span_json(d + 1, SPAN_JSON_MAX, sp))) {
 		stats_inc(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED));
 		return;
 	}
+	d[0] = ',';
+	r->qlen += n + 1;
 	r->npending++;
 	if (r->npending >= r->min_flush)
 		report_send(r);
@@ -465,45 +503,58 @@ static bool roll(double pct)
 	return (double)(util_rand64() >> 11) * (100.0 / 9007199254740992.0) < pct;
 }
 
-static int set_hdr(struct stream *s, const char *name, const char *value, size_t vlen)
-{
-	http_hdr_del(&s->req.h, name);
-	return http_hdr_add(s->arena, &s->req.h, name, strlen(name), value, vlen);
-}
+/* Header values are written into one arena block, each NUL-terminated. */
+#define INJECT_MAX (33 + 17 + 2 + 17 + 2 + 56 + 69)
 
-/* Writes this span's context into the request going upstream. */
-static int inject(struct stream *s, const struct trace_ctx *c, bool had_b3)
-{
-	char tid[33], sid[17], pid[17], tp[56], b3[72];
-	size_t tlen = trace_id_hex(c, tid);
-	const char *smp = c->debug ? "d" : c->sampled ? "1" : "0";
-	int n;
+#define PUSH(s, name, v, n) http_hdr_push((s)->arena, &(s)->req.h, name, sizeof(name) - 1, v, n)
 
+/* Replaces the request's trace headers by this span's context: x-b3-*,
+ * traceparent, and b3 when one came in. */
+static int inject(struct stream *s, const struct trace_ctx *c)
+{
+	char *tid = arena_alloc(s->arena, INJECT_MAX), *sid, *smp, *pid, *flg, *tp, *b3, *d;
+	bool had_b3 = trace_strip(&s->req.h);
+	size_t tlen;
+
+	if (!tid)
+		return -ENOMEM;
+	tlen = trace_id_hex(c, tid);
+	sid = tid + tlen + 1;
 	trace_span_hex(c->span_id, sid);
+	smp = sid + 17;
+	memcpy(smp, c->sampled ? "1" : "0", 2);
+	pid = smp + 2;
 	trace_span_hex(c->parent_id, pid);
-	if (set_hdr(s, "x-b3-traceid", tid, tlen) || set_hdr(s, "x-b3-spanid", sid, 16) ||
-	    set_hdr(s, "x-b3-sampled", c->sampled ? "1" : "0", 1))
-		return -ENOMEM;
-	http_hdr_del(&s->req.h, "x-b3-parentspanid");
-	http_hdr_del(&s->req.h, "x-b3-flags");
-	if (c->parent_id && set_hdr(s, "x-b3-parentspanid", pid, 16))
-		return -ENOMEM;
-	if (c->debug && set_hdr(s, "x-b3-flags", "1", 1))
-		return -ENOMEM;
+	flg = pid + 17;
+	memcpy(flg, "1", 2);
 	/* traceparent always carries 128 bits: a 64-bit id is left-padded. */
+	tp = flg + 2;
 	memcpy(tp, "00-0000000000000000", 19);
 	memcpy(tp + (c->id128 ? 3 : 19), tid, tlen);
 	tp[35] = '-';
 	memcpy(tp + 36, sid, 16);
-	memcpy(tp + 52, c->sampled ? "-01" : "-00", 3);
-	if (set_hdr(s, "traceparent", tp, 55))
-		return -ENOMEM;
-	if (had_b3) {
-		n = snprintf(b3, sizeof(b3), "%s-%s-%s%s%s", tid, sid, smp, c->parent_id ? "-" : "",
-			     c->parent_id ? pid : "");
-		if (set_hdr(s, "b3", b3, (size_t)n))
-			return -ENOMEM;
+	memcpy(tp + 52, c->sampled ? "-01" : "-00", 4);
+	/* b3: {trace}-{span}-{sampling}[-{parent}] */
+	b3 = d = tp + 56;
+	memcpy(d, tid, tlen);
+	d += tlen;
+	*d++ = '-';
+	memcpy(d, sid, 16);
+	d += 16;
+	*d++ = '-';
+	*d++ = c->debug ? 'd' : c->sampled ? '1' : '0';
+	if (c->parent_id) {
+		*d++ = '-';
+		memcpy(d, pid, 16);
+		d += 16;
 	}
+	*d = '\0';
+
+	if (PUSH(s, "x-b3-traceid", tid, tlen) || PUSH(s, "x-b3-spanid", sid, 16) ||
+	    PUSH(s, "x-b3-sampled", smp, 1) || (c->parent_id && PUSH(s, "x-b3-parentspanid", pid, 16)) ||
+	    (c->debug && PUSH(s, "x-b3-flags", flg, 1)) || PUSH(s, "traceparent", tp, 55) ||
+	    (had_b3 && PUSH(s, "b3", b3, (size_t)(d - b3))))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -535,21 +586,11 @@ static enum filter_status zipkin_on_request_headers(struct stream *s, const void
 	else if (t->sampled == TRACE_SAMPLED_UNSET)
 		t->sampled = roll(c->sampling);
 	st->active = true;
-	return inject(s, t, http_hdr_find(&s->req.h, "b3") != NULL) ? FILTER_ERROR : FILTER_CONTINUE;
+	return inject(s, t) ? FILTER_ERROR : FILTER_CONTINUE;
 }
 
-/* Decimal v, NUL-terminated, into buf. */
-static void fmt_u64(char buf[25], uint64_t v)
-{
-	char tmp[24], *d = util_fmt_u64(tmp, v, 10);
-	size_t n = (size_t)(tmp + 24 - d);
-
-	memcpy(buf, d, n);
-	buf[n] = '\0';
-}
-
-/* a, b, c and d joined into buf, cut to fit. */
-static void cat3(char *buf, size_t cap, const char *a, const char *b, const char *c, const char *d)
+/* a, b, c and d joined into buf, cut to fit; returns the length. */
+static size_t cat4(char *buf, size_t cap, const char *a, const char *b, const char *c, const char *d)
 {
 	const char *parts[] = { a, b, c, d };
 	size_t n = 0;
@@ -563,25 +604,39 @@ static void cat3(char *buf, size_t cap, const char *a, const char *b, const char
 		n += l;
 	}
 	buf[n] = '\0';
+	return n;
 }
 
 /* The span name: the route name, or Envoy's "host:port" plus a slash-star suffix (the
- * listener's port when Host has none). */
-static void span_name(const struct stream *s, char *buf, size_t len)
+ * listener's port when Host has none). buf is used when the name is built. */
+static const char *span_name(const struct stream *s, char *buf, size_t len)
 {
 	const char *a = s->req.authority;
 	const char *colon = strrchr(a, ':');
 	bool has_port = colon && (a[0] != '[' || colon > strchr(a, ']'));
 
 	if (s->route && *s->route->name)
-		snprintf(buf, len, "%s", s->route->name);
-	else if (!*a)
+		return s->route->name;
+	if (!*a)
 		snprintf(buf, len, "%s/*", s->info.downstream_local);
 	else if (has_port || !s->listener)
 		snprintf(buf, len, "%.200s/*", a);
 	else
 		snprintf(buf, len, "%.200s:%u/*", a, s->listener->addr.port);
+	return buf;
 }
+
+/* The digits of v, at the end of buf[24]; *n gets their count. */
+static const char *digits(char buf[24], uint64_t v, size_t *n)
+{
+	char *d = util_fmt_u64(buf, v, 10);
+
+	*n = (size_t)(buf + 24 - d);
+	return d;
+}
+
+#define TAG(k, v, n) (tags[nt++] = TRACE_TAG(k, v, n))
+#define TAG_STR(k, v) (tags[nt++] = TRACE_TAG(k, v, strlen(v)))
 
 static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 {
@@ -589,53 +644,45 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	struct zipkin_state *st = state;
 	const struct stream_info *in = &s->info;
 	const struct http_hdr *rid = http_hdr_find(&s->req.h, "x-request-id");
-	char name[256], url[URL_MAX + 1], code[25], flags[96], req_sz[25], resp_sz[25], peer[64], rids[129];
-	char json[SPAN_JSON_MAX];
+	char name[256], url[URL_MAX + 1], code[24], flags[96], req_sz[24], resp_sz[24];
+	const char *peer = in->downstream_remote, *d, *end;
 	struct trace_tag tags[16];
 	struct trace_span sp;
 	struct zk_reporter *r;
-	const char *colon;
-	unsigned n = 0;
+	unsigned nt = 0;
 	size_t len;
 
 	if (!st->active || !st->ctx.sampled)
 		return;
-	span_name(s, name, sizeof(name));
-	cat3(url, sizeof(url), s->req.scheme, "://", s->req.authority, s->req.path);
-	fmt_u64(code, (uint64_t)(in->response_code > 0 ? in->response_code : 0));
-	al_response_flags(in->flags, flags, sizeof(flags));
-	fmt_u64(req_sz, in->bytes_received);
-	fmt_u64(resp_sz, in->bytes_sent);
-	memcpy(peer, in->downstream_remote, sizeof(peer));
-	peer[sizeof(peer) - 1] = '\0';
-	if ((colon = strrchr(peer, ':')))
-		peer[colon - peer] = '\0';
-	if (peer[0] == '[') {
-		memmove(peer, peer + 1, strlen(peer));
-		peer[strcspn(peer, "]")] = '\0';
-	}
-	snprintf(rids, sizeof(rids), "%.*s", rid ? (int)(rid->vlen < 128 ? rid->vlen : 128) : 0,
-		 rid ? rid->value : "");
+	/* peer.address is the address without the port (and brackets). */
+	end = strrchr(peer, ':');
+	if (!end)
+		end = peer + strlen(peer);
+	if (peer[0] == '[' && end > peer && end[-1] == ']')
+		peer++, end--;
 
-	tags[n++] = (struct trace_tag){ "component", "proxy" };
-	tags[n++] = (struct trace_tag){ "node_id", s->cfg->node_id };
+	TAG("component", "proxy", 5);
+	TAG_STR("node_id", s->cfg->node_id);
 	if (rid)
-		tags[n++] = (struct trace_tag){ "guid:x-request-id", rids };
-	tags[n++] = (struct trace_tag){ "http.method", s->req.method };
-	tags[n++] = (struct trace_tag){ "http.url", url };
-	tags[n++] = (struct trace_tag){ "http.protocol", in->protocol };
-	tags[n++] = (struct trace_tag){ "http.status_code", code };
-	tags[n++] = (struct trace_tag){ "upstream_cluster", s->cluster ? s->cluster->name : "-" };
-	tags[n++] = (struct trace_tag){ "response_flags", flags };
-	tags[n++] = (struct trace_tag){ "peer.address", peer };
-	tags[n++] = (struct trace_tag){ "request_size", req_sz };
-	tags[n++] = (struct trace_tag){ "response_size", resp_sz };
+		TAG("guid:x-request-id", rid->value, rid->vlen < 128 ? rid->vlen : 128);
+	TAG_STR("http.method", s->req.method);
+	TAG("http.url", url, cat4(url, sizeof(url), s->req.scheme, "://", s->req.authority, s->req.path));
+	TAG_STR("http.protocol", in->protocol);
+	d = digits(code, (uint64_t)(in->response_code > 0 ? in->response_code : 0), &len);
+	TAG("http.status_code", d, len);
+	TAG_STR("upstream_cluster", s->cluster ? s->cluster->name : "-");
+	TAG("response_flags", flags, al_response_flags(in->flags, flags, sizeof(flags)));
+	TAG("peer.address", peer, (size_t)(end - peer));
+	d = digits(req_sz, in->bytes_received, &len);
+	TAG("request_size", d, len);
+	d = digits(resp_sz, in->bytes_sent, &len);
+	TAG("response_size", d, len);
 	if (in->response_code >= 500 || in->response_code == 0)
-		tags[n++] = (struct trace_tag){ "error", "true" };
+		TAG("error", "true", 4);
 
 	sp = (struct trace_span){
 		.ctx = &st->ctx,
-		.name = name,
+		.name = span_name(s, name, sizeof(name)),
 		.kind = s->listener && s->listener->direction == DIR_OUTBOUND ? "CLIENT" : "SERVER",
 		.timestamp_us = in->start_wall_us,
 		.duration_us = in->end_mono_us - in->start_mono_us,
@@ -644,13 +691,13 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 		.remote_addr = in->upstream_host,
 		.shared = st->shared,
 		.tags = tags,
-		.ntags = n,
+		.ntags = nt,
 	};
-	if (!(r = reporter_get(s, c)) || !(len = trace_span_json(json, sizeof(json), &sp))) {
+	if (!(r = reporter_get(s, c))) {
 		stats_inc(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED));
 		return;
 	}
-	reporter_queue(r, json, len);
+	reporter_queue(r, &sp);
 }
 
 const struct filter_ops zipkin_filter = {

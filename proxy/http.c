@@ -54,6 +54,16 @@ int http_hdr_add(struct arena *a, struct http_headers *h, const char *name, size
 	return 0;
 }
 
+int http_hdr_push(struct arena *a, struct http_headers *h, const char *name, size_t nlen,
+		  const char *value, size_t vlen)
+{
+	if (h->n == h->cap && grow(a, h))
+		return -ENOMEM;
+	h->v[h->n++] = (struct http_hdr){ .name = name, .value = value, .nlen = (uint32_t)nlen,
+					  .vlen = (uint32_t)vlen };
+	return 0;
+}
+
 unsigned http_hdr_del(struct http_headers *h, const char *name)
 {
 	size_t nlen = strlen(name);

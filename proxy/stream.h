@@ -135,6 +135,10 @@ void stream_release(struct stream *s);
 const struct http_hdr *http_hdr_find(const struct http_headers *h, const char *name);
 int http_hdr_add(struct arena *a, struct http_headers *h, const char *name, size_t nlen,
 		 const char *value, size_t vlen);
+/* Adds a header without copying: name is a lower-case literal, value a
+ * NUL-terminated string that lives as long as a (the stream's arena). */
+int http_hdr_push(struct arena *a, struct http_headers *h, const char *name, size_t nlen,
+		  const char *value, size_t vlen);
 /* Replaces every header with that name by one (adds it if absent). */
 int http_hdr_set(struct arena *a, struct http_headers *h, const char *name, const char *value);
 /* Removes every header with that name; returns how many. */

@@ -137,9 +137,56 @@ int trace_parse_traceparent(const char *v, size_t len, struct trace_ctx *out)
 	return 1;
 }
 
-static int hdr(const struct http_headers *h, const char *name, const char **v, size_t *n)
+/* The trace context headers of a request, found in one pass. */
+enum { TH_B3, TH_TRACEID, TH_SPANID, TH_PARENT, TH_SAMPLED, TH_FLAGS, TH_TRACEPARENT, TH__COUNT };
+
+static const struct {
+	const char *name;
+	size_t len;
+} trace_hdr_names[TH__COUNT] = {
+	[TH_B3] = { "b3", 2 },
+	[TH_TRACEID] = { "x-b3-traceid", 12 },
+	[TH_SPANID] = { "x-b3-spanid", 11 },
+	[TH_PARENT] = { "x-b3-parentspanid", 17 },
+	[TH_SAMPLED] = { "x-b3-sampled", 12 },
+	[TH_FLAGS] = { "x-b3-flags", 10 },
+	[TH_TRACEPARENT] = { "traceparent", 11 },
+};
+
+/* Which trace header h is (header names are stored lower-case), or -1. */
+static int trace_hdr_kind(const struct http_hdr *h)
 {
-	const struct http_hdr *x = http_hdr_find(h, name);
+	int k;
+
+	switch (h->nlen) {
+	case 2: k = TH_B3; break;
+	case 10: k = TH_FLAGS; break;
+	case 11: k = h->name[0] == 't' ? TH_TRACEPARENT : TH_SPANID; break;
+	case 12: k = h->name[5] == 't' ? TH_TRACEID : TH_SAMPLED; break;
+	case 17: k = TH_PARENT; break;
+	default: return -1;
+	}
+	return memcmp(h->name, trace_hdr_names[k].name, h->nlen) == 0 ? k : -1;
+}
+
+struct trace_hdrs {
+	const struct http_hdr *h[TH__COUNT];	/* the first of each, or NULL */
+};
+
+static void trace_hdrs_find(const struct http_headers *h, struct trace_hdrs *th)
+{
+	*th = (struct trace_hdrs){ 0 };
+	for (uint32_t i = 0; i < h->n; i++) {
+		int k = trace_hdr_kind(&h->v[i]);
+
+		if (k >= 0 && !th->h[k])
+			th->h[k] = &h->v[i];
+	}
+}
+
+static int hdr(const struct trace_hdrs *th, int k, const char **v, size_t *n)
+{
+	const struct http_hdr *x = th->h[k];
 
 	if (!x)
 		return 0;
@@ -149,27 +196,26 @@ static int hdr(const struct http_headers *h, const char *name, const char **v, s
 }
 
 /* x-b3-* headers. Same return convention as trace_parse_b3. */
-static int parse_b3_multi(const struct http_headers *h, struct trace_ctx *out)
+static int parse_b3_multi(const struct trace_hdrs *th, struct trace_ctx *out)
 {
 	struct trace_ctx c = { .sampled = TRACE_SAMPLED_UNSET };
 	const char *v;
 	size_t n;
 	int ids = 0;
 
-	if (hdr(h, "x-b3-sampled", &v, &n) && parse_sampling(v, n, &c))
+	if (hdr(th, TH_SAMPLED, &v, &n) && parse_sampling(v, n, &c))
 		c.sampled = TRACE_SAMPLED_UNSET;
-	if (hdr(h, "x-b3-flags", &v, &n) && n == 1 && v[0] == '1') {
+	if (hdr(th, TH_FLAGS, &v, &n) && n == 1 && v[0] == '1') {
 		c.debug = true;
 		c.sampled = 1;
 	}
-	if (hdr(h, "x-b3-traceid", &v, &n)) {
+	if (hdr(th, TH_TRACEID, &v, &n)) {
 		const char *sv, *pv;
 		size_t sn, pn;
 
-		ids = !parse_trace_id(v, n, false, &c) && hdr(h, "x-b3-spanid", &sv, &sn) &&
+		ids = !parse_trace_id(v, n, false, &c) && hdr(th, TH_SPANID, &sv, &sn) &&
 		      !parse_span_id(sv, sn, false, &c.span_id);
-		if (ids && hdr(h, "x-b3-parentspanid", &pv, &pn) &&
-		    parse_span_id(pv, pn, false, &c.parent_id))
+		if (ids && hdr(th, TH_PARENT, &pv, &pn) && parse_span_id(pv, pn, false, &c.parent_id))
 			ids = 0;
 	}
 	if (!ids)
@@ -181,11 +227,13 @@ static int parse_b3_multi(const struct http_headers *h, struct trace_ctx *out)
 int trace_extract(const struct http_headers *h, struct trace_ctx *out)
 {
 	struct trace_ctx single = { .sampled = TRACE_SAMPLED_UNSET }, multi, tp;
+	struct trace_hdrs th;
 	const char *v;
 	size_t n;
 	int rc = -EINVAL;
 
-	if (hdr(h, "b3", &v, &n))
+	trace_hdrs_find(h, &th);
+	if (hdr(&th, TH_B3, &v, &n))
 		rc = trace_parse_b3(v, n, &single);
 	if (rc == 1) {
 		*out = single;
@@ -193,7 +241,7 @@ int trace_extract(const struct http_headers *h, struct trace_ctx *out)
 	}
 	if (rc < 0)
 		single = (struct trace_ctx){ .sampled = TRACE_SAMPLED_UNSET };
-	if (parse_b3_multi(h, &multi) == 1) {
+	if (parse_b3_multi(&th, &multi) == 1) {
 		if (multi.sampled == TRACE_SAMPLED_UNSET) {
 			multi.sampled = single.sampled;
 			multi.debug = single.debug;
@@ -206,7 +254,7 @@ int trace_extract(const struct http_headers *h, struct trace_ctx *out)
 		single.sampled = multi.sampled;
 		single.debug = multi.debug;
 	}
-	if (hdr(h, "traceparent", &v, &n) && trace_parse_traceparent(v, n, &tp) == 1) {
+	if (hdr(&th, TH_TRACEPARENT, &v, &n) && trace_parse_traceparent(v, n, &tp) == 1) {
 		if (single.sampled != TRACE_SAMPLED_UNSET) {
 			tp.sampled = single.sampled;
 			tp.debug = single.debug;
@@ -218,173 +266,215 @@ int trace_extract(const struct http_headers *h, struct trace_ctx *out)
 	return 0;
 }
 
+bool trace_strip(struct http_headers *h)
+{
+	uint32_t j = 0;
+	bool b3 = false;
+
+	for (uint32_t i = 0; i < h->n; i++) {
+		int k = trace_hdr_kind(&h->v[i]);
+
+		if (k < 0)
+			h->v[j++] = h->v[i];
+		else if (k == TH_B3)
+			b3 = true;
+	}
+	h->n = j;
+	return b3;
+}
+
 static const char hexdig[] = "0123456789abcdef";
 
-static void hex64(char *out, uint64_t v)
+/* Each byte's two lower-case hex digits. */
+#define HEXROW(h) { h, '0' }, { h, '1' }, { h, '2' }, { h, '3' }, { h, '4' }, { h, '5' }, { h, '6' }, \
+	{ h, '7' }, { h, '8' }, { h, '9' }, { h, 'a' }, { h, 'b' }, { h, 'c' }, { h, 'd' }, { h, 'e' }, { h, 'f' }
+static const char hexpair[256][2] = {
+	HEXROW('0'), HEXROW('1'), HEXROW('2'), HEXROW('3'), HEXROW('4'), HEXROW('5'), HEXROW('6'), HEXROW('7'),
+	HEXROW('8'), HEXROW('9'), HEXROW('a'), HEXROW('b'), HEXROW('c'), HEXROW('d'), HEXROW('e'), HEXROW('f'),
+};
+
+/* 16 hex digits, no NUL; returns the end. */
+static char *hex64(char *out, uint64_t v)
 {
-	for (int i = 15; i >= 0; i--) {
-		out[i] = hexdig[v & 0xf];
-		v >>= 4;
-	}
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		memcpy(out + 2 * i, hexpair[v & 0xff], 2);
+	return out + 16;
+}
+
+static char *trace_id_put(char *out, const struct trace_ctx *c)
+{
+	return c->id128 ? hex64(hex64(out, c->trace_hi), c->trace_lo) : hex64(out, c->trace_lo);
 }
 
 size_t trace_id_hex(const struct trace_ctx *c, char out[33])
 {
-	if (c->id128) {
-		hex64(out, c->trace_hi);
-		hex64(out + 16, c->trace_lo);
-		out[32] = '\0';
-		return 32;
-	}
-	hex64(out, c->trace_lo);
-	out[16] = '\0';
-	return 16;
+	char *end = trace_id_put(out, c);
+
+	*end = '\0';
+	return (size_t)(end - out);
 }
 
 void trace_span_hex(uint64_t id, char out[17])
 {
-	hex64(out, id);
-	out[16] = '\0';
+	*hex64(out, id) = '\0';
 }
 
-/* A bounded output buffer: once full, every append is a no-op and ok is false. */
-struct jb {
-	char *p;
-	size_t n, cap;
-	bool ok;
+/* The span is written with a cursor into a buffer checked once, up front,
+ * against the most the span can take: its fixed text plus every string byte
+ * escaped as \u00XX. */
+#define SPAN_FIXED_MAX 512		/* member names, punctuation, ids, numbers */
+#define JSON_STR_MAX(n) (2 + 6 * (size_t)(n))
+
+#define PUT(d, lit) (memcpy(d, lit, sizeof(lit) - 1), (d) + sizeof(lit) - 1)
+
+/* Bytes a JSON string carries as they are: printable ASCII but '"' and '\\'. */
+static const bool json_plain[256] = {
+	[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true,
 };
 
-static void jb_raw(struct jb *b, const char *s, size_t n)
+/* s (len bytes) as a quoted JSON string; runs of plain bytes are copied at once. */
+static char *put_str(char *d, const char *s, size_t len)
 {
-	if (!b->ok || b->n + n >= b->cap) {
-		b->ok = false;
-		return;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-}
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
-#define JB_LIT(b, s) jb_raw(b, s, sizeof(s) - 1)
-
-static void jb_str(struct jb *b, const char *s)
-{
-	jb_raw(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p && b->ok; p++) {
+	*d++ = '"';
+	while (p < end) {
 		const unsigned char *q = p;
 
-		while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+		while (q < end && json_plain[*q])
 			q++;
-		if (q > p) {
-			jb_raw(b, (const char *)p, (size_t)(q - p));
-			p = q;
-			if (!*p)
-				break;
-		}
-		if (*p == '"' || *p == '\\') {
-			char e[2] = { '\\', (char)*p };
-
-			jb_raw(b, e, 2);
+		memcpy(d, p, (size_t)(q - p));
+		d += q - p;
+		if (q == end)
+			break;
+		*d++ = '\\';
+		if (*q == '"' || *q == '\\') {
+			*d++ = (char)*q;
 		} else {
-			char e[6] = { '\\', 'u', '0', '0', hexdig[*p >> 4], hexdig[*p & 0xf] };
-
-			jb_raw(b, e, 6);
+			d = PUT(d, "u00");
+			*d++ = hexdig[*q >> 4];
+			*d++ = hexdig[*q & 0xf];
 		}
+		p = q + 1;
 	}
-	jb_raw(b, "\"", 1);
+	*d++ = '"';
+	return d;
 }
 
-static void jb_u64(struct jb *b, uint64_t v)
+static char *put_u64(char *d, uint64_t v)
 {
-	char tmp[24], *d = util_fmt_u64(tmp, v, 10);
+	char tmp[24], *s = util_fmt_u64(tmp, v, 10);
+	size_t n = (size_t)(tmp + 24 - s);
 
-	jb_raw(b, d, (size_t)(tmp + 24 - d));
+	memcpy(d, s, n);
+	return d + n;
 }
 
-/* "ip:port" or "[ip6]:port" → "ipv4"/"ipv6" and "port" members. */
-static void jb_endpoint(struct jb *b, const char *service, const char *addr)
+/* An endpoint's address, "ip:port" or "[ip6]:port", taken apart. */
+struct endpoint {
+	const char *ip, *port;
+	size_t iplen, portlen;		/* iplen 0: no address */
+	bool v6;
+};
+
+static void endpoint_parse(const char *addr, struct endpoint *e)
 {
 	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	bool first = true;
 
-	jb_raw(b, "{", 1);
+	*e = (struct endpoint){ 0 };
+	if (!colon || colon == addr)
+		return;
+	e->ip = addr;
+	e->iplen = (size_t)(colon - addr);
+	e->port = colon + 1;
+	e->portlen = strlen(e->port);
+	e->v6 = addr[0] == '[';
+	if (e->v6 && e->iplen >= 2) {
+		e->ip++;
+		e->iplen -= 2;
+	}
+}
+
+static size_t endpoint_max(const char *service, const struct endpoint *e)
+{
+	return (service ? JSON_STR_MAX(strlen(service)) : 0) + JSON_STR_MAX(e->iplen) + e->portlen;
+}
+
+static char *put_endpoint(char *d, const char *service, const struct endpoint *e)
+{
+	*d++ = '{';
 	if (service) {
-		JB_LIT(b, "\"serviceName\":");
-		jb_str(b, service);
-		first = false;
+		d = PUT(d, "\"serviceName\":");
+		d = put_str(d, service, strlen(service));
 	}
-	if (colon && colon > addr) {
-		const char *ip = addr;
-		size_t iplen = (size_t)(colon - addr);
-		bool v6 = ip[0] == '[';
-		char tmp[64];
-
-		if (v6 && iplen >= 2) {
-			ip++;
-			iplen -= 2;
-		}
-		if (iplen < sizeof(tmp)) {
-			memcpy(tmp, ip, iplen);
-			tmp[iplen] = '\0';
-			if (!first)
-				jb_raw(b, ",", 1);
-			jb_raw(b, v6 ? "\"ipv6\":" : "\"ipv4\":", 7);
-			jb_str(b, tmp);
-			JB_LIT(b, ",\"port\":");
-			jb_raw(b, colon + 1, strlen(colon + 1));
-		}
+	if (e->iplen) {
+		if (service)
+			*d++ = ',';
+		d = e->v6 ? PUT(d, "\"ipv6\":") : PUT(d, "\"ipv4\":");
+		d = put_str(d, e->ip, e->iplen);
+		d = PUT(d, ",\"port\":");
+		memcpy(d, e->port, e->portlen);
+		d += e->portlen;
 	}
-	jb_raw(b, "}", 1);
+	*d++ = '}';
+	return d;
 }
 
 size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 {
-	struct jb b = { .p = buf, .cap = cap, .ok = true };
-	char id[33];
-	size_t n;
+	size_t name_len = strlen(sp->name), kind_len = strlen(sp->kind), need;
+	bool remote = sp->remote_addr && *sp->remote_addr;
+	struct endpoint le, re;
+	char *d = buf;
 
-	JB_LIT(&b, "{\"traceId\":\"");
-	n = trace_id_hex(sp->ctx, id);
-	jb_raw(&b, id, n);
-	JB_LIT(&b, "\",\"id\":\"");
-	trace_span_hex(sp->ctx->span_id, id);
-	jb_raw(&b, id, 16);
+	endpoint_parse(sp->local_addr, &le);
+	endpoint_parse(remote ? sp->remote_addr : NULL, &re);
+	need = SPAN_FIXED_MAX + kind_len + JSON_STR_MAX(name_len) + endpoint_max(sp->local_service, &le) +
+	       endpoint_max(NULL, &re);
+	for (unsigned i = 0; i < sp->ntags; i++)
+		need += sp->tags[i].klen + 4 + JSON_STR_MAX(sp->tags[i].vlen);
+	if (need > cap)
+		return 0;
+
+	d = PUT(d, "{\"traceId\":\"");
+	d = trace_id_put(d, sp->ctx);
+	d = PUT(d, "\",\"id\":\"");
+	d = hex64(d, sp->ctx->span_id);
 	if (sp->ctx->parent_id) {
-		JB_LIT(&b, "\",\"parentId\":\"");
-		trace_span_hex(sp->ctx->parent_id, id);
-		jb_raw(&b, id, 16);
+		d = PUT(d, "\",\"parentId\":\"");
+		d = hex64(d, sp->ctx->parent_id);
 	}
-	JB_LIT(&b, "\",\"kind\":\"");
-	jb_raw(&b, sp->kind, strlen(sp->kind));
-	JB_LIT(&b, "\",\"name\":");
-	jb_str(&b, sp->name);
-	JB_LIT(&b, ",\"timestamp\":");
-	jb_u64(&b, sp->timestamp_us);
-	JB_LIT(&b, ",\"duration\":");
-	jb_u64(&b, sp->duration_us ? sp->duration_us : 1);
-	JB_LIT(&b, ",\"localEndpoint\":");
-	jb_endpoint(&b, sp->local_service, sp->local_addr);
-	if (sp->remote_addr && *sp->remote_addr) {
-		JB_LIT(&b, ",\"remoteEndpoint\":");
-		jb_endpoint(&b, NULL, sp->remote_addr);
+	d = PUT(d, "\",\"kind\":\"");
+	memcpy(d, sp->kind, kind_len);
+	d += kind_len;
+	d = PUT(d, "\",\"name\":");
+	d = put_str(d, sp->name, name_len);
+	d = PUT(d, ",\"timestamp\":");
+	d = put_u64(d, sp->timestamp_us);
+	d = PUT(d, ",\"duration\":");
+	d = put_u64(d, sp->duration_us ? sp->duration_us : 1);
+	d = PUT(d, ",\"localEndpoint\":");
+	d = put_endpoint(d, sp->local_service, &le);
+	if (remote) {
+		d = PUT(d, ",\"remoteEndpoint\":");
+		d = put_endpoint(d, NULL, &re);
 	}
 	if (sp->ctx->debug)
-		JB_LIT(&b, ",\"debug\":true");
+		d = PUT(d, ",\"debug\":true");
 	if (sp->shared)
-		JB_LIT(&b, ",\"shared\":true");
-	if (sp->ntags) {
-		JB_LIT(&b, ",\"tags\":{");
-		for (unsigned i = 0; i < sp->ntags; i++) {
-			if (i)
-				jb_raw(&b, ",", 1);
-			jb_str(&b, sp->tags[i].key);
-			jb_raw(&b, ":", 1);
-			jb_str(&b, sp->tags[i].value);
-		}
-		jb_raw(&b, "}", 1);
+		d = PUT(d, ",\"shared\":true");
+	for (unsigned i = 0; i < sp->ntags; i++) {
+		const struct trace_tag *t = &sp->tags[i];
+
+		d = i ? PUT(d, ",\"") : PUT(d, ",\"tags\":{\"");
+		memcpy(d, t->key, t->klen);
+		d += t->klen;
+		d = PUT(d, "\":");
+		d = put_str(d, t->value, t->vlen);
 	}
-	jb_raw(&b, "}", 1);
-	if (!b.ok)
-		return 0;
-	buf[b.n] = '\0';
-	return b.n;
+	if (sp->ntags)
+		*d++ = '}';
+	*d++ = '}';
+	*d = '\0';
+	return (size_t)(d - buf);
 }

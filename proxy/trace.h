@@ -36,6 +36,11 @@ int trace_parse_traceparent(const char *v, size_t len, struct trace_ctx *c);
  * count as absent). */
 int trace_extract(const struct http_headers *h, struct trace_ctx *c);
 
+/* Removes the trace context headers (b3, x-b3-*, traceparent) from h in one
+ * pass, to be replaced by this hop's; returns whether a single "b3" was among
+ * them (it is then answered in kind). */
+bool trace_strip(struct http_headers *h);
+
 /* Lower-case hex of the trace id (32 or 16 digits), NUL-terminated; returns length. */
 size_t trace_id_hex(const struct trace_ctx *c, char out[33]);
 /* 16 lower-case hex digits and a NUL. */
@@ -44,8 +49,14 @@ void trace_span_hex(uint64_t id, char out[17]);
 /* One Zipkin v2 span. Endpoint addresses are "ip:port" / "[ip6]:port" text;
  * NULL or "" leaves the endpoint (or its address) out. */
 struct trace_tag {
-	const char *key, *value;
+	const char *key;		/* written as it is: plain ASCII without '"' or '\\' */
+	size_t klen;
+	const char *value;		/* escaped */
+	size_t vlen;
 };
+
+/* A tag with a literal key. */
+#define TRACE_TAG(k, v, n) ((struct trace_tag){ k, sizeof(k) - 1, v, n })
 
 struct trace_span {
 	const struct trace_ctx *ctx;	/* traceId, id = span_id, parentId */
@@ -61,9 +72,11 @@ struct trace_span {
 	unsigned ntags;
 };
 
-/* Appends the span as one JSON object to buf (cap bytes). Strings are escaped;
- * bytes >= 0x80 are written as \u00XX so the payload is always valid JSON.
- * Returns the length, or 0 when it did not fit. */
+/* Writes the span as one JSON object, NUL-terminated, to buf (cap bytes).
+ * Strings are escaped; bytes >= 0x80 are written as \u00XX so the payload is
+ * always valid JSON. Returns the length, or 0 when cap is less than the most
+ * the span could take (its fixed text and every string byte escaped): cap is
+ * checked once, not per write. */
 size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp);
 
 #endif

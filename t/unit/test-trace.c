@@ -124,11 +124,31 @@ static void test_extract(void)
 	arena_free(a);
 }
 
+static void test_strip(void)
+{
+	struct arena *a = arena_new(4096);
+	struct http_headers h;
+
+	hdrs(a, &h, (const char *const[]){ "host", "h", "X-B3-TraceId", "0000000000000009", "x-b3-spanid", "8",
+		"x-b3-parentspanid", "7", "x-b3-sampled", "1", "x-b3-flags", "1", "traceparent", "00-",
+		"tracestate", "k=v", "x-b3-other", "y", "accept", "*", NULL });
+	ok(!trace_strip(&h), "strip: no b3 seen");
+	is_int(h.n, 4, "strip: the six trace headers are gone");
+	ok(!strcmp(h.v[0].name, "host") && !strcmp(h.v[1].name, "tracestate") &&
+	   !strcmp(h.v[2].name, "x-b3-other") && !strcmp(h.v[3].name, "accept"), "strip: the others kept, in order");
+
+	hdrs(a, &h, (const char *const[]){ "b3", "1", "b3", "0", "bb", "x", NULL });
+	ok(trace_strip(&h), "strip: b3 seen");
+	ok(h.n == 1 && !strcmp(h.v[0].name, "bb"), "strip: every b3 removed");
+	arena_free(a);
+}
+
 static void test_span_json(void)
 {
 	struct trace_ctx c = { .trace_hi = 0x1, .trace_lo = 0x2, .span_id = 0xabc, .parent_id = 0xdef,
 			       .id128 = true, .sampled = 1 };
-	struct trace_tag tags[] = { { "http.url", "http://h/a\"b\\c\x01\xc3\xa9" }, { "error", "true" } };
+	static const char url[] = "http://h/a\"b\\c\x01\xc3\xa9";
+	struct trace_tag tags[] = { TRACE_TAG("http.url", url, sizeof(url) - 1), TRACE_TAG("error", "true", 4) };
 	struct trace_span sp = {
 		.ctx = &c, .name = "h:80/*", .kind = "SERVER", .timestamp_us = 1700000000000001ULL,
 		.duration_us = 0, .local_service = "was.blog", .local_addr = "127.0.0.1:15006",
@@ -157,6 +177,19 @@ static void test_span_json(void)
 	       "\"localEndpoint\":{\"serviceName\":\"was.blog\",\"ipv4\":\"127.0.0.1\",\"port\":15006},"
 	       "\"debug\":true,\"shared\":true}", "json: root span, 64-bit id, debug, shared, no remote");
 	is_int(trace_span_json(buf, 40, &sp), 0, "json: too small a buffer reports 0");
+
+	/* Room is checked once against the worst case: a value of control bytes
+	 * takes six times its length, and a tag value is taken by its length. */
+	char ctl[100], big[2048];
+	memset(ctl, 1, sizeof(ctl));
+	tags[0] = TRACE_TAG("ctl", ctl, sizeof(ctl));
+	tags[1] = TRACE_TAG("cut", "abcdef", 3);
+	sp.ntags = 2;
+	n = trace_span_json(big, sizeof(big), &sp);
+	ok(n > 600 && n == strlen(big), "json: every byte escaped fits");
+	ok(strstr(big, "\"ctl\":\"\\u0001\\u0001") && strstr(big, "\"cut\":\"abc\"}}"),
+	   "json: escaped value, value cut by length");
+	is_int(trace_span_json(big, n + 1, &sp), 0, "json: a buffer short of the worst case reports 0");
 }
 
 static void test_labels(void)
@@ -183,6 +216,7 @@ int main(void)
 	test_b3_single();
 	test_traceparent();
 	test_extract();
+	test_strip();
 	test_span_json();
 	test_labels();
 	return done_testing();
