@@ -25,12 +25,19 @@
 
 #define LABELS_MAX 2048
 
-/* Labels fixed by the config, per direction; the per-request ones are appended. */
+/* Labels fixed by the config, per direction. */
 struct istio_labels {
-	const char *prefix;
-	size_t len;
-	uint64_t hash;			/* metrics_hash() of prefix */
-	const char *overflow;		/* prefix plus the variable labels set to "overflow" */
+	struct metrics_labels base;	/* the prefix; a request sets key and arg in a copy */
+	struct metrics_labels overflow;	/* prefix plus the variable labels set to "overflow" */
+};
+
+/* What a request's variable labels are made of. */
+struct istio_req {
+	const char *svc, *ns;		/* destination_service and _namespace */
+	size_t svc_len, name_len, ns_len;	/* destination_service_name is svc[0, name_len) */
+	int code;
+	uint32_t flags;			/* RF_* */
+	bool grpc;
 };
 
 struct istio_conf {
@@ -51,6 +58,45 @@ static const char *app_name(struct arena *a, const struct cfg *cfg)
 	if (cfg->node_service && *cfg->node_service)
 		return arena_strndup(a, cfg->node_service, strcspn(cfg->node_service, "."));
 	return or_unknown(cfg->node_workload);
+}
+
+/* Writes r's labels (metrics_labels.fmt: only for a key new on this worker). */
+static size_t fmt_labels(char *buf, size_t cap, const void *arg)
+{
+	const struct istio_req *r = arg;
+	char flags[96], code[12];
+	int n = snprintf(code, sizeof(code), "%d", r->code);
+	size_t off = 0;
+	int rc;
+
+	al_response_flags(r->flags, flags, sizeof(flags));
+	/* The suffix starts with the comma that joins it to the prefix. */
+	buf[0] = ',';
+	rc = metrics_label(buf + 1, cap - 1, &off, "destination_service", r->svc, r->svc_len);
+	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "destination_service_name", r->svc, r->name_len);
+	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "destination_service_namespace", r->ns, r->ns_len);
+	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "request_protocol", r->grpc ? "grpc" : "http", 4);
+	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_code", code, (size_t)n);
+	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_flags", flags, strlen(flags));
+	return rc ? 0 : off + 1;
+}
+
+/* The key of r's labels: every field fmt_labels() reads, so equal keys give
+ * equal labels; each of them shows in the labels (escaping is one-to-one,
+ * al_response_flags() prints every RF_ bit), so different keys give different
+ * labels. Returns its length, or 0 when it does not fit in cap bytes: then the
+ * labels, which hold svc, ns and more than the key's head, do not either. */
+static size_t make_key(char *key, size_t cap, const struct istio_req *r)
+{
+	uint32_t head[] = { (uint32_t)r->code, r->flags, r->grpc, (uint32_t)r->svc_len, (uint32_t)r->name_len,
+			    (uint32_t)r->ns_len };
+
+	if (r->svc_len + r->ns_len > cap - sizeof(head))
+		return 0;
+	memcpy(key, head, sizeof(head));
+	memcpy(key + sizeof(head), r->svc, r->svc_len);
+	memcpy(key + sizeof(head) + r->svc_len, r->ns, r->ns_len);
+	return sizeof(head) + r->svc_len + r->ns_len;
 }
 
 static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
@@ -94,10 +140,12 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 		cfg_error(pc, NULL, "istio_metrics: node labels are too long");
 		return -1;
 	}
-	if (!(l->prefix = arena_strndup(pc->arena, buf, off)))
+	if (!(l->base.prefix = arena_strndup(pc->arena, buf, off)))
 		return -1;
-	l->len = off;
-	l->hash = metrics_hash(buf, off);
+	l->base.plen = off;
+	l->base.phash = metrics_hash(buf, off);
+	l->base.fmt = fmt_labels;
+	l->base.overflow = &l->overflow;
 	for (const char *const *k = (const char *const[]){ "destination_service", "destination_service_name",
 			"destination_service_namespace", "request_protocol", "response_code",
 			"response_flags", NULL }; *k; k++)
@@ -105,7 +153,13 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 			cfg_error(pc, NULL, "istio_metrics: node labels are too long");
 			return -1;
 		}
-	return (l->overflow = arena_strndup(pc->arena, buf, off)) ? 0 : -1;
+	if (!(l->overflow.prefix = arena_strndup(pc->arena, buf, off)))
+		return -1;
+	l->overflow.plen = off;
+	l->overflow.phash = metrics_hash(buf, off);
+	l->overflow.key = "";
+	l->overflow.overflow = &l->overflow;
+	return 0;
 }
 
 static void *istio_conf_parse(struct cfg_parse *pc, const struct ynode *node, unsigned scope)
@@ -128,63 +182,51 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 	const struct istio_conf *c = conf;
 	bool inbound = s->listener && s->listener->direction != DIR_OUTBOUND;
 	const struct istio_labels *l = inbound ? &c->in : &c->out;
-	const struct http_hdr *ct = http_hdr_find(&s->req.h, "content-type");
-	const char *svc, *ns = "unknown", *dot;
-	size_t svc_len, name_len, ns_len = 7, off = 0;
-	char buf[LABELS_MAX], flags[96], code[12];
-	int n, rc;
+	struct istio_req r = { .ns = "unknown", .ns_len = 7, .code = s->info.response_code, .flags = s->info.flags };
+	const struct http_hdr *ct;
+	struct metrics_labels ml = l->base;
+	const char *dot;
+	char key[METRICS_SUFFIX_MAX];
 
 	if (!c->enabled)
 		return;
 	if (inbound && c->service) {
-		svc = c->service;
-		svc_len = strlen(svc);
+		r.svc = c->service;
+		r.svc_len = strlen(r.svc);
 	} else {
 		const char *a = s->req.authority, *colon = strrchr(a, ':');
 
-		svc = a;
-		svc_len = colon && !strchr(colon, ']') ? (size_t)(colon - a) : strlen(a);
-		if (!svc_len) {
-			svc = "unknown";
-			svc_len = 7;
+		r.svc = a;
+		r.svc_len = colon && !strchr(colon, ']') ? (size_t)(colon - a) : strlen(a);
+		if (!r.svc_len) {
+			r.svc = "unknown";
+			r.svc_len = 7;
 		}
 	}
-	name_len = (dot = memchr(svc, '.', svc_len)) ? (size_t)(dot - svc) : svc_len;
-	if (strspn(svc, "0123456789.") >= svc_len || memchr(svc, ':', svc_len))
-		name_len = svc_len, dot = NULL;	/* an IP literal has no name part */
+	r.name_len = (dot = memchr(r.svc, '.', r.svc_len)) ? (size_t)(dot - r.svc) : r.svc_len;
+	if (strspn(r.svc, "0123456789.") >= r.svc_len || memchr(r.svc, ':', r.svc_len))
+		r.name_len = r.svc_len, dot = NULL;	/* an IP literal has no name part */
 	if (inbound && c->namespace) {
-		ns = c->namespace;
-		ns_len = strlen(ns);
+		r.ns = c->namespace;
+		r.ns_len = strlen(r.ns);
 	} else if (dot) {
 		/* "<name>.<namespace>.svc…" */
-		const char *n1 = dot + 1, *d2 = memchr(n1, '.', svc_len - (size_t)(n1 - svc));
+		const char *n1 = dot + 1, *d2 = memchr(n1, '.', r.svc_len - (size_t)(n1 - r.svc));
 
-		if (d2 && (size_t)(svc + svc_len - d2) >= 4 && memcmp(d2, ".svc", 4) == 0) {
-			ns = n1;
-			ns_len = (size_t)(d2 - n1);
+		if (d2 && (size_t)(r.svc + r.svc_len - d2) >= 4 && memcmp(d2, ".svc", 4) == 0) {
+			r.ns = n1;
+			r.ns_len = (size_t)(d2 - n1);
 		}
 	}
-	al_response_flags(s->info.flags, flags, sizeof(flags));
-	n = snprintf(code, sizeof(code), "%d", s->info.response_code);
-	/* The suffix starts with the comma that joins it to the prefix. */
-	buf[0] = ',';
-	rc = metrics_label(buf + 1, sizeof(buf) - 1, &off, "destination_service", svc, svc_len);
-	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "destination_service_name", svc, name_len);
-	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "destination_service_namespace", ns, ns_len);
-	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "request_protocol",
-				     ct && ct->vlen >= 16 && !strncmp(ct->value, "application/grpc", 16) ?
-				     "grpc" : "http", 4);
-	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "response_code", code, (size_t)n);
-	rc = rc ? rc : metrics_label(buf + 1, sizeof(buf) - 1, &off, "response_flags", flags, strlen(flags));
-	if (rc) {
-		/* Labels too long to keep (a giant Host): count it in the overflow series. */
-		metrics_record(l->overflow, strlen(l->overflow), metrics_hash(l->overflow, strlen(l->overflow)),
-			       "", 0, l->overflow, s->info.end_mono_us - s->info.start_mono_us,
-			       s->info.bytes_received, s->info.bytes_sent);
-		return;
-	}
-	metrics_record(l->prefix, l->len, l->hash, buf, off + 1, l->overflow,
-		       s->info.end_mono_us - s->info.start_mono_us, s->info.bytes_received, s->info.bytes_sent);
+	ct = http_hdr_find(&s->req.h, "content-type");
+	r.grpc = ct && ct->vlen >= 16 && memcmp(ct->value, "application/grpc", 16) == 0;
+	ml.key = key;
+	ml.klen = make_key(key, sizeof(key), &r);
+	ml.arg = &r;
+	/* No room for the key (a giant Host): no room for the labels either, so
+	 * the request is counted in the overflow series. */
+	metrics_record(ml.klen ? &ml : &l->overflow, s->info.end_mono_us - s->info.start_mono_us,
+		       s->info.bytes_received, s->info.bytes_sent);
 }
 
 static void istio_thread_exit(void)

@@ -28,9 +28,11 @@ enum { V_REQUESTS, V_DURATION, V_REQ_BYTES = V_DURATION + H_SLOTS, V_RESP_BYTES 
 
 struct series {
 	uint64_t hash;
-	size_t len;
-	char *labels;
+	size_t plen;		/* labels starts with the prefix it was found by */
+	const char *key;	/* the key it was found by, stored after labels */
+	size_t klen;
 	int64_t v[V__COUNT];	/* written by the owner with relaxed stores */
+	char labels[];		/* prefix and per-request labels, NUL-terminated */
 };
 
 struct mtable {
@@ -44,11 +46,22 @@ static struct mtable *tables[MAX_TABLES];
 static __thread struct mtable *self;
 static __thread int self_idx = -1;
 
+/* Eight bytes at a time; the shift brings the high bits the multiply made
+ * down to the low ones that pick a slot. */
 static uint64_t hash_more(uint64_t h, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
+	uint64_t w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 32;
+	}
+	if (n) {
+		for (w = 0; n; n--)
+			w = w << 8 | (unsigned char)s[n - 1];
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 32;
 	}
 	return h;
 }
@@ -85,38 +98,63 @@ static struct mtable *table_get(void)
 	return t;
 }
 
-/* The slot holding prefix+suffix, or the empty slot where it would go. */
-static struct series **lookup(struct mtable *t, const char *prefix, size_t plen, const char *suffix,
-			      size_t slen, uint64_t h)
+/* The slot holding l's series, or the empty slot where it would go. */
+static struct series **lookup(struct mtable *t, const struct metrics_labels *l, uint64_t h)
 {
 	for (unsigned i = (unsigned)h & (TABLE_SLOTS - 1);; i = (i + 1) & (TABLE_SLOTS - 1)) {
 		struct series *s = t->slots[i];
 
-		if (!s || (s->hash == h && s->len == plen + slen && memcmp(s->labels, prefix, plen) == 0 &&
-			   memcmp(s->labels + plen, suffix, slen) == 0))
+		if (!s || (s->hash == h && s->plen == l->plen && s->klen == l->klen &&
+			   memcmp(s->key, l->key, l->klen) == 0 && memcmp(s->labels, l->prefix, l->plen) == 0))
 			return &t->slots[i];
 	}
 }
 
-static struct series *insert(struct mtable *t, struct series **slot, const char *prefix, size_t plen,
-			     const char *suffix, size_t slen, uint64_t h)
+static struct series *insert(struct mtable *t, struct series **slot, const struct metrics_labels *l,
+			     uint64_t h, const char *suffix, size_t slen)
 {
-	struct series *s = calloc(1, sizeof(*s));
+	size_t len = l->plen + slen;
+	struct series *s = calloc(1, sizeof(*s) + len + 1 + l->klen);
 
-	if (!s || !(s->labels = malloc(plen + slen + 1))) {
-		free(s);
+	if (!s)
 		return NULL;
-	}
-	memcpy(s->labels, prefix, plen);
-	memcpy(s->labels + plen, suffix, slen);
-	s->labels[plen + slen] = '\0';
-	s->len = plen + slen;
+	memcpy(s->labels, l->prefix, l->plen);
+	memcpy(s->labels + l->plen, suffix, slen);
+	s->labels[len] = '\0';
+	s->key = s->labels + len + 1;
+	memcpy(s->labels + len + 1, l->key, l->klen);
+	s->klen = l->klen;
+	s->plen = l->plen;
 	s->hash = h;
 	pthread_mutex_lock(&t->lock);
 	*slot = s;
 	t->n++;
 	pthread_mutex_unlock(&t->lock);
 	return s;
+}
+
+/* l's series: found, added, or else the overflow series; NULL when none may be added. */
+static struct series *series_get(struct mtable *t, const struct metrics_labels *l)
+{
+	uint64_t h = hash_more(l->phash, l->key, l->klen);
+	struct series **slot = lookup(t, l, h);
+	char suffix[METRICS_SUFFIX_MAX];
+	size_t slen = 0;
+
+	if (*slot)
+		return *slot;
+	if (l->fmt && !(slen = l->fmt(suffix, sizeof(suffix), l->arg)))
+		return series_get(t, l->overflow);	/* labels too long to keep */
+	if (t->n >= METRICS_MAX_SERIES) {
+		stats_inc(SERVER_STAT(SS_ISTIO_SERIES_OVERFLOW));
+		l = l->overflow;
+		h = l->phash;
+		slot = lookup(t, l, h);
+		if (*slot || t->n >= METRICS_MAX_SERIES + OVERFLOW_SERIES)
+			return *slot;
+		slen = 0;
+	}
+	return insert(t, slot, l, h, suffix, slen);
 }
 
 static inline void add(int64_t *p, int64_t v)
@@ -137,29 +175,12 @@ static void hist_add(int64_t *h, uint64_t v, double scale)
 	add(&h[H_COUNT], 1);
 }
 
-void metrics_record(const char *prefix, size_t plen, uint64_t phash, const char *suffix, size_t slen,
-		    const char *overflow, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes)
+void metrics_record(const struct metrics_labels *l, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes)
 {
 	struct mtable *t = table_get();
-	uint64_t h = hash_more(phash, suffix, slen);
-	struct series **slot, *s;
+	struct series *s;
 
-	if (!t)
-		return;
-	slot = lookup(t, prefix, plen, suffix, slen, h);
-	s = *slot;
-	if (!s && t->n >= METRICS_MAX_SERIES) {
-		stats_inc(SERVER_STAT(SS_ISTIO_SERIES_OVERFLOW));
-		prefix = overflow;
-		plen = strlen(overflow);
-		slen = 0;
-		h = metrics_hash(overflow, plen);
-		slot = lookup(t, prefix, plen, "", 0, h);
-		s = *slot;
-		if (!s && t->n >= METRICS_MAX_SERIES + OVERFLOW_SERIES)
-			return;
-	}
-	if (!s && !(s = insert(t, slot, prefix, plen, suffix, slen, h)))
+	if (!t || !(s = series_get(t, l)))
 		return;
 	add(&s->v[V_REQUESTS], 1);
 	hist_add(&s->v[V_DURATION], dur_us, 1000.0);
@@ -207,12 +228,8 @@ void metrics_thread_exit(void)
 	pthread_mutex_lock(&reg_lock);
 	tables[self_idx] = NULL;
 	pthread_mutex_unlock(&reg_lock);
-	for (unsigned i = 0; i < TABLE_SLOTS; i++) {
-		if (t->slots[i]) {
-			free(t->slots[i]->labels);
-			free(t->slots[i]);
-		}
-	}
+	for (unsigned i = 0; i < TABLE_SLOTS; i++)
+		free(t->slots[i]);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 	self = NULL;

@@ -3,8 +3,9 @@
  * istio_response_bytes, one series per distinct label set.
  *
  * Labels vary per request, so these do not fit the fixed stat ids of stats.h.
- * Each worker owns a table of series keyed by the label text. The worker looks
- * series up and bumps their counters without locks; it takes its table's mutex
+ * Each worker owns a table of series keyed by a label prefix and a short key
+ * standing for the rest (struct metrics_labels). The worker looks series up
+ * and bumps their counters without locks; it takes its table's mutex
  * only to insert a new series. The admin renderer (main thread) takes that
  * mutex while it reads a table and sums equal label sets over the workers.
  * A table holds at most METRICS_MAX_SERIES series; past that, requests are
@@ -19,16 +20,39 @@ struct evbuffer;
 
 #define METRICS_MAX_SERIES 1024
 
-/* Records one finished request in the calling thread's table. The series'
- * labels are prefix followed by suffix: Prometheus label text without braces,
- * escaped (e.g. `a="x",b="y"`). prefix is the part fixed by the config, with
- * its metrics_hash() computed once; suffix the per-request part. overflow is
- * the label text used once the table is full. Durations in µs, sizes in bytes.
- * Allocates only when a label set is new on this thread. */
-void metrics_record(const char *prefix, size_t plen, uint64_t phash, const char *suffix, size_t slen,
-		    const char *overflow, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes);
+/* Room fmt gets for the per-request labels, NUL included. */
+#define METRICS_SUFFIX_MAX 2048
 
-/* Hash of a label prefix, for metrics_record(). */
+/* Which series a request goes to. Its labels are prefix, fixed by the config,
+ * then per-request labels that key stands for: prefix and key together must
+ * identify the label text, equal ones giving equal text and different ones
+ * different text. The text is written by fmt only when the series is new on
+ * this thread, so a request that finds its series costs a hash and a compare
+ * of key, not formatting. Label text is Prometheus', without braces, escaped
+ * (e.g. `a="x",b="y"`). */
+struct metrics_labels {
+	const char *prefix;
+	size_t plen;
+	uint64_t phash;			/* metrics_hash(prefix, plen), computed once */
+	const void *key;		/* klen bytes; "" and 0 when fmt is NULL */
+	size_t klen;
+	/* Writes the per-request labels, starting with the comma that joins them
+	 * to prefix, to buf; returns their length, or 0 when they do not fit in
+	 * cap bytes (NUL included): the request then goes to *overflow. NULL when
+	 * prefix is the whole label text. */
+	size_t (*fmt)(char *buf, size_t cap, const void *arg);
+	const void *arg;
+	/* Where requests go once the table is full or when fmt fails: the
+	 * overflow label text as prefix, fmt NULL, and itself as its overflow. */
+	const struct metrics_labels *overflow;
+};
+
+/* Records one finished request in the calling thread's table under l.
+ * Durations in µs, sizes in bytes. Allocates only when a series is new on
+ * this thread. */
+void metrics_record(const struct metrics_labels *l, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes);
+
+/* Hash of a label prefix, for struct metrics_labels. */
 uint64_t metrics_hash(const char *s, size_t n);
 
 /* Appends name="value" (with a leading comma unless at offset 0) to buf at *off,

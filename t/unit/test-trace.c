@@ -1,11 +1,14 @@
 /* B3 / traceparent parsing, extraction precedence, span JSON, Prometheus label
- * escaping and response-flag text. */
+ * escaping, labelled series and response-flag text. */
 #include <errno.h>
 #include <string.h>
+
+#include <event2/buffer.h>
 
 #include "accesslog.h"
 #include "arena.h"
 #include "metrics.h"
+#include "stats.h"
 #include "stream.h"
 #include "trace.h"
 #include "util.h"
@@ -211,6 +214,95 @@ static void test_labels(void)
 	is_str(fl, "UF", "flags: truncated at a flag boundary");
 }
 
+static int fmt_calls;
+
+/* metrics_labels.fmt: one label k whose value is arg (and the key). */
+static size_t fmt_k(char *buf, size_t cap, const void *arg)
+{
+	const char *v = arg;
+	size_t off = 0;
+
+	fmt_calls++;
+	buf[0] = ',';
+	return metrics_label(buf + 1, cap - 1, &off, "k", v, strlen(v)) ? 0 : off + 1;
+}
+
+static void record(const struct metrics_labels *base, const char *k)
+{
+	struct metrics_labels l = *base;
+
+	l.key = k;
+	l.klen = strlen(k);
+	l.arg = k;
+	metrics_record(&l, 1000, 0, 0);
+}
+
+/* Whether line (with its newline) is a whole line of the rendered families. */
+static bool rendered(const char *line)
+{
+	struct evbuffer *b = evbuffer_new();
+	size_t ll = strlen(line);
+	const char *text, *p;
+	bool found = false;
+
+	metrics_render_prometheus(b);
+	evbuffer_add(b, "", 1);
+	text = (const char *)evbuffer_pullup(b, -1);
+	for (p = text; !found && (p = strstr(p, line)); p++)
+		found = (p == text || p[-1] == '\n') && p[ll] == '\n';
+	evbuffer_free(b);
+	return found;
+}
+
+static void test_series(void)
+{
+	char pa[] = "p=\"a\"", pa2[] = "p=\"a\"", pb[] = "p=\"b\"", ov[] = "p=\"a\",k=\"overflow\"";
+	struct metrics_labels of = { .prefix = ov, .plen = strlen(ov), .phash = metrics_hash(ov, strlen(ov)),
+				     .key = "", .overflow = &of };
+	struct metrics_labels a = { .prefix = pa, .plen = strlen(pa), .phash = metrics_hash(pa, strlen(pa)),
+				    .fmt = fmt_k, .overflow = &of };
+	struct metrics_labels a2 = a, b = a;
+	char big[METRICS_SUFFIX_MAX], k[16];
+
+	a2.prefix = pa2;
+	b.prefix = pb;		/* and a's phash: as if the hashes collided */
+	record(&a, "x");
+	record(&a, "x");
+	record(&a, "y\"");
+	is_int(fmt_calls, 2, "series: labels formatted once per new key");
+	ok(rendered("istio_requests_total{p=\"a\",k=\"x\"} 2"), "series: equal keys, one series");
+	ok(rendered("istio_requests_total{p=\"a\",k=\"y\\\"\"} 1"), "series: another key, escaped");
+	ok(rendered("istio_request_duration_milliseconds_bucket{p=\"a\",k=\"x\",le=\"1\"} 2"),
+	   "series: duration histogram");
+	record(&a2, "x");
+	is_int(fmt_calls, 2, "series: an equal prefix elsewhere (a reload) finds the series");
+	ok(rendered("istio_requests_total{p=\"a\",k=\"x\"} 3"), "series: counted there");
+	record(&b, "x");
+	ok(rendered("istio_requests_total{p=\"b\",k=\"x\"} 1"), "series: the prefix text is part of the identity");
+
+	memset(big, 'h', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	record(&a, big);
+	ok(rendered("istio_requests_total{p=\"a\",k=\"overflow\"} 1"), "series: labels too long go to overflow");
+	is_int(stats_value(SERVER_STAT(SS_ISTIO_SERIES_OVERFLOW)), 0, "series: not counted as table overflow");
+
+	/* x, y", b/x and overflow so far: fill the table up to METRICS_MAX_SERIES. */
+	for (int i = 4; i < METRICS_MAX_SERIES; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		record(&a, k);
+	}
+	fmt_calls = 0;
+	record(&a, "new");
+	record(&a, "x");
+	is_int(fmt_calls, 1, "series: a full table formats only the new key");
+	ok(rendered("istio_requests_total{p=\"a\",k=\"overflow\"} 2"), "series: full table, new key to overflow");
+	ok(rendered("istio_requests_total{p=\"a\",k=\"x\"} 4"), "series: known key to its series");
+	ok(!rendered("istio_requests_total{p=\"a\",k=\"new\"} 1"), "series: no series past the bound");
+	is_int(stats_value(SERVER_STAT(SS_ISTIO_SERIES_OVERFLOW)), 1, "series: table overflow counted");
+	metrics_thread_exit();
+	ok(!rendered("istio_requests_total{p=\"a\",k=\"x\"} 4"), "series: gone with the thread's table");
+}
+
 int main(void)
 {
 	test_b3_single();
@@ -219,5 +311,8 @@ int main(void)
 	test_strip();
 	test_span_json();
 	test_labels();
+	if (stats_init(1))
+		return 1;
+	test_series();
 	return done_testing();
 }
