@@ -1,14 +1,22 @@
 /* Header list helpers shared by codecs, filters and the router. */
 #include <errno.h>
 #include <string.h>
-#include <strings.h>
 
 #include "arena.h"
 #include "stream.h"
 
+/* Stored names are lower-case, so only name needs folding. */
 static bool name_eq(const struct http_hdr *h, const char *name, size_t nlen)
 {
-	return h->nlen == nlen && strncasecmp(h->name, name, nlen) == 0;
+	if (h->nlen != nlen)
+		return false;
+	for (size_t i = 0; i < nlen; i++) {
+		char c = name[i];
+
+		if (h->name[i] != (c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c))
+			return false;
+	}
+	return true;
 }
 
 const struct http_hdr *http_hdr_find(const struct http_headers *h, const char *name)

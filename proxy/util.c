@@ -323,6 +323,13 @@ char *util_fmt_u64(char buf[24], uint64_t v, unsigned base)
 {
 	char *p = buf + 24;
 
+	if (base == 10) {	/* division by a constant: a multiply, not a divide */
+		do {
+			*--p = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		return p;
+	}
 	do {
 		*--p = "0123456789abcdef"[v % base];
 		v /= base;
