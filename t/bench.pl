@@ -12,7 +12,8 @@
 #
 # Each target runs BENCH_ROUNDS times, interleaved, and the median round is
 # reported, because a 2-CPU machine shared by wrk, the backend and the proxy is
-# noisy. CPU time per request of each proxy process (user + system, all
+# noisy; ratios between wingman configurations are the median of per-round
+# ratios. CPU time per request of each proxy process (user + system, all
 # threads, from /proc) is reported too: it is the steadier efficiency figure.
 #
 # TLS rows, same certificates (t/lib/mkcerts.sh) for wingman and HAProxy:
@@ -305,6 +306,14 @@ for my $t (keys %runs) {
 
 sub fmt_ms { defined $_[0] ? sprintf('%.3f', $_[0]) : '?' }
 
+# The median over rounds of $x's rps divided by $y's in the same round: the two
+# run back to back, so the machine's drift between rounds cancels out.
+sub paired_ratio {
+	my ($x, $y) = @_;
+	my @r = sort { $a <=> $b } map { $runs{$x}[$_]{rps} / $runs{$y}[$_]{rps} } 0 .. $#{ $runs{$y} };
+	return $r[$#r / 2];
+}
+
 my @cpu = grep { /^model name/ } split /\n/, slurp('/proc/cpuinfo');
 my ($model) = ($cpu[0] // '') =~ /:\s*(.*)/;
 print "\n";
@@ -329,12 +338,12 @@ printf "| of which private (RssAnon; the rest is shared library pages, mostly li
 printf "| wingman RSS idle, no TLS (the tracing instance, before traffic) | %.1f MB |\n", ($idle_obs_kb // 0) / 1024;
 printf "| wingman RSS under load (peak sampled) | %.1f MB |\n", $res{wingman}{peak_rss_kb} / 1024;
 printf "| requests/s ratio wingman/nginx | %.2f |\n", $res{wingman}{rps} / $res{nginx}{rps};
-printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90) | %.2f |\n",
-	$res{obs}{rps} / $res{wingman}{rps};
+printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90; median of per-round ratios) | %.2f |\n",
+	paired_ratio('obs', 'wingman');
 printf "| CPU per request ratio tracing+metrics/plain wingman | %.2f |\n",
 	$res{obs}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
-printf "| requests/s ratio retries+outlier/plain route (target >= 0.97) | %.2f |\n",
-	$res{policy}{rps} / $res{wingman}{rps};
+printf "| requests/s ratio retries+outlier/plain route (target >= 0.97; median of per-round ratios) | %.2f |\n",
+	paired_ratio('policy', 'wingman');
 printf "| CPU per request ratio retries+outlier/plain route | %.2f |\n",
 	$res{policy}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
 printf "| requests/s ratio wingman/HAProxy | %.2f |\n", $res{wingman}{rps} / $res{haproxy}{rps};
