@@ -4,6 +4,9 @@
  *                        trace_id_128bit: true, shared_span_context: false,
  *                        flush_interval: 1s, min_flush_spans: 5, max_queue: 10000 } }
  *
+ * or, instead of address, collector_cluster: NAME (a cluster, whose endpoints
+ * may be DNS names) and optionally collector_hostname (the Host header).
+ *
  * Per request: extract B3 (single "b3" header first, then x-b3-*) or W3C
  * traceparent, or start a trace (sampling %, an incoming decision wins, B3 debug
  * forces it); the request's span is a child of the incoming one (or, with
@@ -30,6 +33,7 @@
 #include "arena.h"
 #include "accesslog.h"
 #include "cfg.h"
+#include "cluster.h"
 #include "filter.h"
 #include "h1.h"
 #include "log.h"
@@ -38,6 +42,7 @@
 #include "stream.h"
 #include "trace.h"
 #include "util.h"
+#include "worker.h"
 #include "ytree.h"
 
 #define REPORT_TIMEOUT_MS 5000		/* a report without an answer by then has failed */
@@ -46,8 +51,10 @@
 #define URL_MAX 256			/* http.url is cut there, like Envoy */
 
 struct zipkin_conf {
-	const char *address;
+	const char *address;		/* "ip:port", or NULL with cluster */
 	struct addr_spec addr;
+	const struct cfg_cluster *cluster;	/* collector_cluster: hosts picked per connection */
+	const char *host;		/* Host header: collector_hostname, address or cluster name */
 	const char *path;
 	double sampling;		/* percent */
 	bool id128;
@@ -69,12 +76,12 @@ static void *zipkin_conf_parse(struct cfg_parse *pc, const struct ynode *node, u
 {
 	static const char *const top_keys[] = { "zipkin", NULL };
 	static const char *const keys[] = {
-		"address", "path", "sampling", "trace_id_128bit", "shared_span_context",
-		"flush_interval", "min_flush_spans", "max_queue", NULL
+		"address", "collector_cluster", "collector_hostname", "path", "sampling", "trace_id_128bit",
+		"shared_span_context", "flush_interval", "min_flush_spans", "max_queue", NULL
 	};
 	struct zipkin_conf *c;
-	const struct ynode *z, *v;
-	const char *why;
+	const struct ynode *z, *v, *cv;
+	const char *why, *name;
 	int rc = 0;
 
 	if (cfg_expect_map(pc, node, "a map {zipkin: {...}}") || cfg_check_keys(pc, node, top_keys))
@@ -93,18 +100,44 @@ static void *zipkin_conf_parse(struct cfg_parse *pc, const struct ynode *node, u
 	c->flush_ms = 1000;
 	c->min_flush = 5;
 	c->max_queue = 10000;
-	if (!(v = yaml_get(z, "address"))) {
-		cfg_error(pc, z, "tracing.zipkin needs \"address\" (the collector's ip:port)");
+	v = yaml_get(z, "address");
+	cv = yaml_get(z, "collector_cluster");
+	if (!v == !cv) {
+		cfg_error(pc, z, "tracing.zipkin needs either \"address\" (the collector's ip:port) or "
+			  "\"collector_cluster\" (a cluster's name)");
 		rc = -1;
-	} else if (cfg_get_str(pc, v, &c->address)) {
+	} else if (v) {
+		if (cfg_get_str(pc, v, &c->address)) {
+			rc = -1;
+		} else if (util_parse_addr(c->address, &c->addr, &why)) {
+			cfg_error(pc, v, "invalid collector address \"%s\": %s", c->address, why);
+			rc = -1;
+		} else if (!c->addr.is_ip) {
+			cfg_error(pc, v, "collector address \"%s\" must be an IP literal with a port; "
+				  "for a name, make it a cluster's endpoint and set collector_cluster",
+				  c->address);
+			rc = -1;
+		}
+		c->host = c->address;
+	} else if (cfg_get_str(pc, cv, &name)) {
 		rc = -1;
-	} else if (util_parse_addr(c->address, &c->addr, &why)) {
-		cfg_error(pc, v, "invalid collector address \"%s\": %s", c->address, why);
+	} else if (!(c->cluster = cfg_cluster_find(pc->cfg, name))) {
+		cfg_error(pc, cv, "collector_cluster: unknown cluster \"%s\"", name);
 		rc = -1;
-	} else if (!c->addr.is_ip) {
-		cfg_error(pc, v, "collector address \"%s\" must be an IP literal with a port "
-			  "(workers do not resolve names)", c->address);
+	} else if (c->cluster->tls || c->cluster->protocol != PROTO_HTTP1) {
+		cfg_error(pc, cv, "collector_cluster \"%s\": spans are posted over plain HTTP/1.1; "
+			  "the cluster must not use TLS or http2", name);
 		rc = -1;
+	} else {
+		c->host = c->cluster->name;
+	}
+	if ((v = yaml_get(z, "collector_hostname"))) {
+		if (cfg_get_str(pc, v, &c->host)) {
+			rc = -1;
+		} else if (!*c->host || strpbrk(c->host, " \r\n")) {
+			cfg_error(pc, v, "collector_hostname must be a non-empty name without spaces");
+			rc = -1;
+		}
 	}
 	if ((v = yaml_get(z, "path"))) {
 		if (cfg_get_str(pc, v, &c->path)) {
@@ -155,9 +188,10 @@ struct zk_conn {
 struct zk_reporter {
 	struct event_base *base;
 	uint64_t gen;			/* cfg generation the settings come from */
-	char address[280];
-	struct sockaddr_storage ss;
-	socklen_t sslen;
+	char target[280];		/* the collector address or cluster name in use */
+	char host[280];			/* Host header */
+	struct sockaddr_storage ss;	/* where the next connection goes */
+	socklen_t sslen;		/* 0: nowhere (the cluster has no host) */
 	char *path;
 	uint64_t flush_ms, min_flush, max_queue;
 	char *queue;			/* npending spans, each after a comma */
@@ -350,7 +384,7 @@ static void report_send(struct zk_reporter *r)
 	if (!r->npending || (c && c->busy))
 		return;
 	if (!c) {
-		if (!(c = calloc(1, sizeof(*c))))
+		if (!r->sslen || !(c = calloc(1, sizeof(*c))))
 			goto fail;
 		c->r = r;
 		if (sock_connect(&c->sk, r->base, (struct sockaddr *)&r->ss, r->sslen, &zk_cbs, c)) {
@@ -366,7 +400,7 @@ static void report_send(struct zk_reporter *r)
 	r->queue[0] = '[';
 	r->queue[r->qlen] = ']';
 	if (evbuffer_add_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-				"Content-Length: %zu\r\n\r\n", r->path, r->address, r->qlen + 1) < 0 ||
+				"Content-Length: %zu\r\n\r\n", r->path, r->host, r->qlen + 1) < 0 ||
 	    evbuffer_add(out, r->queue, r->qlen + 1)) {
 		conn_kill(c);
 		goto fail;
@@ -407,36 +441,23 @@ static void reporter_free(struct zk_reporter *r)
 	free(r);
 }
 
-/* The worker's reporter, set up for the snapshot s runs with. NULL on out-of-memory. */
-static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_conf *c)
+/* Takes the settings of the snapshot s runs with. */
+static int reporter_setup(struct zk_reporter *r, struct stream *s, const struct zipkin_conf *c)
 {
-	struct zk_reporter *r = zk_self;
+	char target[sizeof(r->target)], *path;
 	struct timeval tv;
-	char *path;
 
-	if (r && r->gen == s->cfg->generation)
-		return r;
-	if (!r) {
-		if (!(r = calloc(1, sizeof(*r))))
-			return NULL;
-		r->base = stream_base(s);
-		if (!(r->flush_timer = event_new(r->base, -1, EV_PERSIST, flush_cb, r)) ||
-		    !(r->report_timer = evtimer_new(r->base, report_timeout, r)) ||
-		    !(r->reaper = event_new(r->base, -1, 0, reaper_cb, r))) {
-			reporter_free(r);
-			return NULL;
-		}
-		zk_self = r;
-	}
+	snprintf(target, sizeof(target), "%s%s", c->cluster ? "cluster " : "", c->cluster ? c->cluster->name : c->address);
 	/* A reload: a new collector gets a new connection. */
-	if (!r->path || strcmp(r->path, c->path) || strcmp(r->address, c->address)) {
+	if (!r->path || strcmp(r->path, c->path) || strcmp(r->target, target) || strcmp(r->host, c->host)) {
 		if (!(path = strdup(c->path)))
-			return NULL;
+			return -ENOMEM;
 		free(r->path);
 		r->path = path;
-		snprintf(r->address, sizeof(r->address), "%s", c->address);
+		memcpy(r->target, target, sizeof(target));
+		snprintf(r->host, sizeof(r->host), "%s", c->host);
 		memcpy(&r->ss, &c->addr.ss, sizeof(r->ss));
-		r->sslen = c->addr.sslen;
+		r->sslen = c->cluster ? 0 : c->addr.sslen;
 		if (r->conn)
 			conn_kill(r->conn);
 	}
@@ -450,6 +471,39 @@ static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_co
 	r->min_flush = c->min_flush;
 	r->max_queue = c->max_queue;
 	r->gen = s->cfg->generation;
+	return 0;
+}
+
+/* The worker's reporter, set up for the snapshot s runs with. NULL on out-of-memory. */
+static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_conf *c)
+{
+	struct zk_reporter *r = zk_self;
+	struct host *h;
+
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return NULL;
+		r->base = stream_base(s);
+		if (!(r->flush_timer = event_new(r->base, -1, EV_PERSIST, flush_cb, r)) ||
+		    !(r->report_timer = evtimer_new(r->base, report_timeout, r)) ||
+		    !(r->reaper = event_new(r->base, -1, 0, reaper_cb, r))) {
+			reporter_free(r);
+			return NULL;
+		}
+		zk_self = r;
+	}
+	if (r->gen != s->cfg->generation && reporter_setup(r, s, c))
+		return NULL;
+	/* A collector cluster: the next connection goes to a host picked now,
+	 * while the snapshot that owns the cluster is held by s. */
+	if (c->cluster && !r->conn) {
+		r->sslen = 0;
+		if ((h = cluster_pick_host(c->cluster, s->worker->id, 0, NULL, 0))) {
+			memcpy(&r->ss, &h->ss, h->sslen);
+			r->sslen = h->sslen;
+			host_unref(h);
+		}
+	}
 	return r;
 }
 

@@ -277,17 +277,55 @@ is($ok, 30, 'hanging collector: every request answered');
 cmp_ok(time - $t0, '<', scale(5), 'hanging collector: requests not slowed');
 is($hop5->stat('tracing.zipkin.spans_dropped'), 30 - 1 - 5, 'hanging collector: beyond one report in flight and max_queue, spans dropped');
 
+# The collector by name, as Istio's zipkin.istio-system:9411: a cluster whose
+# endpoint is a DNS name (localhost here), Host from collector_hostname.
+my $hosts_file = tmpdir() . '/collector-hosts.txt';
+my $named = start_backend(handler => sub {
+	my ($req) = @_;
+	open(my $fh, '>>', $hosts_file) or die;
+	print $fh ($req->{headers}{host} // '') . "\t$req->{body}\n";
+	close($fh);
+	return make_response('202 Accepted', '');
+});
+my ($p6, $a6) = (free_port(), free_port());
+my $hop6 = start_wingman(<<"EOF", wait_ports => [$p6, $a6]);
+workers: 1
+admin: { address: 127.0.0.1:$a6 }
+access_log: { path: off }
+tracing: { zipkin: { collector_cluster: zipkin, collector_hostname: zipkin.istio-system, flush_interval: 50ms } }
+listeners:
+  - { name: in, address: 127.0.0.1:$p6, direction: inbound, routes: [ { match: { prefix: / }, route: { cluster: app } } ] }
+clusters:
+  - { name: app, endpoints: [127.0.0.1:$aport] }
+  - { name: zipkin, endpoints: ["localhost:${\ $named->port}"] }
+EOF
+# The name resolves on the main thread; until then spans have nowhere to go.
+ok(wait_for(sub { http_get($p6, '/named'); ($hop6->stat('tracing.zipkin.spans_sent') // 0) > 0 }, scale(10)),
+	'collector_cluster: spans reach the collector behind a DNS name');
+my ($host_seen, $body_seen) = split /\t/, (split /\n/, slurp($hosts_file))[0], 2;
+is($host_seen, 'zipkin.istio-system', 'collector_cluster: Host is collector_hostname');
+is(decode_json($body_seen)->[0]{tags}{'http.url'}, "http://127.0.0.1:$p6/named", 'collector_cluster: the span posted');
+
 # Config errors.
 my $bin = wingman_bin();
 sub check_conf {
-	my ($t) = @_;
+	my ($t, $clusters) = @_;
 	my $f = tmpdir() . '/bad-tracing.yaml';
-	spew($f, "tracing: $t\nlisteners: []\n");
+	spew($f, "tracing: $t\nlisteners: []\n" . ($clusters ? "clusters: $clusters\n" : ''));
 	return scalar `$bin -t -c $f 2>&1`;
 }
-like(check_conf('{ zipkin: { address: zipkin.istio-system:9411 } }'), qr/bad-tracing\.yaml:1:\d+: .*IP literal/,
-	'collector must be an IP');
-like(check_conf('{ zipkin: { } }'), qr/:1:\d+: tracing\.zipkin needs "address"/, 'address required');
+like(check_conf('{ zipkin: { address: zipkin.istio-system:9411 } }'),
+	qr/bad-tracing\.yaml:1:\d+: .*IP literal.*collector_cluster/, 'collector address must be an IP, or use a cluster');
+like(check_conf('{ zipkin: { } }'), qr/:1:\d+: tracing\.zipkin needs either "address".*"collector_cluster"/,
+	'address or collector_cluster required');
+like(check_conf('{ zipkin: { address: 127.0.0.1:9411, collector_cluster: z } }', '[ { name: z, endpoints: [127.0.0.1:1] } ]'),
+	qr/:1:\d+: tracing\.zipkin needs either/, 'not both address and collector_cluster');
+like(check_conf('{ zipkin: { collector_cluster: nope } }'), qr/:1:\d+: collector_cluster: unknown cluster "nope"/,
+	'collector_cluster must exist');
+like(check_conf('{ zipkin: { collector_cluster: z } }', '[ { name: z, protocol: http2, endpoints: [127.0.0.1:1] } ]'),
+	qr/:1:\d+: collector_cluster "z": .*plain HTTP\/1\.1/, 'collector_cluster must be plain HTTP/1.1');
+like(check_conf('{ zipkin: { collector_cluster: z } }', '[ { name: z, endpoints: ["zipkin.example:9411"] } ]'),
+	qr/successful/, 'a collector_cluster with a DNS endpoint is accepted');
 like(check_conf('{ zipkin: { address: 127.0.0.1:9411, sampling: 120 } }'), qr/:1:\d+: /, 'sampling above 100');
 like(check_conf('{ jaeger: { } }'), qr/:1:\d+: .*jaeger/, 'unknown tracer');
 like(check_conf('{ zipkin: { address: 127.0.0.1:9411, path: "no-slash" } }'), qr/path must start with/, 'bad path');
