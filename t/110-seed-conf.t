@@ -1,0 +1,132 @@
+# conf/blog-system as shipped: the seed scenario's web and was sidecars run
+# from those files (only addresses, ports and the log path swapped for the
+# test's), two was sidecars (v1 and the canary) in front of two apps, and a
+# Zipkin collector reached by name. Through web's outbound listener: mTLS to
+# was, RBAC at was, the x-canary-test route, 100% mirroring to the canary,
+# retries, outlier ejection, one trace across both sidecars, Istio metrics.
+use strict;
+use warnings;
+use JSON::PP;
+use Test::More;
+use Wingman;
+
+my $src = ($ENV{WINGMAN_SRCDIR} // '.') . '/conf/blog-system';
+my $c = test_certs();		# tmpdir()/certs, where the configs' certs/ paths land
+my $dir = tmpdir();
+
+# Apps: answer "<name> <path>", log each request; /api/flaky fails once, /api/broken always.
+sub app {
+	my ($name) = @_;
+	my $log = "$dir/app-$name.log";
+	spew($log, '');
+	my $be = start_backend(handler => sub {
+		my ($req) = @_;
+		open(my $fh, '>>', $log) or die;
+		print $fh "$req->{path}\n";
+		close($fh);
+		my $n = () = slurp($log) =~ /^\Q$req->{path}\E$/mg;
+		return make_response('503 Service Unavailable', 'flaky') if $req->{path} eq '/api/flaky' && $n == 1;
+		return make_response('500 Internal Server Error', 'broken') if $req->{path} eq '/api/broken';
+		return make_response('200 OK', "$name $req->{path}");
+	});
+	return ($be, $log);
+}
+my ($v1, $v1_log) = app('v1');
+my ($canary, $canary_log) = app('canary');
+sub seen { my ($log, $path) = @_; scalar(() = slurp($log) =~ /^\Q$path\E$/mg) }
+
+my $spans_file = "$dir/spans.txt";
+my $col = start_backend(handler => sub {
+	my ($req) = @_;
+	open(my $fh, '>>', $spans_file) or die;
+	print $fh "$req->{body}\n";
+	close($fh);
+	return make_response('202 Accepted', '');
+});
+sub spans { map { @{ decode_json($_) } } grep { length } split /\n/, (slurp($spans_file) // '') }
+
+# The shipped file with the test's addresses.
+sub conf {
+	my ($file, %sub) = @_;
+	my $yaml = slurp("$src/$file");
+	ok(length $yaml, "conf/blog-system/$file read");
+	$sub{'jaeger-collector.observability.svc.cluster.local:9411'} = 'localhost:' . $col->port;
+	for my $from (sort { length $b <=> length $a } keys %sub) {
+		my $n = $yaml =~ s/\Q$from\E/$sub{$from}/g;
+		ok($n, "$file: $from replaced");
+	}
+	return $yaml;
+}
+
+my ($was_in, $was_admin, $can_in, $can_admin, $web_out, $web_admin) = map { free_port() } 1 .. 6;
+my $was = start_wingman(conf('was.yaml', '127.0.0.1:15000' => "127.0.0.1:$was_admin",
+	'0.0.0.0:15006' => "127.0.0.1:$was_in", '127.0.0.1:8080' => '127.0.0.1:' . $v1->port,
+	'path: /dev/stdout' => "path: $dir/was.log"));
+my $was_canary = start_wingman(conf('was.yaml', '127.0.0.1:15000' => "127.0.0.1:$can_admin",
+	'0.0.0.0:15006' => "127.0.0.1:$can_in", '127.0.0.1:8080' => '127.0.0.1:' . $canary->port,
+	'path: /dev/stdout' => "path: $dir/was-canary.log", 'id: was,' => 'id: was-canary,', 'version: v1' => 'version: v2'));
+my $web = start_wingman(conf('web.yaml', '127.0.0.1:15000' => "127.0.0.1:$web_admin",
+	'127.0.0.1:15001' => "127.0.0.1:$web_out", 'path: /dev/stdout' => "path: $dir/web.log",
+	'was-service.blog-system.svc.cluster.local:8080' => "127.0.0.1:$was_in",
+	'was-canary.blog-system.svc.cluster.local:8080' => "127.0.0.1:$can_in"));
+my $host = 'was-service.blog-system.svc.cluster.local:8080';
+
+# web → was over mTLS, allowed by was's policy; mirrored to the canary.
+my $r = http_get($web_out, '/api/posts', host => $host);
+is($r->{status}, 200, 'web → was /api/posts: 200');
+is($r->{body}, 'v1 /api/posts', 'answered by was v1');
+is($web->stat('cluster.was.ssl.handshake'), 1, 'web → was is TLS');
+ok(wait_for(sub { slurp("$dir/was.log") =~ m{"GET /api/posts HTTP/1\.1" 200 } }, scale(5)), 'was logged it');
+ok(wait_for(sub { seen($canary_log, '/api/posts') == 1 }, scale(5)), 'mirrored: the canary got a copy');
+is(http_get($web_out, '/actuator/health', host => $host)->{status}, 200, '/actuator/health allowed');
+
+# x-canary-test: true goes to the canary, not to v1 (and is not mirrored).
+$r = http_get($web_out, '/api/new-feature', host => $host, headers => ['x-canary-test', 'true']);
+is($r->{body}, 'canary /api/new-feature', 'x-canary-test: true → canary');
+is(seen($v1_log, '/api/new-feature'), 0, 'v1 did not see the canary request');
+
+# RBAC at was: other paths, and callers without web's identity, are refused.
+$r = http_get($web_out, '/admin', host => $host);
+is($r->{status}, 403, '/admin from web: 403');
+is($r->{body}, 'RBAC: access denied', 'RBAC body');
+my ($out) = curl('--cacert', "$c/root.pem", '--cert', "$c/intruder.pem", '--key', "$c/intruder-key.pem",
+	'-w', '\n%{http_code}', "https://127.0.0.1:$was_in/api/posts");
+like($out, qr{\n403$}, 'another namespace\'s certificate: 403');
+is(http_get($was_in, '/api/posts')->{status}, 403, 'plaintext straight to was: 403');
+
+# Retries: a 503 from was is retried (2 s per try, 3 attempts).
+$r = http_get($web_out, '/api/flaky', host => $host);
+is($r->{status}, 200, 'a 5xx is retried: 200');
+is(seen($v1_log, '/api/flaky'), 2, 'the app saw the failure and the retry');
+is($web->stat('cluster.was.upstream_rq_retry'), 1, 'cluster.was.upstream_rq_retry');
+
+# One trace across both sidecars: web's CLIENT span is the parent of was's SERVER span.
+my $tid;
+ok(wait_for(sub {
+	my @s = grep { ($_->{tags}{'http.url'} // '') =~ m{/api/posts$} } spans();
+	my ($client) = grep { $_->{kind} eq 'CLIENT' } @s;
+	my ($server) = grep { $_->{kind} eq 'SERVER' && $_->{localEndpoint}{serviceName} eq 'was.blog-system'
+		&& $client && $_->{traceId} eq $client->{traceId} } @s;
+	return 0 unless $server && ($server->{parentId} // '') eq $client->{id};
+	$tid = $client->{traceId};
+}, scale(5)), 'web and was spans reach the collector by name as one trace');
+like($tid // '', qr/^[0-9a-f]{32}$/, '128-bit trace id');
+
+# Istio metrics on both sides.
+my $prom = http_get($web_admin, '/stats/prometheus')->{body};
+like($prom, qr/^istio_requests_total\{reporter="source",[^}]*destination_service="was-service\.blog-system\.svc\.cluster\.local",[^}]*response_code="200"[^}]*\} [1-9]/m,
+	'web: istio_requests_total as the source');
+$prom = http_get($was_admin, '/stats/prometheus')->{body};
+like($prom, qr/^istio_requests_total\{reporter="destination",[^}]*destination_version="v1",[^}]*response_code="403"[^}]*\} [1-9]/m,
+	'was: 403s counted as the destination');
+
+# Outlier detection: 5 consecutive 5xx (each request tries 4 times) eject the was pod.
+http_get($web_out, '/api/broken', host => $host) for 1 .. 2;
+ok(wait_for(sub { $web->stat('cluster.was.outlier_detection.ejections_enforced_total') >= 1 }, scale(5)),
+	'5 consecutive 5xx: the was host is ejected');
+is($web->cluster_hosts('was')->{"127.0.0.1:$was_in"}{health_flags}, '/failed_outlier_check', '/clusters: failed_outlier_check');
+
+$web->term;
+$was->term;
+$was_canary->term;
+done_testing();
