@@ -263,6 +263,8 @@ static SSL_CTX *ctx_base(const struct cfg_tls *t, const char *cert, const char *
 				 SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			      SSL_MODE_RELEASE_BUFFERS);
+	/* One read() for all that has arrived, not two per record (header, body). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (!SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS)) {
 		ssl_errstr(err, elen);
 		goto fail;
