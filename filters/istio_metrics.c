@@ -3,12 +3,13 @@
  *   istio_metrics: true
  *   node: { workload: was-v2, namespace: blog, version: v2, service: was.blog.svc.cluster.local }
  *
- * For every routed request, istio_requests_total, istio_request_duration_milliseconds,
- * istio_request_bytes and istio_response_bytes get a sample under Istio's
- * labels. Inbound listeners report as reporter="destination" (this workload
- * is the destination, destination_service is node.service or else the Host),
- * outbound ones as reporter="source" (this workload is the source,
- * destination_service is the Host without its port). The peer's identity is
+ * For every request, routed or not (404 NR), istio_requests_total,
+ * istio_request_duration_milliseconds, istio_request_bytes and
+ * istio_response_bytes get a sample under Istio's labels. Inbound listeners
+ * report as reporter="destination" (this workload is the destination,
+ * destination_service is node.service or else the Host), outbound ones as
+ * reporter="source" (this workload is the source, destination_service is the
+ * Host without its port). The peer's identity is
  * not known yet (no mTLS, no metadata exchange): its labels are "unknown".
  * Byte sizes count bodies only. Series are kept per worker and bounded
  * (metrics.h). */
@@ -237,6 +238,7 @@ static void istio_thread_exit(void)
 const struct filter_ops istio_metrics_filter = {
 	.name = "istio_metrics",
 	.scope = FILTER_SCOPE_TOP,
+	.flags = FILTER_FL_UNROUTED,
 	.conf_parse = istio_conf_parse,
 	.on_log = istio_on_log,
 	.thread_exit = istio_thread_exit,

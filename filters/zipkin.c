@@ -757,6 +757,7 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 const struct filter_ops zipkin_filter = {
 	.name = "tracing",
 	.scope = FILTER_SCOPE_TOP,
+	.flags = FILTER_FL_UNROUTED,
 	.conf_parse = zipkin_conf_parse,
 	.state_size = sizeof(struct zipkin_state),
 	.on_request_headers = zipkin_on_request_headers,

@@ -254,6 +254,10 @@ struct cfg {
 
 	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */
 	unsigned nfilters;
+	/* The chain of a request that matches no route: the top-level filters
+	 * flagged FILTER_FL_UNROUTED, in the order of the table. */
+	struct filter_conf *unrouted;
+	unsigned nunrouted;
 };
 
 #endif

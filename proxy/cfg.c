@@ -994,18 +994,23 @@ static int parse_action(struct cfg_parse *pc, const struct ynode *n, struct cfg_
 	return parse_weighted(pc, w, r);
 }
 
-/* Chain: one entry per filter of the table, the route's config taking the
- * place of the top-level one when both exist. */
-static int build_chain(struct cfg_parse *pc, struct cfg_route *r, const struct filter_conf *own, unsigned nown)
+/* Chain: one entry per filter of the table whose flags include need, own's
+ * config (a route's) taking the place of the top-level one when both exist.
+ * NULL on out-of-memory. */
+static struct filter_conf *build_chain(struct cfg_parse *pc, const struct filter_conf *own, unsigned nown,
+				       unsigned need, unsigned *nchain)
 {
 	const struct cfg *cfg = pc->cfg;
+	struct filter_conf *chain;
 	unsigned n = 0;
 
-	if (!(r->chain = zalloc_n(pc, cfg->nfilters + nown, sizeof(*r->chain))))
-		return -ENOMEM;
+	if (!(chain = zalloc_n(pc, cfg->nfilters + nown, sizeof(*chain))))
+		return NULL;
 	for (const struct filter_ops *const *f = filter_table; *f; f++) {
 		const struct filter_conf *pick = NULL;
 
+		if (((*f)->flags & need) != need)
+			continue;
 		for (unsigned i = 0; i < cfg->nfilters; i++)
 			if (cfg->filters[i].ops == *f)
 				pick = &cfg->filters[i];
@@ -1013,10 +1018,10 @@ static int build_chain(struct cfg_parse *pc, struct cfg_route *r, const struct f
 			if (own[i].ops == *f)
 				pick = &own[i];
 		if (pick)
-			r->chain[n++] = *pick;
+			chain[n++] = *pick;
 	}
-	r->nchain = n;
-	return 0;
+	*nchain = n;
+	return chain;
 }
 
 static int parse_redirect(struct cfg_parse *pc, const struct ynode *n, struct cfg_redirect *rd)
@@ -1162,7 +1167,7 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		rc = -EINVAL;
 	if (parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
 		rc = -EINVAL;
-	if (build_chain(pc, r, own, nown))
+	if (!(r->chain = build_chain(pc, own, nown, 0, &r->nchain)))
 		return -ENOMEM;
 	return rc;
 }
@@ -1622,6 +1627,8 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 		rc = -EINVAL;
 	if (parse_filters(pc, root, keys, FILTER_SCOPE_TOP, &cfg->filters, &cfg->nfilters))
 		rc = -EINVAL;
+	if (!(cfg->unrouted = build_chain(pc, NULL, 0, FILTER_FL_UNROUTED, &cfg->nunrouted)))
+		rc = -ENOMEM;
 	if ((v = yaml_get(root, "listeners")) && parse_listeners(pc, v))
 		rc = -EINVAL;
 	return rc;

@@ -6,7 +6,9 @@
  * snapshot; errors go through cfg_error() so they carry FILE:LINE:COL.
  *
  * Per stream: state_size bytes, zeroed, on the stream's arena; attach runs when
- * the route is known, detach when the stream ends. Request hooks run in chain
+ * the route is known, detach when the stream ends. A request that matches no
+ * route runs only the top-level filters flagged FILTER_FL_UNROUTED, and gets
+ * its 404 (NR) where the router would have run. Request hooks run in chain
  * order, response hooks in reverse. A hook returning FILTER_STOP pauses the
  * chain; the filter later calls stream_resume(). A filter that answers locally
  * calls stream_local_reply() and returns FILTER_STOP. Any hook may be NULL. */
@@ -57,9 +59,16 @@ struct attempt {
 #define FILTER_SCOPE_ROUTE	0x02	/* key allowed in a route */
 #define FILTER_SCOPE_CLUSTER	0x04	/* key allowed in a cluster; only on_attempt runs, with state NULL */
 
+/* Also runs for requests that match no route (404 NR), with the top-level
+ * config: for observers (spans, metrics) that must see every request, as
+ * Envoy's connection manager traces and Istio's stats count them. Policy
+ * (RBAC, faults, rewrites) has no business with a request going nowhere. */
+#define FILTER_FL_UNROUTED	0x01
+
 struct filter_ops {
 	const char *name;
 	unsigned scope;
+	unsigned flags;		/* FILTER_FL_* */
 	/* Returns the parsed config (allocated on pc's arena) or NULL after cfg_error(). */
 	void *(*conf_parse)(struct cfg_parse *pc, const struct ynode *node, unsigned scope);
 	size_t state_size;

@@ -286,12 +286,13 @@ static int add_proxy_headers(struct stream *s)
 	return 0;
 }
 
+/* The route's chain; with no route, the observers' (filter.h: FILTER_FL_UNROUTED). */
 static int attach_filters(struct stream *s)
 {
 	const struct cfg_route *rt = s->route;
 
-	s->chain = rt->chain;
-	s->nchain = rt->nchain;
+	s->chain = rt ? rt->chain : s->cfg->unrouted;
+	s->nchain = rt ? rt->nchain : s->cfg->nunrouted;
 	if (!s->nchain)
 		return 0;
 	if (!(s->fstate = arena_zalloc(s->arena, sizeof(void *) * s->nchain)))
@@ -332,7 +333,8 @@ static void push_request_data(struct stream *s, struct evbuffer *buf, bool end)
 	router_send_data(s, buf, end);
 }
 
-/* Continues request-header iteration at s->req_next; ends in the router. */
+/* Continues request-header iteration at s->req_next; ends in the router, or
+ * in the 404 of a request that matches no route. */
 static void run_request_headers(struct stream *s)
 {
 	while (s->req_next < s->nchain) {
@@ -351,6 +353,10 @@ static void run_request_headers(struct stream *s)
 			stream_local_reply(s, 500, "filter error", 0, "filter_error");
 			return;
 		}
+	}
+	if (!s->route) {
+		stream_local_reply(s, 404, NULL, RF_NR, "route_not_found");
+		return;
 	}
 	s->flags |= ST_FL_FORWARDED;
 	router_forward(s);
@@ -388,17 +394,15 @@ void stream_on_request_headers(struct stream *s)
 	}
 	vh = s->listener ? router_find_vhost(s->listener, s->req.authority) : NULL;
 	s->route = vh ? router_match(vh, &s->req) : NULL;
-	if (!s->route) {
-		if (s->listener)
-			stats_inc(s->listener->stats_base + LS_NO_ROUTE);
-		stream_local_reply(s, 404, NULL, RF_NR, "route_not_found");
-		goto out;
-	}
+	/* No route: only the observers (spans, metrics) run, and the 404 comes
+	 * where the router would have. */
+	if (!s->route && s->listener)
+		stats_inc(s->listener->stats_base + LS_NO_ROUTE);
 	if (attach_filters(s)) {
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		goto out;
 	}
-	s->flags |= ST_FL_ROUTED;
+	s->flags |= s->route ? ST_FL_ROUTED : ST_FL_UNROUTED;
 	run_request_headers(s);
 out:
 	release(s);
@@ -701,7 +705,7 @@ static void stream_finish(struct stream *s)
 		stats_dec(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);
 		stats_hist_record(s->listener->stats_base + LS_DOWNSTREAM_RQ_TIME, dur_ms);
 	}
-	for (unsigned i = 0; i < s->nchain && (s->flags & ST_FL_ROUTED); i++) {
+	for (unsigned i = 0; i < s->nchain && (s->flags & (ST_FL_ROUTED | ST_FL_UNROUTED)); i++) {
 		const struct filter_conf *fc = &s->chain[i];
 
 		if (fc->ops->on_log)
@@ -711,7 +715,7 @@ static void stream_finish(struct stream *s)
 		al_format_line(cfg->access_log, s, s->worker->log_buf);
 		worker_log_flush_maybe(s->worker);
 	}
-	for (unsigned i = 0; i < s->nchain && (s->flags & ST_FL_ROUTED); i++) {
+	for (unsigned i = 0; i < s->nchain && (s->flags & (ST_FL_ROUTED | ST_FL_UNROUTED)); i++) {
 		const struct filter_conf *fc = &s->chain[i];
 
 		if (fc->ops->detach)

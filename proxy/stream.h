@@ -42,6 +42,7 @@ struct codec_ops {
 #define ST_FL_FORWARDED		0x0100	/* handed to the router (terminal step) */
 #define ST_FL_CLOSE		0x0200	/* close the downstream connection after this response */
 #define ST_FL_SHADOW		0x0400	/* a mirror copy: no client, no log, response thrown away */
+#define ST_FL_UNROUTED		0x0800	/* no route matched; the unrouted chain (cfg->unrouted) attached */
 
 struct stream {
 	uint64_t id;

@@ -340,6 +340,27 @@ static void test_filters(void)
 	      "    routes:\n      - match: { prefix: / }\n        route: { cluster: c }\n"
 	      "        headers: { request: { sett: {} } }\n",
 	      "filter errors carry positions", "t.yaml:8:31: unknown key \"sett\" (allowed: set, add, remove)");
+
+	/* A request that matches no route runs the observers only, in table order. */
+	c = load(CLUSTER "rbac: [{name: d, action: DENY}]\nistio_metrics: true\n"
+		 "tracing: {zipkin: {address: 127.0.0.1:9411}}\nlisteners:\n" LISTENER("0.0.0.0:80"), &e);
+	ok(c != NULL, "top-level observers and rbac load");
+	if (!c)
+		return;
+	r = &c->listeners[0].vhosts[0].routes[0];
+	ok(r->nchain == 3 && r->chain[0].ops == filter_find("tracing") &&
+	   r->chain[1].ops == filter_find("istio_metrics") && r->chain[2].ops == filter_find("rbac"),
+	   "route chain: tracing, istio_metrics, rbac");
+	ok(c->nunrouted == 2 && c->unrouted[0].ops == filter_find("tracing") && c->unrouted[0].conf == r->chain[0].conf &&
+	   c->unrouted[1].ops == filter_find("istio_metrics") && c->unrouted[1].conf == r->chain[1].conf,
+	   "unrouted chain: tracing and istio_metrics with their top-level config, no rbac");
+	cfg_unref(c);
+	cfg_errs_free(&e);
+	c = load(CLUSTER "listeners:\n" LISTENER("0.0.0.0:80"), &e);
+	ok(c && c->nunrouted == 0, "no top-level filters: empty unrouted chain");
+	if (c)
+		cfg_unref(c);
+	cfg_errs_free(&e);
 }
 
 static void test_getters(void)
