@@ -8,7 +8,7 @@ use Wingman;
 
 my $be = start_backend();
 my $bp = $be->port;
-my ($port, $admin, $port2) = map { free_port() } 1 .. 3;
+my ($port, $admin, $port2, $port3) = map { free_port() } 1 .. 4;
 my $dir = tmpdir();
 my $log = "$dir/rbac.log";
 
@@ -71,11 +71,16 @@ listeners:
   - name: l2
     address: 127.0.0.1:$port2
     routes: [{ match: { prefix: / }, route: { cluster: be } }]
+  - name: l3
+    address: 127.0.0.1:$port3
+    routes: [{ match: { prefix: /api }, route: { cluster: be } }]
 clusters:
   - { name: be, endpoints: [127.0.0.1:$bp] }
 EOF
 is(http_get($port2, '/')->{status}, 403, 'empty ALLOW denies all: /');
 is(http_get($port2, '/public/x', headers => ['X-Tenant', 'a'])->{status}, 403, 'empty ALLOW denies all: anything');
+# A request that matches no route goes nowhere: only tracing and metrics see it.
+is(http_get($port3, '/nowhere')->{status}, 404, 'no route: 404 NR, RBAC not consulted');
 
 # Config errors are located.
 my $bad = "$dir/bad.yaml";

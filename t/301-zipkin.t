@@ -1,7 +1,8 @@
 # Zipkin spans: two wingman hops (outbound then inbound) report one trace with
 # parent/child links and 128-bit ids to a real HTTP collector, the payload is
 # Zipkin v2 JSON, B3/traceparent come in and go out, sampling decisions are
-# honoured, and a dead or hanging collector never touches requests.
+# honoured, requests that match no route (404 NR) are traced too, and a dead
+# or hanging collector never touches requests.
 use strict;
 use warnings;
 use JSON::PP;
@@ -37,7 +38,7 @@ my $app = start_backend(handler => sub {
 });
 my $aport = $app->port;
 my ($p1, $p2, $a1, $a2) = (free_port(), free_port(), free_port(), free_port());
-my $dead = free_port();
+my ($dead, $p2api) = (free_port(), free_port());
 
 my $hop2 = start_wingman(<<"EOF");
 workers: 1
@@ -50,6 +51,8 @@ listeners:
     address: 127.0.0.1:$p2
     direction: inbound
     routes: [ { match: { prefix: / }, route: { cluster: app } } ]
+  - { name: api-only, address: 127.0.0.1:$p2api, direction: inbound,
+      routes: [ { match: { prefix: /api }, route: { cluster: app } } ] }
 clusters: [ { name: app, endpoints: [127.0.0.1:$aport] } ]
 EOF
 my $hop1 = start_wingman(<<"EOF");
@@ -173,6 +176,30 @@ is($e && $e->{tags}{error}, 'true', 'error=true on 5xx');
 is($e && $e->{tags}{response_flags}, 'UF', 'response_flags UF');
 is($e && $e->{tags}{'http.status_code'}, '503', 'status 503');
 is($e && $e->{tags}{request_size}, '3', 'request_size');
+
+# No route: Envoy's local 404 with flag NR is traced too, as a child of the
+# caller's span, and a 4xx is no error.
+my $nrtid = '5b8aa5a2d2c872e8321cf37308d69df2';
+my ($code) = curl('-o', '/dev/null', '-w', '%{http_code}', '-H', "x-b3-traceid: $nrtid",
+	'-H', 'x-b3-spanid: 00000000000000a1', '-H', 'x-b3-sampled: 1', "http://127.0.0.1:$p2api/nowhere");
+is($code, '404', 'no route: 404');
+($code) = curl('-o', '/dev/null', '-w', '%{http_code}', '-H', 'x-b3-sampled: 0', "http://127.0.0.1:$p2api/nowhere");
+is($code, '404', 'no route, not sampled: 404');
+ok(wait_for(sub { grep { $_->{traceId} eq $nrtid } all_spans() }, scale(5)), 'no route: span reported');
+my @nr = grep { $_->{traceId} eq $nrtid } all_spans();
+is(scalar @nr, 1, 'no route: one span');
+my %nt = %{ $nr[0]{tags} // {} };
+is($nt{'http.status_code'}, '404', 'no route: http.status_code 404');
+is($nt{response_flags}, 'NR', 'no route: response_flags NR');
+ok(!exists $nt{error}, 'no route: no error tag');
+is($nt{upstream_cluster}, '-', 'no route: no upstream cluster');
+is($nt{'http.url'}, "http://127.0.0.1:$p2api/nowhere", 'no route: http.url');
+is($nr[0]{parentId}, '00000000000000a1', "no route: the caller's span is the parent");
+is($nr[0]{kind}, 'SERVER', 'no route: inbound listener, SERVER span');
+is($nr[0]{name}, "127.0.0.1:$p2api/*", 'no route: span name host:port/*');
+ok(!exists $nr[0]{remoteEndpoint}, 'no route: no remote endpoint');
+sleep(0.3);	# three flush intervals: the unsampled one would be there by now
+is(scalar(grep { $_->{tags}{response_flags} eq 'NR' } all_spans()), 1, 'no route, not sampled: no span');
 
 # Incoming context: B3 single, x-b3-* (64-bit kept), traceparent; decisions honoured.
 truncate($spans_file, 0);

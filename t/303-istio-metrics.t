@@ -1,7 +1,7 @@
 # Istio standard metrics on /stats/prometheus: the four families with Istio's
 # labels for inbound (reporter="destination") and outbound (reporter="source")
-# listeners, the seed's Grafana query labels, summing over workers, and the
-# per-worker cardinality bound.
+# listeners, the seed's Grafana query labels, summing over workers, requests
+# that match no route (404 NR), and the per-worker cardinality bound.
 use strict;
 use warnings;
 use Test::More;
@@ -13,7 +13,7 @@ my $be = start_backend(handler => sub {
 });
 my $bport = $be->port;
 my ($pin, $pout, $admin) = (free_port(), free_port(), free_port());
-my $dead = free_port();
+my ($dead, $papi) = (free_port(), free_port());
 my $wm = start_wingman(<<"EOF");
 workers: 2
 node: { id: was-v2-1, cluster: was.blog, workload: was-v2, namespace: blog, version: v2,
@@ -30,6 +30,8 @@ listeners:
     routes:
       - { match: { prefix: /dead }, route: { cluster: dead } }
       - { match: { prefix: / }, route: { cluster: app } }
+  - { name: outbound-api, address: 127.0.0.1:$papi, direction: outbound,
+      routes: [ { match: { prefix: /api }, route: { cluster: app } } ] }
 clusters:
   - { name: app, endpoints: [127.0.0.1:$bport] }
   - { name: dead, endpoints: [127.0.0.1:$dead] }
@@ -39,6 +41,8 @@ http_get($pin, '/', body => 'hello') for 1 .. 3;
 http_get($pin, '/missing');
 http_get($pout, '/x', host => 'reviews.bookinfo.svc.cluster.local:9080') for 1 .. 2;
 http_get($pout, '/dead', host => 'reviews.bookinfo.svc.cluster.local:9080');
+my ($nrcode) = curl('-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: ratings.bookinfo.svc.cluster.local:9080',
+	"http://127.0.0.1:$papi/nowhere");
 
 sub prom { scalar $wm->admin('/stats/prometheus') }
 # { "name{labels}" => value } for one metric name, labels as a hash.
@@ -106,6 +110,19 @@ is_deeply($out && { map { $_ => $out->{labels}{$_} } qw(source_workload source_w
 	  connection_security_policy => 'unknown' }, 'outbound labels: this workload is the source');
 my ($uf) = find(\@total, reporter => 'source', response_code => '503');
 is($uf && $uf->{labels}{response_flags}, 'UF', 'response_flags label on a failed upstream');
+
+# No route: Envoy's local 404 NR is counted like any other response.
+is($nrcode, '404', 'no route: 404');
+my @nr = find(\@total, response_flags => 'NR');
+is(scalar @nr, 1, 'no route: one series');
+is_deeply(@nr ? { map { $_ => $nr[0]{labels}{$_} } qw(reporter response_code response_flags destination_service
+	destination_service_name destination_service_namespace source_workload) } : undef,
+	{ reporter => 'source', response_code => '404', response_flags => 'NR',
+	  destination_service => 'ratings.bookinfo.svc.cluster.local', destination_service_name => 'ratings',
+	  destination_service_namespace => 'bookinfo', source_workload => 'was-v2' }, 'no route: labels');
+is(@nr && $nr[0]{value}, 1, 'no route: counted once');
+my ($nrc) = find([series($p, 'istio_request_duration_milliseconds_count')], response_flags => 'NR');
+is($nrc && $nrc->{value}, 1, 'no route: duration recorded');
 
 # Histograms: buckets cumulative up to +Inf = count; sums in their units.
 my @cnt = series($p, 'istio_request_duration_milliseconds_count');
