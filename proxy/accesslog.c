@@ -104,8 +104,8 @@ static const struct {
 } al_flags[] = {
 	{ RF_UH, "UH" }, { RF_UT, "UT" }, { RF_LR, "LR" }, { RF_UR, "UR" }, { RF_UF, "UF" },
 	{ RF_UC, "UC" }, { RF_UO, "UO" }, { RF_NR, "NR" }, { RF_DI, "DI" }, { RF_FI, "FI" },
-	{ RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DC, "DC" }, { RF_URX, "URX" }, { RF_DPE, "DPE" },
-	{ RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
+	{ RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DC, "DC" }, { RF_URX, "URX" }, { RF_SI, "SI" },
+	{ RF_DPE, "DPE" }, { RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
 };
 
 /* Request pseudo-headers map onto the parsed head, not the header list. */

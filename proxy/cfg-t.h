@@ -178,6 +178,10 @@ struct cfg_listener {
 	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */
 	enum http_proto protocol;	/* default PROTO_AUTO */
 	uint64_t idle_timeout_ms;	/* close connections idle this long (no stream, no bytes); 0 = never; 1 h */
+	/* Envoy's HttpConnectionManager stream timeouts (rqtimeout.h); 0 disables each. */
+	uint64_t request_headers_timeout_ms;	/* first byte to end of the request head; 60 s */
+	uint64_t request_timeout_ms;		/* start to end of the request, or a response; off */
+	uint64_t stream_idle_timeout_ms;	/* no headers or data either way; 5 min */
 	struct cfg_http2 http2;
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };

@@ -1325,7 +1325,8 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 {
 	static const char *const keys[] = {
 		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
-		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", NULL
+		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
+		"request_timeout", "stream_idle_timeout", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -1344,6 +1345,17 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	l->idle_timeout_ms = 3600 * 1000;	/* Envoy's HTTP connection manager default */
 	if ((v = yaml_get(n, "idle_timeout")) && cfg_get_duration(pc, v, &l->idle_timeout_ms))
+		rc = -EINVAL;
+	/* Envoy leaves request_headers_timeout off; a sidecar in front of an
+	 * application wants the slowloris defence on, so 60 s like nginx's
+	 * client_header_timeout. stream_idle_timeout is Envoy's 5 min. */
+	l->request_headers_timeout_ms = 60 * 1000;
+	if ((v = yaml_get(n, "request_headers_timeout")) && cfg_get_duration(pc, v, &l->request_headers_timeout_ms))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "request_timeout")) && cfg_get_duration(pc, v, &l->request_timeout_ms))
+		rc = -EINVAL;
+	l->stream_idle_timeout_ms = 5 * 60 * 1000;
+	if ((v = yaml_get(n, "stream_idle_timeout")) && cfg_get_duration(pc, v, &l->stream_idle_timeout_ms))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "direction"))) {
 		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
@@ -2005,6 +2017,12 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 	jw_kstr(w, "direction", dirs[l->direction]);
 	jw_key(w, "idle_timeout");
 	jw_duration(w, l->idle_timeout_ms);
+	jw_key(w, "request_headers_timeout");
+	jw_duration(w, l->request_headers_timeout_ms);
+	jw_key(w, "request_timeout");
+	jw_duration(w, l->request_timeout_ms);
+	jw_key(w, "stream_idle_timeout");
+	jw_duration(w, l->stream_idle_timeout_ms);
 	if (l->original_dst) {
 		jw_key(w, "original_dst");
 		jw_bool(w, true);

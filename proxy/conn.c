@@ -67,46 +67,104 @@ static void conn_free(struct conn *c)
 	tls_peer_free(&c->tls);
 	sock_close(&c->sk);
 	event_free(c->later);
-	if (c->idle)
-		event_free(c->idle);
+	if (c->timer)
+		event_free(c->timer);
 	evbuffer_free(c->scratch);
 	h1_acc_free(&c->acc);
 	free(c);
 }
 
-static void idle_arm(struct conn *c, uint64_t us)
+/* Arms c's timer to fire at the absolute time at (mono us). Far deadlines are
+ * cut to a day: firing early only means looking again. */
+static void timer_arm(struct conn *c, uint64_t at, uint64_t now)
 {
-	struct timeval tv = { (time_t)(us / 1000000), (suseconds_t)(us % 1000000) };
+	uint64_t us = at > now ? at - now : 0;
+	struct timeval tv;
 
-	event_add(c->idle, &tv);
+	if (us > 86400ULL * 1000000)
+		us = 86400ULL * 1000000;
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	if (event_add(c->timer, &tv) == 0)
+		c->timer_at_us = now + us;
 }
 
-/* The listener's idle_timeout (Envoy's idle_timeout: no stream in flight and
- * nothing from the client for that long) closes the connection; HTTP/2 says
- * GOAWAY first, as on drain. Reads only stamp a time, the timer re-arms for
- * what is left. */
-static void idle_cb(evutil_socket_t fd, short what, void *arg)
+void conn_stream_started(struct conn *c, uint64_t start)
+{
+	uint64_t at;
+
+	if (!c->rq_min_us || !c->timer)
+		return;
+	at = start + c->rq_min_us;
+	if (at < c->timer_at_us)
+		timer_arm(c, at, start);
+}
+
+/* HTTP/1.1: the request timeouts of the stream in flight. True when one fired. */
+static bool h1_timeouts(struct conn *c, uint64_t now, uint64_t *next)
+{
+	struct stream *s = c->cur;
+	enum rq_timeout t = rq_timeout_stream(&c->rqt, s, c->last_active_us, now, next);
+
+	if (t == RQT_NONE)
+		return false;
+	log_debug("[C%llu][S%llu] request timeout (%d)", (unsigned long long)c->id, (unsigned long long)s->id, t);
+	/* An incomplete request leaves the parser mid-message: the 408 says
+	 * close, and we linger so the client's unread bytes do not reset it. */
+	if (!(s->flags & ST_FL_REQ_END)) {
+		s->flags |= ST_FL_CLOSE;
+		c->flags |= CONN_FL_CLOSING | CONN_FL_LINGER;
+	}
+	rq_timeout_fire(s, t, c->listener_stats);
+	conn_maybe_close(c);
+	return true;
+}
+
+/* The connection's one timer. It fires at the soonest deadline it was armed
+ * for, then works out from time stamps what has expired: the streams' request
+ * timeouts (rqtimeout.h), and the listener's idle_timeout (Envoy's: no stream
+ * in flight and nothing from the client for that long) which closes the
+ * connection, HTTP/2 saying GOAWAY first as on drain. Activity only stamps a
+ * time; the timer re-arms for the soonest deadline left. */
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	uint64_t quiet = util_mono_us() - c->last_active_us;
-	bool busy = c->h2 ? !h2_conn_idle(c) : c->cur != NULL;
+	uint64_t now = util_mono_us(), next = UINT64_MAX;
+	bool fired = false, busy;
 
+	c->timer_at_us = UINT64_MAX;
 	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
 		return;
-	if (busy || quiet < c->idle_us) {
-		idle_arm(c, busy ? c->idle_us : c->idle_us - quiet);
+	if (c->h2)
+		fired = h2_conn_timeouts(c, now, &next);
+	else if (c->cur)
+		fired = h1_timeouts(c, now, &next);
+	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
 		return;
+	busy = c->h2 ? !h2_conn_idle(c) : c->cur != NULL;
+	if (c->idle_us) {
+		uint64_t at;
+
+		if (!busy && !fired && now - c->last_active_us >= c->idle_us) {
+			if (c->listener_stats)
+				stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_IDLE_TIMEOUT);
+			log_debug("[C%llu] idle timeout", (unsigned long long)c->id);
+			if (c->h2) {
+				c->flags |= CONN_FL_CLOSING;
+				h2_conn_drain(c);
+				conn_maybe_close(c);
+			} else {
+				conn_close(c);
+			}
+			return;
+		}
+		/* Busy (or just answered): look again in a whole idle_timeout. */
+		at = busy || fired ? now + c->idle_us : c->last_active_us + c->idle_us;
+		if (at < next)
+			next = at;
 	}
-	if (c->listener_stats)
-		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_IDLE_TIMEOUT);
-	log_debug("[C%llu] idle timeout", (unsigned long long)c->id);
-	if (c->h2) {
-		c->flags |= CONN_FL_CLOSING;
-		h2_conn_drain(c);
-		conn_maybe_close(c);
-	} else {
-		conn_close(c);
-	}
+	if (next != UINT64_MAX)
+		timer_arm(c, next, now);
 }
 
 /* Close now if nothing is in flight and the output is flushed. When the client
@@ -384,6 +442,15 @@ static void sniff_cb(evutil_socket_t fd, short what, void *arg)
 	log_debug("[C%llu] PERMISSIVE: %s", (unsigned long long)c->id, tls ? "TLS" : "plaintext");
 }
 
+/* A configured duration in microseconds, kept far from overflowing when a
+ * deadline is computed from it (a century is as good as never). */
+static uint64_t ms_to_us(uint64_t ms)
+{
+	const uint64_t century_ms = 100ULL * 366 * 86400 * 1000;
+
+	return (ms < century_ms ? ms : century_ms) * 1000;
+}
+
 void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		 const char *listener_address)
 {
@@ -427,7 +494,13 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		if (strcmp(l->key, listener_address) != 0)
 			continue;
 		c->listener_stats = l->stats_base;
-		c->idle_us = l->idle_timeout_ms * 1000;
+		c->idle_us = ms_to_us(l->idle_timeout_ms);
+		c->rqt = (struct rq_timeouts){
+			.headers_us = ms_to_us(l->request_headers_timeout_ms),
+			.request_us = ms_to_us(l->request_timeout_ms),
+			.idle_us = ms_to_us(l->stream_idle_timeout_ms),
+		};
+		c->rq_min_us = rq_timeout_min(&c->rqt);
 		c->proto = l->protocol;
 		c->http2 = l->http2;
 		if (l->tls) {
@@ -470,8 +543,10 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
 	c->parser.data = c;
 	c->last_active_us = util_mono_us();
-	if (c->idle_us && (c->idle = evtimer_new(w->base, idle_cb, c)))
-		idle_arm(c, c->idle_us);	/* without the timer the connection just never idles out */
+	c->timer_at_us = UINT64_MAX;
+	/* Without the timer the connection just never times out. */
+	if ((c->idle_us || c->rq_min_us) && (c->timer = evtimer_new(w->base, timer_cb, c)) && c->idle_us)
+		timer_arm(c, c->last_active_us + c->idle_us, c->last_active_us);
 	if (c->listener_stats) {
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_TOTAL);
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
@@ -517,6 +592,7 @@ static int on_message_begin(llhttp_t *p)
 	c->cur = stream_new(c->w, c, &h1_codec, c);
 	if (!c->cur)
 		return -1;
+	conn_stream_started(c, c->cur->info.start_mono_us);
 	return 0;
 }
 
@@ -766,10 +842,12 @@ static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	} else {
 		evbuffer_add_buffer(out, buf);
 	}
-	if (end)
+	if (end) {
 		sock_flush_now(&c->sk);
-	else
+	} else {
+		c->last_active_us = util_mono_us();	/* stream_idle_timeout counts both ways */
 		sock_flush(&c->sk);
+	}
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #include "cfg-t.h"
 #include "h1.h"
+#include "rqtimeout.h"
 #include "sock.h"
 #include "tls.h"
 
@@ -41,9 +42,15 @@ struct conn {
 	struct sock sk;
 	struct conn *next, **pprev;	/* worker's connection list */
 	struct event *later;		/* deferred work: resume parsing, free */
-	struct event *idle;		/* idle timeout (listener idle_timeout), or NULL */
-	uint64_t idle_us;		/* that timeout */
-	uint64_t last_active_us;	/* last bytes from the client */
+	/* The connection's one timer, for its idle_timeout and its streams'
+	 * request timeouts (rqtimeout.h); NULL when all are off. It only ever
+	 * moves sooner on the request path (conn_stream_started). */
+	struct event *timer;
+	uint64_t timer_at_us;		/* when it fires; UINT64_MAX when not armed */
+	uint64_t idle_us;		/* listener idle_timeout */
+	struct rq_timeouts rqt;		/* listener request timeouts */
+	uint64_t rq_min_us;		/* the smallest of them; 0 when all are off */
+	uint64_t last_active_us;	/* last bytes from the client; HTTP/1.1: or response data sent on */
 	uint32_t flags;			/* CONN_FL_* */
 	int err_status;			/* 431 when a header limit was hit */
 
@@ -82,6 +89,11 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 /* Closes c now if nothing is in flight and the output is flushed (and it is
  * closing, or HTTP/2 is done with it); from the codecs after their work. */
 void conn_maybe_close(struct conn *c);
+
+/* A stream of c began at start (its first request byte): makes sure c's
+ * timer fires by the stream's earliest request timeout. One comparison unless
+ * the timer was set for later (the first request after an idle spell). */
+void conn_stream_started(struct conn *c, uint64_t start);
 
 /* Drain: close idle connections now, the others after their current response. */
 void conn_drain_all(struct worker *w);

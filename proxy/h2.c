@@ -20,6 +20,7 @@
 #include "h1.h"
 #include "h2.h"
 #include "log.h"
+#include "rqtimeout.h"
 #include "stats.h"
 #include "stream.h"
 #include "worker.h"
@@ -44,6 +45,7 @@ static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2S_FL_CLOSED		0x40	/* nghttp2 closed the stream: submit nothing */
 #define H2S_FL_NO_BODY		0x80	/* HEAD: the response body is dropped */
 #define H2S_FL_BAD		0x100	/* malformed request: answer 400 */
+#define H2S_FL_RST_AFTER	0x200	/* reset (NO_ERROR) once the response is sent if the request is not over */
 
 struct h2_stream {
 	struct h2_conn *h;
@@ -52,6 +54,7 @@ struct h2_stream {
 	uint32_t flags;			/* H2S_FL_* */
 	struct evbuffer *out;		/* response body waiting for DATA frames */
 	size_t unconsumed;		/* request bytes received while paused */
+	uint64_t active_us;		/* last request headers/data or response data (rqtimeout.h) */
 	size_t hdr_bytes;		/* header block size so far (HPACK-decoded, RFC 9113 6.5.2) */
 	unsigned nhdrs;
 	nghttp2_nv *trailers;		/* response trailers, submitted at the end of the body */
@@ -217,6 +220,8 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
 	s->req.ver_minor = 0;
 	s->req.flags |= HTTP_FL_KEEPALIVE;
 	nghttp2_session_set_stream_user_data(sess, hs->id, hs);
+	hs->active_us = s->info.start_mono_us;
+	conn_stream_started(c, s->info.start_mono_us);
 	return 0;
 }
 
@@ -382,12 +387,14 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 	stream_hold(s);
 	switch (frame->hd.type) {
 	case NGHTTP2_HEADERS:
+		hs->active_us = h->c->last_active_us;	/* stamped by this read */
 		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
 			request_headers_done(hs, end);
 		else if (end)
 			stream_on_request_trailers(s);
 		break;
 	case NGHTTP2_DATA:
+		hs->active_us = h->c->last_active_us;
 		if (end)
 			end_request(s);
 		break;
@@ -410,6 +417,7 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
 		return 0;
 	}
 	stream_hold(s);
+	hs->active_us = h->c->last_active_us;
 	evbuffer_add(h->scratch, data, len);
 	stream_on_request_data(s, h->scratch, false);
 	evbuffer_drain(h->scratch, evbuffer_get_length(h->scratch));
@@ -446,8 +454,17 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
 
 static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
 {
-	if (frame->hd.type == NGHTTP2_RST_STREAM)
+	struct h2_stream *hs;
+
+	if (frame->hd.type == NGHTTP2_RST_STREAM) {
 		stat_inc(arg, LS_H2_TX_RESET);
+	} else if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && (hs = hs_of(arg, frame->hd.stream_id)) &&
+		   (hs->flags & H2S_FL_RST_AFTER) && !nghttp2_session_get_stream_remote_close(sess, hs->id)) {
+		/* Answered before the request ended (a timeout): tell the client
+		 * to stop sending, without error (RFC 9113 8.1), so the stream
+		 * does not stay half-open. */
+		nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
+	}
 	return 0;
 }
 
@@ -568,6 +585,8 @@ static int h2_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	evbuffer_add_buffer(hs->out, buf);
 	if (end)
 		hs->flags |= H2S_FL_OUT_END;
+	else
+		hs->active_us = util_mono_us();	/* stream_idle_timeout counts both ways */
 	if (hs->flags & H2S_FL_DEFERRED) {
 		hs->flags &= ~H2S_FL_DEFERRED;
 		nghttp2_session_resume_data(hs->h->sess, hs->id);
@@ -881,6 +900,37 @@ bool h2_conn_idle(struct conn *c)
 	struct h2_conn *h = c->h2;
 
 	return !h->nlive && !nghttp2_session_want_write(h->sess) && !event_pending(h->run_ev, EV_TIMEOUT, NULL);
+}
+
+bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
+{
+	struct h2_conn *h = c->h2;
+	bool fired = false;
+
+	/* Answering may detach streams, never free them (only on_stream_close does). */
+	for (struct h2_stream *hs = h->streams; hs; hs = hs->next) {
+		struct stream *s = hs->s;
+		enum rq_timeout t;
+
+		if (!s || (t = rq_timeout_stream(&c->rqt, s, hs->active_us, now, next)) == RQT_NONE)
+			continue;
+		log_debug("[C%llu][S%llu] h2 stream %d: request timeout (%d)", (unsigned long long)c->id,
+			  (unsigned long long)s->id, hs->id, t);
+		fired = true;
+		stream_hold(s);
+		if (rq_timeout_fire(s, t, c->listener_stats))
+			hs->flags |= H2S_FL_RST_AFTER;
+		stream_release(s);
+		if (t == RQT_HEADERS) {
+			/* A header block in progress holds the whole connection:
+			 * nothing else may arrive until it ends (RFC 9113 6.10). */
+			c->flags |= CONN_FL_CLOSING;
+			h2_conn_drain(c);
+		}
+	}
+	if (fired)
+		h2_kick(h);
+	return fired;
 }
 
 bool h2_conn_finished(struct conn *c)

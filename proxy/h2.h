@@ -50,6 +50,10 @@ void h2_on_drained(struct conn *c);
 void h2_conn_drain(struct conn *c);
 /* True when no stream is in flight and nothing is left to write. */
 bool h2_conn_idle(struct conn *c);
+/* The request timeouts of c's streams (rqtimeout.h) at now, from conn.c's
+ * timer: answers the expired ones, lowers *next to the soonest deadline left.
+ * True when one fired. */
+bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next);
 /* True when nghttp2 is done with the connection (GOAWAY exchanged, fatal error). */
 bool h2_conn_finished(struct conn *c);
 /* The body side of an nghttp2 data provider over an evbuffer, for the server

@@ -121,6 +121,8 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_CX_RX_BYTES_TOTAL, "downstream_cx_rx_bytes_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_TX_BYTES_TOTAL, "downstream_cx_tx_bytes_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIMEOUT, "downstream_rq_timeout", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_RQ_HEADER_TIMEOUT, "downstream_rq_header_timeout", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_RQ_IDLE_TIMEOUT, "downstream_rq_idle_timeout", ST_COUNTER),
 	LEAF(LS_NO_ROUTE, "no_route", ST_COUNTER),
 	LEAF(LS_RQ_DIRECT_RESPONSE, "rq_direct_response", ST_COUNTER),
 	LEAF(LS_FAULT_DELAYS_INJECTED, "fault.delays_injected", ST_COUNTER),

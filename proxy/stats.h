@@ -101,7 +101,9 @@ enum listener_stat {
 	LS_DOWNSTREAM_CX_IDLE_TIMEOUT,
 	LS_DOWNSTREAM_CX_RX_BYTES_TOTAL,
 	LS_DOWNSTREAM_CX_TX_BYTES_TOTAL,
-	LS_DOWNSTREAM_RQ_TIMEOUT,
+	LS_DOWNSTREAM_RQ_TIMEOUT,		/* the listener's request_timeout fired */
+	LS_DOWNSTREAM_RQ_HEADER_TIMEOUT,	/* request_headers_timeout fired */
+	LS_DOWNSTREAM_RQ_IDLE_TIMEOUT,		/* stream_idle_timeout fired */
 	LS_NO_ROUTE,			/* "http.<name>.no_route" */
 	LS_RQ_DIRECT_RESPONSE,
 	LS_FAULT_DELAYS_INJECTED,	/* "http.<name>.fault.delays_injected" (filters/fault.c) */

@@ -75,6 +75,7 @@ struct http_resp_head {
 #define RF_DPE	0x4000	/* downstream protocol error */
 #define RF_UMSDR 0x8000	/* upstream max stream duration reached */
 #define RF_DT	0x10000	/* downstream request timeout */
+#define RF_SI	0x20000	/* stream idle timeout (stream_idle_timeout) */
 
 /* What the access log, stats and spans read about a finished (or failing) stream. */
 struct stream_info {

@@ -183,8 +183,8 @@ int main(void)
 	/* flags in Envoy's order; absent values */
 	s.info.flags = RF_DT | RF_NR | RF_UF | RF_UH | RF_UMSDR | RF_DC;
 	is_fmt("%RESPONSE_FLAGS%", &s, "UH,UF,NR,DC,UMSDR,DT\n", "response flags order");
-	s.info.flags = 0x1ffff;
-	is_fmt("%RESPONSE_FLAGS%", &s, "UH,UT,LR,UR,UF,UC,UO,NR,DI,FI,RL,UAEX,DC,URX,DPE,UMSDR,DT\n",
+	s.info.flags = 0x3ffff;
+	is_fmt("%RESPONSE_FLAGS%", &s, "UH,UT,LR,UR,UF,UC,UO,NR,DI,FI,RL,UAEX,DC,URX,SI,DPE,UMSDR,DT\n",
 	       "all response flags");
 	{
 		struct stream e;

@@ -133,6 +133,10 @@ static void test_defaults(void)
 	is_str(c->node_cluster, "wingman", "node.cluster default");
 	ok(c->node_id && *c->node_id, "node.id defaults to the host name");
 	is_int(c->listeners[0].direction, DIR_OUTBOUND, "direction outbound");
+	is_int(c->listeners[0].idle_timeout_ms, 3600 * 1000, "idle_timeout default 1h (Envoy)");
+	is_int(c->listeners[0].request_headers_timeout_ms, 60 * 1000, "request_headers_timeout default 60s (nginx)");
+	is_int(c->listeners[0].request_timeout_ms, 0, "request_timeout default off (Envoy)");
+	is_int(c->listeners[0].stream_idle_timeout_ms, 300 * 1000, "stream_idle_timeout default 5m (Envoy)");
 	is_int(c->listeners[0].nvhosts, 1, "routes shorthand makes one vhost");
 	is_str(c->listeners[0].vhosts[0].name, "l", "named after the listener");
 	is_int(c->listeners[0].vhosts[0].ndomains, 1, "one domain");
@@ -188,6 +192,11 @@ static void test_errors(void)
 	      "t.yaml:1:16: expected a duration like 250ms or 2s (units ms, s, m, h)");
 	FAILS("drain_timeout: -1s\n", "negative duration",
 	      "t.yaml:1:16: expected a duration like 250ms or 2s (units ms, s, m, h)");
+	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n    stream_idle_timeout: 5\n"
+	      "    request_headers_timeout: soon\n    routes: [{match: {prefix: /}, route: {cluster: c}}]\n",
+	      "listener request timeouts",
+	      "t.yaml:5:26: expected a duration like 250ms or 2s (units ms, s, m, h)",
+	      "t.yaml:6:30: expected a duration like 250ms or 2s (units ms, s, m, h)");
 	FAILS("listners: []\n", "unknown top-level key",
 	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, tracing, istio_metrics, rbac)");
 	FAILS("node: { id: a, zone: b }\n", "unknown node key",
