@@ -100,7 +100,7 @@ sleep(0.3);
 is($msome->count, 0, 'percentage 0: nothing mirrored');
 
 # An unknown mirror cluster is a config error with its position.
-my ($code, $out) = wingman_check(<<"EOF");
+my ($code, $check_out) = wingman_check(<<"EOF");
 listeners:
   - name: web
     address: 127.0.0.1:$port
@@ -110,7 +110,7 @@ clusters:
   - { name: main, endpoints: [127.0.0.1:$mp] }
 EOF
 is($code, 1, 'unknown mirror cluster: -t fails');
-like($out, qr/:5:\d+: mirror: unknown cluster "nope"/, 'the error names the line and the cluster');
+like($check_out, qr/:5:\d+: mirror: unknown cluster "nope"/, 'the error names the line and the cluster');
 
 # Draining does not wait for hanging mirror copies.
 $wm->term;
