@@ -13,7 +13,8 @@
  * (an absent part matches anything). In a field, values are ORed and written
  * exact, "prefix*", "*suffix" or "*"; not* fields match when no value does.
  * Principals are the client certificate's SPIFFE ID without "spiffe://";
- * namespaces come from it. Paths are matched normalised (rbac_path_normalize).
+ * namespaces come from it. Paths are matched as the listener normalised them
+ * (proxy/path.h), without the query: the path routed and forwarded.
  * Denied requests get 403 "RBAC: access denied". */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -92,100 +93,6 @@ struct rbac_conf {
 	struct rbac_policy *v;
 	unsigned n;
 };
-
-/* ---- path normalisation */
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static bool unreserved(int c)
-{
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-int rbac_path_normalize(const char *in, char *out, size_t cap)
-{
-	const char *p = in, *end;
-	size_t len = 0, w, r;
-
-	if (p[0] != '/') {
-		const char *s = strstr(p, "://");
-
-		if (!s || !(p = strchr(s + 3, '/')))
-			return -EINVAL;
-	}
-	end = p + strcspn(p, "?#");
-	if ((size_t)(end - p) + 2 > cap)
-		return -ENOSPC;
-	/* Decoding never grows the text. */
-	for (; p < end; p++) {
-		int hi, lo, c;
-
-		if (*p == '\\') {
-			out[len++] = '/';
-			continue;
-		}
-		if (*p != '%') {
-			out[len++] = *p;
-			continue;
-		}
-		if (end - p < 3)
-			return -EINVAL;
-		if ((hi = hexval((unsigned char)p[1])) < 0 || (lo = hexval((unsigned char)p[2])) < 0)
-			return -EINVAL;
-		c = hi * 16 + lo;
-		if (unreserved(c)) {
-			out[len++] = (char)c;
-		} else if (c == '/' || c == '\\') {
-			out[len++] = '/';
-		} else {
-			out[len++] = '%';
-			out[len++] = (char)toupper((unsigned char)p[1]);
-			out[len++] = (char)toupper((unsigned char)p[2]);
-		}
-		p += 2;
-	}
-	/* Segments, in place: the write side never passes the read side. out[0]
-	 * is '/', and out[0..w) ends with '/' between segments. */
-	w = 1;
-	r = 1;
-	while (r < len) {
-		size_t e = r, eff;
-
-		if (out[r] == '/') {
-			r++;
-			continue;
-		}
-		while (e < len && out[e] != '/')
-			e++;
-		for (eff = 0; r + eff < e && out[r + eff] != ';'; eff++)
-			;
-		if (eff == 1 && out[r] == '.') {
-			/* dropped */
-		} else if (eff == 2 && out[r] == '.' && out[r + 1] == '.') {
-			if (w > 1) {
-				w--;
-				while (w > 1 && out[w - 1] != '/')
-					w--;
-			}
-		} else if (eff) {
-			memmove(out + w, out + r, eff);
-			w += eff;
-			if (e < len)
-				out[w++] = '/';
-		} else if (e < len) {
-			/* ";params" alone: an empty segment, merged like "//" */
-		}
-		r = e;
-	}
-	out[w] = '\0';
-	return (int)w;
-}
 
 /* ---- matching */
 
@@ -819,17 +726,13 @@ static enum filter_status rbac_on_request_headers(struct stream *s, const void *
 		.sni = *s->info.requested_server_name ? s->info.requested_server_name : NULL,
 	};
 	struct rbac_result r;
-	const char *details;
-	size_t cap = strlen(s->req.path) + 2;
-	char *path = arena_alloc(s->arena, cap);
+	const char *details, *query = strchr(s->req.path, '?');
 
-	if (!path)
+	/* The listener already normalised the path (path.h): what is routed and
+	 * forwarded is what is decided on. Istio matches it without the query. */
+	in.path = query ? arena_strndup(s->arena, s->req.path, (size_t)(query - s->req.path)) : s->req.path;
+	if (!in.path)
 		return FILTER_ERROR;
-	if (rbac_path_normalize(s->req.path, path, cap) < 0) {
-		stream_local_reply(s, 400, "Bad Request", 0, "path_normalization_failed");
-		return FILTER_STOP;
-	}
-	in.path = path;
 	if (*uri)
 		in.principal = strncmp(uri, "spiffe://", 9) ? uri : uri + 9;
 	if (!addr_parse(s->info.downstream_remote, &remote))

@@ -17,7 +17,7 @@ struct rbac_input {
 	const struct sockaddr *remote;	/* downstream peer address; NULL if unknown */
 	const struct sockaddr *local;	/* downstream local address; NULL if unknown */
 	const char *method;
-	const char *path;		/* normalised (rbac_path_normalize) */
+	const char *path;		/* as the listener normalised it (path.h), query removed */
 	const char *host;		/* authority as sent, port included */
 	const char *sni;		/* NULL without TLS */
 	const struct http_headers *headers;
@@ -30,15 +30,6 @@ struct rbac_result {
 	bool audited;			/* an AUDIT policy matched */
 	bool has_audit;			/* any AUDIT policy exists */
 };
-
-/* Normalises a request target for matching: query and fragment removed,
- * percent-encoded unreserved characters decoded (other escapes upper-cased),
- * %2F/%5C and '\' taken as '/', ";params" dropped from every segment, duplicate
- * slashes merged, "." and ".." segments resolved (never above the root).
- * Absolute-form targets lose their scheme and authority. out needs
- * strlen(in) + 2 bytes. Returns the length, or -EINVAL for a target that is
- * not a path or carries a broken escape. */
-int rbac_path_normalize(const char *in, char *out, size_t cap);
 
 /* Istio's order: a matching DENY denies; then, with no ALLOW policy, allow;
  * a matching ALLOW allows; otherwise deny. AUDIT never decides. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "util.h"
+#include "path.h"
 
 struct arena;
 struct filter_ops;
@@ -183,6 +184,8 @@ struct cfg_listener {
 	uint64_t request_timeout_ms;		/* start to end of the request, or a response; off */
 	uint64_t stream_idle_timeout_ms;	/* no headers or data either way; 5 min */
 	struct cfg_http2 http2;
+	struct path_opts path;		/* how request paths are normalised; Istio's BASE by default */
+	const char *default_host_for_http_10;	/* Host for HTTP/1.0 requests without one; NULL: none */
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };
 

@@ -1321,12 +1321,53 @@ static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struc
 	return rc;
 }
 
+/* Envoy's path_with_escaped_slashes_action values, by enum path_escaped_slashes. */
+static const char *const slash_actions[] = {
+	[PATH_SLASHES_KEEP] = "KEEP_UNCHANGED", [PATH_SLASHES_REJECT] = "REJECT_REQUEST",
+	[PATH_SLASHES_REDIRECT] = "UNESCAPE_AND_REDIRECT", [PATH_SLASHES_FORWARD] = "UNESCAPE_AND_FORWARD",
+};
+#define N_SLASH_ACTIONS (sizeof(slash_actions) / sizeof(slash_actions[0]))
+
+/* wingman's default (path_opts_default), or Istio's path_normalization level,
+ * then Envoy's own keys, which refine it. */
+static int parse_path_opts(struct cfg_parse *pc, const struct ynode *n, struct path_opts *o)
+{
+	const struct ynode *v;
+	int rc = 0;
+
+	path_opts_default(o);
+	if ((v = yaml_get(n, "path_normalization")) &&
+	    (v->type != YN_SCALAR || path_opts_istio(v->str, o))) {
+		cfg_error(pc, v, "expected NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "normalize_path")) && cfg_get_bool(pc, v, &o->normalize))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "merge_slashes")) && cfg_get_bool(pc, v, &o->merge_slashes))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "path_with_escaped_slashes_action"))) {
+		unsigned i = 0;
+
+		while (i < N_SLASH_ACTIONS && (v->type != YN_SCALAR || strcmp(v->str, slash_actions[i])))
+			i++;
+		if (i == N_SLASH_ACTIONS) {
+			cfg_error(pc, v, "expected KEEP_UNCHANGED, REJECT_REQUEST, UNESCAPE_AND_REDIRECT or "
+				  "UNESCAPE_AND_FORWARD");
+			rc = -EINVAL;
+		} else {
+			o->escaped_slashes = (uint8_t)i;
+		}
+	}
+	return rc;
+}
+
 static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
 	static const char *const keys[] = {
 		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
-		"request_timeout", "stream_idle_timeout", NULL
+		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
+		"path_with_escaped_slashes_action", "default_host_for_http_10", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -1356,6 +1397,10 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	l->stream_idle_timeout_ms = 5 * 60 * 1000;
 	if ((v = yaml_get(n, "stream_idle_timeout")) && cfg_get_duration(pc, v, &l->stream_idle_timeout_ms))
+		rc = -EINVAL;
+	if (parse_path_opts(pc, n, &l->path))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "default_host_for_http_10")) && cfg_get_str(pc, v, &l->default_host_for_http_10))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "direction"))) {
 		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
@@ -2023,6 +2068,13 @@ static void dump_listener(struct jw *w, const struct cfg_listener *l)
 	jw_duration(w, l->request_timeout_ms);
 	jw_key(w, "stream_idle_timeout");
 	jw_duration(w, l->stream_idle_timeout_ms);
+	jw_key(w, "normalize_path");
+	jw_bool(w, l->path.normalize);
+	jw_key(w, "merge_slashes");
+	jw_bool(w, l->path.merge_slashes);
+	jw_kstr(w, "path_with_escaped_slashes_action", slash_actions[l->path.escaped_slashes]);
+	if (l->default_host_for_http_10)
+		jw_kstr(w, "default_host_for_http_10", l->default_host_for_http_10);
 	if (l->original_dst) {
 		jw_key(w, "original_dst");
 		jw_bool(w, true);

@@ -15,6 +15,7 @@ struct stream;
 
 #define GRPC_STATUS_MAX		16	/* UNAUTHENTICATED; codes are 0..16 */
 #define GRPC_DEADLINE_EXCEEDED	4
+#define GRPC_INTERNAL		13
 
 /* True when the request is gRPC: content-type application/grpc, or
  * application/grpc+<subtype> / application/grpc;<params> (Envoy's

@@ -138,6 +138,9 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_H2_HEADER_OVERFLOW, "http2.header_overflow", ST_COUNTER),
 	LEAF(LS_H2_PREMATURE_RESET, "downstream_rq_too_many_premature_resets", ST_COUNTER),
 	LEAF(LS_H2_FLOOD, "http2.outbound_control_flood", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION, "downstream_rq_failed_path_normalization", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH, "downstream_rq_redirected_with_normalized_path",
+	     ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
 };
 

@@ -124,6 +124,8 @@ enum listener_stat {
 	LS_H2_HEADER_OVERFLOW,		/* header block over the limit (431) */
 	LS_H2_PREMATURE_RESET,		/* "downstream_rq_too_many_premature_resets": rapid-reset GOAWAYs */
 	LS_H2_FLOOD,			/* "http2.outbound_control_flood": ping/settings floods and bad peers */
+	LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION,	/* path refused (400), path.h */
+	LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH, /* escaped slashes: 307 (UNESCAPE_AND_REDIRECT) */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };

@@ -354,6 +354,15 @@ static void run_request_headers(struct stream *s)
 			return;
 		}
 	}
+	/* gRPC clients cannot follow a redirect (Envoy rejects them too). */
+	if ((s->flags & ST_FL_BAD_PATH) || ((s->flags & ST_FL_PATH_REDIRECT) && grpc_is_request(&s->req))) {
+		stream_local_reply_grpc(s, 400, GRPC_INTERNAL, NULL, 0, "path_normalization_failed");
+		return;
+	}
+	if (s->flags & ST_FL_PATH_REDIRECT) {
+		stream_local_reply_hdr(s, 307, NULL, 0, "path_normalization_redirect", "location", s->req.path);
+		return;
+	}
 	if (!s->route) {
 		stream_local_reply(s, 404, NULL, RF_NR, "route_not_found");
 		return;
@@ -378,9 +387,39 @@ static void run_request_headers(struct stream *s)
 	}
 }
 
+/* Replaces the request's path with the one it is routed, authorized and
+ * forwarded by (path.h), under the listener's options. A path that cannot be
+ * made unambiguous, or one answered with a redirect, leaves the stream
+ * unrouted with ST_FL_BAD_PATH / ST_FL_PATH_REDIRECT. */
+static int normalize_path(struct stream *s)
+{
+	size_t len = strlen(s->req.path), outlen;
+	char *out;
+	int rc;
+
+	/* "*" (OPTIONS) and CONNECT's authority-form have no path to normalise. */
+	if (s->req.path[0] != '/')
+		return 0;
+	if (!(out = arena_alloc(s->arena, len + 1)))
+		return -ENOMEM;
+	rc = path_normalize(s->req.path, len, &s->listener->path, out, &outlen);
+	if (rc < 0) {
+		s->flags |= ST_FL_BAD_PATH;
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION);
+		return 0;
+	}
+	if (outlen != len || memcmp(out, s->req.path, len))
+		s->req.path = out;
+	if (rc & PATH_RES_REDIRECT) {
+		s->flags |= ST_FL_PATH_REDIRECT;
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH);
+	}
+	return 0;
+}
+
 void stream_on_request_headers(struct stream *s)
 {
-	const struct cfg_vhost *vh;
+	const struct cfg_vhost *vh = NULL;
 
 	hold(s);
 	s->flags |= ST_FL_REQ_HEADERS;
@@ -388,15 +427,16 @@ void stream_on_request_headers(struct stream *s)
 		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_TOTAL);
 		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);
 	}
-	if (add_proxy_headers(s)) {
+	if (add_proxy_headers(s) || (s->listener && normalize_path(s))) {
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		goto out;
 	}
-	vh = s->listener ? router_find_vhost(s->listener, s->req.authority) : NULL;
+	if (s->listener && !(s->flags & (ST_FL_BAD_PATH | ST_FL_PATH_REDIRECT)))
+		vh = router_find_vhost(s->listener, s->req.authority);
 	s->route = vh ? router_match(vh, &s->req) : NULL;
-	/* No route: only the observers (spans, metrics) run, and the 404 comes
-	 * where the router would have. */
-	if (!s->route && s->listener)
+	/* No route (or a path refused above): only the observers (spans,
+	 * metrics) run, and the answer comes where the router would have. */
+	if (s->listener && !s->route && !(s->flags & (ST_FL_BAD_PATH | ST_FL_PATH_REDIRECT)))
 		stats_inc(s->listener->stats_base + LS_NO_ROUTE);
 	if (attach_filters(s)) {
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");

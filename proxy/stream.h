@@ -43,6 +43,8 @@ struct codec_ops {
 #define ST_FL_CLOSE		0x0200	/* close the downstream connection after this response */
 #define ST_FL_SHADOW		0x0400	/* a mirror copy: no client, no log, response thrown away */
 #define ST_FL_UNROUTED		0x0800	/* no route matched; the unrouted chain (cfg->unrouted) attached */
+#define ST_FL_BAD_PATH		0x1000	/* the path cannot be normalised: 400 instead of routing */
+#define ST_FL_PATH_REDIRECT	0x2000	/* escaped slashes, UNESCAPE_AND_REDIRECT: 307 instead of routing */
 
 struct stream {
 	uint64_t id;
