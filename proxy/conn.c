@@ -256,7 +256,14 @@ static void conn_process(struct conn *c)
 			if (err == HPE_PAUSED_UPGRADE)
 				c->flags |= CONN_FL_UPGRADE_PAUSE;
 		} else if (err != HPE_OK) {
+			c->flags &= ~CONN_FL_HEAD_PENDING;
 			parse_error(c, err);
+		}
+		/* The head, with what of the body this read held (buffered by the
+		 * stream), goes on only once all of the read parsed cleanly. */
+		if (c->flags & CONN_FL_HEAD_PENDING) {
+			c->flags &= ~CONN_FL_HEAD_PENDING;
+			stream_on_request_headers(c->cur);
 		}
 	}
 	/* Reading may have stopped at in_high while the parser was paused. */
@@ -654,7 +661,8 @@ static int on_header_value_complete(llhttp_t *p)
 	}
 	/* llhttp reports a chunked body's trailer fields through the same
 	 * callbacks, after the head: they go to the trailers, not the head. */
-	rc = h1_acc_commit(&c->acc, s->arena, (s->flags & ST_FL_REQ_HEADERS) ? &s->req.trailers : &s->req.h);
+	rc = h1_acc_commit(&c->acc, s->arena, (s->flags & ST_FL_REQ_HEADERS) || (c->flags & CONN_FL_HEAD_PENDING) ?
+			   &s->req.trailers : &s->req.h);
 
 	if (rc == -E2BIG)
 		c->err_status = 431;
@@ -708,6 +716,33 @@ static int h2c_settings(struct conn *c, llhttp_t *p, uint8_t *buf, size_t cap)
 	return n < 0 ? -1 : n;
 }
 
+/* Authority and path from the request line and Host (RFC 9112 3.2): an
+ * absolute-form target gives both, and a Host sent with it must name the same
+ * authority; HTTP/1.1 needs one or the other; HTTP/1.0 without either gets
+ * the listener's default_host_for_http_10. Returns 0, or -1 for a 400. */
+static int request_target(struct stream *s, const char *host)
+{
+	struct http_req_head *r = &s->req;
+	const char *a, *path;
+	size_t alen;
+
+	if (r->path[0] != '/' && strcmp(r->path, "*") && strcmp(r->method, "CONNECT")) {
+		if (h1_absolute_form(r->path, &a, &alen, &path))
+			return -1;
+		if (host && (strlen(host) != alen || strncasecmp(host, a, alen)))
+			return -1;
+		r->authority = arena_strndup(s->arena, a, alen);
+		r->path = *path == '/' ? path : arena_printf(s->arena, "/%s", path);
+		if (!r->authority || !r->path)
+			return -1;
+	} else if (host) {
+		r->authority = host;
+	}
+	if (!*r->authority && r->ver_minor == 0 && s->listener && s->listener->default_host_for_http_10)
+		r->authority = s->listener->default_host_for_http_10;
+	return !*r->authority && r->ver_minor >= 1 ? -1 : 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	struct conn *c = P(p);
@@ -728,10 +763,8 @@ static int on_headers_complete(llhttp_t *p)
 	if (llhttp_should_keep_alive(p))
 		r->flags |= HTTP_FL_KEEPALIVE;
 	h1_clean_headers(&r->h, true, &m);
-	if (m.host)
-		r->authority = m.host;
 	r->flags |= m.flags;
-	if (r->ver_major == 1 && r->ver_minor == 1 && !*r->authority) {
+	if (m.dup_host || request_target(s, m.host)) {
 		c->err_status = 400;
 		return -1;
 	}
@@ -742,7 +775,10 @@ static int on_headers_complete(llhttp_t *p)
 	/* On success s and the rest of the connection belong to h2.c; on_message_complete pauses. */
 	if (nsettings >= 0 && h2_conn_upgrade(c, s, settings, (size_t)nsettings) == 0)
 		return 0;
-	stream_on_request_headers(s);
+	/* Not handed on yet: a bad chunk size or a smuggling attempt right
+	 * behind the head, in the same read, must stop the request before any
+	 * of it goes upstream (conn_process). */
+	c->flags |= CONN_FL_HEAD_PENDING;
 	return 0;
 }
 

@@ -35,6 +35,7 @@ struct evbuffer;
 #define CONN_FL_LINGER		0x800	/* client may still be sending: linger on close */
 #define CONN_FL_LINGERING	0x1000	/* our side shut down; reading until EOF or timeout */
 #define CONN_FL_CODEC		0x2000	/* HTTP/1.1 or HTTP/2 chosen (c->h2 says which) */
+#define CONN_FL_HEAD_PENDING	0x4000	/* c->cur's head is parsed, handed on once the read is parsed */
 
 struct conn {
 	uint64_t id;

@@ -138,6 +138,25 @@ static bool hop_by_hop(const struct http_hdr *h)
 	}
 }
 
+int h1_absolute_form(const char *target, const char **authority, size_t *alen, const char **path)
+{
+	const char *a, *end;
+
+	if (!strncasecmp(target, "http://", 7))
+		a = target + 7;
+	else if (!strncasecmp(target, "https://", 8))
+		a = target + 8;
+	else
+		return -EINVAL;
+	end = a + strcspn(a, "/?#");
+	if (end == a || memchr(a, '@', (size_t)(end - a)))
+		return -EINVAL;
+	*authority = a;
+	*alen = (size_t)(end - a);
+	*path = end;
+	return 0;
+}
+
 void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
 {
 	struct { const char *v; uint32_t len; } conn[8];
@@ -164,7 +183,9 @@ void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
 		if (hop_by_hop(c))
 			continue;
 		if (request && name_is(c, "host", 4)) {
-			if (!m->host)
+			if (m->host)
+				m->dup_host = true;
+			else
 				m->host = c->value;
 			continue;
 		}

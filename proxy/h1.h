@@ -38,6 +38,7 @@ int h1_acc_commit(struct h1_acc *a, struct arena *arena, struct http_headers *h)
 /* What h1_clean_headers() took out of a header list. */
 struct h1_meta {
 	const char *host;		/* request: first Host value, or NULL */
+	bool dup_host;			/* request: more than one Host (RFC 9112 3.2: 400) */
 	uint32_t flags;			/* HTTP_FL_UPGRADE, HTTP_FL_EXPECT_100, HTTP_FL_TE_TRAILERS */
 	bool close, keepalive;		/* Connection: close / keep-alive */
 };
@@ -47,6 +48,12 @@ struct h1_meta {
  * Transfer-Encoding, Content-Length, TE, Upgrade, Trailer) and, for requests,
  * Host and "Expect: 100-continue", reporting them in m. */
 void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m);
+
+/* Splits an absolute-form request target (RFC 9112 3.2.2) "http://a/p?q"
+ * into *authority (a[0..alen)) and *path ("/p?q", or "/" / "/?q" when the
+ * URI has no path). Returns 0, or -EINVAL when the target is not an http(s)
+ * URI with a non-empty authority and no userinfo. */
+int h1_absolute_form(const char *target, const char **authority, size_t *alen, const char **path);
 
 /* True when the comma-separated list (a Connection value) holds tok, case-insensitively. */
 bool h1_token_in(const char *list, size_t len, const char *tok);

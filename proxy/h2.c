@@ -46,6 +46,8 @@ static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2S_FL_NO_BODY		0x80	/* HEAD: the response body is dropped */
 #define H2S_FL_BAD		0x100	/* malformed request: answer 400 */
 #define H2S_FL_RST_AFTER	0x200	/* reset (NO_ERROR) once the response is sent if the request is not over */
+#define H2S_FL_HEAD_PENDING	0x400	/* request head complete, handed on once the read is processed */
+#define H2S_FL_HEAD_END		0x800	/* ... and it ended the request (END_STREAM on HEADERS) */
 
 struct h2_stream {
 	struct h2_conn *h;
@@ -70,6 +72,7 @@ struct h2_conn {
 	struct h2_stream *streams;
 	unsigned nlive;			/* streams with a struct stream still attached */
 	unsigned nwant_drain;
+	unsigned npending;		/* streams with H2S_FL_HEAD_PENDING */
 	uint64_t reset_window_us;	/* start of the current rapid-reset second */
 	unsigned resets;		/* client resets of live streams in that second */
 	bool goaway;
@@ -111,6 +114,8 @@ static void hs_free(struct h2_stream *hs)
 		hs->next->pprev = hs->pprev;
 	if (hs->flags & H2S_FL_WANT_DRAIN)
 		hs->h->nwant_drain--;
+	if (hs->flags & H2S_FL_HEAD_PENDING)
+		hs->h->npending--;
 	evbuffer_free(hs->out);
 	free(hs->trailers);
 	free(hs);
@@ -345,9 +350,42 @@ static void request_headers_done(struct h2_stream *hs, bool end)
 	/* A body of unknown length: HTTP/1.1 upstreams get it chunked. */
 	if (!end && s->req.content_length < 0)
 		s->req.flags |= HTTP_FL_CHUNKED;
-	stream_on_request_headers(s);
-	if (end && hs->s)
-		end_request(s);
+	/* Handed on once nghttp2 has taken the whole read (dispatch_pending): a
+	 * DATA frame behind it that contradicts content-length resets the
+	 * stream first, so nothing of the request goes upstream. */
+	hs->flags |= H2S_FL_HEAD_PENDING | (end ? H2S_FL_HEAD_END : 0);
+	hs->h->npending++;
+}
+
+/* Hands on the request heads completed by the last read, oldest first. */
+static void dispatch_pending(struct h2_conn *h)
+{
+	while (h->npending) {
+		struct h2_stream *v[64], *hs;
+		unsigned n = 0;
+
+		for (hs = h->streams; hs && n < 64; hs = hs->next)
+			if (hs->flags & H2S_FL_HEAD_PENDING)
+				v[n++] = hs;
+		if (!n)
+			break;
+		/* The list is newest first; a stream handed on is never freed
+		 * before nghttp2 runs again, so the rest of v stays valid. */
+		while (n--) {
+			struct stream *s;
+
+			hs = v[n];
+			hs->flags &= ~H2S_FL_HEAD_PENDING;
+			h->npending--;
+			if (!(s = hs->s))
+				continue;
+			stream_hold(s);
+			stream_on_request_headers(s);
+			if ((hs->flags & H2S_FL_HEAD_END) && hs->s)
+				end_request(s);
+			stream_release(s);
+		}
+	}
 }
 
 /* Rapid reset: count client resets of streams still in progress. */
@@ -873,6 +911,13 @@ void h2_on_read(struct conn *c)
 			break;
 		}
 		evbuffer_drain(in, (size_t)n);
+	}
+	if (h->npending && !h->goaway) {
+		/* nghttp2 answers a DATA frame that contradicts content-length
+		 * with a queued RST_STREAM and no callback: sending it closes
+		 * the stream (on_stream_close), before its head is handed on. */
+		h2_run(h);
+		dispatch_pending(h);
 	}
 	h2_run(h);
 	conn_maybe_close(c);

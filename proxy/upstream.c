@@ -334,6 +334,11 @@ fail:
 	return NULL;
 }
 
+const char *upconn_authority(const struct upconn *uc, const char *authority)
+{
+	return *authority ? authority : uc->host->addr;
+}
+
 static void write_head(struct upconn *uc, const struct stream *s)
 {
 	struct evbuffer *out = uc->sk.out;
@@ -343,11 +348,13 @@ static void write_head(struct upconn *uc, const struct stream *s)
 	evbuffer_add(out, " ", 1);
 	evbuffer_add(out, r->path, strlen(r->path));
 	evbuffer_add(out, " HTTP/1.1\r\n", 11);
-	if (*r->authority) {
-		evbuffer_add(out, "host: ", 6);
-		evbuffer_add(out, r->authority, strlen(r->authority));
-		evbuffer_add(out, "\r\n", 2);
-	}
+	/* HTTP/1.1 needs a Host: an HTTP/1.0 request came without one, so name
+	 * the upstream as nginx's proxy_pass does. */
+	const char *authority = upconn_authority(uc, r->authority);
+
+	evbuffer_add(out, "host: ", 6);
+	evbuffer_add(out, authority, strlen(authority));
+	evbuffer_add(out, "\r\n", 2);
 	h1_write_headers(out, &r->h);
 	if (r->flags & HTTP_FL_TE_TRAILERS)
 		evbuffer_add(out, "te: trailers\r\n", 14);

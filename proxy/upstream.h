@@ -50,6 +50,11 @@ struct upconn {
 	struct h2up *h2;		/* HTTP/2 session state, with UPCONN_FL_H2 */
 };
 
+/* The authority a request carries upstream: its own, or, for an HTTP/1.0
+ * request that came without a Host, the endpoint's address (as nginx's
+ * proxy_pass names its upstream). */
+const char *upconn_authority(const struct upconn *uc, const char *authority);
+
 /* Binds ur to an idle connection to ur->host, or a new one, or queues it while
  * the cluster is at max_connections; router_up_bound() follows the binding.
  * Returns 0, -EOVERFLOW when max_pending_requests is reached too, or -errno

@@ -404,7 +404,9 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 	}
 	nva[n++] = mk_nv(":method", 7, r->method, strlen(r->method));
 	nva[n++] = mk_nv(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
-	nva[n++] = mk_nv(":authority", 10, r->authority, strlen(r->authority));
+	const char *authority = upconn_authority(uc, r->authority);
+
+	nva[n++] = mk_nv(":authority", 10, authority, strlen(authority));
 	nva[n++] = mk_nv(":path", 5, r->path, strlen(r->path));
 	for (uint32_t i = 0; i < r->h.n; i++)
 		nva[n++] = mk_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);

@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-	free_port start_wingman start_nginx start_backend
+	free_port start_wingman start_nginx start_backend start_recorder
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
 	scale have_prog make_response connect_port send_bytes read_response
@@ -399,6 +399,48 @@ sub start_backend {
 	_register($pid, $pid, "backend:$mode");
 	return bless { pid => $pid, port => $port, log => $log }, 'Wingman::Backend';
 }
+
+# A raw upstream that records every byte it receives ($rec->bytes) and answers
+# "200 ok" once per request line it sees, whatever follows: for proving that
+# what wingman refuses never reaches an upstream, even in part.
+sub start_recorder {
+	my $port = free_port();
+	my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp',
+		Listen => 128, ReuseAddr => 1) or die "recorder listen $port: $!";
+	my $file = tmpdir() . "/recorder-$port.bytes";
+	spew($file, '');
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		setsid();
+		$SIG{CHLD} = 'IGNORE';
+		$SIG{PIPE} = 'IGNORE';
+		while (1) {
+			my $c = $ls->accept or next;
+			next if fork;
+			close($ls);
+			binmode($c);
+			my $seen = '';
+			while (sysread($c, my $chunk, 65536)) {
+				open(my $fh, '>>', $file) or _exit(1);
+				binmode($fh);
+				print $fh $chunk;
+				close($fh);
+				$seen .= $chunk;
+				while ($seen =~ s/^.*?[A-Z]+ \S+ HTTP\/1\.\d\r?\n//s) {
+					_write_all($c, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+				}
+			}
+			_exit(0);
+		}
+	}
+	close($ls);
+	_register($pid, $pid, 'recorder');
+	return bless { pid => $pid, port => $port, file => $file }, 'Wingman::Recorder';
+}
+
+sub Wingman::Recorder::port { $_[0]{port} }
+sub Wingman::Recorder::bytes { slurp($_[0]{file}) }
 
 # Reads one request from $sock: { method, path, version, headers => {lc => v},
 # hlist => [[name, value]...], body, keepalive }. Undef on EOF.
