@@ -23,6 +23,7 @@
 #include "admin.h"
 #include "cfg.h"
 #include "cluster.h"
+#include "json.h"
 #include "log.h"
 #include "server.h"
 #include "stats.h"
@@ -72,22 +73,6 @@ static void reply_text(struct evhttp_request *req, int code, const char *fmt, ..
 	va_end(ap);
 	reply(req, code, "text/plain; charset=UTF-8", b);
 	evbuffer_free(b);
-}
-
-static void json_str(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, "\"", 1);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			evbuffer_add_printf(out, "\\u%04x", c);
-		else
-			evbuffer_add(out, s, 1);
-	}
-	evbuffer_add(out, "\"", 1);
 }
 
 /* Gauges computed on read, set through the main thread's shard. */
@@ -204,6 +189,8 @@ static void ep_server_info(struct evhttp_request *req, const struct evkeyvalq *q
 	struct evbuffer *b = evbuffer_new();
 	struct cfg *cfg = server_cfg_get();
 	uint64_t up = (util_wall_us() - server_start_wall_us) / 1000000;
+	char uptime[32];
+	struct json_w w;
 
 	if (!b || !cfg) {
 		if (b)
@@ -213,20 +200,28 @@ static void ep_server_info(struct evhttp_request *req, const struct evkeyvalq *q
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	evbuffer_add_printf(b, "{\n \"version\": ");
-	json_str(b, WINGMAN_VERSION);
-	evbuffer_add_printf(b, ",\n \"state\": \"%s\",\n", server_draining() ? "DRAINING" : "LIVE");
-	evbuffer_add_printf(b, " \"uptime_current_epoch\": \"%" PRIu64 "s\",\n", up);
-	evbuffer_add_printf(b, " \"uptime_all_epochs\": \"%" PRIu64 "s\",\n", up);
-	evbuffer_add_printf(b, " \"node\": {\n  \"id\": ");
-	json_str(b, cfg->node_id);
-	evbuffer_add_printf(b, ",\n  \"cluster\": ");
-	json_str(b, cfg->node_cluster);
-	evbuffer_add_printf(b, "\n },\n \"command_line_options\": {\n  \"concurrency\": %u,\n", cfg->workers);
-	evbuffer_add_printf(b, "  \"config_path\": ");
-	json_str(b, cfg->file);
-	evbuffer_add_printf(b, "\n }\n}\n");
-	reply(req, 200, "application/json", b);
+	snprintf(uptime, sizeof(uptime), "%" PRIu64 "s", up);
+	json_init(&w, b, 1);
+	json_open(&w, '{');
+	json_kstr(&w, "version", WINGMAN_VERSION);
+	json_kstr(&w, "state", server_draining() ? "DRAINING" : "LIVE");
+	json_kstr(&w, "uptime_current_epoch", uptime);
+	json_kstr(&w, "uptime_all_epochs", uptime);
+	json_key(&w, "node");
+	json_open(&w, '{');
+	json_kstr(&w, "id", cfg->node_id);
+	json_kstr(&w, "cluster", cfg->node_cluster);
+	json_close(&w, '}');
+	json_key(&w, "command_line_options");
+	json_open(&w, '{');
+	json_kuint(&w, "concurrency", cfg->workers);
+	json_kstr(&w, "config_path", cfg->file);
+	json_close(&w, '}');
+	json_close(&w, '}');
+	if (json_done(&w) || evbuffer_add(b, "\n", 1))
+		evhttp_send_error(req, 500, NULL);
+	else
+		reply(req, 200, "application/json", b);
 	cfg_unref(cfg);
 	evbuffer_free(b);
 }

@@ -22,6 +22,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "filter.h"
+#include "json.h"
 #include "tls.h"
 #include "ytree.h"
 
@@ -1794,110 +1795,8 @@ void cfg_unref(struct cfg *c)
 		arena_free(c->arena);
 }
 
-struct jw {
-	struct evbuffer *out;
-	int depth;
-	bool first;			/* no member written yet at this depth */
-	bool after_key;			/* a key was just written; the value follows inline */
-};
-
-static void jw_indent(struct jw *w)
-{
-	evbuffer_add(w->out, "\n", 1);
-	for (int i = 0; i < w->depth; i++)
-		evbuffer_add(w->out, "  ", 2);
-}
-
-/* Separator and indentation before a value or key. */
-static void jw_pre(struct jw *w)
-{
-	if (w->after_key) {
-		w->after_key = false;
-		return;
-	}
-	if (!w->first)
-		evbuffer_add(w->out, ",", 1);
-	w->first = false;
-	if (w->depth)
-		jw_indent(w);
-}
-
-static void jw_raw_str(struct jw *w, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	evbuffer_add(w->out, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char esc[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
-
-		if (*p == '"' || *p == '\\') {
-			evbuffer_add(w->out, "\\", 1);
-			evbuffer_add(w->out, p, 1);
-		} else if (*p == '\n') {
-			evbuffer_add(w->out, "\\n", 2);
-		} else if (*p == '\t') {
-			evbuffer_add(w->out, "\\t", 2);
-		} else if (*p == '\r') {
-			evbuffer_add(w->out, "\\r", 2);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			evbuffer_add(w->out, esc, sizeof(esc));
-		} else {
-			evbuffer_add(w->out, p, 1);
-		}
-	}
-	evbuffer_add(w->out, "\"", 1);
-}
-
-static void jw_key(struct jw *w, const char *k)
-{
-	jw_pre(w);
-	jw_raw_str(w, k);
-	evbuffer_add(w->out, ": ", 2);
-	w->after_key = true;
-}
-
-static void jw_open(struct jw *w, char c)
-{
-	jw_pre(w);
-	evbuffer_add(w->out, &c, 1);
-	w->depth++;
-	w->first = true;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	bool empty = w->first;
-
-	w->depth--;
-	if (!empty)
-		jw_indent(w);
-	evbuffer_add(w->out, &c, 1);
-	w->first = false;
-}
-
-static void jw_str(struct jw *w, const char *s)
-{
-	jw_pre(w);
-	if (s)
-		jw_raw_str(w, s);
-	else
-		evbuffer_add(w->out, "null", 4);
-}
-
-static void jw_uint(struct jw *w, uint64_t v)
-{
-	jw_pre(w);
-	evbuffer_add_printf(w->out, "%llu", (unsigned long long)v);
-}
-
-static void jw_bool(struct jw *w, bool v)
-{
-	jw_pre(w);
-	evbuffer_add_printf(w->out, "%s", v ? "true" : "false");
-}
-
 /* Envoy's JSON form of a duration: "5s", "0.250s". */
-static void jw_duration(struct jw *w, uint64_t ms)
+static void dump_duration(struct json_w *w, uint64_t ms)
 {
 	char buf[32];
 
@@ -1906,24 +1805,18 @@ static void jw_duration(struct jw *w, uint64_t ms)
 			 (unsigned long long)(ms % 1000));
 	else
 		snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ms / 1000));
-	jw_str(w, buf);
+	json_str(w, buf);
 }
 
-static void jw_kstr(struct jw *w, const char *k, const char *v)
+static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigned n)
 {
-	jw_key(w, k);
-	jw_str(w, v);
-}
-
-static void dump_filters(struct jw *w, const struct filter_conf *fc, unsigned n)
-{
-	jw_open(w, '[');
+	json_open(w, '[');
 	for (unsigned i = 0; i < n; i++)
-		jw_str(w, fc[i].ops->name);
-	jw_close(w, ']');
+		json_str(w, fc[i].ops->name);
+	json_close(w, ']');
 }
 
-static void dump_route(struct jw *w, const struct cfg_route *r)
+static void dump_route(struct json_w *w, const struct cfg_route *r)
 {
 	static const char *const kinds[] = { "prefix", "path", "regex" };
 	static const char *const hm_names[] = {
@@ -1932,284 +1825,285 @@ static void dump_route(struct jw *w, const struct cfg_route *r)
 	};
 	const struct cfg_route_match *m = &r->match;
 
-	jw_open(w, '{');
-	jw_kstr(w, "name", r->name);
-	jw_key(w, "match");
-	jw_open(w, '{');
-	jw_kstr(w, kinds[m->kind], m->value);
+	json_open(w, '{');
+	json_kstr(w, "name", r->name);
+	json_key(w, "match");
+	json_open(w, '{');
+	json_kstr(w, kinds[m->kind], m->value);
 	if (m->nheaders) {
-		jw_key(w, "headers");
-		jw_open(w, '{');
+		json_key(w, "headers");
+		json_open(w, '{');
 		for (unsigned i = 0; i < m->nheaders; i++) {
 			const struct cfg_header_match *h = &m->headers[i];
 
-			jw_key(w, h->name);
-			jw_open(w, '{');
-			jw_key(w, hm_names[h->type]);
+			json_key(w, h->name);
+			json_open(w, '{');
+			json_key(w, hm_names[h->type]);
 			if (h->type == HM_PRESENT)
-				jw_bool(w, h->present);
+				json_bool(w, h->present);
 			else
-				jw_str(w, h->value);
-			jw_close(w, '}');
+				json_str(w, h->value);
+			json_close(w, '}');
 		}
-		jw_close(w, '}');
+		json_close(w, '}');
 	}
 	if (m->nmethods) {
-		jw_key(w, "methods");
-		jw_open(w, '[');
+		json_key(w, "methods");
+		json_open(w, '[');
 		for (unsigned i = 0; i < m->nmethods; i++)
-			jw_str(w, m->methods[i]);
-		jw_close(w, ']');
+			json_str(w, m->methods[i]);
+		json_close(w, ']');
 	}
 	if (m->nquery) {
-		jw_key(w, "query_params");
-		jw_open(w, '{');
+		json_key(w, "query_params");
+		json_open(w, '{');
 		for (unsigned i = 0; i < m->nquery; i++) {
 			const struct cfg_query_match *q = &m->query[i];
 
-			jw_key(w, q->name);
-			jw_open(w, '{');
-			jw_key(w, hm_names[q->type]);
+			json_key(w, q->name);
+			json_open(w, '{');
+			json_key(w, hm_names[q->type]);
 			if (q->type == HM_PRESENT)
-				jw_bool(w, q->present);
+				json_bool(w, q->present);
 			else
-				jw_str(w, q->value);
-			jw_close(w, '}');
+				json_str(w, q->value);
+			json_close(w, '}');
 		}
-		jw_close(w, '}');
+		json_close(w, '}');
 	}
-	jw_close(w, '}');
+	json_close(w, '}');
 	if (r->timeout_ms) {
-		jw_key(w, "timeout");
-		jw_duration(w, r->timeout_ms);
+		json_key(w, "timeout");
+		dump_duration(w, r->timeout_ms);
 	}
 	if (r->rewrite_prefix || r->rewrite_host) {
-		jw_key(w, "rewrite");
-		jw_open(w, '{');
+		json_key(w, "rewrite");
+		json_open(w, '{');
 		if (r->rewrite_prefix)
-			jw_kstr(w, "prefix", r->rewrite_prefix);
+			json_kstr(w, "prefix", r->rewrite_prefix);
 		if (r->rewrite_host)
-			jw_kstr(w, "host", r->rewrite_host);
-		jw_close(w, '}');
+			json_kstr(w, "host", r->rewrite_host);
+		json_close(w, '}');
 	}
 	if (r->action == RA_REDIRECT) {
 		const struct cfg_redirect *rd = &r->redirect;
 
-		jw_key(w, "redirect");
-		jw_open(w, '{');
+		json_key(w, "redirect");
+		json_open(w, '{');
 		if (rd->host)
-			jw_kstr(w, "host", rd->host);
+			json_kstr(w, "host", rd->host);
 		if (rd->port) {
-			jw_key(w, "port");
-			jw_uint(w, rd->port);
+			json_key(w, "port");
+			json_uint(w, rd->port);
 		}
 		if (rd->scheme)
-			jw_kstr(w, "scheme", rd->scheme);
+			json_kstr(w, "scheme", rd->scheme);
 		if (rd->path)
-			jw_kstr(w, "path", rd->path);
+			json_kstr(w, "path", rd->path);
 		if (rd->prefix)
-			jw_kstr(w, "prefix", rd->prefix);
-		jw_key(w, "response_code");
-		jw_uint(w, (uint64_t)rd->code);
-		jw_key(w, "strip_query");
-		jw_bool(w, rd->strip_query);
-		jw_close(w, '}');
+			json_kstr(w, "prefix", rd->prefix);
+		json_key(w, "response_code");
+		json_uint(w, (uint64_t)rd->code);
+		json_key(w, "strip_query");
+		json_bool(w, rd->strip_query);
+		json_close(w, '}');
 	} else if (r->action == RA_DIRECT) {
-		jw_key(w, "direct_response");
-		jw_open(w, '{');
-		jw_key(w, "status");
-		jw_uint(w, (uint64_t)r->direct_status);
-		jw_kstr(w, "body", r->direct_body);
-		jw_close(w, '}');
+		json_key(w, "direct_response");
+		json_open(w, '{');
+		json_key(w, "status");
+		json_uint(w, (uint64_t)r->direct_status);
+		json_kstr(w, "body", r->direct_body);
+		json_close(w, '}');
 	}
 	if (r->action != RA_CLUSTER) {
-		jw_key(w, "filters");
+		json_key(w, "filters");
 		dump_filters(w, r->chain, r->nchain);
-		jw_close(w, '}');
+		json_close(w, '}');
 		return;
 	}
-	jw_key(w, "route");
-	jw_open(w, '{');
+	json_key(w, "route");
+	json_open(w, '{');
 	if (r->cluster) {
-		jw_kstr(w, "cluster", r->cluster->name);
+		json_kstr(w, "cluster", r->cluster->name);
 	} else {
-		jw_key(w, "weighted");
-		jw_open(w, '[');
+		json_key(w, "weighted");
+		json_open(w, '[');
 		for (unsigned i = 0; i < r->nweighted; i++) {
-			jw_open(w, '{');
-			jw_kstr(w, "cluster", r->weighted[i].cluster_name);
-			jw_key(w, "weight");
-			jw_uint(w, r->weighted[i].weight);
-			jw_close(w, '}');
+			json_open(w, '{');
+			json_kstr(w, "cluster", r->weighted[i].cluster_name);
+			json_key(w, "weight");
+			json_uint(w, r->weighted[i].weight);
+			json_close(w, '}');
 		}
-		jw_close(w, ']');
+		json_close(w, ']');
 	}
-	jw_close(w, '}');
-	jw_key(w, "filters");
+	json_close(w, '}');
+	json_key(w, "filters");
 	dump_filters(w, r->chain, r->nchain);
-	jw_close(w, '}');
+	json_close(w, '}');
 }
 
-static void dump_listener(struct jw *w, const struct cfg_listener *l)
+static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 {
 	static const char *const dirs[] = {
 		[DIR_UNSPECIFIED] = "unspecified", [DIR_INBOUND] = "inbound", [DIR_OUTBOUND] = "outbound",
 	};
 
-	jw_open(w, '{');
-	jw_kstr(w, "name", l->name);
-	jw_kstr(w, "address", l->address);
-	jw_kstr(w, "direction", dirs[l->direction]);
-	jw_key(w, "idle_timeout");
-	jw_duration(w, l->idle_timeout_ms);
-	jw_key(w, "request_headers_timeout");
-	jw_duration(w, l->request_headers_timeout_ms);
-	jw_key(w, "request_timeout");
-	jw_duration(w, l->request_timeout_ms);
-	jw_key(w, "stream_idle_timeout");
-	jw_duration(w, l->stream_idle_timeout_ms);
-	jw_key(w, "normalize_path");
-	jw_bool(w, l->path.normalize);
-	jw_key(w, "merge_slashes");
-	jw_bool(w, l->path.merge_slashes);
-	jw_kstr(w, "path_with_escaped_slashes_action", slash_actions[l->path.escaped_slashes]);
+	json_open(w, '{');
+	json_kstr(w, "name", l->name);
+	json_kstr(w, "address", l->address);
+	json_kstr(w, "direction", dirs[l->direction]);
+	json_key(w, "idle_timeout");
+	dump_duration(w, l->idle_timeout_ms);
+	json_key(w, "request_headers_timeout");
+	dump_duration(w, l->request_headers_timeout_ms);
+	json_key(w, "request_timeout");
+	dump_duration(w, l->request_timeout_ms);
+	json_key(w, "stream_idle_timeout");
+	dump_duration(w, l->stream_idle_timeout_ms);
+	json_key(w, "normalize_path");
+	json_bool(w, l->path.normalize);
+	json_key(w, "merge_slashes");
+	json_bool(w, l->path.merge_slashes);
+	json_kstr(w, "path_with_escaped_slashes_action", slash_actions[l->path.escaped_slashes]);
 	if (l->default_host_for_http_10)
-		jw_kstr(w, "default_host_for_http_10", l->default_host_for_http_10);
+		json_kstr(w, "default_host_for_http_10", l->default_host_for_http_10);
 	if (l->original_dst) {
-		jw_key(w, "original_dst");
-		jw_bool(w, true);
-		jw_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
+		json_key(w, "original_dst");
+		json_bool(w, true);
+		json_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
 	}
 	if (!l->bind_to_port) {
-		jw_key(w, "bind_to_port");
-		jw_bool(w, false);
+		json_key(w, "bind_to_port");
+		json_bool(w, false);
 	}
-	jw_kstr(w, "tls_mode", tls_mode_name(l->tls ? l->tls->mode : TLS_DISABLE));
-	jw_key(w, "virtual_hosts");
-	jw_open(w, '[');
+	json_kstr(w, "tls_mode", tls_mode_name(l->tls ? l->tls->mode : TLS_DISABLE));
+	json_key(w, "virtual_hosts");
+	json_open(w, '[');
 	for (unsigned i = 0; i < l->nvhosts; i++) {
 		const struct cfg_vhost *vh = &l->vhosts[i];
 
-		jw_open(w, '{');
-		jw_kstr(w, "name", vh->name);
-		jw_key(w, "domains");
-		jw_open(w, '[');
+		json_open(w, '{');
+		json_kstr(w, "name", vh->name);
+		json_key(w, "domains");
+		json_open(w, '[');
 		for (unsigned j = 0; j < vh->ndomains; j++)
-			jw_str(w, vh->domains[j]);
-		jw_close(w, ']');
-		jw_key(w, "routes");
-		jw_open(w, '[');
+			json_str(w, vh->domains[j]);
+		json_close(w, ']');
+		json_key(w, "routes");
+		json_open(w, '[');
 		for (unsigned j = 0; j < vh->nroutes; j++)
 			dump_route(w, &vh->routes[j]);
-		jw_close(w, ']');
-		jw_close(w, '}');
+		json_close(w, ']');
+		json_close(w, '}');
 	}
-	jw_close(w, ']');
-	jw_close(w, '}');
+	json_close(w, ']');
+	json_close(w, '}');
 }
 
-static void dump_cluster(struct jw *w, const struct cfg_cluster *c)
+static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 {
-	jw_open(w, '{');
-	jw_kstr(w, "name", c->name);
-	jw_key(w, "endpoints");
-	jw_open(w, '[');
+	json_open(w, '{');
+	json_kstr(w, "name", c->name);
+	json_key(w, "endpoints");
+	json_open(w, '[');
 	for (unsigned i = 0; i < c->nendpoints; i++) {
-		jw_open(w, '{');
-		jw_kstr(w, "address", c->endpoints[i].address);
-		jw_key(w, "weight");
-		jw_uint(w, c->endpoints[i].weight);
-		jw_close(w, '}');
+		json_open(w, '{');
+		json_kstr(w, "address", c->endpoints[i].address);
+		json_key(w, "weight");
+		json_uint(w, c->endpoints[i].weight);
+		json_close(w, '}');
 	}
-	jw_close(w, ']');
-	jw_key(w, "connect_timeout");
-	jw_duration(w, c->connect_timeout_ms);
-	jw_key(w, "lb");
-	jw_open(w, '{');
-	jw_kstr(w, "type", lb_names[c->lb]);
+	json_close(w, ']');
+	json_key(w, "connect_timeout");
+	dump_duration(w, c->connect_timeout_ms);
+	json_key(w, "lb");
+	json_open(w, '{');
+	json_kstr(w, "type", lb_names[c->lb]);
 	if (c->hash_on != HASH_NONE) {
-		jw_key(w, "hash_on");
-		jw_open(w, '{');
+		json_key(w, "hash_on");
+		json_open(w, '{');
 		if (c->hash_on == HASH_SOURCE_IP) {
-			jw_key(w, "source_ip");
-			jw_bool(w, true);
+			json_key(w, "source_ip");
+			json_bool(w, true);
 		} else {
-			jw_kstr(w, c->hash_on == HASH_HEADER ? "header" : "cookie", c->hash_key);
+			json_kstr(w, c->hash_on == HASH_HEADER ? "header" : "cookie", c->hash_key);
 		}
-		jw_close(w, '}');
+		json_close(w, '}');
 	}
-	jw_close(w, '}');
-	jw_key(w, "connection_pool");
-	jw_open(w, '{');
-	jw_key(w, "max_connections");
-	jw_uint(w, c->pool.max_connections);
-	jw_key(w, "max_pending_requests");
-	jw_uint(w, c->pool.max_pending_requests);
-	jw_key(w, "max_requests");
-	jw_uint(w, c->pool.max_requests);
-	jw_key(w, "max_requests_per_connection");
-	jw_uint(w, c->pool.max_requests_per_connection);
-	jw_key(w, "max_retries");
-	jw_uint(w, c->pool.max_retries);
-	jw_close(w, '}');
-	jw_key(w, "filters");
+	json_close(w, '}');
+	json_key(w, "connection_pool");
+	json_open(w, '{');
+	json_key(w, "max_connections");
+	json_uint(w, c->pool.max_connections);
+	json_key(w, "max_pending_requests");
+	json_uint(w, c->pool.max_pending_requests);
+	json_key(w, "max_requests");
+	json_uint(w, c->pool.max_requests);
+	json_key(w, "max_requests_per_connection");
+	json_uint(w, c->pool.max_requests_per_connection);
+	json_key(w, "max_retries");
+	json_uint(w, c->pool.max_retries);
+	json_close(w, '}');
+	json_key(w, "filters");
 	dump_filters(w, c->filters, c->nfilters);
-	jw_kstr(w, "tls_mode", tls_mode_name(c->tls ? c->tls->mode : TLS_DISABLE));
+	json_kstr(w, "tls_mode", tls_mode_name(c->tls ? c->tls->mode : TLS_DISABLE));
 	if (c->source_address)
-		jw_kstr(w, "source_address", c->source_address);
-	jw_close(w, '}');
+		json_kstr(w, "source_address", c->source_address);
+	json_close(w, '}');
 }
 
 int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 {
-	struct jw w = { .out = out, .first = true };
+	struct json_w w;
 
-	jw_open(&w, '{');
-	jw_kstr(&w, "file", c->file);
-	jw_key(&w, "generation");
-	jw_uint(&w, c->generation);
-	jw_key(&w, "node");
-	jw_open(&w, '{');
-	jw_kstr(&w, "id", c->node_id);
-	jw_kstr(&w, "cluster", c->node_cluster);
+	json_init(&w, out, 2);
+	json_open(&w, '{');
+	json_kstr(&w, "file", c->file);
+	json_key(&w, "generation");
+	json_uint(&w, c->generation);
+	json_key(&w, "node");
+	json_open(&w, '{');
+	json_kstr(&w, "id", c->node_id);
+	json_kstr(&w, "cluster", c->node_cluster);
 	if (c->node_workload)
-		jw_kstr(&w, "workload", c->node_workload);
+		json_kstr(&w, "workload", c->node_workload);
 	if (c->node_namespace)
-		jw_kstr(&w, "namespace", c->node_namespace);
+		json_kstr(&w, "namespace", c->node_namespace);
 	if (c->node_version)
-		jw_kstr(&w, "version", c->node_version);
+		json_kstr(&w, "version", c->node_version);
 	if (c->node_service)
-		jw_kstr(&w, "service", c->node_service);
-	jw_close(&w, '}');
-	jw_key(&w, "workers");
-	jw_uint(&w, c->workers);
-	jw_key(&w, "drain_timeout");
-	jw_duration(&w, c->drain_timeout_ms);
-	jw_key(&w, "admin");
+		json_kstr(&w, "service", c->node_service);
+	json_close(&w, '}');
+	json_key(&w, "workers");
+	json_uint(&w, c->workers);
+	json_key(&w, "drain_timeout");
+	dump_duration(&w, c->drain_timeout_ms);
+	json_key(&w, "admin");
 	if (c->admin_address) {
-		jw_open(&w, '{');
-		jw_kstr(&w, "address", c->admin_address);
-		jw_close(&w, '}');
+		json_open(&w, '{');
+		json_kstr(&w, "address", c->admin_address);
+		json_close(&w, '}');
 	} else {
-		jw_str(&w, NULL);
+		json_str(&w, NULL);
 	}
-	jw_key(&w, "access_log");
-	jw_open(&w, '{');
-	jw_kstr(&w, "path", c->access_log_path ? c->access_log_path : "off");
-	jw_kstr(&w, "format", c->access_log_format);
-	jw_close(&w, '}');
-	jw_key(&w, "filters");
+	json_key(&w, "access_log");
+	json_open(&w, '{');
+	json_kstr(&w, "path", c->access_log_path ? c->access_log_path : "off");
+	json_kstr(&w, "format", c->access_log_format);
+	json_close(&w, '}');
+	json_key(&w, "filters");
 	dump_filters(&w, c->filters, c->nfilters);
-	jw_key(&w, "listeners");
-	jw_open(&w, '[');
+	json_key(&w, "listeners");
+	json_open(&w, '[');
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		dump_listener(&w, &c->listeners[i]);
-	jw_close(&w, ']');
-	jw_key(&w, "clusters");
-	jw_open(&w, '[');
+	json_close(&w, ']');
+	json_key(&w, "clusters");
+	json_open(&w, '[');
 	for (unsigned i = 0; i < c->nclusters; i++)
 		dump_cluster(&w, &c->clusters[i]);
-	jw_close(&w, ']');
-	jw_close(&w, '}');
-	return evbuffer_add(out, "\n", 1) ? -ENOMEM : 0;
+	json_close(&w, ']');
+	json_close(&w, '}');
+	return json_done(&w) || evbuffer_add(out, "\n", 1) ? -ENOMEM : 0;
 }

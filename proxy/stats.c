@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 
 #include "cfg-t.h"
+#include "json.h"
 #include "metrics.h"
 #include "stats.h"
 #include "util.h"
@@ -769,25 +770,10 @@ int stats_render_text(struct evbuffer *out, const char *filter_re, const char **
 	return rc;
 }
 
-static void json_str(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			evbuffer_add_printf(out, "\\u%04x", c);
-		else
-			evbuffer_add(out, s, 1);
-	}
-	evbuffer_add(out, "\"", 1);
-}
-
 int stats_render_json(struct evbuffer *out, const char *filter_re, const char **err)
 {
 	struct items it = { 0 };
+	struct json_w w;
 	size_t nhist = 0;
 	regex_t re;
 	int rc;
@@ -796,7 +782,10 @@ int stats_render_json(struct evbuffer *out, const char *filter_re, const char **
 	if (rc)
 		return rc;
 	rc = collect_text(&it, filter_re ? &re : NULL);
-	evbuffer_add_printf(out, "{\"stats\":[");
+	json_init(&w, out, 0);
+	json_open(&w, '{');
+	json_key(&w, "stats");
+	json_open(&w, '[');
 	for (size_t i = 0; !rc && i < it.n; i++) {
 		const struct item *x = &it.v[i];
 
@@ -804,18 +793,22 @@ int stats_render_json(struct evbuffer *out, const char *filter_re, const char **
 			nhist++;
 			continue;
 		}
-		evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
-		json_str(out, x->name);
-		evbuffer_add_printf(out, ",\"value\":%" PRId64 "}", x->v);
+		json_open(&w, '{');
+		json_kstr(&w, "name", x->name);
+		json_kint(&w, "value", x->v);
+		json_close(&w, '}');
 	}
 	if (!rc && nhist) {
-		bool first = true;
-
-		evbuffer_add_printf(out, "%s{\"histograms\":{\"supported_quantiles\":[",
-				    it.n > nhist ? "," : "");
+		json_open(&w, '{');
+		json_key(&w, "histograms");
+		json_open(&w, '{');
+		json_key(&w, "supported_quantiles");
+		json_open(&w, '[');
 		for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++)
-			evbuffer_add_printf(out, "%s%s", q ? "," : "", quantile_names[q] + 1);
-		evbuffer_add_printf(out, "],\"computed_quantiles\":[");
+			json_raw(&w, quantile_names[q] + 1);
+		json_close(&w, ']');
+		json_key(&w, "computed_quantiles");
+		json_open(&w, '[');
 		for (size_t i = 0; i < it.n; i++) {
 			const struct item *x = &it.v[i];
 			int64_t slots[STATS_HIST_SLOTS], total;
@@ -824,23 +817,31 @@ int stats_render_json(struct evbuffer *out, const char *filter_re, const char **
 				continue;
 			hist_read(x->e->id, slots);
 			total = hist_total(slots);
-			evbuffer_add_printf(out, "%s{\"name\":", first ? "" : ",");
-			first = false;
-			json_str(out, x->name);
-			evbuffer_add_printf(out, ",\"values\":[");
+			json_open(&w, '{');
+			json_kstr(&w, "name", x->name);
+			json_key(&w, "values");
+			json_open(&w, '[');
 			for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++) {
 				char num[48] = "null";
 
 				if (total)
 					fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[q]));
-				evbuffer_add_printf(out, "%s{\"interval\":null,\"cumulative\":%s}",
-						    q ? "," : "", num);
+				json_open(&w, '{');
+				json_kraw(&w, "interval", "null");
+				json_kraw(&w, "cumulative", num);
+				json_close(&w, '}');
 			}
-			evbuffer_add_printf(out, "]}");
+			json_close(&w, ']');
+			json_close(&w, '}');
 		}
-		evbuffer_add_printf(out, "]}}");
+		json_close(&w, ']');
+		json_close(&w, '}');
+		json_close(&w, '}');
 	}
-	evbuffer_add_printf(out, "]}\n");
+	json_close(&w, ']');
+	json_close(&w, '}');
+	if (!rc && (json_done(&w) || evbuffer_add(out, "\n", 1)))
+		rc = -ENOMEM;
 	items_free(&it);
 	if (filter_re)
 		regfree(&re);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "json.h"
 #include "stream.h"
 #include "trace.h"
 #include "util.h"
@@ -283,8 +284,6 @@ bool trace_strip(struct http_headers *h)
 	return b3;
 }
 
-static const char hexdig[] = "0123456789abcdef";
-
 /* Each byte's two lower-case hex digits. */
 #define HEXROW(h) { h, '0' }, { h, '1' }, { h, '2' }, { h, '3' }, { h, '4' }, { h, '5' }, { h, '6' }, \
 	{ h, '7' }, { h, '8' }, { h, '9' }, { h, 'a' }, { h, 'b' }, { h, 'c' }, { h, 'd' }, { h, 'e' }, { h, 'f' }
@@ -320,46 +319,11 @@ void trace_span_hex(uint64_t id, char out[17])
 }
 
 /* The span is written with a cursor into a buffer checked once, up front,
- * against the most the span can take: its fixed text plus every string byte
- * escaped as \u00XX. */
+ * against the most the span can take: its fixed text plus every string at
+ * its json_str_max. */
 #define SPAN_FIXED_MAX 512		/* member names, punctuation, ids, numbers */
-#define JSON_STR_MAX(n) (2 + 6 * (size_t)(n))
 
 #define PUT(d, lit) (memcpy(d, lit, sizeof(lit) - 1), (d) + sizeof(lit) - 1)
-
-/* Bytes a JSON string carries as they are: printable ASCII but '"' and '\\'. */
-static const bool json_plain[256] = {
-	[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true,
-};
-
-/* s (len bytes) as a quoted JSON string; runs of plain bytes are copied at once. */
-static char *put_str(char *d, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	*d++ = '"';
-	while (p < end) {
-		const unsigned char *q = p;
-
-		while (q < end && json_plain[*q])
-			q++;
-		memcpy(d, p, (size_t)(q - p));
-		d += q - p;
-		if (q == end)
-			break;
-		*d++ = '\\';
-		if (*q == '"' || *q == '\\') {
-			*d++ = (char)*q;
-		} else {
-			d = PUT(d, "u00");
-			*d++ = hexdig[*q >> 4];
-			*d++ = hexdig[*q & 0xf];
-		}
-		p = q + 1;
-	}
-	*d++ = '"';
-	return d;
-}
 
 static char *put_u64(char *d, uint64_t v)
 {
@@ -397,7 +361,7 @@ static void endpoint_parse(const char *addr, struct endpoint *e)
 
 static size_t endpoint_max(const char *service, const struct endpoint *e)
 {
-	return (service ? JSON_STR_MAX(strlen(service)) : 0) + JSON_STR_MAX(e->iplen) + e->portlen;
+	return (service ? json_str_max(strlen(service)) : 0) + json_str_max(e->iplen) + e->portlen;
 }
 
 static char *put_endpoint(char *d, const char *service, const struct endpoint *e)
@@ -405,13 +369,13 @@ static char *put_endpoint(char *d, const char *service, const struct endpoint *e
 	*d++ = '{';
 	if (service) {
 		d = PUT(d, "\"serviceName\":");
-		d = put_str(d, service, strlen(service));
+		d = json_put_str(d, service, strlen(service));
 	}
 	if (e->iplen) {
 		if (service)
 			*d++ = ',';
 		d = e->v6 ? PUT(d, "\"ipv6\":") : PUT(d, "\"ipv4\":");
-		d = put_str(d, e->ip, e->iplen);
+		d = json_put_str(d, e->ip, e->iplen);
 		d = PUT(d, ",\"port\":");
 		memcpy(d, e->port, e->portlen);
 		d += e->portlen;
@@ -429,10 +393,10 @@ size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 
 	endpoint_parse(sp->local_addr, &le);
 	endpoint_parse(remote ? sp->remote_addr : NULL, &re);
-	need = SPAN_FIXED_MAX + kind_len + JSON_STR_MAX(name_len) + endpoint_max(sp->local_service, &le) +
+	need = SPAN_FIXED_MAX + kind_len + json_str_max(name_len) + endpoint_max(sp->local_service, &le) +
 	       endpoint_max(NULL, &re);
 	for (unsigned i = 0; i < sp->ntags; i++)
-		need += sp->tags[i].klen + 4 + JSON_STR_MAX(sp->tags[i].vlen);
+		need += sp->tags[i].klen + 4 + json_str_max(sp->tags[i].vlen);
 	if (need > cap)
 		return 0;
 
@@ -448,7 +412,7 @@ size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 	memcpy(d, sp->kind, kind_len);
 	d += kind_len;
 	d = PUT(d, "\",\"name\":");
-	d = put_str(d, sp->name, name_len);
+	d = json_put_str(d, sp->name, name_len);
 	d = PUT(d, ",\"timestamp\":");
 	d = put_u64(d, sp->timestamp_us);
 	d = PUT(d, ",\"duration\":");
@@ -470,7 +434,7 @@ size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 		memcpy(d, t->key, t->klen);
 		d += t->klen;
 		d = PUT(d, "\":");
-		d = put_str(d, t->value, t->vlen);
+		d = json_put_str(d, t->value, t->vlen);
 	}
 	if (sp->ntags)
 		*d++ = '}';

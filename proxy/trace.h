@@ -73,10 +73,10 @@ struct trace_span {
 };
 
 /* Writes the span as one JSON object, NUL-terminated, to buf (cap bytes).
- * Strings are escaped; bytes >= 0x80 are written as \u00XX so the payload is
- * always valid JSON. Returns the length, or 0 when cap is less than the most
- * the span could take (its fixed text and every string byte escaped): cap is
- * checked once, not per write. */
+ * Strings go through json_put_str: UTF-8 is kept and ill-formed bytes become
+ * \ufffd, so the payload is valid JSON in valid UTF-8. Returns the length, or
+ * 0 when cap is less than the most the span could take (its fixed text and
+ * every string at json_str_max): cap is checked once, not per write. */
 size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp);
 
 #endif

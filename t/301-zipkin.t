@@ -5,6 +5,7 @@
 # or hanging collector never touches requests.
 use strict;
 use warnings;
+use Encode ();
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -235,6 +236,21 @@ ok(wait_for(sub { my @s = all_spans(); @s >= 3 && grep { $_->{debug} } @s }, sca
 my @got = all_spans();
 is(scalar(grep { $_->{traceId} eq $tid } @got), 1, 'only the sampled traceparent/b3 trace is reported once');
 is(scalar(grep { $_->{debug} } @got), 1, 'debug span marked debug');
+
+# A UTF-8 header value reaches the span as the same characters, in valid UTF-8
+# (it used to come out as \u00XX per byte: Latin-1 mojibake); a byte that is
+# not UTF-8 becomes U+FFFD.
+my $utid = 'c0ffee00000000000000000000000001';
+$r = http_get($p2, '/', headers => ['x-request-id', "h\xc3\xa9llo \xe2\x9c\x93 \xff", 'x-b3-traceid', $utid,
+	'x-b3-spanid', '00000000000000b1', 'x-b3-sampled', '1']);
+is($r->{status}, 200, 'UTF-8 header value: request answered');
+ok(wait_for(sub { grep { $_->{traceId} eq $utid } all_spans() }, scale(5)), 'UTF-8 header value: span reported');
+my ($ubody) = grep { index($_, $utid) >= 0 } map { $_->{body} } reports();
+ok(defined $ubody && eval { Encode::decode('UTF-8', my $copy = $ubody, Encode::FB_CROAK); 1 },
+	'UTF-8 header value: the report is valid UTF-8');
+my ($us) = grep { $_->{traceId} eq $utid } all_spans();
+is($us && $us->{tags}{'guid:x-request-id'}, "h\x{e9}llo \x{2713} \x{fffd}",
+	'UTF-8 header value: decoded with JSON::PP, the same characters (the bad byte as U+FFFD)');
 
 # sampling: 0 still propagates (unsampled) unless the caller asks for it.
 my ($p3, $a3) = (free_port(), free_port());

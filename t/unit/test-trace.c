@@ -150,7 +150,7 @@ static void test_span_json(void)
 {
 	struct trace_ctx c = { .trace_hi = 0x1, .trace_lo = 0x2, .span_id = 0xabc, .parent_id = 0xdef,
 			       .id128 = true, .sampled = 1 };
-	static const char url[] = "http://h/a\"b\\c\x01\xc3\xa9";
+	static const char url[] = "http://h/a\"b\\c\x01\xc3\xa9\xff";
 	struct trace_tag tags[] = { TRACE_TAG("http.url", url, sizeof(url) - 1), TRACE_TAG("error", "true", 4) };
 	struct trace_span sp = {
 		.ctx = &c, .name = "h:80/*", .kind = "SERVER", .timestamp_us = 1700000000000001ULL,
@@ -166,8 +166,8 @@ static void test_span_json(void)
 	       "\"timestamp\":1700000000000001,\"duration\":1,"
 	       "\"localEndpoint\":{\"serviceName\":\"was.blog\",\"ipv4\":\"127.0.0.1\",\"port\":15006},"
 	       "\"remoteEndpoint\":{\"ipv6\":\"::1\",\"port\":8080},"
-	       "\"tags\":{\"http.url\":\"http://h/a\\\"b\\\\c\\u0001\\u00c3\\u00a9\",\"error\":\"true\"}}",
-	       "json: Zipkin v2 span, escaped, duration at least 1");
+	       "\"tags\":{\"http.url\":\"http://h/a\\\"b\\\\c\\u0001\xc3\xa9\\ufffd\",\"error\":\"true\"}}",
+	       "json: Zipkin v2 span, escaped, UTF-8 kept, a bad byte replaced, duration at least 1");
 	c.parent_id = 0;
 	c.id128 = false;
 	c.debug = true;

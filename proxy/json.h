@@ -1,0 +1,66 @@
+/* JSON writing: one string escaper, which emits valid UTF-8, and a small
+ * writer of objects and arrays into an evbuffer. */
+#ifndef WM_JSON_H
+#define WM_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+/* The most json_put_str writes for len input bytes: the quotes, and six bytes
+ * per byte (a control byte as \u00XX, an invalid one as \ufffd). */
+static inline size_t json_str_max(size_t len)
+{
+	return 2 + 6 * len;
+}
+
+/* Writes s (len bytes, NULs included) at d as a quoted JSON string and
+ * returns the end; d must have room for json_str_max(len). Well-formed UTF-8
+ * is copied as it is; '"', '\\' and control bytes (and DEL) are escaped,
+ * \b \f \n \r \t in short form; each maximal ill-formed subpart (a bad lead or
+ * lone continuation byte, a truncated sequence, an overlong form, a
+ * surrogate, a code point past U+10FFFF) becomes \ufffd, as a strict decoder
+ * would read it. */
+char *json_put_str(char *d, const char *s, size_t len);
+
+/* A writer into an evbuffer. indent 0 writes compact JSON ("k":v,...);
+ * otherwise each member goes on its own line, indented that many spaces per
+ * level, with "k": v. Write failures are kept in err, not returned by each call. */
+struct json_w {
+	struct evbuffer *out;
+	unsigned indent;
+	unsigned depth;
+	bool first;			/* no member written yet at this depth */
+	bool after_key;			/* a key was just written; the value follows inline */
+	int err;			/* 0, or -ENOMEM once a write failed */
+};
+
+void json_init(struct json_w *w, struct evbuffer *out, unsigned indent);
+/* 0 when everything was written, or -ENOMEM. */
+int json_done(const struct json_w *w);
+
+/* '{' or '[' opens, '}' or ']' closes; an empty one is written on one line. */
+void json_open(struct json_w *w, char c);
+void json_close(struct json_w *w, char c);
+/* A member's key; its value follows with any of the value calls below. */
+void json_key(struct json_w *w, const char *k);
+
+/* Values. json_str(NULL) writes null. json_raw writes text as it is (a
+ * number, or null/true/false, formatted by the caller). */
+void json_str(struct json_w *w, const char *s);
+void json_strn(struct json_w *w, const char *s, size_t len);
+void json_uint(struct json_w *w, uint64_t v);
+void json_int(struct json_w *w, int64_t v);
+void json_bool(struct json_w *w, bool v);
+void json_raw(struct json_w *w, const char *text);
+
+/* A key and its value. */
+void json_kstr(struct json_w *w, const char *k, const char *v);
+void json_kuint(struct json_w *w, const char *k, uint64_t v);
+void json_kint(struct json_w *w, const char *k, int64_t v);
+void json_kbool(struct json_w *w, const char *k, bool v);
+void json_kraw(struct json_w *w, const char *k, const char *text);
+
+#endif
