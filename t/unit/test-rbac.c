@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
 #include "filters/rbac.h"
-#include "stream.h"
+#include "http/stream.h"
 #include "t/unit/tap.h"
 
 static void norm(const char *in, const char *want)
