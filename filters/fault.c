@@ -16,14 +16,14 @@
 
 #include <event2/event.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
-#include "grpc.h"
-#include "stats.h"
-#include "stream.h"
-#include "util.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
+#include "http/grpc.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "core/util.h"
+#include "config/ytree.h"
 
 struct fault_conf {
 	bool delay;

@@ -3,7 +3,7 @@
  * last one. */
 #include <string.h>
 
-#include "filter.h"
+#include "http/filter.h"
 
 extern const struct filter_ops zipkin_filter;
 extern const struct filter_ops istio_metrics_filter;

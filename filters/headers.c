@@ -9,11 +9,11 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
-#include "stream.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
+#include "http/stream.h"
+#include "config/ytree.h"
 
 struct hdr_kv {
 	const char *name, *value;

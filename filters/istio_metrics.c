@@ -16,13 +16,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "accesslog.h"
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
-#include "metrics.h"
-#include "stream.h"
-#include "ytree.h"
+#include "observe/accesslog.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
+#include "observe/metrics.h"
+#include "http/stream.h"
+#include "config/ytree.h"
 
 #define LABELS_MAX 2048
 

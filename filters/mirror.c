@@ -13,11 +13,11 @@
 
 #include <event2/buffer.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
-#include "stream.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
+#include "http/stream.h"
+#include "config/ytree.h"
 
 #define MIRROR_BODY_LIMIT (1024 * 1024)
 

@@ -14,14 +14,14 @@
  * cluster.c; a threshold of 0 disables that counter. */
 #include <errno.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "cluster.h"
-#include "filter.h"
-#include "grpc.h"
-#include "stats.h"
-#include "stream.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "upstream/cluster.h"
+#include "http/filter.h"
+#include "http/grpc.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "config/ytree.h"
 
 #define MAX_EJECTION_MS (300 * 1000)
 

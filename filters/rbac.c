@@ -25,13 +25,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
 #include "rbac.h"
-#include "stats.h"
-#include "stream.h"
-#include "ytree.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "config/ytree.h"
 
 enum rbac_action { RBAC_ALLOW, RBAC_DENY, RBAC_AUDIT };
 

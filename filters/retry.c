@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
-#include "grpc.h"
-#include "router.h"
-#include "stats.h"
-#include "stream.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
+#include "http/grpc.h"
+#include "route/router.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "config/ytree.h"
 
 #define RETRY_BODY_LIMIT (1024 * 1024)	/* request body kept for replay */
 #define MAX_CODES 16

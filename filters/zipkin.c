@@ -30,20 +30,20 @@
 #include <event2/event.h>
 #include <llhttp.h>
 
-#include "arena.h"
-#include "accesslog.h"
-#include "cfg.h"
-#include "cluster.h"
-#include "filter.h"
-#include "h1.h"
-#include "log.h"
-#include "sock.h"
-#include "stats.h"
-#include "stream.h"
-#include "trace.h"
-#include "util.h"
-#include "worker.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "observe/accesslog.h"
+#include "config/cfg.h"
+#include "upstream/cluster.h"
+#include "http/filter.h"
+#include "http/h1.h"
+#include "core/log.h"
+#include "core/sock.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "observe/trace.h"
+#include "core/util.h"
+#include "core/worker.h"
+#include "config/ytree.h"
 
 #define REPORT_TIMEOUT_MS 5000		/* a report without an answer by then has failed */
 #define SPAN_JSON_MAX 16384		/* room made for each span (see trace_span_json) */

@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "config.h"
-#include "arena.h"
-#include "cfg.h"
-#include "intercept.h"
-#include "log.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "mesh/intercept.h"
+#include "core/log.h"
 #include "server.h"
 
 static void usage(FILE *f)

@@ -12,18 +12,18 @@
 #include <event2/event.h>
 
 #include "config.h"
-#include "accesslog.h"
-#include "admin.h"
-#include "arena.h"
-#include "cfg.h"
-#include "cluster.h"
-#include "default-conf.h"
-#include "log.h"
-#include "mailbox.h"
+#include "observe/accesslog.h"
+#include "observe/admin.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "upstream/cluster.h"
+#include "config/default-conf.h"
+#include "core/log.h"
+#include "core/mailbox.h"
 #include "server.h"
-#include "stats.h"
-#include "tls.h"
-#include "worker.h"
+#include "observe/stats.h"
+#include "tls/tls.h"
+#include "core/worker.h"
 
 #define LISTEN_BACKLOG 1024
 #define DRAIN_POLL_MS 50

@@ -10,11 +10,11 @@
 
 #include <event2/buffer.h>
 
-#include "accesslog.h"
-#include "arena.h"
-#include "cfg-t.h"
-#include "stats.h"
-#include "stream.h"
+#include "observe/accesslog.h"
+#include "core/arena.h"
+#include "config/cfg-t.h"
+#include "observe/stats.h"
+#include "http/stream.h"
 #include "tap.h"
 
 static struct arena *A;

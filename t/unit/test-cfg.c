@@ -7,11 +7,11 @@
 
 #include <event2/buffer.h>
 
-#include "accesslog.h"
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
-#include "ytree.h"
+#include "observe/accesslog.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
+#include "config/ytree.h"
 #include "t/unit/tap.h"
 
 /* The example (with a concrete format string). */

@@ -3,10 +3,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arena.h"
-#include "grpc.h"
-#include "stream.h"
-#include "util.h"
+#include "core/arena.h"
+#include "http/grpc.h"
+#include "http/stream.h"
+#include "core/util.h"
 #include "t/unit/tap.h"
 
 static void test_timeout(void)

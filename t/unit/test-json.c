@@ -5,7 +5,7 @@
 
 #include <event2/buffer.h>
 
-#include "json.h"
+#include "core/json.h"
 #include "t/unit/tap.h"
 
 /* s (len bytes) escaped, NUL-terminated; *over set when it wrote past json_str_max(len). */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
-#include "odst.h"
+#include "config/cfg.h"
+#include "mesh/odst.h"
 #include "t/unit/tap.h"
 
 static const char conf[] =

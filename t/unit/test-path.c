@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "path.h"
+#include "config/cfg.h"
+#include "http/path.h"
 #include "t/unit/tap.h"
 
 static struct path_opts opts;
@@ -33,7 +34,7 @@ static void norm(const char *in, const char *want)
 
 static void test_default(void)
 {
-	path_opts_default(&opts);
+	cfg_path_opts_default(&opts);
 	norm("/", "/");
 	norm("/api/posts", "/api/posts");
 	norm("/api/posts?x=1&y=/../admin", "/api/posts?x=1&y=/../admin");
@@ -103,33 +104,33 @@ static void test_default(void)
 
 static void test_istio_levels(void)
 {
-	ok(path_opts_istio("NONE", &opts) == 0, "NONE");
+	ok(cfg_path_opts_istio("NONE", &opts) == 0, "NONE");
 	norm("/a/../b//c%2f", "/a/../b//c%2f");
 	norm("/a/..;/b", "/a/..;/b");
 	norm("/a/%zz", "/a/%zz");
 	norm("/a/%00", NULL);
 
-	ok(path_opts_istio("BASE", &opts) == 0 && opts.normalize && !opts.merge_slashes, "BASE");
+	ok(cfg_path_opts_istio("BASE", &opts) == 0 && opts.normalize && !opts.merge_slashes, "BASE");
 	norm("/a/../b", "/b");
 	norm("\\da", "/da");
 	norm("/a//b", "/a//b");
 	norm("/admin%2f..%2fapi/x", "/admin%2F..%2Fapi/x");
 	norm("/a/..;/b", NULL);
 
-	ok(path_opts_istio("DEFAULT", &opts) == 0 && opts.normalize, "DEFAULT is BASE");
+	ok(cfg_path_opts_istio("DEFAULT", &opts) == 0 && opts.normalize, "DEFAULT is BASE");
 
-	ok(path_opts_istio("MERGE_SLASHES", &opts) == 0 && opts.merge_slashes, "MERGE_SLASHES");
+	ok(cfg_path_opts_istio("MERGE_SLASHES", &opts) == 0 && opts.merge_slashes, "MERGE_SLASHES");
 	norm("/a//b", "/a/b");
 	norm("/a%2f%2fb", "/a%2F%2Fb");
 
-	ok(path_opts_istio("DECODE_AND_MERGE_SLASHES", &opts) == 0, "DECODE_AND_MERGE_SLASHES");
+	ok(cfg_path_opts_istio("DECODE_AND_MERGE_SLASHES", &opts) == 0, "DECODE_AND_MERGE_SLASHES");
 	norm("/a%2fb", "/a/b");
 	norm("/a%2F%2Fb", "/a/b");
 	norm("/admin%2f..%2fapi/x", "/api/x");
 	norm("/admin%5c..%5capi/x", "/api/x");
 	norm("/a%2fb?c%2fd", "/a/b?c%2fd");
 
-	ok(path_opts_istio("STRICT", &opts) == -EINVAL, "unknown level refused");
+	ok(cfg_path_opts_istio("STRICT", &opts) == -EINVAL, "unknown level refused");
 }
 
 static void test_envoy_actions(void)

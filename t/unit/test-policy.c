@@ -5,15 +5,15 @@
 #include <event2/event.h>
 #include <string.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "cluster.h"
-#include "filter.h"
-#include "router.h"
-#include "stats.h"
-#include "stream.h"
-#include "worker.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "upstream/cluster.h"
+#include "http/filter.h"
+#include "route/router.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "core/worker.h"
+#include "config/ytree.h"
 #include "t/unit/tap.h"
 
 extern const struct filter_ops retry_filter;

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "filter.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/filter.h"
 #include "filters/rbac.h"
-#include "path.h"
-#include "stream.h"
+#include "http/stream.h"
+#include "http/path.h"
 #include "t/unit/tap.h"
 
 static struct cfg *cfg;
@@ -83,7 +83,7 @@ static const char *eval(const struct rbac_conf *c, struct req q)
 	inet_pton(AF_INET, "10.9.9.9", &local.sin_addr);
 	local.sin_port = htons(q.local_port ? q.local_port : 8080);
 	/* As a listener would hand it over: normalised with the defaults, no query. */
-	path_opts_default(&po);
+	cfg_path_opts_default(&po);
 	if (path_normalize(p, strlen(p), &po, path, &plen) < 0)
 		return "badpath";
 	if ((query = strchr(path, '?')))

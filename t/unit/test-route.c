@@ -1,7 +1,7 @@
 /* Route selection: match kinds, query handling, headers, methods, virtual
  * host precedence and weighted cluster picks. */
-#include "cfg.h"
-#include "router.h"
+#include "config/cfg.h"
+#include "route/router.h"
 #include "t/unit/tap.h"
 
 static const char conf[] =

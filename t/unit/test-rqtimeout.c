@@ -1,7 +1,7 @@
 /* Request timeouts: which one expires first, and when to look next. */
 #include <stdint.h>
 
-#include "rqtimeout.h"
+#include "http/rqtimeout.h"
 #include "t/unit/tap.h"
 
 #define S 1000000ull	/* a second in us */

@@ -6,8 +6,8 @@
 
 #include <event2/buffer.h>
 
-#include "cfg-t.h"
-#include "stats.h"
+#include "config/cfg-t.h"
+#include "observe/stats.h"
 #include "tap.h"
 
 static char *render_text(const char *filter)

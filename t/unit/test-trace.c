@@ -5,13 +5,13 @@
 
 #include <event2/buffer.h>
 
-#include "accesslog.h"
-#include "arena.h"
-#include "metrics.h"
-#include "stats.h"
-#include "stream.h"
-#include "trace.h"
-#include "util.h"
+#include "observe/accesslog.h"
+#include "core/arena.h"
+#include "observe/metrics.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "observe/trace.h"
+#include "core/util.h"
 #include "t/unit/tap.h"
 
 static int b3(const char *v, struct trace_ctx *c)

@@ -5,9 +5,9 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
-#include "arena.h"
-#include "log.h"
-#include "util.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "t/unit/tap.h"
 
 static void test_durations(void)

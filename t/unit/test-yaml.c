@@ -2,9 +2,9 @@
  * yaml_load reports with FILE:LINE:COL. */
 #include <string.h>
 
-#include "arena.h"
-#include "cfg.h"
-#include "ytree.h"
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "config/ytree.h"
 #include "t/unit/tap.h"
 
 static struct arena *a;

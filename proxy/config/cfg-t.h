@@ -1,0 +1,284 @@
+/* Config snapshot types. A snapshot is parsed once, validated fully, then never
+ * modified: workers read it without locks. It is refcounted; a stream holds the
+ * snapshot it started with and reload swaps the published pointer. Everything in
+ * it lives on cfg->arena. */
+#ifndef WM_CFG_T_H
+#define WM_CFG_T_H
+
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/util.h"
+
+struct arena;
+struct filter_ops;
+struct al_format;
+struct cluster_rt;
+struct tls_ctx;
+
+/* Accumulated config errors, each "FILE:LINE:COL: message". */
+struct cfg_errs {
+	const char *file;		/* name used in messages */
+	char **msgs;
+	unsigned n, cap;
+};
+
+enum hm_type { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
+
+struct cfg_header_match {
+	const char *name;		/* lower-cased */
+	enum hm_type type;
+	const char *value;		/* NULL for HM_PRESENT */
+	regex_t re;			/* HM_REGEX: anchored POSIX ERE */
+	bool present;			/* HM_PRESENT: true = must be present, false = must be absent */
+};
+
+enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX };
+
+/* A query parameter condition on the raw (undecoded) value of the first occurrence, like Envoy. */
+struct cfg_query_match {
+	const char *name;
+	enum hm_type type;		/* HM_EXACT, HM_REGEX or HM_PRESENT */
+	const char *value;
+	regex_t re;
+	bool present;
+};
+
+struct cfg_route_match {
+	enum rm_kind kind;
+	const char *value;		/* prefix or exact path, or the regex source */
+	regex_t re;			/* RM_REGEX: matched against the whole path, query excluded */
+	struct cfg_header_match *headers;
+	unsigned nheaders;
+	const char **methods;		/* upper-case; nmethods == 0 means any */
+	unsigned nmethods;
+	struct cfg_query_match *query;
+	unsigned nquery;
+};
+
+struct cfg_cluster;
+
+struct cfg_weighted {
+	const char *cluster_name;
+	struct cfg_cluster *cluster;
+	uint32_t weight;
+};
+
+/* One filter's parsed config attached to a scope (top level or a route). */
+struct filter_conf {
+	const struct filter_ops *ops;
+	void *conf;			/* what ops->conf_parse returned; read-only */
+};
+
+/* What a matched route does. */
+enum route_action {
+	RA_CLUSTER,			/* forward to cluster or weighted */
+	RA_REDIRECT,			/* answer 3xx with a Location */
+	RA_DIRECT,			/* answer with a fixed status and body */
+};
+
+struct cfg_redirect {
+	const char *host;		/* NULL: keep the request's */
+	uint16_t port;			/* 0: keep */
+	const char *scheme;		/* NULL: keep */
+	const char *path;		/* replaces the whole path, or NULL */
+	const char *prefix;		/* replaces the matched prefix, or NULL */
+	int code;			/* 301 (default), 302, 303, 307, 308 */
+	bool strip_query;
+};
+
+struct cfg_route {
+	const char *name;		/* "" when unnamed */
+	struct cfg_route_match match;
+	enum route_action action;
+	struct cfg_redirect redirect;	/* RA_REDIRECT */
+	int direct_status;		/* RA_DIRECT */
+	const char *direct_body;	/* RA_DIRECT; "" for none */
+	const char *rewrite_prefix;	/* prefix_rewrite: replaces the matched prefix, or NULL */
+	const char *rewrite_host;	/* host_rewrite, or NULL */
+	uint64_t timeout_ms;		/* whole request incl. retries; 0 = none (Istio default) */
+	struct cfg_cluster *cluster;	/* single destination, or NULL when weighted */
+	struct cfg_weighted *weighted;
+	unsigned nweighted;
+	uint32_t total_weight;
+	/* The stream's filter chain for this route: top-level filters then the
+	 * route's own, in the order of the table in filters/filters.c. */
+	struct filter_conf *chain;
+	unsigned nchain;
+};
+
+struct cfg_vhost {
+	const char *name;
+	const char **domains;		/* lower-cased: "*", "*.suffix", "prefix.*", exact */
+	unsigned ndomains;
+	struct cfg_route *routes;
+	unsigned nroutes;
+};
+
+enum listener_dir { DIR_UNSPECIFIED, DIR_INBOUND, DIR_OUTBOUND };
+
+/* Listener modes DISABLE..PERMISSIVE, cluster modes DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL. */
+enum tls_mode { TLS_DISABLE, TLS_SIMPLE, TLS_STRICT, TLS_PERMISSIVE, TLS_MUTUAL, TLS_ISTIO_MUTUAL };
+
+/* A listener's extra certificate for clients asking for one of names (SNI). */
+struct cfg_tls_sni {
+	const char **names;		/* lower-cased: exact or "*.suffix" */
+	unsigned nnames;
+	const char *cert, *key;		/* resolved paths */
+};
+
+/* The tls: block of a listener (server side) or a cluster (client side). Paths
+ * are resolved against the config file's directory. */
+struct cfg_tls {
+	enum tls_mode mode;
+	bool server;
+	const char *cert, *key, *ca;	/* NULL when not given */
+	int min_version;		/* TLS1_2_VERSION by default */
+	const char **alpn;		/* listener: preference order; cluster: offered */
+	unsigned nalpn;
+	struct cfg_tls_sni *sni;	/* listener: per-name certificates */
+	unsigned nsni;
+	const char *sni_name;		/* cluster: server name sent upstream; NULL: none */
+	const char **sans;		/* cluster: accepted peer URI/DNS SANs; none: any */
+	unsigned nsans;
+	struct tls_ctx *ctx;		/* runtime: current SSL_CTX, swapped when files change (tls.c) */
+};
+
+/* Which HTTP a listener speaks (auto: h2 by ALPN or the h2c preface, else
+ * HTTP/1.1) or a cluster speaks to its endpoints (http1 or http2). */
+enum http_proto { PROTO_AUTO, PROTO_HTTP1, PROTO_HTTP2 };
+
+/* A listener's HTTP/2 SETTINGS. */
+struct cfg_http2 {
+	uint32_t max_concurrent_streams;	/* 100 */
+	uint32_t initial_stream_window;		/* 64KiB */
+	uint32_t initial_connection_window;	/* 1MiB */
+};
+
+/* Envoy's path_with_escaped_slashes_action: what %2F, %2f, %5C and %5c become. */
+enum path_escaped_slashes {
+	PATH_SLASHES_KEEP,		/* KEEP_UNCHANGED (Envoy's default) */
+	PATH_SLASHES_REJECT,		/* REJECT_REQUEST: 400 */
+	PATH_SLASHES_REDIRECT,		/* UNESCAPE_AND_REDIRECT: 307 to the unescaped path */
+	PATH_SLASHES_FORWARD,		/* UNESCAPE_AND_FORWARD */
+};
+
+/* How a listener normalises request paths (http/path.h). */
+struct path_opts {
+	bool normalize;			/* RFC 3986 6.2.2 + 5.2.4, backslash as slash; Istio BASE */
+	bool merge_slashes;		/* "//" → "/" after normalising; Istio MERGE_SLASHES */
+	uint8_t escaped_slashes;	/* enum path_escaped_slashes */
+};
+
+struct cfg_listener {
+	const char *name;
+	const char *address;		/* as written; also the key that keeps sockets across reloads */
+	struct addr_spec addr;
+	/* What conn.c and stream.c find the listener by: the address, or for a
+	 * bind_to_port: false listener "inbound|ADDR" / "outbound|ADDR", so an
+	 * inbound and an outbound one may share an address (app port 8080 and
+	 * calls to services on 8080). */
+	const char *key;
+	enum listener_dir direction;
+	/* Interception (odst.c, doc/bpf.md): an original_dst listener owns no routes;
+	 * it hands each connection to the bind_to_port: false listener matching the
+	 * connection's original destination, or passes it through as plain TCP. */
+	bool original_dst;
+	bool bind_to_port;		/* default true; false: reached only through original_dst */
+	bool registry_only;		/* original_dst: unknown destinations are refused (BlackHoleCluster) */
+	struct cfg_vhost *vhosts;
+	unsigned nvhosts;
+	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */
+	enum http_proto protocol;	/* default PROTO_AUTO */
+	uint64_t idle_timeout_ms;	/* close connections idle this long (no stream, no bytes); 0 = never; 1 h */
+	/* Envoy's HttpConnectionManager stream timeouts (rqtimeout.h); 0 disables each. */
+	uint64_t request_headers_timeout_ms;	/* first byte to end of the request head; 60 s */
+	uint64_t request_timeout_ms;		/* start to end of the request, or a response; off */
+	uint64_t stream_idle_timeout_ms;	/* no headers or data either way; 5 min */
+	struct cfg_http2 http2;
+	struct path_opts path;		/* how request paths are normalised (cfg_path_opts_default) */
+	const char *default_host_for_http_10;	/* Host for HTTP/1.0 requests without one; NULL: none */
+	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
+};
+
+enum lb_type { LB_ROUND_ROBIN, LB_LEAST_REQUEST, LB_RANDOM, LB_RING_HASH };
+
+/* What RING_HASH hashes; without it (or when the value is absent) the pick is random, like Envoy. */
+enum hash_on { HASH_NONE, HASH_HEADER, HASH_COOKIE, HASH_SOURCE_IP };
+
+/* Circuit breakers, Envoy semantics and defaults. Counted across workers. */
+struct cfg_conn_pool {
+	uint32_t max_connections;	/* 1024 */
+	uint32_t max_pending_requests;	/* 1024 */
+	uint32_t max_requests;		/* 1024 */
+	uint32_t max_requests_per_connection;	/* 0 = unlimited */
+	uint32_t max_retries;		/* 3 */
+};
+
+struct cfg_endpoint {
+	const char *address;		/* as written */
+	struct addr_spec addr;
+	uint32_t weight;		/* default 1 */
+};
+
+struct cfg_cluster {
+	const char *name;
+	struct cfg_endpoint *endpoints;
+	unsigned nendpoints;
+	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
+	enum lb_type lb;
+	struct cfg_tls *tls;		/* NULL: plaintext upstream (mode DISABLE) */
+	enum http_proto protocol;	/* PROTO_HTTP1 (default) or PROTO_HTTP2 */
+	enum hash_on hash_on;
+	const char *hash_key;		/* header name (lower-case) or cookie name */
+	struct cfg_conn_pool pool;
+	uint32_t panic_percent;		/* below this share of healthy hosts, ignore health; 0 = never */
+	struct filter_conf *filters;	/* cluster-scope filters (outlier_detection) */
+	unsigned nfilters;
+	const char *source_address;	/* NULL, or the IP upstream connections bind to (127.0.0.6 inbound) */
+	struct sockaddr_storage source;
+	socklen_t sourcelen;
+	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
+	unsigned index;			/* position in cfg->clusters */
+	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */
+};
+
+struct cfg {
+	atomic_int refs;
+	struct arena *arena;
+	const char *file;		/* path, or "<default>" for the embedded config */
+	uint64_t generation;		/* 1 for the first config, +1 per successful reload */
+
+	const char *node_id;		/* default: hostname */
+	const char *node_cluster;	/* default: "wingman" */
+	/* Workload identity for Istio metrics labels; NULL when not configured. */
+	const char *node_workload;
+	const char *node_namespace;
+	const char *node_version;
+	const char *node_service;	/* destination_service of inbound requests, e.g. "was.blog.svc.cluster.local" */
+	unsigned workers;		/* default: number of CPUs */
+	uint64_t drain_timeout_ms;	/* default 5000 */
+
+	const char *admin_address;	/* NULL: no admin listener */
+	struct addr_spec admin_addr;
+
+	const char *access_log_path;	/* NULL when "off" */
+	const char *access_log_format;	/* source text */
+	struct al_format *access_log;	/* parsed; NULL when off */
+
+	struct cfg_listener *listeners;
+	unsigned nlisteners;
+	struct cfg_cluster *clusters;
+	unsigned nclusters;
+
+	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */
+	unsigned nfilters;
+	/* The chain of a request that matches no route: the top-level filters
+	 * flagged FILTER_FL_UNROUTED, in the order of the table. */
+	struct filter_conf *unrouted;
+	unsigned nunrouted;
+};
+
+#endif

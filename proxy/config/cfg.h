@@ -1,0 +1,69 @@
+/* Loading, validating and refcounting config snapshots (types in cfg-t.h). */
+#ifndef WM_CFG_H
+#define WM_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg-t.h"
+
+struct ynode;
+struct evbuffer;
+
+/* Parse state handed to every conf_parse, including filters'. */
+struct cfg_parse {
+	struct arena *arena;		/* the snapshot's arena */
+	struct cfg_errs *errs;
+	struct cfg *cfg;
+	struct cfg_cluster *cluster;	/* the cluster being parsed (cluster-scope filters) */
+};
+
+/* Loads and fully validates a config. On any error returns NULL and errs holds
+ * every problem found as "FILE:LINE:COL: message". */
+struct cfg *cfg_load_file(const char *path, struct cfg_errs *errs);
+struct cfg *cfg_load_text(const char *text, size_t len, const char *name, struct cfg_errs *errs);
+
+static inline struct cfg *cfg_ref(struct cfg *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+void cfg_unref(struct cfg *c);
+
+const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name);
+
+/* The effective config as JSON (for /config_dump). */
+int cfg_dump_json(const struct cfg *c, struct evbuffer *out);
+
+void cfg_errs_init(struct cfg_errs *e, const char *file);
+void cfg_errs_free(struct cfg_errs *e);
+/* Appends "FILE:LINE:COL: message" for node (line/col 0 when node is NULL). */
+void cfg_error(struct cfg_parse *pc, const struct ynode *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void cfg_errs_add(struct cfg_errs *e, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Typed getters for conf_parse code. Each reports a located error and returns
+ * -EINVAL when the node has the wrong type or value. */
+int cfg_expect_map(struct cfg_parse *pc, const struct ynode *n, const char *what);
+int cfg_expect_seq(struct cfg_parse *pc, const struct ynode *n, const char *what);
+/* Every key of map must be in the NULL-terminated allowed list. */
+int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed);
+int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out);
+int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out);
+int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out);
+int cfg_get_double(struct cfg_parse *pc, const struct ynode *n, double min, double max, double *out);
+int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms);
+
+/* wingman's default: normalised, slashes merged, escaped slashes refused
+ * (Istio's MERGE_SLASHES with Envoy's REJECT_REQUEST): the strictest setting
+ * that never changes what a request means, so no DENY policy can be walked
+ * around by a backend that reads "//" or "%2F" differently. */
+void cfg_path_opts_default(struct path_opts *o);
+
+/* Istio's path normalisation levels, as meshConfig names them. Returns 0 and
+ * fills o, or -EINVAL for an unknown name. */
+int cfg_path_opts_istio(const char *name, struct path_opts *o);
+
+#endif

@@ -1,0 +1,266 @@
+/* JSON string escaping and a small object/array writer (see json.h). */
+#include <errno.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "core/json.h"
+#include "core/util.h"
+
+/* What a byte starts: most copy as they are, so the hot loop tests one table. */
+enum {
+	JC_PLAIN = 0,			/* printable ASCII but '"' and '\\' */
+	JC_ESC,				/* escaped: '"', '\\', control bytes, DEL */
+	JC_LEAD2,			/* lead byte of a 2-, 3- or 4-byte sequence */
+	JC_LEAD3,
+	JC_LEAD4,
+	JC_BAD,				/* never starts a character: continuation, C0, C1, F5..FF */
+};
+
+static const unsigned char json_class[256] = {
+	[0x00 ... 0x1f] = JC_ESC, ['"'] = JC_ESC, ['\\'] = JC_ESC, [0x7f] = JC_ESC,
+	[0x80 ... 0xc1] = JC_BAD,
+	[0xc2 ... 0xdf] = JC_LEAD2,
+	[0xe0 ... 0xef] = JC_LEAD3,
+	[0xf0 ... 0xf4] = JC_LEAD4,
+	[0xf5 ... 0xff] = JC_BAD,
+};
+
+/* The letter after '\\' of a short escape; 0: written as \u00XX. */
+static const char json_short[128] = {
+	['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+};
+
+static const char hexdig[] = "0123456789abcdef";
+
+/* Bytes of the well-formed n-byte sequence at p, or 0 with *bad set to the
+ * length of its maximal ill-formed subpart (the lead and the continuation
+ * bytes that could still have been part of a character, per Unicode 3.9). */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end, size_t n, size_t *bad)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	/* Second-byte ranges that rule out overlong forms, surrogates and > U+10FFFF. */
+	switch (p[0]) {
+	case 0xe0: lo = 0xa0; break;
+	case 0xed: hi = 0x9f; break;
+	case 0xf0: lo = 0x90; break;
+	case 0xf4: hi = 0x8f; break;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((size_t)(end - p) <= i || p[i] < lo || p[i] > hi) {
+			*bad = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+char *json_put_str(char *d, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+
+	*d++ = '"';
+	for (;;) {
+		unsigned cls;
+		size_t n, bad = 1;
+
+		while (p < end && json_class[*p] == JC_PLAIN)
+			p++;
+		if (p == end)
+			break;
+		cls = json_class[*p];
+		if (cls >= JC_LEAD2 && cls <= JC_LEAD4 &&
+		    (n = utf8_seq(p, end, cls - JC_LEAD2 + 2, &bad))) {
+			p += n;		/* well-formed: part of the run */
+			continue;
+		}
+		memcpy(d, run, (size_t)(p - run));
+		d += p - run;
+		*d++ = '\\';
+		if (cls != JC_ESC) {
+			memcpy(d, "ufffd", 5);
+			d += 5;
+			p += bad;
+		} else if (json_short[*p]) {
+			*d++ = json_short[*p++];
+		} else {
+			memcpy(d, "u00", 3);
+			d[3] = hexdig[*p >> 4];
+			d[4] = hexdig[*p & 0xf];
+			d += 5;
+			p++;
+		}
+		run = p;
+	}
+	memcpy(d, run, (size_t)(p - run));
+	d += p - run;
+	*d++ = '"';
+	return d;
+}
+
+void json_init(struct json_w *w, struct evbuffer *out, unsigned indent)
+{
+	*w = (struct json_w){ .out = out, .indent = indent, .first = true };
+}
+
+int json_done(const struct json_w *w)
+{
+	return w->err;
+}
+
+static void add(struct json_w *w, const void *p, size_t n)
+{
+	if (!w->err && evbuffer_add(w->out, p, n))
+		w->err = -ENOMEM;
+}
+
+static void newline(struct json_w *w)
+{
+	char sp[64];
+	size_t n = (size_t)w->indent * w->depth;
+
+	add(w, "\n", 1);
+	memset(sp, ' ', sizeof(sp));
+	for (; n > sizeof(sp); n -= sizeof(sp))
+		add(w, sp, sizeof(sp));
+	add(w, sp, n);
+}
+
+/* The comma and line break before a value or key. */
+static void pre(struct json_w *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (!w->first)
+		add(w, ",", 1);
+	w->first = false;
+	if (w->indent && w->depth)
+		newline(w);
+}
+
+/* Escapes straight into the evbuffer's free space, reserved for the worst case. */
+static void put_str(struct json_w *w, const char *s, size_t len)
+{
+	struct evbuffer_iovec v;
+
+	if (w->err)
+		return;
+	if (len > ((size_t)EV_SSIZE_MAX - 2) / 6 ||
+	    evbuffer_reserve_space(w->out, (ev_ssize_t)json_str_max(len), &v, 1) != 1) {
+		w->err = -ENOMEM;
+		return;
+	}
+	v.iov_len = (size_t)(json_put_str(v.iov_base, s, len) - (char *)v.iov_base);
+	if (evbuffer_commit_space(w->out, &v, 1))
+		w->err = -ENOMEM;
+}
+
+void json_open(struct json_w *w, char c)
+{
+	pre(w);
+	add(w, &c, 1);
+	w->depth++;
+	w->first = true;
+}
+
+void json_close(struct json_w *w, char c)
+{
+	bool empty = w->first;
+
+	w->depth--;
+	if (!empty && w->indent)
+		newline(w);
+	add(w, &c, 1);
+	w->first = false;
+}
+
+void json_key(struct json_w *w, const char *k)
+{
+	pre(w);
+	put_str(w, k, strlen(k));
+	if (w->indent)
+		add(w, ": ", 2);
+	else
+		add(w, ":", 1);
+	w->after_key = true;
+}
+
+void json_strn(struct json_w *w, const char *s, size_t len)
+{
+	pre(w);
+	put_str(w, s, len);
+}
+
+void json_str(struct json_w *w, const char *s)
+{
+	if (s) {
+		json_strn(w, s, strlen(s));
+	} else {
+		pre(w);
+		add(w, "null", 4);
+	}
+}
+
+void json_raw(struct json_w *w, const char *text)
+{
+	pre(w);
+	add(w, text, strlen(text));
+}
+
+void json_uint(struct json_w *w, uint64_t v)
+{
+	char buf[24], *s = util_fmt_u64(buf, v, 10);
+
+	pre(w);
+	add(w, s, (size_t)(buf + sizeof(buf) - s));
+}
+
+void json_int(struct json_w *w, int64_t v)
+{
+	char buf[24], *s = util_fmt_u64(buf, v < 0 ? -(uint64_t)v : (uint64_t)v, 10);
+
+	pre(w);
+	if (v < 0)
+		add(w, "-", 1);
+	add(w, s, (size_t)(buf + sizeof(buf) - s));
+}
+
+void json_bool(struct json_w *w, bool v)
+{
+	json_raw(w, v ? "true" : "false");
+}
+
+void json_kstr(struct json_w *w, const char *k, const char *v)
+{
+	json_key(w, k);
+	json_str(w, v);
+}
+
+void json_kuint(struct json_w *w, const char *k, uint64_t v)
+{
+	json_key(w, k);
+	json_uint(w, v);
+}
+
+void json_kint(struct json_w *w, const char *k, int64_t v)
+{
+	json_key(w, k);
+	json_int(w, v);
+}
+
+void json_kbool(struct json_w *w, const char *k, bool v)
+{
+	json_key(w, k);
+	json_bool(w, v);
+}
+
+void json_kraw(struct json_w *w, const char *k, const char *text)
+{
+	json_key(w, k);
+	json_raw(w, text);
+}

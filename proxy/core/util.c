@@ -1,0 +1,338 @@
+/* Small pure helpers: durations, addresses, clocks, random numbers. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+static const struct {
+	const char *name;
+	uint64_t ms;
+} duration_units[] = {
+	{ "ms", 1 },
+	{ "s", 1000 },
+	{ "m", 60 * 1000 },
+	{ "h", 60 * 60 * 1000 },
+};
+
+int util_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct { const char *name; unsigned shift; } units[] = {
+		{ "", 0 }, { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 },
+	};
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(p, units[i].name))
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -EINVAL;
+		*bytes = v << units[i].shift;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int util_parse_duration(const char *s, uint64_t *ms)
+{
+	uint64_t whole = 0, frac = 0, scale = 1, mult = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (whole > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		whole = whole * 10 + d;
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*p); p++) {
+			/* Digits beyond a nanosecond of an hour cannot change the result. */
+			if (scale < 1000000000000ULL) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+		}
+	}
+	if (!*p) {
+		/* A bare number is only unambiguous when it is zero. */
+		if (whole || frac || p[-1] == '.')
+			return -EINVAL;
+		*ms = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(duration_units); i++)
+		if (!strcmp(p, duration_units[i].name))
+			mult = duration_units[i].ms;
+	if (!mult)
+		return -EINVAL;
+	if (whole > UINT64_MAX / mult)
+		return -EINVAL;
+	whole *= mult;
+	/* frac < scale <= 1e12 and mult <= 3.6e6, so the product fits. */
+	if (whole > UINT64_MAX - frac * mult / scale)
+		return -EINVAL;
+	*ms = whole + frac * mult / scale;
+	return 0;
+}
+
+/* RFC 1123 host name: dot-separated labels of letters, digits and inner
+ * hyphens, at most 63 bytes each and 253 in all; the last label is not all
+ * digits (that would be a malformed IPv4 address). */
+static bool valid_dns_name(const char *h, size_t len)
+{
+	size_t label = 0;
+	bool alldigit = true;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? h[i] : '.';
+
+		if (c == '.') {
+			if (label == 0 || label > 63 || h[i - 1] == '-')
+				return false;
+			if (i == len && alldigit)
+				return false;
+			label = 0;
+			alldigit = true;
+			continue;
+		}
+		if (!isalnum((unsigned char)c) && c != '-')
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (!isdigit((unsigned char)c))
+			alldigit = false;
+		label++;
+	}
+	return true;
+}
+
+static int parse_port(const char *p, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (!*p)
+		return -EINVAL;
+	for (; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 65535)
+			return -EINVAL;
+	}
+	if (v == 0)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int util_parse_addr(const char *s, struct addr_spec *out, const char **why)
+{
+	const char *host, *colon;
+	size_t hlen;
+	bool bracketed = false;
+
+	memset(out, 0, sizeof(*out));
+	*why = "expected host:port or [ipv6]:port";
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		host = s + 1;
+		hlen = (size_t)(end - host);
+		colon = end + 1;
+		bracketed = true;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		if (memchr(s, ':', (size_t)(colon - s))) {
+			*why = "IPv6 addresses need brackets, like [::1]:80";
+			return -EINVAL;
+		}
+		host = s;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0) {
+		*why = "missing host";
+		return -EINVAL;
+	}
+	if (hlen >= sizeof(out->host)) {
+		*why = "host name too long";
+		return -EINVAL;
+	}
+	if (parse_port(colon + 1, &out->port)) {
+		*why = "port must be a number from 1 to 65535";
+		return -EINVAL;
+	}
+	memcpy(out->host, host, hlen);
+	out->host[hlen] = '\0';
+
+	if (bracketed) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		if (inet_pton(AF_INET6, out->host, &sin6->sin6_addr) != 1) {
+			*why = "invalid IPv6 address";
+			return -EINVAL;
+		}
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(out->port);
+		out->sslen = sizeof(*sin6);
+		out->is_ip = true;
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		if (inet_pton(AF_INET, out->host, &sin->sin_addr) == 1) {
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(out->port);
+			out->sslen = sizeof(*sin);
+			out->is_ip = true;
+		} else if (!valid_dns_name(out->host, hlen)) {
+			*why = "host must be an IP address or a DNS name";
+			return -EINVAL;
+		}
+	}
+	*why = NULL;
+	return 0;
+}
+
+char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, len, "unknown");
+	}
+	return buf;
+}
+
+uint64_t util_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t util_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+bool util_strieq(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+
+	return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+static __thread uint64_t rand_state[2];
+
+static void rand_seed(void)
+{
+	uint64_t seed[2] = { 0, 0 };
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		/* No entropy source: still give each thread a distinct stream. */
+		seed[0] = util_wall_us() ^ ((uint64_t)getpid() << 32);
+		seed[1] = util_mono_us() ^ (uint64_t)(uintptr_t)&rand_state;
+	}
+	/* xorshift128+ must not start from an all-zero state. */
+	if (!seed[0] && !seed[1])
+		seed[0] = 0x9e3779b97f4a7c15ULL;
+	rand_state[0] = seed[0];
+	rand_state[1] = seed[1];
+}
+
+uint64_t util_rand64(void)
+{
+	uint64_t s1, s0;
+
+	if (!rand_state[0] && !rand_state[1])
+		rand_seed();
+	s1 = rand_state[0];
+	s0 = rand_state[1];
+	rand_state[0] = s0;
+	s1 ^= s1 << 23;
+	rand_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return rand_state[1] + s0;
+}
+
+void util_uuid4(char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	uint64_t hi = util_rand64(), lo = util_rand64();
+	int o = 0;
+
+	for (int i = 0; i < 8; i++) {
+		b[i] = (unsigned char)(hi >> (56 - 8 * i));
+		b[8 + i] = (unsigned char)(lo >> (56 - 8 * i));
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0xf];
+	}
+	out[o] = '\0';
+}
+
+char *util_fmt_u64(char buf[24], uint64_t v, unsigned base)
+{
+	char *p = buf + 24;
+
+	if (base == 10) {	/* division by a constant: a multiply, not a divide */
+		do {
+			*--p = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		return p;
+	}
+	do {
+		*--p = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	return p;
+}

@@ -1,0 +1,86 @@
+/* Worker threads: each owns an event_base, its SO_REUSEPORT listening sockets,
+ * its downstream connections and its upstream pools. The main thread talks to a
+ * worker only through worker_post(); nothing on the request path takes a lock. */
+#ifndef WM_WORKER_H
+#define WM_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/mailbox.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event;
+struct event_base;
+struct evbuffer;
+struct conn;
+struct stream;
+struct worker;
+
+#define WORKERS_MAX 256
+
+/* Called with the worker as ctx. */
+typedef mailbox_fn worker_fn;
+
+struct wlistener {
+	struct evconnlistener *lev;
+	struct event *resume;		/* re-enables accepting after an accept error */
+	int fd;
+	char address[128];		/* cfg_listener.address this socket serves */
+	struct wlistener *next;
+};
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct mailbox mbox;		/* worker_post() lands here */
+
+	struct wlistener *listeners;
+	struct conn *conns;		/* downstream connections, for drain */
+	struct stream *shadows;		/* mirror copies in flight (no connection owns them) */
+	bool draining;
+
+	struct evbuffer *log_buf;	/* access-log lines waiting for the logger */
+	struct event *log_timer;
+
+	uint64_t next_id;		/* connection/stream ids: worker id in the top bits */
+	atomic_uint_fast64_t active_streams;	/* read by the main thread for drain */
+	atomic_uint_fast64_t active_conns;
+};
+
+extern struct worker *workers;
+extern unsigned nworkers;
+extern __thread struct worker *worker_self;	/* NULL on the main thread */
+
+/* Creates and starts n workers. 0 or -errno. */
+int workers_start(unsigned n);
+/* Stops every loop and joins the threads. */
+void workers_stop(void);
+
+/* Runs fn(w, arg) on w's thread, soon. Any thread. 0 or -ENOMEM. */
+int worker_post(struct worker *w, worker_fn fn, void *arg);
+
+/* Runs done(arg) on the main thread once every worker has finished the callback it
+ * was in when this was called (the quiescent point used to free swapped data). */
+int worker_barrier(void (*done)(void *arg), void *arg);
+
+/* A listener set for one worker: fds[i] serves address[i]. Sockets not in the set are
+ * closed; new ones start accepting. Takes ownership of the fds. */
+struct wlistener_set {
+	unsigned n;
+	int *fds;
+	char (*addresses)[128];
+};
+int worker_set_listeners(struct worker *w, struct wlistener_set *set);
+
+/* Stop accepting and close idle connections; responses get Connection: close. */
+int worker_drain(struct worker *w);
+
+uint64_t worker_next_id(struct worker *w);
+
+/* Appends an access-log line buffer flush point (called by streams). */
+void worker_log_flush_maybe(struct worker *w);
+
+#endif

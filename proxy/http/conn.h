@@ -1,0 +1,104 @@
+/* Downstream connections and the HTTP/1.1 server codec (llhttp). One request is
+ * processed at a time; pipelined requests wait in the input buffer. */
+#ifndef WM_CONN_H
+#define WM_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <llhttp.h>
+
+#include "config/cfg-t.h"
+#include "http/h1.h"
+#include "http/rqtimeout.h"
+#include "core/sock.h"
+#include "tls/tls.h"
+
+struct worker;
+struct stream;
+struct h2_conn;
+struct event;
+struct evbuffer;
+
+#define CONN_FL_PAUSED		0x01	/* parser paused after a complete request */
+#define CONN_FL_DISCARD		0x02	/* rest of the current request belongs to a finished stream */
+#define CONN_FL_CLOSING		0x04	/* close once the output is flushed */
+#define CONN_FL_PEER_EOF	0x08	/* client half-closed: finish what is in flight, then close */
+#define CONN_FL_DEAD		0x10	/* freed at the next loop turn */
+#define CONN_FL_BP_READ		0x20	/* reading paused by upstream backpressure */
+#define CONN_FL_WANT_DRAIN	0x40	/* tell the stream when output drains */
+#define CONN_FL_RESP_CHUNKED	0x80	/* current response is chunk-encoded */
+#define CONN_FL_REQ_DONE	0x100	/* current request fully parsed */
+#define CONN_FL_UPGRADE_PAUSE	0x200	/* parser paused with HPE_PAUSED_UPGRADE */
+#define CONN_FL_RESP_NO_BODY	0x400	/* current response carries no body (HEAD, 204, 304) */
+#define CONN_FL_LINGER		0x800	/* client may still be sending: linger on close */
+#define CONN_FL_LINGERING	0x1000	/* our side shut down; reading until EOF or timeout */
+#define CONN_FL_CODEC		0x2000	/* HTTP/1.1 or HTTP/2 chosen (c->h2 says which) */
+#define CONN_FL_HEAD_PENDING	0x4000	/* c->cur's head is parsed, handed on once the read is parsed */
+
+struct conn {
+	uint64_t id;
+	struct worker *w;
+	struct sock sk;
+	struct conn *next, **pprev;	/* worker's connection list */
+	struct event *later;		/* deferred work: resume parsing, free */
+	/* The connection's one timer, for its idle_timeout and its streams'
+	 * request timeouts (rqtimeout.h); NULL when all are off. It only ever
+	 * moves sooner on the request path (conn_stream_started). */
+	struct event *timer;
+	uint64_t timer_at_us;		/* when it fires; UINT64_MAX when not armed */
+	uint64_t idle_us;		/* listener idle_timeout */
+	struct rq_timeouts rqt;		/* listener request timeouts */
+	uint64_t rq_min_us;		/* the smallest of them; 0 when all are off */
+	uint64_t last_active_us;	/* last bytes from the client; HTTP/1.1: or response data sent on */
+	uint32_t flags;			/* CONN_FL_* */
+	int err_status;			/* 431 when a header limit was hit */
+
+	llhttp_t parser;
+	struct h1_acc acc;
+	struct evbuffer *scratch;	/* body bytes on their way to the stream */
+	struct stream *cur;
+
+	char peer[64], local[64];
+	char listener_address[128];
+	uint32_t listener_stats;	/* listener stats block at accept time */
+
+	/* Connection start (TLS or not, later HTTP or TCP): sniff waits for the
+	 * first bytes on fd before sk is set up; NULL once the transport is known. */
+	struct event *sniff;
+	struct ssl_st *ssl_pending;	/* PERMISSIVE: the session to use if the client speaks TLS */
+	struct tls_peer tls;		/* after a TLS handshake; tls.version NULL for plaintext */
+
+	/* HTTP version: the listener's protocol key at accept; auto means h2 when
+	 * ALPN chose it or the client opens with the h2c preface. */
+	enum http_proto proto;
+	struct cfg_http2 http2;		/* the listener's SETTINGS */
+	struct h2_conn *h2;		/* HTTP/2 codec state (proxy/h2.c); NULL for HTTP/1.1 */
+};
+
+/* Takes ownership of fd accepted on the listener with that address. */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		 const char *listener_address);
+
+/* The same for a connection an original_dst listener handed to the listener
+ * whose key (cfg-t.h) is listener_address; local (its original destination, "ip:port") is what
+ * the access log reports as the downstream local address. NULL: getsockname(). */
+void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		    const char *listener_address, const char *local);
+
+/* Closes c now if nothing is in flight and the output is flushed (and it is
+ * closing, or HTTP/2 is done with it); from the codecs after their work. */
+void conn_maybe_close(struct conn *c);
+
+/* A stream of c began at start (its first request byte): makes sure c's
+ * timer fires by the stream's earliest request timeout. One comparison unless
+ * the timer was set for later (the first request after an idle spell). */
+void conn_stream_started(struct conn *c, uint64_t start);
+
+/* Drain: close idle connections now, the others after their current response. */
+void conn_drain_all(struct worker *w);
+/* Worker exit: close everything. */
+void conn_close_all(struct worker *w);
+
+#endif

@@ -1,0 +1,1010 @@
+/* The HTTP/2 server codec. See h2.h for the model.
+ *
+ * nghttp2 never writes to the socket itself: h2_run() pulls frames with
+ * nghttp2_session_mem_send() into c->sk.out, from a deferred event so that
+ * codec calls made inside nghttp2 callbacks (a local reply while headers are
+ * being parsed) never re-enter the session. Each client stream owns a struct
+ * h2_stream (malloc'd: it outlives the struct stream until nghttp2 closes the
+ * stream, since queued response bytes still live in it). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "http/conn.h"
+#include "http/h1.h"
+#include "http/h2.h"
+#include "core/log.h"
+#include "http/rqtimeout.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "core/worker.h"
+
+#define H2_OUT_HIGH (1024 * 1024)	/* connection: stop pulling frames above this */
+#define H2_STREAM_OUT_HIGH (256 * 1024)	/* stream: out_full above this */
+#define H2_STREAM_OUT_LOW (64 * 1024)	/* stream: drained below this */
+/* Rapid reset (CVE-2023-44487): more client resets of live streams than this
+ * within one second is an attack; the connection gets GOAWAY ENHANCE_YOUR_CALM. */
+#define H2_RESET_LIMIT 100
+#define H2_MAX_OUTBOUND_ACK 1000	/* queued PING/SETTINGS ACKs before a flood is declared */
+#define H2_MAX_SETTINGS 32		/* entries per SETTINGS frame */
+
+static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#define H2S_FL_HEADERS		0x01	/* request headers complete */
+#define H2S_FL_PAUSED		0x02	/* no WINDOW_UPDATE: the upstream is not taking the body */
+#define H2S_FL_OUT_END		0x04	/* the last response byte is in out */
+#define H2S_FL_DEFERRED		0x08	/* data provider waiting for bytes */
+#define H2S_FL_WANT_DRAIN	0x10	/* tell the stream when out drains */
+#define H2S_FL_TOO_LARGE	0x20	/* header block over the limit: answer 431 */
+#define H2S_FL_CLOSED		0x40	/* nghttp2 closed the stream: submit nothing */
+#define H2S_FL_NO_BODY		0x80	/* HEAD: the response body is dropped */
+#define H2S_FL_BAD		0x100	/* malformed request: answer 400 */
+#define H2S_FL_RST_AFTER	0x200	/* reset (NO_ERROR) once the response is sent if the request is not over */
+#define H2S_FL_HEAD_PENDING	0x400	/* request head complete, handed on once the read is processed */
+#define H2S_FL_HEAD_END		0x800	/* ... and it ended the request (END_STREAM on HEADERS) */
+
+struct h2_stream {
+	struct h2_conn *h;
+	struct stream *s;		/* NULL once the stream is done */
+	int32_t id;
+	uint32_t flags;			/* H2S_FL_* */
+	struct evbuffer *out;		/* response body waiting for DATA frames */
+	size_t unconsumed;		/* request bytes received while paused */
+	uint64_t active_us;		/* last request headers/data or response data (rqtimeout.h) */
+	size_t hdr_bytes;		/* header block size so far (HPACK-decoded, RFC 9113 6.5.2) */
+	unsigned nhdrs;
+	nghttp2_nv *trailers;		/* response trailers, submitted at the end of the body */
+	size_t ntrailers;
+	struct h2_stream *next, **pprev;	/* h2_conn's list */
+};
+
+struct h2_conn {
+	struct conn *c;
+	nghttp2_session *sess;
+	struct event *run_ev;		/* deferred h2_run() */
+	struct evbuffer *scratch;	/* request body chunk on its way to a stream */
+	struct h2_stream *streams;
+	unsigned nlive;			/* streams with a struct stream still attached */
+	unsigned nwant_drain;
+	unsigned npending;		/* streams with H2S_FL_HEAD_PENDING */
+	uint64_t reset_window_us;	/* start of the current rapid-reset second */
+	unsigned resets;		/* client resets of live streams in that second */
+	bool goaway;
+};
+
+static const struct codec_ops h2_codec;
+
+int h2_preface_check(struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in), n = len < sizeof(preface) - 1 ? len : sizeof(preface) - 1;
+	char buf[sizeof(preface)];
+
+	if (evbuffer_copyout(in, buf, n) != (ev_ssize_t)n)
+		return 0;
+	if (memcmp(buf, preface, n))
+		return 0;
+	return n == sizeof(preface) - 1 ? 1 : -EAGAIN;
+}
+
+static void h2_kick(struct h2_conn *h)
+{
+	event_active(h->run_ev, EV_TIMEOUT, 0);
+}
+
+static void stat_inc(struct h2_conn *h, uint32_t leaf)
+{
+	if (h->c->listener_stats)
+		stats_inc(h->c->listener_stats + leaf);
+}
+
+static struct h2_stream *hs_of(struct h2_conn *h, int32_t id)
+{
+	return nghttp2_session_get_stream_user_data(h->sess, id);
+}
+
+static void hs_free(struct h2_stream *hs)
+{
+	if ((*hs->pprev = hs->next))
+		hs->next->pprev = hs->pprev;
+	if (hs->flags & H2S_FL_WANT_DRAIN)
+		hs->h->nwant_drain--;
+	if (hs->flags & H2S_FL_HEAD_PENDING)
+		hs->h->npending--;
+	evbuffer_free(hs->out);
+	free(hs->trailers);
+	free(hs);
+}
+
+/* Detaches the struct stream (done, reset, or the client went away). */
+static void hs_detach(struct h2_stream *hs)
+{
+	struct h2_conn *h = hs->h;
+
+	if (!hs->s)
+		return;
+	hs->s = NULL;
+	h->nlive--;
+	if (hs->flags & H2S_FL_WANT_DRAIN) {
+		hs->flags &= ~H2S_FL_WANT_DRAIN;
+		h->nwant_drain--;
+	}
+	/* Whatever the client still sends for it is read and dropped: give the window back. */
+	if (hs->unconsumed && !(hs->flags & H2S_FL_CLOSED))
+		nghttp2_session_consume(h->sess, hs->id, hs->unconsumed);
+	hs->unconsumed = 0;
+	h2_kick(h);
+}
+
+/* Pulls frames into the socket up to the high watermark, then tells the
+ * streams whose output drained. Closes the conn once nghttp2 is done. */
+static void h2_run(struct h2_conn *h)
+{
+	struct conn *c = h->c;
+
+	while (sock_out_len(&c->sk) < H2_OUT_HIGH) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(h->sess, &data);
+
+		if (n < 0) {
+			log_debug("[C%llu] h2 send: %s", (unsigned long long)c->id, nghttp2_strerror((int)n));
+			c->flags |= CONN_FL_CLOSING;
+			break;
+		}
+		if (n == 0)
+			break;
+		evbuffer_add(c->sk.out, data, (size_t)n);
+	}
+	sock_flush(&c->sk);
+	if (h->nwant_drain && sock_out_len(&c->sk) < H2_OUT_HIGH) {
+		for (struct h2_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next) {
+			struct stream *s = hs->s;
+
+			if (!(hs->flags & H2S_FL_WANT_DRAIN) || evbuffer_get_length(hs->out) > H2_STREAM_OUT_LOW)
+				continue;
+			hs->flags &= ~H2S_FL_WANT_DRAIN;
+			h->nwant_drain--;
+			if (s) {
+				/* May finish s and detach hs, never free hs (only
+				 * on_stream_close does, from inside nghttp2). */
+				stream_on_downstream_drained(s);
+			}
+		}
+	}
+	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess))
+		c->flags |= CONN_FL_CLOSING;
+}
+
+static void run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	h2_run(h);
+	conn_maybe_close(h->c);
+}
+
+/* nghttp2 callbacks. */
+
+static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct conn *c = h->c;
+	struct h2_stream *hs;
+	struct stream *s;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if (h->goaway || c->w->draining) {
+		nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+		return 0;
+	}
+	if (!(hs = calloc(1, sizeof(*hs))) || !(hs->out = evbuffer_new())) {
+		free(hs);
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	if (!(s = stream_new(c->w, c, &h2_codec, hs))) {
+		evbuffer_free(hs->out);
+		free(hs);
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	hs->h = h;
+	hs->s = s;
+	hs->id = frame->hd.stream_id;
+	if ((hs->next = h->streams))
+		hs->next->pprev = &hs->next;
+	hs->pprev = &h->streams;
+	h->streams = hs;
+	h->nlive++;
+	s->info.protocol = "HTTP/2";
+	s->req.ver_major = 2;
+	s->req.ver_minor = 0;
+	s->req.flags |= HTTP_FL_KEEPALIVE;
+	nghttp2_session_set_stream_user_data(sess, hs->id, hs);
+	hs->active_us = s->info.start_mono_us;
+	conn_stream_started(c, s->info.start_mono_us);
+	return 0;
+}
+
+static bool nv_is(const uint8_t *n, size_t len, const char *lit)
+{
+	return len == strlen(lit) && memcmp(n, lit, len) == 0;
+}
+
+static const char *dup_nv(struct stream *s, const uint8_t *v, size_t len)
+{
+	return arena_strndup(s->arena, (const char *)v, len);
+}
+
+/* Request head fields: pseudo-headers into the head, Host as a fallback for
+ * :authority, cookies joined (RFC 9113 8.2.3), content-length and TE noted. */
+static int add_request_field(struct h2_stream *hs, const uint8_t *name, size_t nlen, const uint8_t *value,
+			     size_t vlen)
+{
+	struct stream *s = hs->s;
+	struct http_req_head *r = &s->req;
+	const struct http_hdr *ck;
+
+	if (nlen && name[0] == ':') {
+		const char **dst = NULL;
+
+		if (nv_is(name, nlen, ":method"))
+			dst = &r->method;
+		else if (nv_is(name, nlen, ":path"))
+			dst = &r->path;
+		else if (nv_is(name, nlen, ":authority"))
+			dst = &r->authority;
+		else
+			return 0;	/* :scheme: the connection's own scheme stands */
+		return (*dst = dup_nv(s, value, vlen)) ? 0 : -ENOMEM;
+	}
+	if (nv_is(name, nlen, "host")) {
+		if (!*r->authority && !(r->authority = dup_nv(s, value, vlen)))
+			return -ENOMEM;
+		return 0;
+	}
+	if (nv_is(name, nlen, "te")) {
+		r->flags |= HTTP_FL_TE_TRAILERS;	/* nghttp2 lets only "trailers" through */
+		return 0;
+	}
+	if (nv_is(name, nlen, "content-length")) {
+		char buf[24];
+		char *end;
+
+		if (vlen == 0 || vlen >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, value, vlen);
+		buf[vlen] = '\0';
+		r->content_length = (int64_t)strtoull(buf, &end, 10);
+		return *end ? -EINVAL : 0;
+	}
+	if (nv_is(name, nlen, "cookie") && (ck = http_hdr_find(&r->h, "cookie"))) {
+		char *v = arena_printf(s->arena, "%.*s; %.*s", (int)ck->vlen, ck->value, (int)vlen, value);
+
+		return v && !http_hdr_set(s->arena, &r->h, "cookie", v) ? 0 : -ENOMEM;
+	}
+	return http_hdr_add(s->arena, &r->h, (const char *)name, nlen, (const char *)value, vlen);
+}
+
+static int on_header(nghttp2_session *sess, const nghttp2_frame *frame, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *hs = hs_of(h, frame->hd.stream_id);
+	int rc;
+
+	if (!hs || !hs->s || frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	hs->hdr_bytes += nlen + vlen + 32;
+	if (hs->hdr_bytes > H1_MAX_HEADER_BYTES || ++hs->nhdrs > H1_MAX_HEADERS)
+		hs->flags |= H2S_FL_TOO_LARGE;
+	if (hs->flags & (H2S_FL_TOO_LARGE | H2S_FL_BAD))
+		return 0;
+	if (hs->flags & H2S_FL_HEADERS) {
+		if (nlen && name[0] == ':')
+			return 0;
+		rc = http_hdr_add(hs->s->arena, &hs->s->req.trailers, (const char *)name, nlen, (const char *)value,
+				  vlen);
+	} else {
+		rc = add_request_field(hs, name, nlen, value, vlen);
+	}
+	if (rc == -EINVAL)
+		hs->flags |= H2S_FL_BAD;
+	else if (rc)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static void end_request(struct stream *s)
+{
+	struct evbuffer *empty = evbuffer_new();
+
+	if (!empty) {
+		stream_reset(s, RF_LR, "out_of_memory");
+		return;
+	}
+	stream_on_request_data(s, empty, true);
+	evbuffer_free(empty);
+}
+
+static void request_headers_done(struct h2_stream *hs, bool end)
+{
+	struct stream *s = hs->s;
+
+	hs->flags |= H2S_FL_HEADERS;
+	if (!strcmp(s->req.method, "HEAD"))
+		hs->flags |= H2S_FL_NO_BODY;
+	if (hs->flags & (H2S_FL_TOO_LARGE | H2S_FL_BAD)) {
+		bool big = hs->flags & H2S_FL_TOO_LARGE;
+
+		if (big)
+			stat_inc(hs->h, LS_H2_HEADER_OVERFLOW);
+		stream_local_reply(s, big ? 431 : 400, big ? "Request Header Fields Too Large" : "Bad Request",
+				   RF_DPE, big ? "http2.headers_too_large" : "http2.invalid_header");
+		return;
+	}
+	/* A body of unknown length: HTTP/1.1 upstreams get it chunked. */
+	if (!end && s->req.content_length < 0)
+		s->req.flags |= HTTP_FL_CHUNKED;
+	/* Handed on once nghttp2 has taken the whole read (dispatch_pending): a
+	 * DATA frame behind it that contradicts content-length resets the
+	 * stream first, so nothing of the request goes upstream. */
+	hs->flags |= H2S_FL_HEAD_PENDING | (end ? H2S_FL_HEAD_END : 0);
+	hs->h->npending++;
+}
+
+/* Hands on the request heads completed by the last read, oldest first. */
+static void dispatch_pending(struct h2_conn *h)
+{
+	while (h->npending) {
+		struct h2_stream *v[64], *hs;
+		unsigned n = 0;
+
+		for (hs = h->streams; hs && n < 64; hs = hs->next)
+			if (hs->flags & H2S_FL_HEAD_PENDING)
+				v[n++] = hs;
+		if (!n)
+			break;
+		/* The list is newest first; a stream handed on is never freed
+		 * before nghttp2 runs again, so the rest of v stays valid. */
+		while (n--) {
+			struct stream *s;
+
+			hs = v[n];
+			hs->flags &= ~H2S_FL_HEAD_PENDING;
+			h->npending--;
+			if (!(s = hs->s))
+				continue;
+			stream_hold(s);
+			stream_on_request_headers(s);
+			if ((hs->flags & H2S_FL_HEAD_END) && hs->s)
+				end_request(s);
+			stream_release(s);
+		}
+	}
+}
+
+/* Rapid reset: count client resets of streams still in progress. */
+static void count_reset(struct h2_conn *h)
+{
+	uint64_t now = util_mono_us();
+
+	stat_inc(h, LS_H2_RX_RESET);
+	if (now - h->reset_window_us > 1000000) {
+		h->reset_window_us = now;
+		h->resets = 0;
+	}
+	if (++h->resets <= H2_RESET_LIMIT || h->goaway)
+		return;
+	log_debug("[C%llu] h2: %u resets in a second: GOAWAY ENHANCE_YOUR_CALM", (unsigned long long)h->c->id,
+		  h->resets);
+	stat_inc(h, LS_H2_PREMATURE_RESET);
+	h->goaway = true;
+	nghttp2_session_terminate_session(h->sess, NGHTTP2_ENHANCE_YOUR_CALM);
+	h->c->flags |= CONN_FL_CLOSING;
+}
+
+static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *hs = frame->hd.stream_id ? hs_of(h, frame->hd.stream_id) : NULL;
+	bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	struct stream *s = hs ? hs->s : NULL;
+
+	if (frame->hd.type == NGHTTP2_RST_STREAM) {
+		if (s)
+			count_reset(h);
+		return 0;
+	}
+	if (!s)
+		return 0;
+	stream_hold(s);
+	switch (frame->hd.type) {
+	case NGHTTP2_HEADERS:
+		hs->active_us = h->c->last_active_us;	/* stamped by this read */
+		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+			request_headers_done(hs, end);
+		else if (end)
+			stream_on_request_trailers(s);
+		break;
+	case NGHTTP2_DATA:
+		hs->active_us = h->c->last_active_us;
+		if (end)
+			end_request(s);
+		break;
+	default:
+		break;
+	}
+	stream_release(s);
+	return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+			      void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *hs = hs_of(h, id);
+	struct stream *s = hs ? hs->s : NULL;
+
+	if (!s) {
+		nghttp2_session_consume(sess, id, len);
+		return 0;
+	}
+	stream_hold(s);
+	hs->active_us = h->c->last_active_us;
+	evbuffer_add(h->scratch, data, len);
+	stream_on_request_data(s, h->scratch, false);
+	evbuffer_drain(h->scratch, evbuffer_get_length(h->scratch));
+	/* The upstream has the bytes now, unless it pushed back: then the
+	 * window update waits for h2_pause_read(false). */
+	if (hs->s && (hs->flags & H2S_FL_PAUSED))
+		hs->unconsumed += len;
+	else
+		nghttp2_session_consume(sess, id, len);
+	stream_release(s);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_code, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *hs = hs_of(h, id);
+	struct stream *s;
+
+	if (!hs)
+		return 0;
+	hs->flags |= H2S_FL_CLOSED;
+	if ((s = hs->s)) {
+		/* The client reset it (or the session is going): abort what is in flight. */
+		stream_hold(s);
+		hs_detach(hs);
+		stream_on_downstream_reset(s);
+		stream_release(s);
+	}
+	nghttp2_session_set_stream_user_data(sess, id, NULL);
+	hs_free(hs);
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_stream *hs;
+
+	if (frame->hd.type == NGHTTP2_RST_STREAM) {
+		stat_inc(arg, LS_H2_TX_RESET);
+	} else if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && (hs = hs_of(arg, frame->hd.stream_id)) &&
+		   (hs->flags & H2S_FL_RST_AFTER) && !nghttp2_session_get_stream_remote_close(sess, hs->id)) {
+		/* Answered before the request ended (a timeout): tell the client
+		 * to stop sending, without error (RFC 9113 8.1), so the stream
+		 * does not stay half-open. */
+		nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
+	}
+	return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *frame, int err, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	log_debug("[C%llu] h2 invalid frame type %u: %s", (unsigned long long)h->c->id, frame->hd.type,
+		  nghttp2_strerror(err));
+	return 0;
+}
+
+ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
+		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
+		     bool *deferred, bool *below_low)
+{
+	size_t have = evbuffer_get_length(out);
+	size_t n = have < length ? have : length;
+
+	*deferred = *below_low = false;
+	if (n)
+		evbuffer_remove(out, buf, n);
+	if (have - n == 0 && end) {
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (trailers) {
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			if (nghttp2_submit_trailer(sess, id, trailers, ntrailers))
+				return NGHTTP2_ERR_CALLBACK_FAILURE;
+		}
+		return (ssize_t)n;
+	}
+	if (!n) {
+		*deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	*below_low = have - n <= low;
+	return (ssize_t)n;
+}
+
+/* Response body: bytes from hs->out; deferred while it is empty. */
+static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
+			 nghttp2_data_source *src, void *arg)
+{
+	struct h2_stream *hs = src->ptr;
+	bool deferred, low;
+	ssize_t n = h2_body_read(sess, id, hs->out, hs->flags & H2S_FL_OUT_END, hs->trailers, hs->ntrailers,
+				 buf, length, data_flags, H2_STREAM_OUT_LOW, &deferred, &low);
+
+	if (deferred)
+		hs->flags |= H2S_FL_DEFERRED;
+	if (low && (hs->flags & H2S_FL_WANT_DRAIN))
+		h2_kick(hs->h);	/* h2_run tells the stream, outside nghttp2 */
+	return n;
+}
+
+/* codec_ops. */
+
+static bool hop_by_hop_resp(const struct http_hdr *hd)
+{
+	static const char *const names[] = {
+		"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "content-length",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (hd->nlen == strlen(names[i]) && !memcmp(hd->name, names[i], hd->nlen))
+			return true;
+	return false;
+}
+
+static nghttp2_nv mk_nv(const char *n, size_t nlen, const char *v, size_t vlen)
+{
+	return (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
+}
+
+static int h2_send_headers(struct stream *s, bool end)
+{
+	struct h2_stream *hs = s->codec_ctx;
+	struct http_resp_head *r = &s->resp;
+	nghttp2_data_provider prd = { .source.ptr = hs, .read_callback = read_body };
+	char status[4], clen[24], *cl = NULL;
+	nghttp2_nv stackv[64], *nva = stackv;
+	size_t n = 0;
+	int rc;
+
+	if (hs->flags & H2S_FL_CLOSED)
+		return -ECONNRESET;
+	if (r->h.n + 2 > ARRAY_SIZE(stackv) && !(nva = malloc((r->h.n + 2) * sizeof(*nva))))
+		return -ENOMEM;
+	status[0] = (char)('0' + r->status / 100 % 10);
+	status[1] = (char)('0' + r->status / 10 % 10);
+	status[2] = (char)('0' + r->status % 10);
+	nva[n++] = mk_nv(":status", 7, status, 3);
+	for (uint32_t i = 0; i < r->h.n; i++)
+		if (!hop_by_hop_resp(&r->h.v[i]))
+			nva[n++] = mk_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
+	if (r->content_length >= 0 && r->status != 204 && r->status != 304) {
+		cl = util_fmt_u64(clen, (uint64_t)r->content_length, 10);
+		nva[n++] = mk_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
+	}
+	if (hs->flags & H2S_FL_NO_BODY)
+		end = true;
+	rc = nghttp2_submit_response(hs->h->sess, hs->id, nva, n, end ? NULL : &prd);
+	if (nva != stackv)
+		free(nva);
+	h2_kick(hs->h);
+	return rc ? -EIO : 0;
+}
+
+static int h2_send_data(struct stream *s, struct evbuffer *buf, bool end)
+{
+	struct h2_stream *hs = s->codec_ctx;
+
+	if (hs->flags & (H2S_FL_CLOSED | H2S_FL_NO_BODY)) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return 0;
+	}
+	s->info.bytes_sent += evbuffer_get_length(buf);
+	evbuffer_add_buffer(hs->out, buf);
+	if (end)
+		hs->flags |= H2S_FL_OUT_END;
+	else
+		hs->active_us = util_mono_us();	/* stream_idle_timeout counts both ways */
+	if (hs->flags & H2S_FL_DEFERRED) {
+		hs->flags &= ~H2S_FL_DEFERRED;
+		nghttp2_session_resume_data(hs->h->sess, hs->id);
+	}
+	h2_kick(hs->h);
+	return 0;
+}
+
+static int h2_send_trailers(struct stream *s)
+{
+	struct h2_stream *hs = s->codec_ctx;
+	const struct http_headers *t = &s->resp.trailers;
+	size_t bytes = 0;
+	char *p;
+
+	if (hs->flags & (H2S_FL_CLOSED | H2S_FL_NO_BODY))
+		return 0;
+	/* One block for the array and the strings: the stream's arena is gone
+	 * by the time the data provider reaches the end of the body. */
+	for (uint32_t i = 0; i < t->n; i++)
+		bytes += t->v[i].nlen + t->v[i].vlen;
+	if (!(hs->trailers = malloc(t->n * sizeof(nghttp2_nv) + bytes)))
+		return -ENOMEM;
+	p = (char *)(hs->trailers + t->n);
+	for (uint32_t i = 0; i < t->n; i++) {
+		memcpy(p, t->v[i].name, t->v[i].nlen);
+		memcpy(p + t->v[i].nlen, t->v[i].value, t->v[i].vlen);
+		hs->trailers[i] = mk_nv(p, t->v[i].nlen, p + t->v[i].nlen, t->v[i].vlen);
+		p += t->v[i].nlen + t->v[i].vlen;
+	}
+	hs->ntrailers = t->n;
+	hs->flags |= H2S_FL_OUT_END;
+	if (hs->flags & H2S_FL_DEFERRED) {
+		hs->flags &= ~H2S_FL_DEFERRED;
+		nghttp2_session_resume_data(hs->h->sess, hs->id);
+	}
+	h2_kick(hs->h);
+	return 0;
+}
+
+static void h2_pause_read(struct stream *s, bool pause)
+{
+	struct h2_stream *hs = s->codec_ctx;
+
+	if (pause) {
+		hs->flags |= H2S_FL_PAUSED;
+		return;
+	}
+	hs->flags &= ~H2S_FL_PAUSED;
+	if (hs->unconsumed && !(hs->flags & H2S_FL_CLOSED)) {
+		nghttp2_session_consume(hs->h->sess, hs->id, hs->unconsumed);
+		hs->unconsumed = 0;
+		h2_kick(hs->h);
+	}
+}
+
+static bool h2_out_full(struct stream *s)
+{
+	struct h2_stream *hs = s->codec_ctx;
+
+	if (evbuffer_get_length(hs->out) < H2_STREAM_OUT_HIGH && sock_out_len(&hs->h->c->sk) < H2_OUT_HIGH)
+		return false;
+	if (!(hs->flags & H2S_FL_WANT_DRAIN)) {
+		hs->flags |= H2S_FL_WANT_DRAIN;
+		hs->h->nwant_drain++;
+	}
+	return true;
+}
+
+static void h2_done(struct stream *s)
+{
+	hs_detach(s->codec_ctx);
+}
+
+static void h2_reset(struct stream *s)
+{
+	struct h2_stream *hs = s->codec_ctx;
+
+	if (!(hs->flags & H2S_FL_CLOSED))
+		nghttp2_submit_rst_stream(hs->h->sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_INTERNAL_ERROR);
+	hs_detach(hs);
+}
+
+static const struct codec_ops h2_codec = {
+	.send_headers = h2_send_headers,
+	.send_data = h2_send_data,
+	.send_trailers = h2_send_trailers,
+	.pause_read = h2_pause_read,
+	.out_full = h2_out_full,
+	.done = h2_done,
+	.reset = h2_reset,
+};
+
+/* Connection. */
+
+static void h2_session_free(struct h2_conn *h)
+{
+	if (h->sess)
+		nghttp2_session_del(h->sess);
+	if (h->run_ev)
+		event_free(h->run_ev);
+	if (h->scratch)
+		evbuffer_free(h->scratch);
+	free(h);
+}
+
+/* A server session for c with our SETTINGS queued; c->h2 is not set yet.
+ * With upgrade (an h2c upgrade), the client's HTTP2-Settings payload is applied
+ * and stream 1 is opened half-closed (remote) with upgrade_hs as its user data. */
+static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *settings, size_t slen,
+			  bool head_request, struct h2_stream *upgrade_hs)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt;
+	struct h2_conn *h = calloc(1, sizeof(*h));
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->http2.max_concurrent_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->http2.initial_stream_window },
+		/* Twice our limit: blocks in between get a 431 from us; nghttp2
+		 * resets the stream for anything larger. */
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 2 * H1_MAX_HEADER_BYTES },
+	};
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	h->c = c;
+	if (!(h->run_ev = event_new(c->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()))
+		goto oom;
+	if (nghttp2_session_callbacks_new(&cbs))
+		goto oom;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+	if (nghttp2_option_new(&opt)) {
+		nghttp2_session_callbacks_del(cbs);
+		goto oom;
+	}
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+	nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
+	/* nghttp2's own rapid-reset bucket stays as a backstop behind ours. */
+	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * H2_RESET_LIMIT, H2_RESET_LIMIT);
+	rc = nghttp2_session_server_new2(&h->sess, cbs, h, opt);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	if (rc)
+		goto oom;
+	if (upgrade_hs &&
+	    nghttp2_session_upgrade2(h->sess, settings, slen, head_request, upgrade_hs)) {
+		h2_session_free(h);
+		return -EINVAL;	/* malformed HTTP2-Settings */
+	}
+	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
+	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0,
+						  (int32_t)c->http2.initial_connection_window))
+		goto oom;
+	if (c->listener_stats)
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_HTTP2_TOTAL);
+	*out = h;
+	return 0;
+oom:
+	h2_session_free(h);
+	return -ENOMEM;
+}
+
+int h2_conn_start(struct conn *c)
+{
+	int rc = h2_session_new(c, &c->h2, NULL, 0, false, NULL);
+
+	if (rc)
+		return rc;
+	log_debug("[C%llu] HTTP/2", (unsigned long long)c->id);
+	h2_on_read(c);
+	return 0;
+}
+
+int h2_settings_decode(const char *b64, size_t len, uint8_t *out, size_t cap)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t n = 0;
+
+	while (len && b64[len - 1] == '=')
+		len--;	/* padding is not base64url, but tolerated */
+	for (size_t i = 0; i < len; i++) {
+		char ch = b64[i];
+		unsigned v;
+
+		if (ch >= 'A' && ch <= 'Z')
+			v = (unsigned)(ch - 'A');
+		else if (ch >= 'a' && ch <= 'z')
+			v = (unsigned)(ch - 'a') + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = (unsigned)(ch - '0') + 52;
+		else if (ch == '-')
+			v = 62;
+		else if (ch == '_')
+			v = 63;
+		else
+			return -EINVAL;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == cap)
+				return -E2BIG;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (bits >= 6 || (acc & ((1u << bits) - 1)))
+		return -EINVAL;	/* a lone 6-bit group, or stray low bits */
+	return (int)n;
+}
+
+int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, size_t len)
+{
+	static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+	bool head = !strcmp(s->req.method, "HEAD");
+	struct h2_stream *hs = calloc(1, sizeof(*hs));
+	struct h2_conn *h;
+	int rc;
+
+	if (!hs || !(hs->out = evbuffer_new())) {
+		free(hs);
+		return -ENOMEM;
+	}
+	if ((rc = h2_session_new(c, &h, settings, len, head, hs))) {
+		evbuffer_free(hs->out);
+		free(hs);
+		return rc;
+	}
+	/* The 101 goes out first; the session's frames follow from h2_run(). */
+	evbuffer_add(c->sk.out, resp, sizeof(resp) - 1);
+	sock_flush(&c->sk);
+	c->h2 = h;
+	c->cur = NULL;
+	hs->h = h;
+	hs->s = s;
+	hs->id = 1;
+	hs->flags = H2S_FL_HEADERS | (head ? H2S_FL_NO_BODY : 0);
+	hs->pprev = &h->streams;
+	h->streams = hs;
+	h->nlive = 1;
+	/* The request arrived as HTTP/1.1 (s->info.protocol says so, as Envoy
+	 * logs it); only its response and what follows are HTTP/2. */
+	s->codec = &h2_codec;
+	s->codec_ctx = hs;
+	s->req.flags &= ~HTTP_FL_UPGRADE;
+	s->req.flags |= HTTP_FL_KEEPALIVE;
+	log_debug("[C%llu] h2c upgrade", (unsigned long long)c->id);
+	stream_hold(s);
+	stream_on_request_headers(s);
+	if (hs->s)
+		end_request(s);
+	stream_release(s);
+	h2_kick(h);
+	return 0;
+}
+
+void h2_on_read(struct conn *c)
+{
+	struct h2_conn *h = c->h2;
+	struct evbuffer *in = c->sk.in;
+	size_t len;
+
+	while ((len = evbuffer_get_contiguous_space(in))) {
+		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+		ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
+
+		if (n < 0) {
+			log_debug("[C%llu] h2 recv: %s", (unsigned long long)c->id, nghttp2_strerror((int)n));
+			stat_inc(h, n == NGHTTP2_ERR_FLOODED ? LS_H2_FLOOD : LS_DOWNSTREAM_CX_PROTOCOL_ERROR);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			/* A GOAWAY may be queued: send it, then close. */
+			if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC && n != NGHTTP2_ERR_FLOODED)
+				nghttp2_session_terminate_session(h->sess, NGHTTP2_PROTOCOL_ERROR);
+			h->goaway = true;
+			c->flags |= CONN_FL_CLOSING;
+			break;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+	if (h->npending && !h->goaway) {
+		/* nghttp2 answers a DATA frame that contradicts content-length
+		 * with a queued RST_STREAM and no callback: sending it closes
+		 * the stream (on_stream_close), before its head is handed on. */
+		h2_run(h);
+		dispatch_pending(h);
+	}
+	h2_run(h);
+	conn_maybe_close(c);
+}
+
+void h2_on_drained(struct conn *c)
+{
+	h2_run(c->h2);
+}
+
+void h2_conn_drain(struct conn *c)
+{
+	struct h2_conn *h = c->h2;
+
+	if (h->goaway)
+		return;
+	h->goaway = true;
+	nghttp2_submit_goaway(h->sess, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->sess),
+			      NGHTTP2_NO_ERROR, NULL, 0);
+	h2_kick(h);
+}
+
+bool h2_conn_idle(struct conn *c)
+{
+	struct h2_conn *h = c->h2;
+
+	return !h->nlive && !nghttp2_session_want_write(h->sess) && !event_pending(h->run_ev, EV_TIMEOUT, NULL);
+}
+
+bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
+{
+	struct h2_conn *h = c->h2;
+	bool fired = false;
+
+	/* Answering may detach streams, never free them (only on_stream_close does). */
+	for (struct h2_stream *hs = h->streams; hs; hs = hs->next) {
+		struct stream *s = hs->s;
+		enum rq_timeout t;
+
+		if (!s || (t = rq_timeout_stream(&c->rqt, s, hs->active_us, now, next)) == RQT_NONE)
+			continue;
+		log_debug("[C%llu][S%llu] h2 stream %d: request timeout (%d)", (unsigned long long)c->id,
+			  (unsigned long long)s->id, hs->id, t);
+		fired = true;
+		stream_hold(s);
+		if (rq_timeout_fire(s, t, c->listener_stats))
+			hs->flags |= H2S_FL_RST_AFTER;
+		stream_release(s);
+		if (t == RQT_HEADERS) {
+			/* A header block in progress holds the whole connection:
+			 * nothing else may arrive until it ends (RFC 9113 6.10). */
+			c->flags |= CONN_FL_CLOSING;
+			h2_conn_drain(c);
+		}
+	}
+	if (fired)
+		h2_kick(h);
+	return fired;
+}
+
+bool h2_conn_finished(struct conn *c)
+{
+	struct h2_conn *h = c->h2;
+
+	return !nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess);
+}
+
+void h2_conn_free(struct conn *c)
+{
+	struct h2_conn *h = c->h2;
+
+	for (struct h2_stream *hs = h->streams; hs; hs = hs->next) {
+		struct stream *s = hs->s;
+
+		if (!s)
+			continue;
+		hs->flags |= H2S_FL_CLOSED;
+		stream_hold(s);
+		hs_detach(hs);
+		stream_on_downstream_reset(s);
+		stream_release(s);
+	}
+	while (h->streams)
+		hs_free(h->streams);
+	nghttp2_session_del(h->sess);
+	event_free(h->run_ev);
+	evbuffer_free(h->scratch);
+	free(h);
+	c->h2 = NULL;
+}

@@ -1,0 +1,911 @@
+/* Envoy-format access log: the format-string parser, the line formatter that
+ * workers run, and the logger thread that owns the file.
+ *
+ * Workers batch lines in their own evbuffer and hand the batch over with
+ * accesslog_submit() (a mutex and a chain move, never a write). The logger
+ * thread writes with blocking write(2); when it falls behind by more than
+ * AL_MAX_QUEUED bytes, new batches are dropped and counted in access_log.dropped. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "observe/accesslog.h"
+#include "core/arena.h"
+#include "config/cfg-t.h"
+#include "core/log.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+
+#define AL_MAX_QUEUED (16u << 20)
+
+const char accesslog_default_format[] =
+	"[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" "
+	"%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "
+	"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" "
+	"\"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\"\n";
+
+enum al_cmd {
+	AL_LITERAL,
+	AL_START_TIME,
+	AL_REQ,
+	AL_RESP,
+	AL_PROTOCOL,
+	AL_RESPONSE_CODE,
+	AL_RESPONSE_FLAGS,
+	AL_RESPONSE_CODE_DETAILS,
+	AL_BYTES_RECEIVED,
+	AL_BYTES_SENT,
+	AL_DURATION,
+	AL_REQUEST_DURATION,
+	AL_RESPONSE_DURATION,
+	AL_UPSTREAM_HOST,
+	AL_UPSTREAM_CLUSTER,
+	AL_ROUTE_NAME,
+	AL_DOWNSTREAM_REMOTE_ADDRESS,
+	AL_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT,
+	AL_DOWNSTREAM_LOCAL_ADDRESS,
+	AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT,
+	AL_UPSTREAM_TRANSPORT_FAILURE_REASON,
+	AL_HOSTNAME,
+	AL_DOWNSTREAM_PEER_URI_SAN,
+	AL_DOWNSTREAM_TLS_VERSION,
+	AL_REQUESTED_SERVER_NAME,
+};
+
+enum al_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+
+static const struct {
+	const char *name;
+	enum al_cmd cmd;
+	enum al_arg arg;
+} al_cmds[] = {
+	{ "START_TIME", AL_START_TIME, ARG_OPTIONAL },
+	{ "REQ", AL_REQ, ARG_REQUIRED },
+	{ "RESP", AL_RESP, ARG_REQUIRED },
+	{ "PROTOCOL", AL_PROTOCOL, ARG_NONE },
+	{ "RESPONSE_CODE", AL_RESPONSE_CODE, ARG_NONE },
+	{ "RESPONSE_FLAGS", AL_RESPONSE_FLAGS, ARG_NONE },
+	{ "RESPONSE_CODE_DETAILS", AL_RESPONSE_CODE_DETAILS, ARG_NONE },
+	{ "BYTES_RECEIVED", AL_BYTES_RECEIVED, ARG_NONE },
+	{ "BYTES_SENT", AL_BYTES_SENT, ARG_NONE },
+	{ "DURATION", AL_DURATION, ARG_NONE },
+	{ "REQUEST_DURATION", AL_REQUEST_DURATION, ARG_NONE },
+	{ "RESPONSE_DURATION", AL_RESPONSE_DURATION, ARG_NONE },
+	{ "UPSTREAM_HOST", AL_UPSTREAM_HOST, ARG_NONE },
+	{ "UPSTREAM_CLUSTER", AL_UPSTREAM_CLUSTER, ARG_NONE },
+	{ "ROUTE_NAME", AL_ROUTE_NAME, ARG_NONE },
+	{ "DOWNSTREAM_REMOTE_ADDRESS", AL_DOWNSTREAM_REMOTE_ADDRESS, ARG_NONE },
+	{ "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT, ARG_NONE },
+	{ "DOWNSTREAM_LOCAL_ADDRESS", AL_DOWNSTREAM_LOCAL_ADDRESS, ARG_NONE },
+	{ "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT, ARG_NONE },
+	{ "UPSTREAM_TRANSPORT_FAILURE_REASON", AL_UPSTREAM_TRANSPORT_FAILURE_REASON, ARG_NONE },
+	{ "HOSTNAME", AL_HOSTNAME, ARG_NONE },
+	{ "DOWNSTREAM_PEER_URI_SAN", AL_DOWNSTREAM_PEER_URI_SAN, ARG_NONE },
+	{ "DOWNSTREAM_TLS_VERSION", AL_DOWNSTREAM_TLS_VERSION, ARG_NONE },
+	{ "REQUESTED_SERVER_NAME", AL_REQUESTED_SERVER_NAME, ARG_NONE },
+};
+
+/* Envoy's short response-flag codes, in Envoy's print order. */
+static const struct {
+	uint32_t flag;
+	const char *code;
+} al_flags[] = {
+	{ RF_UH, "UH" }, { RF_UT, "UT" }, { RF_LR, "LR" }, { RF_UR, "UR" }, { RF_UF, "UF" },
+	{ RF_UC, "UC" }, { RF_UO, "UO" }, { RF_NR, "NR" }, { RF_DI, "DI" }, { RF_FI, "FI" },
+	{ RF_RL, "RL" }, { RF_UAEX, "UAEX" }, { RF_DC, "DC" }, { RF_URX, "URX" }, { RF_SI, "SI" },
+	{ RF_DPE, "DPE" }, { RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
+};
+
+/* Request pseudo-headers map onto the parsed head, not the header list. */
+enum al_pseudo { PS_NONE, PS_METHOD, PS_PATH, PS_AUTHORITY, PS_SCHEME, PS_STATUS };
+
+struct al_hdr {
+	const char *name;		/* lower-cased */
+	enum al_pseudo pseudo;
+};
+
+struct al_item {
+	enum al_cmd cmd;
+	const char *text;		/* AL_LITERAL text; AL_START_TIME format (NULL: default) */
+	size_t len;			/* AL_LITERAL length */
+	struct al_hdr hdr[2];		/* AL_REQ/AL_RESP: header and fallback (name NULL if none) */
+	size_t max_len;			/* ":N" truncation; 0 = none */
+};
+
+struct al_format {
+	struct al_item *items;
+	unsigned n;
+};
+
+static void set_hdr(struct al_hdr *h, char *name)
+{
+	for (char *p = name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	h->name = name;
+	if (!strcmp(name, ":method"))
+		h->pseudo = PS_METHOD;
+	else if (!strcmp(name, ":path"))
+		h->pseudo = PS_PATH;
+	else if (!strcmp(name, ":authority") || !strcmp(name, "host"))
+		h->pseudo = PS_AUTHORITY;
+	else if (!strcmp(name, ":scheme"))
+		h->pseudo = PS_SCHEME;
+	else if (!strcmp(name, ":status"))
+		h->pseudo = PS_STATUS;
+	else
+		h->pseudo = PS_NONE;
+}
+
+/* Parses one %COMMAND[(arg)][:N]% starting at fmt[*pos] == '%'; advances *pos past it. */
+static int parse_cmd(struct arena *a, const char *fmt, size_t *pos, struct al_item *it, const char **err)
+{
+	const char *p = fmt + *pos + 1, *name = p, *arg = NULL;
+	size_t nlen, alen = 0, i;
+
+	while (isupper((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')
+		p++;
+	nlen = (size_t)(p - name);
+	if (!nlen) {
+		*err = "expected a command name after '%'";
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(al_cmds); i++)
+		if (strlen(al_cmds[i].name) == nlen && !memcmp(al_cmds[i].name, name, nlen))
+			break;
+	if (i == ARRAY_SIZE(al_cmds)) {
+		*err = "unknown command";
+		return -1;
+	}
+	if (*p == '(') {
+		arg = ++p;
+		while (*p && *p != ')')
+			p++;
+		if (!*p) {
+			*err = "missing ')' after command argument";
+			return -1;
+		}
+		alen = (size_t)(p - arg);
+		p++;
+	}
+	if (*p == ':') {
+		char *end;
+		unsigned long n;
+
+		p++;
+		if (!isdigit((unsigned char)*p)) {
+			*err = "expected a maximum length after ':'";
+			return -1;
+		}
+		n = strtoul(p, &end, 10);
+		if (n == 0 || n > 1u << 20) {
+			*err = "maximum length out of range";
+			return -1;
+		}
+		it->max_len = n;
+		p = end;
+	}
+	if (*p != '%') {
+		*err = "command not terminated by '%'";
+		return -1;
+	}
+	if (al_cmds[i].arg == ARG_NONE && arg) {
+		*err = "command takes no argument";
+		return -1;
+	}
+	if (al_cmds[i].arg == ARG_REQUIRED && !alen) {
+		*err = "command needs an argument";
+		return -1;
+	}
+	it->cmd = al_cmds[i].cmd;
+	if (it->cmd == AL_START_TIME && alen) {
+		it->text = arena_strndup(a, arg, alen);
+		if (!it->text) {
+			*err = "out of memory";
+			return -1;
+		}
+	} else if (it->cmd == AL_REQ || it->cmd == AL_RESP) {
+		char *s = arena_strndup(a, arg, alen), *q;
+
+		if (!s) {
+			*err = "out of memory";
+			return -1;
+		}
+		q = strchr(s, '?');
+		if (q) {
+			*q++ = '\0';
+			if (!*q || strchr(q, '?')) {
+				*err = "bad alternative header";
+				return -1;
+			}
+			set_hdr(&it->hdr[1], q);
+		}
+		if (!*s) {
+			*err = "empty header name";
+			return -1;
+		}
+		set_hdr(&it->hdr[0], s);
+	}
+	*pos = (size_t)(p + 1 - fmt);
+	return 0;
+}
+
+struct al_format *al_format_parse(struct arena *a, const char *fmt, const char **err, size_t *errpos)
+{
+	size_t len = strlen(fmt), cap = 2, pos = 0, lit_start;
+	struct al_format *f;
+	char *lit;
+
+	for (const char *p = fmt; *p; p++)
+		cap += *p == '%';
+	f = arena_zalloc(a, sizeof(*f));
+	if (f)
+		f->items = arena_zalloc(a, sizeof(*f->items) * cap);
+	/* literal runs are copied with "%%" collapsed, so they need their own copy */
+	lit = arena_alloc(a, len + 2);
+	if (!f || !f->items || !lit) {
+		*err = "out of memory";
+		*errpos = 0;
+		return NULL;
+	}
+	lit_start = 0;
+	while (pos < len) {
+		if (fmt[pos] != '%' || fmt[pos + 1] == '%') {
+			size_t start = lit_start;
+
+			while (pos < len && (fmt[pos] != '%' || fmt[pos + 1] == '%')) {
+				lit[lit_start++] = fmt[pos];
+				pos += fmt[pos] == '%' ? 2 : 1;
+			}
+			f->items[f->n++] = (struct al_item){
+				.cmd = AL_LITERAL, .text = lit + start, .len = lit_start - start,
+			};
+			continue;
+		}
+		if (parse_cmd(a, fmt, &pos, &f->items[f->n], err)) {
+			*errpos = pos;
+			return NULL;
+		}
+		f->n++;
+	}
+	if (!len || fmt[len - 1] != '\n') {
+		lit[lit_start] = '\n';
+		f->items[f->n++] = (struct al_item){ .cmd = AL_LITERAL, .text = lit + lit_start, .len = 1 };
+	}
+	return f;
+}
+
+/* Line builder: a stack buffer flushed into the evbuffer when full. */
+struct lb {
+	struct evbuffer *out;
+	size_t n;
+	char buf[2048];
+};
+
+static void lb_put(struct lb *b, const char *s, size_t len)
+{
+	if (b->n + len > sizeof(b->buf)) {
+		evbuffer_add(b->out, b->buf, b->n);
+		b->n = 0;
+		if (len > sizeof(b->buf)) {
+			evbuffer_add(b->out, s, len);
+			return;
+		}
+	}
+	memcpy(b->buf + b->n, s, len);
+	b->n += len;
+}
+
+/* A value, "-" when absent or empty, cut to the item's maximum length. */
+static void lb_val(struct lb *b, const struct al_item *it, const char *s, size_t len)
+{
+	if (!s || !len) {
+		lb_put(b, "-", 1);
+		return;
+	}
+	if (it->max_len && len > it->max_len)
+		len = it->max_len;
+	lb_put(b, s, len);
+}
+
+static void lb_str(struct lb *b, const struct al_item *it, const char *s)
+{
+	lb_val(b, it, s, s ? strlen(s) : 0);
+}
+
+static void lb_u64(struct lb *b, const struct al_item *it, uint64_t v)
+{
+	char num[24];
+
+	lb_val(b, it, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, v));
+}
+
+static void lb_ms(struct lb *b, const struct al_item *it, uint64_t from, uint64_t to)
+{
+	if (!from || !to || to < from)
+		lb_put(b, "-", 1);
+	else
+		lb_u64(b, it, (to - from) / 1000);
+}
+
+/* "ip:port" → "ip", "[v6]:port" → "v6" (Envoy prints the bare address). */
+static void lb_addr_noport(struct lb *b, const struct al_item *it, const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	size_t len = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']')
+		lb_val(b, it, s + 1, len - 2);
+	else
+		lb_val(b, it, s, len);
+}
+
+static void lb_hdr(struct lb *b, const struct al_item *it, const struct stream *s, bool req)
+{
+	for (unsigned i = 0; i < 2 && it->hdr[i].name; i++) {
+		const struct al_hdr *h = &it->hdr[i];
+		const struct http_headers *hs = req ? &s->req.h : &s->resp.h;
+		const char *v = NULL;
+		char status[12];
+
+		switch (h->pseudo) {
+		case PS_METHOD:
+			v = req ? s->req.method : NULL;
+			break;
+		case PS_PATH:
+			v = req ? s->req.path : NULL;
+			break;
+		case PS_AUTHORITY:
+			v = req ? s->req.authority : NULL;
+			break;
+		case PS_SCHEME:
+			v = req ? s->req.scheme : NULL;
+			break;
+		case PS_STATUS:
+			if (!req && s->resp.status) {
+				snprintf(status, sizeof(status), "%d", s->resp.status);
+				v = status;
+			}
+			break;
+		case PS_NONE: {
+			const struct http_hdr *hd = http_hdr_find(hs, h->name);
+
+			if (hd && hd->vlen) {
+				lb_val(b, it, hd->value, hd->vlen);
+				return;
+			}
+			break;
+		}
+		}
+		if (v && *v) {
+			lb_str(b, it, v);
+			return;
+		}
+	}
+	lb_put(b, "-", 1);
+}
+
+static __thread struct {
+	time_t sec;
+	char text[24];			/* "YYYY-mm-ddTHH:MM:SS" */
+} al_time_cache;
+
+static void lb_default_time(struct lb *b, uint64_t wall_us)
+{
+	time_t sec = (time_t)(wall_us / 1000000);
+	char frac[8];
+
+	if (al_time_cache.sec != sec || !al_time_cache.text[0]) {
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(al_time_cache.text, sizeof(al_time_cache.text), "%Y-%m-%dT%H:%M:%S", &tm);
+		al_time_cache.sec = sec;
+	}
+	lb_put(b, al_time_cache.text, strlen(al_time_cache.text));
+	snprintf(frac, sizeof(frac), ".%03uZ", (unsigned)(wall_us % 1000000 / 1000));
+	lb_put(b, frac, strlen(frac));
+}
+
+/* strftime with Envoy's extensions: %Nf / %f (N fractional digits, default 9)
+ * and %s (epoch seconds), always in UTC. */
+static void lb_custom_time(struct lb *b, const struct al_item *it, uint64_t wall_us)
+{
+	time_t sec = (time_t)(wall_us / 1000000);
+	unsigned long ns = (unsigned long)(wall_us % 1000000) * 1000;
+	char fmt[512], out[1024];
+	size_t n = 0, olen;
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	for (const char *p = it->text; *p && n < sizeof(fmt) - 32; p++) {
+		int digits = 0;
+		const char *q = p + 1;
+
+		if (*p != '%') {
+			fmt[n++] = *p;
+			continue;
+		}
+		if (*q >= '1' && *q <= '9' && q[1] == 'f') {
+			digits = *q - '0';
+			q++;
+		} else if (*q == 'f') {
+			digits = 9;
+		}
+		if (digits) {
+			char d[16];
+
+			snprintf(d, sizeof(d), "%09lu", ns);
+			memcpy(fmt + n, d, (size_t)digits);
+			n += (size_t)digits;
+			p = q;
+		} else if (*q == 's') {
+			n += (size_t)snprintf(fmt + n, sizeof(fmt) - n, "%lld", (long long)sec);
+			p = q;
+		} else if (*q) {
+			fmt[n++] = '%';
+			fmt[n++] = *q;
+			p = q;
+		}
+	}
+	fmt[n] = '\0';
+	olen = n ? strftime(out, sizeof(out), fmt, &tm) : 0;
+	lb_val(b, it, out, olen);
+}
+
+static void lb_flags(struct lb *b, uint32_t flags)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(al_flags); i++) {
+		if (!(flags & al_flags[i].flag))
+			continue;
+		if (any)
+			lb_put(b, ",", 1);
+		lb_put(b, al_flags[i].code, strlen(al_flags[i].code));
+		any = true;
+	}
+	if (!any)
+		lb_put(b, "-", 1);
+}
+
+size_t al_response_flags(uint32_t flags, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return 0;
+	for (size_t i = 0; flags && i < ARRAY_SIZE(al_flags); i++) {
+		size_t cl;
+
+		if (!(flags & al_flags[i].flag))
+			continue;
+		cl = strlen(al_flags[i].code);
+		if (n + (n ? 1 : 0) + cl >= len)
+			break;
+		if (n)
+			buf[n++] = ',';
+		memcpy(buf + n, al_flags[i].code, cl);
+		n += cl;
+	}
+	if (!n && len > 1)
+		buf[n++] = '-';
+	buf[n] = '\0';
+	return n;
+}
+
+static char al_hostname[256];
+static pthread_once_t al_hostname_once = PTHREAD_ONCE_INIT;
+
+static void hostname_init(void)
+{
+	if (gethostname(al_hostname, sizeof(al_hostname) - 1))
+		al_hostname[0] = '\0';
+}
+
+static const char *hostname(void)
+{
+	pthread_once(&al_hostname_once, hostname_init);
+	return al_hostname;
+}
+
+void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out)
+{
+	const struct stream_info *in = &s->info;
+	struct lb b;
+
+	b.out = out;
+	b.n = 0;
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct al_item *it = &f->items[i];
+
+		switch (it->cmd) {
+		case AL_LITERAL:
+			lb_put(&b, it->text, it->len);
+			break;
+		case AL_START_TIME:
+			if (it->text)
+				lb_custom_time(&b, it, in->start_wall_us);
+			else
+				lb_default_time(&b, in->start_wall_us);
+			break;
+		case AL_REQ:
+			lb_hdr(&b, it, s, true);
+			break;
+		case AL_RESP:
+			lb_hdr(&b, it, s, false);
+			break;
+		case AL_PROTOCOL:
+			lb_str(&b, it, in->protocol);
+			break;
+		case AL_RESPONSE_CODE:
+			lb_u64(&b, it, in->response_code > 0 ? (uint64_t)in->response_code : 0);
+			break;
+		case AL_RESPONSE_FLAGS:
+			lb_flags(&b, in->flags);
+			break;
+		case AL_RESPONSE_CODE_DETAILS:
+			lb_str(&b, it, in->code_details);
+			break;
+		case AL_BYTES_RECEIVED:
+			lb_u64(&b, it, in->bytes_received);
+			break;
+		case AL_BYTES_SENT:
+			lb_u64(&b, it, in->bytes_sent);
+			break;
+		case AL_DURATION:
+			lb_ms(&b, it, in->start_mono_us, in->end_mono_us);
+			break;
+		case AL_REQUEST_DURATION:
+			lb_ms(&b, it, in->start_mono_us, in->req_end_mono_us);
+			break;
+		case AL_RESPONSE_DURATION:
+			lb_ms(&b, it, in->start_mono_us, in->up_resp_mono_us);
+			break;
+		case AL_UPSTREAM_HOST:
+			lb_str(&b, it, in->upstream_host);
+			break;
+		case AL_UPSTREAM_CLUSTER:
+			lb_str(&b, it, s->cluster ? s->cluster->name : NULL);
+			break;
+		case AL_ROUTE_NAME:
+			lb_str(&b, it, s->route ? s->route->name : NULL);
+			break;
+		case AL_DOWNSTREAM_REMOTE_ADDRESS:
+			lb_str(&b, it, in->downstream_remote);
+			break;
+		case AL_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT:
+			lb_addr_noport(&b, it, in->downstream_remote);
+			break;
+		case AL_DOWNSTREAM_LOCAL_ADDRESS:
+			lb_str(&b, it, in->downstream_local);
+			break;
+		case AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT:
+			lb_addr_noport(&b, it, in->downstream_local);
+			break;
+		case AL_UPSTREAM_TRANSPORT_FAILURE_REASON:
+			lb_str(&b, it, in->upstream_transport_failure);
+			break;
+		case AL_HOSTNAME:
+			lb_str(&b, it, hostname());
+			break;
+		case AL_DOWNSTREAM_PEER_URI_SAN:
+			lb_str(&b, it, in->downstream_peer_uri_san);
+			break;
+		case AL_DOWNSTREAM_TLS_VERSION:
+			lb_str(&b, it, in->downstream_tls_version);
+			break;
+		case AL_REQUESTED_SERVER_NAME:
+			lb_str(&b, it, in->requested_server_name);
+			break;
+		}
+	}
+	if (b.n)
+		evbuffer_add(out, b.buf, b.n);
+}
+
+/* The logger thread's state; everything but fd is under mu. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool running;
+	bool stop;
+	bool reopen;
+	bool swap;			/* new_fd/new_path wait for the logger to take them */
+	bool on;			/* a path is configured: submissions are kept */
+	struct evbuffer *q;
+	size_t pending;			/* bytes queued or being written */
+	int new_fd;
+	char *new_path;
+	char *path;			/* main thread's view of the current path */
+	int fd;				/* logger thread only once running */
+	char *cur_path;			/* logger thread only once running */
+} al = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER,
+	.fd = -1,
+	.new_fd = -1,
+};
+
+static int al_open(const char *path)
+{
+	int fd;
+
+	if (!strcmp(path, "/dev/stdout"))
+		return STDOUT_FILENO;
+	if (!strcmp(path, "/dev/stderr"))
+		return STDERR_FILENO;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int err = errno;
+
+		log_err("access log: cannot open %s: %s", path, strerror(err));
+		return -err;
+	}
+	return fd;
+}
+
+static void al_close(int fd)
+{
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* Writes and drains all of batch; on a hard error the rest is dropped. */
+static void al_write(int fd, struct evbuffer *batch)
+{
+	static bool warned;
+
+	while (evbuffer_get_length(batch)) {
+		int n;
+
+		if (fd < 0) {
+			evbuffer_drain(batch, evbuffer_get_length(batch));
+			return;
+		}
+		n = evbuffer_write(batch, fd);
+		if (n >= 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+			poll(&p, 1, 1000);
+			continue;
+		}
+		if (!warned) {
+			log_err("access log: write failed: %s (dropping lines)", strerror(errno));
+			warned = true;
+		}
+		evbuffer_drain(batch, evbuffer_get_length(batch));
+	}
+}
+
+static void *al_main(void *arg)
+{
+	struct evbuffer *batch = arg;
+
+	pthread_mutex_lock(&al.mu);
+	for (;;) {
+		int old_fd = -1;
+		char *old_path = NULL;
+		bool reopen, done;
+		size_t len;
+
+		while (!evbuffer_get_length(al.q) && !al.stop && !al.swap && !al.reopen)
+			pthread_cond_wait(&al.cv, &al.mu);
+		if (al.swap) {
+			old_fd = al.fd;
+			old_path = al.cur_path;
+			al.fd = al.new_fd;
+			al.cur_path = al.new_path;
+			al.new_fd = -1;
+			al.new_path = NULL;
+			al.swap = false;
+		}
+		reopen = al.reopen;
+		al.reopen = false;
+		evbuffer_add_buffer(batch, al.q);
+		len = evbuffer_get_length(batch);
+		pthread_mutex_unlock(&al.mu);
+
+		al_close(old_fd);
+		free(old_path);
+		if (reopen && al.cur_path && al.fd > STDERR_FILENO) {
+			int fd = al_open(al.cur_path);
+
+			if (fd >= 0) {
+				al_close(al.fd);
+				al.fd = fd;
+			}
+		}
+		al_write(al.fd, batch);
+
+		pthread_mutex_lock(&al.mu);
+		al.pending -= len;
+		done = al.stop && !evbuffer_get_length(al.q) && !al.swap;
+		if (done)
+			break;
+	}
+	pthread_mutex_unlock(&al.mu);
+	evbuffer_free(batch);
+	return NULL;
+}
+
+static bool same_path(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int accesslog_start(const char *path)
+{
+	struct evbuffer *batch;
+	sigset_t all, old;
+	int fd = -1, err;
+
+	if (al.running)
+		return accesslog_set_path(path);
+	if (path) {
+		fd = al_open(path);
+		if (fd < 0)
+			return fd;
+	}
+	al.q = evbuffer_new();
+	batch = evbuffer_new();
+	if (!al.q || !batch || (path && !(al.path = strdup(path))) ||
+	    (path && !(al.cur_path = strdup(path)))) {
+		if (al.q)
+			evbuffer_free(al.q);
+		if (batch)
+			evbuffer_free(batch);
+		free(al.path);
+		free(al.cur_path);
+		al.q = NULL;
+		al.path = al.cur_path = NULL;
+		al_close(fd);
+		return -ENOMEM;
+	}
+	al.fd = fd;
+	al.on = path != NULL;
+	al.stop = false;
+	/* signals stay with the main thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&al.thread, NULL, al_main, batch);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		evbuffer_free(batch);
+		evbuffer_free(al.q);
+		al.q = NULL;
+		al_close(fd);
+		al.fd = -1;
+		return -err;
+	}
+	al.running = true;
+	return 0;
+}
+
+int accesslog_set_path(const char *path)
+{
+	char *dup = NULL;
+	int fd = -1;
+
+	if (!al.running)
+		return accesslog_start(path);
+	if (same_path(path, al.path))
+		return 0;
+	if (path) {
+		dup = strdup(path);
+		if (!dup)
+			return -ENOMEM;
+		fd = al_open(path);
+		if (fd < 0) {
+			free(dup);
+			return fd;
+		}
+	}
+	free(al.path);
+	al.path = path ? strdup(path) : NULL;
+	pthread_mutex_lock(&al.mu);
+	if (al.swap) {
+		al_close(al.new_fd);
+		free(al.new_path);
+	}
+	al.new_fd = fd;
+	al.new_path = dup;
+	al.swap = true;
+	al.on = path != NULL;
+	pthread_cond_signal(&al.cv);
+	pthread_mutex_unlock(&al.mu);
+	return 0;
+}
+
+static uint64_t count_lines(struct evbuffer *buf)
+{
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr ptr;
+	uint64_t lines = 0;
+	int n;
+
+	evbuffer_ptr_set(buf, &ptr, 0, EVBUFFER_PTR_SET);
+	for (;;) {
+		size_t total = 0;
+
+		n = evbuffer_peek(buf, -1, &ptr, v, 16);
+		for (int i = 0; i < n && i < 16; i++) {
+			const char *p = v[i].iov_base, *end = p + v[i].iov_len;
+
+			while ((p = memchr(p, '\n', (size_t)(end - p)))) {
+				lines++;
+				p++;
+			}
+			total += v[i].iov_len;
+		}
+		if (n <= 16 || evbuffer_ptr_set(buf, &ptr, total, EVBUFFER_PTR_ADD))
+			break;
+	}
+	return lines;
+}
+
+void accesslog_submit(struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf);
+	bool on;
+
+	if (!len)
+		return;
+	pthread_mutex_lock(&al.mu);
+	on = al.running && al.on && !al.stop;
+	if (on && al.pending + len <= AL_MAX_QUEUED) {
+		evbuffer_add_buffer(al.q, buf);
+		al.pending += len;
+		pthread_cond_signal(&al.cv);
+		pthread_mutex_unlock(&al.mu);
+		return;
+	}
+	pthread_mutex_unlock(&al.mu);
+	if (on && stats_tls)
+		stats_add(SERVER_STAT(SS_ACCESS_LOG_DROPPED), (int64_t)count_lines(buf));
+	evbuffer_drain(buf, len);
+}
+
+void accesslog_reopen(void)
+{
+	pthread_mutex_lock(&al.mu);
+	al.reopen = true;
+	pthread_cond_signal(&al.cv);
+	pthread_mutex_unlock(&al.mu);
+}
+
+void accesslog_stop(void)
+{
+	if (!al.running)
+		return;
+	pthread_mutex_lock(&al.mu);
+	al.stop = true;
+	pthread_cond_signal(&al.cv);
+	pthread_mutex_unlock(&al.mu);
+	pthread_join(al.thread, NULL);
+	al.running = false;
+	al_close(al.fd);
+	al.fd = -1;
+	evbuffer_free(al.q);
+	al.q = NULL;
+	free(al.path);
+	free(al.cur_path);
+	al.path = al.cur_path = NULL;
+	al.on = false;
+}

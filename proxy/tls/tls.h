@@ -1,0 +1,72 @@
+/* TLS policy: contexts built from a listener's or cluster's tls: block,
+ * SPIFFE peer identities, x-forwarded-client-cert, handshake stats and
+ * certificate reload. The byte-level TLS I/O is sock.c's.
+ *
+ * Contexts are OpenSSL-refcounted. A cfg_tls holds the current SSL_CTX of its
+ * files in a tls_ctx; workers load it when they create a session. When a file
+ * changes (polled from the main thread, following symlinks, so a k8s secret
+ * swap is seen) or on SIGHUP (a config reload reads every file anew) a new
+ * context is built; a good one is published and the old reference is dropped
+ * after a worker barrier, while live sessions keep the context they started
+ * with. A bad one is logged and the old context stays. */
+#ifndef WM_TLS_H
+#define WM_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg-t.h"
+
+struct cfg_parse;
+struct event_base;
+struct sock;
+struct ssl_st;
+struct ynode;
+
+/* Parses a tls: block into *out (NULL for mode DISABLE) and builds its
+ * context, so unreadable or mismatched files are config errors at FILE:LINE:COL.
+ * server: a listener's block (else a cluster's). proto is the listener's or
+ * cluster's HTTP version: it picks the ALPN list when the block gives none
+ * (listener auto: h2, http/1.1; cluster http2: h2). 0 or -EINVAL after cfg_error(). */
+int tls_conf_parse(struct cfg_parse *pc, const struct ynode *n, bool server, const char *owner,
+		   enum http_proto proto, struct cfg_tls **out);
+
+/* Mode name as written in the config ("STRICT"). */
+const char *tls_mode_name(enum tls_mode m);
+
+/* A session on t's current context: server side for a downstream connection,
+ * client side (SNI, ALPN, peer verification) for an upstream one. NULL on
+ * out-of-memory. Any thread. */
+struct ssl_st *tls_session_new(const struct cfg_tls *t);
+
+/* What a completed handshake says about the peer. Strings are malloc'd
+ * (tls_peer_free); absent ones are NULL. */
+struct tls_peer {
+	char *uri_san;			/* first URI SAN of the verified peer certificate */
+	char *xfcc;			/* x-forwarded-client-cert element (Envoy format) */
+	char *sni;			/* server name the client asked for */
+	const char *version;		/* "TLSv1.3" */
+	bool mtls;			/* the peer presented a certificate that verified */
+};
+int tls_peer_get(struct ssl_st *ssl, struct tls_peer *p);
+void tls_peer_free(struct tls_peer *p);
+
+/* Handshake outcome into a listener's LS_SSL_* or a cluster's CS_SSL_* stats. */
+void tls_count_server(const struct sock *s, bool ok, uint32_t listener_stats);
+void tls_count_client(const struct sock *s, bool ok, uint32_t cluster_stats);
+
+/* Envoy-style %UPSTREAM_TRANSPORT_FAILURE_REASON% for a failed TLS sock:
+ * "TLS_error:|<code>:<lib>:<reason>[:<verify detail>]:TLS_error_end". */
+void tls_failure_reason(const struct sock *s, char *buf, size_t len);
+
+/* True if a (lower-case "name" or "*.suffix") matches host name n (any case). */
+bool tls_name_match(const char *pattern, const char *n);
+
+/* Starts polling the certificate files of every live context (main thread). */
+int tls_watch_start(struct event_base *main_base);
+void tls_watch_stop(void);
+/* Checks the files now; what the poll timer runs. Main thread. */
+void tls_watch_check(void);
+
+#endif

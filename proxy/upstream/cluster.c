@@ -1,0 +1,728 @@
+/* Cluster runtime: host registry, host sets, DNS, load balancing, /clusters. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "config/cfg.h"
+#include "upstream/cluster.h"
+#include "core/log.h"
+#include "observe/stats.h"
+#include "upstream/upstream.h"
+#include "core/worker.h"
+
+#define DNS_REFRESH_S 5
+#define SCHED_MAX 1024
+#define RING_SIZE 1024
+#define SWEEP_MS 100
+
+struct lb_slot {
+	unsigned rr;
+	char pad[60];			/* one cache line per worker */
+};
+
+struct dns_ep {
+	const struct cfg_endpoint *ep;	/* in the snapshot that created the runtime */
+	char host[256];
+	uint16_t port;
+	uint32_t weight;
+	struct evdns_getaddrinfo_request *req;
+	struct sockaddr_storage *addrs;	/* last good answer */
+	socklen_t *lens;
+	unsigned naddrs;
+	struct cluster_rt *rt;
+};
+
+struct cluster_rt {
+	char *name;
+	unsigned refs;			/* snapshots bound to it */
+	char *spec;			/* endpoints as "addr/weight,…": equal spec → reuse */
+	_Atomic(struct hostset *) hs;
+	struct lb_slot *lb;		/* nworkers */
+	struct dns_ep **dns;		/* each freed by dns_cb instead while a lookup is in flight */
+	unsigned ndns, dns_pending;
+	struct cfg_endpoint *statics;
+	unsigned nstatics;
+	struct event *refresh;
+	uint32_t stats_base;		/* the cluster's CS_* block */
+	enum lb_type lb_type;
+	struct cluster_breakers *cb;
+	struct cluster_rt *next;
+};
+
+static struct event_base *main_base;
+static struct evdns_base *dns;
+static struct cluster_rt *rts;
+static struct host *registry;
+static struct event *reaper, *sweeper;
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct host *host_get(const char *cluster, const char *hostname, const struct sockaddr *sa,
+			     socklen_t len, uint32_t weight)
+{
+	char addr[64];
+	struct host *h;
+
+	util_sockaddr_str(sa, addr, sizeof(addr));
+	for (h = registry; h; h = h->reg_next)
+		if (h->weight == weight && strcmp(h->addr, addr) == 0 && strcmp(h->cluster, cluster) == 0)
+			return host_ref(h);
+	if (!(h = calloc(1, sizeof(*h))))
+		return NULL;
+	if (!(h->idle = calloc(nworkers ? nworkers : 1, sizeof(*h->idle))) ||
+	    !(h->pending = calloc(nworkers ? nworkers : 1, sizeof(*h->pending))) ||
+	    !(h->nconn = calloc(nworkers ? nworkers : 1, sizeof(*h->nconn))) ||
+	    !(h->cluster = strdup(cluster)) || !(h->hostname = strdup(hostname))) {
+		free(h->idle);
+		free(h->pending);
+		free(h->nconn);
+		free(h->cluster);
+		free(h);
+		return NULL;
+	}
+	memcpy(&h->ss, sa, len);
+	h->sslen = len;
+	memcpy(h->addr, addr, sizeof(h->addr));
+	h->weight = weight;
+	h->stats = stats_host_block(cluster, addr);
+	atomic_init(&h->refs, 2);	/* the registry's and the caller's */
+	h->reg_next = registry;
+	registry = h;
+	return h;
+}
+
+/* Frees hosts nothing refers to but the registry. */
+static void reap_hosts(void)
+{
+	struct host **pp = &registry;
+
+	while (*pp) {
+		struct host *h = *pp;
+
+		if (atomic_load_explicit(&h->refs, memory_order_acquire) == 1) {
+			*pp = h->reg_next;
+			free(h->idle);
+			free(h->pending);
+			free(h->nconn);
+			free(h->cluster);
+			free(h->hostname);
+			free(h);
+		} else {
+			pp = &h->reg_next;
+		}
+	}
+}
+
+static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	reap_hosts();
+}
+
+static void hostset_free(struct hostset *hs)
+{
+	if (!hs)
+		return;
+	for (unsigned i = 0; i < hs->n; i++)
+		host_unref(hs->hosts[i]);
+	free(hs->hosts);
+	free(hs->sched);
+	free(hs->ring);
+	free(hs);
+}
+
+static void hostset_free_cb(void *arg)
+{
+	hostset_free(arg);
+}
+
+static unsigned gcd(unsigned a, unsigned b)
+{
+	while (b) {
+		unsigned t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Smooth weighted round-robin (nginx's) unrolled into a schedule. */
+static int build_schedule(struct hostset *hs)
+{
+	unsigned g = 0, total = 0;
+	int64_t *cur;
+
+	for (unsigned i = 0; i < hs->n; i++)
+		g = gcd(g, hs->hosts[i]->weight);
+	for (unsigned i = 0; i < hs->n; i++)
+		total += hs->hosts[i]->weight / g;
+	if (total > SCHED_MAX)
+		total = SCHED_MAX;	/* long schedules only approximate: still weighted */
+	if (!hs->n)
+		return 0;
+	if (!(hs->sched = calloc(total, sizeof(*hs->sched))) || !(cur = calloc(hs->n, sizeof(*cur))))
+		return -ENOMEM;
+	for (unsigned k = 0; k < total; k++) {
+		int64_t sum = 0;
+		unsigned best = 0;
+
+		for (unsigned i = 0; i < hs->n; i++) {
+			cur[i] += hs->hosts[i]->weight / g;
+			sum += hs->hosts[i]->weight / g;
+			if (cur[i] > cur[best])
+				best = i;
+		}
+		cur[best] -= sum;
+		hs->sched[k] = (uint16_t)best;
+	}
+	hs->nsched = total;
+	free(cur);
+	return 0;
+}
+
+uint64_t cluster_hash(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a, then a splitmix64 finish */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+static int ring_cmp(const void *a, const void *b)
+{
+	const struct ring_point *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* Ketama-style ring: RING_SIZE points shared by weight, like Envoy's
+ * minimum_ring_size 1024. */
+static int build_ring(struct hostset *hs)
+{
+	uint64_t total = 0;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < hs->n; i++)
+		total += hs->hosts[i]->weight;
+	if (!total)
+		return 0;
+	if (!(hs->ring = calloc(RING_SIZE + hs->n, sizeof(*hs->ring))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < hs->n; i++) {
+		unsigned points = (unsigned)((RING_SIZE * hs->hosts[i]->weight + total - 1) / total);
+
+		for (unsigned j = 0; j < points && k < RING_SIZE + hs->n; j++) {
+			char key[96];
+			int len = snprintf(key, sizeof(key), "%s_%u", hs->hosts[i]->addr, j);
+
+			hs->ring[k].hash = cluster_hash(key, (size_t)len);
+			hs->ring[k++].host = i;
+		}
+	}
+	qsort(hs->ring, k, sizeof(*hs->ring), ring_cmp);
+	hs->nring = k;
+	return 0;
+}
+
+/* Static endpoints plus the last answers for DNS ones. */
+static struct hostset *hostset_build(struct cluster_rt *rt)
+{
+	struct hostset *hs = calloc(1, sizeof(*hs));
+	unsigned cap = rt->nstatics;
+
+	if (!hs)
+		return NULL;
+	for (unsigned i = 0; i < rt->ndns; i++)
+		cap += rt->dns[i]->naddrs;
+	if (cap && !(hs->hosts = calloc(cap, sizeof(*hs->hosts))))
+		goto fail;
+	for (unsigned i = 0; i < rt->nstatics; i++) {
+		const struct addr_spec *a = &rt->statics[i].addr;
+		struct host *h = host_get(rt->name, "", (const struct sockaddr *)&a->ss, a->sslen, rt->statics[i].weight);
+
+		if (!h)
+			goto fail;
+		hs->hosts[hs->n++] = h;
+	}
+	for (unsigned i = 0; i < rt->ndns; i++)
+		for (unsigned j = 0; j < rt->dns[i]->naddrs; j++) {
+			struct dns_ep *d = rt->dns[i];
+			struct host *h = host_get(rt->name, d->host, (struct sockaddr *)&d->addrs[j], d->lens[j],
+						  d->weight);
+
+			if (!h)
+				goto fail;
+			hs->hosts[hs->n++] = h;
+		}
+	if (build_schedule(hs) || (rt->lb_type == LB_RING_HASH && build_ring(hs)))
+		goto fail;
+	return hs;
+fail:
+	hostset_free(hs);
+	return NULL;
+}
+
+static bool hostset_same(const struct hostset *a, const struct hostset *b)
+{
+	if (!a || !b || a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->hosts[i] != b->hosts[i])
+			return false;
+	return true;
+}
+
+/* Publishes a new host set; the old one is freed once no worker can hold it. */
+static void hostset_publish(struct cluster_rt *rt)
+{
+	struct hostset *hs = hostset_build(rt), *old;
+
+	if (!hs) {
+		log_err("cluster %s: out of memory building its host set", rt->name);
+		return;
+	}
+	old = atomic_load(&rt->hs);
+	if (hostset_same(old, hs)) {
+		hostset_free(hs);
+		return;
+	}
+	stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, (int64_t)hs->n - (old ? (int64_t)old->n : 0));
+	atomic_store_explicit(&rt->hs, hs, memory_order_release);
+	/* Before the workers start nobody can hold the old set. */
+	if (old && (!workers || worker_barrier(hostset_free_cb, old)))
+		hostset_free(old);
+}
+
+static void dns_cb(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct dns_ep *d = arg;
+	struct cluster_rt *rt = d->rt;
+	unsigned n = 0;
+
+	d->req = NULL;
+	if (err == EVUTIL_EAI_CANCEL || !rt) {
+		/* Its cluster runtime is gone (cancellation may be delivered later). */
+		free(d->addrs);
+		free(d->lens);
+		free(d);
+		return;
+	}
+	if (err) {
+		log_warn("cluster %s: cannot resolve %s: %s (keeping %u previous addresses)",
+			 rt->name, d->host, evutil_gai_strerror(err), d->naddrs);
+	} else {
+		for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next)
+			n++;
+		free(d->addrs);
+		free(d->lens);
+		d->addrs = calloc(n ? n : 1, sizeof(*d->addrs));
+		d->lens = calloc(n ? n : 1, sizeof(*d->lens));
+		d->naddrs = 0;
+		for (struct evutil_addrinfo *ai = res; ai && d->addrs && d->lens; ai = ai->ai_next) {
+			memcpy(&d->addrs[d->naddrs], ai->ai_addr, ai->ai_addrlen);
+			if (ai->ai_family == AF_INET)
+				((struct sockaddr_in *)&d->addrs[d->naddrs])->sin_port = htons(d->port);
+			else
+				((struct sockaddr_in6 *)&d->addrs[d->naddrs])->sin6_port = htons(d->port);
+			d->lens[d->naddrs++] = (socklen_t)ai->ai_addrlen;
+		}
+		evutil_freeaddrinfo(res);
+	}
+	if (--rt->dns_pending == 0)
+		hostset_publish(rt);
+}
+
+static void resolve_all(struct cluster_rt *rt)
+{
+	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					 .ai_protocol = IPPROTO_TCP };
+
+	if (rt->dns_pending)
+		return;
+	rt->dns_pending = rt->ndns;
+	for (unsigned i = 0; i < rt->ndns; i++) {
+		struct dns_ep *d = rt->dns[i];
+
+		/* The callback may run right here (hosts file, cache). */
+		d->req = evdns_getaddrinfo(dns, d->host, NULL, &hints, dns_cb, d);
+	}
+}
+
+static void refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+	resolve_all(arg);
+}
+
+static char *endpoint_spec(const struct cfg_cluster *c)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (unsigned i = 0; i < c->nendpoints; i++)
+		len += strlen(c->endpoints[i].address) + 16;
+	if (!(s = p = malloc(len + 8)))
+		return NULL;
+	p += sprintf(p, "%d:", (int)c->lb);	/* the balancer shapes the host set (ring) */
+	for (unsigned i = 0; i < c->nendpoints; i++)
+		p += sprintf(p, "%s/%u,", c->endpoints[i].address, c->endpoints[i].weight);
+	return s;
+}
+
+static void rt_free(struct cluster_rt *rt)
+{
+	for (unsigned i = 0; i < rt->ndns; i++) {
+		struct dns_ep *d = rt->dns[i];
+
+		if (d->req) {
+			d->rt = NULL;	/* dns_cb frees it */
+			evdns_getaddrinfo_cancel(d->req);
+			continue;
+		}
+		free(d->addrs);
+		free(d->lens);
+		free(d);
+	}
+	if (rt->refresh)
+		event_free(rt->refresh);
+	if (atomic_load(&rt->hs))
+		stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, -(int64_t)atomic_load(&rt->hs)->n);
+	hostset_free(atomic_load(&rt->hs));
+	if (rt->cb)
+		cluster_breakers_unref(rt->cb);
+	free(rt->dns);
+	free(rt->statics);
+	free(rt->lb);
+	free(rt->spec);
+	free(rt->name);
+	free(rt);
+}
+
+static struct cluster_rt *rt_new(const struct cfg_cluster *c, char *spec)
+{
+	struct cluster_rt *rt = calloc(1, sizeof(*rt));
+	struct timeval tv = { DNS_REFRESH_S, 0 };
+
+	if (!rt)
+		return NULL;
+	rt->spec = spec;
+	rt->name = strdup(c->name);
+	rt->lb = calloc(nworkers ? nworkers : 1, sizeof(*rt->lb));
+	rt->statics = calloc(c->nendpoints + 1, sizeof(*rt->statics));
+	rt->dns = calloc(c->nendpoints + 1, sizeof(*rt->dns));
+	rt->cb = calloc(1, sizeof(*rt->cb));
+	if (rt->cb)
+		atomic_init(&rt->cb->refs, 1);
+	if (!rt->name || !rt->lb || !rt->statics || !rt->dns || !rt->cb) {
+		rt_free(rt);
+		return NULL;
+	}
+	for (unsigned i = 0; i < c->nendpoints; i++) {
+		const struct cfg_endpoint *ep = &c->endpoints[i];
+
+		if (ep->addr.is_ip) {
+			rt->statics[rt->nstatics++] = *ep;
+			continue;
+		}
+		struct dns_ep *d = calloc(1, sizeof(*d));
+
+		if (!d) {
+			rt_free(rt);
+			return NULL;
+		}
+		rt->dns[rt->ndns++] = d;
+		snprintf(d->host, sizeof(d->host), "%s", ep->addr.host);
+		d->port = ep->addr.port;
+		d->weight = ep->weight;
+		d->rt = rt;
+	}
+	rt->stats_base = c->stats_base;
+	rt->lb_type = c->lb;
+	hostset_publish(rt);
+	if (rt->ndns) {
+		if (!(rt->refresh = event_new(main_base, -1, EV_PERSIST, refresh_cb, rt))) {
+			rt_free(rt);
+			return NULL;
+		}
+		event_add(rt->refresh, &tv);
+		resolve_all(rt);
+	}
+	return rt;
+}
+
+int cluster_init(struct event_base *base)
+{
+	struct timeval tv = { DNS_REFRESH_S, 0 };
+
+	main_base = base;
+	dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!dns) {
+		/* No resolv.conf: names still resolve from /etc/hosts. */
+		if (!(dns = evdns_base_new(base, 0)))
+			return -ENOMEM;
+		evdns_base_load_hosts(dns, NULL);
+	}
+	if (!(reaper = event_new(base, -1, EV_PERSIST, reaper_cb, NULL)) ||
+	    !(sweeper = event_new(base, -1, EV_PERSIST, sweep_cb, NULL)))
+		return -ENOMEM;
+	event_add(reaper, &tv);
+	tv = (struct timeval){ 0, SWEEP_MS * 1000 };
+	event_add(sweeper, &tv);
+	return 0;
+}
+
+void cluster_shutdown(void)
+{
+	while (rts) {
+		struct cluster_rt *rt = rts;
+
+		rts = rt->next;
+		rt_free(rt);
+	}
+	if (reaper)
+		event_free(reaper);
+	if (sweeper)
+		event_free(sweeper);
+	if (dns)
+		evdns_base_free(dns, 1);
+	reap_hosts();
+}
+
+int cluster_cfg_bind(struct cfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->nclusters; i++) {
+		struct cfg_cluster *c = &cfg->clusters[i];
+		char *spec = endpoint_spec(c);
+		struct cluster_rt *rt;
+
+		if (!spec)
+			return -ENOMEM;
+		for (rt = rts; rt; rt = rt->next)
+			if (strcmp(rt->name, c->name) == 0 && strcmp(rt->spec, spec) == 0)
+				break;
+		if (rt) {
+			free(spec);
+		} else if ((rt = rt_new(c, spec))) {
+			rt->next = rts;
+			rts = rt;
+		} else {
+			free(spec);
+			return -ENOMEM;
+		}
+		rt->refs++;
+		c->rt = rt;
+	}
+	return 0;
+}
+
+void cluster_cfg_unbind(struct cfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->nclusters; i++) {
+		struct cluster_rt *rt = cfg->clusters[i].rt, **pp;
+
+		if (!rt || --rt->refs)
+			continue;
+		for (pp = &rts; *pp != rt; pp = &(*pp)->next)
+			;
+		*pp = rt->next;
+		rt_free(rt);
+	}
+}
+
+struct cluster_breakers *cluster_breakers(const struct cfg_cluster *c)
+{
+	return c->rt->cb;
+}
+
+struct cluster_breakers *cluster_breakers_ref(struct cluster_breakers *cb)
+{
+	atomic_fetch_add(&cb->refs, 1);
+	return cb;
+}
+
+void cluster_breakers_unref(struct cluster_breakers *cb)
+{
+	if (atomic_fetch_sub(&cb->refs, 1) == 1)
+		free(cb);
+}
+
+unsigned cluster_host_count(const struct cfg_cluster *c)
+{
+	struct hostset *hs = atomic_load_explicit(&c->rt->hs, memory_order_acquire);
+
+	return hs ? hs->n : 0;
+}
+
+static uint64_t now_ms(void)
+{
+	return util_mono_us() / 1000;
+}
+
+bool cluster_host_eject(const struct cfg_cluster *c, struct host *h, uint64_t ms, unsigned max_percent)
+{
+	struct cluster_rt *rt = c->rt;
+	unsigned n = cluster_host_count(c), out = atomic_load(&rt->cb->ejected);
+	bool no = false;
+
+	/* max_ejection_percent bounds ejections, but one host may always go. */
+	if (out >= 1 && (uint64_t)(out + 1) * 100 > (uint64_t)max_percent * n) {
+		stats_inc(rt->stats_base + CS_OD_EJECTIONS_OVERFLOW);
+		return false;
+	}
+	if (!atomic_compare_exchange_strong(&h->od.ejected, &no, true))
+		return false;	/* another worker got there first */
+	atomic_store(&h->od.until_ms, now_ms() + ms);
+	atomic_fetch_add(&rt->cb->ejected, 1);
+	stats_inc(rt->stats_base + CS_OD_EJECTIONS_ENFORCED_TOTAL);
+	stats_inc(rt->stats_base + CS_OD_EJECTIONS_ACTIVE);
+	log_info("cluster %s: host %s ejected for %llums", c->name, h->addr, (unsigned long long)ms);
+	return true;
+}
+
+/* Main thread: lets hosts whose ejection ran out back in. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = now_ms();
+
+	for (struct cluster_rt *rt = rts; rt; rt = rt->next) {
+		struct hostset *hs = atomic_load(&rt->hs);
+
+		/* Not gated on cb.ejected: hosts outlive a runtime replaced by a reload. */
+		if (!hs)
+			continue;
+		for (unsigned i = 0; i < hs->n; i++) {
+			struct host *h = hs->hosts[i];
+
+			if (!atomic_load(&h->od.ejected) || now < atomic_load(&h->od.until_ms))
+				continue;
+			atomic_store(&h->od.back_ms, now);
+			atomic_store(&h->od.ejected, false);
+			if (atomic_load(&rt->cb->ejected))
+				atomic_fetch_sub(&rt->cb->ejected, 1);
+			stats_dec(rt->stats_base + CS_OD_EJECTIONS_ACTIVE);
+			log_info("cluster %s: host %s is back", rt->name, h->addr);
+		}
+	}
+}
+
+static struct host *ring_pick(const struct hostset *hs, uint64_t hash)
+{
+	unsigned lo = 0, hi = hs->nring;
+
+	while (lo < hi) {		/* first point at or after hash, wrapping */
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (hs->ring[mid].hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return hs->hosts[hs->ring[lo == hs->nring ? 0 : lo].host];
+}
+
+static struct host *lb_pick(const struct cfg_cluster *c, const struct hostset *hs, unsigned worker, uint64_t hash)
+{
+	struct cluster_rt *rt = c->rt;
+	struct host *h, *h2;
+
+	switch (c->lb) {
+	case LB_ROUND_ROBIN:
+		return hs->hosts[hs->sched[rt->lb[worker].rr++ % hs->nsched]];
+	case LB_LEAST_REQUEST:
+		/* Power of two choices over the weighted schedule. */
+		h = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
+		h2 = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
+		return atomic_load_explicit(&h2->active_rq, memory_order_relaxed) <
+		       atomic_load_explicit(&h->active_rq, memory_order_relaxed) ? h2 : h;
+	case LB_RING_HASH:
+		/* Without a key Envoy's ring hash picks at random; so do we. */
+		if (hash && hs->nring)
+			return ring_pick(hs, hash);
+		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
+	case LB_RANDOM:
+	default:
+		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
+	}
+}
+
+static bool avoided(const struct host *h, struct host *const *avoid, unsigned navoid)
+{
+	for (unsigned i = 0; i < navoid; i++)
+		if (avoid[i] == h)
+			return true;
+	return false;
+}
+
+struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash,
+			       struct host *const *avoid, unsigned navoid)
+{
+	struct hostset *hs = atomic_load_explicit(&c->rt->hs, memory_order_acquire);
+	unsigned ejected = atomic_load_explicit(&c->rt->cb->ejected, memory_order_relaxed);
+	bool panic, any_ok = false;
+	struct host *h = NULL;
+
+	if (!hs || !hs->nsched)
+		return NULL;
+	/* Below the panic threshold health is ignored (Envoy); 0 never panics. */
+	panic = ejected && (uint64_t)(hs->n - (ejected < hs->n ? ejected : hs->n)) * 100 <
+			   (uint64_t)c->panic_percent * hs->n;
+	for (unsigned i = 0; i < hs->n && !any_ok; i++)
+		any_ok = panic || !atomic_load_explicit(&hs->hosts[i]->od.ejected, memory_order_relaxed);
+	if (!any_ok)
+		return NULL;
+	/* A few draws steer away from ejected and already tried hosts; then any usable one. */
+	for (unsigned tries = 0; tries < 2 * hs->n + 2; tries++) {
+		h = lb_pick(c, hs, worker, tries ? util_rand64() | 1 : hash);
+		if ((panic || !atomic_load_explicit(&h->od.ejected, memory_order_relaxed)) &&
+		    (tries > hs->n || !avoided(h, avoid, navoid)))
+			return host_ref(h);
+		if (c->lb == LB_RING_HASH && hash && !tries)
+			hash = 0;	/* the key's host is out: fall back to random */
+	}
+	for (unsigned i = 0; i < hs->n; i++)
+		if (panic || !atomic_load_explicit(&hs->hosts[i]->od.ejected, memory_order_relaxed))
+			return host_ref(hs->hosts[i]);
+	return NULL;
+}
+
+int cluster_render(struct evbuffer *out, const struct cfg *cfg)
+{
+	static const struct { const char *name; enum host_stat id; } leaves[] = {
+		{ "cx_active", HS_CX_ACTIVE }, { "cx_connect_fail", HS_CX_CONNECT_FAIL },
+		{ "cx_total", HS_CX_TOTAL }, { "rq_active", HS_RQ_ACTIVE },
+		{ "rq_error", HS_RQ_ERROR }, { "rq_success", HS_RQ_SUCCESS },
+		{ "rq_timeout", HS_RQ_TIMEOUT }, { "rq_total", HS_RQ_TOTAL },
+	};
+
+	for (unsigned i = 0; i < cfg->nclusters; i++) {
+		const struct cfg_cluster *c = &cfg->clusters[i];
+		struct hostset *hs = c->rt ? atomic_load(&c->rt->hs) : NULL;
+
+		evbuffer_add_printf(out, "%s::observability_name::%s\n", c->name, c->name);
+		evbuffer_add_printf(out, "%s::added_via_api::false\n", c->name);
+		for (unsigned j = 0; hs && j < hs->n; j++) {
+			const struct host *h = hs->hosts[j];
+
+			for (size_t k = 0; k < ARRAY_SIZE(leaves); k++)
+				evbuffer_add_printf(out, "%s::%s::%s::%lld\n", c->name, h->addr, leaves[k].name,
+						    (long long)stats_value(h->stats + leaves[k].id));
+			evbuffer_add_printf(out, "%s::%s::hostname::%s\n", c->name, h->addr, h->hostname);
+			evbuffer_add_printf(out, "%s::%s::health_flags::%s\n", c->name, h->addr,
+					    atomic_load(&h->od.ejected) ? "/failed_outlier_check" : "healthy");
+			evbuffer_add_printf(out, "%s::%s::weight::%u\n", c->name, h->addr, h->weight);
+		}
+	}
+	return 0;
+}

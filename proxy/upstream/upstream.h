@@ -1,0 +1,97 @@
+/* Upstream HTTP/1.1 connections: per-worker pools per host, connect with a
+ * timeout, request serialisation and response parsing (llhttp). The router
+ * drives them; they report back through the router_up_* callbacks. */
+#ifndef WM_UPSTREAM_H
+#define WM_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include "http/h1.h"
+#include "core/sock.h"
+
+struct event;
+struct evbuffer;
+struct host;
+struct stream;
+struct worker;
+struct upstream_req;
+struct h2up;
+
+#define UPCONN_FL_CONNECTED	0x01
+#define UPCONN_FL_IDLE		0x02	/* in the host's idle list */
+#define UPCONN_FL_REUSABLE	0x04	/* response allows keep-alive */
+#define UPCONN_FL_RESP_DONE	0x08
+#define UPCONN_FL_REQ_DONE	0x10	/* whole request written */
+#define UPCONN_FL_BP_READ	0x20	/* reading paused: client output is full */
+#define UPCONN_FL_REQ_CHUNKED	0x40	/* request body goes out chunk-encoded */
+#define UPCONN_FL_WANT_DRAIN	0x80	/* tell the router when output drains */
+#define UPCONN_FL_DEAD		0x100
+#define UPCONN_FL_H2		0x200	/* HTTP/2: many requests at once (upstream_h2.c); IDLE means "has room" */
+
+struct upconn {
+	struct worker *w;
+	struct host *host;		/* referenced */
+	struct sock sk;
+	struct event *timer;		/* connect timeout, then idle timeout */
+	struct event *later;		/* deferred free */
+	uint32_t flags;			/* UPCONN_FL_* */
+	uint32_t cluster_stats;		/* CS_* block of the cluster that opened it */
+	struct cluster_breakers *cb;	/* its circuit breakers (referenced) */
+	uint32_t max_requests;		/* max_requests_per_connection; 0 = unlimited */
+	unsigned nrequests;
+	llhttp_t parser;
+	struct h1_acc acc;
+	struct evbuffer *scratch;
+	struct upstream_req *ur;	/* HTTP/1.1: request in flight, NULL when idle */
+	struct upconn *next;		/* idle list */
+	struct h2up *h2;		/* HTTP/2 session state, with UPCONN_FL_H2 */
+};
+
+/* The authority a request carries upstream: its own, or, for an HTTP/1.0
+ * request that came without a Host, the endpoint's address (as nginx's
+ * proxy_pass names its upstream). */
+const char *upconn_authority(const struct upconn *uc, const char *authority);
+
+/* Binds ur to an idle connection to ur->host, or a new one, or queues it while
+ * the cluster is at max_connections; router_up_bound() follows the binding.
+ * Returns 0, -EOVERFLOW when max_pending_requests is reached too, or -errno
+ * when a connection could not even be started. */
+int upconn_start(struct upstream_req *ur);
+/* Request body toward the upstream (ur is bound: ur->uc set). */
+void upconn_send(struct upstream_req *ur, struct evbuffer *data, bool end);
+/* Ends ur's use of the pool: leaves the pending queue, or detaches from its
+ * connection and closes it (a half-done exchange cannot be reused; HTTP/2
+ * resets just ur's stream). */
+void upconn_abort(struct upstream_req *ur);
+/* Backpressure from the client side. */
+void upconn_pause_read(struct upstream_req *ur, bool pause);
+/* True while output toward the upstream is above its high watermark. */
+bool upconn_out_full(struct upstream_req *ur);
+
+/* Shared with the HTTP/2 client (upstream_h2.c). */
+struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_cluster *cl);
+void upconn_close(struct upconn *uc);
+/* Puts uc on its host's per-worker list (HTTP/1.1: idle; HTTP/2: has room). */
+void upconn_list_add(struct upconn *uc);
+void upconn_unidle(struct upconn *uc);
+/* Queues ur while the cluster is at max_connections; -EOVERFLOW past max_pending_requests. */
+int upconn_queue(struct upstream_req *ur);
+struct upstream_req *upconn_pop_pending(struct worker *w, struct host *h);
+
+/* The HTTP/2 client (upstream_h2.c). */
+int h2up_start(struct upstream_req *ur);
+int h2up_init(struct upconn *uc);
+void h2up_read(struct upconn *uc);
+void h2up_drained(struct upconn *uc);
+/* Fails every stream on uc with why (connection lost, connect failure). */
+void h2up_fail(struct upconn *uc, int why);
+void h2up_free(struct upconn *uc);
+void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end);
+void h2up_abort(struct upstream_req *ur);
+void h2up_pause_read(struct upstream_req *ur, bool pause);
+bool h2up_out_full(struct upstream_req *ur);
+
+#endif

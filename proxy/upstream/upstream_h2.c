@@ -1,0 +1,669 @@
+/* The HTTP/2 upstream client: one multiplexed connection per host per worker
+ * (another one once it is full: the server's SETTINGS_MAX_CONCURRENT_STREAMS
+ * or the cluster's max_requests_per_connection), carrying the streams of many
+ * upstream_reqs. The connection itself is a struct upconn (connect, TLS,
+ * timers, stats are upstream.c's); this file owns the nghttp2 client session
+ * and reports through the same router_up_* callbacks as HTTP/1.1, so retries,
+ * timeouts and circuit breakers do not know the difference.
+ *
+ * As in the server codec, frames are pulled with nghttp2_session_mem_send()
+ * from a deferred event, never from inside an nghttp2 callback, and each
+ * stream has its own request-body buffer and response window (consumed once
+ * the client side took the bytes). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "upstream/cluster.h"
+#include "http/h2.h"
+#include "core/log.h"
+#include "route/router.h"
+#include "observe/stats.h"
+#include "http/stream.h"
+#include "upstream/upstream.h"
+#include "core/worker.h"
+
+#define H2UP_OUT_HIGH (1024 * 1024)
+#define H2UP_STREAM_OUT_HIGH (256 * 1024)
+#define H2UP_STREAM_OUT_LOW (64 * 1024)
+#define H2UP_STREAM_WINDOW (256 * 1024)
+#define H2UP_CONN_WINDOW (4 * 1024 * 1024)
+#define H2UP_MAX_STREAMS 1000		/* cap when the server announces no limit */
+#define H2UP_IDLE_TIMEOUT_S 60
+
+#define H2US_FL_OUT_END		0x01	/* the whole request body is in out */
+#define H2US_FL_DEFERRED	0x02	/* data provider waiting for bytes */
+#define H2US_FL_PAUSED		0x04	/* the client is not taking the response: no window updates */
+#define H2US_FL_WANT_DRAIN	0x08	/* tell the router when out drains */
+#define H2US_FL_HEADERS		0x10	/* final response headers seen */
+#define H2US_FL_CLOSED		0x20	/* nghttp2 closed it */
+
+struct h2up_stream {
+	struct h2up *h;
+	struct upstream_req *ur;	/* NULL once the attempt let go of it */
+	int32_t id;
+	uint32_t flags;			/* H2US_FL_* */
+	struct evbuffer *out;		/* request body waiting for DATA frames */
+	size_t unconsumed;
+	nghttp2_nv *trailers;		/* request trailers, sent after the body */
+	size_t ntrailers;
+	struct h2up_stream *next, **pprev;
+};
+
+struct h2up {
+	struct upconn *uc;
+	nghttp2_session *sess;
+	struct event *run_ev;
+	struct evbuffer *scratch;
+	struct h2up_stream *streams;
+	unsigned nstreams;		/* streams with an attempt attached */
+	unsigned nwant_drain;
+	bool goaway;			/* GOAWAY received or sent: no new streams */
+	bool tls;
+};
+
+static void h2up_kick(struct h2up *h)
+{
+	event_active(h->run_ev, EV_TIMEOUT, 0);
+}
+
+static bool has_room(struct h2up *h)
+{
+	struct upconn *uc = h->uc;
+	uint32_t max = nghttp2_session_get_remote_settings(h->sess, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+
+	if (max > H2UP_MAX_STREAMS)
+		max = H2UP_MAX_STREAMS;
+	return !h->goaway && !(uc->flags & UPCONN_FL_DEAD) && h->nstreams < max &&
+	       !(uc->max_requests && uc->nrequests >= uc->max_requests);
+}
+
+/* After a stream ended: back on the host's list, the idle timer, or closed. */
+static void reconsider(struct h2up *h)
+{
+	struct upconn *uc = h->uc;
+	struct timeval tv = { H2UP_IDLE_TIMEOUT_S, 0 };
+
+	if (uc->flags & UPCONN_FL_DEAD)
+		return;
+	if (h->goaway || (uc->max_requests && uc->nrequests >= uc->max_requests) || uc->w->draining) {
+		upconn_unidle(uc);
+		if (!h->nstreams)
+			upconn_close(uc);
+		return;
+	}
+	if (has_room(h))
+		upconn_list_add(uc);
+	if (!h->nstreams && (uc->flags & UPCONN_FL_CONNECTED))
+		event_add(uc->timer, &tv);
+}
+
+static void hs_free(struct h2up_stream *hs)
+{
+	if ((*hs->pprev = hs->next))
+		hs->next->pprev = hs->pprev;
+	if (hs->flags & H2US_FL_WANT_DRAIN)
+		hs->h->nwant_drain--;
+	evbuffer_free(hs->out);
+	free(hs->trailers);
+	free(hs);
+}
+
+/* The attempt and the stream part: ur may go on to the router afterwards. */
+static void detach(struct h2up_stream *hs)
+{
+	struct h2up *h = hs->h;
+	struct upstream_req *ur = hs->ur;
+
+	if (!ur)
+		return;
+	hs->ur = NULL;
+	ur->h2s = NULL;
+	ur->uc = NULL;
+	h->nstreams--;
+	if (hs->unconsumed && !(hs->flags & H2US_FL_CLOSED))
+		nghttp2_session_consume(h->sess, hs->id, hs->unconsumed);
+	hs->unconsumed = 0;
+	reconsider(h);
+	h2up_kick(h);
+}
+
+static void run(struct h2up *h)
+{
+	struct upconn *uc = h->uc;
+
+	if (uc->flags & UPCONN_FL_DEAD)
+		return;
+	while (sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(h->sess, &data);
+
+		if (n < 0) {
+			log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
+			stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
+			upconn_close(uc);
+			h2up_fail(uc, UP_PROTOCOL_ERROR);
+			return;
+		}
+		if (n == 0)
+			break;
+		evbuffer_add(uc->sk.out, data, (size_t)n);
+	}
+	sock_flush(&uc->sk);
+	if (h->nwant_drain && sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
+		for (struct h2up_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next) {
+			if (!(hs->flags & H2US_FL_WANT_DRAIN) || evbuffer_get_length(hs->out) > H2UP_STREAM_OUT_LOW)
+				continue;
+			hs->flags &= ~H2US_FL_WANT_DRAIN;
+			h->nwant_drain--;
+			if (hs->ur)
+				router_up_drained(hs->ur);
+		}
+	}
+	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess)) {
+		upconn_close(uc);
+		h2up_fail(uc, UP_TERMINATED);
+	}
+}
+
+static void run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	run(arg);
+}
+
+/* nghttp2 callbacks. */
+
+static struct h2up_stream *hs_of(struct h2up *h, int32_t id)
+{
+	return nghttp2_session_get_stream_user_data(h->sess, id);
+}
+
+static int on_header(nghttp2_session *sess, const nghttp2_frame *frame, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+{
+	struct h2up_stream *hs = hs_of(arg, frame->hd.stream_id);
+	struct stream *s;
+	struct http_resp_head *r;
+
+	if (!hs || !hs->ur || frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	s = hs->ur->s;
+	r = &s->resp;
+	if (hs->flags & H2US_FL_HEADERS) {
+		if (nlen && name[0] == ':')
+			return 0;
+		return http_hdr_add(s->arena, &r->trailers, (const char *)name, nlen, (const char *)value, vlen) ?
+			       NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+	}
+	if (nlen == 7 && !memcmp(name, ":status", 7)) {
+		r->status = 0;
+		for (size_t i = 0; i < vlen && i < 3; i++)
+			r->status = r->status * 10 + (value[i] - '0');
+		return 0;
+	}
+	if (nlen && name[0] == ':')
+		return 0;
+	if (nlen == 14 && !memcmp(name, "content-length", 14)) {
+		char buf[24];
+
+		if (vlen && vlen < sizeof(buf)) {
+			memcpy(buf, value, vlen);
+			buf[vlen] = '\0';
+			r->content_length = (int64_t)strtoull(buf, NULL, 10);
+		}
+		return 0;
+	}
+	return http_hdr_add(s->arena, &r->h, (const char *)name, nlen, (const char *)value, vlen) ?
+		       NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+}
+
+static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
+{
+	struct h2up_stream *hs = hs_of(arg, frame->hd.stream_id);
+
+	if (!hs || !hs->ur || frame->hd.type != NGHTTP2_HEADERS || (hs->flags & H2US_FL_HEADERS))
+		return 0;
+	/* A fresh head for each response block (1xx ones are skipped). */
+	memset(&hs->ur->s->resp, 0, sizeof(hs->ur->s->resp));
+	hs->ur->s->resp.content_length = -1;
+	hs->ur->s->resp.ver_major = 2;
+	return 0;
+}
+
+static void finish(struct h2up_stream *hs)
+{
+	struct upstream_req *ur = hs->ur;
+	struct evbuffer *b = hs->h->scratch;
+
+	detach(hs);
+	router_up_data(ur, b, true);
+}
+
+static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
+{
+	struct h2up *h = arg;
+	struct h2up_stream *hs;
+	struct upstream_req *ur;
+	bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+
+	if (frame->hd.type == NGHTTP2_GOAWAY) {
+		h->goaway = true;
+		upconn_unidle(h->uc);
+		return 0;
+	}
+	if (frame->hd.type == NGHTTP2_SETTINGS) {
+		reconsider(h);	/* the server's stream limit is known now */
+		return 0;
+	}
+	if (!frame->hd.stream_id || !(hs = hs_of(h, frame->hd.stream_id)) || !(ur = hs->ur))
+		return 0;
+	if (frame->hd.type == NGHTTP2_HEADERS) {
+		struct stream *s = ur->s;
+
+		if (hs->flags & H2US_FL_HEADERS) {
+			if (end)
+				finish(hs);	/* trailers are in s->resp.trailers */
+			return 0;
+		}
+		if (s->resp.status >= 100 && s->resp.status < 200)
+			return 0;	/* interim: the final head follows */
+		hs->flags |= H2US_FL_HEADERS;
+		if (!strcmp(s->req.method, "HEAD"))
+			s->resp.flags |= HTTP_FL_NO_BODY;
+		if (end) {
+			/* Headers only (gRPC trailers-only, 204 …): let go first. */
+			s->resp.flags |= HTTP_FL_NO_BODY;
+			ur->resp_done = true;
+			detach(hs);
+		}
+		router_up_headers(ur);
+	} else if (frame->hd.type == NGHTTP2_DATA && end) {
+		finish(hs);
+	}
+	return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+			      void *arg)
+{
+	struct h2up *h = arg;
+	struct h2up_stream *hs = hs_of(h, id);
+
+	if (!hs || !hs->ur || !(hs->flags & H2US_FL_HEADERS)) {
+		nghttp2_session_consume(sess, id, len);
+		return 0;
+	}
+	evbuffer_add(h->scratch, data, len);
+	router_up_data(hs->ur, h->scratch, false);
+	evbuffer_drain(h->scratch, evbuffer_get_length(h->scratch));
+	if (hs->ur && (hs->flags & H2US_FL_PAUSED))
+		hs->unconsumed += len;
+	else
+		nghttp2_session_consume(sess, id, len);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_code, void *arg)
+{
+	struct h2up *h = arg;
+	struct h2up_stream *hs = hs_of(h, id);
+	struct upstream_req *ur;
+
+	if (!hs)
+		return 0;
+	hs->flags |= H2US_FL_CLOSED;
+	if ((ur = hs->ur)) {
+		struct stream *s = ur->s;
+
+		detach(hs);
+		/* Refused (REFUSED_STREAM, or past a GOAWAY's last stream): the
+		 * server never processed it. A request without a body goes to
+		 * another connection at once, as part of the same attempt. */
+		if (error_code == NGHTTP2_REFUSED_STREAM && !(hs->flags & H2US_FL_HEADERS) &&
+		    (s->flags & ST_FL_REQ_END) && !s->info.bytes_received && !h2up_start(ur)) {
+			nghttp2_session_set_stream_user_data(sess, id, NULL);
+			hs_free(hs);
+			return 0;
+		}
+		log_debug("upstream %s: h2 stream %d closed: %s", h->uc->host->addr, id,
+			  nghttp2_http2_strerror(error_code));
+		router_up_reset(ur, error_code == NGHTTP2_REFUSED_STREAM ? UP_REFUSED_STREAM : UP_TERMINATED);
+	}
+	nghttp2_session_set_stream_user_data(sess, id, NULL);
+	hs_free(hs);
+	return 0;
+}
+
+/* Request body: bytes from hs->out; deferred while it is empty. */
+static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
+			 nghttp2_data_source *src, void *arg)
+{
+	struct h2up_stream *hs = src->ptr;
+	bool deferred, low;
+	ssize_t n = h2_body_read(sess, id, hs->out, hs->flags & H2US_FL_OUT_END, hs->trailers, hs->ntrailers,
+				 buf, length, data_flags, H2UP_STREAM_OUT_LOW, &deferred, &low);
+
+	if (deferred)
+		hs->flags |= H2US_FL_DEFERRED;
+	if (low && (hs->flags & H2US_FL_WANT_DRAIN))
+		h2up_kick(hs->h);
+	return n;
+}
+
+static nghttp2_nv mk_nv(const char *n, size_t nlen, const char *v, size_t vlen)
+{
+	return (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
+}
+
+static nghttp2_nv *copy_trailers(const struct http_headers *t)
+{
+	size_t bytes = 0;
+	nghttp2_nv *nv;
+	char *p;
+
+	for (uint32_t i = 0; i < t->n; i++)
+		bytes += t->v[i].nlen + t->v[i].vlen;
+	if (!(nv = malloc(t->n * sizeof(*nv) + bytes)))
+		return NULL;
+	p = (char *)(nv + t->n);
+	for (uint32_t i = 0; i < t->n; i++) {
+		memcpy(p, t->v[i].name, t->v[i].nlen);
+		memcpy(p + t->v[i].nlen, t->v[i].value, t->v[i].vlen);
+		nv[i] = mk_nv(p, t->v[i].nlen, p + t->v[i].nlen, t->v[i].vlen);
+		p += t->v[i].nlen + t->v[i].vlen;
+	}
+	return nv;
+}
+
+/* Submits ur's request as a new stream on uc; router_up_bound() follows. */
+static int attach_req(struct upconn *uc, struct upstream_req *ur)
+{
+	struct h2up *h = uc->h2;
+	const struct http_req_head *r = &ur->s->req;
+	nghttp2_data_provider prd = { .read_callback = read_body };
+	nghttp2_nv stackv[64], *nva = stackv;
+	char clen[24], *cl;
+	struct h2up_stream *hs;
+	size_t n = 0;
+	int32_t id;
+
+	if (!(hs = calloc(1, sizeof(*hs))) || !(hs->out = evbuffer_new())) {
+		free(hs);
+		return -ENOMEM;
+	}
+	if (r->h.n + 6 > ARRAY_SIZE(stackv) && !(nva = malloc((r->h.n + 6) * sizeof(*nva)))) {
+		evbuffer_free(hs->out);
+		free(hs);
+		return -ENOMEM;
+	}
+	nva[n++] = mk_nv(":method", 7, r->method, strlen(r->method));
+	nva[n++] = mk_nv(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
+	const char *authority = upconn_authority(uc, r->authority);
+
+	nva[n++] = mk_nv(":authority", 10, authority, strlen(authority));
+	nva[n++] = mk_nv(":path", 5, r->path, strlen(r->path));
+	for (uint32_t i = 0; i < r->h.n; i++)
+		nva[n++] = mk_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
+	if (r->flags & HTTP_FL_TE_TRAILERS)
+		nva[n++] = mk_nv("te", 2, "trailers", 8);
+	if (r->content_length >= 0) {
+		cl = util_fmt_u64(clen, (uint64_t)r->content_length, 10);
+		nva[n++] = mk_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
+	}
+	prd.source.ptr = hs;
+	/* A request already complete without a body (GET, or a refused stream
+	 * sent again) goes as one HEADERS frame with END_STREAM. */
+	if ((ur->s->flags & ST_FL_REQ_END) && !ur->held && !ur->s->info.bytes_received)
+		hs->flags |= H2US_FL_OUT_END;
+	id = nghttp2_submit_request(h->sess, NULL, nva, n, (hs->flags & H2US_FL_OUT_END) ? NULL : &prd, hs);
+	if (nva != stackv)
+		free(nva);
+	if (id < 0) {
+		evbuffer_free(hs->out);
+		free(hs);
+		return -EIO;
+	}
+	hs->h = h;
+	hs->ur = ur;
+	hs->id = id;
+	if ((hs->next = h->streams))
+		hs->next->pprev = &hs->next;
+	hs->pprev = &h->streams;
+	h->streams = hs;
+	h->nstreams++;
+	uc->nrequests++;
+	ur->uc = uc;
+	ur->h2s = hs;
+	if (uc->flags & UPCONN_FL_CONNECTED)
+		event_del(uc->timer);	/* the idle timer; a connect timeout keeps running */
+	if (!has_room(h))
+		upconn_unidle(uc);
+	h2up_kick(h);
+	router_up_bound(ur);
+	return 0;
+}
+
+int h2up_start(struct upstream_req *ur)
+{
+	struct worker *w = ur->s->worker;
+	struct host *host = ur->host;
+	const struct cfg_cluster *cl = ur->cluster;
+	struct cluster_breakers *cb = cluster_breakers(cl);
+	struct upconn *uc;
+
+	for (uc = host->idle[w->id]; uc; uc = uc->next)
+		if ((uc->flags & UPCONN_FL_H2) && has_room(uc->h2))
+			break;
+	if (uc) {
+		uc->cluster_stats = cl->stats_base;
+		return attach_req(uc, ur);
+	}
+	if (atomic_load(&cb->cx) >= cl->pool.max_connections) {
+		stats_inc(cl->stats_base + CS_UPSTREAM_CX_OVERFLOW);
+		if (host->nconn[w->id])
+			return upconn_queue(ur);
+	}
+	if (!(uc = upconn_new(w, host, cl)))
+		return -ECONNREFUSED;
+	if (h2up_init(uc)) {
+		upconn_close(uc);
+		return -ENOMEM;
+	}
+	upconn_list_add(uc);
+	return attach_req(uc, ur);
+}
+
+int h2up_init(struct upconn *uc)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt;
+	struct h2up *h = calloc(1, sizeof(*h));
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_STREAM_WINDOW },
+	};
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	h->uc = uc;
+	h->tls = uc->sk.ssl != NULL;
+	if (!(h->run_ev = event_new(uc->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()))
+		goto oom;
+	if (nghttp2_session_callbacks_new(&cbs))
+		goto oom;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	if (nghttp2_option_new(&opt)) {
+		nghttp2_session_callbacks_del(cbs);
+		goto oom;
+	}
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, 1000);
+	rc = nghttp2_session_client_new2(&h->sess, cbs, h, opt);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	if (rc)
+		goto oom;
+	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
+	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW))
+		goto oom;
+	uc->h2 = h;
+	uc->flags |= UPCONN_FL_H2;
+	return 0;
+oom:
+	if (h->sess)
+		nghttp2_session_del(h->sess);
+	if (h->run_ev)
+		event_free(h->run_ev);
+	if (h->scratch)
+		evbuffer_free(h->scratch);
+	free(h);
+	return -ENOMEM;
+}
+
+void h2up_read(struct upconn *uc)
+{
+	struct h2up *h = uc->h2;
+	struct evbuffer *in = uc->sk.in;
+	size_t len;
+
+	while (!(uc->flags & UPCONN_FL_DEAD) && (len = evbuffer_get_contiguous_space(in))) {
+		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+		ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
+
+		if (n < 0) {
+			log_debug("upstream %s: h2 recv: %s", uc->host->addr, nghttp2_strerror((int)n));
+			evbuffer_drain(in, evbuffer_get_length(in));
+			upconn_close(uc);
+			h2up_fail(uc, UP_PROTOCOL_ERROR);
+			return;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+	run(h);
+}
+
+void h2up_drained(struct upconn *uc)
+{
+	run(uc->h2);
+}
+
+void h2up_fail(struct upconn *uc, int why)
+{
+	struct h2up *h = uc->h2;
+	struct h2up_stream *hs;
+
+	h->goaway = true;
+	upconn_unidle(uc);
+	/* Each failure may start a retry on another connection: restart the walk. */
+	for (;;) {
+		struct upstream_req *ur;
+
+		for (hs = h->streams; hs && !hs->ur; hs = hs->next)
+			;
+		if (!hs)
+			break;
+		ur = hs->ur;
+		hs->flags |= H2US_FL_CLOSED;
+		detach(hs);
+		router_up_reset(ur, (enum up_reset)why);
+	}
+}
+
+void h2up_free(struct upconn *uc)
+{
+	struct h2up *h = uc->h2;
+
+	while (h->streams) {
+		if (h->streams->ur)
+			detach(h->streams);
+		hs_free(h->streams);
+	}
+	nghttp2_session_del(h->sess);
+	event_free(h->run_ev);
+	evbuffer_free(h->scratch);
+	free(h);
+	uc->h2 = NULL;
+}
+
+void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
+{
+	struct h2up_stream *hs = ur->h2s;
+
+	if (!hs || (hs->flags & H2US_FL_OUT_END)) {
+		evbuffer_drain(data, evbuffer_get_length(data));
+		return;
+	}
+	evbuffer_add_buffer(hs->out, data);
+	if (end) {
+		if (ur->s->req.trailers.n && !(hs->trailers = copy_trailers(&ur->s->req.trailers))) {
+			h2up_abort(ur);
+			router_up_reset(ur, UP_TERMINATED);
+			return;
+		}
+		hs->ntrailers = ur->s->req.trailers.n;
+		hs->flags |= H2US_FL_OUT_END;
+	}
+	if (hs->flags & H2US_FL_DEFERRED) {
+		hs->flags &= ~H2US_FL_DEFERRED;
+		nghttp2_session_resume_data(hs->h->sess, hs->id);
+	}
+	h2up_kick(hs->h);
+}
+
+void h2up_abort(struct upstream_req *ur)
+{
+	struct h2up_stream *hs = ur->h2s;
+	struct h2up *h;
+
+	if (!hs) {
+		ur->uc = NULL;
+		return;
+	}
+	h = hs->h;
+	if (!(hs->flags & H2US_FL_CLOSED))
+		nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+	detach(hs);
+}
+
+void h2up_pause_read(struct upstream_req *ur, bool pause)
+{
+	struct h2up_stream *hs = ur->h2s;
+
+	if (!hs)
+		return;
+	if (pause) {
+		hs->flags |= H2US_FL_PAUSED;
+		return;
+	}
+	hs->flags &= ~H2US_FL_PAUSED;
+	if (hs->unconsumed && !(hs->flags & H2US_FL_CLOSED)) {
+		nghttp2_session_consume(hs->h->sess, hs->id, hs->unconsumed);
+		hs->unconsumed = 0;
+		h2up_kick(hs->h);
+	}
+}
+
+bool h2up_out_full(struct upstream_req *ur)
+{
+	struct h2up_stream *hs = ur->h2s;
+
+	if (!hs || (evbuffer_get_length(hs->out) < H2UP_STREAM_OUT_HIGH &&
+		    sock_out_len(&hs->h->uc->sk) < H2UP_OUT_HIGH))
+		return false;
+	if (!(hs->flags & H2US_FL_WANT_DRAIN)) {
+		hs->flags |= H2US_FL_WANT_DRAIN;
+		hs->h->nwant_drain++;
+	}
+	return true;
+}
