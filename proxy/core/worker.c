@@ -16,7 +16,6 @@
 #include "mesh/tcp.h"
 #include "http/filter.h"
 #include "core/log.h"
-#include "server.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "core/worker.h"
@@ -25,8 +24,57 @@ struct worker *workers;
 unsigned nworkers;
 __thread struct worker *worker_self;
 
+static struct mailbox main_mbox;	/* main_post() lands here */
+static pthread_t main_thread;
+
 #define LOG_FLUSH_BYTES (64 * 1024)
 #define LOG_FLUSH_MS 100
+
+int main_init(struct event_base *base)
+{
+	main_thread = pthread_self();
+	return mailbox_init(&main_mbox, base, NULL);
+}
+
+bool main_is_self(void)
+{
+	return pthread_equal(pthread_self(), main_thread);
+}
+
+void main_fini(void)
+{
+	mailbox_run(&main_mbox);
+	mailbox_free(&main_mbox);
+}
+
+struct post {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void post_cb(void *ctx, void *arg)
+{
+	struct post p = *(struct post *)arg;
+
+	free(arg);
+	p.fn(p.arg);
+}
+
+int main_post(void (*fn)(void *arg), void *arg)
+{
+	struct post *p = malloc(sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	if (mailbox_post(&main_mbox, post_cb, p)) {
+		free(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 
 int worker_post(struct worker *w, worker_fn fn, void *arg)
 {
@@ -51,7 +99,7 @@ static void barrier_cb(void *ctx, void *arg)
 {
 	struct barrier *b = arg;
 
-	if (atomic_fetch_sub(&b->left, 1) == 1 && server_post(barrier_main, b))
+	if (atomic_fetch_sub(&b->left, 1) == 1 && main_post(barrier_main, b))
 		log_err("out of memory finishing a worker barrier");
 }
 

@@ -59,6 +59,16 @@ int workers_start(unsigned n);
 /* Stops every loop and joins the threads. */
 void workers_stop(void);
 
+/* The main thread's mailbox, for workers and snapshot releases to hand work
+ * back. main_init() on the main thread, before workers_start(). 0 or -errno. */
+int main_init(struct event_base *base);
+/* Runs fn(arg) on the main thread, soon. Any thread. 0 or -ENOMEM. */
+int main_post(void (*fn)(void *arg), void *arg);
+/* True on the thread that called main_init(). */
+bool main_is_self(void);
+/* Runs what is posted now (at exit, after the workers are joined), then frees it. */
+void main_fini(void);
+
 /* Runs fn(w, arg) on w's thread, soon. Any thread. 0 or -ENOMEM. */
 int worker_post(struct worker *w, worker_fn fn, void *arg);
 

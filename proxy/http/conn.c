@@ -14,11 +14,11 @@
 
 #include "core/arena.h"
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "http/conn.h"
 #include "http/h2.h"
 #include "core/log.h"
 #include "mesh/odst.h"
-#include "server.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "core/worker.h"
@@ -487,7 +487,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->scratch = evbuffer_new();
 
-	cfg = server_cfg_get();
+	cfg = cfg_snapshot_get();
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 
@@ -510,7 +510,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 			ssl = tls_session_new(l->tls);
 		}
 	}
-	server_cfg_release(cfg);
+	cfg_snapshot_release(cfg);
 
 	if (!c->later || !c->scratch || (mode != TLS_DISABLE && !ssl)) {
 		rc = -ENOMEM;

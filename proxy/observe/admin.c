@@ -22,6 +22,7 @@
 
 #include "observe/admin.h"
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "server.h"
@@ -170,7 +171,7 @@ static void ep_prometheus(struct evhttp_request *req, const struct evkeyvalq *q)
 static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	int rc = b && cfg ? cluster_render(b, cfg) : -ENOMEM;
 
 	if (rc)
@@ -186,7 +187,7 @@ static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
 static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	int rc = b && cfg ? cfg_dump_json(cfg, b) : -ENOMEM;
 
 	if (rc)
@@ -202,7 +203,7 @@ static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q
 static void ep_server_info(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	uint64_t up = (util_wall_us() - server_start_wall_us) / 1000000;
 
 	if (!b || !cfg) {
