@@ -23,6 +23,10 @@
 #include "server.h"
 #include "observe/stats.h"
 #include "tls/tls.h"
+#include "http/conn.h"
+#include "http/filter.h"
+#include "mesh/odst.h"
+#include "mesh/tcp.h"
 #include "core/worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -293,6 +297,36 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs)
 	return cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
 }
 
+static void worker_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+			  const char *listener_address)
+{
+	/* Interception hook: an original_dst listener's connections are handed
+	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
+	if (!odst_accept(w, fd, peer, len, listener_address))
+		conn_accept_as(w, fd, peer, len, listener_address, NULL);
+}
+
+static void worker_thread_start(struct worker *w)
+{
+	stats_thread_bind(w->id);
+}
+
+static void worker_thread_exit(struct worker *w)
+{
+	conn_close_all(w);
+	odst_close_all();
+	tcp_close_all();
+	filters_thread_exit();
+}
+
+static const struct worker_cbs worker_cbs = {
+	.accept = worker_accept,
+	.drain = conn_drain_all,
+	.log_submit = accesslog_submit,
+	.thread_start = worker_thread_start,
+	.thread_exit = worker_thread_exit,
+};
+
 int server_run(const char *path, struct cfg *c)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
@@ -319,7 +353,7 @@ int server_run(const char *path, struct cfg *c)
 		return 1;
 	}
 	cfg_snapshot_init(c, cfg_destroy);
-	if (workers_start(c->workers)) {
+	if (workers_start(c->workers, &worker_cbs)) {
 		log_err("cannot start %u workers", c->workers);
 		return 1;
 	}

@@ -18,7 +18,6 @@
 #include "http/conn.h"
 #include "http/h2.h"
 #include "core/log.h"
-#include "mesh/odst.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "core/worker.h"
@@ -449,16 +448,6 @@ static uint64_t ms_to_us(uint64_t ms)
 	const uint64_t century_ms = 100ULL * 366 * 86400 * 1000;
 
 	return (ms < century_ms ? ms : century_ms) * 1000;
-}
-
-void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
-		 const char *listener_address)
-{
-	/* Interception hook: an original_dst listener's connections are handed
-	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
-	if (odst_accept(w, fd, peer, len, listener_address))
-		return;
-	conn_accept_as(w, fd, peer, len, listener_address, NULL);
 }
 
 void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
