@@ -360,7 +360,7 @@ int server_run(const char *path, struct cfg *c)
 	listeners_commit(c, fresh);
 	if (c->admin_address && admin_start(main_base, &c->admin_addr))
 		return 1;
-	if (tls_watch_start(main_base)) {
+	if (tls_watch_start(main_base, worker_barrier)) {
 		log_err("cannot start the certificate watcher");
 		return 1;
 	}
