@@ -26,10 +26,20 @@
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "server.h"
+#include "observe/metrics.h"
 #include "observe/stats.h"
 #include "core/util.h"
 
 #define ADMIN_TIMEOUT_S 30
+
+/* Fixed-id stats, then the labelled Istio series: metrics.c counts into
+ * stats.c, so the renderer that wants both asks each. */
+static int prometheus(struct evbuffer *out)
+{
+	int rc = stats_render_prometheus(out);
+
+	return rc ? rc : metrics_render_prometheus(out);
+}
 
 static struct {
 	struct event_base *base;
@@ -134,7 +144,7 @@ static void ep_stats(struct evhttp_request *req, const struct evkeyvalq *q)
 		rc = stats_render_json(b, filter, &err);
 		ctype = "application/json";
 	} else if (!strcmp(format, "prometheus")) {
-		rc = stats_render_prometheus(b);
+		rc = prometheus(b);
 		ctype = "text/plain; version=0.0.4";
 	} else {
 		evbuffer_free(b);
@@ -160,7 +170,7 @@ static void ep_prometheus(struct evhttp_request *req, const struct evkeyvalq *q)
 		return;
 	}
 	refresh_server_stats();
-	rc = stats_render_prometheus(b);
+	rc = prometheus(b);
 	if (rc)
 		reply_text(req, 500, "stats: %s\n", strerror(-rc));
 	else
