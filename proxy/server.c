@@ -1,4 +1,4 @@
-/* The main thread: the published config snapshot, signals, reload, drain, the
+/* The main thread: signals, reload, drain, the
  * admin endpoint and the listening sockets handed to the workers. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,13 +16,17 @@
 #include "observe/admin.h"
 #include "core/arena.h"
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "upstream/cluster.h"
 #include "config/default-conf.h"
 #include "core/log.h"
-#include "core/mailbox.h"
 #include "server.h"
 #include "observe/stats.h"
 #include "tls/tls.h"
+#include "http/conn.h"
+#include "http/filter.h"
+#include "mesh/odst.h"
+#include "mesh/tcp.h"
 #include "core/worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -35,68 +39,18 @@ struct lsock {
 	struct lsock *next;
 };
 
-static _Atomic(struct cfg *) current;
 static atomic_bool draining;
 static struct event_base *main_base;
 static struct lsock *lsocks;
 static const char *conf_path;		/* NULL: the embedded default */
-static pthread_t main_thread;
-static struct mailbox mbox;		/* server_post() lands here */
 static struct event *drain_ev;
 static uint64_t drain_deadline_us;
 uint64_t server_start_wall_us;
 
-struct cfg *server_cfg_get(void)
+static void cfg_destroy(struct cfg *c)
 {
-	/* Safe without a lock: a replaced snapshot keeps its published reference
-	 * until every worker passed a barrier (see reload()). */
-	return cfg_ref(atomic_load_explicit(&current, memory_order_acquire));
-}
-
-static void cfg_destroy(void *arg)
-{
-	struct cfg *c = arg;
-
 	cluster_cfg_unbind(c);
 	arena_free(c->arena);
-}
-
-void server_cfg_release(struct cfg *c)
-{
-	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	if (pthread_equal(pthread_self(), main_thread))
-		cfg_destroy(c);
-	else if (server_post(cfg_destroy, c))
-		log_err("out of memory releasing config generation %llu", (unsigned long long)c->generation);
-}
-
-struct post {
-	void (*fn)(void *);
-	void *arg;
-};
-
-static void post_cb(void *ctx, void *arg)
-{
-	struct post p = *(struct post *)arg;
-
-	free(arg);
-	p.fn(p.arg);
-}
-
-int server_post(void (*fn)(void *arg), void *arg)
-{
-	struct post *p = malloc(sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
-	p->fn = fn;
-	p->arg = arg;
-	if (mailbox_post(&mbox, post_cb, p)) {
-		free(p);
-		return -ENOMEM;
-	}
-	return 0;
 }
 
 bool server_draining(void)
@@ -242,14 +196,9 @@ static void print_errs(const struct cfg_errs *e)
 		log_err("%s", e->msgs[i]);
 }
 
-static void release_published(void *arg)
-{
-	server_cfg_release(arg);
-}
-
 static void reload(void)
 {
-	struct cfg *old = atomic_load(&current), *c;
+	struct cfg *old = cfg_snapshot_current(), *c;
 	struct cfg_errs errs;
 	struct lsock *fresh;
 
@@ -274,16 +223,14 @@ static void reload(void)
 		cfg_destroy(c);
 		return;
 	}
-	atomic_store_explicit(&current, c, memory_order_release);
+	cfg_snapshot_publish(c);
 	listeners_commit(c, fresh);
 	if ((c->access_log_path != NULL) != (old->access_log_path != NULL) ||
 	    (c->access_log_path && strcmp(c->access_log_path, old->access_log_path) != 0))
 		accesslog_set_path(c->access_log_path);
 	if (c->admin_address && (!old->admin_address || strcmp(c->admin_address, old->admin_address) != 0))
 		admin_update(&c->admin_addr);
-	/* Streams that started on the old snapshot hold their own references. */
-	if (worker_barrier(release_published, old))
-		server_cfg_release(old);
+	cfg_snapshot_retire(old);
 	stats_inc(SERVER_STAT(SS_CONFIG_RELOAD));
 	log_info("config reloaded from %s (generation %llu)", conf_path ? conf_path : "<default>",
 		 (unsigned long long)c->generation);
@@ -304,7 +251,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 
 void server_drain(const char *why)
 {
-	struct cfg *c = atomic_load(&current);
+	struct cfg *c = cfg_snapshot_current();
 	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
 
 	if (atomic_exchange(&draining, true))
@@ -350,6 +297,36 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs)
 	return cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
 }
 
+static void worker_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+			  const char *listener_address)
+{
+	/* Interception hook: an original_dst listener's connections are handed
+	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
+	if (!odst_accept(w, fd, peer, len, listener_address))
+		conn_accept_as(w, fd, peer, len, listener_address, NULL);
+}
+
+static void worker_thread_start(struct worker *w)
+{
+	stats_thread_bind(w->id);
+}
+
+static void worker_thread_exit(struct worker *w)
+{
+	conn_close_all(w);
+	odst_close_all();
+	tcp_close_all();
+	filters_thread_exit();
+}
+
+static const struct worker_cbs worker_cbs = {
+	.accept = worker_accept,
+	.drain = conn_drain_all,
+	.log_submit = accesslog_submit,
+	.thread_start = worker_thread_start,
+	.thread_exit = worker_thread_exit,
+};
+
 int server_run(const char *path, struct cfg *c)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
@@ -359,9 +336,8 @@ int server_run(const char *path, struct cfg *c)
 	conf_path = path;
 	c->generation = 1;
 	signal(SIGPIPE, SIG_IGN);
-	main_thread = pthread_self();
 	server_start_wall_us = util_wall_us();
-	if (!(main_base = event_base_new()) || mailbox_init(&mbox, main_base, NULL)) {
+	if (!(main_base = event_base_new()) || main_init(main_base)) {
 		log_err("cannot set up the event loop");
 		return 1;
 	}
@@ -376,15 +352,15 @@ int server_run(const char *path, struct cfg *c)
 		log_err("cannot open access log %s", c->access_log_path);
 		return 1;
 	}
-	atomic_store(&current, c);
-	if (workers_start(c->workers)) {
+	cfg_snapshot_init(c, cfg_destroy);
+	if (workers_start(c->workers, &worker_cbs)) {
 		log_err("cannot start %u workers", c->workers);
 		return 1;
 	}
 	listeners_commit(c, fresh);
 	if (c->admin_address && admin_start(main_base, &c->admin_addr))
 		return 1;
-	if (tls_watch_start(main_base)) {
+	if (tls_watch_start(main_base, worker_barrier)) {
 		log_err("cannot start the certificate watcher");
 		return 1;
 	}
@@ -405,8 +381,8 @@ int server_run(const char *path, struct cfg *c)
 		event_free(sigev[i]);
 	if (drain_ev)
 		event_free(drain_ev);
-	mailbox_run(&mbox);	/* snapshots released by the workers on their way out */
-	server_cfg_release(atomic_load(&current));
+	main_fini();	/* snapshots released by the workers on their way out */
+	cfg_snapshot_release(cfg_snapshot_current());
 	cluster_shutdown();
 	while (lsocks) {
 		struct lsock *l = lsocks;
@@ -414,7 +390,6 @@ int server_run(const char *path, struct cfg *c)
 		lsocks = l->next;
 		lsock_free(l, false);
 	}
-	mailbox_free(&mbox);
 	event_base_free(main_base);
 	log_info("exited");
 	return 0;

@@ -1,5 +1,4 @@
-/* Process-wide state owned by the main thread: the published config snapshot,
- * lifecycle (live/draining) and the workers. */
+/* Process-wide state owned by the main thread: lifecycle (live/draining) and the workers. */
 #ifndef WM_SERVER_H
 #define WM_SERVER_H
 
@@ -20,22 +19,12 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs);
 /* Runs wingman on c (generation 1) until drained or stopped; the exit code. */
 int server_run(const char *path, struct cfg *c);
 
-/* Current snapshot with a reference taken; release with cfg_unref(). Any thread. */
-struct cfg *server_cfg_get(void);
-
 /* True once draining started (SIGTERM/SIGINT or POST /quitquitquit). Any thread. */
 bool server_draining(void);
 
 /* Start draining: stop accepting, Connection: close on responses, exit when idle
  * or after drain_timeout. Main thread. */
 void server_drain(const char *why);
-
-/* Drops a snapshot reference from any thread. The last reference is freed on the
- * main thread, which owns the cluster runtime the snapshot points to. */
-void server_cfg_release(struct cfg *c);
-
-/* Runs fn(arg) on the main thread, soon. Any thread. 0 or -ENOMEM. */
-int server_post(void (*fn)(void *arg), void *arg);
 
 /* Wall-clock start time in µs. */
 extern uint64_t server_start_wall_us;

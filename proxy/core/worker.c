@@ -9,24 +9,66 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
-#include "observe/accesslog.h"
 #include "core/arena.h"
-#include "http/conn.h"
-#include "mesh/odst.h"
-#include "mesh/tcp.h"
-#include "http/filter.h"
 #include "core/log.h"
-#include "server.h"
-#include "observe/stats.h"
-#include "http/stream.h"
 #include "core/worker.h"
 
 struct worker *workers;
 unsigned nworkers;
 __thread struct worker *worker_self;
 
+static const struct worker_cbs *cbs;
+static struct mailbox main_mbox;	/* main_post() lands here */
+static pthread_t main_thread;
+
 #define LOG_FLUSH_BYTES (64 * 1024)
 #define LOG_FLUSH_MS 100
+
+int main_init(struct event_base *base)
+{
+	main_thread = pthread_self();
+	return mailbox_init(&main_mbox, base, NULL);
+}
+
+bool main_is_self(void)
+{
+	return pthread_equal(pthread_self(), main_thread);
+}
+
+void main_fini(void)
+{
+	mailbox_run(&main_mbox);
+	mailbox_free(&main_mbox);
+}
+
+struct post {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void post_cb(void *ctx, void *arg)
+{
+	struct post p = *(struct post *)arg;
+
+	free(arg);
+	p.fn(p.arg);
+}
+
+int main_post(void (*fn)(void *arg), void *arg)
+{
+	struct post *p = malloc(sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	if (mailbox_post(&main_mbox, post_cb, p)) {
+		free(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 
 int worker_post(struct worker *w, worker_fn fn, void *arg)
 {
@@ -51,7 +93,7 @@ static void barrier_cb(void *ctx, void *arg)
 {
 	struct barrier *b = arg;
 
-	if (atomic_fetch_sub(&b->left, 1) == 1 && server_post(barrier_main, b))
+	if (atomic_fetch_sub(&b->left, 1) == 1 && main_post(barrier_main, b))
 		log_err("out of memory finishing a worker barrier");
 }
 
@@ -80,7 +122,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 {
 	struct wlistener *wl = arg;
 
-	conn_accept(worker_self, fd, sa, (socklen_t)salen, wl->address);
+	cbs->accept(worker_self, fd, sa, (socklen_t)salen, wl->address);
 }
 
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -182,7 +224,7 @@ static void drain_cb(void *ctx, void *arg)
 		w->listeners = wl->next;
 		wlistener_free(wl);
 	}
-	conn_drain_all(w);
+	cbs->drain(w);
 }
 
 int worker_drain(struct worker *w)
@@ -193,7 +235,7 @@ int worker_drain(struct worker *w)
 void worker_log_flush_maybe(struct worker *w)
 {
 	if (evbuffer_get_length(w->log_buf) >= LOG_FLUSH_BYTES)
-		accesslog_submit(w->log_buf);
+		cbs->log_submit(w->log_buf);
 }
 
 static void log_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -201,7 +243,7 @@ static void log_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 
 	if (evbuffer_get_length(w->log_buf))
-		accesslog_submit(w->log_buf);
+		cbs->log_submit(w->log_buf);
 }
 
 static void *worker_main(void *arg)
@@ -209,22 +251,20 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	worker_self = w;
-	stats_thread_bind(w->id);
+	cbs->thread_start(w);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	if (evbuffer_get_length(w->log_buf))
-		accesslog_submit(w->log_buf);
-	conn_close_all(w);
-	odst_close_all();
-	tcp_close_all();
-	filters_thread_exit();
+		cbs->log_submit(w->log_buf);
+	cbs->thread_exit(w);
 	arena_cache_drain();
 	return NULL;
 }
 
-int workers_start(unsigned n)
+int workers_start(unsigned n, const struct worker_cbs *c)
 {
 	struct timeval flush = { 0, LOG_FLUSH_MS * 1000 };
 
+	cbs = c;
 	workers = calloc(n, sizeof(*workers));
 	if (!workers)
 		return -ENOMEM;

@@ -10,6 +10,7 @@
 #include "core/mailbox.h"
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct event;
 struct event_base;
@@ -54,10 +55,35 @@ extern struct worker *workers;
 extern unsigned nworkers;
 extern __thread struct worker *worker_self;	/* NULL on the main thread */
 
-/* Creates and starts n workers. 0 or -errno. */
-int workers_start(unsigned n);
+/* What a worker calls up into, handed over by whoever starts the workers
+ * (server.c): transport stays below the connections, codecs and logs. */
+struct worker_cbs {
+	/* Takes ownership of fd, accepted on the listener with that address. */
+	void (*accept)(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+		       const char *listener_address);
+	/* Draining: close idle connections; the others close after their response. */
+	void (*drain)(struct worker *w);
+	/* Hands a buffer of access-log lines to the logger, which empties it. */
+	void (*log_submit)(struct evbuffer *buf);
+	/* First and last thing on the worker's thread. */
+	void (*thread_start)(struct worker *w);
+	void (*thread_exit)(struct worker *w);
+};
+
+/* Creates and starts n workers calling up through cbs (kept). 0 or -errno. */
+int workers_start(unsigned n, const struct worker_cbs *cbs);
 /* Stops every loop and joins the threads. */
 void workers_stop(void);
+
+/* The main thread's mailbox, for workers and snapshot releases to hand work
+ * back. main_init() on the main thread, before workers_start(). 0 or -errno. */
+int main_init(struct event_base *base);
+/* Runs fn(arg) on the main thread, soon. Any thread. 0 or -ENOMEM. */
+int main_post(void (*fn)(void *arg), void *arg);
+/* True on the thread that called main_init(). */
+bool main_is_self(void);
+/* Runs what is posted now (at exit, after the workers are joined), then frees it. */
+void main_fini(void);
 
 /* Runs fn(w, arg) on w's thread, soon. Any thread. 0 or -ENOMEM. */
 int worker_post(struct worker *w, worker_fn fn, void *arg);

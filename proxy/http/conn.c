@@ -14,11 +14,10 @@
 
 #include "core/arena.h"
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "http/conn.h"
 #include "http/h2.h"
 #include "core/log.h"
-#include "mesh/odst.h"
-#include "server.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "core/worker.h"
@@ -458,16 +457,6 @@ static uint64_t ms_to_us(uint64_t ms)
 	return (ms < century_ms ? ms : century_ms) * 1000;
 }
 
-void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
-		 const char *listener_address)
-{
-	/* Interception hook: an original_dst listener's connections are handed
-	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
-	if (odst_accept(w, fd, peer, len, listener_address))
-		return;
-	conn_accept_as(w, fd, peer, len, listener_address, NULL);
-}
-
 void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		    const char *listener_address, const char *local)
 {
@@ -494,7 +483,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->scratch = evbuffer_new();
 
-	cfg = server_cfg_get();
+	cfg = cfg_snapshot_get();
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 
@@ -517,7 +506,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 			ssl = tls_session_new(l->tls);
 		}
 	}
-	server_cfg_release(cfg);
+	cfg_snapshot_release(cfg);
 
 	if (!c->later || !c->scratch || (mode != TLS_DISABLE && !ssl)) {
 		rc = -ENOMEM;

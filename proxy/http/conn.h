@@ -77,13 +77,10 @@ struct conn {
 	struct h2_conn *h2;		/* HTTP/2 codec state (proxy/h2.c); NULL for HTTP/1.1 */
 };
 
-/* Takes ownership of fd accepted on the listener with that address. */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
-		 const char *listener_address);
-
-/* The same for a connection an original_dst listener handed to the listener
- * whose key (cfg-t.h) is listener_address; local (its original destination, "ip:port") is what
- * the access log reports as the downstream local address. NULL: getsockname(). */
+/* Takes ownership of fd accepted on the listener whose key (cfg-t.h) is
+ * listener_address, or handed to it by an original_dst listener; local (the
+ * original destination, "ip:port") is what the access log reports as the
+ * downstream local address. NULL: getsockname(). */
 void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		    const char *listener_address, const char *local);
 

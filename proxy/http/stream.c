@@ -11,13 +11,13 @@
 #include "observe/accesslog.h"
 #include "core/arena.h"
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "http/conn.h"
 #include "http/filter.h"
 #include "http/grpc.h"
 #include "http/path.h"
 #include "core/log.h"
 #include "route/router.h"
-#include "server.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "core/worker.h"
@@ -34,7 +34,7 @@ static void stream_free(struct stream *s)
 		evbuffer_free(s->req_body);
 	if (s->resp_body)
 		evbuffer_free(s->resp_body);
-	server_cfg_release(s->cfg);
+	cfg_snapshot_release(s->cfg);
 	if (s->flags & ST_FL_SHADOW) {
 		if ((*s->shadow_pprev = s->shadow_next))
 			s->shadow_next->shadow_pprev = s->shadow_pprev;
@@ -90,7 +90,7 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 	s->conn = c;
 	s->codec = codec;
 	s->codec_ctx = codec_ctx;
-	s->cfg = server_cfg_get();
+	s->cfg = cfg_snapshot_get();
 	s->listener = find_listener(s->cfg, c->listener_address);
 	s->req.method = s->req.path = s->req.authority = "";
 	s->req.scheme = "http";
@@ -206,7 +206,7 @@ struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, 
 				 s->req.h.v[i].value, s->req.h.v[i].vlen))
 			m->req.method = NULL;
 	if (!m->req.method || !m->req.path || !m->req.authority || !m->req.scheme) {
-		server_cfg_release(m->cfg);
+		cfg_snapshot_release(m->cfg);
 		arena_free(a);
 		return NULL;
 	}

@@ -12,10 +12,10 @@
 #include <event2/event.h>
 
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "http/conn.h"
 #include "core/log.h"
 #include "mesh/odst.h"
-#include "server.h"
 #include "mesh/tcp.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -203,7 +203,7 @@ static bool is_self(const struct cfg_listener *l, const struct sockaddr *orig)
 bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
 		 const char *listener_address)
 {
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	const struct cfg_listener *l = NULL, *target;
 	struct odst_pending *p;
 
@@ -211,7 +211,7 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		if (strcmp(cfg->listeners[i].key, listener_address) == 0)
 			l = &cfg->listeners[i];
 	if (!l || !l->original_dst) {
-		server_cfg_release(cfg);
+		cfg_snapshot_release(cfg);
 		return false;
 	}
 	if (!(p = calloc(1, sizeof(*p))) || !(p->ev = event_new(w->base, -1, 0, sniff_cb, p)) ||
@@ -221,7 +221,7 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 			event_free(p->ev);
 		free(p);
 		close(fd);
-		server_cfg_release(cfg);
+		cfg_snapshot_release(cfg);
 		return true;
 	}
 	p->w = w;
@@ -236,7 +236,7 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		p->target_tls = target->tls != NULL;
 	}
 	p->blackhole = !target && l->registry_only;
-	server_cfg_release(cfg);
+	cfg_snapshot_release(cfg);
 	if ((p->next = pending_list))
 		p->next->pprev = &p->next;
 	p->pprev = &pending_list;

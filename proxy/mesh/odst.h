@@ -42,7 +42,7 @@ bool odst_same_ip(const struct sockaddr *a, const struct sockaddr *b);
 bool odst_any_ip(const struct sockaddr *a);
 uint16_t odst_port(const struct sockaddr *a);
 
-/* Called by conn_accept() for every accepted fd. Returns false when the
+/* Called by the workers' accept callback (server.c) for every accepted fd. Returns false when the
  * listener is not original_dst (the caller goes on); true when the fd was
  * taken over. Worker thread. */
 bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,

@@ -22,14 +22,25 @@
 
 #include "observe/admin.h"
 #include "config/cfg.h"
+#include "config/snapshot.h"
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "core/json.h"
 #include "server.h"
+#include "observe/metrics.h"
 #include "observe/stats.h"
 #include "core/util.h"
 
 #define ADMIN_TIMEOUT_S 30
+
+/* Fixed-id stats, then the labelled Istio series: metrics.c counts into
+ * stats.c, so the renderer that wants both asks each. */
+static int prometheus(struct evbuffer *out)
+{
+	int rc = stats_render_prometheus(out);
+
+	return rc ? rc : metrics_render_prometheus(out);
+}
 
 static struct {
 	struct event_base *base;
@@ -118,7 +129,7 @@ static void ep_stats(struct evhttp_request *req, const struct evkeyvalq *q)
 		rc = stats_render_json(b, filter, &err);
 		ctype = "application/json";
 	} else if (!strcmp(format, "prometheus")) {
-		rc = stats_render_prometheus(b);
+		rc = prometheus(b);
 		ctype = "text/plain; version=0.0.4";
 	} else {
 		evbuffer_free(b);
@@ -144,7 +155,7 @@ static void ep_prometheus(struct evhttp_request *req, const struct evkeyvalq *q)
 		return;
 	}
 	refresh_server_stats();
-	rc = stats_render_prometheus(b);
+	rc = prometheus(b);
 	if (rc)
 		reply_text(req, 500, "stats: %s\n", strerror(-rc));
 	else
@@ -155,7 +166,7 @@ static void ep_prometheus(struct evhttp_request *req, const struct evkeyvalq *q)
 static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	int rc = b && cfg ? cluster_render(b, cfg) : -ENOMEM;
 
 	if (rc)
@@ -171,7 +182,7 @@ static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
 static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	int rc = b && cfg ? cfg_dump_json(cfg, b) : -ENOMEM;
 
 	if (rc)
@@ -187,7 +198,7 @@ static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q
 static void ep_server_info(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = server_cfg_get();
+	struct cfg *cfg = cfg_snapshot_get();
 	uint64_t up = (util_wall_us() - server_start_wall_us) / 1000000;
 	char uptime[32];
 	struct json_w w;

@@ -24,7 +24,6 @@
 #include <event2/buffer.h>
 
 #include "config/cfg-t.h"
-#include "observe/metrics.h"
 #include "observe/stats.h"
 #include "core/util.h"
 #include "core/json.h"
@@ -1026,7 +1025,5 @@ int stats_render_prometheus(struct evbuffer *out)
 			evbuffer_add_printf(out, "%s %" PRId64 "\n", x->name, x->v);
 	}
 	items_free(&it);
-	if (!err)
-		err = metrics_render_prometheus(out);
 	return err;
 }

@@ -174,7 +174,7 @@ int64_t stats_value(uint32_t id);
 
 /* Renderers for the admin endpoints; filter_re may be NULL. Return 0 or -errno. */
 int stats_render_text(struct evbuffer *out, const char *filter_re, const char **err);
-/* Also renders the labelled Istio series (metrics.h). */
+/* The labelled Istio series follow from metrics_render_prometheus() (metrics.h). */
 int stats_render_prometheus(struct evbuffer *out);
 /* Envoy's /stats?format=json: {"stats":[{"name":..,"value":..},…,{"histograms":…}]}. */
 int stats_render_json(struct evbuffer *out, const char *filter_re, const char **err);

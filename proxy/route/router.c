@@ -22,6 +22,20 @@
 #include "upstream/upstream.h"
 #include "core/worker.h"
 
+static void router_up_bound(struct upstream_req *ur);
+static void router_up_headers(struct upstream_req *ur);
+static void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end);
+static void router_up_reset(struct upstream_req *ur, enum up_reset why);
+static void router_up_drained(struct upstream_req *ur);
+
+static const struct upstream_cbs upstream_cbs = {
+	.bound = router_up_bound,
+	.headers = router_up_headers,
+	.data = router_up_data,
+	.reset = router_up_reset,
+	.drained = router_up_drained,
+};
+
 static const char *const reset_reason[] = {
 	[AF_CONNECT_FAIL] = "connection failure",
 	[AF_CONNECT_TIMEOUT] = "connection timeout",
@@ -325,6 +339,7 @@ static void start_attempt(struct stream *s)
 	ur->cluster = cl;
 	ur->host = h;
 	ur->n = ++rc->attempts;
+	ur->cbs = &upstream_cbs;
 	ur->counted = true;
 	atomic_fetch_add_explicit(&cb->rq, 1, memory_order_relaxed);
 	rc->cur = ur;
@@ -360,7 +375,7 @@ static void start_attempt(struct stream *s)
 }
 
 /* The head is on the wire: send what the client sent so far. */
-void router_up_bound(struct upstream_req *ur)
+static void router_up_bound(struct upstream_req *ur)
 {
 	struct stream *s = ur->s;
 	struct router_ctx *rc = s->router;
@@ -437,7 +452,7 @@ void router_send_data(struct stream *s, struct evbuffer *buf, bool end)
 		s->codec->pause_read(s, true);
 }
 
-void router_up_drained(struct upstream_req *ur)
+static void router_up_drained(struct upstream_req *ur)
 {
 	ur->s->codec->pause_read(ur->s, false);
 }
@@ -565,7 +580,7 @@ static void per_try_cb(evutil_socket_t fd, short what, void *arg)
 	stream_release(s);
 }
 
-void router_up_headers(struct upstream_req *ur)
+static void router_up_headers(struct upstream_req *ur)
 {
 	struct stream *s = ur->s;
 	struct router_ctx *rc = s->router;
@@ -593,7 +608,7 @@ out:
 	stream_release(s);
 }
 
-void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end)
+static void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end)
 {
 	struct stream *s = ur->s;
 
@@ -610,7 +625,7 @@ void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end)
 	stream_release(s);
 }
 
-void router_up_reset(struct upstream_req *ur, enum up_reset why)
+static void router_up_reset(struct upstream_req *ur, enum up_reset why)
 {
 	static const enum attempt_fail map[] = {
 		[UP_CONNECT_FAIL] = AF_CONNECT_FAIL, [UP_CONNECT_TIMEOUT] = AF_CONNECT_TIMEOUT,

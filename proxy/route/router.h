@@ -11,36 +11,10 @@
 
 struct stream;
 struct host;
-struct upconn;
-struct h2up_stream;
+struct upstream_req;
 
 struct event;
 struct evbuffer;
-
-/* Why an upstream attempt ended before a complete response. */
-enum up_reset {
-	UP_CONNECT_FAIL,	/* connection refused or unreachable */
-	UP_CONNECT_TIMEOUT,	/* connect_timeout elapsed */
-	UP_TERMINATED,		/* remote closed or reset the connection */
-	UP_PROTOCOL_ERROR,	/* unparseable response */
-	UP_REFUSED_STREAM,	/* HTTP/2 REFUSED_STREAM (or GOAWAY past it): never processed */
-};
-
-/* One upstream attempt. Lives on the stream arena; a retry makes a new one. */
-struct upstream_req {
-	struct stream *s;
-	const struct cfg_cluster *cluster;
-	struct host *host;		/* referenced until the attempt ends */
-	struct upconn *uc;		/* NULL while pending, and once released or closed */
-	struct h2up_stream *h2s;	/* its HTTP/2 stream while bound to an HTTP/2 connection */
-	struct evbuffer *held;		/* request body that arrived before a connection was bound */
-	struct upstream_req *next_pending;	/* host's per-worker pending queue */
-	unsigned n;			/* attempt number, from 1 */
-	bool pending;			/* waiting for a connection (max_connections reached) */
-	bool counted;			/* holds a max_requests slot */
-	bool resp_headers;		/* response headers arrived */
-	bool resp_done;
-};
 
 #define ROUTER_MAX_TRIED 4		/* hosts remembered to steer retries elsewhere */
 
@@ -84,13 +58,5 @@ void router_on_downstream_drained(struct stream *s);
 void router_abort(struct stream *s);
 /* More request body for the upstream. */
 void router_send_data(struct stream *s, struct evbuffer *buf, bool end);
-
-/* Upstream connection → router. */
-/* A connection was bound to a pending or new attempt and its head written. */
-void router_up_bound(struct upstream_req *ur);
-void router_up_headers(struct upstream_req *ur);
-void router_up_data(struct upstream_req *ur, struct evbuffer *buf, bool end);
-void router_up_reset(struct upstream_req *ur, enum up_reset why);
-void router_up_drained(struct upstream_req *ur);
 
 #endif

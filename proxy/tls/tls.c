@@ -20,7 +20,6 @@
 #include "core/sock.h"
 #include "observe/stats.h"
 #include "tls/tls.h"
-#include "core/worker.h"
 #include "config/ytree.h"
 
 #define TLS_WATCH_INTERVAL_MS 1000
@@ -71,6 +70,7 @@ struct tls_ctx {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_ctx *reg;
 static struct event *watch_ev;
+static tls_barrier_fn barrier;	/* tls_watch_start(): frees an old context at a quiescent point */
 static int extra_idx = -1;
 static pthread_once_t extra_once = PTHREAD_ONCE_INIT;
 
@@ -462,7 +462,7 @@ void tls_watch_check(void)
 		}
 		old = atomic_exchange_explicit(&c->cur, fresh, memory_order_acq_rel);
 		/* A worker may have loaded old and not yet taken its own reference. */
-		if (worker_barrier(old_ctx_free, old))
+		if (barrier(old_ctx_free, old))
 			log_err("tls: %s: out of memory retiring the old context (leaked)", c->owner);
 		log_info("tls: %s: certificate reloaded", c->owner);
 	}
@@ -474,10 +474,11 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 	tls_watch_check();
 }
 
-int tls_watch_start(struct event_base *main_base)
+int tls_watch_start(struct event_base *main_base, tls_barrier_fn fn)
 {
 	struct timeval tv = { TLS_WATCH_INTERVAL_MS / 1000, (TLS_WATCH_INTERVAL_MS % 1000) * 1000 };
 
+	barrier = fn;
 	if (!(watch_ev = event_new(main_base, -1, EV_PERSIST, watch_cb, NULL)) || event_add(watch_ev, &tv))
 		return -ENOMEM;
 	return 0;

@@ -63,8 +63,13 @@ void tls_failure_reason(const struct sock *s, char *buf, size_t len);
 /* True if a (lower-case "name" or "*.suffix") matches host name n (any case). */
 bool tls_name_match(const char *pattern, const char *n);
 
-/* Starts polling the certificate files of every live context (main thread). */
-int tls_watch_start(struct event_base *main_base);
+/* Runs done(arg) on the main thread once no worker can still hold a pointer it
+ * loaded before the call (worker_barrier()). 0 or -ENOMEM. */
+typedef int (*tls_barrier_fn)(void (*done)(void *arg), void *arg);
+
+/* Starts polling the certificate files of every live context (main thread);
+ * a replaced SSL_CTX is freed after barrier. */
+int tls_watch_start(struct event_base *main_base, tls_barrier_fn barrier);
 void tls_watch_stop(void);
 /* Checks the files now; what the poll timer runs. Main thread. */
 void tls_watch_check(void);

@@ -12,7 +12,6 @@
 #include "config/cfg.h"
 #include "upstream/cluster.h"
 #include "core/log.h"
-#include "route/router.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "tls/tls.h"
@@ -100,7 +99,7 @@ static void fail(struct upconn *uc, enum up_reset why)
 		return;
 	uc->ur = NULL;
 	ur->uc = NULL;
-	router_up_reset(ur, why);
+	ur->cbs->reset(ur, why);
 }
 
 static void upconn_bind(struct upconn *uc, struct upstream_req *ur);
@@ -203,7 +202,7 @@ static void write_cb(struct sock *sk, void *arg)
 	}
 	if (uc->ur && (uc->flags & UPCONN_FL_WANT_DRAIN)) {
 		uc->flags &= ~UPCONN_FL_WANT_DRAIN;
-		router_up_drained(uc->ur);
+		uc->ur->cbs->drained(uc->ur);
 	}
 }
 
@@ -374,7 +373,7 @@ static void upconn_bind(struct upconn *uc, struct upstream_req *ur)
 	uc->nrequests++;
 	write_head(uc, ur->s);
 	sock_flush(&uc->sk);
-	router_up_bound(ur);
+	ur->cbs->bound(ur);
 }
 
 int upconn_start(struct upstream_req *ur)
@@ -443,11 +442,11 @@ static void serve_pending(struct worker *w, struct host *h)
 	ur = upconn_pop_pending(w, h);
 	if (ur->cluster->protocol == PROTO_HTTP2) {
 		if (h2up_start(ur))
-			router_up_reset(ur, UP_CONNECT_FAIL);
+			ur->cbs->reset(ur, UP_CONNECT_FAIL);
 		return;
 	}
 	if (!(uc = upconn_new(w, h, ur->cluster))) {
-		router_up_reset(ur, UP_CONNECT_FAIL);
+		ur->cbs->reset(ur, UP_CONNECT_FAIL);
 		return;
 	}
 	upconn_bind(uc, ur);
@@ -608,9 +607,9 @@ static int on_headers_complete(llhttp_t *p)
 		uc->flags |= UPCONN_FL_RESP_DONE;
 		if (!(uc->flags & UPCONN_FL_REQ_DONE))
 			uc->flags &= ~UPCONN_FL_REUSABLE;
-		router_up_headers(ur);
+		ur->cbs->headers(ur);
 	} else {
-		router_up_headers(uc->ur);
+		uc->ur->cbs->headers(uc->ur);
 	}
 	return head;
 }
@@ -622,7 +621,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	if (!uc->ur)
 		return -1;
 	evbuffer_add(uc->scratch, at, len);
-	router_up_data(uc->ur, uc->scratch, false);
+	uc->ur->cbs->data(uc->ur, uc->scratch, false);
 	evbuffer_drain(uc->scratch, evbuffer_get_length(uc->scratch));
 	return 0;
 }
@@ -644,7 +643,7 @@ static int on_message_complete(llhttp_t *p)
 	ur->uc = NULL;
 	if (!(uc->flags & UPCONN_FL_REQ_DONE))
 		uc->flags &= ~UPCONN_FL_REUSABLE;	/* request still streaming: cannot reuse */
-	router_up_data(ur, uc->scratch, true);
+	ur->cbs->data(ur, uc->scratch, true);
 	return HPE_PAUSED;
 }
 

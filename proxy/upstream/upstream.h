@@ -1,6 +1,6 @@
 /* Upstream HTTP/1.1 connections: per-worker pools per host, connect with a
  * timeout, request serialisation and response parsing (llhttp). The router
- * drives them; they report back through the router_up_* callbacks. */
+ * drives them; they report back through the struct upstream_cbs it hands over. */
 #ifndef WM_UPSTREAM_H
 #define WM_UPSTREAM_H
 
@@ -17,8 +17,50 @@ struct evbuffer;
 struct host;
 struct stream;
 struct worker;
-struct upstream_req;
 struct h2up;
+struct h2up_stream;
+struct cfg_cluster;
+struct cluster_breakers;
+
+/* Why an upstream attempt ended before a complete response. */
+enum up_reset {
+	UP_CONNECT_FAIL,	/* connection refused or unreachable */
+	UP_CONNECT_TIMEOUT,	/* connect_timeout elapsed */
+	UP_TERMINATED,		/* remote closed or reset the connection */
+	UP_PROTOCOL_ERROR,	/* unparseable response */
+	UP_REFUSED_STREAM,	/* HTTP/2 REFUSED_STREAM (or GOAWAY past it): never processed */
+};
+
+/* One upstream attempt. Lives on the stream arena; a retry makes a new one. */
+struct upstream_req {
+	struct stream *s;
+	const struct cfg_cluster *cluster;
+	struct host *host;		/* referenced until the attempt ends */
+	struct upconn *uc;		/* NULL while pending, and once released or closed */
+	struct h2up_stream *h2s;	/* its HTTP/2 stream while bound to an HTTP/2 connection */
+	struct evbuffer *held;		/* request body that arrived before a connection was bound */
+	struct upstream_req *next_pending;	/* host's per-worker pending queue */
+	unsigned n;			/* attempt number, from 1 */
+	bool pending;			/* waiting for a connection (max_connections reached) */
+	bool counted;			/* holds a max_requests slot */
+	bool resp_headers;		/* response headers arrived */
+	bool resp_done;
+	const struct upstream_cbs *cbs;	/* how the pool reports back (the router's table) */
+};
+
+/* How the pool reports an attempt's progress to whoever started it (the
+ * router), so upstream/ never calls up by name. All on the worker's thread. */
+struct upstream_cbs {
+	/* A connection was bound to a pending or new attempt and its head written. */
+	void (*bound)(struct upstream_req *ur);
+	void (*headers)(struct upstream_req *ur);	/* response head in ur->s->resp */
+	void (*data)(struct upstream_req *ur, struct evbuffer *buf, bool end);
+	void (*reset)(struct upstream_req *ur, enum up_reset why);
+	/* Output toward the upstream drained below its low watermark. */
+	void (*drained)(struct upstream_req *ur);
+};
+
+
 
 #define UPCONN_FL_CONNECTED	0x01
 #define UPCONN_FL_IDLE		0x02	/* in the host's idle list */
@@ -56,7 +98,7 @@ struct upconn {
 const char *upconn_authority(const struct upconn *uc, const char *authority);
 
 /* Binds ur to an idle connection to ur->host, or a new one, or queues it while
- * the cluster is at max_connections; router_up_bound() follows the binding.
+ * the cluster is at max_connections; ur->cbs->bound() follows the binding.
  * Returns 0, -EOVERFLOW when max_pending_requests is reached too, or -errno
  * when a connection could not even be started. */
 int upconn_start(struct upstream_req *ur);

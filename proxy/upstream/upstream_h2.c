@@ -3,7 +3,7 @@
  * or the cluster's max_requests_per_connection), carrying the streams of many
  * upstream_reqs. The connection itself is a struct upconn (connect, TLS,
  * timers, stats are upstream.c's); this file owns the nghttp2 client session
- * and reports through the same router_up_* callbacks as HTTP/1.1, so retries,
+ * and reports through the same struct upstream_cbs as HTTP/1.1, so retries,
  * timeouts and circuit breakers do not know the difference.
  *
  * As in the server codec, frames are pulled with nghttp2_session_mem_send()
@@ -23,7 +23,6 @@
 #include "upstream/cluster.h"
 #include "http/h2.h"
 #include "core/log.h"
-#include "route/router.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "upstream/upstream.h"
@@ -163,7 +162,7 @@ static void run(struct h2up *h)
 			hs->flags &= ~H2US_FL_WANT_DRAIN;
 			h->nwant_drain--;
 			if (hs->ur)
-				router_up_drained(hs->ur);
+				hs->ur->cbs->drained(hs->ur);
 		}
 	}
 	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess)) {
@@ -242,7 +241,7 @@ static void finish(struct h2up_stream *hs)
 	struct evbuffer *b = hs->h->scratch;
 
 	detach(hs);
-	router_up_data(ur, b, true);
+	ur->cbs->data(ur, b, true);
 }
 
 static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
@@ -282,7 +281,7 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 			ur->resp_done = true;
 			detach(hs);
 		}
-		router_up_headers(ur);
+		ur->cbs->headers(ur);
 	} else if (frame->hd.type == NGHTTP2_DATA && end) {
 		finish(hs);
 	}
@@ -300,7 +299,7 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
 		return 0;
 	}
 	evbuffer_add(h->scratch, data, len);
-	router_up_data(hs->ur, h->scratch, false);
+	hs->ur->cbs->data(hs->ur, h->scratch, false);
 	evbuffer_drain(h->scratch, evbuffer_get_length(h->scratch));
 	if (hs->ur && (hs->flags & H2US_FL_PAUSED))
 		hs->unconsumed += len;
@@ -333,7 +332,7 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
 		}
 		log_debug("upstream %s: h2 stream %d closed: %s", h->uc->host->addr, id,
 			  nghttp2_http2_strerror(error_code));
-		router_up_reset(ur, error_code == NGHTTP2_REFUSED_STREAM ? UP_REFUSED_STREAM : UP_TERMINATED);
+		ur->cbs->reset(ur, error_code == NGHTTP2_REFUSED_STREAM ? UP_REFUSED_STREAM : UP_TERMINATED);
 	}
 	nghttp2_session_set_stream_user_data(sess, id, NULL);
 	hs_free(hs);
@@ -381,7 +380,7 @@ static nghttp2_nv *copy_trailers(const struct http_headers *t)
 	return nv;
 }
 
-/* Submits ur's request as a new stream on uc; router_up_bound() follows. */
+/* Submits ur's request as a new stream on uc; ur->cbs->bound() follows. */
 static int attach_req(struct upconn *uc, struct upstream_req *ur)
 {
 	struct h2up *h = uc->h2;
@@ -445,7 +444,7 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 	if (!has_room(h))
 		upconn_unidle(uc);
 	h2up_kick(h);
-	router_up_bound(ur);
+	ur->cbs->bound(ur);
 	return 0;
 }
 
@@ -576,7 +575,7 @@ void h2up_fail(struct upconn *uc, int why)
 		ur = hs->ur;
 		hs->flags |= H2US_FL_CLOSED;
 		detach(hs);
-		router_up_reset(ur, (enum up_reset)why);
+		ur->cbs->reset(ur, (enum up_reset)why);
 	}
 }
 
@@ -608,7 +607,7 @@ void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 	if (end) {
 		if (ur->s->req.trailers.n && !(hs->trailers = copy_trailers(&ur->s->req.trailers))) {
 			h2up_abort(ur);
-			router_up_reset(ur, UP_TERMINATED);
+			ur->cbs->reset(ur, UP_TERMINATED);
 			return;
 		}
 		hs->ntrailers = ur->s->req.trailers.n;
