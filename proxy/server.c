@@ -196,11 +196,15 @@ static void print_errs(const struct cfg_errs *e)
 		log_err("%s", e->msgs[i]);
 }
 
+#define STATS_FULL_MSG "too many listeners, clusters and hosts: their stats need more than the " \
+	"4,194,304 counters wingman keeps (about 80 per listener and per cluster)"
+
 static void reload(void)
 {
 	struct cfg *old = cfg_snapshot_current(), *c;
 	struct cfg_errs errs;
 	struct lsock *fresh;
+	int err = 0;
 
 	if (atomic_load(&draining))
 		return;
@@ -217,7 +221,9 @@ static void reload(void)
 	c->generation = old->generation + 1;
 	if (c->workers != nworkers)
 		log_warn("workers: %u needs a restart; running with %u", c->workers, nworkers);
-	if (stats_cfg_bind(c) || cluster_cfg_bind(c) || listeners_prepare(c, &fresh)) {
+	if ((err = stats_cfg_bind(c)) || cluster_cfg_bind(c) || listeners_prepare(c, &fresh)) {
+		if (err == -ENOSPC)
+			log_err(STATS_FULL_MSG);
 		stats_inc(SERVER_STAT(SS_CONFIG_RELOAD_FAILED));
 		log_err("reload failed: keeping config generation %llu", (unsigned long long)old->generation);
 		cfg_destroy(c);
@@ -292,9 +298,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 struct cfg *server_load(const char *path, struct cfg_errs *errs)
 {
-	if (path)
-		return cfg_load_file(path, errs);
-	return cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
+	struct cfg *c = path ? cfg_load_file(path, errs) :
+			       cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
+
+	/* A proxy with nothing to serve is a mistake, most often a file caught
+	 * half-written or emptied (": > live.yaml; kill -HUP"): refuse it, so a
+	 * reload keeps the config that works. */
+	if (c && !c->nlisteners) {
+		cfg_errs_add(errs, 1, 1, "no listeners: a config needs at least one (an empty file is not a config)");
+		cfg_destroy(c);
+		return NULL;
+	}
+	return c;
 }
 
 static void worker_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
@@ -332,6 +347,7 @@ int server_run(const char *path, struct cfg *c)
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	struct event *sigev[ARRAY_SIZE(sigs)];
 	struct lsock *fresh;
+	int err = 0;
 
 	conf_path = path;
 	c->generation = 1;
@@ -342,8 +358,8 @@ int server_run(const char *path, struct cfg *c)
 		return 1;
 	}
 	nworkers = c->workers;
-	if (stats_init(c->workers) || stats_cfg_bind(c) || cluster_init(main_base) || cluster_cfg_bind(c)) {
-		log_err("out of memory at startup");
+	if (stats_init(c->workers) || (err = stats_cfg_bind(c)) || cluster_init(main_base) || cluster_cfg_bind(c)) {
+		log_err(err == -ENOSPC ? STATS_FULL_MSG : "out of memory at startup");
 		return 1;
 	}
 	if (listeners_prepare(c, &fresh))

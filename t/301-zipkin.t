@@ -354,7 +354,7 @@ my $bin = wingman_bin();
 sub check_conf {
 	my ($t, $clusters) = @_;
 	my $f = tmpdir() . '/bad-tracing.yaml';
-	spew($f, "tracing: $t\nlisteners: []\n" . ($clusters ? "clusters: $clusters\n" : ''));
+	spew($f, "tracing: $t\nlisteners: [{ name: l, address: 127.0.0.1:1, routes: [{ match: { prefix: / }, direct_response: { status: 200 } }] }]\n" . ($clusters ? "clusters: $clusters\n" : ''));
 	return scalar `$bin -t -c $f 2>&1`;
 }
 like(check_conf('{ zipkin: { address: zipkin.istio-system:9411 } }'),

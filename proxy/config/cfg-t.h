@@ -272,6 +272,8 @@ struct cfg {
 	unsigned nlisteners;
 	struct cfg_cluster *clusters;
 	unsigned nclusters;
+	uint32_t *cluster_index;	/* open addressing by name hash: cluster position + 1, 0 empty */
+	uint32_t cluster_index_mask;
 
 	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */
 	unsigned nfilters;

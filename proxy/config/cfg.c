@@ -282,6 +282,54 @@ static void *zalloc_n(struct cfg_parse *pc, size_t n, size_t size)
 	return arena_zalloc(pc->arena, (n ? n : 1) * size);
 }
 
+/* Name and address indexes: open addressing over positions (+1; 0 is
+ * empty), so duplicate checks and lookups stay linear in the number of
+ * listeners and clusters (a config with 100k of them loads in a second, and
+ * a SIGHUP does not hold the main thread). eq(ctx, a, b) compares two
+ * positions; a hash collision costs a probe, never a wrong answer. */
+struct pos_index {
+	uint32_t *slot;
+	uint32_t mask;
+};
+
+static int index_init(struct cfg_parse *pc, struct pos_index *x, unsigned n)
+{
+	uint32_t cap = 16;
+
+	while (cap < 2 * (uint64_t)n)
+		cap <<= 1;
+	x->mask = cap - 1;
+	return (x->slot = zalloc_n(pc, cap, sizeof(*x->slot))) ? 0 : -ENOMEM;
+}
+
+/* Inserts pos unless an equal one is there: returns that one's position, or -1. */
+static long index_put(struct pos_index *x, uint64_t h, unsigned pos, bool (*eq)(const void *, unsigned, unsigned),
+		      const void *ctx)
+{
+	for (uint32_t i = (uint32_t)h & x->mask;; i = (i + 1) & x->mask) {
+		if (!x->slot[i]) {
+			x->slot[i] = pos + 1;
+			return -1;
+		}
+		if (eq(ctx, x->slot[i] - 1, pos))
+			return (long)x->slot[i] - 1;
+	}
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;	/* FNV-1a */
+	return h;
+}
+
+static uint64_t hash_str(const char *s)
+{
+	return hash_bytes(0xcbf29ce484222325ull, s, strlen(s));
+}
+
 static char *dup_case(struct arena *a, const char *s, int (*conv)(int))
 {
 	char *d = arena_strdup(a, s);
@@ -717,18 +765,29 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	return rc;
 }
 
+static bool same_cluster_name(const void *ctx, unsigned a, unsigned b)
+{
+	const struct cfg *cfg = ctx;
+
+	return !strcmp(cfg->clusters[a].name, cfg->clusters[b].name);
+}
+
 static int parse_clusters(struct cfg_parse *pc, const struct ynode *seq)
 {
 	struct cfg *cfg = pc->cfg;
 	const struct ynode **names;
+	struct pos_index ix;
+	long j;
 	int rc = 0;
 
 	if (cfg_expect_seq(pc, seq, "a list of clusters"))
 		return -EINVAL;
 	cfg->clusters = zalloc_n(pc, seq->n, sizeof(*cfg->clusters));
 	names = zalloc_n(pc, seq->n, sizeof(*names));
-	if (!cfg->clusters || !names)
+	if (!cfg->clusters || !names || index_init(pc, &ix, seq->n))
 		return -ENOMEM;
+	cfg->cluster_index = ix.slot;
+	cfg->cluster_index_mask = ix.mask;
 	cfg->nclusters = seq->n;
 	for (unsigned i = 0; i < seq->n; i++) {
 		struct cfg_cluster *c = &cfg->clusters[i];
@@ -739,13 +798,10 @@ static int parse_clusters(struct cfg_parse *pc, const struct ynode *seq)
 		names[i] = yaml_get(seq->items[i], "name");
 		if (!c->name)
 			continue;
-		for (unsigned j = 0; j < i; j++) {
-			if (cfg->clusters[j].name && !strcmp(cfg->clusters[j].name, c->name)) {
-				cfg_error(pc, names[i], "duplicate cluster name \"%s\" (first at line %d)", c->name,
-					  names[j]->line);
-				rc = -EINVAL;
-				break;
-			}
+		if ((j = index_put(&ix, hash_str(c->name), i, same_cluster_name, cfg)) >= 0) {
+			cfg_error(pc, names[i], "duplicate cluster name \"%s\" (first at line %d)", c->name,
+				  names[j]->line);
+			rc = -EINVAL;
 		}
 	}
 	return rc;
@@ -753,10 +809,16 @@ static int parse_clusters(struct cfg_parse *pc, const struct ynode *seq)
 
 const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name)
 {
-	for (unsigned i = 0; i < c->nclusters; i++)
-		if (c->clusters[i].name && !strcmp(c->clusters[i].name, name))
-			return &c->clusters[i];
-	return NULL;
+	if (!c->cluster_index)
+		return NULL;
+	for (uint32_t i = (uint32_t)hash_str(name) & c->cluster_index_mask;; i = (i + 1) & c->cluster_index_mask) {
+		uint32_t pos = c->cluster_index[i];
+
+		if (!pos)
+			return NULL;
+		if (!strcmp(c->clusters[pos - 1].name, name))
+			return &c->clusters[pos - 1];
+	}
 }
 
 static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const char **name,
@@ -1529,38 +1591,74 @@ static bool same_addr(const struct addr_spec *a, const struct addr_spec *b)
 	return a->port == b->port && !strcasecmp(a->host, b->host);
 }
 
+static bool same_listener_name(const void *ctx, unsigned a, unsigned b)
+{
+	const struct cfg *cfg = ctx;
+
+	return !strcmp(cfg->listeners[a].name, cfg->listeners[b].name);
+}
+
+/* Sockets must not collide; unbound listeners only within a direction. */
+static bool same_listener_socket(const void *ctx, unsigned a, unsigned b)
+{
+	const struct cfg_listener *l = &((const struct cfg *)ctx)->listeners[a];
+	const struct cfg_listener *o = &((const struct cfg *)ctx)->listeners[b];
+
+	return same_addr(&l->addr, &o->addr) && l->bind_to_port == o->bind_to_port &&
+	       (l->bind_to_port || l->direction == o->direction);
+}
+
+/* What same_listener_socket compares, hashed. */
+static uint64_t hash_listener_socket(const struct cfg_listener *l)
+{
+	const struct addr_spec *a = &l->addr;
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint8_t key[2] = { l->bind_to_port, l->bind_to_port ? 0 : (uint8_t)l->direction };
+
+	if (a->is_ip) {
+		h = hash_bytes(h, &a->ss, a->sslen);
+	} else {
+		h = hash_bytes(h, &a->port, sizeof(a->port));
+		for (const char *p = a->host; *p; p++) {
+			char c = (char)tolower((unsigned char)*p);
+
+			h = hash_bytes(h, &c, 1);
+		}
+	}
+	return hash_bytes(h, key, sizeof(key));
+}
+
 static int parse_listeners(struct cfg_parse *pc, const struct ynode *seq)
 {
 	struct cfg *cfg = pc->cfg;
+	struct pos_index names, addrs;
 	int rc = 0;
 
 	if (cfg_expect_seq(pc, seq, "a list of listeners"))
 		return -EINVAL;
-	if (!(cfg->listeners = zalloc_n(pc, seq->n, sizeof(*cfg->listeners))))
+	if (!(cfg->listeners = zalloc_n(pc, seq->n, sizeof(*cfg->listeners))) || index_init(pc, &names, seq->n) ||
+	    index_init(pc, &addrs, seq->n))
 		return -ENOMEM;
 	cfg->nlisteners = seq->n;
 	for (unsigned i = 0; i < seq->n; i++) {
 		struct cfg_listener *l = &cfg->listeners[i];
+		const struct cfg_listener *o;
+		long j;
 
 		if (parse_listener(pc, seq->items[i], l))
 			rc = -EINVAL;
-		for (unsigned j = 0; j < i; j++) {
-			const struct cfg_listener *o = &cfg->listeners[j];
-
-			if (l->name && o->name && !strcmp(l->name, o->name)) {
-				cfg_error(pc, yaml_get(seq->items[i], "name"),
-					  "duplicate listener name \"%s\" (first at line %d)", l->name,
-					  yaml_get(seq->items[j], "name")->line);
-				rc = -EINVAL;
-			}
-			/* Sockets must not collide; unbound listeners only within a direction. */
-			if (l->address && o->address && same_addr(&l->addr, &o->addr) &&
-			    l->bind_to_port == o->bind_to_port && (l->bind_to_port || l->direction == o->direction)) {
-				cfg_error(pc, yaml_get(seq->items[i], "address"),
-					  "duplicate listener address \"%s\" (listener \"%s\" at line %d uses it)",
-					  l->address, o->name ? o->name : "", yaml_get(seq->items[j], "address")->line);
-				rc = -EINVAL;
-			}
+		if (l->name && (j = index_put(&names, hash_str(l->name), i, same_listener_name, cfg)) >= 0) {
+			cfg_error(pc, yaml_get(seq->items[i], "name"),
+				  "duplicate listener name \"%s\" (first at line %d)", l->name,
+				  yaml_get(seq->items[j], "name")->line);
+			rc = -EINVAL;
+		}
+		if (l->address && (j = index_put(&addrs, hash_listener_socket(l), i, same_listener_socket, cfg)) >= 0) {
+			o = &cfg->listeners[j];
+			cfg_error(pc, yaml_get(seq->items[i], "address"),
+				  "duplicate listener address \"%s\" (listener \"%s\" at line %d uses it)",
+				  l->address, o->name ? o->name : "", yaml_get(seq->items[j], "address")->line);
+			rc = -EINVAL;
 		}
 	}
 	return rc;

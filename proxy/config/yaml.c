@@ -11,6 +11,10 @@
 #include "config/cfg.h"
 #include "config/ytree.h"
 
+/* No wingman config nests beyond a dozen levels; a bound keeps hostile
+ * input from growing the stack and every recursive walk over the tree. */
+#define YAML_MAX_DEPTH 64
+
 struct yframe {
 	struct ynode *node;
 	char *anchor;			/* malloc'd; registered when the node closes */
@@ -119,6 +123,11 @@ static int open_collection(struct ybuild *b, enum ynode_type type, const yaml_ma
 	struct yframe *f;
 	struct ynode *n;
 
+	if (b->depth == YAML_MAX_DEPTH) {
+		cfg_errs_add(b->errs, (int)m->line + 1, (int)m->column + 1,
+			     "nested deeper than %d levels", YAML_MAX_DEPTH);
+		return -EINVAL;
+	}
 	if (b->depth == b->cap) {
 		unsigned cap = b->cap ? b->cap * 2 : 16;
 		struct yframe *s = realloc(b->stack, sizeof(*s) * cap);
@@ -165,7 +174,15 @@ static int close_collection(struct ybuild *b)
 
 static int on_scalar(struct ybuild *b, const yaml_event_t *ev)
 {
-	struct ynode *n = node_new(b, YN_SCALAR, &ev->start_mark);
+	struct ynode *n;
+
+	/* "\0" in a quoted scalar would cut names and values short, silently. */
+	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
+		cfg_errs_add(b->errs, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+			     "a NUL character in a string");
+		return -EINVAL;
+	}
+	n = node_new(b, YN_SCALAR, &ev->start_mark);
 
 	if (!n || !(n->str = arena_strndup(b->a, (const char *)ev->data.scalar.value, ev->data.scalar.length)))
 		return -ENOMEM;

@@ -218,6 +218,8 @@ static struct {
 	uint32_t scratch_cluster, scratch_listener, scratch_host;
 	struct stat_group **groups;
 	unsigned ngroups, groups_cap;
+	uint32_t *gindex;		/* open addressing over groups by (kind, key): index + 1, 0 empty */
+	uint32_t gindex_mask;		/* gindex holds gindex_mask + 1 slots, at most half full */
 	struct stat_ent *ents;
 	unsigned nents, ents_cap;
 	uint64_t bind_gen;
@@ -302,12 +304,57 @@ static int add_ents(struct stat_group *g, const char *text_prefix, const char *p
 	return 0;
 }
 
+static uint32_t group_hash(enum group_kind kind, const char *key)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)kind;
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;	/* FNV-1a */
+	return h;
+}
+
+/* Groups are found by hash so binding N listeners and clusters is linear. */
 static struct stat_group *group_find(enum group_kind kind, const char *key)
 {
+	if (!st.gindex)
+		return NULL;
+	for (uint32_t i = group_hash(kind, key) & st.gindex_mask;; i = (i + 1) & st.gindex_mask) {
+		struct stat_group *g;
+
+		if (!st.gindex[i])
+			return NULL;
+		g = st.groups[st.gindex[i] - 1];
+		if (g->kind == kind && !strcmp(g->key, key))
+			return g;
+	}
+}
+
+static void gindex_put(uint32_t *slots, uint32_t mask, unsigned idx)
+{
+	const struct stat_group *g = st.groups[idx];
+	uint32_t i = group_hash(g->kind, g->key) & mask;
+
+	while (slots[i])
+		i = (i + 1) & mask;
+	slots[i] = idx + 1;
+}
+
+/* Room in the index for one more group (kept at most half full). */
+static int gindex_reserve(void)
+{
+	uint32_t cap = st.gindex ? st.gindex_mask + 1 : 0, *slots;
+
+	if (2 * (st.ngroups + 1) <= cap)
+		return 0;
+	cap = cap ? cap * 2 : 64;
+	if (!(slots = calloc(cap, sizeof(*slots))))
+		return -ENOMEM;
 	for (unsigned i = 0; i < st.ngroups; i++)
-		if (st.groups[i]->kind == kind && strcmp(st.groups[i]->key, key) == 0)
-			return st.groups[i];
-	return NULL;
+		gindex_put(slots, cap - 1, i);
+	free(st.gindex);
+	st.gindex = slots;
+	st.gindex_mask = cap - 1;
+	return 0;
 }
 
 /* Envoy writes ':' in stat names as '_' (addresses in listener names). */
@@ -336,8 +383,7 @@ static struct stat_group *group_new(enum group_kind kind, const char *key, const
 		st.groups = v;
 		st.groups_cap = cap;
 	}
-	g = calloc(1, sizeof(*g));
-	if (!g)
+	if (gindex_reserve() || !(g = calloc(1, sizeof(*g))))
 		return NULL;
 	g->kind = kind;
 	g->key = strdup(key);
@@ -349,7 +395,8 @@ static struct stat_group *group_new(enum group_kind kind, const char *key, const
 		free(g);
 		return NULL;
 	}
-	st.groups[st.ngroups++] = g;
+	st.groups[st.ngroups] = g;
+	gindex_put(st.gindex, st.gindex_mask, st.ngroups++);
 	return g;
 }
 
@@ -459,7 +506,8 @@ static uint32_t bind_one(enum group_kind kind, const char *key, const char *labe
 	if (!g) {
 		g = group_new(kind, key, label, n, base);
 		if (!g) {
-			*err = -ENOMEM;
+			*err = ((uint64_t)st.next_id + n + STATS_BLOCK_SIZE - 1) >> STATS_BLOCK_SHIFT > STATS_MAX_BLOCKS ?
+			       -ENOSPC : -ENOMEM;
 			return scratch;
 		}
 		e = group_register(g);

@@ -18,7 +18,7 @@ struct evbuffer;
 
 #define STATS_BLOCK_SHIFT 10
 #define STATS_BLOCK_SIZE (1u << STATS_BLOCK_SHIFT)
-#define STATS_MAX_BLOCKS 1024
+#define STATS_MAX_BLOCKS 4096
 
 /* Request-duration histogram bucket bounds in ms (Envoy's defaults); +Inf is implicit. */
 #define STATS_HIST_BUCKETS 19
