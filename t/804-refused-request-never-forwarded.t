@@ -104,18 +104,6 @@ for my $size ('-1', '0x0', 'ffffffffffffffffff1', 'zz') {
 }
 
 # HTTP/2 requests that a downgrade to HTTP/1.1 could turn into two.
-sub hpack_lit {
-	my (@kv) = @_;
-	my $b = '';
-	while (my ($k, $v) = splice(@kv, 0, 2)) {
-		$b .= "\0" . chr(length $k) . $k . chr(length $v) . $v;	# literal, not indexed, no Huffman
-	}
-	return $b;
-}
-sub frame { my ($type, $flags, $id, $payload) = @_; pack('NCN', length($payload) << 8 | $type, $flags, $id) . $payload }
-sub frame_fix { my ($type, $flags, $id, $payload) = @_;
-	substr(pack('N', length $payload), 1, 3) . pack('CCN', $type, $flags, $id) . $payload }
-
 my @h2 = (
 	['h2 transfer-encoding: chunked', [ 'transfer-encoding', 'chunked' ], "0\r\n\r\nGET /MARK-smuggled HTTP/1.1\r\nHost: a\r\n\r\n"],
 	['h2 content-length shorter than DATA', [ 'content-length', '1' ], "xGET /MARK-smuggled HTTP/1.1\r\nHost: a\r\n\r\n"],
@@ -127,9 +115,8 @@ for my $case (@h2) {
 	my $mark = sprintf('smuggle-%02d', ++$n);
 	$body =~ s/MARK/$mark/g;
 	s/MARK/$mark/g for @$extra;
-	my $block = hpack_lit(':method' => 'POST', ':scheme' => 'http', ':authority' => 'a', ':path' => "/$mark", @$extra);
-	my $bytes = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . frame_fix(4, 0, 0, '')
-		. frame_fix(1, 0x4, 1, $block) . frame_fix(0, 0x1, 1, $body);
+	my $block = h2_headers_block(':method' => 'POST', ':scheme' => 'http', ':authority' => 'a', ':path' => "/$mark", @$extra);
+	my $bytes = h2_client_preface() . h2_frame(1, 0x4, 1, $block) . h2_frame(0, 0x1, 1, $body);
 	my ($resp) = http_raw($p, $bytes, timeout => scale(2));
 	ok(length $resp, "$name: answered (RST_STREAM or GOAWAY)");
 	unlike($rec->bytes, qr{\Q$mark\E}, "$name: nothing of it reached the upstream");

@@ -155,6 +155,13 @@ struct cfg_http2 {
 	uint32_t max_concurrent_streams;	/* 100 */
 	uint32_t initial_stream_window;		/* 64KiB */
 	uint32_t initial_connection_window;	/* 1MiB */
+	/* Envoy's flood limits (http2_protocol_options), with its defaults;
+	 * past one the connection gets GOAWAY ENHANCE_YOUR_CALM and closes. */
+	uint32_t max_outbound_frames;		/* 10000 frames queued toward the client */
+	uint32_t max_outbound_control_frames;	/* 1000 queued PING/SETTINGS acks */
+	uint32_t max_consecutive_inbound_frames_with_empty_payload;	/* 1 */
+	uint32_t max_inbound_priority_frames_per_stream;		/* 100 */
+	uint32_t max_inbound_window_update_frames_per_data_frame_sent;	/* 10 */
 };
 
 /* Envoy's path_with_escaped_slashes_action: what %2F, %2f, %5C and %5c become. */
@@ -197,6 +204,7 @@ struct cfg_listener {
 	uint64_t request_headers_timeout_ms;	/* first byte to end of the request head; 60 s */
 	uint64_t request_timeout_ms;		/* start to end of the request, or a response; off */
 	uint64_t stream_idle_timeout_ms;	/* no headers or data either way; 5 min */
+	uint64_t transport_socket_connect_timeout_ms;	/* accept to TLS handshake done (and PERMISSIVE sniff); 10 s */
 	struct cfg_http2 http2;
 	struct path_opts path;		/* how request paths are normalised (cfg_path_opts_default) */
 	const char *default_host_for_http_10;	/* Host for HTTP/1.0 requests without one; NULL: none */

@@ -666,7 +666,14 @@ static int parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool list
 static int parse_http2(struct cfg_parse *pc, const struct ynode *n, struct cfg_http2 *h)
 {
 	static const char *const keys[] = {
-		"max_concurrent_streams", "initial_stream_window", "initial_connection_window", NULL
+		"max_concurrent_streams", "initial_stream_window", "initial_connection_window",
+		"max_outbound_frames", "max_outbound_control_frames", "max_consecutive_inbound_frames_with_empty_payload",
+		"max_inbound_priority_frames_per_stream", "max_inbound_window_update_frames_per_data_frame_sent", NULL
+	};
+	uint32_t *const limits[] = {
+		&h->max_outbound_frames, &h->max_outbound_control_frames,
+		&h->max_consecutive_inbound_frames_with_empty_payload, &h->max_inbound_priority_frames_per_stream,
+		&h->max_inbound_window_update_frames_per_data_frame_sent,
 	};
 	const struct ynode *v;
 	uint64_t u;
@@ -674,6 +681,14 @@ static int parse_http2(struct cfg_parse *pc, const struct ynode *n, struct cfg_h
 
 	if (cfg_expect_map(pc, n, "an http2 map") || cfg_check_keys(pc, n, keys))
 		return -EINVAL;
+	for (unsigned i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		if (!(v = yaml_get(n, keys[3 + i])))
+			continue;
+		if (cfg_get_uint(pc, v, 0, UINT32_MAX, &u))
+			rc = -EINVAL;
+		else
+			*limits[i] = (uint32_t)u;
+	}
 	if ((v = yaml_get(n, "max_concurrent_streams"))) {
 		if (cfg_get_uint(pc, v, 1, INT32_MAX, &u))
 			rc = -EINVAL;
@@ -1452,7 +1467,7 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
 		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
-		"path_with_escaped_slashes_action", "default_host_for_http_10", NULL
+		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -1483,6 +1498,12 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	l->stream_idle_timeout_ms = 5 * 60 * 1000;
 	if ((v = yaml_get(n, "stream_idle_timeout")) && cfg_get_duration(pc, v, &l->stream_idle_timeout_ms))
 		rc = -EINVAL;
+	/* Envoy leaves it unset (idle_timeout's hour bounds a stalled
+	 * handshake); no real client needs 10 s for a TLS handshake. */
+	l->transport_socket_connect_timeout_ms = 10 * 1000;
+	if ((v = yaml_get(n, "transport_socket_connect_timeout")) &&
+	    cfg_get_duration(pc, v, &l->transport_socket_connect_timeout_ms))
+		rc = -EINVAL;
 	if (parse_path_opts(pc, n, &l->path))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "default_host_for_http_10")) && cfg_get_str(pc, v, &l->default_host_for_http_10))
@@ -1501,6 +1522,10 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	l->http2 = (struct cfg_http2){
 		.max_concurrent_streams = 100, .initial_stream_window = 64 * 1024,
 		.initial_connection_window = 1024 * 1024,
+		.max_outbound_frames = 10000, .max_outbound_control_frames = 1000,
+		.max_consecutive_inbound_frames_with_empty_payload = 1,
+		.max_inbound_priority_frames_per_stream = 100,
+		.max_inbound_window_update_frames_per_data_frame_sent = 10,
 	};
 	if ((v = yaml_get(n, "protocol")) && parse_protocol(pc, v, true, &l->protocol))
 		rc = -EINVAL;
@@ -2081,6 +2106,8 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 	dump_duration(w, l->request_timeout_ms);
 	json_key(w, "stream_idle_timeout");
 	dump_duration(w, l->stream_idle_timeout_ms);
+	json_key(w, "transport_socket_connect_timeout");
+	dump_duration(w, l->transport_socket_connect_timeout_ms);
 	json_key(w, "normalize_path");
 	json_bool(w, l->path.normalize);
 	json_key(w, "merge_slashes");

@@ -134,6 +134,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	c->timer_at_us = UINT64_MAX;
 	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
 		return;
+	if (c->handshake_by_us) {
+		if (now >= c->handshake_by_us) {
+			if (c->listener_stats)
+				stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_TRANSPORT_SOCKET_CONNECT_TIMEOUT);
+			log_debug("[C%llu] TLS handshake not done in time", (unsigned long long)c->id);
+			conn_close(c);
+			return;
+		}
+		next = c->handshake_by_us;
+	}
 	if (c->h2)
 		fired = h2_conn_timeouts(c, now, &next);
 	else if (c->cur)
@@ -339,6 +349,7 @@ static void write_cb(struct sock *sk, void *arg)
 /* TLS handshake done: count it and learn who the peer is. */
 static void tls_ready(struct conn *c)
 {
+	c->handshake_by_us = 0;
 	tls_count_server(&c->sk, true, c->listener_stats);
 	if (tls_peer_get(c->sk.ssl, &c->tls)) {
 		conn_close(c);
@@ -445,6 +456,8 @@ static void sniff_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	event_free(c->sniff);
 	c->sniff = NULL;
+	if (!tls)
+		c->handshake_by_us = 0;
 	log_debug("[C%llu] PERMISSIVE: %s", (unsigned long long)c->id, tls ? "TLS" : "plaintext");
 }
 
@@ -464,6 +477,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	struct sockaddr_storage ss;
 	socklen_t llen = sizeof(ss);
 	enum tls_mode mode = TLS_DISABLE;
+	uint64_t handshake_us = 0;
 	SSL *ssl = NULL;
 	struct cfg *cfg;
 	int rc;
@@ -499,6 +513,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		c->rq_min_us = rq_timeout_min(&c->rqt);
 		c->proto = l->protocol;
 		c->http2 = l->http2;
+		handshake_us = ms_to_us(l->transport_socket_connect_timeout_ms);
 		if (l->tls) {
 			/* The session pins the current context: a reload after this
 			 * point does not change what this connection uses. */
@@ -540,9 +555,15 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	c->parser.data = c;
 	c->last_active_us = util_mono_us();
 	c->timer_at_us = UINT64_MAX;
+	if (mode != TLS_DISABLE && handshake_us)
+		c->handshake_by_us = c->last_active_us + handshake_us;
 	/* Without the timer the connection just never times out. */
-	if ((c->idle_us || c->rq_min_us) && (c->timer = evtimer_new(w->base, timer_cb, c)) && c->idle_us)
-		timer_arm(c, c->last_active_us + c->idle_us, c->last_active_us);
+	if ((c->idle_us || c->rq_min_us || c->handshake_by_us) && (c->timer = evtimer_new(w->base, timer_cb, c))) {
+		if (c->handshake_by_us)
+			timer_arm(c, c->handshake_by_us, c->last_active_us);
+		else if (c->idle_us)
+			timer_arm(c, c->last_active_us + c->idle_us, c->last_active_us);
+	}
 	if (c->listener_stats) {
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_TOTAL);
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);

@@ -48,6 +48,7 @@ struct conn {
 	 * moves sooner on the request path (conn_stream_started). */
 	struct event *timer;
 	uint64_t timer_at_us;		/* when it fires; UINT64_MAX when not armed */
+	uint64_t handshake_by_us;	/* PERMISSIVE sniff + TLS handshake deadline; 0 once done or none */
 	uint64_t idle_us;		/* listener idle_timeout */
 	struct rq_timeouts rqt;		/* listener request timeouts */
 	uint64_t rq_min_us;		/* the smallest of them; 0 when all are off */

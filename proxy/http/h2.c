@@ -31,7 +31,6 @@
 /* Rapid reset (CVE-2023-44487): more client resets of live streams than this
  * within one second is an attack; the connection gets GOAWAY ENHANCE_YOUR_CALM. */
 #define H2_RESET_LIMIT 100
-#define H2_MAX_OUTBOUND_ACK 1000	/* queued PING/SETTINGS ACKs before a flood is declared */
 #define H2_MAX_SETTINGS 32		/* entries per SETTINGS frame */
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -73,6 +72,11 @@ struct h2_conn {
 	unsigned nlive;			/* streams with a struct stream still attached */
 	unsigned nwant_drain;
 	unsigned npending;		/* streams with H2S_FL_HEAD_PENDING */
+	/* Envoy's flood accounting (inbound_flood) */
+	uint32_t empty_frames;		/* consecutive frames with an empty payload */
+	uint64_t opened;		/* streams the client opened */
+	uint64_t priority_frames, window_update_frames, data_frames_sent;
+	unsigned flood;			/* LS_* of the limit passed; 0 none */
 	uint64_t reset_window_us;	/* start of the current rapid-reset second */
 	unsigned resets;		/* client resets of live streams in that second */
 	bool goaway;
@@ -161,6 +165,14 @@ static void h2_run(struct h2_conn *h)
 		evbuffer_add(c->sk.out, data, (size_t)n);
 	}
 	sock_flush(&c->sk);
+	/* A client that does not read while it makes us queue frames. */
+	if (nghttp2_session_get_outbound_queue_size(h->sess) > c->http2.max_outbound_frames && !h->flood) {
+		h->flood = LS_H2_OUTBOUND_FLOOD;
+		stat_inc(h, LS_H2_OUTBOUND_FLOOD);
+		log_debug("[C%llu] h2: outbound frame flood", (unsigned long long)c->id);
+		c->flags |= CONN_FL_CLOSING;
+		return;
+	}
 	if (h->nwant_drain && sock_out_len(&c->sk) < H2_OUT_HIGH) {
 		for (struct h2_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next) {
 			struct stream *s = hs->s;
@@ -212,6 +224,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
 		free(hs);
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
+	h->opened++;
 	hs->h = h;
 	hs->s = s;
 	hs->id = frame->hd.stream_id;
@@ -408,6 +421,35 @@ static void count_reset(struct h2_conn *h)
 	h->c->flags |= CONN_FL_CLOSING;
 }
 
+/* Envoy's inbound flood limits (http2_protocol_options, the formulas of its
+ * ProtocolConstraints). Returns the LS_* stat of the limit passed, or 0. */
+static unsigned inbound_flood(struct h2_conn *h, const nghttp2_frame *f)
+{
+	const struct cfg_http2 *c = &h->c->http2;
+
+	switch (f->hd.type) {
+	case NGHTTP2_DATA:
+		/* CVE-2019-9518: zero-length DATA costs the peer nothing */
+		if (f->hd.length || (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+			h->empty_frames = 0;
+			return 0;
+		}
+		return ++h->empty_frames > c->max_consecutive_inbound_frames_with_empty_payload ? LS_H2_EMPTY_FLOOD : 0;
+	case NGHTTP2_HEADERS:
+		h->empty_frames = 0;
+		return 0;
+	case NGHTTP2_PRIORITY:
+		return ++h->priority_frames > (uint64_t)c->max_inbound_priority_frames_per_stream * (1 + h->opened) ?
+		       LS_H2_PRIORITY_FLOOD : 0;
+	case NGHTTP2_WINDOW_UPDATE:
+		return ++h->window_update_frames >
+		       5 + 2 * (h->opened + (uint64_t)c->max_inbound_window_update_frames_per_data_frame_sent *
+					    h->data_frames_sent) ? LS_H2_WINDOW_UPDATE_FLOOD : 0;
+	default:
+		return 0;
+	}
+}
+
 static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *arg)
 {
 	struct h2_conn *h = arg;
@@ -415,6 +457,8 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 	bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
 	struct stream *s = hs ? hs->s : NULL;
 
+	if ((h->flood = inbound_flood(h, frame)))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (frame->hd.type == NGHTTP2_RST_STREAM) {
 		if (s)
 			count_reset(h);
@@ -494,6 +538,8 @@ static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void
 {
 	struct h2_stream *hs;
 
+	if (frame->hd.type == NGHTTP2_DATA)
+		((struct h2_conn *)arg)->data_frames_sent++;
 	if (frame->hd.type == NGHTTP2_RST_STREAM) {
 		stat_inc(arg, LS_H2_TX_RESET);
 	} else if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && (hs = hs_of(arg, frame->hd.stream_id)) &&
@@ -768,7 +814,7 @@ static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *s
 		goto oom;
 	}
 	nghttp2_option_set_no_auto_window_update(opt, 1);
-	nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+	nghttp2_option_set_max_outbound_ack(opt, c->http2.max_outbound_control_frames);
 	nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
 	/* nghttp2's own rapid-reset bucket stays as a backstop behind ours. */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * H2_RESET_LIMIT, H2_RESET_LIMIT);
@@ -900,12 +946,15 @@ void h2_on_read(struct conn *c)
 		ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
 
 		if (n < 0) {
-			log_debug("[C%llu] h2 recv: %s", (unsigned long long)c->id, nghttp2_strerror((int)n));
-			stat_inc(h, n == NGHTTP2_ERR_FLOODED ? LS_H2_FLOOD : LS_DOWNSTREAM_CX_PROTOCOL_ERROR);
+			log_debug("[C%llu] h2 recv: %s", (unsigned long long)c->id,
+				  h->flood ? "flood" : nghttp2_strerror((int)n));
+			stat_inc(h, h->flood ? h->flood : n == NGHTTP2_ERR_FLOODED ? LS_H2_FLOOD :
+				    LS_DOWNSTREAM_CX_PROTOCOL_ERROR);
 			evbuffer_drain(in, evbuffer_get_length(in));
 			/* A GOAWAY may be queued: send it, then close. */
 			if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC && n != NGHTTP2_ERR_FLOODED)
-				nghttp2_session_terminate_session(h->sess, NGHTTP2_PROTOCOL_ERROR);
+				nghttp2_session_terminate_session(h->sess, h->flood ? NGHTTP2_ENHANCE_YOUR_CALM :
+								  NGHTTP2_PROTOCOL_ERROR);
 			h->goaway = true;
 			c->flags |= CONN_FL_CLOSING;
 			break;

@@ -138,6 +138,10 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_H2_HEADER_OVERFLOW, "http2.header_overflow", ST_COUNTER),
 	LEAF(LS_H2_PREMATURE_RESET, "downstream_rq_too_many_premature_resets", ST_COUNTER),
 	LEAF(LS_H2_FLOOD, "http2.outbound_control_flood", ST_COUNTER),
+	LEAF(LS_H2_OUTBOUND_FLOOD, "http2.outbound_flood", ST_COUNTER),
+	LEAF(LS_H2_EMPTY_FLOOD, "http2.inbound_empty_frames_flood", ST_COUNTER),
+	LEAF(LS_H2_PRIORITY_FLOOD, "http2.inbound_priority_frames_flood", ST_COUNTER),
+	LEAF(LS_H2_WINDOW_UPDATE_FLOOD, "http2.inbound_window_update_frames_flood", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION, "downstream_rq_failed_path_normalization", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH, "downstream_rq_redirected_with_normalized_path",
 	     ST_COUNTER),
@@ -154,6 +158,8 @@ static const struct stat_leaf listener_leaves[] = {
 	LEAF(LS_SSL_NO_CERTIFICATE, "ssl.no_certificate", ST_COUNTER),
 	LEAF(LS_SSL_FAIL_VERIFY_ERROR, "ssl.fail_verify_error", ST_COUNTER),
 	LEAF(LS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_TRANSPORT_SOCKET_CONNECT_TIMEOUT, "downstream_cx_transport_socket_connect_timeout",
+	     ST_COUNTER),
 };
 
 static const struct stat_leaf server_leaves[] = {

@@ -113,6 +113,7 @@ enum listener_stat {
 	LS_SSL_NO_CERTIFICATE,
 	LS_SSL_FAIL_VERIFY_ERROR,
 	LS_SSL_SESSION_REUSED,
+	LS_DOWNSTREAM_CX_TRANSPORT_SOCKET_CONNECT_TIMEOUT,	/* TLS handshake (or PERMISSIVE sniff) too slow */
 	LS_RBAC_ALLOWED,		/* "http.<name>.rbac.<leaf>" */
 	LS_RBAC_DENIED,
 	LS_RBAC_LOGGED,			/* an AUDIT policy matched */
@@ -124,6 +125,10 @@ enum listener_stat {
 	LS_H2_HEADER_OVERFLOW,		/* header block over the limit (431) */
 	LS_H2_PREMATURE_RESET,		/* "downstream_rq_too_many_premature_resets": rapid-reset GOAWAYs */
 	LS_H2_FLOOD,			/* "http2.outbound_control_flood": ping/settings floods and bad peers */
+	LS_H2_OUTBOUND_FLOOD,		/* "http2.outbound_flood": max_outbound_frames queued */
+	LS_H2_EMPTY_FLOOD,		/* "http2.inbound_empty_frames_flood" */
+	LS_H2_PRIORITY_FLOOD,		/* "http2.inbound_priority_frames_flood" */
+	LS_H2_WINDOW_UPDATE_FLOOD,	/* "http2.inbound_window_update_frames_flood" */
 	LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION,	/* path refused (400), path.h */
 	LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH, /* escaped slashes: 307 (UNESCAPE_AND_REDIRECT) */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */

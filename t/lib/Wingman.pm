@@ -22,6 +22,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
 	free_port start_wingman start_nginx start_backend start_recorder
+	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
 	scale have_prog make_response connect_port send_bytes read_response
@@ -441,6 +442,40 @@ sub start_recorder {
 
 sub Wingman::Recorder::port { $_[0]{port} }
 sub Wingman::Recorder::bytes { slurp($_[0]{file}) }
+
+# Raw HTTP/2 for tests that send what no client would: h2_frame(TYPE, FLAGS,
+# STREAM, PAYLOAD); h2_headers_block(name => value, ...) as HPACK literals
+# (not indexed, no Huffman, short strings); h2_client_preface() with an empty
+# SETTINGS; h2_frames($bytes) parses what came back into [type, flags,
+# stream, payload] lists.
+sub h2_frame {
+	my ($type, $flags, $id, $payload) = @_;
+	return substr(pack('N', length $payload), 1, 3) . pack('CCN', $type, $flags, $id) . $payload;
+}
+
+sub h2_headers_block {
+	my (@kv) = @_;
+	my $b = '';
+	while (my ($k, $v) = splice(@kv, 0, 2)) {
+		$b .= "\0" . chr(length $k) . $k . chr(length $v) . $v;
+	}
+	return $b;
+}
+
+sub h2_client_preface { "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . h2_frame(4, 0, 0, '') }
+
+sub h2_frames {
+	my ($bytes) = @_;
+	my @f;
+	while (length($bytes) >= 9) {
+		my ($len_hi, $len_lo, $type, $flags, $id) = unpack('CnCCN', $bytes);
+		my $len = $len_hi << 16 | $len_lo;
+		last if length($bytes) < 9 + $len;
+		push @f, [$type, $flags, $id & 0x7fffffff, substr($bytes, 9, $len)];
+		substr($bytes, 0, 9 + $len) = '';
+	}
+	return @f;
+}
 
 # Reads one request from $sock: { method, path, version, headers => {lc => v},
 # hlist => [[name, value]...], body, keepalive }. Undef on EOF.
