@@ -17,7 +17,7 @@ my $loc = 'location /admin { return 200 "SVC-admin $request_uri\n"; } ' .
 (my $app_conf = $loc) =~ s/SVC/app/g;
 my $adminsvc = start_nginx($admin_conf);
 my $app = start_nginx($app_conf);
-my ($p, $decode, $redirect, $none, $adm) = map { free_port() } 1 .. 5;
+my ($p, $decode, $redirect, $none, $envoy, $adm) = map { free_port() } 1 .. 6;
 my $dir = tmpdir();
 my $log = "$dir/access.log";
 
@@ -37,6 +37,8 @@ listeners:
   - { name: redirect, address: 127.0.0.1:$redirect, path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT,
       routes: $routes }
   - { name: none, address: 127.0.0.1:$none, path_normalization: NONE, routes: $routes }
+  - { name: envoy, address: 127.0.0.1:$envoy, normalize_path: false, merge_slashes: false,
+      path_with_escaped_slashes_action: KEEP_UNCHANGED, routes: $routes }
 clusters:
   - { name: adminsvc, endpoints: [127.0.0.1:$adminsvc->{port}] }
   - { name: app, endpoints: [127.0.0.1:$app->{port}] }
@@ -102,6 +104,13 @@ is("$code $body", "200 app /api/x", 'UNESCAPE_AND_REDIRECT: plain paths pass');
 is($code, 403, 'NONE: the raw path is what RBAC sees, and it is not /api/*');
 ($code, $body) = get($none, '/api/x');
 is("$code $body", "200 app /api/x", 'NONE: plain paths pass');
+
+# Envoy's own keys turn it all off too: the path is forwarded as sent, and RBAC sees that.
+($code, $body) = get($envoy, '/api//x');
+is("$code $body", "200 app /api//x", 'normalize_path: false, merge_slashes: false: forwarded as sent');
+($code, $body) = get($envoy, '/api/../admin/x');
+is("$code $body", "200 app-admin /api/../admin/x",
+   'normalize_path: false: RBAC passes /api/../admin/x as sent and nginx serves /admin (why it is on by default)');
 
 # Config: bad values name file:line:col.
 my $bad = "$dir/bad.yaml";

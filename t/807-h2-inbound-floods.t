@@ -18,7 +18,9 @@ listeners:
   - { name: l, address: 127.0.0.1:$p, routes: [{ match: { prefix: / }, direct_response: { status: 200, body: ok } }] }
   - name: lax
     address: 127.0.0.1:$p2
-    http2: { max_consecutive_inbound_frames_with_empty_payload: 100000, max_inbound_priority_frames_per_stream: 100000 }
+    http2: { max_consecutive_inbound_frames_with_empty_payload: 100000, max_inbound_priority_frames_per_stream: 100000,
+             max_inbound_window_update_frames_per_data_frame_sent: 100000, max_outbound_frames: 20000,
+             max_outbound_control_frames: 2000 }
     routes: [{ match: { prefix: / }, direct_response: { status: 200, body: ok } }]
 EOF
 
@@ -57,7 +59,18 @@ ok((grep { $_->[0] == 1 && $_->[2] == 1 } @$frames), 'within the limits: the req
 # The limits are per listener and configurable.
 ($code) = run_h2($p2, h2_client_preface() . h2_frame(1, 0x4, 1, $post) . (h2_frame(0, 0, 1, '') x 2000) . h2_frame(0, 0x1, 1, ''));
 ok(!defined $code || $code == 0, 'raised max_consecutive_inbound_frames_with_empty_payload accepts them');
-is($wm->stat('http.lax.http2.inbound_empty_frames_flood'), 0, 'nothing counted there');
+# WINDOW_UPDATEs are allowed in proportion to the DATA frames sent: one
+# answered GET, then 1000 of them.
+my $get = h2_headers_block(':method' => 'GET', ':scheme' => 'http', ':authority' => 'a', ':path' => '/');
+my ($resp) = http_raw($p2, [h2_client_preface() . h2_frame(1, 0x5, 1, $get), $wu x 1000], pause => 0.5,
+		      timeout => scale(2));
+($code) = map { unpack('x4N', $_->[3]) } grep { $_->[0] == 7 } h2_frames($resp);
+ok(!defined $code || $code == 0, 'raised max_inbound_window_update_frames_per_data_frame_sent accepts them');
+($resp) = http_raw($p, [h2_client_preface() . h2_frame(1, 0x5, 1, $get), $wu x 1000], pause => 0.5, timeout => scale(2));
+($code) = map { unpack('x4N', $_->[3]) } grep { $_->[0] == 7 } h2_frames($resp);
+is($code, 0xb, 'the default (10 per DATA frame sent) does not');
+is($wm->stat('http.lax.http2.inbound_empty_frames_flood') + $wm->stat('http.lax.http2.inbound_window_update_frames_flood'),
+   0, 'nothing counted there');
 
 # Ordinary clients are unaffected.
 SKIP: {
