@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,37 @@ static struct event_base *main_base;
 static struct lsock *lsocks;
 static const char *conf_path;		/* NULL: the embedded default */
 static struct event *drain_ev;
+static struct event *trim_ev;
+
+/* Memory back to the system after a burst. glibc keeps what a burst of
+ * connections freed (nghttp2 sessions, buffers) in each worker's arena, so
+ * RSS stayed at its peak (41 MB after 2,000 HTTP/2 connections, and climbing
+ * with more bursts). Every TRIM_INTERVAL the main thread looks at the
+ * connections: once TRIM_CHURN or more came since the last trim, and an
+ * interval went by with almost none new and few open (the load went away),
+ * malloc_trim(0) hands free pages back. It locks each arena briefly, at most
+ * once an interval, and never under steady load. */
+#define TRIM_INTERVAL_MS 2000
+#define TRIM_CHURN 64
+#define TRIM_QUIET 8
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static uint64_t last_total, churn;
+	uint64_t total = 0, open = 0, fresh;
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		total += atomic_load_explicit(&workers[i].conns_total, memory_order_relaxed);
+		open += atomic_load_explicit(&workers[i].active_conns, memory_order_relaxed);
+	}
+	fresh = total - last_total;
+	last_total = total;
+	churn += fresh;
+	if (churn < TRIM_CHURN || fresh > TRIM_QUIET || open > TRIM_CHURN)
+		return;
+	malloc_trim(0);
+	churn = 0;
+}
 static uint64_t drain_deadline_us;
 uint64_t server_start_wall_us;
 
@@ -384,6 +416,11 @@ int server_run(const char *path, struct cfg *c)
 		sigev[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
 		event_add(sigev[i], NULL);
 	}
+	if ((trim_ev = event_new(main_base, -1, EV_PERSIST, trim_cb, NULL))) {
+		struct timeval tv = { TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000 };
+
+		event_add(trim_ev, &tv);
+	}
 	log_info("wingman %s started: %u workers, %u listeners, %u clusters, config %s", WINGMAN_VERSION,
 		 c->workers, c->nlisteners, c->nclusters, conf_path ? conf_path : "<default>");
 
@@ -397,6 +434,8 @@ int server_run(const char *path, struct cfg *c)
 		event_free(sigev[i]);
 	if (drain_ev)
 		event_free(drain_ev);
+	if (trim_ev)
+		event_free(trim_ev);
 	main_fini();	/* snapshots released by the workers on their way out */
 	cfg_snapshot_release(cfg_snapshot_current());
 	cluster_shutdown();

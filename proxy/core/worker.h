@@ -49,6 +49,7 @@ struct worker {
 	uint64_t next_id;		/* connection/stream ids: worker id in the top bits */
 	atomic_uint_fast64_t active_streams;	/* read by the main thread for drain */
 	atomic_uint_fast64_t active_conns;
+	atomic_uint_fast64_t conns_total;	/* accepted since start (the main thread's trim looks at it) */
 };
 
 extern struct worker *workers;

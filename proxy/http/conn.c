@@ -569,6 +569,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
 	}
 	atomic_fetch_add(&w->active_conns, 1);
+	atomic_fetch_add_explicit(&w->conns_total, 1, memory_order_relaxed);
 	if ((c->next = w->conns))
 		c->next->pprev = &c->next;
 	c->pprev = &w->conns;
