@@ -1,0 +1,96 @@
+# Soak: for 60 s of keep-alive load (wrk) and a second client opening a new
+# connection per request, wingman is sent 100 SIGHUPs over configs that
+# alternate good, broken and empty. Broken and empty ones are refused (the
+# running config keeps serving, server.config_reload_failed counts them),
+# good ones take effect; not one request fails.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(sleep time);
+use POSIX ();
+use Wingman;
+
+plan skip_all => 'wrk not installed (apt-get install wrk)' unless have_prog('wrk');
+
+my $ng = start_nginx(q{ location / { return 200 "ok\n"; } });
+my $np = $ng->port;
+my ($port, $admin) = map { free_port() } 1 .. 2;
+
+sub good {
+	my ($i) = @_;
+	return <<"EOF";
+workers: 2
+admin: { address: 127.0.0.1:$admin }
+access_log: { path: off }
+listeners:
+  - name: web
+    address: 127.0.0.1:$port
+    routes:
+      - match: { prefix: / }
+        route: { cluster: web-$i }
+        headers: { response: { set: { x-generation: "$i" } } }
+clusters:
+  - { name: web-$i, endpoints: [127.0.0.1:$np] }
+EOF
+}
+my @broken = (
+	"listeners:\n  - { name: web, address: 127.0.0.1:$port, routes: [{ match: { prefix: / }, route: { cluster: nope } }] }\n",
+	"listeners: [\n",
+	"workers: 2\nlisteners:\n  - { name: web, address: 127.0.0.1:$port, idle_timeout: soon, routes: [] }\n",
+	"\0\0\0",
+);
+
+my $wm = start_wingman(good(0));
+is(http_get($port, '/')->{headers}{'x-generation'}, '0', 'generation 0 serving');
+
+my $secs = scale(60);
+my $out = tmpdir() . '/wrk-901.out';
+my $wrk = Wingman::spawn(cmd => ['wrk', '-t1', '-c8', '-d', "${secs}s", '--timeout', '5s', "http://127.0.0.1:$port/"],
+	stdout => $out, stderr => $out, name => 'wrk');
+# New connections too: a reload must not drop a connection being accepted.
+my $cl_out = tmpdir() . '/close-901.out';
+my $closer = fork // die "fork: $!";
+if ($closer == 0) {
+	my ($n, $bad) = (0, 0);
+	my $end = time + $secs - 2;
+	while (time < $end) {
+		my $r = http_get($port, '/', headers => ['Connection', 'close']);
+		$n++;
+		$bad++ unless ($r->{status} // 0) == 200;
+	}
+	spew($cl_out, "$n $bad\n");
+	POSIX::_exit(0);
+}
+
+my ($good, $refused, $gen) = (0, 0, 0);
+my $t0 = time;
+for my $i (1 .. 100) {
+	my $kind = $i % 3;	# 0: good, 1: broken, 2: empty
+	if ($kind == 0) {
+		$wm->write_conf(good(++$gen));
+		$good++;
+	} else {
+		$wm->write_conf($kind == 1 ? $broken[$i % @broken] : '');
+		$refused++;
+	}
+	$wm->hup;
+	wait_for(sub { $wm->stat('server.config_reload') + $wm->stat('server.config_reload_failed') >= $i }, scale(5), 0.01);
+	my $left = $t0 + ($secs - 4) * $i / 100 - time;
+	sleep($left) if $left > 0;
+}
+is($wm->stat('server.config_reload'), $good, "$good good configs reloaded");
+is($wm->stat('server.config_reload_failed'), $refused, "$refused broken or empty configs refused");
+waitpid($closer, 0);
+Wingman::stop_process($wrk, 'INT', 10);
+my $w = Wingman::wrk_parse(slurp($out));
+diag("wrk: " . ($w->{requests} // '?') . " requests, " . ($w->{rps} // '?') . " rps over ${secs}s");
+ok(($w->{requests} // 0) > 1000, 'wrk completed requests') or diag($w->{raw});
+is($w->{non2xx}, 0, 'wrk: zero non-2xx responses');
+is($w->{connect} + $w->{read} + $w->{write} + $w->{timeout}, 0, 'wrk: zero socket errors') or diag($w->{raw});
+my ($n, $bad) = split ' ', slurp($cl_out);
+ok(($n // 0) > 100, "a new connection per request: $n requests");
+is($bad, 0, 'a new connection per request: none failed');
+is(http_get($port, '/')->{headers}{'x-generation'}, $gen, 'the last good generation serves');
+is($wm->stat('http.web.downstream_rq_5xx'), 0, 'no 5xx counted by wingman');
+ok($wm->alive, 'wingman still running');
+done_testing;
