@@ -1,0 +1,91 @@
+/* Private to proxy/config/cfg*.c: what the section parsers share. Filters
+ * parse their sections through cfg.h alone. */
+#ifndef WM_CFG_PARSE_H
+#define WM_CFG_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "config/ytree.h"
+
+#define CFG_MAX_WEIGHT		10000	/* per route destination and per endpoint */
+#define CFG_MAX_TOTAL_WEIGHT	10000	/* sum over a weighted route */
+
+/* Name and address indexes: open addressing over positions (+1; 0 is
+ * empty), so duplicate checks and lookups stay linear in the number of
+ * listeners and clusters (a config with 100k of them loads in a second, and
+ * a SIGHUP does not hold the main thread). eq(ctx, a, b) compares two
+ * positions; a hash collision costs a probe, never a wrong answer. */
+struct pos_index {
+	uint32_t *slot;
+	uint32_t mask;
+};
+
+static inline bool cfg_is_null(const struct ynode *n)
+{
+	return n->type == YN_SCALAR && n->plain && (!n->len || !strcmp(n->str, "~") || !strcmp(n->str, "null"));
+}
+
+static inline void *cfg_zalloc_n(struct cfg_parse *pc, size_t n, size_t size)
+{
+	return arena_zalloc(pc->arena, (n ? n : 1) * size);
+}
+
+/* cfg-errs.c */
+/* Sorts the messages from index from on by position, keeping equal ones in order. */
+void cfg_errs_sort(struct cfg_errs *e, unsigned from);
+/* map's value for key, or NULL after reporting "WHAT: missing required key". */
+const struct ynode *cfg_need(struct cfg_parse *pc, const struct ynode *map, const char *key,
+			     const char *what);
+int cfg_index_init(struct cfg_parse *pc, struct pos_index *x, unsigned n);
+/* Inserts pos unless an equal one is there: returns that one's position, or -1. */
+long cfg_index_put(struct pos_index *x, uint64_t h, unsigned pos, bool (*eq)(const void *, unsigned, unsigned),
+		   const void *ctx);
+uint64_t cfg_hash_bytes(uint64_t h, const void *p, size_t n);
+uint64_t cfg_hash_str(const char *s);
+/* s copied to the arena with conv (tolower, toupper) applied to each byte. */
+char *cfg_dup_case(struct arena *a, const char *s, int (*conv)(int));
+/* An RFC 9110 token: a header name or a method. */
+bool cfg_is_token(const char *s);
+/* "host:port" into addr; need_ip for a listening address. */
+int cfg_parse_addr(struct cfg_parse *pc, const struct ynode *n, bool need_ip, const char **text,
+		   struct addr_spec *addr);
+bool cfg_in_list(const char *const *list, const char *s);
+
+/* cfg.c: the filters' sections */
+/* Parses every key of map that names a filter of the given scope into a
+ * filter_conf array (in the map's order). */
+int cfg_parse_filters(struct cfg_parse *pc, const struct ynode *map, const char *const *base, unsigned scope,
+		      struct filter_conf **out, unsigned *nout);
+/* cfg_check_keys with base plus the filters of scope allowed; a filter of
+ * another scope is reported as misplaced WHERE ("in a route"). */
+int cfg_check_keys_scoped(struct cfg_parse *pc, const struct ynode *map, const char *const *base,
+			  unsigned scope, const char *where);
+/* Chain: one entry per filter of the table whose flags include need, own's
+ * config (a route's) taking the place of the top-level one when both exist.
+ * NULL on out-of-memory. */
+struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_conf *own, unsigned nown,
+				    unsigned need, unsigned *nchain);
+
+/* cfg-clusters.c */
+extern const char *const cfg_lb_names[];	/* by enum lb_type */
+int cfg_parse_clusters(struct cfg_parse *pc, const struct ynode *seq);
+
+/* cfg-listeners.c */
+/* Envoy's path_with_escaped_slashes_action values, by enum path_escaped_slashes. */
+extern const char *const cfg_slash_actions[];
+/* protocol: auto | http1 | http2 (auto for listeners only). */
+int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listener, enum http_proto *out);
+int cfg_parse_listeners(struct cfg_parse *pc, const struct ynode *seq);
+
+/* cfg-routes.c */
+int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh);
+int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh);
+/* A domain may appear in only one virtual host of a listener (as in Envoy). */
+int cfg_check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l);
+
+#endif

@@ -1,0 +1,541 @@
+/* virtual_hosts and routes: domains, matches (path, headers, methods, query),
+ * actions (cluster, weighted, redirect, direct_response), rewrites, and each
+ * route's filter chain. */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "config/cfg.h"
+#include "config/cfg-parse.h"
+#include "http/filter.h"
+#include "config/ytree.h"
+
+static void regfree_cb(void *arg)
+{
+	regfree(arg);
+}
+
+/* Compiles src as a POSIX ERE that must match the whole subject. */
+static int compile_regex(struct cfg_parse *pc, const struct ynode *n, const char *src, regex_t *re)
+{
+	char *pat = arena_printf(pc->arena, "^(%s)$", src);
+	char msg[256];
+	int rc;
+
+	if (!pat)
+		return -ENOMEM;
+	if ((rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB))) {
+		regerror(rc, re, msg, sizeof(msg));
+		cfg_error(pc, n, "invalid regex \"%s\": %s", src, msg);
+		return -EINVAL;
+	}
+	if (arena_cleanup_add(pc->arena, regfree_cb, re)) {
+		regfree(re);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const char **name,
+			   struct cfg_cluster **out)
+{
+	const struct cfg_cluster *c;
+
+	if (cfg_get_str(pc, n, name))
+		return -EINVAL;
+	if (!(c = cfg_cluster_find(pc->cfg, *name))) {
+		cfg_error(pc, n, "unknown cluster \"%s\"", *name);
+		return -EINVAL;
+	}
+	*out = (struct cfg_cluster *)c;
+	return 0;
+}
+
+static const char *const pseudo_headers[] = { ":authority", ":method", ":path", ":scheme", NULL };
+
+static int parse_header_match(struct cfg_parse *pc, const struct ynode *k, const struct ynode *v,
+			      struct cfg_header_match *hm)
+{
+	static const char *const keys[] = { "exact", "prefix", "suffix", "regex", "present", NULL };
+	static const enum hm_type types[] = { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
+	const struct ynode *mk, *mv;
+	const char *name;
+
+	if (cfg_get_str(pc, k, &name))
+		return -EINVAL;
+	if (!(hm->name = cfg_dup_case(pc->arena, name, tolower)))
+		return -ENOMEM;
+	if (!cfg_is_token(hm->name) && !cfg_in_list(pseudo_headers, hm->name)) {
+		cfg_error(pc, k, "invalid header name \"%s\"", name);
+		return -EINVAL;
+	}
+	if (cfg_expect_map(pc, v, "a header match like {exact: value} or {present: true}") ||
+	    cfg_check_keys(pc, v, keys))
+		return -EINVAL;
+	if (v->n != 1) {
+		cfg_error(pc, v, "a header match needs exactly one of exact, prefix, suffix, regex, present");
+		return -EINVAL;
+	}
+	mk = v->items[0];
+	mv = v->items[1];
+	for (unsigned i = 0; keys[i]; i++)
+		if (!strcmp(mk->str, keys[i]))
+			hm->type = types[i];
+	if (hm->type == HM_PRESENT)
+		return cfg_get_bool(pc, mv, &hm->present);
+	if (cfg_get_str(pc, mv, &hm->value))
+		return -EINVAL;
+	if (hm->type == HM_REGEX)
+		return compile_regex(pc, mv, hm->value, &hm->re);
+	return 0;
+}
+
+static int parse_query_match(struct cfg_parse *pc, const struct ynode *k, const struct ynode *v,
+			     struct cfg_query_match *qm)
+{
+	static const char *const keys[] = { "exact", "regex", "present", NULL };
+	static const enum hm_type types[] = { HM_EXACT, HM_REGEX, HM_PRESENT };
+	const struct ynode *mk, *mv;
+
+	if (cfg_get_str(pc, k, &qm->name))
+		return -EINVAL;
+	if (!*qm->name) {
+		cfg_error(pc, k, "query parameter name must not be empty");
+		return -EINVAL;
+	}
+	if (cfg_expect_map(pc, v, "a query match like {exact: value} or {present: true}") ||
+	    cfg_check_keys(pc, v, keys))
+		return -EINVAL;
+	if (v->n != 1) {
+		cfg_error(pc, v, "a query match needs exactly one of exact, regex, present");
+		return -EINVAL;
+	}
+	mk = v->items[0];
+	mv = v->items[1];
+	for (unsigned i = 0; keys[i]; i++)
+		if (!strcmp(mk->str, keys[i]))
+			qm->type = types[i];
+	if (qm->type == HM_PRESENT)
+		return cfg_get_bool(pc, mv, &qm->present);
+	if (cfg_get_str(pc, mv, &qm->value))
+		return -EINVAL;
+	if (qm->type == HM_REGEX)
+		return compile_regex(pc, mv, qm->value, &qm->re);
+	return 0;
+}
+
+static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
+{
+	static const char *const keys[] = { "prefix", "path", "regex", "headers", "methods", "query_params", NULL };
+	static const char *const kinds[] = { "prefix", "path", "regex" };
+	const struct ynode *v, *kind = NULL;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a route match (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	for (unsigned i = 0; i < ARRAY_SIZE(kinds); i++) {
+		if (!(v = yaml_get(n, kinds[i])))
+			continue;
+		if (kind) {
+			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex");
+			rc = -EINVAL;
+			continue;
+		}
+		kind = v;
+		m->kind = (enum rm_kind)i;
+		if (cfg_get_str(pc, v, &m->value)) {
+			rc = -EINVAL;
+		} else if (m->kind == RM_REGEX) {
+			if (compile_regex(pc, v, m->value, &m->re))
+				rc = -EINVAL;
+		} else if (m->value[0] != '/') {
+			cfg_error(pc, v, "%s must start with \"/\"", kinds[i]);
+			rc = -EINVAL;
+		}
+	}
+	if (!kind) {
+		cfg_error(pc, n, "a route match needs one of prefix, path, regex");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "headers"))) {
+		if (cfg_expect_map(pc, v, "a map of header name: match")) {
+			rc = -EINVAL;
+		} else {
+			if (!(m->headers = cfg_zalloc_n(pc, v->n, sizeof(*m->headers))))
+				return -ENOMEM;
+			m->nheaders = v->n;
+			for (unsigned i = 0; i < v->n; i++)
+				if (parse_header_match(pc, v->items[2 * i], v->items[2 * i + 1], &m->headers[i]))
+					rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "methods"))) {
+		if (cfg_expect_seq(pc, v, "a list of methods")) {
+			rc = -EINVAL;
+		} else {
+			if (!(m->methods = cfg_zalloc_n(pc, v->n, sizeof(*m->methods))))
+				return -ENOMEM;
+			m->nmethods = v->n;
+			for (unsigned i = 0; i < v->n; i++) {
+				const char *s;
+
+				if (cfg_get_str(pc, v->items[i], &s)) {
+					rc = -EINVAL;
+				} else if (!cfg_is_token(s)) {
+					cfg_error(pc, v->items[i], "invalid method \"%s\"", s);
+					rc = -EINVAL;
+				} else if (!(m->methods[i] = cfg_dup_case(pc->arena, s, toupper))) {
+					return -ENOMEM;
+				}
+			}
+		}
+	}
+	if ((v = yaml_get(n, "query_params"))) {
+		if (cfg_expect_map(pc, v, "a map of query parameter: match")) {
+			rc = -EINVAL;
+		} else {
+			if (!(m->query = cfg_zalloc_n(pc, v->n, sizeof(*m->query))))
+				return -ENOMEM;
+			m->nquery = v->n;
+			for (unsigned i = 0; i < v->n; i++)
+				if (parse_query_match(pc, v->items[2 * i], v->items[2 * i + 1], &m->query[i]))
+					rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
+static int parse_weighted(struct cfg_parse *pc, const struct ynode *seq, struct cfg_route *r)
+{
+	static const char *const keys[] = { "cluster", "weight", NULL };
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of {cluster, weight}"))
+		return -EINVAL;
+	if (!seq->n) {
+		cfg_error(pc, seq, "weighted needs at least one {cluster, weight}");
+		return -EINVAL;
+	}
+	if (!(r->weighted = cfg_zalloc_n(pc, seq->n, sizeof(*r->weighted))))
+		return -ENOMEM;
+	r->nweighted = seq->n;
+	for (unsigned i = 0; i < seq->n; i++) {
+		const struct ynode *n = seq->items[i], *v;
+		struct cfg_weighted *w = &r->weighted[i];
+		uint64_t weight;
+
+		if (cfg_expect_map(pc, n, "a weighted destination {cluster, weight}")) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (cfg_check_keys(pc, n, keys))
+			rc = -EINVAL;
+		if (!(v = cfg_need(pc, n, "cluster", "weighted destination")) ||
+		    resolve_cluster(pc, v, &w->cluster_name, &w->cluster))
+			rc = -EINVAL;
+		if (!(v = cfg_need(pc, n, "weight", "weighted destination")) ||
+		    cfg_get_uint(pc, v, 1, CFG_MAX_WEIGHT, &weight)) {
+			rc = -EINVAL;
+			continue;
+		}
+		w->weight = (uint32_t)weight;
+		total += weight;
+	}
+	if (!rc && total > CFG_MAX_TOTAL_WEIGHT) {
+		cfg_error(pc, seq, "weights add up to %llu; the total must be at most %u",
+			  (unsigned long long)total, CFG_MAX_TOTAL_WEIGHT);
+		rc = -EINVAL;
+	}
+	r->total_weight = (uint32_t)total;
+	return rc;
+}
+
+static int parse_action(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "cluster", "weighted", NULL };
+	const struct ynode *c, *w;
+	const char *name;
+
+	if (cfg_expect_map(pc, n, "a route action like {cluster: NAME}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	c = yaml_get(n, "cluster");
+	w = yaml_get(n, "weighted");
+	if (!c == !w) {
+		cfg_error(pc, n, "a route needs exactly one of cluster, weighted");
+		return -EINVAL;
+	}
+	if (c)
+		return resolve_cluster(pc, c, &name, &r->cluster);
+	return parse_weighted(pc, w, r);
+}
+
+static int parse_redirect(struct cfg_parse *pc, const struct ynode *n, struct cfg_redirect *rd)
+{
+	static const char *const keys[] = {
+		"host", "port", "scheme", "path", "prefix", "response_code", "strip_query", NULL
+	};
+	const struct ynode *v;
+	uint64_t u;
+	int rc = 0;
+
+	rd->code = 301;
+	if (cfg_expect_map(pc, n, "a redirect like {host: h, path: /p}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if ((v = yaml_get(n, "host")) && cfg_get_str(pc, v, &rd->host))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "scheme"))) {
+		if (cfg_get_str(pc, v, &rd->scheme)) {
+			rc = -EINVAL;
+		} else if (strcmp(rd->scheme, "http") && strcmp(rd->scheme, "https")) {
+			cfg_error(pc, v, "scheme must be http or https");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "port"))) {
+		if (cfg_get_uint(pc, v, 1, 65535, &u))
+			rc = -EINVAL;
+		rd->port = (uint16_t)u;
+	}
+	if ((v = yaml_get(n, "path")) && cfg_get_str(pc, v, &rd->path))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "prefix")) && cfg_get_str(pc, v, &rd->prefix))
+		rc = -EINVAL;
+	if (rd->path && rd->prefix) {
+		cfg_error(pc, n, "a redirect takes path or prefix, not both");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "response_code"))) {
+		if (cfg_get_uint(pc, v, 0, 999, &u)) {
+			rc = -EINVAL;
+		} else if (u != 301 && u != 302 && u != 303 && u != 307 && u != 308) {
+			cfg_error(pc, v, "response_code must be one of 301, 302, 303, 307, 308");
+			rc = -EINVAL;
+		} else {
+			rd->code = (int)u;
+		}
+	}
+	if ((v = yaml_get(n, "strip_query")) && cfg_get_bool(pc, v, &rd->strip_query))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int parse_direct(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "status", "body", NULL };
+	const struct ynode *v;
+	uint64_t u;
+	int rc = 0;
+
+	r->direct_body = "";
+	if (cfg_expect_map(pc, n, "a direct response like {status: 503, body: text}") ||
+	    cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if (!(v = cfg_need(pc, n, "status", "direct_response")) || cfg_get_uint(pc, v, 200, 599, &u))
+		rc = -EINVAL;
+	else
+		r->direct_status = (int)u;
+	if ((v = yaml_get(n, "body")) && cfg_get_str(pc, v, &r->direct_body))
+		rc = -EINVAL;
+	return rc;
+}
+
+static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = { "prefix", "host", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a rewrite like {prefix: /new, host: name}") || cfg_check_keys(pc, n, keys))
+		return -EINVAL;
+	if ((v = yaml_get(n, "prefix"))) {
+		if (cfg_get_str(pc, v, &r->rewrite_prefix)) {
+			rc = -EINVAL;
+		} else if (r->match.kind != RM_PREFIX) {
+			cfg_error(pc, v, "rewrite.prefix needs a prefix match");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "host"))) {
+		if (cfg_get_str(pc, v, &r->rewrite_host)) {
+			rc = -EINVAL;
+		} else if (!*r->rewrite_host) {
+			cfg_error(pc, v, "rewrite.host must not be empty");
+			rc = -EINVAL;
+		}
+	}
+	return rc;
+}
+
+static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+{
+	static const char *const keys[] = {
+		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", NULL
+	};
+	static const char *const actions[] = { "route", "redirect", "direct_response" };
+	const struct ynode *action = NULL;
+	struct filter_conf *own = NULL;
+	unsigned nown = 0;
+	const struct ynode *v;
+	int rc = 0;
+
+	r->name = "";
+	if (cfg_expect_map(pc, n, "a route (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_ROUTE, "in a route"))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "name")) && cfg_get_str(pc, v, &r->name))
+		rc = -EINVAL;
+	if (!(v = cfg_need(pc, n, "match", "route")) || parse_match(pc, v, &r->match))
+		rc = -EINVAL;
+	for (unsigned i = 0; i < ARRAY_SIZE(actions); i++) {
+		if (!(v = yaml_get(n, actions[i])))
+			continue;
+		if (action) {
+			cfg_error(pc, v, "a route takes exactly one of route, redirect, direct_response");
+			rc = -EINVAL;
+			continue;
+		}
+		action = v;
+		r->action = (enum route_action)i;
+		if ((i == RA_CLUSTER && parse_action(pc, v, r)) ||
+		    (i == RA_REDIRECT && parse_redirect(pc, v, &r->redirect)) ||
+		    (i == RA_DIRECT && parse_direct(pc, v, r)))
+			rc = -EINVAL;
+	}
+	if (!action) {
+		cfg_error(pc, n, "a route needs one of route, redirect, direct_response");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "rewrite")) && parse_rewrite(pc, v, r))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "timeout")) && cfg_get_duration(pc, v, &r->timeout_ms))
+		rc = -EINVAL;
+	if (cfg_parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
+		rc = -EINVAL;
+	if (!(r->chain = cfg_build_chain(pc, own, nown, 0, &r->nchain)))
+		return -ENOMEM;
+	return rc;
+}
+
+int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh)
+{
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of routes"))
+		return -EINVAL;
+	if (!seq->n) {
+		cfg_error(pc, seq, "no routes: add at least one");
+		return -EINVAL;
+	}
+	if (!(vh->routes = cfg_zalloc_n(pc, seq->n, sizeof(*vh->routes))))
+		return -ENOMEM;
+	vh->nroutes = seq->n;
+	for (unsigned i = 0; i < seq->n; i++)
+		if (parse_route(pc, seq->items[i], &vh->routes[i]))
+			rc = -EINVAL;
+	return rc;
+}
+
+static bool valid_domain(const char *d)
+{
+	const char *star = strchr(d, '*');
+
+	if (!*d || strpbrk(d, " \t/"))
+		return false;
+	if (d[0] == '[') {
+		const char *end = strchr(d, ']');
+
+		return !star && end && !end[1];
+	}
+	if (strchr(d, ':'))
+		return false;
+	if (!star)
+		return true;
+	if (strchr(star + 1, '*'))
+		return false;
+	if (!strcmp(d, "*"))
+		return true;
+	if (star == d)
+		return d[1] == '.' && d[2];
+	return star[1] == '\0' && star - d >= 2 && star[-1] == '.';
+}
+
+static int parse_domains(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh)
+{
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, seq, "a list of domains"))
+		return -EINVAL;
+	if (!seq->n) {
+		cfg_error(pc, seq, "domains must not be empty (use [\"*\"] to match any host)");
+		return -EINVAL;
+	}
+	if (!(vh->domains = cfg_zalloc_n(pc, seq->n, sizeof(*vh->domains))))
+		return -ENOMEM;
+	vh->ndomains = seq->n;
+	for (unsigned i = 0; i < seq->n; i++) {
+		const char *s;
+
+		if (cfg_get_str(pc, seq->items[i], &s)) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (!valid_domain(s)) {
+			cfg_error(pc, seq->items[i],
+				  "invalid domain \"%s\": expected a host name (no port), \"*\", \"*.suffix\" or \"prefix.*\"",
+				  s);
+			rc = -EINVAL;
+			continue;
+		}
+		if (!(vh->domains[i] = cfg_dup_case(pc->arena, s, tolower)))
+			return -ENOMEM;
+	}
+	return rc;
+}
+
+int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh)
+{
+	static const char *const keys[] = { "name", "domains", "routes", NULL };
+	const struct ynode *v;
+	int rc = 0;
+
+	if (cfg_expect_map(pc, n, "a virtual host (a map)"))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		rc = -EINVAL;
+	if (!(v = cfg_need(pc, n, "name", "virtual host")) || cfg_get_str(pc, v, &vh->name))
+		rc = -EINVAL;
+	if (!(v = cfg_need(pc, n, "domains", "virtual host")) || parse_domains(pc, v, vh))
+		rc = -EINVAL;
+	if (!(v = cfg_need(pc, n, "routes", "virtual host")) || cfg_parse_routes(pc, v, vh))
+		rc = -EINVAL;
+	return rc;
+}
+
+int cfg_check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < l->nvhosts; i++) {
+		const struct ynode *di = yaml_get(seq->items[i], "domains");
+
+		for (unsigned a = 0; a < l->vhosts[i].ndomains; a++) {
+			const char *d = l->vhosts[i].domains[a];
+			bool dup = false;
+
+			for (unsigned j = 0; j <= i && !dup && d; j++)
+				for (unsigned b = 0; b < (j == i ? a : l->vhosts[j].ndomains) && !dup; b++)
+					dup = l->vhosts[j].domains[b] && !strcmp(l->vhosts[j].domains[b], d);
+			if (dup) {
+				cfg_error(pc, di->items[a], "domain \"%s\" appears twice in listener \"%s\"", d,
+					  l->name ? l->name : "");
+				rc = -EINVAL;
+			}
+		}
+	}
+	return rc;
+}
