@@ -849,8 +849,10 @@ static int parse_query_match(struct cfg_parse *pc, const struct ynode *k, const 
 
 static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
 {
-	static const char *const keys[] = { "prefix", "path", "regex", "headers", "methods", "query_params", NULL };
-	static const char *const kinds[] = { "prefix", "path", "regex" };
+	static const char *const keys[] = {
+		"prefix", "path", "regex", "connect_matcher", "headers", "methods", "query_params", NULL
+	};
+	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
 	const struct ynode *v, *kind = NULL;
 	int rc = 0;
 
@@ -862,13 +864,17 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		if (!(v = yaml_get(n, kinds[i])))
 			continue;
 		if (kind) {
-			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex");
+			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex, connect_matcher");
 			rc = -EINVAL;
 			continue;
 		}
 		kind = v;
 		m->kind = (enum rm_kind)i;
-		if (cfg_get_str(pc, v, &m->value)) {
+		if (m->kind == RM_CONNECT) {
+			m->value = "";	/* Envoy's connect_matcher: {} */
+			if (cfg_expect_map(pc, v, "connect_matcher: {}") || cfg_check_keys(pc, v, keys + 7))
+				rc = -EINVAL;
+		} else if (cfg_get_str(pc, v, &m->value)) {
 			rc = -EINVAL;
 		} else if (m->kind == RM_REGEX) {
 			if (compile_regex(pc, v, m->value, &m->re))
@@ -879,7 +885,7 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		}
 	}
 	if (!kind) {
-		cfg_error(pc, n, "a route match needs one of prefix, path, regex");
+		cfg_error(pc, n, "a route match needs one of prefix, path, regex, connect_matcher");
 		rc = -EINVAL;
 	}
 	if ((v = yaml_get(n, "headers"))) {
@@ -1125,7 +1131,8 @@ static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg
 static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
 {
 	static const char *const keys[] = {
-		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", NULL
+		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", "idle_timeout",
+		"upgrade_configs", NULL
 	};
 	static const char *const actions[] = { "route", "redirect", "direct_response" };
 	const struct ynode *action = NULL;
@@ -1165,6 +1172,10 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 	if ((v = yaml_get(n, "rewrite")) && parse_rewrite(pc, v, r))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "timeout")) && cfg_get_duration(pc, v, &r->timeout_ms))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "idle_timeout")) && cfg_get_duration(pc, v, &r->idle_timeout_ms))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "upgrade_configs")) && cfg_upgrades_parse(pc, v, true, &r->upgrades, &r->nupgrades))
 		rc = -EINVAL;
 	if (parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
 		rc = -EINVAL;
@@ -1390,7 +1401,7 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
 		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
-		"path_with_escaped_slashes_action", "default_host_for_http_10", NULL
+		"path_with_escaped_slashes_action", "default_host_for_http_10", "upgrade_configs", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -1444,6 +1455,10 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "http2")) && parse_http2(pc, v, &l->http2))
 		rc = -EINVAL;
+	if ((v = yaml_get(n, "upgrade_configs")) ? cfg_upgrades_parse(pc, v, false, &l->upgrades, &l->nupgrades)
+						 : cfg_upgrades_default(pc, &l->upgrades, &l->nupgrades))
+		rc = -EINVAL;
+	l->http2.enable_connect_protocol = cfg_upgrade_allowed(l, NULL, "websocket");
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "listener %s", l->name ? l->name : "");
 
@@ -1840,7 +1855,7 @@ static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigne
 
 static void dump_route(struct json_w *w, const struct cfg_route *r)
 {
-	static const char *const kinds[] = { "prefix", "path", "regex" };
+	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
 	static const char *const hm_names[] = {
 		[HM_EXACT] = "exact", [HM_PREFIX] = "prefix", [HM_SUFFIX] = "suffix",
 		[HM_REGEX] = "regex", [HM_PRESENT] = "present",
