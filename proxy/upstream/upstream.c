@@ -671,6 +671,8 @@ static int on_message_complete(llhttp_t *p)
 	struct upconn *uc = U(p);
 	struct upstream_req *ur = uc->ur;
 
+	if (uc->flags & UPCONN_FL_TUNNEL)
+		return 0;	/* the 101's: the tunnel goes on (a 101 may reach the client as 200) */
 	if (ur && ur->s->resp.status >= 100 && ur->s->resp.status < 200) {
 		h1_acc_reset(&uc->acc);
 		return 0;
