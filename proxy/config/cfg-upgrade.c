@@ -24,6 +24,7 @@ int cfg_upgrades_parse(struct cfg_parse *pc, const struct ynode *n, bool route, 
 	for (unsigned i = 0; i < n->n; i++) {
 		const struct ynode *e = n->items[i], *t;
 
+		v[i].type = "";	/* never NULL, even in a config being refused */
 		if (cfg_expect_map(pc, e, "an upgrade config (a map)") ||
 		    cfg_check_keys(pc, e, route ? rkeys : lkeys)) {
 			rc = -EINVAL;
@@ -44,7 +45,7 @@ int cfg_upgrades_parse(struct cfg_parse *pc, const struct ynode *n, bool route, 
 		/* CONNECT is always terminated here (a TCP connection to the
 		 * endpoint); connect_config says so and takes no options yet. */
 		if ((t = yaml_get(e, "connect_config"))) {
-			if (!v[i].type || strcasecmp(v[i].type, "CONNECT")) {
+			if (strcasecmp(v[i].type, "CONNECT")) {
 				cfg_error(pc, t, "connect_config goes with upgrade_type: CONNECT");
 				rc = -EINVAL;
 			} else if (cfg_expect_map(pc, t, "a connect_config map") || cfg_check_keys(pc, t, lkeys + 2)) {
