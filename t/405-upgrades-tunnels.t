@@ -158,4 +158,12 @@ like($wm->log_line(qr{^CONNECT echo.test:7 }), qr{^CONNECT echo.test:7 HTTP/1.1 
 like($head, qr{^HTTP/1.1 403 }, 'CONNECT to a route without CONNECT: 403 (upgrade_failed)');
 ok($wm->log_line(qr{^CONNECT other.test:7 HTTP/1.1 403 - .* upgrade_failed$}), 'refused CONNECT logged');
 
+# ---- HTTP/2 CONNECT (no :protocol)
+$out = `timeout 30 node $src/t/ws/h2-connect.js http://127.0.0.1:$plain echo.test:7 3000000 2>&1`;
+like($out, qr/^status 200$/m, 'h2 CONNECT opted in: 200') or diag($out);
+like($out, qr/^echoed 3000000 ok$/m, 'h2 CONNECT: 3 MB echoed over DATA frames, END_STREAM both ways');
+ok($wm->log_line(qr{^CONNECT echo.test:7 HTTP/2 200 - rx=3000000 tx=3000000 }), 'h2 CONNECT logged with its bytes');
+$out = `timeout 30 node $src/t/ws/h2-connect.js http://127.0.0.1:$plain other.test:7 10 2>&1`;
+like($out, qr/^status 403$/m, 'h2 CONNECT without opt-in: 403');
+
 done_testing();

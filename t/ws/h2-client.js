@@ -47,7 +47,7 @@ session.once('remoteSettings', (s) => {
   req.on('response', (h) => {
     status = h[':status'];
     console.log('status ' + status);
-    if (status !== 200) { session.close(); return; }
+    if (status !== 200) { session.destroy(); return; }
     next();
   });
   req.on('data', (d) => { buf = Buffer.concat([buf, d]); if (waiting) waiting(); });
