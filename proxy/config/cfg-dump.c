@@ -32,7 +32,7 @@ static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigne
 
 static void dump_route(struct json_w *w, const struct cfg_route *r)
 {
-	static const char *const kinds[] = { "prefix", "path", "regex" };
+	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
 	static const char *const hm_names[] = {
 		[HM_EXACT] = "exact", [HM_PREFIX] = "prefix", [HM_SUFFIX] = "suffix",
 		[HM_REGEX] = "regex", [HM_PRESENT] = "present",

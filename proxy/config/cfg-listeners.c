@@ -174,7 +174,8 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"name", "address", "direction", "virtual_hosts", "routes", "tls", "protocol", "http2",
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
 		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
-		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout", NULL
+		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout",
+		"upgrade_configs", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -238,6 +239,10 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "http2")) && parse_http2(pc, v, &l->http2))
 		rc = -EINVAL;
+	if ((v = yaml_get(n, "upgrade_configs")) ? cfg_upgrades_parse(pc, v, false, &l->upgrades, &l->nupgrades)
+						 : cfg_upgrades_default(pc, &l->upgrades, &l->nupgrades))
+		rc = -EINVAL;
+	l->http2.enable_connect_protocol = cfg_upgrade_allowed(l, NULL, "websocket");
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "listener %s", l->name ? l->name : "");
 

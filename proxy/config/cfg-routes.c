@@ -127,8 +127,10 @@ static int parse_query_match(struct cfg_parse *pc, const struct ynode *k, const 
 
 static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
 {
-	static const char *const keys[] = { "prefix", "path", "regex", "headers", "methods", "query_params", NULL };
-	static const char *const kinds[] = { "prefix", "path", "regex" };
+	static const char *const keys[] = {
+		"prefix", "path", "regex", "connect_matcher", "headers", "methods", "query_params", NULL
+	};
+	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
 	const struct ynode *v, *kind = NULL;
 	int rc = 0;
 
@@ -140,13 +142,17 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		if (!(v = yaml_get(n, kinds[i])))
 			continue;
 		if (kind) {
-			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex");
+			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex, connect_matcher");
 			rc = -EINVAL;
 			continue;
 		}
 		kind = v;
 		m->kind = (enum rm_kind)i;
-		if (cfg_get_str(pc, v, &m->value)) {
+		if (m->kind == RM_CONNECT) {
+			m->value = "";	/* Envoy's connect_matcher: {} */
+			if (cfg_expect_map(pc, v, "connect_matcher: {}") || cfg_check_keys(pc, v, keys + 7))
+				rc = -EINVAL;
+		} else if (cfg_get_str(pc, v, &m->value)) {
 			rc = -EINVAL;
 		} else if (m->kind == RM_REGEX) {
 			if (compile_regex(pc, v, m->value, &m->re))
@@ -157,7 +163,7 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		}
 	}
 	if (!kind) {
-		cfg_error(pc, n, "a route match needs one of prefix, path, regex");
+		cfg_error(pc, n, "a route match needs one of prefix, path, regex, connect_matcher");
 		rc = -EINVAL;
 	}
 	if ((v = yaml_get(n, "headers"))) {
@@ -373,7 +379,8 @@ static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg
 static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
 {
 	static const char *const keys[] = {
-		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", NULL
+		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", "idle_timeout",
+		"upgrade_configs", NULL
 	};
 	static const char *const actions[] = { "route", "redirect", "direct_response" };
 	const struct ynode *action = NULL;
@@ -413,6 +420,10 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 	if ((v = yaml_get(n, "rewrite")) && parse_rewrite(pc, v, r))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "timeout")) && cfg_get_duration(pc, v, &r->timeout_ms))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "idle_timeout")) && cfg_get_duration(pc, v, &r->idle_timeout_ms))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "upgrade_configs")) && cfg_upgrades_parse(pc, v, true, &r->upgrades, &r->nupgrades))
 		rc = -EINVAL;
 	if (cfg_parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
 		rc = -EINVAL;

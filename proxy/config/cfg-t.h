@@ -35,7 +35,7 @@ struct cfg_header_match {
 	bool present;			/* HM_PRESENT: true = must be present, false = must be absent */
 };
 
-enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX };
+enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX, RM_CONNECT /* connect_matcher: CONNECT requests only */ };
 
 /* A query parameter condition on the raw (undecoded) value of the first occurrence, like Envoy. */
 struct cfg_query_match {
@@ -89,6 +89,12 @@ struct cfg_redirect {
 	bool strip_query;
 };
 
+/* One entry of Envoy's upgrade_configs (listener or route). */
+struct cfg_upgrade {
+	const char *type;		/* upgrade_type as written ("websocket", "CONNECT"); matched case-insensitively */
+	bool enabled;			/* default true */
+};
+
 struct cfg_route {
 	const char *name;		/* "" when unnamed */
 	struct cfg_route_match match;
@@ -99,6 +105,11 @@ struct cfg_route {
 	const char *rewrite_prefix;	/* prefix_rewrite: replaces the matched prefix, or NULL */
 	const char *rewrite_host;	/* host_rewrite, or NULL */
 	uint64_t timeout_ms;		/* whole request incl. retries; 0 = none (Istio default) */
+	uint64_t idle_timeout_ms;	/* tunnels of this route: close after this long without bytes; 0 = listener's */
+	/* Overrides the listener's upgrade_configs per type (Envoy: a route's
+	 * entry decides when present; CONNECT is terminated here, connect_config). */
+	struct cfg_upgrade *upgrades;
+	unsigned nupgrades;
 	struct cfg_cluster *cluster;	/* single destination, or NULL when weighted */
 	struct cfg_weighted *weighted;
 	unsigned nweighted;
@@ -162,6 +173,7 @@ struct cfg_http2 {
 	uint32_t max_consecutive_inbound_frames_with_empty_payload;	/* 1 */
 	uint32_t max_inbound_priority_frames_per_stream;		/* 100 */
 	uint32_t max_inbound_window_update_frames_per_data_frame_sent;	/* 10 */
+	bool enable_connect_protocol;		/* RFC 8441: set when the listener enables websocket */
 };
 
 /* Envoy's path_with_escaped_slashes_action: what %2F, %2f, %5C and %5c become. */
@@ -206,6 +218,8 @@ struct cfg_listener {
 	uint64_t stream_idle_timeout_ms;	/* no headers or data either way; 5 min */
 	uint64_t transport_socket_connect_timeout_ms;	/* accept to TLS handshake done (and PERMISSIVE sniff); 10 s */
 	struct cfg_http2 http2;
+	struct cfg_upgrade *upgrades;	/* upgrade_configs; default: websocket enabled (Istio) */
+	unsigned nupgrades;
 	struct path_opts path;		/* how request paths are normalised (cfg_path_opts_default) */
 	const char *default_host_for_http_10;	/* Host for HTTP/1.0 requests without one; NULL: none */
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */

@@ -56,6 +56,17 @@ int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint
 int cfg_get_double(struct cfg_parse *pc, const struct ynode *n, double min, double max, double *out);
 int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms);
 
+/* upgrade_configs (cfg-upgrade.c): a list of { upgrade_type, enabled } and,
+ * on a route (route=true), connect_config with upgrade_type CONNECT. */
+int cfg_upgrades_parse(struct cfg_parse *pc, const struct ynode *n, bool route, struct cfg_upgrade **out,
+		       unsigned *nout);
+/* A listener without upgrade_configs: websocket enabled, as Istio configures Envoy. */
+int cfg_upgrades_default(struct cfg_parse *pc, struct cfg_upgrade **out, unsigned *nout);
+/* Whether a request with this Upgrade token ("CONNECT" for CONNECT) becomes a
+ * tunnel: the route's entry for the type when it has one, else the
+ * listener's (Envoy's precedence); unlisted types are refused. */
+bool cfg_upgrade_allowed(const struct cfg_listener *l, const struct cfg_route *rt, const char *token);
+
 /* wingman's default: normalised, slashes merged, escaped slashes refused
  * (Istio's MERGE_SLASHES with Envoy's REJECT_REQUEST): the strictest setting
  * that never changes what a request means, so no DENY policy can be walked

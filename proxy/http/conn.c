@@ -119,6 +119,25 @@ static bool h1_timeouts(struct conn *c, uint64_t now, uint64_t *next)
 	return true;
 }
 
+/* An HTTP/1.1 tunnel without bytes either way for tunnel_idle_us (the
+ * route's idle_timeout, else the listener's) is reset: the client sees the
+ * close, the access log the tunnel with SI. True when it fired. */
+static bool tunnel_idle(struct conn *c, uint64_t now, uint64_t *next)
+{
+	if (!c->tunnel_idle_us)
+		return false;
+	if (now - c->last_active_us < c->tunnel_idle_us) {
+		if (c->last_active_us + c->tunnel_idle_us < *next)
+			*next = c->last_active_us + c->tunnel_idle_us;
+		return false;
+	}
+	log_debug("[C%llu] tunnel idle timeout", (unsigned long long)c->id);
+	if (c->listener_stats)
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_IDLE_TIMEOUT);
+	stream_reset(c->cur, RF_SI, "stream_idle_timeout");
+	return true;
+}
+
 /* The connection's one timer. It fires at the soonest deadline it was armed
  * for, then works out from time stamps what has expired: the streams' request
  * timeouts (rqtimeout.h), and the listener's idle_timeout (Envoy's: no stream
@@ -148,6 +167,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		fired = h2_conn_timeouts(c, now, &next);
 	else if (c->cur)
 		fired = h1_timeouts(c, now, &next);
+	if (!fired && (c->flags & CONN_FL_TUNNEL) && c->cur)
+		fired = tunnel_idle(c, now, &next);
 	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
 		return;
 	busy = c->h2 ? !h2_conn_idle(c) : c->cur != NULL;
@@ -213,6 +234,10 @@ void conn_maybe_close(struct conn *c)
 }
 
 static void conn_process(struct conn *c);
+static void tunnel_read(struct conn *c);
+static void upgrade_decided(struct conn *c);
+static int tunnel_send_head(struct conn *c, struct stream *s);
+static int tunnel_send(struct conn *c, struct stream *s, struct evbuffer *buf, bool end);
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -250,6 +275,10 @@ static void conn_process(struct conn *c)
 {
 	struct evbuffer *in = c->sk.in;
 
+	if (c->flags & CONN_FL_TUNNEL) {
+		tunnel_read(c);
+		return;
+	}
 	while (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_CLOSING))) {
 		bool more;
 		llhttp_errno_t err = h1_feed(&c->parser, in, &more);
@@ -273,6 +302,8 @@ static void conn_process(struct conn *c)
 		if (c->flags & CONN_FL_HEAD_PENDING) {
 			c->flags &= ~CONN_FL_HEAD_PENDING;
 			stream_on_request_headers(c->cur);
+			if (c->flags & CONN_FL_UPGRADE_REQ)
+				upgrade_decided(c);
 		}
 	}
 	/* Reading may have stopped at in_high while the parser was paused. */
@@ -382,6 +413,14 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	}
 	if (c->h2) {
 		conn_close(c);	/* conn_free resets the streams in flight */
+		return;
+	}
+	if ((what & SOCK_EV_EOF) && (c->flags & CONN_FL_TUNNEL)) {
+		/* The client is done sending: passed on as the end of the request. */
+		c->flags |= CONN_FL_PEER_EOF;
+		if (c->cur)
+			stream_on_request_data(c->cur, c->scratch, true);
+		conn_maybe_close(c);
 		return;
 	}
 	if (what & SOCK_EV_EOF) {
@@ -746,6 +785,8 @@ static int request_target(struct stream *s, const char *host)
 		r->path = *path == '/' ? path : arena_printf(s->arena, "/%s", path);
 		if (!r->authority || !r->path)
 			return -1;
+	} else if (r->flags & HTTP_FL_CONNECT) {
+		r->authority = r->path;	/* authority-form (RFC 9112 3.2.3) */
 	} else if (host) {
 		r->authority = host;
 	}
@@ -775,6 +816,12 @@ static int on_headers_complete(llhttp_t *p)
 		r->flags |= HTTP_FL_KEEPALIVE;
 	h1_clean_headers(&r->h, true, &m);
 	r->flags |= m.flags;
+	if (p->method == HTTP_CONNECT) {
+		r->flags |= HTTP_FL_CONNECT;
+		r->upgrade = "CONNECT";
+	} else if ((r->flags & HTTP_FL_UPGRADE) && m.upgrade) {
+		r->upgrade = m.upgrade;	/* decided with the route (tunnel.h) */
+	}
 	if (m.dup_host || request_target(s, m.host)) {
 		c->err_status = 400;
 		return -1;
@@ -814,6 +861,11 @@ static int on_message_complete(llhttp_t *p)
 		return HPE_PAUSED;	/* h2c upgrade: conn_process hands the rest to h2.c */
 	if (!c->cur)
 		return 0;	/* already answered; go on with the next request */
+	if (c->cur->req.upgrade) {
+		/* Not the end yet: an upgrade the route allows goes on as a tunnel. */
+		c->flags |= CONN_FL_UPGRADE_REQ;
+		return HPE_PAUSED;
+	}
 	stream_on_request_data(c->cur, c->scratch, true);
 	/* Hold pipelined requests until this one is answered. */
 	return c->cur ? HPE_PAUSED : 0;
@@ -842,6 +894,8 @@ static int h1_send_headers(struct stream *s, bool end)
 			 !c->w->draining && !(c->flags & (CONN_FL_CLOSING | CONN_FL_PEER_EOF));
 	bool no_body = h1_resp_no_body(r->status, s->req.method);
 
+	if (s->flags & ST_FL_TUNNEL)
+		return tunnel_send_head(c, s);
 	h1_write_status_line(out, r->status);
 	h1_write_headers(out, &r->h);
 	if (no_body) {
@@ -877,6 +931,8 @@ static int h1_send_data(struct stream *s, struct evbuffer *buf, bool end)
 	struct conn *c = s->codec_ctx;
 	struct evbuffer *out = c->sk.out;
 
+	if (c->flags & CONN_FL_TUNNEL)
+		return tunnel_send(c, s, buf, end);
 	if (c->flags & CONN_FL_RESP_NO_BODY) {
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return 0;
@@ -940,7 +996,7 @@ static void h1_done(struct stream *s)
 	if (c->cur != s)
 		return;
 	c->cur = NULL;
-	c->flags &= ~CONN_FL_WANT_DRAIN;
+	c->flags &= ~(CONN_FL_WANT_DRAIN | CONN_FL_UPGRADE_REQ);
 	h1_pause_read(s, false);
 	if (!(c->flags & CONN_FL_REQ_DONE))
 		c->flags |= CONN_FL_DISCARD;	/* early answer: read and drop the rest */
@@ -974,3 +1030,70 @@ static const struct codec_ops h1_codec = {
 	.done = h1_done,
 	.reset = h1_reset,
 };
+
+/* HTTP/1.1 tunnels (tunnel.h): once the 101 (or CONNECT's 200) is written,
+ * the connection carries c->cur's raw bytes both ways: what the client sends
+ * is request data, its FIN the request's end; response data is written as
+ * it comes, its end a shutdown of our side. The connection closes after. */
+
+/* The route has decided (stream_on_request_headers ran): a refused upgrade is
+ * a plain request, complete with its head. */
+static void upgrade_decided(struct conn *c)
+{
+	struct stream *s = c->cur;
+
+	if (!s || (s->flags & ST_FL_UPGRADE))
+		return;	/* answered already, or the head waits for the upstream's answer */
+	c->flags &= ~CONN_FL_UPGRADE_REQ;
+	stream_on_request_data(s, c->scratch, true);
+}
+
+static int tunnel_send_head(struct conn *c, struct stream *s)
+{
+	struct evbuffer *out = c->sk.out;
+	const struct cfg_route *rt = s->route;
+	uint64_t now = util_mono_us();
+
+	h1_write_status_line(out, s->resp.status);
+	h1_write_headers(out, &s->resp.h);
+	if (s->resp.status == 101) {
+		evbuffer_add(out, "connection: upgrade\r\nupgrade: ", 30);
+		evbuffer_add(out, s->req.upgrade, strlen(s->req.upgrade));
+		evbuffer_add(out, "\r\n", 2);
+	}
+	evbuffer_add(out, "\r\n", 2);
+	sock_flush(&c->sk);
+	c->flags = (c->flags & ~CONN_FL_UPGRADE_REQ) | CONN_FL_TUNNEL | CONN_FL_CLOSING;
+	c->last_active_us = now;
+	c->tunnel_idle_us = rt && rt->idle_timeout_ms ? ms_to_us(rt->idle_timeout_ms) : c->idle_us;
+	if (c->tunnel_idle_us && (c->timer || (c->timer = evtimer_new(c->w->base, timer_cb, c))) &&
+	    now + c->tunnel_idle_us < c->timer_at_us)
+		timer_arm(c, now + c->tunnel_idle_us, now);
+	conn_later(c);	/* bytes the client sent behind the head are the tunnel's */
+	return 0;
+}
+
+static int tunnel_send(struct conn *c, struct stream *s, struct evbuffer *buf, bool end)
+{
+	s->info.bytes_sent += evbuffer_get_length(buf);
+	c->last_active_us = util_mono_us();
+	evbuffer_add_buffer(c->sk.out, buf);
+	if (end)
+		sock_shutdown_wr(&c->sk);
+	sock_flush(&c->sk);
+	return 0;
+}
+
+static void tunnel_read(struct conn *c)
+{
+	struct evbuffer *in = c->sk.in;
+
+	if (!c->cur) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (evbuffer_get_length(in))
+		stream_on_request_data(c->cur, in, false);
+	if (!(c->flags & (CONN_FL_DEAD | CONN_FL_BP_READ | CONN_FL_PEER_EOF)))
+		sock_read_enable(&c->sk, true);
+}

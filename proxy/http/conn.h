@@ -36,6 +36,8 @@ struct evbuffer;
 #define CONN_FL_LINGERING	0x1000	/* our side shut down; reading until EOF or timeout */
 #define CONN_FL_CODEC		0x2000	/* HTTP/1.1 or HTTP/2 chosen (c->h2 says which) */
 #define CONN_FL_HEAD_PENDING	0x4000	/* c->cur's head is parsed, handed on once the read is parsed */
+#define CONN_FL_UPGRADE_REQ	0x8000	/* c->cur asks for an upgrade: its end waits for the route's word */
+#define CONN_FL_TUNNEL		0x10000	/* 101 (CONNECT: 200) sent: raw bytes both ways for c->cur */
 
 struct conn {
 	uint64_t id;
@@ -53,6 +55,7 @@ struct conn {
 	struct rq_timeouts rqt;		/* listener request timeouts */
 	uint64_t rq_min_us;		/* the smallest of them; 0 when all are off */
 	uint64_t last_active_us;	/* last bytes from the client; HTTP/1.1: or response data sent on */
+	uint64_t tunnel_idle_us;	/* HTTP/1.1 tunnel: close after this long without bytes; 0 = never */
 	uint32_t flags;			/* CONN_FL_* */
 	int err_status;			/* 431 when a header limit was hit */
 

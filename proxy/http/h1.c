@@ -180,8 +180,11 @@ void h1_clean_headers(struct http_headers *h, bool request, struct h1_meta *m)
 		}
 		if (request && name_is(c, "te", 2) && h1_token_in(c->value, c->vlen, "trailers"))
 			m->flags |= HTTP_FL_TE_TRAILERS;
-		if (hop_by_hop(c))
+		if (hop_by_hop(c)) {
+			if (c->nlen == 7 && c->name[0] == 'u')
+				m->upgrade = c->value;
 			continue;
+		}
 		if (request && name_is(c, "host", 4)) {
 			if (m->host)
 				m->dup_host = true;

@@ -41,6 +41,7 @@ struct h1_meta {
 	bool dup_host;			/* request: more than one Host (RFC 9112 3.2: 400) */
 	uint32_t flags;			/* HTTP_FL_UPGRADE, HTTP_FL_EXPECT_100, HTTP_FL_TE_TRAILERS */
 	bool close, keepalive;		/* Connection: close / keep-alive */
+	const char *upgrade;		/* the (last) Upgrade value, or NULL */
 };
 
 /* One pass over a parsed header list: drops what never crosses a proxy

@@ -23,6 +23,7 @@
 #include "http/rqtimeout.h"
 #include "observe/stats.h"
 #include "http/stream.h"
+#include "http/tunnel.h"
 #include "core/worker.h"
 
 #define H2_OUT_HIGH (1024 * 1024)	/* connection: stop pulling frames above this */
@@ -271,6 +272,8 @@ static int add_request_field(struct h2_stream *hs, const uint8_t *name, size_t n
 			dst = &r->path;
 		else if (nv_is(name, nlen, ":authority"))
 			dst = &r->authority;
+		else if (nv_is(name, nlen, ":protocol"))	/* RFC 8441: nghttp2 checked the method */
+			dst = &r->upgrade;
 		else
 			return 0;	/* :scheme: the connection's own scheme stands */
 		return (*dst = dup_nv(s, value, vlen)) ? 0 : -ENOMEM;
@@ -351,6 +354,8 @@ static void request_headers_done(struct h2_stream *hs, bool end)
 	hs->flags |= H2S_FL_HEADERS;
 	if (!strcmp(s->req.method, "HEAD"))
 		hs->flags |= H2S_FL_NO_BODY;
+	else if (s->req.method[0] == 'C' && !strcmp(s->req.method, "CONNECT"))
+		tunnel_h2_connect(&s->req);
 	if (hs->flags & (H2S_FL_TOO_LARGE | H2S_FL_BAD)) {
 		bool big = hs->flags & H2S_FL_TOO_LARGE;
 
@@ -792,6 +797,8 @@ static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *s
 		/* Twice our limit: blocks in between get a 431 from us; nghttp2
 		 * resets the stream for anything larger. */
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 2 * H1_MAX_HEADER_BYTES },
+		/* RFC 8441 WebSocket, where the listener enables it (last: left out otherwise). */
+		{ NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },
 	};
 	int rc;
 
@@ -828,7 +835,8 @@ static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *s
 		h2_session_free(h);
 		return -EINVAL;	/* malformed HTTP2-Settings */
 	}
-	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
+	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv,
+				    ARRAY_SIZE(iv) - !c->http2.enable_connect_protocol) ||
 	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0,
 						  (int32_t)c->http2.initial_connection_window))
 		goto oom;

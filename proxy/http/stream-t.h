@@ -35,6 +35,9 @@ struct http_headers {
 #define HTTP_FL_NO_BODY		0x08	/* message has no body (HEAD response, 204, 304, CL 0 …) */
 #define HTTP_FL_UPGRADE		0x10	/* Connection: upgrade requested */
 #define HTTP_FL_TE_TRAILERS	0x20	/* request carried TE: trailers (forwarded upstream; gRPC needs it) */
+#define HTTP_FL_CONNECT		0x40	/* request: CONNECT without :protocol (a TCP tunnel to authority) */
+#define HTTP_FL_EXT_CONNECT	0x80	/* request: an RFC 8441 extended CONNECT, sent on as GET + Upgrade;
+					 * its 101 answers as 200 */
 
 struct http_req_head {
 	const char *method;		/* "GET" */
@@ -44,6 +47,10 @@ struct http_req_head {
 	uint8_t ver_major, ver_minor;	/* 1.0, 1.1, 2.0 */
 	int64_t content_length;		/* -1 when not given */
 	uint32_t flags;			/* HTTP_FL_* */
+	/* Upgrade token asked for (Connection: upgrade + Upgrade, or :protocol;
+	 * "CONNECT" for CONNECT); NULL when none. Cleared when the route does
+	 * not allow it, so the request goes on as a plain one (tunnel.h). */
+	const char *upgrade;
 	struct http_headers h;		/* regular headers; Host and hop-by-hop removed */
 	struct http_headers trailers;	/* trailer fields after the body (chunked h1, h2); n 0 when none */
 };

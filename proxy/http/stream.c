@@ -20,6 +20,7 @@
 #include "route/router.h"
 #include "observe/stats.h"
 #include "http/stream.h"
+#include "http/tunnel.h"
 #include "core/worker.h"
 
 #define REQ_BODY_HIGH_WATERMARK (1024 * 1024)
@@ -193,6 +194,7 @@ struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, 
 	m->req = s->req;
 	m->req.h.v = NULL;
 	m->req.h.n = m->req.h.cap = 0;
+	m->req.upgrade = NULL;	/* a mirror is a plain request, never a tunnel */
 	/* Nothing may point into the original's arena: the copy can outlive it.
 	 * (Request trailers arrive later and are not mirrored.) */
 	memset(&m->req.trailers, 0, sizeof(m->req.trailers));
@@ -444,6 +446,8 @@ void stream_on_request_headers(struct stream *s)
 		goto out;
 	}
 	s->flags |= s->route ? ST_FL_ROUTED : ST_FL_UNROUTED;
+	if (s->req.upgrade && tunnel_request(s))
+		goto out;
 	run_request_headers(s);
 out:
 	release(s);
@@ -470,6 +474,9 @@ void stream_on_request_data(struct stream *s, struct evbuffer *buf, bool end)
 			s->codec->pause_read(s, true);
 	} else {
 		push_request_data(s, buf, end);
+		/* A tunnel ends when both directions have. */
+		if (end && (s->flags & ST_FL_TUNNEL) && (s->flags & ST_FL_RESP_END))
+			stream_finish(s);
 	}
 out:
 	release(s);
@@ -539,7 +546,8 @@ static void send_response_data(struct stream *s, struct evbuffer *buf, bool end)
 	}
 	if (end) {
 		s->flags |= ST_FL_RESP_END;
-		stream_finish(s);
+		if (!(s->flags & ST_FL_TUNNEL) || (s->flags & ST_FL_REQ_END))
+			stream_finish(s);
 	}
 }
 
@@ -550,6 +558,8 @@ void stream_on_response_headers(struct stream *s)
 	hold(s);
 	if (s->flags & (ST_FL_FINISHED | ST_FL_RESET | ST_FL_RESP_HEADERS))
 		goto out;
+	if (s->flags & ST_FL_UPGRADE)
+		tunnel_response(s);
 	/* Response hooks run in reverse, over the filters that saw the request. */
 	for (unsigned i = s->resp_next; i-- > 0;) {
 		const struct filter_conf *fc = &s->chain[i];

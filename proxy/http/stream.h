@@ -45,6 +45,9 @@ struct codec_ops {
 #define ST_FL_UNROUTED		0x0800	/* no route matched; the unrouted chain (cfg->unrouted) attached */
 #define ST_FL_BAD_PATH		0x1000	/* the path cannot be normalised: 400 instead of routing */
 #define ST_FL_PATH_REDIRECT	0x2000	/* escaped slashes, UNESCAPE_AND_REDIRECT: 307 instead of routing */
+#define ST_FL_UPGRADE		0x4000	/* the route allows s->req.upgrade: a fresh upstream connection */
+#define ST_FL_TUNNEL		0x8000	/* upgrade answered (101, CONNECT 200): the bodies are raw bytes
+					 * both ways; finished once both directions ended (tunnel.h) */
 
 struct stream {
 	uint64_t id;

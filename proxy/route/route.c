@@ -144,6 +144,8 @@ static bool path_matches(const struct cfg_route_match *m, const char *path)
 		return plen == strlen(m->value) && !memcmp(path, m->value, plen);
 	case RM_REGEX:
 		return regex_match(&m->re, path, plen);
+	case RM_CONNECT:
+		break;
 	}
 	return false;
 }
@@ -191,8 +193,13 @@ static bool route_matches(const struct cfg_route_match *m, const struct http_req
 {
 	bool method_ok = !m->nmethods;
 
-	if (!path_matches(m, req->path ? req->path : ""))
+	/* CONNECT has no path: only a connect_matcher takes it (Envoy). */
+	if (m->kind == RM_CONNECT || (req->flags & HTTP_FL_CONNECT)) {
+		if (m->kind != RM_CONNECT || !(req->flags & HTTP_FL_CONNECT))
+			return false;
+	} else if (!path_matches(m, req->path ? req->path : "")) {
 		return false;
+	}
 	for (unsigned i = 0; i < m->nquery; i++)
 		if (!query_matches(&m->query[i], req->path ? req->path : ""))
 			return false;

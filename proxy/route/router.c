@@ -421,7 +421,7 @@ void router_send_data(struct stream *s, struct evbuffer *buf, bool end)
 			return;
 		}
 	}
-	if (end && rc) {
+	if (end && rc && !(s->flags & ST_FL_TUNNEL)) {	/* a tunnel's end is no request's */
 		if (rc->timeout && rc->timeout_ms)
 			timer_start(rc->timeout, rc->timeout_ms);
 		if (rc->per_try && rc->per_try_timeout_ms && ur)

@@ -102,7 +102,6 @@ static void fail(struct upconn *uc, enum up_reset why)
 	ur->cbs->reset(ur, why);
 }
 
-static void upconn_bind(struct upconn *uc, struct upstream_req *ur);
 
 struct upstream_req *upconn_pop_pending(struct worker *w, struct host *h)
 {
@@ -148,7 +147,7 @@ void upconn_list_add(struct upconn *uc)
 static void release(struct upconn *uc)
 {
 	if ((uc->flags & UPCONN_FL_REUSABLE) && (uc->flags & UPCONN_FL_REQ_DONE) &&
-	    !uc->w->draining && !(uc->flags & UPCONN_FL_DEAD) &&
+	    !uc->w->draining && !(uc->flags & (UPCONN_FL_DEAD | UPCONN_FL_UPGRADE)) &&
 	    !(uc->max_requests && uc->nrequests >= uc->max_requests))
 		to_idle(uc);
 	else
@@ -159,6 +158,10 @@ static void process(struct upconn *uc)
 {
 	struct evbuffer *in = uc->sk.in;
 
+	if (uc->flags & UPCONN_FL_TUNNEL) {
+		uptun_read(uc);
+		return;
+	}
 	while (!(uc->flags & (UPCONN_FL_DEAD | UPCONN_FL_IDLE | UPCONN_FL_BP_READ))) {
 		bool more;
 		llhttp_errno_t err = h1_feed(&uc->parser, in, &more);
@@ -168,6 +171,10 @@ static void process(struct upconn *uc)
 		if (err == HPE_PAUSED) {
 			/* Response complete. */
 			release(uc);
+			return;
+		}
+		if (err == HPE_PAUSED_UPGRADE && (uc->flags & UPCONN_FL_TUNNEL)) {
+			uptun_read(uc);	/* what followed the 101 */
 			return;
 		}
 		if (err != HPE_OK) {
@@ -200,6 +207,10 @@ static void write_cb(struct sock *sk, void *arg)
 		h2up_drained(uc);
 		return;
 	}
+	if (uc->flags & UPCONN_FL_UPGRADE) {
+		uptun_drained(uc);
+		return;
+	}
 	if (uc->ur && (uc->flags & UPCONN_FL_WANT_DRAIN)) {
 		uc->flags &= ~UPCONN_FL_WANT_DRAIN;
 		uc->ur->cbs->drained(uc->ur);
@@ -216,6 +227,8 @@ static void event_cb(struct sock *sk, short what, void *arg)
 		tls_count_client(sk, true, uc->cluster_stats);
 		if (uc->h2)
 			h2up_drained(uc);	/* frames queued while connecting */
+		if (uc->flags & UPCONN_FL_RAW)
+			uptun_connected(uc);
 		return;
 	}
 	if (sk->ssl && (sk->flags & SOCK_FL_HANDSHAKE)) {
@@ -240,6 +253,10 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	}
 	if ((uc->flags & UPCONN_FL_IDLE) && !uc->h2) {
 		upconn_close(uc);
+		return;
+	}
+	if ((what & SOCK_EV_EOF) && (uc->flags & UPCONN_FL_TUNNEL)) {
+		uptun_eof(uc);
 		return;
 	}
 	/* A response delimited by the close: EOF completes it. */
@@ -357,7 +374,12 @@ static void write_head(struct upconn *uc, const struct stream *s)
 	h1_write_headers(out, &r->h);
 	if (r->flags & HTTP_FL_TE_TRAILERS)
 		evbuffer_add(out, "te: trailers\r\n", 14);
-	if (r->flags & HTTP_FL_CHUNKED) {
+	if (uc->flags & UPCONN_FL_UPGRADE) {
+		/* The body, if any, is the tunnel's bytes: no framing. */
+		evbuffer_add(out, "connection: upgrade\r\nupgrade: ", 30);
+		evbuffer_add(out, r->upgrade, strlen(r->upgrade));
+		evbuffer_add(out, "\r\n", 2);
+	} else if (r->flags & HTTP_FL_CHUNKED) {
 		evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
 		uc->flags |= UPCONN_FL_REQ_CHUNKED;
 	} else if (r->content_length >= 0) {
@@ -366,7 +388,7 @@ static void write_head(struct upconn *uc, const struct stream *s)
 	evbuffer_add(out, "\r\n", 2);
 }
 
-static void upconn_bind(struct upconn *uc, struct upstream_req *ur)
+void upconn_bind(struct upconn *uc, struct upstream_req *ur)
 {
 	uc->ur = ur;
 	ur->uc = uc;
@@ -384,6 +406,8 @@ int upconn_start(struct upstream_req *ur)
 	struct cluster_breakers *cb = cluster_breakers(cl);
 	struct upconn *uc;
 
+	if (ur->s->flags & ST_FL_UPGRADE)
+		return uptun_start(ur);
 	if (cl->protocol == PROTO_HTTP2)
 		return h2up_start(ur);
 	while ((uc = h->idle[w->id])) {
@@ -461,6 +485,10 @@ void upconn_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 		h2up_send(ur, data, end);
 		return;
 	}
+	if (uc->flags & UPCONN_FL_UPGRADE) {
+		uptun_send(ur, data, end);
+		return;
+	}
 	if (uc->flags & UPCONN_FL_REQ_CHUNKED) {
 		h1_write_chunk(out, data);
 		if (end)
@@ -530,6 +558,10 @@ void upconn_abort(struct upstream_req *ur)
 		h2up_abort(ur);
 		return;
 	}
+	if (uc->flags & UPCONN_FL_UPGRADE) {
+		uptun_abort(ur);
+		return;
+	}
 	uc->ur = NULL;
 	ur->uc = NULL;
 	upconn_close(uc);
@@ -586,6 +618,13 @@ static int on_headers_complete(llhttp_t *p)
 	r->status = p->status_code;
 	r->ver_major = p->http_major;
 	r->ver_minor = p->http_minor;
+	if (r->status == 101 && (uc->flags & UPCONN_FL_UPGRADE)) {
+		/* Switching protocols: llhttp stops behind the head (HPE_PAUSED_UPGRADE). */
+		h1_clean_headers(&r->h, false, &m);
+		uc->flags |= UPCONN_FL_TUNNEL;
+		uc->ur->cbs->headers(uc->ur);
+		return 0;
+	}
 	if (r->status >= 100 && r->status < 200)
 		return 0;	/* interim response: skipped, the final one follows */
 	if (p->flags & F_CHUNKED)
@@ -631,6 +670,8 @@ static int on_message_complete(llhttp_t *p)
 	struct upconn *uc = U(p);
 	struct upstream_req *ur = uc->ur;
 
+	if (uc->flags & UPCONN_FL_TUNNEL)
+		return 0;	/* the 101's: the tunnel goes on (a 101 may reach the client as 200) */
 	if (ur && ur->s->resp.status >= 100 && ur->s->resp.status < 200) {
 		h1_acc_reset(&uc->acc);
 		return 0;

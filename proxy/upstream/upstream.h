@@ -72,6 +72,10 @@ struct upstream_cbs {
 #define UPCONN_FL_WANT_DRAIN	0x80	/* tell the router when output drains */
 #define UPCONN_FL_DEAD		0x100
 #define UPCONN_FL_H2		0x200	/* HTTP/2: many requests at once (upstream_h2.c); IDLE means "has room" */
+#define UPCONN_FL_UPGRADE	0x400	/* a tunnel's (upstream_tunnel.c): fresh, never pooled, body sent raw */
+#define UPCONN_FL_TUNNEL	0x800	/* 101 received (CONNECT: connected): bytes read raw */
+#define UPCONN_FL_RAW		0x1000	/* CONNECT: no HTTP at all; the connect is the answer */
+#define UPCONN_FL_LINGER	0x2000	/* tunnel over: closes once its output is written */
 
 struct upconn {
 	struct worker *w;
@@ -122,6 +126,18 @@ void upconn_unidle(struct upconn *uc);
 /* Queues ur while the cluster is at max_connections; -EOVERFLOW past max_pending_requests. */
 int upconn_queue(struct upstream_req *ur);
 struct upstream_req *upconn_pop_pending(struct worker *w, struct host *h);
+
+/* Writes ur's head on uc and reports the binding (router_up_bound). */
+void upconn_bind(struct upconn *uc, struct upstream_req *ur);
+
+/* Tunnels (upstream_tunnel.c): ur's stream has ST_FL_UPGRADE. */
+int uptun_start(struct upstream_req *ur);
+void uptun_connected(struct upconn *uc);
+void uptun_read(struct upconn *uc);
+void uptun_eof(struct upconn *uc);
+void uptun_drained(struct upconn *uc);
+void uptun_send(struct upstream_req *ur, struct evbuffer *data, bool end);
+void uptun_abort(struct upstream_req *ur);
 
 /* The HTTP/2 client (upstream_h2.c). */
 int h2up_start(struct upstream_req *ur);

@@ -2,6 +2,7 @@
  * FILE:LINE:COL, collected errors, the typed getters and the JSON dump. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -235,14 +236,14 @@ static void test_errors(void)
 	      "unknown cluster", "t.yaml:7:27: unknown cluster \"nope\"");
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: /, path: /x }\n        route: { cluster: c }\n",
-	      "two match kinds", "t.yaml:6:35: a route match takes exactly one of prefix, path, regex");
+	      "two match kinds", "t.yaml:6:35: a route match takes exactly one of prefix, path, regex, connect_matcher");
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { regex: \"a(\" }\n        route: { cluster: c }\n",
 	      "bad regex", "t.yaml:6:25: invalid regex \"a(\": Unmatched ( or \\(");
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: / }\n        route: { cluster: c }\n        retry: {}\n",
 	      "unknown route key",
-	      "t.yaml:8:9: unknown key \"retry\" (allowed: name, match, route, redirect, direct_response, rewrite, timeout, fault, headers, mirror, retries)");
+	      "t.yaml:8:9: unknown key \"retry\" (allowed: name, match, route, redirect, direct_response, rewrite, timeout, idle_timeout, upgrade_configs, fault, headers, mirror, retries)");
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: / }\n"
 	      "        route: { weighted: [{cluster: c, weight: 0}, {cluster: c, weight: 10}] }\n",
@@ -449,6 +450,59 @@ static void test_dump(void)
 	cfg_errs_free(&e);
 }
 
+/* upgrade_configs: the listener default, a route's entry winning per type
+ * (Envoy's precedence, case-insensitive), SETTINGS_ENABLE_CONNECT_PROTOCOL
+ * following websocket, and the errors. */
+static void test_upgrades(void)
+{
+	struct cfg_errs e;
+	struct cfg *c = load(CLUSTER "listeners:\n"
+			     "  - name: d\n    address: 0.0.0.0:80\n"
+			     "    routes:\n"
+			     "      - {match: {prefix: /off}, route: {cluster: c},"
+			     " upgrade_configs: [{upgrade_type: WebSocket, enabled: false}]}\n"
+			     "      - {match: {connect_matcher: {}}, route: {cluster: c}, idle_timeout: 2s,"
+			     " upgrade_configs: [{upgrade_type: CONNECT, connect_config: {}}]}\n"
+			     "  - name: n\n    address: 0.0.0.0:81\n"
+			     "    upgrade_configs: [{upgrade_type: websocket, enabled: false}, {upgrade_type: foo}]\n"
+			     "    routes: [{match: {prefix: /}, route: {cluster: c},"
+			     " upgrade_configs: [{upgrade_type: websocket}]}]\n", &e);
+	const struct cfg_listener *d, *n;
+
+	ok(c != NULL, "upgrade_configs load");
+	if (!c) {
+		for (unsigned i = 0; i < e.n; i++)
+			printf("# %s\n", e.msgs[i]);
+		cfg_errs_free(&e);
+		return;
+	}
+	d = &c->listeners[0];
+	n = &c->listeners[1];
+	ok(cfg_upgrade_allowed(d, NULL, "websocket"), "default listener: websocket on");
+	ok(cfg_upgrade_allowed(d, NULL, "WEBSOCKET"), "tokens compare case-insensitively");
+	ok(!cfg_upgrade_allowed(d, NULL, "h2c") && !cfg_upgrade_allowed(d, NULL, "CONNECT"),
+	   "default listener: nothing else");
+	ok(!cfg_upgrade_allowed(d, &d->vhosts[0].routes[0], "websocket"), "route enabled: false wins");
+	ok(cfg_upgrade_allowed(d, &d->vhosts[0].routes[1], "CONNECT"), "route enables CONNECT");
+	is_int((int)d->vhosts[0].routes[1].idle_timeout_ms, 2000, "route idle_timeout");
+	is_int(d->vhosts[0].routes[1].match.kind, RM_CONNECT, "connect_matcher");
+	ok(d->http2.enable_connect_protocol, "websocket on: SETTINGS_ENABLE_CONNECT_PROTOCOL");
+	ok(!n->http2.enable_connect_protocol, "websocket off: not advertised");
+	ok(!cfg_upgrade_allowed(n, NULL, "websocket") && cfg_upgrade_allowed(n, NULL, "foo"),
+	   "listener list replaces the default");
+	ok(cfg_upgrade_allowed(n, &n->vhosts[0].routes[0], "websocket"), "route enables what the listener does not");
+	cfg_unref(c);
+	cfg_errs_free(&e);
+	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
+	      "    upgrade_configs: [{enabled: true}, {upgrade_type: websocket, connect_config: {}}]\n"
+	      "    routes: [{match: {prefix: /}, route: {cluster: c},"
+	      " upgrade_configs: [{upgrade_type: websocket, connect_config: {}}]}]\n",
+	      "upgrade_configs errors",
+	      "t.yaml:5:23: an upgrade config needs upgrade_type",
+	      "t.yaml:5:66: unknown key \"connect_config\" (allowed: upgrade_type, enabled)",
+	      "t.yaml:6:116: connect_config goes with upgrade_type: CONNECT");
+}
+
 int main(void)
 {
 	test_example();
@@ -460,5 +514,6 @@ int main(void)
 	test_filters();
 	test_getters();
 	test_dump();
+	test_upgrades();
 	return done_testing();
 }

@@ -156,6 +156,34 @@ static void test_query_prefix(void)
 	cfg_errs_free(&e);
 }
 
+/* CONNECT has no path: only a connect_matcher route takes it, and a
+ * connect_matcher takes nothing else (Envoy). */
+static void test_connect(void)
+{
+	struct cfg_errs e;
+	struct cfg *c;
+	struct http_req_head req = { .method = "CONNECT", .path = "h:443", .authority = "h:443",
+				     .flags = HTTP_FL_CONNECT };
+	const char *text = "listeners: [{name: l, address: 0.0.0.0:1, routes: "
+			   "[{name: any, match: {prefix: /}, route: {cluster: a}},"
+			   " {name: tun, match: {connect_matcher: {}}, route: {cluster: a}}]}]\n"
+			   "clusters: [{name: a, endpoints: [127.0.0.1:1]}]\n";
+	const struct cfg_route *r;
+
+	cfg_errs_init(&e, "c.yaml");
+	c = cfg_load_text(text, strlen(text), "c.yaml", &e);
+	ok(c != NULL, "connect_matcher config");
+	if (!c)
+		return;
+	r = router_match(&c->listeners[0].vhosts[0], &req);
+	is_str(r ? r->name : "(none)", "tun", "CONNECT skips prefix /, takes connect_matcher");
+	req = (struct http_req_head){ .method = "GET", .path = "/x", .authority = "h" };
+	r = router_match(&c->listeners[0].vhosts[0], &req);
+	is_str(r ? r->name : "(none)", "any", "GET takes the prefix route");
+	cfg_unref(c);
+	cfg_errs_free(&e);
+}
+
 static void test_headers(void)
 {
 	is_str(route_for("GET", "/h", "h", KV("x-exact", "yes", "x-prefix", "abc", "x-suffix", "xyz",
@@ -243,6 +271,7 @@ int main(void)
 	test_paths();
 	test_query_prefix();
 	test_headers();
+	test_connect();
 	test_methods();
 	test_weighted();
 	cfg_unref(cfg);
