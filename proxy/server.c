@@ -350,6 +350,29 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs)
 	return cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
 }
 
+int server_embed(struct event_base *base, struct cfg *c)
+{
+	c->generation = 1;
+	main_thread = pthread_self();
+	server_start_wall_us = util_wall_us();
+	main_base = base;
+	if (mailbox_init(&mbox, base, NULL))
+		return -ENOMEM;
+	if (stats_init(nworkers) || stats_cfg_bind(c) || cluster_init(base) || cluster_cfg_bind(c))
+		return -ENOMEM;
+	atomic_store(&current, c);
+	return 0;
+}
+
+void server_embed_end(void)
+{
+	mailbox_run(&mbox);
+	server_cfg_release(atomic_exchange(&current, NULL));
+	cluster_shutdown();
+	mailbox_free(&mbox);
+	main_base = NULL;
+}
+
 int server_run(const char *path, struct cfg *c)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
