@@ -11,6 +11,11 @@
 #include "cfg.h"
 #include "ytree.h"
 
+/* Deepest nesting of collections accepted. A config needs about ten levels;
+ * without a bound, libyaml's scanner takes time quadratic in the depth of
+ * flow collections ("a: [[[[…": minutes for a 400 KB file). */
+#define YAML_MAX_DEPTH 64
+
 struct yframe {
 	struct ynode *node;
 	char *anchor;			/* malloc'd; registered when the node closes */
@@ -119,6 +124,11 @@ static int open_collection(struct ybuild *b, enum ynode_type type, const yaml_ma
 	struct yframe *f;
 	struct ynode *n;
 
+	if (b->depth == YAML_MAX_DEPTH) {
+		cfg_errs_add(b->errs, (int)m->line + 1, (int)m->column + 1,
+			     "collections nested deeper than %d levels", YAML_MAX_DEPTH);
+		return -EINVAL;
+	}
 	if (b->depth == b->cap) {
 		unsigned cap = b->cap ? b->cap * 2 : 16;
 		struct yframe *s = realloc(b->stack, sizeof(*s) * cap);
