@@ -374,6 +374,27 @@ static const struct worker_cbs worker_cbs = {
 	.thread_exit = worker_thread_exit,
 };
 
+int server_embed(struct event_base *base, struct cfg *c)
+{
+	c->generation = 1;
+	server_start_wall_us = util_wall_us();
+	main_base = base;
+	if (main_init(base))
+		return -ENOMEM;
+	if (stats_init(nworkers) || stats_cfg_bind(c) || cluster_init(base) || cluster_cfg_bind(c))
+		return -ENOMEM;
+	cfg_snapshot_init(c, cfg_destroy);
+	return 0;
+}
+
+void server_embed_end(void)
+{
+	main_fini();
+	cfg_snapshot_release(cfg_snapshot_current());
+	cluster_shutdown();
+	main_base = NULL;
+}
+
 int server_run(const char *path, struct cfg *c)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };

@@ -7,6 +7,7 @@
 
 struct cfg;
 struct evbuffer;
+struct event_base;
 
 #define WINGMAN_VERSION PACKAGE_VERSION
 
@@ -18,6 +19,15 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs);
 
 /* Runs wingman on c (generation 1) until drained or stopped; the exit code. */
 int server_run(const char *path, struct cfg *c);
+
+/* For a process that runs a worker loop itself (the fuzz/ harnesses): what
+ * server_run() sets up before the loops start, minus listeners, worker threads,
+ * admin, access log, certificate watcher and signals. base stands in for the
+ * main thread's loop and c becomes the current snapshot; the caller provides
+ * workers/nworkers (worker.h) first. 0 or -errno. Once per process. */
+int server_embed(struct event_base *base, struct cfg *c);
+/* Undoes server_embed() once the caller's workers hold nothing any more. */
+void server_embed_end(void);
 
 /* True once draining started (SIGTERM/SIGINT or POST /quitquitquit). Any thread. */
 bool server_draining(void);

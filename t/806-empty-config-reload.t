@@ -60,7 +60,7 @@ like($out, qr{^\Q$f\E:2:\d+: a NUL character in a string}m, '-t: NUL names file:
 # Nesting past 64 levels.
 ($rc, $out, $f) = check('deep', "listeners: " . ('[' x 100) . (']' x 100) . "\n");
 isnt($rc, 0, '-t: nesting 100 deep is refused');
-like($out, qr{^\Q$f\E:1:\d+: nested deeper than 64 levels}m, '-t: nesting names file:line:col');
+like($out, qr{^\Q$f\E:1:\d+: collections nested deeper than 64 levels}m, '-t: nesting names file:line:col');
 
 # Many listeners and clusters, with duplicates found by name and address.
 my $n = 20000;

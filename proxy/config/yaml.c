@@ -15,6 +15,11 @@
  * input from growing the stack and every recursive walk over the tree. */
 #define YAML_MAX_DEPTH 64
 
+/* Deepest nesting of collections accepted. A config needs about ten levels;
+ * without a bound, libyaml's scanner takes time quadratic in the depth of
+ * flow collections ("a: [[[[…": minutes for a 400 KB file). */
+#define YAML_MAX_DEPTH 64
+
 struct yframe {
 	struct ynode *node;
 	char *anchor;			/* malloc'd; registered when the node closes */
@@ -125,7 +130,7 @@ static int open_collection(struct ybuild *b, enum ynode_type type, const yaml_ma
 
 	if (b->depth == YAML_MAX_DEPTH) {
 		cfg_errs_add(b->errs, (int)m->line + 1, (int)m->column + 1,
-			     "nested deeper than %d levels", YAML_MAX_DEPTH);
+			     "collections nested deeper than %d levels", YAML_MAX_DEPTH);
 		return -EINVAL;
 	}
 	if (b->depth == b->cap) {

@@ -1,5 +1,7 @@
 /* The YAML tree: node positions, scalars, anchors/aliases and the errors
  * yaml_load reports with FILE:LINE:COL. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -101,6 +103,37 @@ static void test_anchors(void)
 		   "merge key");
 }
 
+/* 64 levels of collections load; the 65th is refused where it opens, before
+ * libyaml scans on (its flow scanning is quadratic in the depth). */
+static void test_depth(void)
+{
+	enum { DEEP = 100000 };
+	char *text = malloc(3 + 2 * DEEP + 2), *p = text;
+	struct cfg_errs e;
+	struct ynode *root;
+	char want[96];
+
+	p += sprintf(p, "a: ");
+	memset(p, '[', 63);
+	memset(p + 63, ']', 63);
+	strcpy(p + 126, "\n");
+	root = load(text, &e);
+	ok(root && root->n == 1 && root->items[1]->type == YN_SEQ, "63 flow sequences in a map: 64 levels load");
+	cfg_errs_free(&e);
+
+	memset(p, '[', DEEP);
+	memset(p + DEEP, ']', DEEP);
+	strcpy(p + 2 * DEEP, "\n");
+	snprintf(want, sizeof(want), "t.yaml:1:%d: collections nested deeper than 64 levels", 3 + 64);
+	load_fails(text, want, "100000 nested flow sequences");
+
+	p = text;
+	for (int i = 0; i < 65; i++)
+		p += sprintf(p, "%*sk:\n", i, "");
+	load_fails(text, "t.yaml:65:65: collections nested deeper than 64 levels", "65 nested block maps");
+	free(text);
+}
+
 static void test_errors(void)
 {
 	struct cfg_errs e;
@@ -118,6 +151,7 @@ static void test_errors(void)
 		   "t.yaml:2:1: found character that cannot start any token while scanning for the next token (started at line 2)",
 		   "tab indentation");
 	load_fails("? [a, b]\n: 1\n", "t.yaml:1:3: map keys must be plain strings", "complex key");
+	test_depth();
 
 	root = load("", &e);
 	ok(root && root->type == YN_MAP && root->n == 0, "empty text is an empty map");
