@@ -8,6 +8,17 @@
 
 #include "http/path.h"
 
+bool path_is_plain(const char *in)
+{
+	const char *p = in;
+
+	for (; *p && *p != '?'; p++) {
+		if (*p == '%' || *p == '\\' || *p == '#' || (*p == '/' && (p[1] == '/' || p[1] == '.')))
+			return false;
+	}
+	return !strchr(p, '#');
+}
+
 static int hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

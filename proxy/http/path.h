@@ -11,6 +11,11 @@
 
 #include "config/cfg-t.h"
 
+/* True when path_normalize would hand back in unchanged under any options:
+ * no '%', '\\', "//" or segment starting with '.' before the query, no '#'.
+ * One pass, no copy: what most requests take. */
+bool path_is_plain(const char *in);
+
 #define PATH_RES_REDIRECT	0x1	/* escaped slashes were unescaped: answer 307 (REDIRECT only) */
 
 /* Normalises the origin-form target in[0..len) (path, then an optional

@@ -400,8 +400,9 @@ static int normalize_path(struct stream *s)
 	char *out;
 	int rc;
 
-	/* "*" (OPTIONS) and CONNECT's authority-form have no path to normalise. */
-	if (s->req.path[0] != '/')
+	/* "*" (OPTIONS) and CONNECT's authority-form have no path to normalise;
+	 * most paths need nothing and are not copied. */
+	if (s->req.path[0] != '/' || path_is_plain(s->req.path))
 		return 0;
 	if (!(out = arena_alloc(s->arena, len + 1)))
 		return -ENOMEM;

@@ -28,6 +28,9 @@ static void norm(const char *in, const char *want)
 		ok(0, "%s does not redirect", in);
 	}
 	is_str(rc >= 0 ? out : NULL, want, "%s", in);
+	/* The fast path skips only what would come back unchanged. */
+	if (path_is_plain(in))
+		ok(rc == 0 && !strcmp(out, in), "%s: plain, and unchanged", in);
 	if (rc >= 0)
 		is_int(n, strlen(want), "%s: length", in);
 }
@@ -149,8 +152,22 @@ static void test_envoy_actions(void)
 	norm("//a//b/../c", "/a/b/../c");
 }
 
+static void test_plain(void)
+{
+	ok(path_is_plain("/api/posts?x=/../a//b%zz"), "plain: the query is not looked at");
+	ok(path_is_plain("/a/b/"), "plain: trailing slash");
+	ok(path_is_plain("/a.b/c..d"), "plain: dots inside segments");
+	ok(!path_is_plain("/a/./b"), "not plain: dot segment");
+	ok(!path_is_plain("/.well-known/x"), "not plain: a segment starting with a dot (checked the slow way)");
+	ok(!path_is_plain("/a//b"), "not plain: //");
+	ok(!path_is_plain("/a%41"), "not plain: an escape");
+	ok(!path_is_plain("/a\\b"), "not plain: a backslash");
+	ok(!path_is_plain("/a?b#c"), "not plain: a fragment, even after the query");
+}
+
 int main(void)
 {
+	test_plain();
 	test_default();
 	test_istio_levels();
 	test_envoy_actions();
