@@ -253,9 +253,11 @@ static void *worker_main(void *arg)
 	worker_self = w;
 	cbs->thread_start(w);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	/* Closing what is still open (tunnels, requests past drain_timeout)
+	 * writes their access log lines: submit them after. */
+	cbs->thread_exit(w);
 	if (evbuffer_get_length(w->log_buf))
 		cbs->log_submit(w->log_buf);
-	cbs->thread_exit(w);
 	arena_cache_drain();
 	return NULL;
 }
