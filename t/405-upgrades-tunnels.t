@@ -1,8 +1,9 @@
 # Tunnels (Envoy's upgrade_configs): WebSocket over HTTP/1.1, TLS and HTTP/2
 # extended CONNECT (RFC 8441) against a python3-websockets echo server; big
 # messages both ways, closes from either side, RBAC stopping an upgrade, a
-# route that does not allow websocket, the access log line of a tunnel, the
-# idle timeout, and CONNECT tunnels to a TCP echo, allowed and refused.
+# route or listener that does not allow websocket (403 upgrade_failed), the
+# access log line of a tunnel, the idle timeout, and CONNECT tunnels to a TCP
+# echo, allowed and refused.
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -118,19 +119,38 @@ like($out, qr/^settings connect_protocol=0$/m, 'h2: not advertised where websock
 like($out, qr/^status 403$/m, 'RBAC DENY: 403, no upgrade') or diag($out);
 unlike(slurp("$dir/hs.log"), qr{"/denied}, 'RBAC DENY: the backend never saw the handshake');
 
-# ---- a route that does not allow websocket: a plain request, no Upgrade upstream
+# ---- an upgrade the route or listener does not allow: 403 upgrade_failed (Envoy)
 my @up = ('-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket');
-($out) = curl(@up, "http://127.0.0.1:$plain/nows/x");
-like($out, qr{\AGET /nows/x HTTP/1.1\n}, 'route without websocket: forwarded as a plain GET');
-unlike($out, qr/^(upgrade|connection):/mi, 'route without websocket: no Upgrade/Connection upstream');
-($out) = curl(@up, "http://127.0.0.1:$nows/y");
-unlike($out, qr/^upgrade:/mi, 'listener without websocket: no Upgrade upstream');
+my $seen = () = slurp("$dir/hs.log") =~ /"path"/g;
+sub be_requests { curl("http://127.0.0.1:$admin/stats") =~ /^cluster\.be\.upstream_rq_total: (\d+)$/m ? $1 : 0 }
+my $be_before = be_requests();
+($out) = curl('-i', @up, "http://127.0.0.1:$plain/nows/x");
+like($out, qr{\AHTTP/1.1 403 }, 'route without websocket: 403');
+ok($wm->log_line(qr{^GET /nows/x HTTP/1.1 403 - .* upgrade_failed$}), 'route without websocket: logged upgrade_failed');
+($out) = curl('-i', @up, "http://127.0.0.1:$nows/y");
+like($out, qr{\AHTTP/1.1 403 }, 'listener without websocket: 403');
+($out) = curl('-i', '-H', 'Connection: Upgrade', '-H', 'Upgrade: foo/1', "http://127.0.0.1:$plain/any");
+like($out, qr{\AHTTP/1.1 403 }, 'an upgrade token nobody allowed: 403');
+($out) = curl('-i', '-H', 'Connection: Upgrade', '-H', 'Upgrade: h2c', "http://127.0.0.1:$nows/h2c");
+like($out, qr{\AHTTP/1.1 200 }, 'Upgrade: h2c where h2c is not taken: ignored, a plain request');
+unlike($out, qr/^(upgrade|connection): *(upgrade|h2c)/mi, 'h2c: no Upgrade sent on');
+is(scalar(() = slurp("$dir/hs.log") =~ /"path"/g), $seen, 'refused upgrades never reached the ws backend');
+is(be_requests(), $be_before + 1, 'nor the plain one (only the h2c request did)');
+($out) = curl("http://127.0.0.1:$admin/stats");
+like($out, qr/^http\.plain\.downstream_rq_ws_on_non_ws_route: 2$/m, 'stat downstream_rq_ws_on_non_ws_route') or diag($out);
+like($out, qr/^http\.nows\.downstream_rq_ws_on_non_ws_route: 1$/m, 'counted on the listener that refused it');
+like($out, qr/^http\.plain\.downstream_cx_upgrades_total: [1-9]/m, 'stat downstream_cx_upgrades_total');
+like($out, qr/^http\.plain\.downstream_cx_upgrades_active: 0$/m, 'downstream_cx_upgrades_active back to 0');
 
 # ---- idle timeout (route idle_timeout: 1s)
 ($out, $rc) = ws("ws://127.0.0.1:$plain/idle", 'send:one', 'idle:5');
 like($out, qr/^echo one$/m, 'idle: tunnel works first') or diag($out);
 like($out, qr/^closed by server 1006$/m, 'idle: an idle tunnel is closed');
 like($wm->log_line(qr{^GET /idle }), qr{^GET /idle HTTP/1.1 101 SI }, 'idle: logged 101 with SI');
+($out, $rc) = h2ws("http://127.0.0.1:$plain/idle2", 'send:two', 'idle:5');
+like($out, qr/^echo two$/m, 'h2 idle: tunnel works first') or diag($out);
+like($out, qr/^reset by server \d+$/m, 'h2 idle: an idle HTTP/2 tunnel is reset (route idle_timeout)');
+like($wm->log_line(qr{^GET /idle2 }), qr{^GET /idle2 HTTP/2 200 SI }, 'h2 idle: logged 200 with SI');
 
 # ---- CONNECT tunnels
 sub connect_to {

@@ -819,8 +819,10 @@ static int on_headers_complete(llhttp_t *p)
 	if (p->method == HTTP_CONNECT) {
 		r->flags |= HTTP_FL_CONNECT;
 		r->upgrade = "CONNECT";
-	} else if ((r->flags & HTTP_FL_UPGRADE) && m.upgrade) {
-		r->upgrade = m.upgrade;	/* decided with the route (tunnel.h) */
+	} else if ((r->flags & HTTP_FL_UPGRADE) && m.upgrade && strcasecmp(m.upgrade, "h2c")) {
+		/* Decided with the route (tunnel.h). An h2c upgrade this
+		 * listener does not take is ignored, as Envoy does. */
+		r->upgrade = m.upgrade;
 	}
 	if (m.dup_host || request_target(s, m.host)) {
 		c->err_status = 400;
@@ -1048,10 +1050,19 @@ static void upgrade_decided(struct conn *c)
 	stream_on_request_data(s, c->scratch, true);
 }
 
+uint64_t conn_tunnel_started(struct conn *c, const struct stream *s, uint64_t now)
+{
+	const struct cfg_route *rt = s->route;
+	uint64_t idle = rt && rt->idle_timeout_ms ? ms_to_us(rt->idle_timeout_ms) : c->idle_us;
+
+	if (idle && (c->timer || (c->timer = evtimer_new(c->w->base, timer_cb, c))) && now + idle < c->timer_at_us)
+		timer_arm(c, now + idle, now);
+	return idle;
+}
+
 static int tunnel_send_head(struct conn *c, struct stream *s)
 {
 	struct evbuffer *out = c->sk.out;
-	const struct cfg_route *rt = s->route;
 	uint64_t now = util_mono_us();
 
 	h1_write_status_line(out, s->resp.status);
@@ -1065,10 +1076,7 @@ static int tunnel_send_head(struct conn *c, struct stream *s)
 	sock_flush(&c->sk);
 	c->flags = (c->flags & ~CONN_FL_UPGRADE_REQ) | CONN_FL_TUNNEL | CONN_FL_CLOSING;
 	c->last_active_us = now;
-	c->tunnel_idle_us = rt && rt->idle_timeout_ms ? ms_to_us(rt->idle_timeout_ms) : c->idle_us;
-	if (c->tunnel_idle_us && (c->timer || (c->timer = evtimer_new(c->w->base, timer_cb, c))) &&
-	    now + c->tunnel_idle_us < c->timer_at_us)
-		timer_arm(c, now + c->tunnel_idle_us, now);
+	c->tunnel_idle_us = conn_tunnel_started(c, s, now);
 	conn_later(c);	/* bytes the client sent behind the head are the tunnel's */
 	return 0;
 }

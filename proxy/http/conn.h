@@ -97,6 +97,11 @@ void conn_maybe_close(struct conn *c);
  * the timer was set for later (the first request after an idle spell). */
 void conn_stream_started(struct conn *c, uint64_t start);
 
+/* A tunnel of c opened at now on stream s: returns how long it may go without
+ * bytes either way (the route's idle_timeout, else the listener's; 0 for
+ * never) and makes sure c's timer looks by then. */
+uint64_t conn_tunnel_started(struct conn *c, const struct stream *s, uint64_t now);
+
 /* Drain: close idle connections now, the others after their current response. */
 void conn_drain_all(struct worker *w);
 /* Worker exit: close everything. */

@@ -57,6 +57,7 @@ struct h2_stream {
 	struct evbuffer *out;		/* response body waiting for DATA frames */
 	size_t unconsumed;		/* request bytes received while paused */
 	uint64_t active_us;		/* last request headers/data or response data (rqtimeout.h) */
+	uint64_t tunnel_idle_us;	/* an open tunnel: reset after this long without bytes; 0 = never */
 	size_t hdr_bytes;		/* header block size so far (HPACK-decoded, RFC 9113 6.5.2) */
 	unsigned nhdrs;
 	nghttp2_nv *trailers;		/* response trailers, submitted at the end of the body */
@@ -655,6 +656,10 @@ static int h2_send_headers(struct stream *s, bool end)
 	}
 	if (hs->flags & H2S_FL_NO_BODY)
 		end = true;
+	if (s->flags & ST_FL_TUNNEL) {
+		hs->active_us = util_mono_us();
+		hs->tunnel_idle_us = conn_tunnel_started(hs->h->c, s, hs->active_us);
+	}
 	rc = nghttp2_submit_response(hs->h->sess, hs->id, nva, n, end ? NULL : &prd);
 	if (nva != stackv)
 		free(nva);
@@ -1004,6 +1009,25 @@ bool h2_conn_idle(struct conn *c)
 	return !h->nlive && !nghttp2_session_want_write(h->sess) && !event_pending(h->run_ev, EV_TIMEOUT, NULL);
 }
 
+/* A tunnel without bytes either way for its idle time is reset (flag SI), as
+ * HTTP/1.1 tunnels are (conn.c). True when it fired. */
+static bool tunnel_idle(struct conn *c, struct h2_stream *hs, uint64_t now, uint64_t *next)
+{
+	uint64_t at = hs->active_us + hs->tunnel_idle_us;
+
+	if (now < at) {
+		if (at < *next)
+			*next = at;
+		return false;
+	}
+	log_debug("[C%llu][S%llu] h2 stream %d: tunnel idle timeout", (unsigned long long)c->id,
+		  (unsigned long long)hs->s->id, hs->id);
+	if (c->listener_stats)
+		stats_inc(c->listener_stats + LS_DOWNSTREAM_RQ_IDLE_TIMEOUT);
+	stream_reset(hs->s, RF_SI, "stream_idle_timeout");
+	return true;
+}
+
 bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
 {
 	struct h2_conn *h = c->h2;
@@ -1014,6 +1038,10 @@ bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
 		struct stream *s = hs->s;
 		enum rq_timeout t;
 
+		if (s && hs->tunnel_idle_us && tunnel_idle(c, hs, now, next)) {
+			fired = true;
+			continue;
+		}
 		if (!s || (t = rq_timeout_stream(&c->rqt, s, hs->active_us, now, next)) == RQT_NONE)
 			continue;
 		log_debug("[C%llu][S%llu] h2 stream %d: request timeout (%d)", (unsigned long long)c->id,

@@ -755,6 +755,8 @@ static void stream_finish(struct stream *s)
 	dur_ms = (s->info.end_mono_us - s->info.start_mono_us) / 1000;
 	if (s->listener && (s->flags & ST_FL_REQ_HEADERS)) {
 		stats_dec(s->listener->stats_base + LS_DOWNSTREAM_RQ_ACTIVE);
+		if (s->flags & ST_FL_UPGRADE)
+			stats_dec(s->listener->stats_base + LS_DOWNSTREAM_CX_UPGRADES_ACTIVE);
 		stats_hist_record(s->listener->stats_base + LS_DOWNSTREAM_RQ_TIME, dur_ms);
 	}
 	for (unsigned i = 0; i < s->nchain && (s->flags & (ST_FL_ROUTED | ST_FL_UNROUTED)); i++) {

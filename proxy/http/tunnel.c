@@ -5,6 +5,7 @@
 #include "config/cfg.h"
 #include "http/stream.h"
 #include "http/tunnel.h"
+#include "observe/stats.h"
 
 void tunnel_h2_connect(struct http_req_head *r)
 {
@@ -23,14 +24,23 @@ int tunnel_request(struct stream *s)
 	struct http_req_head *r = &s->req;
 	const struct cfg_route *rt = s->route;
 
-	if (rt && rt->action == RA_CLUSTER && cfg_upgrade_allowed(s->listener, rt, r->upgrade)) {
-		s->flags |= ST_FL_UPGRADE;
+	/* A path refused or redirected is answered as such, upgrade or not. */
+	if (!s->listener || (s->flags & (ST_FL_BAD_PATH | ST_FL_PATH_REDIRECT))) {
+		r->upgrade = NULL;
 		return 0;
 	}
-	if (rt && (r->flags & (HTTP_FL_CONNECT | HTTP_FL_EXT_CONNECT))) {
+	if (!cfg_upgrade_allowed(s->listener, rt, r->upgrade)) {
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_RQ_WS_ON_NON_WS_ROUTE);
 		stream_local_reply(s, 403, NULL, 0, "upgrade_failed");
 		return -1;
 	}
+	if (rt && rt->action == RA_CLUSTER) {
+		s->flags |= ST_FL_UPGRADE;
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_CX_UPGRADES_TOTAL);
+		stats_inc(s->listener->stats_base + LS_DOWNSTREAM_CX_UPGRADES_ACTIVE);
+		return 0;
+	}
+	/* Allowed, but answered here (no route, redirect, direct response). */
 	r->upgrade = NULL;
 	return 0;
 }

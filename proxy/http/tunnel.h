@@ -23,10 +23,12 @@ struct stream;
  * upstreams; without, a CONNECT to :authority. */
 void tunnel_h2_connect(struct http_req_head *r);
 
-/* The route is known (stream.c): an upgrade it allows sets ST_FL_UPGRADE; a
- * refused one is forwarded as a plain request (Upgrade dropped), except
- * CONNECT and extended CONNECT, answered 403 (Envoy's upgrade_failed).
- * Returns -1 when it answered. */
+/* The route is known (stream.c): an upgrade the route (or, without one, the
+ * listener) allows sets ST_FL_UPGRADE when the route forwards to a cluster,
+ * and is dropped when the answer comes from wingman (no route, redirect,
+ * direct response); any other upgrade, CONNECT included, is answered 403
+ * upgrade_failed and counted downstream_rq_ws_on_non_ws_route, as Envoy
+ * does. Returns -1 when it answered. */
 int tunnel_request(struct stream *s);
 
 /* Response head of an ST_FL_UPGRADE stream, before filters see it: a 101 or

@@ -145,6 +145,9 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION, "downstream_rq_failed_path_normalization", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH, "downstream_rq_redirected_with_normalized_path",
 	     ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_RQ_WS_ON_NON_WS_ROUTE, "downstream_rq_ws_on_non_ws_route", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_UPGRADES_TOTAL, "downstream_cx_upgrades_total", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_UPGRADES_ACTIVE, "downstream_cx_upgrades_active", ST_GAUGE),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
 };
 

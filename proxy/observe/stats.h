@@ -131,6 +131,9 @@ enum listener_stat {
 	LS_H2_WINDOW_UPDATE_FLOOD,	/* "http2.inbound_window_update_frames_flood" */
 	LS_DOWNSTREAM_RQ_FAILED_PATH_NORMALIZATION,	/* path refused (400), path.h */
 	LS_DOWNSTREAM_RQ_REDIRECTED_WITH_NORMALIZED_PATH, /* escaped slashes: 307 (UNESCAPE_AND_REDIRECT) */
+	LS_DOWNSTREAM_RQ_WS_ON_NON_WS_ROUTE,	/* an upgrade (or CONNECT) the route does not allow: 403 */
+	LS_DOWNSTREAM_CX_UPGRADES_TOTAL,	/* upgrades and CONNECTs sent on as tunnels (tunnel.c) */
+	LS_DOWNSTREAM_CX_UPGRADES_ACTIVE,	/* gauge */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };

@@ -1,6 +1,7 @@
 // WebSocket over HTTP/2 (RFC 8441 extended CONNECT) with Node's http2, frames
 // built by hand. node h2-client.js URL [--ca FILE] STEP...; steps as client.py:
-// send:TEXT, big:N, close. Prints "settings connect_protocol=1", "status NNN",
+// send:TEXT, big:N, close, idle:S (wait S seconds: "reset by server CODE" or
+// "still open"). Prints "settings connect_protocol=1", "status NNN",
 // then one line per step.
 'use strict';
 const http2 = require('http2');
@@ -68,6 +69,15 @@ session.once('remoteSettings', (s) => {
       const data = crypto.randomBytes(Number(arg));
       req.write(frame(2, data));
       recv((o, p) => { console.log('big ' + p.length + (Buffer.compare(p, data) ? ' MISMATCH' : ' ok')); next(); });
+    } else if (op === 'idle') {
+      let done = false;
+      const t = setTimeout(() => { done = true; console.log('still open'); session.destroy(); }, Number(arg) * 1000);
+      req.on('close', () => {
+        if (done) return;
+        clearTimeout(t);
+        console.log('reset by server ' + req.rstCode);
+        session.close();
+      });
     } else if (op === 'close') {
       req.write(frame(8, Buffer.from([0x03, 0xe8])));
       recv((o, p) => { console.log('closed ' + (o === 8 ? p.readUInt16BE(0) : 'op' + o)); req.end(); });
