@@ -28,6 +28,7 @@ use strict;
 use warnings;
 use Time::HiRes qw(sleep time);
 use Wingman;
+use WingmanBench;
 
 my $duration = $ENV{BENCH_DURATION} // 5;
 my $conns = $ENV{BENCH_CONNECTIONS} // 64;
@@ -35,62 +36,6 @@ my $rounds = $ENV{BENCH_ROUNDS} // 3;
 
 for my $p (qw(wrk haproxy)) {
 	die "bench: $p not found (./bootstrap deps installs it)\n" unless have_prog($p);
-}
-
-# A memory line of /proc/PID/status in kB (VmRSS unless another is named).
-sub rss_kb {
-	my ($pid, $what) = @_;
-	$what //= 'VmRSS';
-	open(my $fh, '<', "/proc/$pid/status") or return undef;
-	while (<$fh>) {
-		return $1 if /^\Q$what\E:\s+(\d+) kB/;
-	}
-	return undef;
-}
-
-# CPU seconds (user + system, all threads) used so far by $pid.
-sub cpu_s {
-	my ($pid) = @_;
-	my $stat = slurp("/proc/$pid/stat") // return 0;
-	$stat =~ s/^.*\)\s+//s;	# past "pid (comm)"
-	my @f = split ' ', $stat;
-	return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
-}
-
-# The first child of $pid (nginx's worker process).
-sub child_pid {
-	my ($pid) = @_;
-	my $kids = slurp("/proc/$pid/task/$pid/children") // '';
-	my ($kid) = $kids =~ /(\d+)/;
-	return $kid;
-}
-
-# Runs wrk against $url; while it runs, samples the RSS of $pid (if given) and
-# charges $cpu_pid's CPU time to the requests served.
-sub drive {
-	my ($name, $url, $pid, $cpu_pid) = @_;
-	my $cpu0 = $cpu_pid ? cpu_s($cpu_pid) : 0;
-	my $out = tmpdir() . "/wrk-$name.out";
-	unlink $out;
-	my $w = Wingman::spawn(cmd => ['wrk', '-t2', "-c$conns", "-d${duration}s", '--latency', $url],
-		stdout => $out, stderr => $out, name => "wrk-$name");
-	my $peak = 0;
-	while (waitpid($w, POSIX::WNOHANG()) != $w) {
-		if ($pid) {
-			my $r = rss_kb($pid) // 0;
-			$peak = $r if $r > $peak;
-		}
-		sleep 0.1;
-	}
-	Wingman::stop_process($w);
-	my $res = Wingman::wrk_parse(slurp($out));
-	die "bench: wrk against $name failed:\n$res->{raw}\n" unless $res->{rps};
-	$res->{peak_rss_kb} = $peak;
-	$res->{cpu_us_per_req} = $cpu_pid && $res->{requests} ? (cpu_s($cpu_pid) - $cpu0) * 1e6 / $res->{requests} : undef;
-	printf STDERR "%-20s %10.0f rps  p50 %7.3f ms  p99 %7.3f ms  errors %d/%d\n", $name, $res->{rps},
-		$res->{p50_ms} // -1, $res->{p99_ms} // -1, $res->{non2xx},
-		$res->{connect} + $res->{read} + $res->{write} + $res->{timeout};
-	return $res;
 }
 
 my $body = 'hello from the backend';
@@ -276,17 +221,18 @@ $loadavg //= '?';
 
 print STDERR "bench: wrk -t2 -c$conns -d${duration}s, keep-alive, ${\ length $body}-byte body\n";
 my $npid = child_pid($nproxy->pid) // $nproxy->pid;
+my %wrk = (conns => $conns, duration => $duration);
 my (%runs, %hs, %h2);
 for my $round (1 .. $rounds) {
 	print STDERR "round $round/$rounds\n";
-	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/");
-	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", $wm->pid, $wm->pid);
-	push @{ $runs{obs} }, drive('wingman+tracing+metrics', "http://127.0.0.1:$oport/", undef, $wm_obs->pid);
-	push @{ $runs{policy} }, drive('wingman+retries+outlier', "http://127.0.0.1:$wpol/", undef, $wm->pid);
-	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", undef, $npid);
-	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", undef, $hpid);
-	push @{ $runs{wingman_tls} }, drive('wingman TLS', "https://127.0.0.1:$wtls/", $wm->pid, $wm->pid);
-	push @{ $runs{haproxy_tls} }, drive('haproxy TLS', "https://127.0.0.1:$htls/", undef, $hpid);
+	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/", %wrk);
+	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", %wrk, rss_pid => $wm->pid, cpu_pid => $wm->pid);
+	push @{ $runs{obs} }, drive('wingman+tracing+metrics', "http://127.0.0.1:$oport/", %wrk, cpu_pid => $wm_obs->pid);
+	push @{ $runs{policy} }, drive('wingman+retries+outlier', "http://127.0.0.1:$wpol/", %wrk, cpu_pid => $wm->pid);
+	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", %wrk, cpu_pid => $npid);
+	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", %wrk, cpu_pid => $hpid);
+	push @{ $runs{wingman_tls} }, drive('wingman TLS', "https://127.0.0.1:$wtls/", %wrk, rss_pid => $wm->pid, cpu_pid => $wm->pid);
+	push @{ $runs{haproxy_tls} }, drive('haproxy TLS', "https://127.0.0.1:$htls/", %wrk, cpu_pid => $hpid);
 	push @{ $hs{wingman} }, handshakes('wingman mTLS', $wmtls, 3);
 	push @{ $hs{haproxy} }, handshakes('haproxy mTLS', $hmtls, 3);
 	push @{ $h2{wingman} }, h2drive('wingman h2c', "http://127.0.0.1:$wh2/", $wm->pid);
@@ -294,6 +240,28 @@ for my $round (1 .. $rounds) {
 	die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
 	die "bench: wingman (tracing) exited during the run\n" . $wm_obs->stderr unless $wm_obs->alive;
 }
+# Memory after HTTP/2 bursts: 1,000 connections opened and closed at once,
+# three times; RSS just after each burst (what stayed for good before
+# wingman trimmed its malloc arenas once idle) and 5 s later. One stream per
+# connection keeps the 1,000 requests in flight under the default circuit
+# breaker (max_requests 1024).
+sub bursts {
+	my ($name, $url, $pid) = @_;
+	my @r = (rss_kb($pid) // 0);
+	for (1 .. 3) {
+		my $out = `h2load -n 4000 -c 1000 -m 1 $url 2>&1`;
+		die "bench: h2load burst against $name failed:\n$out\n" unless $out =~ /status codes: 4000 2xx/;
+		push @r, rss_kb($pid) // 0;
+		sleep 5;
+		push @r, rss_kb($pid) // 0;
+	}
+	printf STDERR "%-20s RSS kB idle %d, bursts (just after / 5 s later) %s\n", $name, $r[0],
+		join(', ', map { "$r[2 * $_ + 1] / $r[2 * $_ + 2]" } 0 .. 2);
+	return \@r;
+}
+my %burst = (wingman => bursts('wingman h2c', "http://127.0.0.1:$wh2/", $wm->pid),
+	nginx => bursts('nginx h2c', "http://127.0.0.1:$n2port/", child_pid($nproxy2->pid) // $nproxy2->pid));
+
 # The median round by rps stands for each target; RSS peak is the highest seen.
 my %res;
 for my $t (keys %runs) {
@@ -363,6 +331,12 @@ printf "| HTTP/2 requests/s ratio wingman/nginx (target >= 1.0) | %.2f |\n", $h2
 printf "| HTTP/2 CPU per request, wingman / nginx | %.1f / %.1f µs |\n",
 	$h2m{wingman}{cpu_us_per_req}, $h2m{nginx}{cpu_us_per_req};
 printf "| HTTP/2 failed requests, wingman / nginx | %d / %d |\n", $h2m{wingman}{failed}, $h2m{nginx}{failed};
+for my $n (qw(wingman nginx)) {
+	my $r = $burst{$n};
+	printf "| %s RSS around 3 HTTP/2 bursts (1,000 connections, 4,000 requests): before; just after / 5 s later each | %.1f; %s MB |\n",
+		$n eq 'wingman' ? 'wingman' : 'nginx worker', $r->[0] / 1024,
+		join('; ', map { sprintf('%.1f / %.1f', $r->[2 * $_ + 1] / 1024, $r->[2 * $_ + 2] / 1024) } 0 .. 2);
+}
 my %hsm = map { my @v = sort { $a <=> $b } @{ $hs{$_} }; ($_ => $v[$#v / 2]) } keys %hs;
 printf "| mTLS full handshakes/s, wingman (STRICT) | %.0f |\n", $hsm{wingman};
 printf "| mTLS full handshakes/s, HAProxy (verify required) | %.0f |\n", $hsm{haproxy};

@@ -222,13 +222,14 @@ END {
 # Starts wingman with $yaml written to a file (or no -c with no_config => 1).
 # Waits until every "address: host:port" in the YAML accepts (override with
 # wait_ports => [...], or wait => 0). Options: args => [...], env => {...},
-# name => "conf name", no_config => 1, ports => [...] (for no_config).
+# name => "conf name", no_config => 1, ports => [...] (for no_config),
+# bin => another wingman binary (t/bench-ab.pl).
 sub start_wingman {
 	my ($yaml, %o) = @_;
 	my $dir = tmpdir();
 	my $id = $Wingman::_n++;
 	my $conf = "$dir/wingman-$id.yaml";
-	my @cmd = (wingman_bin());
+	my @cmd = ($o{bin} // wingman_bin());
 	if ($o{no_config}) {
 		$yaml = '';
 	} else {
