@@ -128,6 +128,15 @@ static void *fault_conf_parse(struct cfg_parse *pc, const struct ynode *node, un
 	return rc ? NULL : c;
 }
 
+enum fault_stat { FAULT_DELAYS_INJECTED, FAULT_ABORTS_INJECTED, FAULT__COUNT };
+
+static const struct stats_def fault_stat_defs[FAULT__COUNT] = {
+	[FAULT_DELAYS_INJECTED] = { "fault.delays_injected", STATS_COUNTER },
+	[FAULT_ABORTS_INJECTED] = { "fault.aborts_injected", STATS_COUNTER },
+};
+
+static uint32_t fault_stats;		/* offset in the listener block */
+
 /* True with probability pct/100. */
 static bool roll(double pct)
 {
@@ -144,7 +153,7 @@ static bool maybe_abort(struct stream *s, const struct fault_conf *c)
 	if (!c->abort || !roll(c->abort_pct))
 		return false;
 	if (s->listener)
-		stats_inc(s->listener->stats_base + LS_FAULT_ABORTS_INJECTED);
+		stats_inc(s->listener->stats_base + fault_stats + FAULT_ABORTS_INJECTED);
 	if (c->abort_grpc >= 0)
 		stream_local_reply_grpc(s, 200, c->abort_grpc, "fault filter abort", RF_FI, "fault_filter_abort");
 	else
@@ -181,7 +190,7 @@ static enum filter_status fault_on_request_headers(struct stream *s, const void 
 			return FILTER_ERROR;
 		}
 		if (s->listener)
-			stats_inc(s->listener->stats_base + LS_FAULT_DELAYS_INJECTED);
+			stats_inc(s->listener->stats_base + fault_stats + FAULT_DELAYS_INJECTED);
 		s->info.flags |= RF_DI;
 		tv.tv_sec = (time_t)(c->delay_ms / 1000);
 		tv.tv_usec = (suseconds_t)(c->delay_ms % 1000) * 1000;
@@ -194,6 +203,7 @@ static enum filter_status fault_on_request_headers(struct stream *s, const void 
 const struct filter_ops fault_filter = {
 	.name = "fault",
 	.scope = FILTER_SCOPE_ROUTE,
+	.stats = &(const struct stats_set){ STATS_SCOPE_LISTENER, NULL, fault_stat_defs, FAULT__COUNT, &fault_stats },
 	.conf_parse = fault_conf_parse,
 	.state_size = sizeof(struct fault_state),
 	.on_request_headers = fault_on_request_headers,

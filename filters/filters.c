@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "http/filter.h"
+#include "observe/stats.h"
 
 extern const struct filter_ops zipkin_filter;
 extern const struct filter_ops istio_metrics_filter;
@@ -36,6 +37,17 @@ const struct filter_ops *filter_find(const char *name)
 		if (strcmp((*f)->name, name) == 0)
 			return *f;
 	return NULL;
+}
+
+int filters_init(void)
+{
+	for (const struct filter_ops *const *f = filter_table; *f; f++) {
+		int err = (*f)->stats ? stats_register((*f)->stats) : 0;
+
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 void filters_thread_exit(void)

@@ -86,7 +86,20 @@ static void *outlier_conf_parse(struct cfg_parse *pc, const struct ynode *node, 
 	return c;
 }
 
-static void eject(struct stream *s, const struct outlier_conf *c, struct host *h, enum cluster_stat why)
+/* Which rule ejected a host; the totals and the active gauge are the cluster's
+ * (cluster.c counts every ejection it enforces). */
+enum od_stat { OD_CONSECUTIVE_5XX, OD_CONSECUTIVE_GW, OD_CONSECUTIVE_LOCAL, OD__COUNT };
+
+static const struct stats_def od_stat_defs[OD__COUNT] = {
+	[OD_CONSECUTIVE_5XX] = { "outlier_detection.ejections_enforced_consecutive_5xx", STATS_COUNTER },
+	[OD_CONSECUTIVE_GW] = { "outlier_detection.ejections_enforced_consecutive_gateway_failure", STATS_COUNTER },
+	[OD_CONSECUTIVE_LOCAL] = { "outlier_detection.ejections_enforced_consecutive_local_origin_failure",
+				   STATS_COUNTER },
+};
+
+static uint32_t od_stats;		/* offset in the cluster block */
+
+static void eject(struct stream *s, const struct outlier_conf *c, struct host *h, enum od_stat why)
 {
 	struct host_outlier *od = &h->od;
 	uint64_t now = util_mono_us() / 1000, healthy, times, ms;
@@ -104,7 +117,7 @@ static void eject(struct stream *s, const struct outlier_conf *c, struct host *h
 	atomic_store(&od->cons_5xx, 0);
 	atomic_store(&od->cons_gw, 0);
 	atomic_store(&od->cons_local, 0);
-	stats_inc(s->cluster->stats_base + why);
+	stats_inc(s->cluster->stats_base + od_stats + why);
 }
 
 static enum filter_status outlier_on_attempt(struct stream *s, const void *conf, void *state, struct attempt *a)
@@ -124,7 +137,7 @@ static enum filter_status outlier_on_attempt(struct stream *s, const void *conf,
 	if (a->fail != AF_NONE) {
 		if (c->split) {
 			if (c->cons_local && atomic_fetch_add(&od->cons_local, 1) + 1 >= c->cons_local)
-				eject(s, c, a->host, CS_OD_EJECTIONS_CONSECUTIVE_LOCAL);
+				eject(s, c, a->host, OD_CONSECUTIVE_LOCAL);
 			return FILTER_CONTINUE;
 		}
 		status = 503;	/* a local-origin failure counts as a gateway 5xx */
@@ -138,20 +151,21 @@ static enum filter_status outlier_on_attempt(struct stream *s, const void *conf,
 	}
 	if (status >= 502 && status <= 504) {
 		if (c->cons_gw && atomic_fetch_add(&od->cons_gw, 1) + 1 >= c->cons_gw) {
-			eject(s, c, a->host, CS_OD_EJECTIONS_CONSECUTIVE_GW);
+			eject(s, c, a->host, OD_CONSECUTIVE_GW);
 			return FILTER_CONTINUE;
 		}
 	} else {
 		atomic_store(&od->cons_gw, 0);
 	}
 	if (c->cons_5xx && atomic_fetch_add(&od->cons_5xx, 1) + 1 >= c->cons_5xx)
-		eject(s, c, a->host, CS_OD_EJECTIONS_CONSECUTIVE_5XX);
+		eject(s, c, a->host, OD_CONSECUTIVE_5XX);
 	return FILTER_CONTINUE;
 }
 
 const struct filter_ops outlier_filter = {
 	.name = "outlier_detection",
 	.scope = FILTER_SCOPE_CLUSTER,
+	.stats = &(const struct stats_set){ STATS_SCOPE_CLUSTER, NULL, od_stat_defs, OD__COUNT, &od_stats },
 	.conf_parse = outlier_conf_parse,
 	.on_attempt = outlier_on_attempt,
 };

@@ -713,11 +713,22 @@ static int addr_parse(const char *s, struct sockaddr_storage *ss)
 	return 0;
 }
 
+enum rbac_stat { RBAC_ALLOWED, RBAC_DENIED, RBAC_LOGGED, RBAC_NOT_LOGGED, RBAC__COUNT };
+
+static const struct stats_def rbac_stat_defs[RBAC__COUNT] = {
+	[RBAC_ALLOWED] = { "rbac.allowed", STATS_COUNTER },
+	[RBAC_DENIED] = { "rbac.denied", STATS_COUNTER },
+	[RBAC_LOGGED] = { "rbac.logged", STATS_COUNTER },		/* an AUDIT policy matched */
+	[RBAC_NOT_LOGGED] = { "rbac.not_logged", STATS_COUNTER },
+};
+
+static uint32_t rbac_stats;		/* RBAC_ALLOWED's offset in the listener block */
+
 static enum filter_status rbac_on_request_headers(struct stream *s, const void *conf, void *state)
 {
 	const struct rbac_conf *c = conf;
 	const char *uri = s->info.downstream_peer_uri_san;
-	uint32_t ls = s->listener ? s->listener->stats_base : 0;
+	uint32_t ls = s->listener ? s->listener->stats_base + rbac_stats : 0;
 	struct sockaddr_storage remote, local;
 	struct rbac_input in = {
 		.method = s->req.method,
@@ -741,14 +752,14 @@ static enum filter_status rbac_on_request_headers(struct stream *s, const void *
 		in.local = (struct sockaddr *)&local;
 	rbac_evaluate(c, &in, &r);
 	if (ls && r.has_audit)
-		stats_inc(ls + (r.audited ? LS_RBAC_LOGGED : LS_RBAC_NOT_LOGGED));
+		stats_inc(ls + (r.audited ? RBAC_LOGGED : RBAC_NOT_LOGGED));
 	if (r.allowed) {
 		if (ls)
-			stats_inc(ls + LS_RBAC_ALLOWED);
+			stats_inc(ls + RBAC_ALLOWED);
 		return FILTER_CONTINUE;
 	}
 	if (ls)
-		stats_inc(ls + LS_RBAC_DENIED);
+		stats_inc(ls + RBAC_DENIED);
 	details = arena_printf(s->arena, "rbac_access_denied_matched_policy[%s]", r.policy ? r.policy : "none");
 	stream_local_reply(s, 403, "RBAC: access denied", 0, details ? details : "rbac_access_denied");
 	return FILTER_STOP;
@@ -757,6 +768,7 @@ static enum filter_status rbac_on_request_headers(struct stream *s, const void *
 const struct filter_ops rbac_filter = {
 	.name = "rbac",
 	.scope = FILTER_SCOPE_TOP,
+	.stats = &(const struct stats_set){ STATS_SCOPE_LISTENER, NULL, rbac_stat_defs, RBAC__COUNT, &rbac_stats },
 	.conf_parse = rbac_conf_parse,
 	.on_request_headers = rbac_on_request_headers,
 };

@@ -204,6 +204,13 @@ static bool retriable(const struct retry_conf *c, const struct attempt *a)
 	       (g == 14 && (c->on & RO_GRPC_UNAVAILABLE));
 }
 
+/* The router counts retries themselves (upstream_rq_retry*); giving up is policy. */
+static const struct stats_def retry_stat_defs[] = {
+	{ "upstream_rq_retry_limit_exceeded", STATS_COUNTER },
+};
+
+static uint32_t retry_stats;		/* offset in the cluster block */
+
 static enum filter_status retry_on_attempt(struct stream *s, const void *conf, void *state, struct attempt *a)
 {
 	const struct retry_conf *c = conf;
@@ -215,7 +222,7 @@ static enum filter_status retry_on_attempt(struct stream *s, const void *conf, v
 	if (st->retries >= c->attempts) {
 		if (c->attempts) {
 			s->info.flags |= RF_URX;
-			stats_inc(s->cluster->stats_base + CS_UPSTREAM_RQ_RETRY_LIMIT_EXCEEDED);
+			stats_inc(s->cluster->stats_base + retry_stats);
 		}
 		return FILTER_CONTINUE;
 	}
@@ -231,6 +238,7 @@ static enum filter_status retry_on_attempt(struct stream *s, const void *conf, v
 const struct filter_ops retry_filter = {
 	.name = "retries",
 	.scope = FILTER_SCOPE_ROUTE,
+	.stats = &(const struct stats_set){ STATS_SCOPE_CLUSTER, NULL, retry_stat_defs, 1, &retry_stats },
 	.conf_parse = retry_conf_parse,
 	.state_size = sizeof(struct retry_state),
 	.attach = retry_attach,

@@ -206,6 +206,17 @@ struct zk_reporter {
 
 static __thread struct zk_reporter *zk_self;
 
+enum zk_stat { ZK_SPANS_SENT, ZK_SPANS_DROPPED, ZK_REPORTS_SENT, ZK_REPORTS_FAILED, ZK__COUNT };
+
+static const struct stats_def zk_stat_defs[ZK__COUNT] = {
+	[ZK_SPANS_SENT] = { "spans_sent", STATS_COUNTER },
+	[ZK_SPANS_DROPPED] = { "spans_dropped", STATS_COUNTER },	/* queue full or report failed */
+	[ZK_REPORTS_SENT] = { "reports_sent", STATS_COUNTER },		/* batches the collector took (2xx) */
+	[ZK_REPORTS_FAILED] = { "reports_failed", STATS_COUNTER },
+};
+
+static uint32_t zk_stats;		/* offset in the server block: "tracing.zipkin.*" */
+
 static void report_send(struct zk_reporter *r);
 
 static void report_end(struct zk_reporter *r, struct zk_conn *c, bool ok)
@@ -215,11 +226,11 @@ static void report_end(struct zk_reporter *r, struct zk_conn *c, bool ok)
 	c->busy = false;
 	evtimer_del(r->report_timer);
 	if (ok) {
-		stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_SENT));
-		stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_SENT), c->nspans);
+		stats_inc(SERVER_STAT(zk_stats + ZK_REPORTS_SENT));
+		stats_add(SERVER_STAT(zk_stats + ZK_SPANS_SENT), c->nspans);
 	} else {
-		stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_FAILED));
-		stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), c->nspans);
+		stats_inc(SERVER_STAT(zk_stats + ZK_REPORTS_FAILED));
+		stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), c->nspans);
 	}
 	c->nspans = 0;
 }
@@ -412,8 +423,8 @@ static void report_send(struct zk_reporter *r)
 	sock_flush(&c->sk);
 	return;
 fail:
-	stats_inc(SERVER_STAT(SS_ZIPKIN_REPORTS_FAILED));
-	stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->npending);
+	stats_inc(SERVER_STAT(zk_stats + ZK_REPORTS_FAILED));
+	stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->npending);
 	queue_reset(r);
 }
 
@@ -514,7 +525,7 @@ static void reporter_queue(struct zk_reporter *r, const struct trace_span *sp)
 	size_t n;
 
 	if (!d || !(n = trace_span_json(d + 1, SPAN_JSON_MAX, sp))) {
-		stats_inc(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED));
+		stats_inc(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED));
 		return;
 	}
 	d[0] = ',';
@@ -531,9 +542,9 @@ static void zipkin_thread_exit(void)
 	if (!r)
 		return;
 	/* Spans still queued die with the worker. */
-	stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->npending);
+	stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->npending);
 	if (r->conn && r->conn->busy)
-		stats_add(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED), r->conn->nspans);
+		stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->conn->nspans);
 	zk_self = NULL;
 	reporter_free(r);
 }
@@ -748,7 +759,7 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 		.ntags = nt,
 	};
 	if (!(r = reporter_get(s, c))) {
-		stats_inc(SERVER_STAT(SS_ZIPKIN_SPANS_DROPPED));
+		stats_inc(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED));
 		return;
 	}
 	reporter_queue(r, &sp);
@@ -758,6 +769,7 @@ const struct filter_ops zipkin_filter = {
 	.name = "tracing",
 	.scope = FILTER_SCOPE_TOP,
 	.flags = FILTER_FL_UNROUTED,
+	.stats = &(const struct stats_set){ STATS_SCOPE_SERVER, "tracing.zipkin", zk_stat_defs, ZK__COUNT, &zk_stats },
 	.conf_parse = zipkin_conf_parse,
 	.state_size = sizeof(struct zipkin_state),
 	.on_request_headers = zipkin_on_request_headers,

@@ -381,7 +381,8 @@ int server_embed(struct event_base *base, struct cfg *c)
 	main_base = base;
 	if (main_init(base))
 		return -ENOMEM;
-	if (stats_init(nworkers) || stats_cfg_bind(c) || cluster_init(base) || cluster_cfg_bind(c))
+	if (filters_init() || stats_init(nworkers) || stats_cfg_bind(c) || cluster_init(base) ||
+	    cluster_cfg_bind(c))
 		return -ENOMEM;
 	cfg_snapshot_init(c, cfg_destroy);
 	return 0;
@@ -411,7 +412,8 @@ int server_run(const char *path, struct cfg *c)
 		return 1;
 	}
 	nworkers = c->workers;
-	if (stats_init(c->workers) || (err = stats_cfg_bind(c)) || cluster_init(main_base) || cluster_cfg_bind(c)) {
+	if (filters_init() || stats_init(c->workers) || (err = stats_cfg_bind(c)) || cluster_init(main_base) ||
+	    cluster_cfg_bind(c)) {
 		log_err(err == -ENOSPC ? STATS_FULL_MSG : "out of memory at startup");
 		return 1;
 	}

@@ -11,7 +11,12 @@
  * its 404 (NR) where the router would have run. Request hooks run in chain
  * order, response hooks in reverse. A hook returning FILTER_STOP pauses the
  * chain; the filter later calls stream_resume(). A filter that answers locally
- * calls stream_local_reply() and returns FILTER_STOP. Any hook may be NULL. */
+ * calls stream_local_reply() and returns FILTER_STOP. Any hook may be NULL.
+ *
+ * Stats: a filter declares its own in .stats (observe/stats.h: names, types,
+ * scope), registered at startup by filters_init(); it counts them at the
+ * offset the registration wrote, e.g.
+ * stats_inc(s->listener->stats_base + rbac_stats + RBAC_ALLOWED). */
 #ifndef WM_FILTER_H
 #define WM_FILTER_H
 
@@ -23,6 +28,7 @@ struct stream;
 struct evbuffer;
 struct ynode;
 struct cfg_parse;
+struct stats_set;
 
 enum filter_status {
 	FILTER_CONTINUE,	/* go on to the next filter */
@@ -69,6 +75,7 @@ struct filter_ops {
 	const char *name;
 	unsigned scope;
 	unsigned flags;		/* FILTER_FL_* */
+	const struct stats_set *stats;	/* the filter's own stats; NULL: none */
 	/* Returns the parsed config (allocated on pc's arena) or NULL after cfg_error(). */
 	void *(*conf_parse)(struct cfg_parse *pc, const struct ynode *node, unsigned scope);
 	size_t state_size;
@@ -96,6 +103,9 @@ extern const struct filter_ops *const filter_table[];
 
 /* Looks a filter up by its YAML key; NULL if none. */
 const struct filter_ops *filter_find(const char *name);
+
+/* Registers every filter's stats (stats_register); before stats_init(). 0 or -errno. */
+int filters_init(void);
 
 /* Runs every filter's thread_exit hook; called by each worker on its way out. */
 void filters_thread_exit(void);

@@ -12,7 +12,11 @@
  * are rendered; a removed cluster's block is kept and revived if it comes back.
  *
  * Block 0 also holds a scratch block for each kind, handed out when ids or
- * memory run out, so callers always get a valid base. */
+ * memory run out, so callers always get a valid base.
+ *
+ * Sets from stats_register() extend the server, listener and cluster blocks
+ * past SS__COUNT, LS__COUNT and CS__COUNT; their leaves are rendered with the
+ * fixed ones of the same group. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -78,7 +82,6 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_MEMBERSHIP_TOTAL, "membership_total", ST_GAUGE),
 	LEAF(CS_UPSTREAM_RQ_RETRY, "upstream_rq_retry", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_RETRY_SUCCESS, "upstream_rq_retry_success", ST_COUNTER),
-	LEAF(CS_UPSTREAM_RQ_RETRY_LIMIT_EXCEEDED, "upstream_rq_retry_limit_exceeded", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_RETRY_OVERFLOW, "upstream_rq_retry_overflow", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_PER_TRY_TIMEOUT, "upstream_rq_per_try_timeout", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_PENDING_OVERFLOW, "upstream_rq_pending_overflow", ST_COUNTER),
@@ -86,11 +89,6 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_UPSTREAM_CX_OVERFLOW, "upstream_cx_overflow", ST_COUNTER),
 	LEAF(CS_OD_EJECTIONS_ENFORCED_TOTAL, "outlier_detection.ejections_enforced_total", ST_COUNTER),
 	LEAF(CS_OD_EJECTIONS_ACTIVE, "outlier_detection.ejections_active", ST_GAUGE),
-	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_5XX, "outlier_detection.ejections_enforced_consecutive_5xx", ST_COUNTER),
-	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_GW, "outlier_detection.ejections_enforced_consecutive_gateway_failure",
-	     ST_COUNTER),
-	LEAF(CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,
-	     "outlier_detection.ejections_enforced_consecutive_local_origin_failure", ST_COUNTER),
 	LEAF(CS_OD_EJECTIONS_OVERFLOW, "outlier_detection.ejections_overflow", ST_COUNTER),
 	LEAF(CS_SSL_HANDSHAKE, "ssl.handshake", ST_COUNTER),
 	LEAF(CS_SSL_CONNECTION_ERROR, "ssl.connection_error", ST_COUNTER),
@@ -125,12 +123,6 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_RQ_IDLE_TIMEOUT, "downstream_rq_idle_timeout", ST_COUNTER),
 	LEAF(LS_NO_ROUTE, "no_route", ST_COUNTER),
 	LEAF(LS_RQ_DIRECT_RESPONSE, "rq_direct_response", ST_COUNTER),
-	LEAF(LS_FAULT_DELAYS_INJECTED, "fault.delays_injected", ST_COUNTER),
-	LEAF(LS_FAULT_ABORTS_INJECTED, "fault.aborts_injected", ST_COUNTER),
-	LEAF(LS_RBAC_ALLOWED, "rbac.allowed", ST_COUNTER),
-	LEAF(LS_RBAC_DENIED, "rbac.denied", ST_COUNTER),
-	LEAF(LS_RBAC_LOGGED, "rbac.logged", ST_COUNTER),
-	LEAF(LS_RBAC_NOT_LOGGED, "rbac.not_logged", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_HTTP1_TOTAL, "downstream_cx_http1_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_HTTP2_TOTAL, "downstream_cx_http2_total", ST_COUNTER),
 	LEAF(LS_H2_RX_RESET, "http2.rx_reset", ST_COUNTER),
@@ -180,16 +172,19 @@ static const struct stat_leaf access_log_leaves[] = {
 	LEAF(SS_ACCESS_LOG_DROPPED, "dropped", ST_COUNTER),
 };
 
-static const struct stat_leaf zipkin_leaves[] = {
-	LEAF(SS_ZIPKIN_SPANS_SENT, "spans_sent", ST_COUNTER),
-	LEAF(SS_ZIPKIN_SPANS_DROPPED, "spans_dropped", ST_COUNTER),
-	LEAF(SS_ZIPKIN_REPORTS_SENT, "reports_sent", ST_COUNTER),
-	LEAF(SS_ZIPKIN_REPORTS_FAILED, "reports_failed", ST_COUNTER),
-};
-
 static const struct stat_leaf istio_leaves[] = {
 	LEAF(SS_ISTIO_SERIES_OVERFLOW, "series_overflow", ST_COUNTER),
 };
+
+/* A registered set: its leaves (offsets already past the fixed block) and,
+ * for the server, the prefixes its names are rendered under. */
+struct stat_ext {
+	const struct stats_set *set;
+	struct stat_leaf *leaves;
+	char *prom_prefix;		/* server scope: "envoy_<prefix>_" */
+};
+
+#define STATS_MAX_EXT 32
 
 enum group_kind {
 	GK_SERVER,
@@ -225,6 +220,10 @@ static struct {
 	uint32_t next_id;		/* first unassigned id */
 	uint32_t nblocks;		/* blocks allocated in every shard */
 	uint32_t scratch_cluster, scratch_listener, scratch_host;
+	/* Block sizes: the fixed stats plus the registered ones, by scope. */
+	uint32_t nslots[STATS_SCOPE_CLUSTER + 1];
+	struct stat_ext ext[STATS_MAX_EXT];
+	unsigned next;
 	struct stat_group **groups;
 	unsigned ngroups, groups_cap;
 	uint32_t *gindex;		/* open addressing over groups by (kind, key): index + 1, 0 empty */
@@ -409,6 +408,71 @@ static struct stat_group *group_new(enum group_kind kind, const char *key, const
 	return g;
 }
 
+static uint32_t nslots_init(enum stats_scope scope)
+{
+	static const uint32_t fixed[] = {
+		[STATS_SCOPE_SERVER] = SS__COUNT, [STATS_SCOPE_LISTENER] = LS__COUNT,
+		[STATS_SCOPE_CLUSTER] = CS__COUNT,
+	};
+
+	if (!st.nslots[scope])
+		st.nslots[scope] = fixed[scope];
+	return st.nslots[scope];
+}
+
+int stats_register(const struct stats_set *set)
+{
+	static const enum stat_type types[] = {
+		[STATS_COUNTER] = ST_COUNTER, [STATS_GAUGE] = ST_GAUGE, [STATS_HISTOGRAM] = ST_HIST,
+	};
+	struct stat_ext *x = &st.ext[st.next];
+	uint32_t off;
+
+	if (st.shards)
+		return -EBUSY;
+	if (st.next == STATS_MAX_EXT || set->scope > STATS_SCOPE_CLUSTER ||
+	    (set->scope == STATS_SCOPE_SERVER) != (set->prefix != NULL))
+		return -EINVAL;
+	for (unsigned i = 0; i + 1 < set->n; i++)
+		if (set->defs[i].type == STATS_HISTOGRAM)
+			return -EINVAL;		/* only the last may span several slots */
+	if (!(x->leaves = calloc(set->n ? set->n : 1, sizeof(*x->leaves))))
+		return -ENOMEM;
+	if (set->prefix && asprintf(&x->prom_prefix, "envoy_%s_", set->prefix) < 0) {
+		free(x->leaves);
+		return -ENOMEM;
+	}
+	off = nslots_init(set->scope);
+	for (unsigned i = 0; i < set->n; i++) {
+		const struct stats_def *d = &set->defs[i];
+
+		x->leaves[i] = (struct stat_leaf){ d->name, d->name, NULL, off, types[d->type] };
+		off += d->type == STATS_HISTOGRAM ? STATS_HIST_SLOTS : 1;
+	}
+	x->set = set;
+	*set->base = st.nslots[set->scope];
+	st.nslots[set->scope] = off;
+	st.next++;
+	return 0;
+}
+
+/* Adds the entries of the registered sets of one scope to g. */
+static int add_ext_ents(struct stat_group *g, enum stats_scope scope, const char *text_prefix,
+			const char *prom_prefix, const char *label)
+{
+	int err = 0;
+
+	for (unsigned i = 0; !err && i < st.next; i++) {
+		const struct stat_ext *x = &st.ext[i];
+
+		if (x->set->scope != scope)
+			continue;
+		err = add_ents(g, text_prefix ? text_prefix : x->set->prefix, prom_prefix ? prom_prefix : x->prom_prefix,
+			       label, x->leaves, x->set->n);
+	}
+	return err;
+}
+
 /* Registers the rendered entries of a new group. On failure the ids stay
  * allocated (harmless) and the caller falls back to the scratch block. */
 static int group_register(struct stat_group *g)
@@ -416,6 +480,7 @@ static int group_register(struct stat_group *g)
 	const char *what, *prom, *label;
 	const struct stat_leaf *leaves;
 	size_t nleaves;
+	int scope;			/* whose registered sets follow; -1: none */
 	char *prefix;
 	int err;
 
@@ -426,6 +491,7 @@ static int group_register(struct stat_group *g)
 		label = "cluster_name";
 		leaves = cluster_leaves;
 		nleaves = ARRAY_SIZE(cluster_leaves);
+		scope = STATS_SCOPE_CLUSTER;
 		break;
 	case GK_LISTENER:
 		what = "http";
@@ -433,6 +499,7 @@ static int group_register(struct stat_group *g)
 		label = "http_conn_manager_prefix";
 		leaves = http_leaves;
 		nleaves = ARRAY_SIZE(http_leaves);
+		scope = STATS_SCOPE_LISTENER;
 		break;
 	case GK_LADDR:
 		what = "listener";
@@ -440,6 +507,7 @@ static int group_register(struct stat_group *g)
 		label = "listener_address";
 		leaves = listener_leaves;
 		nleaves = ARRAY_SIZE(listener_leaves);
+		scope = -1;
 		break;
 	default:
 		return 0;
@@ -447,6 +515,8 @@ static int group_register(struct stat_group *g)
 	if (asprintf(&prefix, "%s.%s", what, g->label) < 0)
 		return -ENOMEM;
 	err = add_ents(g, prefix, prom, label, leaves, nleaves);
+	if (!err && scope >= 0)
+		err = add_ext_ents(g, (enum stats_scope)scope, prefix, prom, label);
 	free(prefix);
 	return err;
 }
@@ -468,12 +538,12 @@ int stats_init(unsigned nworkers)
 			return -ENOMEM;
 	}
 	stats_tls = st.shards[nworkers];
-	err = alloc_ids(SS__COUNT, &stats_server_base);
+	err = alloc_ids(nslots_init(STATS_SCOPE_SERVER), &stats_server_base);
 	if (err)
 		return err;
-	err = alloc_ids(CS__COUNT, &st.scratch_cluster);
+	err = alloc_ids(nslots_init(STATS_SCOPE_CLUSTER), &st.scratch_cluster);
 	if (!err)
-		err = alloc_ids(LS__COUNT, &st.scratch_listener);
+		err = alloc_ids(nslots_init(STATS_SCOPE_LISTENER), &st.scratch_listener);
 	if (!err)
 		err = alloc_ids(HS__COUNT, &st.scratch_host);
 	if (err)
@@ -488,11 +558,10 @@ int stats_init(unsigned nworkers)
 		err = add_ents(g, "access_log", "envoy_access_log_", NULL, access_log_leaves,
 			       ARRAY_SIZE(access_log_leaves));
 	if (!err)
-		err = add_ents(g, "tracing.zipkin", "envoy_tracing_zipkin_", NULL, zipkin_leaves,
-			       ARRAY_SIZE(zipkin_leaves));
-	if (!err)
 		err = add_ents(g, "istio_metrics", "wingman_istio_metrics_", NULL, istio_leaves,
 			       ARRAY_SIZE(istio_leaves));
+	if (!err)
+		err = add_ext_ents(g, STATS_SCOPE_SERVER, NULL, NULL, NULL);
 	if (err)
 		return err;
 	stats_add(SERVER_STAT(SS_CONCURRENCY), nworkers);
@@ -537,14 +606,14 @@ int stats_cfg_bind(struct cfg *cfg)
 	for (unsigned i = 0; i < cfg->nclusters; i++) {
 		struct cfg_cluster *c = &cfg->clusters[i];
 
-		c->stats_base = bind_one(GK_CLUSTER, c->name, c->name, CS__COUNT, 0,
+		c->stats_base = bind_one(GK_CLUSTER, c->name, c->name, st.nslots[STATS_SCOPE_CLUSTER], 0,
 					 st.scratch_cluster, &err);
 	}
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		struct cfg_listener *l = &cfg->listeners[i];
 		char *key;
 
-		l->stats_base = bind_one(GK_LISTENER, l->name, l->name, LS__COUNT, 0,
+		l->stats_base = bind_one(GK_LISTENER, l->name, l->name, st.nslots[STATS_SCOPE_LISTENER], 0,
 					 st.scratch_listener, &err);
 		if (l->stats_base == st.scratch_listener)
 			continue;

@@ -7,6 +7,8 @@
  *
  * Cluster and listener stats come in fixed blocks: cfg_cluster.stats_base + CS_*,
  * cfg_listener.stats_base + LS_*. Upstream hosts get a block of HS_* per host.
+ * A module above (a filter) declares its own stats with stats_register(); they
+ * get slots after the fixed ones in the blocks of their scope.
  */
 #ifndef WM_STATS_H
 #define WM_STATS_H
@@ -63,7 +65,6 @@ enum cluster_stat {
 	CS_MEMBERSHIP_TOTAL,		/* gauge */
 	CS_UPSTREAM_RQ_RETRY,
 	CS_UPSTREAM_RQ_RETRY_SUCCESS,
-	CS_UPSTREAM_RQ_RETRY_LIMIT_EXCEEDED,
 	CS_UPSTREAM_RQ_RETRY_OVERFLOW,
 	CS_UPSTREAM_RQ_PER_TRY_TIMEOUT,
 	CS_UPSTREAM_RQ_PENDING_OVERFLOW,
@@ -71,9 +72,6 @@ enum cluster_stat {
 	CS_UPSTREAM_CX_OVERFLOW,
 	CS_OD_EJECTIONS_ENFORCED_TOTAL,	/* outlier_detection.* */
 	CS_OD_EJECTIONS_ACTIVE,		/* gauge */
-	CS_OD_EJECTIONS_CONSECUTIVE_5XX,	/* ejections_enforced_consecutive_5xx */
-	CS_OD_EJECTIONS_CONSECUTIVE_GW,	/* ejections_enforced_consecutive_gateway_failure */
-	CS_OD_EJECTIONS_CONSECUTIVE_LOCAL,	/* ejections_enforced_consecutive_local_origin_failure */
 	CS_OD_EJECTIONS_OVERFLOW,	/* ejections_overflow: max_ejection_percent said no */
 	CS_SSL_HANDSHAKE,		/* "cluster.<name>.ssl.<leaf>": upstream TLS */
 	CS_SSL_CONNECTION_ERROR,
@@ -106,18 +104,12 @@ enum listener_stat {
 	LS_DOWNSTREAM_RQ_IDLE_TIMEOUT,		/* stream_idle_timeout fired */
 	LS_NO_ROUTE,			/* "http.<name>.no_route" */
 	LS_RQ_DIRECT_RESPONSE,
-	LS_FAULT_DELAYS_INJECTED,	/* "http.<name>.fault.delays_injected" (filters/fault.c) */
-	LS_FAULT_ABORTS_INJECTED,	/* "http.<name>.fault.aborts_injected" */
 	LS_SSL_HANDSHAKE,		/* "listener.<address>.ssl.<leaf>": downstream TLS */
 	LS_SSL_CONNECTION_ERROR,
 	LS_SSL_NO_CERTIFICATE,
 	LS_SSL_FAIL_VERIFY_ERROR,
 	LS_SSL_SESSION_REUSED,
 	LS_DOWNSTREAM_CX_TRANSPORT_SOCKET_CONNECT_TIMEOUT,	/* TLS handshake (or PERMISSIVE sniff) too slow */
-	LS_RBAC_ALLOWED,		/* "http.<name>.rbac.<leaf>" */
-	LS_RBAC_DENIED,
-	LS_RBAC_LOGGED,			/* an AUDIT policy matched */
-	LS_RBAC_NOT_LOGGED,
 	LS_DOWNSTREAM_CX_HTTP1_TOTAL,	/* connections that spoke HTTP/1.x */
 	LS_DOWNSTREAM_CX_HTTP2_TOTAL,	/* connections that spoke HTTP/2 (proxy/h2.c) */
 	LS_H2_RX_RESET,			/* "http.<name>.http2.rx_reset": RST_STREAM from clients */
@@ -156,15 +148,46 @@ enum server_stat {
 	SS_CONCURRENCY,			/* server.concurrency */
 	SS_ACCESS_LOG_DROPPED,		/* access_log.dropped */
 	SS_DOWNSTREAM_CX_OVERFLOW,
-	SS_ZIPKIN_SPANS_SENT,		/* tracing.zipkin.spans_sent (filters/zipkin.c) */
-	SS_ZIPKIN_SPANS_DROPPED,	/* tracing.zipkin.spans_dropped: queue full or report failed */
-	SS_ZIPKIN_REPORTS_SENT,		/* tracing.zipkin.reports_sent: batches the collector accepted (2xx) */
-	SS_ZIPKIN_REPORTS_FAILED,	/* tracing.zipkin.reports_failed */
 	SS_ISTIO_SERIES_OVERFLOW,	/* istio_metrics.series_overflow: requests folded into the overflow series */
 	SS__COUNT
 };
 extern uint32_t stats_server_base;
 #define SERVER_STAT(x) (stats_server_base + (x))
+
+/* Stats a module declares for itself (a filter: struct filter_ops.stats), by
+ * scope: "<prefix>.<name>" for the server (Prometheus envoy_<prefix>_<name>),
+ * "http.<listener>.<name>" or "cluster.<cluster>.<name>" (labelled like the
+ * fixed ones). Their slots follow the fixed ones in each block of the scope,
+ * so counting costs what a fixed stat does: stats_inc(l->stats_base + *base + i). */
+enum stats_scope {
+	STATS_SCOPE_SERVER,		/* one set of slots: SERVER_STAT(*base + i) */
+	STATS_SCOPE_LISTENER,		/* per listener: cfg_listener.stats_base + *base + i */
+	STATS_SCOPE_CLUSTER,		/* per cluster: cfg_cluster.stats_base + *base + i */
+};
+
+enum stats_type {
+	STATS_COUNTER,
+	STATS_GAUGE,
+	STATS_HISTOGRAM,		/* STATS_HIST_SLOTS slots, stats_hist_record() */
+};
+
+struct stats_def {
+	const char *name;		/* leaf after the scope's prefix: "rbac.allowed" */
+	enum stats_type type;
+};
+
+struct stats_set {
+	enum stats_scope scope;
+	const char *prefix;		/* STATS_SCOPE_SERVER only: "tracing.zipkin" */
+	const struct stats_def *defs;	/* defs[i] is at *base + i (a histogram takes
+					 * STATS_HIST_SLOTS: keep histograms last) */
+	unsigned n;
+	uint32_t *base;			/* out: offset of defs[0] in the scope's block */
+};
+
+/* Adds a set of stats (which must outlive the process). Main thread, before
+ * stats_init(): the blocks are sized then. 0, -EBUSY after stats_init, -ENOMEM. */
+int stats_register(const struct stats_set *set);
 
 /* Creates the main thread's shard and the server stats; nshards is workers + 1. */
 int stats_init(unsigned nworkers);

@@ -93,6 +93,33 @@ static int has_lines(const char *got, const char *want)
 	return 1;
 }
 
+/* Stats a module declares for itself (a filter's struct stats_set). */
+static const struct stats_def demo_listener_defs[] = {
+	{ "demo.hits", STATS_COUNTER }, { "demo.level", STATS_GAUGE }, { "demo.time", STATS_HISTOGRAM },
+};
+static const struct stats_def demo_cluster_defs[] = { { "demo_ejections", STATS_COUNTER } };
+static const struct stats_def demo_server_defs[] = { { "sent", STATS_COUNTER } };
+static const struct stats_def demo_bad_defs[] = { { "t", STATS_HISTOGRAM }, { "after", STATS_COUNTER } };
+static uint32_t demo_ls, demo_cs, demo_ss, demo_bad;
+
+static void test_register(void)
+{
+	static const struct stats_set ls = { STATS_SCOPE_LISTENER, NULL, demo_listener_defs, 3, &demo_ls };
+	static const struct stats_set cs = { STATS_SCOPE_CLUSTER, NULL, demo_cluster_defs, 1, &demo_cs };
+	static const struct stats_set ss = { STATS_SCOPE_SERVER, "demo.srv", demo_server_defs, 1, &demo_ss };
+	static const struct stats_set bad = { STATS_SCOPE_LISTENER, NULL, demo_bad_defs, 2, &demo_bad };
+	static const struct stats_set noprefix = { STATS_SCOPE_SERVER, NULL, demo_server_defs, 1, &demo_bad };
+
+	is_int(stats_register(&ls), 0, "register listener-scope set");
+	is_int(demo_ls, LS__COUNT, "its slots follow the fixed listener stats");
+	is_int(stats_register(&cs), 0, "register cluster-scope set");
+	is_int(demo_cs, CS__COUNT, "its slots follow the fixed cluster stats");
+	is_int(stats_register(&ss), 0, "register server-scope set");
+	is_int(demo_ss, SS__COUNT, "its slots follow the fixed server stats");
+	is_int(stats_register(&bad), -EINVAL, "a histogram must come last");
+	is_int(stats_register(&noprefix), -EINVAL, "a server set needs a prefix");
+}
+
 int main(void)
 {
 	struct cfg_cluster cl1[2] = { { .name = "was" }, { .name = "inbound|8080||" } };
@@ -107,8 +134,11 @@ int main(void)
 	struct evbuffer *b;
 	char *s;
 
+	test_register();
 	is_int(stats_init(1), 0, "stats_init");
 	is_int(stats_init(1), -EALREADY, "stats_init twice refused");
+	is_int(stats_register(&(const struct stats_set){ STATS_SCOPE_CLUSTER, NULL, demo_cluster_defs, 1,
+							 &demo_bad }), -EBUSY, "no registration after stats_init");
 	is_int(stats_value(SERVER_STAT(SS_CONCURRENCY)), 1, "server.concurrency = workers");
 
 	make_cfg(&c1, cl1, 2, ls1, 1);
@@ -193,6 +223,37 @@ int main(void)
 	s = render_text("listener\\.0\\.0\\.0\\.0_15006\\.downstream_cx_total|http\\.inbound\\.no_route");
 	is_str(s, "http.inbound.no_route: 0\n"
 		  "listener.0.0.0.0_15006.downstream_cx_total: 0\n", "listener and http names");
+	free(s);
+
+	/* registered sets render with the fixed stats of their group */
+	stats_add(ls2[0].stats_base + demo_ls + 0, 7);
+	stats_add(ls2[0].stats_base + demo_ls + 1, 2);
+	stats_hist_record(ls2[0].stats_base + demo_ls + 2, 3);
+	stats_inc(cl2[1].stats_base + demo_cs);
+	stats_add(SERVER_STAT(demo_ss), 4);
+	s = render_text("demo");
+	is_str(s, "cluster.was.demo_ejections: 1\n"
+		  "cluster.web.demo_ejections: 0\n"
+		  "demo.srv.sent: 4\n"
+		  "http.inbound.demo.hits: 7\n"
+		  "http.inbound.demo.level: 2\n"
+		  "http.inbound.demo.time: P0(1,1) P25(2,2) P50(3,3) P75(4,4) P90(4.6,4.6) P95(4.8,4.8) "
+		  "P99(4.96,4.96) P99.5(4.98,4.98) P99.9(4.996,4.996) P100(5,5)\n", "registered stats rendered");
+	free(s);
+	s = render_prom();
+	ok(has_lines(s,
+		"# TYPE envoy_cluster_demo_ejections counter\n"
+		"envoy_cluster_demo_ejections{cluster_name=\"was\"} 1\n"), "registered cluster stat, prometheus");
+	ok(has_lines(s,
+		"# TYPE envoy_demo_srv_sent counter\n"
+		"envoy_demo_srv_sent 4\n"), "registered server stat, prometheus");
+	ok(has_lines(s,
+		"# TYPE envoy_http_demo_level gauge\n"
+		"envoy_http_demo_level{http_conn_manager_prefix=\"inbound\"} 2\n"), "registered gauge, prometheus");
+	ok(has_lines(s,
+		"# TYPE envoy_http_demo_time histogram\n"
+		"envoy_http_demo_time_bucket{http_conn_manager_prefix=\"inbound\",le=\"0.5\"} 0\n"),
+	   "registered histogram, prometheus");
 	free(s);
 
 	b = evbuffer_new();
