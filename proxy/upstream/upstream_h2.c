@@ -21,7 +21,7 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "upstream/cluster.h"
-#include "http/h2.h"
+#include "http/h2-session.h"
 #include "core/log.h"
 #include "observe/stats.h"
 #include "http/stream.h"
@@ -35,6 +35,7 @@
 #define H2UP_CONN_WINDOW (4 * 1024 * 1024)
 #define H2UP_MAX_STREAMS 1000		/* cap when the server announces no limit */
 #define H2UP_IDLE_TIMEOUT_S 60
+#define H2UP_MAX_OUTBOUND_ACK 1000	/* SETTINGS/PING ACKs queued for a server that does not read */
 
 #define H2US_FL_OUT_END		0x01	/* the whole request body is in out */
 #define H2US_FL_DEFERRED	0x02	/* data provider waiting for bytes */
@@ -137,22 +138,16 @@ static void run(struct h2up *h)
 {
 	struct upconn *uc = h->uc;
 
+	ssize_t n;
+
 	if (uc->flags & UPCONN_FL_DEAD)
 		return;
-	while (sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
-		const uint8_t *data;
-		ssize_t n = nghttp2_session_mem_send(h->sess, &data);
-
-		if (n < 0) {
-			log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
-			stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
-			upconn_close(uc);
-			h2up_fail(uc, UP_PROTOCOL_ERROR);
-			return;
-		}
-		if (n == 0)
-			break;
-		evbuffer_add(uc->sk.out, data, (size_t)n);
+	if ((n = h2_session_send(h->sess, &uc->sk, H2UP_OUT_HIGH))) {
+		log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
+		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
+		upconn_close(uc);
+		h2up_fail(uc, UP_PROTOCOL_ERROR);
+		return;
 	}
 	sock_flush(&uc->sk);
 	if (h->nwant_drain && sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
@@ -355,31 +350,6 @@ static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t
 	return n;
 }
 
-static nghttp2_nv mk_nv(const char *n, size_t nlen, const char *v, size_t vlen)
-{
-	return (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
-}
-
-static nghttp2_nv *copy_trailers(const struct http_headers *t)
-{
-	size_t bytes = 0;
-	nghttp2_nv *nv;
-	char *p;
-
-	for (uint32_t i = 0; i < t->n; i++)
-		bytes += t->v[i].nlen + t->v[i].vlen;
-	if (!(nv = malloc(t->n * sizeof(*nv) + bytes)))
-		return NULL;
-	p = (char *)(nv + t->n);
-	for (uint32_t i = 0; i < t->n; i++) {
-		memcpy(p, t->v[i].name, t->v[i].nlen);
-		memcpy(p + t->v[i].nlen, t->v[i].value, t->v[i].vlen);
-		nv[i] = mk_nv(p, t->v[i].nlen, p + t->v[i].nlen, t->v[i].vlen);
-		p += t->v[i].nlen + t->v[i].vlen;
-	}
-	return nv;
-}
-
 /* Submits ur's request as a new stream on uc; ur->cbs->bound() follows. */
 static int attach_req(struct upconn *uc, struct upstream_req *ur)
 {
@@ -401,19 +371,19 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 		free(hs);
 		return -ENOMEM;
 	}
-	nva[n++] = mk_nv(":method", 7, r->method, strlen(r->method));
-	nva[n++] = mk_nv(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
+	nva[n++] = h2_nv(":method", 7, r->method, strlen(r->method));
+	nva[n++] = h2_nv(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
 	const char *authority = upconn_authority(uc, r->authority);
 
-	nva[n++] = mk_nv(":authority", 10, authority, strlen(authority));
-	nva[n++] = mk_nv(":path", 5, r->path, strlen(r->path));
+	nva[n++] = h2_nv(":authority", 10, authority, strlen(authority));
+	nva[n++] = h2_nv(":path", 5, r->path, strlen(r->path));
 	for (uint32_t i = 0; i < r->h.n; i++)
-		nva[n++] = mk_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
+		nva[n++] = h2_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
 	if (r->flags & HTTP_FL_TE_TRAILERS)
-		nva[n++] = mk_nv("te", 2, "trailers", 8);
+		nva[n++] = h2_nv("te", 2, "trailers", 8);
 	if (r->content_length >= 0) {
 		cl = util_fmt_u64(clen, (uint64_t)r->content_length, 10);
-		nva[n++] = mk_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
+		nva[n++] = h2_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
 	}
 	prd.source.ptr = hs;
 	/* A request already complete without a body (GET, or a refused stream
@@ -478,78 +448,54 @@ int h2up_start(struct upstream_req *ur)
 	return attach_req(uc, ur);
 }
 
+static const struct h2_session_ops h2up_session = {
+	.on_begin_headers = on_begin_headers,
+	.on_header = on_header,
+	.on_frame_recv = on_frame_recv,
+	.on_data_chunk_recv = on_data_chunk_recv,
+	.on_stream_close = on_stream_close,
+};
+
+static void h2up_del(struct h2up *h)
+{
+	h2_session_free(h->sess, h->run_ev, h->scratch);
+	free(h);
+}
+
 int h2up_init(struct upconn *uc)
 {
-	nghttp2_session_callbacks *cbs;
-	nghttp2_option *opt;
 	struct h2up *h = calloc(1, sizeof(*h));
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_STREAM_WINDOW },
 	};
-	int rc;
 
 	if (!h)
 		return -ENOMEM;
 	h->uc = uc;
 	h->tls = uc->sk.ssl != NULL;
-	if (!(h->run_ev = event_new(uc->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()))
-		goto oom;
-	if (nghttp2_session_callbacks_new(&cbs))
-		goto oom;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	if (nghttp2_option_new(&opt)) {
-		nghttp2_session_callbacks_del(cbs);
-		goto oom;
+	if (!(h->run_ev = event_new(uc->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()) ||
+	    h2_session_new(&h->sess, &h2up_session, H2UP_MAX_OUTBOUND_ACK, h) ||
+	    h2_session_settings(h->sess, iv, ARRAY_SIZE(iv), H2UP_CONN_WINDOW)) {
+		h2up_del(h);
+		return -ENOMEM;
 	}
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	nghttp2_option_set_max_outbound_ack(opt, 1000);
-	rc = nghttp2_session_client_new2(&h->sess, cbs, h, opt);
-	nghttp2_option_del(opt);
-	nghttp2_session_callbacks_del(cbs);
-	if (rc)
-		goto oom;
-	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
-	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW))
-		goto oom;
 	uc->h2 = h;
 	uc->flags |= UPCONN_FL_H2;
 	return 0;
-oom:
-	if (h->sess)
-		nghttp2_session_del(h->sess);
-	if (h->run_ev)
-		event_free(h->run_ev);
-	if (h->scratch)
-		evbuffer_free(h->scratch);
-	free(h);
-	return -ENOMEM;
 }
 
 void h2up_read(struct upconn *uc)
 {
-	struct h2up *h = uc->h2;
-	struct evbuffer *in = uc->sk.in;
-	size_t len;
+	ssize_t n = h2_session_recv(uc->h2->sess, &uc->sk, &uc->flags, UPCONN_FL_DEAD);
 
-	while (!(uc->flags & UPCONN_FL_DEAD) && (len = evbuffer_get_contiguous_space(in))) {
-		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
-		ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
-
-		if (n < 0) {
-			log_debug("upstream %s: h2 recv: %s", uc->host->addr, nghttp2_strerror((int)n));
-			evbuffer_drain(in, evbuffer_get_length(in));
-			upconn_close(uc);
-			h2up_fail(uc, UP_PROTOCOL_ERROR);
-			return;
-		}
-		evbuffer_drain(in, (size_t)n);
+	if (n < 0) {
+		log_debug("upstream %s: h2 recv: %s", uc->host->addr, nghttp2_strerror((int)n));
+		upconn_close(uc);
+		h2up_fail(uc, UP_PROTOCOL_ERROR);
+		return;
 	}
-	run(h);
+	run(uc->h2);
 }
 
 void h2up_drained(struct upconn *uc)
@@ -588,10 +534,7 @@ void h2up_free(struct upconn *uc)
 			detach(h->streams);
 		hs_free(h->streams);
 	}
-	nghttp2_session_del(h->sess);
-	event_free(h->run_ev);
-	evbuffer_free(h->scratch);
-	free(h);
+	h2up_del(h);
 	uc->h2 = NULL;
 }
 
@@ -605,7 +548,7 @@ void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 	}
 	evbuffer_add_buffer(hs->out, data);
 	if (end) {
-		if (ur->s->req.trailers.n && !(hs->trailers = copy_trailers(&ur->s->req.trailers))) {
+		if (ur->s->req.trailers.n && !(hs->trailers = h2_nv_copy(&ur->s->req.trailers))) {
 			h2up_abort(ur);
 			ur->cbs->reset(ur, UP_TERMINATED);
 			return;
