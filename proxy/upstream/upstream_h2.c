@@ -3,8 +3,9 @@
  * or the cluster's max_requests_per_connection), carrying the streams of many
  * upstream_reqs. The connection itself is a struct upconn (connect, TLS,
  * timers, stats are upstream.c's); this file owns the nghttp2 client session
- * and reports through the same struct upstream_cbs as HTTP/1.1, so retries,
- * timeouts and circuit breakers do not know the difference.
+ * (set up with h2-session.h, as the server's) behind upcodec_h2 and reports
+ * through the same struct upstream_cbs as HTTP/1.1, so retries, timeouts and
+ * circuit breakers do not know the difference.
  *
  * As in the server codec, frames are pulled with nghttp2_session_mem_send()
  * from a deferred event, never from inside an nghttp2 callback, and each
@@ -25,7 +26,7 @@
 #include "core/log.h"
 #include "observe/stats.h"
 #include "http/stream.h"
-#include "upstream/upstream.h"
+#include "upstream/upcodec.h"
 #include "core/worker.h"
 
 #define H2UP_OUT_HIGH (1024 * 1024)
@@ -145,8 +146,7 @@ static void run(struct h2up *h)
 	if ((n = h2_session_send(h->sess, &uc->sk, H2UP_OUT_HIGH))) {
 		log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
 		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
-		upconn_close(uc);
-		h2up_fail(uc, UP_PROTOCOL_ERROR);
+		upconn_fail(uc, UP_PROTOCOL_ERROR);
 		return;
 	}
 	sock_flush(&uc->sk);
@@ -160,10 +160,8 @@ static void run(struct h2up *h)
 				hs->ur->cbs->drained(hs->ur);
 		}
 	}
-	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess)) {
-		upconn_close(uc);
-		h2up_fail(uc, UP_TERMINATED);
-	}
+	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess))
+		upconn_fail(uc, UP_TERMINATED);
 }
 
 static void run_cb(evutil_socket_t fd, short what, void *arg)
@@ -320,7 +318,7 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
 		 * server never processed it. A request without a body goes to
 		 * another connection at once, as part of the same attempt. */
 		if (error_code == NGHTTP2_REFUSED_STREAM && !(hs->flags & H2US_FL_HEADERS) &&
-		    (s->flags & ST_FL_REQ_END) && !s->info.bytes_received && !h2up_start(ur)) {
+		    (s->flags & ST_FL_REQ_END) && !s->info.bytes_received && !upconn_start(ur)) {
 			nghttp2_session_set_stream_user_data(sess, id, NULL);
 			hs_free(hs);
 			return 0;
@@ -351,7 +349,7 @@ static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t
 }
 
 /* Submits ur's request as a new stream on uc; ur->cbs->bound() follows. */
-static int attach_req(struct upconn *uc, struct upstream_req *ur)
+static int h2up_attach(struct upconn *uc, struct upstream_req *ur)
 {
 	struct h2up *h = uc->h2;
 	const struct http_req_head *r = &ur->s->req;
@@ -362,6 +360,7 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 	size_t n = 0;
 	int32_t id;
 
+	upconn_list_add(uc);	/* a new connection has room (a pooled one is there) */
 	if (!(hs = calloc(1, sizeof(*hs))) || !(hs->out = evbuffer_new())) {
 		free(hs);
 		return -ENOMEM;
@@ -418,34 +417,15 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 	return 0;
 }
 
-int h2up_start(struct upstream_req *ur)
+/* A connection to ur's host with room for one more stream. */
+static struct upconn *h2up_take(struct upstream_req *ur)
 {
-	struct worker *w = ur->s->worker;
-	struct host *host = ur->host;
-	const struct cfg_cluster *cl = ur->cluster;
-	struct cluster_breakers *cb = cluster_breakers(cl);
 	struct upconn *uc;
 
-	for (uc = host->idle[w->id]; uc; uc = uc->next)
-		if ((uc->flags & UPCONN_FL_H2) && has_room(uc->h2))
+	for (uc = ur->host->idle[ur->s->worker->id]; uc; uc = uc->next)
+		if (uc->ops == &upcodec_h2 && has_room(uc->h2))
 			break;
-	if (uc) {
-		uc->cluster_stats = cl->stats_base;
-		return attach_req(uc, ur);
-	}
-	if (atomic_load(&cb->cx) >= cl->pool.max_connections) {
-		stats_inc(cl->stats_base + CS_UPSTREAM_CX_OVERFLOW);
-		if (host->nconn[w->id])
-			return upconn_queue(ur);
-	}
-	if (!(uc = upconn_new(w, host, cl)))
-		return -ECONNREFUSED;
-	if (h2up_init(uc)) {
-		upconn_close(uc);
-		return -ENOMEM;
-	}
-	upconn_list_add(uc);
-	return attach_req(uc, ur);
+	return uc;
 }
 
 static const struct h2_session_ops h2up_session = {
@@ -462,7 +442,7 @@ static void h2up_del(struct h2up *h)
 	free(h);
 }
 
-int h2up_init(struct upconn *uc)
+static int h2up_init(struct upconn *uc, const struct cfg_cluster *cl)
 {
 	struct h2up *h = calloc(1, sizeof(*h));
 	nghttp2_settings_entry iv[] = {
@@ -473,7 +453,7 @@ int h2up_init(struct upconn *uc)
 	if (!h)
 		return -ENOMEM;
 	h->uc = uc;
-	h->tls = uc->sk.ssl != NULL;
+	h->tls = cl->tls != NULL;	/* upconn_new() makes it a TLS connection */
 	if (!(h->run_ev = event_new(uc->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()) ||
 	    h2_session_new(&h->sess, &h2up_session, H2UP_MAX_OUTBOUND_ACK, h) ||
 	    h2_session_settings(h->sess, iv, ARRAY_SIZE(iv), H2UP_CONN_WINDOW)) {
@@ -481,29 +461,28 @@ int h2up_init(struct upconn *uc)
 		return -ENOMEM;
 	}
 	uc->h2 = h;
-	uc->flags |= UPCONN_FL_H2;
 	return 0;
 }
 
-void h2up_read(struct upconn *uc)
+static void h2up_read(struct upconn *uc)
 {
 	ssize_t n = h2_session_recv(uc->h2->sess, &uc->sk, &uc->flags, UPCONN_FL_DEAD);
 
 	if (n < 0) {
 		log_debug("upstream %s: h2 recv: %s", uc->host->addr, nghttp2_strerror((int)n));
-		upconn_close(uc);
-		h2up_fail(uc, UP_PROTOCOL_ERROR);
+		upconn_fail(uc, UP_PROTOCOL_ERROR);
 		return;
 	}
 	run(uc->h2);
 }
 
-void h2up_drained(struct upconn *uc)
+/* Also on connect: the frames queued while connecting go out. */
+static void h2up_drained(struct upconn *uc)
 {
 	run(uc->h2);
 }
 
-void h2up_fail(struct upconn *uc, int why)
+static void h2up_fail(struct upconn *uc, enum up_reset why)
 {
 	struct h2up *h = uc->h2;
 	struct h2up_stream *hs;
@@ -521,11 +500,11 @@ void h2up_fail(struct upconn *uc, int why)
 		ur = hs->ur;
 		hs->flags |= H2US_FL_CLOSED;
 		detach(hs);
-		ur->cbs->reset(ur, (enum up_reset)why);
+		ur->cbs->reset(ur, why);
 	}
 }
 
-void h2up_free(struct upconn *uc)
+static void h2up_free(struct upconn *uc)
 {
 	struct h2up *h = uc->h2;
 
@@ -538,7 +517,22 @@ void h2up_free(struct upconn *uc)
 	uc->h2 = NULL;
 }
 
-void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
+static void h2up_abort(struct upstream_req *ur)
+{
+	struct h2up_stream *hs = ur->h2s;
+	struct h2up *h;
+
+	if (!hs) {
+		ur->uc = NULL;
+		return;
+	}
+	h = hs->h;
+	if (!(hs->flags & H2US_FL_CLOSED))
+		nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+	detach(hs);
+}
+
+static void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 {
 	struct h2up_stream *hs = ur->h2s;
 
@@ -563,22 +557,7 @@ void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 	h2up_kick(hs->h);
 }
 
-void h2up_abort(struct upstream_req *ur)
-{
-	struct h2up_stream *hs = ur->h2s;
-	struct h2up *h;
-
-	if (!hs) {
-		ur->uc = NULL;
-		return;
-	}
-	h = hs->h;
-	if (!(hs->flags & H2US_FL_CLOSED))
-		nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
-	detach(hs);
-}
-
-void h2up_pause_read(struct upstream_req *ur, bool pause)
+static void h2up_pause_read(struct upstream_req *ur, bool pause)
 {
 	struct h2up_stream *hs = ur->h2s;
 
@@ -596,7 +575,7 @@ void h2up_pause_read(struct upstream_req *ur, bool pause)
 	}
 }
 
-bool h2up_out_full(struct upstream_req *ur)
+static bool h2up_out_full(struct upstream_req *ur)
 {
 	struct h2up_stream *hs = ur->h2s;
 
@@ -609,3 +588,19 @@ bool h2up_out_full(struct upstream_req *ur)
 	}
 	return true;
 }
+
+const struct upcodec_ops upcodec_h2 = {
+	.name = "h2",
+	.take = h2up_take,
+	.init = h2up_init,
+	.attach = h2up_attach,
+	.read = h2up_read,
+	.drained = h2up_drained,
+	.connected = h2up_drained,
+	.fail = h2up_fail,
+	.free = h2up_free,
+	.send = h2up_send,
+	.abort = h2up_abort,
+	.pause_read = h2up_pause_read,
+	.out_full = h2up_out_full,
+};
