@@ -19,6 +19,7 @@
 #include "http/conn.h"
 #include "http/h1.h"
 #include "http/h2.h"
+#include "http/h2-session.h"
 #include "core/log.h"
 #include "http/rqtimeout.h"
 #include "observe/stats.h"
@@ -152,19 +153,11 @@ static void hs_detach(struct h2_stream *hs)
 static void h2_run(struct h2_conn *h)
 {
 	struct conn *c = h->c;
+	ssize_t err = h2_session_send(h->sess, &c->sk, H2_OUT_HIGH);
 
-	while (sock_out_len(&c->sk) < H2_OUT_HIGH) {
-		const uint8_t *data;
-		ssize_t n = nghttp2_session_mem_send(h->sess, &data);
-
-		if (n < 0) {
-			log_debug("[C%llu] h2 send: %s", (unsigned long long)c->id, nghttp2_strerror((int)n));
-			c->flags |= CONN_FL_CLOSING;
-			break;
-		}
-		if (n == 0)
-			break;
-		evbuffer_add(c->sk.out, data, (size_t)n);
+	if (err) {
+		log_debug("[C%llu] h2 send: %s", (unsigned long long)c->id, nghttp2_strerror((int)err));
+		c->flags |= CONN_FL_CLOSING;
 	}
 	sock_flush(&c->sk);
 	/* A client that does not read while it makes us queue frames. */
@@ -567,33 +560,6 @@ static int on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *frame, i
 	return 0;
 }
 
-ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
-		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
-		     bool *deferred, bool *below_low)
-{
-	size_t have = evbuffer_get_length(out);
-	size_t n = have < length ? have : length;
-
-	*deferred = *below_low = false;
-	if (n)
-		evbuffer_remove(out, buf, n);
-	if (have - n == 0 && end) {
-		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (trailers) {
-			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			if (nghttp2_submit_trailer(sess, id, trailers, ntrailers))
-				return NGHTTP2_ERR_CALLBACK_FAILURE;
-		}
-		return (ssize_t)n;
-	}
-	if (!n) {
-		*deferred = true;
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	*below_low = have - n <= low;
-	return (ssize_t)n;
-}
-
 /* Response body: bytes from hs->out; deferred while it is empty. */
 static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
 			 nghttp2_data_source *src, void *arg)
@@ -624,11 +590,6 @@ static bool hop_by_hop_resp(const struct http_hdr *hd)
 	return false;
 }
 
-static nghttp2_nv mk_nv(const char *n, size_t nlen, const char *v, size_t vlen)
-{
-	return (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
-}
-
 static int h2_send_headers(struct stream *s, bool end)
 {
 	struct h2_stream *hs = s->codec_ctx;
@@ -646,13 +607,13 @@ static int h2_send_headers(struct stream *s, bool end)
 	status[0] = (char)('0' + r->status / 100 % 10);
 	status[1] = (char)('0' + r->status / 10 % 10);
 	status[2] = (char)('0' + r->status % 10);
-	nva[n++] = mk_nv(":status", 7, status, 3);
+	nva[n++] = h2_nv(":status", 7, status, 3);
 	for (uint32_t i = 0; i < r->h.n; i++)
 		if (!hop_by_hop_resp(&r->h.v[i]))
-			nva[n++] = mk_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
+			nva[n++] = h2_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
 	if (r->content_length >= 0 && r->status != 204 && r->status != 304) {
 		cl = util_fmt_u64(clen, (uint64_t)r->content_length, 10);
-		nva[n++] = mk_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
+		nva[n++] = h2_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
 	}
 	if (hs->flags & H2S_FL_NO_BODY)
 		end = true;
@@ -693,24 +654,11 @@ static int h2_send_trailers(struct stream *s)
 {
 	struct h2_stream *hs = s->codec_ctx;
 	const struct http_headers *t = &s->resp.trailers;
-	size_t bytes = 0;
-	char *p;
 
 	if (hs->flags & (H2S_FL_CLOSED | H2S_FL_NO_BODY))
 		return 0;
-	/* One block for the array and the strings: the stream's arena is gone
-	 * by the time the data provider reaches the end of the body. */
-	for (uint32_t i = 0; i < t->n; i++)
-		bytes += t->v[i].nlen + t->v[i].vlen;
-	if (!(hs->trailers = malloc(t->n * sizeof(nghttp2_nv) + bytes)))
+	if (!(hs->trailers = h2_nv_copy(t)))
 		return -ENOMEM;
-	p = (char *)(hs->trailers + t->n);
-	for (uint32_t i = 0; i < t->n; i++) {
-		memcpy(p, t->v[i].name, t->v[i].nlen);
-		memcpy(p + t->v[i].nlen, t->v[i].value, t->v[i].vlen);
-		hs->trailers[i] = mk_nv(p, t->v[i].nlen, p + t->v[i].nlen, t->v[i].vlen);
-		p += t->v[i].nlen + t->v[i].vlen;
-	}
 	hs->ntrailers = t->n;
 	hs->flags |= H2S_FL_OUT_END;
 	if (hs->flags & H2S_FL_DEFERRED) {
@@ -776,25 +724,33 @@ static const struct codec_ops h2_codec = {
 
 /* Connection. */
 
-static void h2_session_free(struct h2_conn *h)
+static void h2_conn_del(struct h2_conn *h)
 {
-	if (h->sess)
-		nghttp2_session_del(h->sess);
-	if (h->run_ev)
-		event_free(h->run_ev);
-	if (h->scratch)
-		evbuffer_free(h->scratch);
+	h2_session_free(h->sess, h->run_ev, h->scratch);
 	free(h);
 }
+
+static const struct h2_session_ops h2_server_session = {
+	.server = true,
+	.on_begin_headers = on_begin_headers,
+	.on_header = on_header,
+	.on_frame_recv = on_frame_recv,
+	.on_data_chunk_recv = on_data_chunk_recv,
+	.on_stream_close = on_stream_close,
+	.on_frame_send = on_frame_send,
+	.on_invalid_frame_recv = on_invalid_frame,
+	.max_settings = H2_MAX_SETTINGS,
+	/* nghttp2's own rapid-reset bucket stays as a backstop behind ours. */
+	.reset_burst = 4 * H2_RESET_LIMIT,
+	.reset_rate = H2_RESET_LIMIT,
+};
 
 /* A server session for c with our SETTINGS queued; c->h2 is not set yet.
  * With upgrade (an h2c upgrade), the client's HTTP2-Settings payload is applied
  * and stream 1 is opened half-closed (remote) with upgrade_hs as its user data. */
-static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *settings, size_t slen,
-			  bool head_request, struct h2_stream *upgrade_hs)
+static int h2_conn_new(struct conn *c, struct h2_conn **out, const uint8_t *settings, size_t slen,
+		       bool head_request, struct h2_stream *upgrade_hs)
 {
-	nghttp2_session_callbacks *cbs;
-	nghttp2_option *opt;
 	struct h2_conn *h = calloc(1, sizeof(*h));
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->http2.max_concurrent_streams },
@@ -805,58 +761,33 @@ static int h2_session_new(struct conn *c, struct h2_conn **out, const uint8_t *s
 		/* RFC 8441 WebSocket, where the listener enables it (last: left out otherwise). */
 		{ NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },
 	};
-	int rc;
 
 	if (!h)
 		return -ENOMEM;
 	h->c = c;
-	if (!(h->run_ev = event_new(c->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()))
-		goto oom;
-	if (nghttp2_session_callbacks_new(&cbs))
-		goto oom;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
-	if (nghttp2_option_new(&opt)) {
-		nghttp2_session_callbacks_del(cbs);
-		goto oom;
-	}
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	nghttp2_option_set_max_outbound_ack(opt, c->http2.max_outbound_control_frames);
-	nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
-	/* nghttp2's own rapid-reset bucket stays as a backstop behind ours. */
-	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * H2_RESET_LIMIT, H2_RESET_LIMIT);
-	rc = nghttp2_session_server_new2(&h->sess, cbs, h, opt);
-	nghttp2_option_del(opt);
-	nghttp2_session_callbacks_del(cbs);
-	if (rc)
+	if (!(h->run_ev = event_new(c->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()) ||
+	    h2_session_new(&h->sess, &h2_server_session, c->http2.max_outbound_control_frames, h))
 		goto oom;
 	if (upgrade_hs &&
 	    nghttp2_session_upgrade2(h->sess, settings, slen, head_request, upgrade_hs)) {
-		h2_session_free(h);
+		h2_conn_del(h);
 		return -EINVAL;	/* malformed HTTP2-Settings */
 	}
-	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv,
-				    ARRAY_SIZE(iv) - !c->http2.enable_connect_protocol) ||
-	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0,
-						  (int32_t)c->http2.initial_connection_window))
+	if (h2_session_settings(h->sess, iv, ARRAY_SIZE(iv) - !c->http2.enable_connect_protocol,
+				(int32_t)c->http2.initial_connection_window))
 		goto oom;
 	if (c->listener_stats)
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_HTTP2_TOTAL);
 	*out = h;
 	return 0;
 oom:
-	h2_session_free(h);
+	h2_conn_del(h);
 	return -ENOMEM;
 }
 
 int h2_conn_start(struct conn *c)
 {
-	int rc = h2_session_new(c, &c->h2, NULL, 0, false, NULL);
+	int rc = h2_conn_new(c, &c->h2, NULL, 0, false, NULL);
 
 	if (rc)
 		return rc;
@@ -915,7 +846,7 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 		free(hs);
 		return -ENOMEM;
 	}
-	if ((rc = h2_session_new(c, &h, settings, len, head, hs))) {
+	if ((rc = h2_conn_new(c, &h, settings, len, head, hs))) {
 		evbuffer_free(hs->out);
 		free(hs);
 		return rc;
@@ -951,28 +882,19 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 void h2_on_read(struct conn *c)
 {
 	struct h2_conn *h = c->h2;
-	struct evbuffer *in = c->sk.in;
-	size_t len;
+	ssize_t n = h2_session_recv(h->sess, &c->sk, NULL, 0);
 
-	while ((len = evbuffer_get_contiguous_space(in))) {
-		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
-		ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
-
-		if (n < 0) {
-			log_debug("[C%llu] h2 recv: %s", (unsigned long long)c->id,
-				  h->flood ? "flood" : nghttp2_strerror((int)n));
-			stat_inc(h, h->flood ? h->flood : n == NGHTTP2_ERR_FLOODED ? LS_H2_FLOOD :
-				    LS_DOWNSTREAM_CX_PROTOCOL_ERROR);
-			evbuffer_drain(in, evbuffer_get_length(in));
-			/* A GOAWAY may be queued: send it, then close. */
-			if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC && n != NGHTTP2_ERR_FLOODED)
-				nghttp2_session_terminate_session(h->sess, h->flood ? NGHTTP2_ENHANCE_YOUR_CALM :
-								  NGHTTP2_PROTOCOL_ERROR);
-			h->goaway = true;
-			c->flags |= CONN_FL_CLOSING;
-			break;
-		}
-		evbuffer_drain(in, (size_t)n);
+	if (n < 0) {
+		log_debug("[C%llu] h2 recv: %s", (unsigned long long)c->id,
+			  h->flood ? "flood" : nghttp2_strerror((int)n));
+		stat_inc(h, h->flood ? h->flood : n == NGHTTP2_ERR_FLOODED ? LS_H2_FLOOD :
+			    LS_DOWNSTREAM_CX_PROTOCOL_ERROR);
+		/* A GOAWAY may be queued: send it, then close. */
+		if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC && n != NGHTTP2_ERR_FLOODED)
+			nghttp2_session_terminate_session(h->sess, h->flood ? NGHTTP2_ENHANCE_YOUR_CALM :
+							  NGHTTP2_PROTOCOL_ERROR);
+		h->goaway = true;
+		c->flags |= CONN_FL_CLOSING;
 	}
 	if (h->npending && !h->goaway) {
 		/* nghttp2 answers a DATA frame that contradicts content-length
@@ -1087,9 +1009,6 @@ void h2_conn_free(struct conn *c)
 	}
 	while (h->streams)
 		hs_free(h->streams);
-	nghttp2_session_del(h->sess);
-	event_free(h->run_ev);
-	evbuffer_free(h->scratch);
-	free(h);
+	h2_conn_del(h);
 	c->h2 = NULL;
 }

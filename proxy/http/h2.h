@@ -56,15 +56,6 @@ bool h2_conn_idle(struct conn *c);
 bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next);
 /* True when nghttp2 is done with the connection (GOAWAY exchanged, fatal error). */
 bool h2_conn_finished(struct conn *c);
-/* The body side of an nghttp2 data provider over an evbuffer, for the server
- * and the client codec alike: moves up to length bytes of out into buf; once
- * out is empty and end is set, flags EOF and submits the trailers if any;
- * while out is empty returns NGHTTP2_ERR_DEFERRED with *deferred set.
- * *below_low tells that out fell to low or below after this read. */
-ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
-		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
-		     bool *deferred, bool *below_low);
-
 /* Resets every live stream and frees the session (from conn_free). */
 void h2_conn_free(struct conn *c);
 

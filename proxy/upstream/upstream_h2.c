@@ -3,8 +3,9 @@
  * or the cluster's max_requests_per_connection), carrying the streams of many
  * upstream_reqs. The connection itself is a struct upconn (connect, TLS,
  * timers, stats are upstream.c's); this file owns the nghttp2 client session
- * and reports through the same struct upstream_cbs as HTTP/1.1, so retries,
- * timeouts and circuit breakers do not know the difference.
+ * (set up with h2-session.h, as the server's) behind upcodec_h2 and reports
+ * through the same struct upstream_cbs as HTTP/1.1, so retries, timeouts and
+ * circuit breakers do not know the difference.
  *
  * As in the server codec, frames are pulled with nghttp2_session_mem_send()
  * from a deferred event, never from inside an nghttp2 callback, and each
@@ -21,11 +22,11 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "upstream/cluster.h"
-#include "http/h2.h"
+#include "http/h2-session.h"
 #include "core/log.h"
 #include "observe/stats.h"
 #include "http/stream.h"
-#include "upstream/upstream.h"
+#include "upstream/upcodec.h"
 #include "core/worker.h"
 
 #define H2UP_OUT_HIGH (1024 * 1024)
@@ -35,6 +36,7 @@
 #define H2UP_CONN_WINDOW (4 * 1024 * 1024)
 #define H2UP_MAX_STREAMS 1000		/* cap when the server announces no limit */
 #define H2UP_IDLE_TIMEOUT_S 60
+#define H2UP_MAX_OUTBOUND_ACK 1000	/* SETTINGS/PING ACKs queued for a server that does not read */
 
 #define H2US_FL_OUT_END		0x01	/* the whole request body is in out */
 #define H2US_FL_DEFERRED	0x02	/* data provider waiting for bytes */
@@ -137,22 +139,15 @@ static void run(struct h2up *h)
 {
 	struct upconn *uc = h->uc;
 
+	ssize_t n;
+
 	if (uc->flags & UPCONN_FL_DEAD)
 		return;
-	while (sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
-		const uint8_t *data;
-		ssize_t n = nghttp2_session_mem_send(h->sess, &data);
-
-		if (n < 0) {
-			log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
-			stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
-			upconn_close(uc);
-			h2up_fail(uc, UP_PROTOCOL_ERROR);
-			return;
-		}
-		if (n == 0)
-			break;
-		evbuffer_add(uc->sk.out, data, (size_t)n);
+	if ((n = h2_session_send(h->sess, &uc->sk, H2UP_OUT_HIGH))) {
+		log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
+		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
+		upconn_fail(uc, UP_PROTOCOL_ERROR);
+		return;
 	}
 	sock_flush(&uc->sk);
 	if (h->nwant_drain && sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
@@ -165,10 +160,8 @@ static void run(struct h2up *h)
 				hs->ur->cbs->drained(hs->ur);
 		}
 	}
-	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess)) {
-		upconn_close(uc);
-		h2up_fail(uc, UP_TERMINATED);
-	}
+	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess))
+		upconn_fail(uc, UP_TERMINATED);
 }
 
 static void run_cb(evutil_socket_t fd, short what, void *arg)
@@ -325,7 +318,7 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
 		 * server never processed it. A request without a body goes to
 		 * another connection at once, as part of the same attempt. */
 		if (error_code == NGHTTP2_REFUSED_STREAM && !(hs->flags & H2US_FL_HEADERS) &&
-		    (s->flags & ST_FL_REQ_END) && !s->info.bytes_received && !h2up_start(ur)) {
+		    (s->flags & ST_FL_REQ_END) && !s->info.bytes_received && !upconn_start(ur)) {
 			nghttp2_session_set_stream_user_data(sess, id, NULL);
 			hs_free(hs);
 			return 0;
@@ -355,33 +348,8 @@ static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t
 	return n;
 }
 
-static nghttp2_nv mk_nv(const char *n, size_t nlen, const char *v, size_t vlen)
-{
-	return (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
-}
-
-static nghttp2_nv *copy_trailers(const struct http_headers *t)
-{
-	size_t bytes = 0;
-	nghttp2_nv *nv;
-	char *p;
-
-	for (uint32_t i = 0; i < t->n; i++)
-		bytes += t->v[i].nlen + t->v[i].vlen;
-	if (!(nv = malloc(t->n * sizeof(*nv) + bytes)))
-		return NULL;
-	p = (char *)(nv + t->n);
-	for (uint32_t i = 0; i < t->n; i++) {
-		memcpy(p, t->v[i].name, t->v[i].nlen);
-		memcpy(p + t->v[i].nlen, t->v[i].value, t->v[i].vlen);
-		nv[i] = mk_nv(p, t->v[i].nlen, p + t->v[i].nlen, t->v[i].vlen);
-		p += t->v[i].nlen + t->v[i].vlen;
-	}
-	return nv;
-}
-
 /* Submits ur's request as a new stream on uc; ur->cbs->bound() follows. */
-static int attach_req(struct upconn *uc, struct upstream_req *ur)
+static int h2up_attach(struct upconn *uc, struct upstream_req *ur)
 {
 	struct h2up *h = uc->h2;
 	const struct http_req_head *r = &ur->s->req;
@@ -392,6 +360,7 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 	size_t n = 0;
 	int32_t id;
 
+	upconn_list_add(uc);	/* a new connection has room (a pooled one is there) */
 	if (!(hs = calloc(1, sizeof(*hs))) || !(hs->out = evbuffer_new())) {
 		free(hs);
 		return -ENOMEM;
@@ -401,19 +370,19 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 		free(hs);
 		return -ENOMEM;
 	}
-	nva[n++] = mk_nv(":method", 7, r->method, strlen(r->method));
-	nva[n++] = mk_nv(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
+	nva[n++] = h2_nv(":method", 7, r->method, strlen(r->method));
+	nva[n++] = h2_nv(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
 	const char *authority = upconn_authority(uc, r->authority);
 
-	nva[n++] = mk_nv(":authority", 10, authority, strlen(authority));
-	nva[n++] = mk_nv(":path", 5, r->path, strlen(r->path));
+	nva[n++] = h2_nv(":authority", 10, authority, strlen(authority));
+	nva[n++] = h2_nv(":path", 5, r->path, strlen(r->path));
 	for (uint32_t i = 0; i < r->h.n; i++)
-		nva[n++] = mk_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
+		nva[n++] = h2_nv(r->h.v[i].name, r->h.v[i].nlen, r->h.v[i].value, r->h.v[i].vlen);
 	if (r->flags & HTTP_FL_TE_TRAILERS)
-		nva[n++] = mk_nv("te", 2, "trailers", 8);
+		nva[n++] = h2_nv("te", 2, "trailers", 8);
 	if (r->content_length >= 0) {
 		cl = util_fmt_u64(clen, (uint64_t)r->content_length, 10);
-		nva[n++] = mk_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
+		nva[n++] = h2_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
 	}
 	prd.source.ptr = hs;
 	/* A request already complete without a body (GET, or a refused stream
@@ -448,116 +417,72 @@ static int attach_req(struct upconn *uc, struct upstream_req *ur)
 	return 0;
 }
 
-int h2up_start(struct upstream_req *ur)
+/* A connection to ur's host with room for one more stream. */
+static struct upconn *h2up_take(struct upstream_req *ur)
 {
-	struct worker *w = ur->s->worker;
-	struct host *host = ur->host;
-	const struct cfg_cluster *cl = ur->cluster;
-	struct cluster_breakers *cb = cluster_breakers(cl);
 	struct upconn *uc;
 
-	for (uc = host->idle[w->id]; uc; uc = uc->next)
-		if ((uc->flags & UPCONN_FL_H2) && has_room(uc->h2))
+	for (uc = ur->host->idle[ur->s->worker->id]; uc; uc = uc->next)
+		if (uc->ops == &upcodec_h2 && has_room(uc->h2))
 			break;
-	if (uc) {
-		uc->cluster_stats = cl->stats_base;
-		return attach_req(uc, ur);
-	}
-	if (atomic_load(&cb->cx) >= cl->pool.max_connections) {
-		stats_inc(cl->stats_base + CS_UPSTREAM_CX_OVERFLOW);
-		if (host->nconn[w->id])
-			return upconn_queue(ur);
-	}
-	if (!(uc = upconn_new(w, host, cl)))
-		return -ECONNREFUSED;
-	if (h2up_init(uc)) {
-		upconn_close(uc);
-		return -ENOMEM;
-	}
-	upconn_list_add(uc);
-	return attach_req(uc, ur);
+	return uc;
 }
 
-int h2up_init(struct upconn *uc)
+static const struct h2_session_ops h2up_session = {
+	.on_begin_headers = on_begin_headers,
+	.on_header = on_header,
+	.on_frame_recv = on_frame_recv,
+	.on_data_chunk_recv = on_data_chunk_recv,
+	.on_stream_close = on_stream_close,
+};
+
+static void h2up_del(struct h2up *h)
 {
-	nghttp2_session_callbacks *cbs;
-	nghttp2_option *opt;
+	h2_session_free(h->sess, h->run_ev, h->scratch);
+	free(h);
+}
+
+static int h2up_init(struct upconn *uc, const struct cfg_cluster *cl)
+{
 	struct h2up *h = calloc(1, sizeof(*h));
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_STREAM_WINDOW },
 	};
-	int rc;
 
 	if (!h)
 		return -ENOMEM;
 	h->uc = uc;
-	h->tls = uc->sk.ssl != NULL;
-	if (!(h->run_ev = event_new(uc->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()))
-		goto oom;
-	if (nghttp2_session_callbacks_new(&cbs))
-		goto oom;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	if (nghttp2_option_new(&opt)) {
-		nghttp2_session_callbacks_del(cbs);
-		goto oom;
+	h->tls = cl->tls != NULL;	/* upconn_new() makes it a TLS connection */
+	if (!(h->run_ev = event_new(uc->w->base, -1, 0, run_cb, h)) || !(h->scratch = evbuffer_new()) ||
+	    h2_session_new(&h->sess, &h2up_session, H2UP_MAX_OUTBOUND_ACK, h) ||
+	    h2_session_settings(h->sess, iv, ARRAY_SIZE(iv), H2UP_CONN_WINDOW)) {
+		h2up_del(h);
+		return -ENOMEM;
 	}
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	nghttp2_option_set_max_outbound_ack(opt, 1000);
-	rc = nghttp2_session_client_new2(&h->sess, cbs, h, opt);
-	nghttp2_option_del(opt);
-	nghttp2_session_callbacks_del(cbs);
-	if (rc)
-		goto oom;
-	if (nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
-	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW))
-		goto oom;
 	uc->h2 = h;
-	uc->flags |= UPCONN_FL_H2;
 	return 0;
-oom:
-	if (h->sess)
-		nghttp2_session_del(h->sess);
-	if (h->run_ev)
-		event_free(h->run_ev);
-	if (h->scratch)
-		evbuffer_free(h->scratch);
-	free(h);
-	return -ENOMEM;
 }
 
-void h2up_read(struct upconn *uc)
+static void h2up_read(struct upconn *uc)
 {
-	struct h2up *h = uc->h2;
-	struct evbuffer *in = uc->sk.in;
-	size_t len;
+	ssize_t n = h2_session_recv(uc->h2->sess, &uc->sk, &uc->flags, UPCONN_FL_DEAD);
 
-	while (!(uc->flags & UPCONN_FL_DEAD) && (len = evbuffer_get_contiguous_space(in))) {
-		const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
-		ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
-
-		if (n < 0) {
-			log_debug("upstream %s: h2 recv: %s", uc->host->addr, nghttp2_strerror((int)n));
-			evbuffer_drain(in, evbuffer_get_length(in));
-			upconn_close(uc);
-			h2up_fail(uc, UP_PROTOCOL_ERROR);
-			return;
-		}
-		evbuffer_drain(in, (size_t)n);
+	if (n < 0) {
+		log_debug("upstream %s: h2 recv: %s", uc->host->addr, nghttp2_strerror((int)n));
+		upconn_fail(uc, UP_PROTOCOL_ERROR);
+		return;
 	}
-	run(h);
+	run(uc->h2);
 }
 
-void h2up_drained(struct upconn *uc)
+/* Also on connect: the frames queued while connecting go out. */
+static void h2up_drained(struct upconn *uc)
 {
 	run(uc->h2);
 }
 
-void h2up_fail(struct upconn *uc, int why)
+static void h2up_fail(struct upconn *uc, enum up_reset why)
 {
 	struct h2up *h = uc->h2;
 	struct h2up_stream *hs;
@@ -575,11 +500,11 @@ void h2up_fail(struct upconn *uc, int why)
 		ur = hs->ur;
 		hs->flags |= H2US_FL_CLOSED;
 		detach(hs);
-		ur->cbs->reset(ur, (enum up_reset)why);
+		ur->cbs->reset(ur, why);
 	}
 }
 
-void h2up_free(struct upconn *uc)
+static void h2up_free(struct upconn *uc)
 {
 	struct h2up *h = uc->h2;
 
@@ -588,39 +513,11 @@ void h2up_free(struct upconn *uc)
 			detach(h->streams);
 		hs_free(h->streams);
 	}
-	nghttp2_session_del(h->sess);
-	event_free(h->run_ev);
-	evbuffer_free(h->scratch);
-	free(h);
+	h2up_del(h);
 	uc->h2 = NULL;
 }
 
-void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
-{
-	struct h2up_stream *hs = ur->h2s;
-
-	if (!hs || (hs->flags & H2US_FL_OUT_END)) {
-		evbuffer_drain(data, evbuffer_get_length(data));
-		return;
-	}
-	evbuffer_add_buffer(hs->out, data);
-	if (end) {
-		if (ur->s->req.trailers.n && !(hs->trailers = copy_trailers(&ur->s->req.trailers))) {
-			h2up_abort(ur);
-			ur->cbs->reset(ur, UP_TERMINATED);
-			return;
-		}
-		hs->ntrailers = ur->s->req.trailers.n;
-		hs->flags |= H2US_FL_OUT_END;
-	}
-	if (hs->flags & H2US_FL_DEFERRED) {
-		hs->flags &= ~H2US_FL_DEFERRED;
-		nghttp2_session_resume_data(hs->h->sess, hs->id);
-	}
-	h2up_kick(hs->h);
-}
-
-void h2up_abort(struct upstream_req *ur)
+static void h2up_abort(struct upstream_req *ur)
 {
 	struct h2up_stream *hs = ur->h2s;
 	struct h2up *h;
@@ -635,7 +532,32 @@ void h2up_abort(struct upstream_req *ur)
 	detach(hs);
 }
 
-void h2up_pause_read(struct upstream_req *ur, bool pause)
+static void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
+{
+	struct h2up_stream *hs = ur->h2s;
+
+	if (!hs || (hs->flags & H2US_FL_OUT_END)) {
+		evbuffer_drain(data, evbuffer_get_length(data));
+		return;
+	}
+	evbuffer_add_buffer(hs->out, data);
+	if (end) {
+		if (ur->s->req.trailers.n && !(hs->trailers = h2_nv_copy(&ur->s->req.trailers))) {
+			h2up_abort(ur);
+			ur->cbs->reset(ur, UP_TERMINATED);
+			return;
+		}
+		hs->ntrailers = ur->s->req.trailers.n;
+		hs->flags |= H2US_FL_OUT_END;
+	}
+	if (hs->flags & H2US_FL_DEFERRED) {
+		hs->flags &= ~H2US_FL_DEFERRED;
+		nghttp2_session_resume_data(hs->h->sess, hs->id);
+	}
+	h2up_kick(hs->h);
+}
+
+static void h2up_pause_read(struct upstream_req *ur, bool pause)
 {
 	struct h2up_stream *hs = ur->h2s;
 
@@ -653,7 +575,7 @@ void h2up_pause_read(struct upstream_req *ur, bool pause)
 	}
 }
 
-bool h2up_out_full(struct upstream_req *ur)
+static bool h2up_out_full(struct upstream_req *ur)
 {
 	struct h2up_stream *hs = ur->h2s;
 
@@ -666,3 +588,19 @@ bool h2up_out_full(struct upstream_req *ur)
 	}
 	return true;
 }
+
+const struct upcodec_ops upcodec_h2 = {
+	.name = "h2",
+	.take = h2up_take,
+	.init = h2up_init,
+	.attach = h2up_attach,
+	.read = h2up_read,
+	.drained = h2up_drained,
+	.connected = h2up_drained,
+	.fail = h2up_fail,
+	.free = h2up_free,
+	.send = h2up_send,
+	.abort = h2up_abort,
+	.pause_read = h2up_pause_read,
+	.out_full = h2up_out_full,
+};

@@ -1,6 +1,6 @@
 /* The upstream side of tunnels (http/tunnel.h): one fresh connection per
  * tunnel, never pooled. An upgrade (or extended CONNECT) writes its head and
- * waits for the 101 that upstream.c's parser hands over (UPCONN_FL_TUNNEL);
+ * waits for the 101 that the HTTP/1.1 parser hands over (UPCONN_FL_TUNNEL);
  * a CONNECT writes nothing and its answer is the connect itself, reported as
  * a 200. After that, bytes go both ways unframed: the request's end is a
  * shutdown of our side, the server's FIN the response's end. A tunnel that
@@ -13,22 +13,21 @@
 
 #include "config/cfg.h"
 #include "http/stream.h"
-#include "upstream/upstream.h"
+#include "upstream/upcodec.h"
 #include "core/worker.h"
 
 #define UPTUN_LINGER_S 10	/* at most this long to write a finished tunnel's last bytes */
 
-int uptun_start(struct upstream_req *ur)
+static int uptun_start(struct upstream_req *ur)
 {
 	struct stream *s = ur->s;
-	struct upconn *uc = upconn_new(s->worker, ur->host, ur->cluster);
+	struct upconn *uc = upconn_new(s->worker, ur->host, ur->cluster, &upcodec_tunnel);
 
 	if (!uc)
 		return -ECONNREFUSED;
 	uc->flags |= UPCONN_FL_UPGRADE;
 	if (!(s->req.flags & HTTP_FL_CONNECT)) {
-		upconn_bind(uc, ur);	/* GET + Upgrade; upstream.c reads the answer */
-		return 0;
+		return h1up_attach(uc, ur);	/* GET + Upgrade; h1up_read() reads the answer */
 	}
 	uc->flags |= UPCONN_FL_RAW;
 	uc->ur = ur;
@@ -39,11 +38,13 @@ int uptun_start(struct upstream_req *ur)
 }
 
 /* CONNECT: the TCP (or TLS) connection is up, which is the answer. */
-void uptun_connected(struct upconn *uc)
+static void uptun_connected(struct upconn *uc)
 {
 	struct upstream_req *ur = uc->ur;
 	struct http_resp_head *r;
 
+	if (!(uc->flags & UPCONN_FL_RAW))
+		return;	/* an upgrade: the 101 is the answer */
 	uc->flags |= UPCONN_FL_TUNNEL;
 	if (!ur)
 		return;
@@ -70,7 +71,7 @@ void uptun_read(struct upconn *uc)
 	uc->ur->cbs->data(uc->ur, in, false);
 }
 
-void uptun_eof(struct upconn *uc)
+static void uptun_eof(struct upconn *uc)
 {
 	struct upstream_req *ur = uc->ur;
 
@@ -85,7 +86,18 @@ void uptun_eof(struct upconn *uc)
 		uc->ur->cbs->data(uc->ur, uc->scratch, true);
 }
 
-void uptun_drained(struct upconn *uc)
+/* The server's FIN ends the response; anything else before the 101 is the
+ * HTTP/1.1 codec's to judge. */
+static bool uptun_closed(struct upconn *uc, short what)
+{
+	if ((what & SOCK_EV_EOF) && (uc->flags & UPCONN_FL_TUNNEL)) {
+		uptun_eof(uc);
+		return true;
+	}
+	return h1up_closed(uc, what);
+}
+
+static void uptun_drained(struct upconn *uc)
 {
 	if (uc->flags & UPCONN_FL_LINGER) {
 		if (!sock_out_len(&uc->sk))
@@ -98,7 +110,7 @@ void uptun_drained(struct upconn *uc)
 	}
 }
 
-void uptun_send(struct upstream_req *ur, struct evbuffer *data, bool end)
+static void uptun_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 {
 	struct upconn *uc = ur->uc;
 
@@ -110,7 +122,7 @@ void uptun_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 	sock_flush(&uc->sk);
 }
 
-void uptun_abort(struct upstream_req *ur)
+static void uptun_abort(struct upstream_req *ur)
 {
 	struct upconn *uc = ur->uc;
 	struct timeval tv = { UPTUN_LINGER_S, 0 };
@@ -127,3 +139,19 @@ void uptun_abort(struct upstream_req *ur)
 	sock_read_enable(&uc->sk, false);
 	event_add(uc->timer, &tv);
 }
+
+const struct upcodec_ops upcodec_tunnel = {
+	.name = "tunnel",
+	.start = uptun_start,
+	.init = h1up_init,
+	.read = h1up_read,
+	.drained = uptun_drained,
+	.connected = uptun_connected,
+	.closed = uptun_closed,
+	.fail = h1up_fail,
+	.free = h1up_free,
+	.send = uptun_send,
+	.abort = uptun_abort,
+	.pause_read = h1up_pause_read,
+	.out_full = h1up_out_full,
+};

@@ -1,0 +1,77 @@
+/* What the HTTP/2 server (h2.c) and client (upstream/upstream_h2.c) codecs
+ * share around an nghttp2 session: building it from a side's callbacks,
+ * our SETTINGS, pumping frames between the session and a sock, and the body
+ * data provider. nghttp2 never touches the socket itself. */
+#ifndef WM_H2_SESSION_H
+#define WM_H2_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+struct event;
+struct evbuffer;
+struct http_headers;
+struct sock;
+
+/* One side of the protocol: its nghttp2 callbacks (NULL ones are not set)
+ * and the limits that are the same for every connection of that side. */
+struct h2_session_ops {
+	bool server;
+	nghttp2_on_begin_headers_callback on_begin_headers;
+	nghttp2_on_header_callback on_header;
+	nghttp2_on_frame_recv_callback on_frame_recv;
+	nghttp2_on_data_chunk_recv_callback on_data_chunk_recv;
+	nghttp2_on_stream_close_callback on_stream_close;
+	nghttp2_on_frame_send_callback on_frame_send;
+	nghttp2_on_invalid_frame_recv_callback on_invalid_frame_recv;
+	size_t max_settings;		/* entries per SETTINGS frame; 0: nghttp2's default */
+	uint64_t reset_burst, reset_rate;	/* peer resets allowed (token bucket); 0: nghttp2's */
+};
+
+/* A session for ops's side with user as the callbacks' user data. Window
+ * updates are ours to send (nghttp2_session_consume once the other side took
+ * the bytes), and at most max_outbound_ack SETTINGS/PING ACKs are queued.
+ * 0 or -ENOMEM. */
+int h2_session_new(nghttp2_session **out, const struct h2_session_ops *ops, size_t max_outbound_ack, void *user);
+
+/* Frees a side's session with its deferred-run event and scratch buffer;
+ * any may be NULL (a connection half built). */
+void h2_session_free(nghttp2_session *sess, struct event *run_ev, struct evbuffer *scratch);
+
+/* Queues our SETTINGS (iv) and sets the connection window. 0 or -ENOMEM. */
+int h2_session_settings(nghttp2_session *sess, const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window);
+
+/* Feeds what sk->in holds to the session, draining what it took, until it is
+ * empty or, with stop_flags, *stop_flags & stop (checked between chunks, as a
+ * callback may have closed the owner). On an nghttp2 error all of sk->in is
+ * dropped and the error returned; else 0. */
+ssize_t h2_session_recv(nghttp2_session *sess, struct sock *sk, const uint32_t *stop_flags, uint32_t stop);
+
+/* Pulls frames from the session into sk->out while it holds less than high
+ * bytes; the caller flushes. 0, or the nghttp2 error. */
+ssize_t h2_session_send(nghttp2_session *sess, struct sock *sk, size_t high);
+
+/* The body side of an nghttp2 data provider over an evbuffer, for the server
+ * and the client codec alike: moves up to length bytes of out into buf; once
+ * out is empty and end is set, flags EOF and submits the trailers if any;
+ * while out is empty returns NGHTTP2_ERR_DEFERRED with *deferred set.
+ * *below_low tells that out fell to low or below after this read. */
+ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
+		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
+		     bool *deferred, bool *below_low);
+
+/* Trailers for a data provider: one malloc'd block holding the array and the
+ * strings, since the stream's arena may be gone when the body ends. NULL on
+ * out of memory; free() it. */
+nghttp2_nv *h2_nv_copy(const struct http_headers *t);
+
+static inline nghttp2_nv h2_nv(const char *n, size_t nlen, const char *v, size_t vlen)
+{
+	return (nghttp2_nv){ (uint8_t *)n, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
+}
+
+#endif
