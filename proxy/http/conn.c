@@ -279,32 +279,29 @@ static void conn_process(struct conn *c)
 		tunnel_read(c);
 		return;
 	}
-	while (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_CLOSING))) {
-		bool more;
-		llhttp_errno_t err = h1_feed(&c->parser, in, &more);
+	for (;;) {
+		/* The head waits for the rest of its piece (CONN_FL_HEAD_PENDING). */
+		llhttp_errno_t err = h1_feed_until(&c->parser, in, &c->flags, CONN_FL_PAUSED | CONN_FL_DEAD |
+						   CONN_FL_CLOSING | CONN_FL_HEAD_PENDING);
 
-		if (!more)
-			break;
 		if (c->h2) {	/* h2c upgrade: the rest is the client's HTTP/2 preface and frames */
 			h2_on_read(c);
 			return;
 		}
 		if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
 			c->flags |= CONN_FL_PAUSED;
-			if (err == HPE_PAUSED_UPGRADE)
-				c->flags |= CONN_FL_UPGRADE_PAUSE;
 		} else if (err != HPE_OK) {
 			c->flags &= ~CONN_FL_HEAD_PENDING;
 			parse_error(c, err);
 		}
 		/* The head, with what of the body this read held (buffered by the
 		 * stream), goes on only once all of the read parsed cleanly. */
-		if (c->flags & CONN_FL_HEAD_PENDING) {
-			c->flags &= ~CONN_FL_HEAD_PENDING;
-			stream_on_request_headers(c->cur);
-			if (c->flags & CONN_FL_UPGRADE_REQ)
-				upgrade_decided(c);
-		}
+		if (!(c->flags & CONN_FL_HEAD_PENDING))
+			break;
+		c->flags &= ~CONN_FL_HEAD_PENDING;
+		stream_on_request_headers(c->cur);
+		if (c->flags & CONN_FL_UPGRADE_REQ)
+			upgrade_decided(c);
 	}
 	/* Reading may have stopped at in_high while the parser was paused. */
 	if (!(c->flags & (CONN_FL_PAUSED | CONN_FL_DEAD | CONN_FL_BP_READ | CONN_FL_PEER_EOF)))
@@ -1004,11 +1001,7 @@ static void h1_done(struct stream *s)
 		c->flags |= CONN_FL_DISCARD;	/* early answer: read and drop the rest */
 	if (c->flags & CONN_FL_PAUSED) {
 		c->flags &= ~CONN_FL_PAUSED;
-		if (c->flags & CONN_FL_UPGRADE_PAUSE)
-			llhttp_resume_after_upgrade(&c->parser);
-		else
-			llhttp_resume(&c->parser);
-		c->flags &= ~CONN_FL_UPGRADE_PAUSE;
+		h1_resume(&c->parser);
 	}
 	/* Parse the next pipelined request (or close) from a clean stack. */
 	conn_later(c);

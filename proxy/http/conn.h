@@ -30,7 +30,6 @@ struct evbuffer;
 #define CONN_FL_WANT_DRAIN	0x40	/* tell the stream when output drains */
 #define CONN_FL_RESP_CHUNKED	0x80	/* current response is chunk-encoded */
 #define CONN_FL_REQ_DONE	0x100	/* current request fully parsed */
-#define CONN_FL_UPGRADE_PAUSE	0x200	/* parser paused with HPE_PAUSED_UPGRADE */
 #define CONN_FL_RESP_NO_BODY	0x400	/* current response carries no body (HEAD, 204, 304) */
 #define CONN_FL_LINGER		0x800	/* client may still be sending: linger on close */
 #define CONN_FL_LINGERING	0x1000	/* our side shut down; reading until EOF or timeout */
