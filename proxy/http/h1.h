@@ -1,4 +1,4 @@
-/* HTTP/1.1 wire helpers shared by the downstream codec (conn.c) and the upstream
+/* HTTP/1.1 wire helpers shared by the downstream codec (h1-server.c) and the upstream
  * client (upstream.c): header accumulation for llhttp callbacks, hop-by-hop
  * stripping, and serialisation of heads and chunks. */
 #ifndef WM_H1_H
