@@ -370,3 +370,21 @@ llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more)
 	evbuffer_drain(in, err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(parser) - data));
 	return err;
 }
+
+llhttp_errno_t h1_feed_until(llhttp_t *parser, struct evbuffer *in, const uint32_t *flags, uint32_t stop)
+{
+	llhttp_errno_t err = HPE_OK;
+	bool more = true;
+
+	while (err == HPE_OK && more && !(*flags & stop))
+		err = h1_feed(parser, in, &more);
+	return err;
+}
+
+void h1_resume(llhttp_t *parser)
+{
+	if (llhttp_get_errno(parser) == HPE_PAUSED_UPGRADE)
+		llhttp_resume_after_upgrade(parser);
+	else
+		llhttp_resume(parser);
+}

@@ -1,4 +1,4 @@
-/* HTTP/1.1 wire helpers shared by the downstream codec (conn.c) and the upstream
+/* HTTP/1.1 wire helpers shared by the downstream codec (h1-server.c) and the upstream
  * client (upstream.c): header accumulation for llhttp callbacks, hop-by-hop
  * stripping, and serialisation of heads and chunks. */
 #ifndef WM_H1_H
@@ -76,6 +76,14 @@ void h1_write_content_length(struct evbuffer *out, uint64_t len);
  * consumed (all of it, or up to a pause or an error). *more is false when in
  * was empty. */
 llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more);
+/* The feeding loop of a connection's parser: h1_feed() over in, a piece at
+ * a time, until in is empty, llhttp stops (a pause or an error: returned),
+ * or one of the stop bits is set in *flags (the connection's flags, which the
+ * callbacks change; looked at before each piece). HPE_OK otherwise. */
+llhttp_errno_t h1_feed_until(llhttp_t *parser, struct evbuffer *in, const uint32_t *flags, uint32_t stop);
+/* Lets a parser that stopped with HPE_PAUSED or HPE_PAUSED_UPGRADE go on
+ * with the next message; does nothing to one that is not paused. */
+void h1_resume(llhttp_t *parser);
 
 /* Wraps everything in data as one chunk into out (data is drained). */
 void h1_write_chunk(struct evbuffer *out, struct evbuffer *data);

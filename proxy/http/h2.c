@@ -86,6 +86,8 @@ struct h2_conn {
 };
 
 static const struct codec_ops h2_codec;
+static const struct conn_codec_ops h2_conn_codec;
+static void h2_on_read(struct conn *c);
 
 int h2_preface_check(struct evbuffer *in)
 {
@@ -791,6 +793,7 @@ int h2_conn_start(struct conn *c)
 
 	if (rc)
 		return rc;
+	c->codec = &h2_conn_codec;
 	log_debug("[C%llu] HTTP/2", (unsigned long long)c->id);
 	h2_on_read(c);
 	return 0;
@@ -855,6 +858,7 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 	evbuffer_add(c->sk.out, resp, sizeof(resp) - 1);
 	sock_flush(&c->sk);
 	c->h2 = h;
+	c->codec = &h2_conn_codec;
 	c->cur = NULL;
 	hs->h = h;
 	hs->s = s;
@@ -879,7 +883,7 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 	return 0;
 }
 
-void h2_on_read(struct conn *c)
+static void h2_on_read(struct conn *c)
 {
 	struct h2_conn *h = c->h2;
 	ssize_t n = h2_session_recv(h->sess, &c->sk, NULL, 0);
@@ -907,12 +911,13 @@ void h2_on_read(struct conn *c)
 	conn_maybe_close(c);
 }
 
-void h2_on_drained(struct conn *c)
+static void h2_on_drained(struct conn *c)
 {
 	h2_run(c->h2);
 }
 
-void h2_conn_drain(struct conn *c)
+/* GOAWAY: no new streams; the conn closes when the live ones are done. */
+static void h2_conn_drain(struct conn *c)
 {
 	struct h2_conn *h = c->h2;
 
@@ -924,7 +929,8 @@ void h2_conn_drain(struct conn *c)
 	h2_kick(h);
 }
 
-bool h2_conn_idle(struct conn *c)
+/* True when no stream is in flight and nothing is left to write. */
+static bool h2_conn_idle(struct conn *c)
 {
 	struct h2_conn *h = c->h2;
 
@@ -932,7 +938,7 @@ bool h2_conn_idle(struct conn *c)
 }
 
 /* A tunnel without bytes either way for its idle time is reset (flag SI), as
- * HTTP/1.1 tunnels are (conn.c). True when it fired. */
+ * HTTP/1.1 tunnels are (h1-server.c). True when it fired. */
 static bool tunnel_idle(struct conn *c, struct h2_stream *hs, uint64_t now, uint64_t *next)
 {
 	uint64_t at = hs->active_us + hs->tunnel_idle_us;
@@ -950,7 +956,7 @@ static bool tunnel_idle(struct conn *c, struct h2_stream *hs, uint64_t now, uint
 	return true;
 }
 
-bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
+static bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
 {
 	struct h2_conn *h = c->h2;
 	bool fired = false;
@@ -985,14 +991,16 @@ bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next)
 	return fired;
 }
 
-bool h2_conn_finished(struct conn *c)
+/* True when nghttp2 is done with the connection (GOAWAY exchanged, fatal error). */
+static bool h2_conn_finished(struct conn *c)
 {
 	struct h2_conn *h = c->h2;
 
 	return !nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess);
 }
 
-void h2_conn_free(struct conn *c)
+/* Resets every live stream and frees the session (from conn_free). */
+static void h2_conn_free(struct conn *c)
 {
 	struct h2_conn *h = c->h2;
 
@@ -1012,3 +1020,20 @@ void h2_conn_free(struct conn *c)
 	h2_conn_del(h);
 	c->h2 = NULL;
 }
+
+/* The client closed or the socket failed: no stream can be answered. */
+static void h2_event(struct conn *c, short what)
+{
+	conn_close(c);	/* conn_free resets the streams in flight */
+}
+
+static const struct conn_codec_ops h2_conn_codec = {
+	.process = h2_on_read,
+	.drained = h2_on_drained,
+	.event = h2_event,
+	.timeouts = h2_conn_timeouts,
+	.idle = h2_conn_idle,
+	.drain = h2_conn_drain,
+	.finished = h2_conn_finished,
+	.free = h2_conn_free,
+};

@@ -26,7 +26,8 @@ struct evbuffer;
 int h2_preface_check(struct evbuffer *in);
 
 /* Switches c to HTTP/2: the session starts with our SETTINGS (from the
- * listener's http2 block) and parses what is already in c->sk.in.
+ * listener's http2 block), c->codec becomes HTTP/2's (struct conn_codec_ops,
+ * conn.h) and parses what is already in c->sk.in.
  * 0 or -errno (c is then left to close). */
 int h2_conn_start(struct conn *c);
 
@@ -38,25 +39,10 @@ int h2_settings_decode(const char *b64, size_t len, uint8_t *out, size_t cap);
  * without a body whose head was parsed (not yet given to the stream layer).
  * Writes the 101, starts the session with the client's SETTINGS payload
  * (settings, len: the decoded HTTP2-Settings), makes s stream 1 (half-closed
- * remote) of it and hands s its head and end. Then c->h2 is set, c->cur is
- * NULL and c->sk.in past the request belongs to h2_on_read(). -EINVAL for a
- * malformed settings payload, -ENOMEM: nothing changed, serve s over HTTP/1.1. */
+ * remote) of it and hands s its head and end. Then c->h2 and c->codec are
+ * HTTP/2's, c->cur is NULL and c->sk.in past the request is the codec's to
+ * process. -EINVAL for a malformed settings payload, -ENOMEM: nothing
+ * changed, serve s over HTTP/1.1. */
 int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, size_t len);
-
-/* conn.c's sock callbacks, for a conn in HTTP/2 mode. */
-void h2_on_read(struct conn *c);
-void h2_on_drained(struct conn *c);
-/* GOAWAY: no new streams; the conn closes when the live ones are done. */
-void h2_conn_drain(struct conn *c);
-/* True when no stream is in flight and nothing is left to write. */
-bool h2_conn_idle(struct conn *c);
-/* The request timeouts of c's streams (rqtimeout.h) at now, from conn.c's
- * timer: answers the expired ones, lowers *next to the soonest deadline left.
- * True when one fired. */
-bool h2_conn_timeouts(struct conn *c, uint64_t now, uint64_t *next);
-/* True when nghttp2 is done with the connection (GOAWAY exchanged, fatal error). */
-bool h2_conn_finished(struct conn *c);
-/* Resets every live stream and frees the session (from conn_free). */
-void h2_conn_free(struct conn *c);
 
 #endif

@@ -1,5 +1,5 @@
 /* Tunnels: the route's decision and the head conversions (tunnel.h). The
- * bytes are moved by the codecs (conn.c, h2.c) and upstream_tunnel.c. */
+ * bytes are moved by the codecs (h1-server.c, h2.c) and upstream_tunnel.c. */
 #include <string.h>
 
 #include "config/cfg.h"

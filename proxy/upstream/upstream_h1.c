@@ -52,31 +52,26 @@ static void release(struct upconn *uc)
 void h1up_read(struct upconn *uc)
 {
 	struct evbuffer *in = uc->sk.in;
+	llhttp_errno_t err;
 
 	if (uc->flags & UPCONN_FL_TUNNEL) {
 		uptun_read(uc);
 		return;
 	}
-	while (!(uc->flags & (UPCONN_FL_DEAD | UPCONN_FL_IDLE | UPCONN_FL_BP_READ))) {
-		bool more;
-		llhttp_errno_t err = h1_feed(&uc->parser, in, &more);
-
-		if (!more)
-			break;
-		if (err == HPE_PAUSED) {
-			/* Response complete. */
-			release(uc);
-			return;
-		}
-		if (err == HPE_PAUSED_UPGRADE && (uc->flags & UPCONN_FL_TUNNEL)) {
-			uptun_read(uc);	/* what followed the 101 */
-			return;
-		}
-		if (err != HPE_OK) {
-			log_debug("upstream %s: bad response: %s", uc->host->addr, llhttp_errno_name(err));
-			upconn_fail(uc, UP_PROTOCOL_ERROR);
-			return;
-		}
+	err = h1_feed_until(&uc->parser, in, &uc->flags, UPCONN_FL_DEAD | UPCONN_FL_IDLE | UPCONN_FL_BP_READ);
+	if (err == HPE_PAUSED) {
+		/* Response complete. */
+		release(uc);
+		return;
+	}
+	if (err == HPE_PAUSED_UPGRADE && (uc->flags & UPCONN_FL_TUNNEL)) {
+		uptun_read(uc);	/* what followed the 101 */
+		return;
+	}
+	if (err != HPE_OK) {
+		log_debug("upstream %s: bad response: %s", uc->host->addr, llhttp_errno_name(err));
+		upconn_fail(uc, UP_PROTOCOL_ERROR);
+		return;
 	}
 	if ((uc->flags & UPCONN_FL_IDLE) && evbuffer_get_length(in)) {
 		/* Bytes on an idle connection: the server is confused; drop it. */
