@@ -19,13 +19,13 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/arena.h"
+#include "core/regex.h"
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "rbac.h"
@@ -58,7 +58,7 @@ struct rbac_source {
 
 struct rbac_operation {
 	struct strs hosts, not_hosts, ports, not_ports, methods, not_methods, paths, not_paths;
-	regex_t *paths_regex;		/* Cilium-style: POSIX ERE on the normalised path */
+	const struct regex **paths_regex;	/* Cilium-style: RE2, matching the whole normalised path */
 	unsigned npaths_regex;
 };
 
@@ -225,7 +225,7 @@ static bool operation_match(const struct rbac_operation *o, const struct rbac_in
 	    !field(&o->paths, &o->not_paths, in->path, false))
 		return false;
 	for (unsigned i = 0; i < o->npaths_regex && !hit; i++)
-		hit = regexec(&o->paths_regex[i], in->path, 0, NULL, 0) == 0;
+		hit = regex_full_match(o->paths_regex[i], in->path, strlen(in->path));
 	return !o->npaths_regex || hit;
 }
 
@@ -503,11 +503,6 @@ static int parse_source(struct cfg_parse *pc, const struct ynode *n, void *out)
 	return rc;
 }
 
-static void regfree_cb(void *re)
-{
-	regfree(re);
-}
-
 static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *out)
 {
 	static const char *const keys[] = {
@@ -527,25 +522,11 @@ static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *ou
 	if ((v = yaml_get(n, "paths_regex"))) {
 		if (cfg_expect_seq(pc, v, "a list of regular expressions"))
 			return -EINVAL;
-		if (!(o->paths_regex = arena_zalloc(pc->arena, sizeof(regex_t) * (v->n ? v->n : 1))))
+		if (!(o->paths_regex = arena_zalloc(pc->arena, sizeof(*o->paths_regex) * (v->n ? v->n : 1))))
 			return -ENOMEM;
-		for (unsigned i = 0; i < v->n; i++, o->npaths_regex++) {
-			const char *src;
-			char *pat, msg[256];
-			int rc;
-
-			if (cfg_get_str(pc, v->items[i], &src) || !(pat = arena_printf(pc->arena, "^(%s)$", src)))
+		for (unsigned i = 0; i < v->n; i++, o->npaths_regex++)
+			if (cfg_get_regex(pc, v->items[i], &o->paths_regex[i]))
 				return -EINVAL;
-			if ((rc = regcomp(&o->paths_regex[i], pat, REG_EXTENDED | REG_NOSUB))) {
-				regerror(rc, &o->paths_regex[i], msg, sizeof(msg));
-				cfg_error(pc, v->items[i], "invalid regex \"%s\": %s", src, msg);
-				return -EINVAL;
-			}
-			if (arena_cleanup_add(pc->arena, regfree_cb, &o->paths_regex[i])) {
-				regfree(&o->paths_regex[i]);
-				return -ENOMEM;
-			}
-		}
 	}
 	return 0;
 }

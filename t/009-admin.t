@@ -79,6 +79,11 @@ $f = $wm->stats('^http\.ingress\.downstream_rq_total$');
 is_deeply([keys %$f], ['http.ingress.downstream_rq_total'], 'anchored filter regex');
 ($code) = admin_get($admin, '/stats?filter=(');
 is($code, 400, 'a broken filter regex is a 400');
+$f = $wm->stats('(?i)^HTTP\.ingress\.downstream_rq_\dxx$');
+ok(exists $f->{'http.ingress.downstream_rq_2xx'} && !grep({ !/^http\.ingress\.downstream_rq_\dxx$/ } keys %$f),
+   'filter is RE2, as Envoy reads it: (?i) and \d');
+($code, $body) = admin_get($admin, '/stats?filter=(a)\\1');
+is($code, 400, 'a backreference (not RE2) is a 400');
 
 # Prometheus.
 ($code, $body) = admin_get($admin, '/stats/prometheus');

@@ -55,6 +55,10 @@ int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out);
 int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out);
 int cfg_get_double(struct cfg_parse *pc, const struct ynode *n, double min, double max, double *out);
 int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms);
+struct regex;
+/* A string compiled as an RE2 regex (core/regex.h), freed with the config:
+ * "invalid regex "SRC": WHY" at the node when RE2 refuses it. */
+int cfg_get_regex(struct cfg_parse *pc, const struct ynode *n, const struct regex **out);
 
 /* upgrade_configs (cfg-upgrade.c): a list of { upgrade_type, enabled } and,
  * on a route (route=true), connect_config with upgrade_type CONNECT. */

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "observe/stats.h"
 #include "core/util.h"
 #include "core/json.h"
+#include "core/regex.h"
 
 const double stats_hist_bounds[STATS_HIST_BUCKETS] = {
 	0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
@@ -723,7 +723,7 @@ static int item_cmp_text(const void *a, const void *b)
 }
 
 /* Collects the live stats whose text name matches re (NULL: all). */
-static int collect_text(struct items *it, const regex_t *re)
+static int collect_text(struct items *it, const struct regex *re)
 {
 	for (unsigned i = 0; i < st.nents; i++) {
 		const struct stat_ent *e = &st.ents[i];
@@ -741,7 +741,7 @@ static int collect_text(struct items *it, const regex_t *re)
 					continue;
 				if (asprintf(&x.name, http ? "%s_%d" : "%s.%d", e->name, http ? c + 100 : c) < 0)
 					return -ENOMEM;
-				if (re && regexec(re, x.name, 0, NULL, 0) != 0) {
+				if (re && !regex_search(re, x.name, strlen(x.name))) {
 					free(x.name);
 					continue;
 				}
@@ -754,7 +754,7 @@ static int collect_text(struct items *it, const regex_t *re)
 			}
 			continue;
 		}
-		if (re && regexec(re, e->name, 0, NULL, 0) != 0)
+		if (re && !regex_search(re, e->name, strlen(e->name)))
 			continue;
 		x.name = strdup(e->name);
 		if (!x.name)
@@ -847,20 +847,17 @@ static void render_hist_text(struct evbuffer *out, uint32_t id)
 	}
 }
 
-static int compile_filter(regex_t *re, const char *filter_re, const char **err)
+/* Envoy's /stats?filter=: an RE2 regex searched for in each name. */
+static int compile_filter(struct regex **re, const char *filter_re, const char **err)
 {
-	static char msg[256];
-	int rc;
+	static __thread char msg[256];
+	char why[200];
 
+	*re = NULL;
 	if (!filter_re)
 		return 0;
-	rc = regcomp(re, filter_re, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		size_t n;
-
-		snprintf(msg, sizeof(msg), "invalid regex: ");
-		n = strlen(msg);
-		regerror(rc, re, msg + n, sizeof(msg) - n);
+	if (!(*re = regex_new(filter_re, why, sizeof(why)))) {
+		snprintf(msg, sizeof(msg), "invalid regex: %s", why);
 		if (err)
 			*err = msg;
 		return -EINVAL;
@@ -871,13 +868,13 @@ static int compile_filter(regex_t *re, const char *filter_re, const char **err)
 int stats_render_text(struct evbuffer *out, const char *filter_re, const char **err)
 {
 	struct items it = { 0 };
-	regex_t re;
+	struct regex *re;
 	int rc;
 
 	rc = compile_filter(&re, filter_re, err);
 	if (rc)
 		return rc;
-	rc = collect_text(&it, filter_re ? &re : NULL);
+	rc = collect_text(&it, re);
 	for (size_t i = 0; !rc && i < it.n; i++) {
 		const struct item *x = &it.v[i];
 
@@ -890,8 +887,7 @@ int stats_render_text(struct evbuffer *out, const char *filter_re, const char **
 		}
 	}
 	items_free(&it);
-	if (filter_re)
-		regfree(&re);
+	regex_free(re);
 	return rc;
 }
 
@@ -900,13 +896,13 @@ int stats_render_json(struct evbuffer *out, const char *filter_re, const char **
 	struct items it = { 0 };
 	struct json_w w;
 	size_t nhist = 0;
-	regex_t re;
+	struct regex *re;
 	int rc;
 
 	rc = compile_filter(&re, filter_re, err);
 	if (rc)
 		return rc;
-	rc = collect_text(&it, filter_re ? &re : NULL);
+	rc = collect_text(&it, re);
 	json_init(&w, out, 0);
 	json_open(&w, '{');
 	json_key(&w, "stats");
@@ -968,8 +964,7 @@ int stats_render_json(struct evbuffer *out, const char *filter_re, const char **
 	if (!rc && (json_done(&w) || evbuffer_add(out, "\n", 1)))
 		rc = -ENOMEM;
 	items_free(&it);
-	if (filter_re)
-		regfree(&re);
+	regex_free(re);
 	return rc;
 }
 

@@ -195,6 +195,11 @@ static void test_kinds(void)
 	is_str(eval(c, (struct req){ .path = "/api/v2/posts" }), "allow", "paths_regex (Cilium style)");
 	is_str(eval(c, (struct req){ .path = "/api/vx/posts" }), "deny:none", "paths_regex miss");
 	is_str(eval(c, (struct req){ .path = "/api/v2/posts", .method = "PUT" }), "deny:none", "paths_regex + methods");
+	c = load("rbac:\n  - name: p\n    rules: [{ to: [{ operation: { paths_regex: [\"/api/\\\\d+\", \"(?i)/Admin/.*\"] } }] }]\n");
+	is_str(eval(c, (struct req){ .path = "/api/123" }), "allow", "paths_regex is RE2: \\d is a digit");
+	is_str(eval(c, (struct req){ .path = "/api/ddd" }), "deny:none", "... not the letter d");
+	is_str(eval(c, (struct req){ .path = "/api/123/x" }), "deny:none", "... and matches the whole path");
+	is_str(eval(c, (struct req){ .path = "/admin/x" }), "allow", "(?i) folds case");
 
 	c = load("rbac:\n  - name: p\n    rules: [{ when: [{ key: \"request.headers[X-Tenant]\", values: [a] }] }]\n");
 	is_str(eval(c, (struct req){ .hname = "x-tenant", .hvalue = "a" }), "allow", "when header");
