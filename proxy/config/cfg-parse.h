@@ -83,6 +83,7 @@ int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listene
 int cfg_parse_listeners(struct cfg_parse *pc, const struct ynode *seq);
 
 /* cfg-routes.c */
+extern const char *const cfg_hm_names[];	/* by enum hm_type, NULL-terminated */
 int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh);
 int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh);
 /* A domain may appear in only one virtual host of a listener (as in Envoy). */
