@@ -106,12 +106,14 @@ static const struct {
 	{ RF_DPE, "DPE" }, { RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
 };
 
-/* Request pseudo-headers map onto the parsed head, not the header list. */
-enum al_pseudo { PS_NONE, PS_METHOD, PS_PATH, PS_AUTHORITY, PS_SCHEME, PS_STATUS };
+/* Request pseudo-headers (and Host) map onto fields of the parsed head,
+ * :status onto the response status, the rest onto the header list. */
+enum al_pseudo { PS_NONE, PS_REQ_FIELD, PS_STATUS };
 
 struct al_hdr {
 	const char *name;		/* lower-cased */
 	enum al_pseudo pseudo;
+	size_t off;			/* PS_REQ_FIELD: offset of the field in struct http_req_head */
 };
 
 struct al_item {
@@ -130,21 +132,27 @@ struct al_format {
 
 static void set_hdr(struct al_hdr *h, char *name)
 {
+	static const struct {
+		const char *name;
+		size_t off;
+	} req_fields[] = {
+		{ ":method", offsetof(struct http_req_head, method) },
+		{ ":path", offsetof(struct http_req_head, path) },
+		{ ":authority", offsetof(struct http_req_head, authority) },
+		{ "host", offsetof(struct http_req_head, authority) },
+		{ ":scheme", offsetof(struct http_req_head, scheme) },
+	};
+
 	for (char *p = name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	h->name = name;
-	if (!strcmp(name, ":method"))
-		h->pseudo = PS_METHOD;
-	else if (!strcmp(name, ":path"))
-		h->pseudo = PS_PATH;
-	else if (!strcmp(name, ":authority") || !strcmp(name, "host"))
-		h->pseudo = PS_AUTHORITY;
-	else if (!strcmp(name, ":scheme"))
-		h->pseudo = PS_SCHEME;
-	else if (!strcmp(name, ":status"))
-		h->pseudo = PS_STATUS;
-	else
-		h->pseudo = PS_NONE;
+	h->pseudo = strcmp(name, ":status") ? PS_NONE : PS_STATUS;
+	for (size_t i = 0; i < ARRAY_SIZE(req_fields); i++) {
+		if (!strcmp(name, req_fields[i].name)) {
+			h->pseudo = PS_REQ_FIELD;
+			h->off = req_fields[i].off;
+		}
+	}
 }
 
 /* Parses one %COMMAND[(arg)][:N]% starting at fmt[*pos] == '%'; advances *pos past it. */
@@ -360,17 +368,8 @@ static void lb_hdr(struct lb *b, const struct al_item *it, const struct stream *
 		char status[12];
 
 		switch (h->pseudo) {
-		case PS_METHOD:
-			v = req ? s->req.method : NULL;
-			break;
-		case PS_PATH:
-			v = req ? s->req.path : NULL;
-			break;
-		case PS_AUTHORITY:
-			v = req ? s->req.authority : NULL;
-			break;
-		case PS_SCHEME:
-			v = req ? s->req.scheme : NULL;
+		case PS_REQ_FIELD:
+			v = req ? *(const char *const *)((const char *)&s->req + h->off) : NULL;
 			break;
 		case PS_STATUS:
 			if (!req && s->resp.status) {
