@@ -30,6 +30,16 @@ static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigne
 	json_close(w, ']');
 }
 
+/* One entry of a weighted list: {KEY: name, weight: N}. */
+static void dump_weighted(struct json_w *w, const char *key, const char *name, uint64_t weight)
+{
+	json_open(w, '{');
+	json_kstr(w, key, name);
+	json_key(w, "weight");
+	json_uint(w, weight);
+	json_close(w, '}');
+}
+
 static void dump_value_matches(struct json_w *w, const char *key, const struct cfg_value_match *vm, unsigned n)
 {
 	json_key(w, key);
@@ -126,11 +136,7 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 		json_key(w, "weighted");
 		json_open(w, '[');
 		for (unsigned i = 0; i < r->nweighted; i++) {
-			json_open(w, '{');
-			json_kstr(w, "cluster", r->weighted[i].cluster_name);
-			json_key(w, "weight");
-			json_uint(w, r->weighted[i].weight);
-			json_close(w, '}');
+			dump_weighted(w, "cluster", r->weighted[i].cluster_name, r->weighted[i].weight);
 		}
 		json_close(w, ']');
 	}
@@ -207,11 +213,7 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 	json_key(w, "endpoints");
 	json_open(w, '[');
 	for (unsigned i = 0; i < c->nendpoints; i++) {
-		json_open(w, '{');
-		json_kstr(w, "address", c->endpoints[i].address);
-		json_key(w, "weight");
-		json_uint(w, c->endpoints[i].weight);
-		json_close(w, '}');
+		dump_weighted(w, "address", c->endpoints[i].address, c->endpoints[i].weight);
 	}
 	json_close(w, ']');
 	json_key(w, "connect_timeout");
