@@ -247,15 +247,10 @@ static int parse_weighted(struct cfg_parse *pc, const struct ynode *seq, struct 
 	uint64_t total = 0;
 	int rc = 0;
 
-	if (cfg_expect_seq(pc, seq, "a list of {cluster, weight}"))
+	if (cfg_expect_items(pc, seq, "a list of {cluster, weight}", "weighted needs at least one {cluster, weight}"))
 		return -EINVAL;
-	if (!seq->n) {
-		cfg_error(pc, seq, "weighted needs at least one {cluster, weight}");
-		return -EINVAL;
-	}
-	if (!(r->weighted = cfg_zalloc_n(pc, seq->n, sizeof(*r->weighted))))
+	if (!(r->weighted = cfg_items(pc, seq, sizeof(*r->weighted), &r->nweighted)))
 		return -ENOMEM;
-	r->nweighted = seq->n;
 	for (unsigned i = 0; i < seq->n; i++) {
 		const struct ynode *n = seq->items[i], *v;
 		struct cfg_weighted *w = &r->weighted[i];
@@ -463,15 +458,10 @@ int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_v
 {
 	int rc = 0;
 
-	if (cfg_expect_seq(pc, seq, "a list of routes"))
+	if (cfg_expect_items(pc, seq, "a list of routes", "no routes: add at least one"))
 		return -EINVAL;
-	if (!seq->n) {
-		cfg_error(pc, seq, "no routes: add at least one");
-		return -EINVAL;
-	}
-	if (!(vh->routes = cfg_zalloc_n(pc, seq->n, sizeof(*vh->routes))))
+	if (!(vh->routes = cfg_items(pc, seq, sizeof(*vh->routes), &vh->nroutes)))
 		return -ENOMEM;
-	vh->nroutes = seq->n;
 	for (unsigned i = 0; i < seq->n; i++)
 		if (parse_route(pc, seq->items[i], &vh->routes[i]))
 			rc = -EINVAL;
@@ -506,15 +496,10 @@ static int parse_domains(struct cfg_parse *pc, const struct ynode *seq, struct c
 {
 	int rc = 0;
 
-	if (cfg_expect_seq(pc, seq, "a list of domains"))
+	if (cfg_expect_items(pc, seq, "a list of domains", "domains must not be empty (use [\"*\"] to match any host)"))
 		return -EINVAL;
-	if (!seq->n) {
-		cfg_error(pc, seq, "domains must not be empty (use [\"*\"] to match any host)");
-		return -EINVAL;
-	}
-	if (!(vh->domains = cfg_zalloc_n(pc, seq->n, sizeof(*vh->domains))))
+	if (!(vh->domains = cfg_items(pc, seq, sizeof(*vh->domains), &vh->ndomains)))
 		return -ENOMEM;
-	vh->ndomains = seq->n;
 	for (unsigned i = 0; i < seq->n; i++) {
 		const char *s;
 
