@@ -179,15 +179,12 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 		cfg_error(pc, v, "cluster name must not be empty");
 		rc = -EINVAL;
 	}
-	if (!(v = cfg_need(pc, n, "endpoints", "cluster")) || cfg_expect_seq(pc, v, "a list of endpoints")) {
-		rc = -EINVAL;
-	} else if (!v->n) {
-		cfg_error(pc, v, "cluster \"%s\" has no endpoints", c->name ? c->name : "");
+	if (!(v = cfg_need(pc, n, "endpoints", "cluster")) ||
+	    cfg_expect_items(pc, v, "a list of endpoints", "cluster \"%s\" has no endpoints", c->name ? c->name : "")) {
 		rc = -EINVAL;
 	} else {
-		if (!(c->endpoints = cfg_zalloc_n(pc, v->n, sizeof(*c->endpoints))))
+		if (!(c->endpoints = cfg_items(pc, v, sizeof(*c->endpoints), &c->nendpoints)))
 			return -ENOMEM;
-		c->nendpoints = v->n;
 		for (unsigned i = 0; i < v->n; i++)
 			if (parse_endpoint(pc, v->items[i], &c->endpoints[i]))
 				rc = -EINVAL;

@@ -30,13 +30,36 @@ static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigne
 	json_close(w, ']');
 }
 
+/* One entry of a weighted list: {KEY: name, weight: N}. */
+static void dump_weighted(struct json_w *w, const char *key, const char *name, uint64_t weight)
+{
+	json_open(w, '{');
+	json_kstr(w, key, name);
+	json_key(w, "weight");
+	json_uint(w, weight);
+	json_close(w, '}');
+}
+
+static void dump_value_matches(struct json_w *w, const char *key, const struct cfg_value_match *vm, unsigned n)
+{
+	json_key(w, key);
+	json_open(w, '{');
+	for (unsigned i = 0; i < n; i++) {
+		json_key(w, vm[i].name);
+		json_open(w, '{');
+		json_key(w, cfg_hm_names[vm[i].type]);
+		if (vm[i].type == HM_PRESENT)
+			json_bool(w, vm[i].present);
+		else
+			json_str(w, vm[i].value);
+		json_close(w, '}');
+	}
+	json_close(w, '}');
+}
+
 static void dump_route(struct json_w *w, const struct cfg_route *r)
 {
 	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
-	static const char *const hm_names[] = {
-		[HM_EXACT] = "exact", [HM_PREFIX] = "prefix", [HM_SUFFIX] = "suffix",
-		[HM_REGEX] = "regex", [HM_PRESENT] = "present",
-	};
 	const struct cfg_route_match *m = &r->match;
 
 	json_open(w, '{');
@@ -44,23 +67,8 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 	json_key(w, "match");
 	json_open(w, '{');
 	json_kstr(w, kinds[m->kind], m->value);
-	if (m->nheaders) {
-		json_key(w, "headers");
-		json_open(w, '{');
-		for (unsigned i = 0; i < m->nheaders; i++) {
-			const struct cfg_header_match *h = &m->headers[i];
-
-			json_key(w, h->name);
-			json_open(w, '{');
-			json_key(w, hm_names[h->type]);
-			if (h->type == HM_PRESENT)
-				json_bool(w, h->present);
-			else
-				json_str(w, h->value);
-			json_close(w, '}');
-		}
-		json_close(w, '}');
-	}
+	if (m->nheaders)
+		dump_value_matches(w, "headers", m->headers, m->nheaders);
 	if (m->nmethods) {
 		json_key(w, "methods");
 		json_open(w, '[');
@@ -68,23 +76,8 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 			json_str(w, m->methods[i]);
 		json_close(w, ']');
 	}
-	if (m->nquery) {
-		json_key(w, "query_params");
-		json_open(w, '{');
-		for (unsigned i = 0; i < m->nquery; i++) {
-			const struct cfg_query_match *q = &m->query[i];
-
-			json_key(w, q->name);
-			json_open(w, '{');
-			json_key(w, hm_names[q->type]);
-			if (q->type == HM_PRESENT)
-				json_bool(w, q->present);
-			else
-				json_str(w, q->value);
-			json_close(w, '}');
-		}
-		json_close(w, '}');
-	}
+	if (m->nquery)
+		dump_value_matches(w, "query_params", m->query, m->nquery);
 	json_close(w, '}');
 	if (r->timeout_ms) {
 		json_key(w, "timeout");
@@ -143,11 +136,7 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 		json_key(w, "weighted");
 		json_open(w, '[');
 		for (unsigned i = 0; i < r->nweighted; i++) {
-			json_open(w, '{');
-			json_kstr(w, "cluster", r->weighted[i].cluster_name);
-			json_key(w, "weight");
-			json_uint(w, r->weighted[i].weight);
-			json_close(w, '}');
+			dump_weighted(w, "cluster", r->weighted[i].cluster_name, r->weighted[i].weight);
 		}
 		json_close(w, ']');
 	}
@@ -224,11 +213,7 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 	json_key(w, "endpoints");
 	json_open(w, '[');
 	for (unsigned i = 0; i < c->nendpoints; i++) {
-		json_open(w, '{');
-		json_kstr(w, "address", c->endpoints[i].address);
-		json_key(w, "weight");
-		json_uint(w, c->endpoints[i].weight);
-		json_close(w, '}');
+		dump_weighted(w, "address", c->endpoints[i].address, c->endpoints[i].weight);
 	}
 	json_close(w, ']');
 	json_key(w, "connect_timeout");

@@ -134,6 +134,29 @@ int cfg_expect_seq(struct cfg_parse *pc, const struct ynode *n, const char *what
 	return -EINVAL;
 }
 
+int cfg_expect_items(struct cfg_parse *pc, const struct ynode *seq, const char *what, const char *empty, ...)
+{
+	va_list ap;
+
+	if (cfg_expect_seq(pc, seq, what))
+		return -EINVAL;
+	if (seq->n)
+		return 0;
+	va_start(ap, empty);
+	errs_vadd(pc->errs, seq->line, seq->col, empty, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void *cfg_items(struct cfg_parse *pc, const struct ynode *seq, size_t size, unsigned *n)
+{
+	void *items = cfg_zalloc_n(pc, seq->n, size);
+
+	if (items)
+		*n = seq->n;
+	return items;
+}
+
 int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed)
 {
 	int rc = 0;

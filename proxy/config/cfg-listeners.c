@@ -298,15 +298,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		if (cfg_parse_routes(pc, routes, vh))
 			rc = -EINVAL;
 	} else if (vhs) {
-		if (cfg_expect_seq(pc, vhs, "a list of virtual hosts")) {
-			rc = -EINVAL;
-		} else if (!vhs->n) {
-			cfg_error(pc, vhs, "no virtual hosts: add at least one");
+		if (cfg_expect_items(pc, vhs, "a list of virtual hosts", "no virtual hosts: add at least one")) {
 			rc = -EINVAL;
 		} else {
-			if (!(l->vhosts = cfg_zalloc_n(pc, vhs->n, sizeof(*l->vhosts))))
+			if (!(l->vhosts = cfg_items(pc, vhs, sizeof(*l->vhosts), &l->nvhosts)))
 				return -ENOMEM;
-			l->nvhosts = vhs->n;
 			for (unsigned i = 0; i < vhs->n; i++)
 				if (cfg_parse_vhost(pc, vhs->items[i], &l->vhosts[i]))
 					rc = -EINVAL;

@@ -41,6 +41,13 @@ void cfg_errs_sort(struct cfg_errs *e, unsigned from);
 /* map's value for key, or NULL after reporting "WHAT: missing required key". */
 const struct ynode *cfg_need(struct cfg_parse *pc, const struct ynode *map, const char *key,
 			     const char *what);
+/* seq is a list (else "expected WHAT") of at least one item (else the
+ * message EMPTY, a printf format); -EINVAL after reporting. */
+int cfg_expect_items(struct cfg_parse *pc, const struct ynode *seq, const char *what, const char *empty, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A zeroed array of one size-byte element per item of seq, *n set to their
+ * number; NULL on out-of-memory. */
+void *cfg_items(struct cfg_parse *pc, const struct ynode *seq, size_t size, unsigned *n);
 int cfg_index_init(struct cfg_parse *pc, struct pos_index *x, unsigned n);
 /* Inserts pos unless an equal one is there: returns that one's position, or -1. */
 long cfg_index_put(struct pos_index *x, uint64_t h, unsigned pos, bool (*eq)(const void *, unsigned, unsigned),
@@ -83,6 +90,7 @@ int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listene
 int cfg_parse_listeners(struct cfg_parse *pc, const struct ynode *seq);
 
 /* cfg-routes.c */
+extern const char *const cfg_hm_names[];	/* by enum hm_type, NULL-terminated */
 int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh);
 int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh);
 /* A domain may appear in only one virtual host of a listener (as in Envoy). */

@@ -3,6 +3,7 @@
  * route's filter chain. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -52,77 +53,111 @@ static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const ch
 	return 0;
 }
 
+const char *const cfg_hm_names[] = {
+	[HM_EXACT] = "exact", [HM_PREFIX] = "prefix", [HM_SUFFIX] = "suffix",
+	[HM_REGEX] = "regex", [HM_PRESENT] = "present", NULL
+};
+
 static const char *const pseudo_headers[] = { ":authority", ":method", ":path", ":scheme", NULL };
 
-static int parse_header_match(struct cfg_parse *pc, const struct ynode *k, const struct ynode *v,
-			      struct cfg_header_match *hm)
+static int header_match_name(struct cfg_parse *pc, const struct ynode *k, struct cfg_value_match *vm)
 {
-	static const char *const keys[] = { "exact", "prefix", "suffix", "regex", "present", NULL };
-	static const enum hm_type types[] = { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
-	const struct ynode *mk, *mv;
 	const char *name;
 
 	if (cfg_get_str(pc, k, &name))
 		return -EINVAL;
-	if (!(hm->name = cfg_dup_case(pc->arena, name, tolower)))
+	if (!(vm->name = cfg_dup_case(pc->arena, name, tolower)))
 		return -ENOMEM;
-	if (!cfg_is_token(hm->name) && !cfg_in_list(pseudo_headers, hm->name)) {
+	if (!cfg_is_token(vm->name) && !cfg_in_list(pseudo_headers, vm->name)) {
 		cfg_error(pc, k, "invalid header name \"%s\"", name);
 		return -EINVAL;
 	}
-	if (cfg_expect_map(pc, v, "a header match like {exact: value} or {present: true}") ||
-	    cfg_check_keys(pc, v, keys))
-		return -EINVAL;
-	if (v->n != 1) {
-		cfg_error(pc, v, "a header match needs exactly one of exact, prefix, suffix, regex, present");
-		return -EINVAL;
-	}
-	mk = v->items[0];
-	mv = v->items[1];
-	for (unsigned i = 0; keys[i]; i++)
-		if (!strcmp(mk->str, keys[i]))
-			hm->type = types[i];
-	if (hm->type == HM_PRESENT)
-		return cfg_get_bool(pc, mv, &hm->present);
-	if (cfg_get_str(pc, mv, &hm->value))
-		return -EINVAL;
-	if (hm->type == HM_REGEX)
-		return compile_regex(pc, mv, hm->value, &hm->re);
 	return 0;
 }
 
-static int parse_query_match(struct cfg_parse *pc, const struct ynode *k, const struct ynode *v,
-			     struct cfg_query_match *qm)
+static int query_match_name(struct cfg_parse *pc, const struct ynode *k, struct cfg_value_match *vm)
 {
-	static const char *const keys[] = { "exact", "regex", "present", NULL };
-	static const enum hm_type types[] = { HM_EXACT, HM_REGEX, HM_PRESENT };
-	const struct ynode *mk, *mv;
-
-	if (cfg_get_str(pc, k, &qm->name))
+	if (cfg_get_str(pc, k, &vm->name))
 		return -EINVAL;
-	if (!*qm->name) {
+	if (!*vm->name) {
 		cfg_error(pc, k, "query parameter name must not be empty");
 		return -EINVAL;
 	}
-	if (cfg_expect_map(pc, v, "a query match like {exact: value} or {present: true}") ||
-	    cfg_check_keys(pc, v, keys))
+	return 0;
+}
+
+/* What differs between a route's headers and its query_params. */
+struct value_match_kind {
+	const char *noun;		/* in messages: "a NOUN match" */
+	const char *map_what;		/* the whole section */
+	const char *const *keys;	/* the match types allowed */
+	int (*parse_name)(struct cfg_parse *pc, const struct ynode *k, struct cfg_value_match *vm);
+};
+
+static const struct value_match_kind header_match = {
+	.noun = "header", .map_what = "a map of header name: match",
+	.keys = cfg_hm_names, .parse_name = header_match_name,
+};
+
+static const char *const query_match_keys[] = { "exact", "regex", "present", NULL };
+
+static const struct value_match_kind query_match = {
+	.noun = "query", .map_what = "a map of query parameter: match",
+	.keys = query_match_keys, .parse_name = query_match_name,
+};
+
+static int parse_value_match(struct cfg_parse *pc, const struct value_match_kind *kind, const struct ynode *k,
+			     const struct ynode *v, struct cfg_value_match *vm)
+{
+	const struct ynode *mk, *mv;
+	char what[80];
+	int rc = kind->parse_name(pc, k, vm);
+
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what), "a %s match like {exact: value} or {present: true}", kind->noun);
+	if (cfg_expect_map(pc, v, what) || cfg_check_keys(pc, v, kind->keys))
 		return -EINVAL;
 	if (v->n != 1) {
-		cfg_error(pc, v, "a query match needs exactly one of exact, regex, present");
+		char one_of[80];
+		size_t len = 0;
+
+		for (unsigned i = 0; kind->keys[i]; i++)
+			len += (size_t)snprintf(one_of + len, sizeof(one_of) - len, "%s%s", i ? ", " : "",
+						kind->keys[i]);
+		cfg_error(pc, v, "a %s match needs exactly one of %s", kind->noun, one_of);
 		return -EINVAL;
 	}
 	mk = v->items[0];
 	mv = v->items[1];
-	for (unsigned i = 0; keys[i]; i++)
-		if (!strcmp(mk->str, keys[i]))
-			qm->type = types[i];
-	if (qm->type == HM_PRESENT)
-		return cfg_get_bool(pc, mv, &qm->present);
-	if (cfg_get_str(pc, mv, &qm->value))
+	for (unsigned i = 0; cfg_hm_names[i]; i++)
+		if (!strcmp(mk->str, cfg_hm_names[i]))
+			vm->type = (enum hm_type)i;
+	if (vm->type == HM_PRESENT)
+		return cfg_get_bool(pc, mv, &vm->present);
+	if (cfg_get_str(pc, mv, &vm->value))
 		return -EINVAL;
-	if (qm->type == HM_REGEX)
-		return compile_regex(pc, mv, qm->value, &qm->re);
+	if (vm->type == HM_REGEX)
+		return compile_regex(pc, mv, vm->value, &vm->re);
 	return 0;
+}
+
+/* A map of name: match into *out; -ENOMEM stops at once, other errors are
+ * all reported. */
+static int parse_value_matches(struct cfg_parse *pc, const struct value_match_kind *kind, const struct ynode *v,
+			       struct cfg_value_match **out, unsigned *nout)
+{
+	int rc = 0;
+
+	if (cfg_expect_map(pc, v, kind->map_what))
+		return -EINVAL;
+	if (!(*out = cfg_zalloc_n(pc, v->n, sizeof(**out))))
+		return -ENOMEM;
+	*nout = v->n;
+	for (unsigned i = 0; i < v->n; i++)
+		if (parse_value_match(pc, kind, v->items[2 * i], v->items[2 * i + 1], &(*out)[i]))
+			rc = -EINVAL;
+	return rc;
 }
 
 static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
@@ -167,16 +202,12 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		rc = -EINVAL;
 	}
 	if ((v = yaml_get(n, "headers"))) {
-		if (cfg_expect_map(pc, v, "a map of header name: match")) {
-			rc = -EINVAL;
-		} else {
-			if (!(m->headers = cfg_zalloc_n(pc, v->n, sizeof(*m->headers))))
-				return -ENOMEM;
-			m->nheaders = v->n;
-			for (unsigned i = 0; i < v->n; i++)
-				if (parse_header_match(pc, v->items[2 * i], v->items[2 * i + 1], &m->headers[i]))
-					rc = -EINVAL;
-		}
+		int r = parse_value_matches(pc, &header_match, v, &m->headers, &m->nheaders);
+
+		if (r == -ENOMEM)
+			return r;
+		if (r)
+			rc = r;
 	}
 	if ((v = yaml_get(n, "methods"))) {
 		if (cfg_expect_seq(pc, v, "a list of methods")) {
@@ -200,16 +231,12 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		}
 	}
 	if ((v = yaml_get(n, "query_params"))) {
-		if (cfg_expect_map(pc, v, "a map of query parameter: match")) {
-			rc = -EINVAL;
-		} else {
-			if (!(m->query = cfg_zalloc_n(pc, v->n, sizeof(*m->query))))
-				return -ENOMEM;
-			m->nquery = v->n;
-			for (unsigned i = 0; i < v->n; i++)
-				if (parse_query_match(pc, v->items[2 * i], v->items[2 * i + 1], &m->query[i]))
-					rc = -EINVAL;
-		}
+		int r = parse_value_matches(pc, &query_match, v, &m->query, &m->nquery);
+
+		if (r == -ENOMEM)
+			return r;
+		if (r)
+			rc = r;
 	}
 	return rc;
 }
@@ -220,15 +247,10 @@ static int parse_weighted(struct cfg_parse *pc, const struct ynode *seq, struct 
 	uint64_t total = 0;
 	int rc = 0;
 
-	if (cfg_expect_seq(pc, seq, "a list of {cluster, weight}"))
+	if (cfg_expect_items(pc, seq, "a list of {cluster, weight}", "weighted needs at least one {cluster, weight}"))
 		return -EINVAL;
-	if (!seq->n) {
-		cfg_error(pc, seq, "weighted needs at least one {cluster, weight}");
-		return -EINVAL;
-	}
-	if (!(r->weighted = cfg_zalloc_n(pc, seq->n, sizeof(*r->weighted))))
+	if (!(r->weighted = cfg_items(pc, seq, sizeof(*r->weighted), &r->nweighted)))
 		return -ENOMEM;
-	r->nweighted = seq->n;
 	for (unsigned i = 0; i < seq->n; i++) {
 		const struct ynode *n = seq->items[i], *v;
 		struct cfg_weighted *w = &r->weighted[i];
@@ -436,15 +458,10 @@ int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_v
 {
 	int rc = 0;
 
-	if (cfg_expect_seq(pc, seq, "a list of routes"))
+	if (cfg_expect_items(pc, seq, "a list of routes", "no routes: add at least one"))
 		return -EINVAL;
-	if (!seq->n) {
-		cfg_error(pc, seq, "no routes: add at least one");
-		return -EINVAL;
-	}
-	if (!(vh->routes = cfg_zalloc_n(pc, seq->n, sizeof(*vh->routes))))
+	if (!(vh->routes = cfg_items(pc, seq, sizeof(*vh->routes), &vh->nroutes)))
 		return -ENOMEM;
-	vh->nroutes = seq->n;
 	for (unsigned i = 0; i < seq->n; i++)
 		if (parse_route(pc, seq->items[i], &vh->routes[i]))
 			rc = -EINVAL;
@@ -479,15 +496,10 @@ static int parse_domains(struct cfg_parse *pc, const struct ynode *seq, struct c
 {
 	int rc = 0;
 
-	if (cfg_expect_seq(pc, seq, "a list of domains"))
+	if (cfg_expect_items(pc, seq, "a list of domains", "domains must not be empty (use [\"*\"] to match any host)"))
 		return -EINVAL;
-	if (!seq->n) {
-		cfg_error(pc, seq, "domains must not be empty (use [\"*\"] to match any host)");
-		return -EINVAL;
-	}
-	if (!(vh->domains = cfg_zalloc_n(pc, seq->n, sizeof(*vh->domains))))
+	if (!(vh->domains = cfg_items(pc, seq, sizeof(*vh->domains), &vh->ndomains)))
 		return -ENOMEM;
-	vh->ndomains = seq->n;
 	for (unsigned i = 0; i < seq->n; i++) {
 		const char *s;
 

@@ -27,8 +27,11 @@ struct cfg_errs {
 
 enum hm_type { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
 
-struct cfg_header_match {
-	const char *name;		/* lower-cased */
+/* A condition on a named value: a request header (name lower-cased) or a
+ * query parameter (the raw, undecoded value of its first occurrence, like
+ * Envoy; HM_EXACT, HM_REGEX or HM_PRESENT only). */
+struct cfg_value_match {
+	const char *name;
 	enum hm_type type;
 	const char *value;		/* NULL for HM_PRESENT */
 	regex_t re;			/* HM_REGEX: anchored POSIX ERE */
@@ -37,24 +40,15 @@ struct cfg_header_match {
 
 enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX, RM_CONNECT /* connect_matcher: CONNECT requests only */ };
 
-/* A query parameter condition on the raw (undecoded) value of the first occurrence, like Envoy. */
-struct cfg_query_match {
-	const char *name;
-	enum hm_type type;		/* HM_EXACT, HM_REGEX or HM_PRESENT */
-	const char *value;
-	regex_t re;
-	bool present;
-};
-
 struct cfg_route_match {
 	enum rm_kind kind;
 	const char *value;		/* prefix or exact path, or the regex source */
 	regex_t re;			/* RM_REGEX: matched against the whole path, query excluded */
-	struct cfg_header_match *headers;
+	struct cfg_value_match *headers;
 	unsigned nheaders;
 	const char **methods;		/* upper-case; nmethods == 0 means any */
 	unsigned nmethods;
-	struct cfg_query_match *query;
+	struct cfg_value_match *query;
 	unsigned nquery;
 };
 

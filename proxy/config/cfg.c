@@ -12,6 +12,7 @@
  * resolve cluster names and route-level filter parsers can see top-level
  * configs. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,11 @@ static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 	static const char *const keys[] = {
 		"id", "cluster", "workload", "namespace", "version", "service", NULL
 	};
+	static const size_t fields[] = {	/* by keys[] */
+		offsetof(struct cfg, node_id), offsetof(struct cfg, node_cluster),
+		offsetof(struct cfg, node_workload), offsetof(struct cfg, node_namespace),
+		offsetof(struct cfg, node_version), offsetof(struct cfg, node_service),
+	};
 	const struct ynode *v;
 	int rc = 0;
 
@@ -166,18 +172,10 @@ static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 		return -EINVAL;
 	if (cfg_check_keys(pc, n, keys))
 		rc = -EINVAL;
-	if ((v = yaml_get(n, "id")) && cfg_get_str(pc, v, &pc->cfg->node_id))
-		rc = -EINVAL;
-	if ((v = yaml_get(n, "cluster")) && cfg_get_str(pc, v, &pc->cfg->node_cluster))
-		rc = -EINVAL;
-	if ((v = yaml_get(n, "workload")) && cfg_get_str(pc, v, &pc->cfg->node_workload))
-		rc = -EINVAL;
-	if ((v = yaml_get(n, "namespace")) && cfg_get_str(pc, v, &pc->cfg->node_namespace))
-		rc = -EINVAL;
-	if ((v = yaml_get(n, "version")) && cfg_get_str(pc, v, &pc->cfg->node_version))
-		rc = -EINVAL;
-	if ((v = yaml_get(n, "service")) && cfg_get_str(pc, v, &pc->cfg->node_service))
-		rc = -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if ((v = yaml_get(n, keys[i])) &&
+		    cfg_get_str(pc, v, (const char **)((char *)pc->cfg + fields[i])))
+			rc = -EINVAL;
 	return rc;
 }
 

@@ -21,6 +21,25 @@ static const struct {
 	{ "h", 60 * 60 * 1000 },
 };
 
+/* One or more decimal digits at *p into *v, *p moved past them; -EINVAL
+ * when there is none or the number does not fit. */
+static int parse_digits(const char **p, uint64_t *v)
+{
+	const char *q = *p;
+
+	if (!isdigit((unsigned char)*q))
+		return -EINVAL;
+	for (*v = 0; isdigit((unsigned char)*q); q++) {
+		uint64_t d = (uint64_t)(*q - '0');
+
+		if (*v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		*v = *v * 10 + d;
+	}
+	*p = q;
+	return 0;
+}
+
 int util_parse_size(const char *s, uint64_t *bytes)
 {
 	static const struct { const char *name; unsigned shift; } units[] = {
@@ -29,15 +48,8 @@ int util_parse_size(const char *s, uint64_t *bytes)
 	uint64_t v = 0;
 	const char *p = s;
 
-	if (!s || !isdigit((unsigned char)*p))
+	if (!s || parse_digits(&p, &v))
 		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		uint64_t d = (uint64_t)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(p, units[i].name))
 			continue;
@@ -54,15 +66,8 @@ int util_parse_duration(const char *s, uint64_t *ms)
 	uint64_t whole = 0, frac = 0, scale = 1, mult = 0;
 	const char *p = s;
 
-	if (!s || !isdigit((unsigned char)*p))
+	if (!s || parse_digits(&p, &whole))
 		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		uint64_t d = (uint64_t)(*p - '0');
-
-		if (whole > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		whole = whole * 10 + d;
-	}
 	if (*p == '.') {
 		p++;
 		if (!isdigit((unsigned char)*p))

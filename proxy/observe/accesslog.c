@@ -6,6 +6,7 @@
  * thread writes with blocking write(2); when it falls behind by more than
  * AL_MAX_QUEUED bytes, new batches are dropped and counted in access_log.dropped. */
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,66 +37,63 @@ const char accesslog_default_format[] =
 	"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" "
 	"\"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\"\n";
 
+/* Most commands print one stream_info field, found by its offset; the
+ * others each have their own case in al_format_line(). */
 enum al_cmd {
 	AL_LITERAL,
 	AL_START_TIME,
 	AL_REQ,
 	AL_RESP,
-	AL_PROTOCOL,
 	AL_RESPONSE_CODE,
 	AL_RESPONSE_FLAGS,
-	AL_RESPONSE_CODE_DETAILS,
-	AL_BYTES_RECEIVED,
-	AL_BYTES_SENT,
-	AL_DURATION,
-	AL_REQUEST_DURATION,
-	AL_RESPONSE_DURATION,
-	AL_UPSTREAM_HOST,
 	AL_UPSTREAM_CLUSTER,
 	AL_ROUTE_NAME,
-	AL_DOWNSTREAM_REMOTE_ADDRESS,
-	AL_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT,
-	AL_DOWNSTREAM_LOCAL_ADDRESS,
-	AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT,
-	AL_UPSTREAM_TRANSPORT_FAILURE_REASON,
 	AL_HOSTNAME,
-	AL_DOWNSTREAM_PEER_URI_SAN,
-	AL_DOWNSTREAM_TLS_VERSION,
-	AL_REQUESTED_SERVER_NAME,
+	AL_INFO_STR,			/* a const char * field */
+	AL_INFO_TEXT,			/* a char[] field */
+	AL_INFO_ADDR_NOPORT,		/* a char[] "ip:port" field, printed without the port */
+	AL_INFO_U64,			/* a uint64_t field */
+	AL_INFO_MS,			/* milliseconds from start_mono_us to a uint64_t field */
 };
 
 enum al_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+
+#define INFO(field) offsetof(struct stream_info, field)
 
 static const struct {
 	const char *name;
 	enum al_cmd cmd;
 	enum al_arg arg;
+	size_t off;			/* AL_INFO_*: the field's offset in struct stream_info */
 } al_cmds[] = {
-	{ "START_TIME", AL_START_TIME, ARG_OPTIONAL },
-	{ "REQ", AL_REQ, ARG_REQUIRED },
-	{ "RESP", AL_RESP, ARG_REQUIRED },
-	{ "PROTOCOL", AL_PROTOCOL, ARG_NONE },
-	{ "RESPONSE_CODE", AL_RESPONSE_CODE, ARG_NONE },
-	{ "RESPONSE_FLAGS", AL_RESPONSE_FLAGS, ARG_NONE },
-	{ "RESPONSE_CODE_DETAILS", AL_RESPONSE_CODE_DETAILS, ARG_NONE },
-	{ "BYTES_RECEIVED", AL_BYTES_RECEIVED, ARG_NONE },
-	{ "BYTES_SENT", AL_BYTES_SENT, ARG_NONE },
-	{ "DURATION", AL_DURATION, ARG_NONE },
-	{ "REQUEST_DURATION", AL_REQUEST_DURATION, ARG_NONE },
-	{ "RESPONSE_DURATION", AL_RESPONSE_DURATION, ARG_NONE },
-	{ "UPSTREAM_HOST", AL_UPSTREAM_HOST, ARG_NONE },
-	{ "UPSTREAM_CLUSTER", AL_UPSTREAM_CLUSTER, ARG_NONE },
-	{ "ROUTE_NAME", AL_ROUTE_NAME, ARG_NONE },
-	{ "DOWNSTREAM_REMOTE_ADDRESS", AL_DOWNSTREAM_REMOTE_ADDRESS, ARG_NONE },
-	{ "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT, ARG_NONE },
-	{ "DOWNSTREAM_LOCAL_ADDRESS", AL_DOWNSTREAM_LOCAL_ADDRESS, ARG_NONE },
-	{ "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT, ARG_NONE },
-	{ "UPSTREAM_TRANSPORT_FAILURE_REASON", AL_UPSTREAM_TRANSPORT_FAILURE_REASON, ARG_NONE },
-	{ "HOSTNAME", AL_HOSTNAME, ARG_NONE },
-	{ "DOWNSTREAM_PEER_URI_SAN", AL_DOWNSTREAM_PEER_URI_SAN, ARG_NONE },
-	{ "DOWNSTREAM_TLS_VERSION", AL_DOWNSTREAM_TLS_VERSION, ARG_NONE },
-	{ "REQUESTED_SERVER_NAME", AL_REQUESTED_SERVER_NAME, ARG_NONE },
+	{ "START_TIME", AL_START_TIME, ARG_OPTIONAL, 0 },
+	{ "REQ", AL_REQ, ARG_REQUIRED, 0 },
+	{ "RESP", AL_RESP, ARG_REQUIRED, 0 },
+	{ "RESPONSE_CODE", AL_RESPONSE_CODE, ARG_NONE, 0 },
+	{ "RESPONSE_FLAGS", AL_RESPONSE_FLAGS, ARG_NONE, 0 },
+	{ "UPSTREAM_CLUSTER", AL_UPSTREAM_CLUSTER, ARG_NONE, 0 },
+	{ "ROUTE_NAME", AL_ROUTE_NAME, ARG_NONE, 0 },
+	{ "HOSTNAME", AL_HOSTNAME, ARG_NONE, 0 },
+	/* one stream_info field each */
+	{ "PROTOCOL", AL_INFO_STR, ARG_NONE, INFO(protocol) },
+	{ "RESPONSE_CODE_DETAILS", AL_INFO_STR, ARG_NONE, INFO(code_details) },
+	{ "BYTES_RECEIVED", AL_INFO_U64, ARG_NONE, INFO(bytes_received) },
+	{ "BYTES_SENT", AL_INFO_U64, ARG_NONE, INFO(bytes_sent) },
+	{ "DURATION", AL_INFO_MS, ARG_NONE, INFO(end_mono_us) },
+	{ "REQUEST_DURATION", AL_INFO_MS, ARG_NONE, INFO(req_end_mono_us) },
+	{ "RESPONSE_DURATION", AL_INFO_MS, ARG_NONE, INFO(up_resp_mono_us) },
+	{ "UPSTREAM_HOST", AL_INFO_TEXT, ARG_NONE, INFO(upstream_host) },
+	{ "DOWNSTREAM_REMOTE_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(downstream_remote) },
+	{ "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(downstream_remote) },
+	{ "DOWNSTREAM_LOCAL_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(downstream_local) },
+	{ "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(downstream_local) },
+	{ "UPSTREAM_TRANSPORT_FAILURE_REASON", AL_INFO_STR, ARG_NONE, INFO(upstream_transport_failure) },
+	{ "DOWNSTREAM_PEER_URI_SAN", AL_INFO_STR, ARG_NONE, INFO(downstream_peer_uri_san) },
+	{ "DOWNSTREAM_TLS_VERSION", AL_INFO_STR, ARG_NONE, INFO(downstream_tls_version) },
+	{ "REQUESTED_SERVER_NAME", AL_INFO_STR, ARG_NONE, INFO(requested_server_name) },
 };
+
+#undef INFO
 
 /* Envoy's short response-flag codes, in Envoy's print order. */
 static const struct {
@@ -108,12 +106,14 @@ static const struct {
 	{ RF_DPE, "DPE" }, { RF_UMSDR, "UMSDR" }, { RF_DT, "DT" },
 };
 
-/* Request pseudo-headers map onto the parsed head, not the header list. */
-enum al_pseudo { PS_NONE, PS_METHOD, PS_PATH, PS_AUTHORITY, PS_SCHEME, PS_STATUS };
+/* Request pseudo-headers (and Host) map onto fields of the parsed head,
+ * :status onto the response status, the rest onto the header list. */
+enum al_pseudo { PS_NONE, PS_REQ_FIELD, PS_STATUS };
 
 struct al_hdr {
 	const char *name;		/* lower-cased */
 	enum al_pseudo pseudo;
+	size_t off;			/* PS_REQ_FIELD: offset of the field in struct http_req_head */
 };
 
 struct al_item {
@@ -122,6 +122,7 @@ struct al_item {
 	size_t len;			/* AL_LITERAL length */
 	struct al_hdr hdr[2];		/* AL_REQ/AL_RESP: header and fallback (name NULL if none) */
 	size_t max_len;			/* ":N" truncation; 0 = none */
+	size_t off;			/* AL_INFO_*: offset of the field in struct stream_info */
 };
 
 struct al_format {
@@ -131,21 +132,27 @@ struct al_format {
 
 static void set_hdr(struct al_hdr *h, char *name)
 {
+	static const struct {
+		const char *name;
+		size_t off;
+	} req_fields[] = {
+		{ ":method", offsetof(struct http_req_head, method) },
+		{ ":path", offsetof(struct http_req_head, path) },
+		{ ":authority", offsetof(struct http_req_head, authority) },
+		{ "host", offsetof(struct http_req_head, authority) },
+		{ ":scheme", offsetof(struct http_req_head, scheme) },
+	};
+
 	for (char *p = name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	h->name = name;
-	if (!strcmp(name, ":method"))
-		h->pseudo = PS_METHOD;
-	else if (!strcmp(name, ":path"))
-		h->pseudo = PS_PATH;
-	else if (!strcmp(name, ":authority") || !strcmp(name, "host"))
-		h->pseudo = PS_AUTHORITY;
-	else if (!strcmp(name, ":scheme"))
-		h->pseudo = PS_SCHEME;
-	else if (!strcmp(name, ":status"))
-		h->pseudo = PS_STATUS;
-	else
-		h->pseudo = PS_NONE;
+	h->pseudo = strcmp(name, ":status") ? PS_NONE : PS_STATUS;
+	for (size_t i = 0; i < ARRAY_SIZE(req_fields); i++) {
+		if (!strcmp(name, req_fields[i].name)) {
+			h->pseudo = PS_REQ_FIELD;
+			h->off = req_fields[i].off;
+		}
+	}
 }
 
 /* Parses one %COMMAND[(arg)][:N]% starting at fmt[*pos] == '%'; advances *pos past it. */
@@ -209,6 +216,7 @@ static int parse_cmd(struct arena *a, const char *fmt, size_t *pos, struct al_it
 		return -1;
 	}
 	it->cmd = al_cmds[i].cmd;
+	it->off = al_cmds[i].off;
 	if (it->cmd == AL_START_TIME && alen) {
 		it->text = arena_strndup(a, arg, alen);
 		if (!it->text) {
@@ -360,17 +368,8 @@ static void lb_hdr(struct lb *b, const struct al_item *it, const struct stream *
 		char status[12];
 
 		switch (h->pseudo) {
-		case PS_METHOD:
-			v = req ? s->req.method : NULL;
-			break;
-		case PS_PATH:
-			v = req ? s->req.path : NULL;
-			break;
-		case PS_AUTHORITY:
-			v = req ? s->req.authority : NULL;
-			break;
-		case PS_SCHEME:
-			v = req ? s->req.scheme : NULL;
+		case PS_REQ_FIELD:
+			v = req ? *(const char *const *)((const char *)&s->req + h->off) : NULL;
 			break;
 		case PS_STATUS:
 			if (!req && s->resp.status) {
@@ -523,6 +522,7 @@ static const char *hostname(void)
 void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out)
 {
 	const struct stream_info *in = &s->info;
+	const char *field = (const char *)in;	/* base of the AL_INFO_* offsets */
 	struct lb b;
 
 	b.out = out;
@@ -546,35 +546,11 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 		case AL_RESP:
 			lb_hdr(&b, it, s, false);
 			break;
-		case AL_PROTOCOL:
-			lb_str(&b, it, in->protocol);
-			break;
 		case AL_RESPONSE_CODE:
 			lb_u64(&b, it, in->response_code > 0 ? (uint64_t)in->response_code : 0);
 			break;
 		case AL_RESPONSE_FLAGS:
 			lb_flags(&b, in->flags);
-			break;
-		case AL_RESPONSE_CODE_DETAILS:
-			lb_str(&b, it, in->code_details);
-			break;
-		case AL_BYTES_RECEIVED:
-			lb_u64(&b, it, in->bytes_received);
-			break;
-		case AL_BYTES_SENT:
-			lb_u64(&b, it, in->bytes_sent);
-			break;
-		case AL_DURATION:
-			lb_ms(&b, it, in->start_mono_us, in->end_mono_us);
-			break;
-		case AL_REQUEST_DURATION:
-			lb_ms(&b, it, in->start_mono_us, in->req_end_mono_us);
-			break;
-		case AL_RESPONSE_DURATION:
-			lb_ms(&b, it, in->start_mono_us, in->up_resp_mono_us);
-			break;
-		case AL_UPSTREAM_HOST:
-			lb_str(&b, it, in->upstream_host);
 			break;
 		case AL_UPSTREAM_CLUSTER:
 			lb_str(&b, it, s->cluster ? s->cluster->name : NULL);
@@ -582,32 +558,23 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 		case AL_ROUTE_NAME:
 			lb_str(&b, it, s->route ? s->route->name : NULL);
 			break;
-		case AL_DOWNSTREAM_REMOTE_ADDRESS:
-			lb_str(&b, it, in->downstream_remote);
-			break;
-		case AL_DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT:
-			lb_addr_noport(&b, it, in->downstream_remote);
-			break;
-		case AL_DOWNSTREAM_LOCAL_ADDRESS:
-			lb_str(&b, it, in->downstream_local);
-			break;
-		case AL_DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT:
-			lb_addr_noport(&b, it, in->downstream_local);
-			break;
-		case AL_UPSTREAM_TRANSPORT_FAILURE_REASON:
-			lb_str(&b, it, in->upstream_transport_failure);
-			break;
 		case AL_HOSTNAME:
 			lb_str(&b, it, hostname());
 			break;
-		case AL_DOWNSTREAM_PEER_URI_SAN:
-			lb_str(&b, it, in->downstream_peer_uri_san);
+		case AL_INFO_STR:
+			lb_str(&b, it, *(const char *const *)(field + it->off));
 			break;
-		case AL_DOWNSTREAM_TLS_VERSION:
-			lb_str(&b, it, in->downstream_tls_version);
+		case AL_INFO_TEXT:
+			lb_str(&b, it, field + it->off);
 			break;
-		case AL_REQUESTED_SERVER_NAME:
-			lb_str(&b, it, in->requested_server_name);
+		case AL_INFO_ADDR_NOPORT:
+			lb_addr_noport(&b, it, field + it->off);
+			break;
+		case AL_INFO_U64:
+			lb_u64(&b, it, *(const uint64_t *)(field + it->off));
+			break;
+		case AL_INFO_MS:
+			lb_ms(&b, it, in->start_mono_us, *(const uint64_t *)(field + it->off));
 			break;
 		}
 	}

@@ -163,36 +163,38 @@ static void ep_prometheus(struct evhttp_request *req, const struct evkeyvalq *q)
 	evbuffer_free(b);
 }
 
-static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
+/* A 200 reply of type ctype with what render writes from the current config
+ * snapshot; a 500 naming what on failure. */
+static void reply_rendered(struct evhttp_request *req, const char *what, const char *ctype,
+			   int (*render)(struct evbuffer *out, const struct cfg *cfg))
 {
 	struct evbuffer *b = evbuffer_new();
 	struct cfg *cfg = cfg_snapshot_get();
-	int rc = b && cfg ? cluster_render(b, cfg) : -ENOMEM;
+	int rc = b && cfg ? render(b, cfg) : -ENOMEM;
 
 	if (rc)
-		reply_text(req, 500, "clusters: %s\n", strerror(-rc));
+		reply_text(req, 500, "%s: %s\n", what, strerror(-rc));
 	else
-		reply(req, 200, "text/plain; charset=UTF-8", b);
+		reply(req, 200, ctype, b);
 	if (cfg)
 		cfg_unref(cfg);
 	if (b)
 		evbuffer_free(b);
 }
 
+static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
+{
+	reply_rendered(req, "clusters", "text/plain; charset=UTF-8", cluster_render);
+}
+
+static int render_config_dump(struct evbuffer *out, const struct cfg *cfg)
+{
+	return cfg_dump_json(cfg, out);
+}
+
 static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q)
 {
-	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = cfg_snapshot_get();
-	int rc = b && cfg ? cfg_dump_json(cfg, b) : -ENOMEM;
-
-	if (rc)
-		reply_text(req, 500, "config_dump: %s\n", strerror(-rc));
-	else
-		reply(req, 200, "application/json", b);
-	if (cfg)
-		cfg_unref(cfg);
-	if (b)
-		evbuffer_free(b);
+	reply_rendered(req, "config_dump", "application/json", render_config_dump);
 }
 
 static void ep_server_info(struct evhttp_request *req, const struct evkeyvalq *q)

@@ -108,29 +108,37 @@ static bool header_value(const struct http_req_head *req, const char *name, cons
 	return true;
 }
 
-static bool header_matches(const struct cfg_header_match *hm, const struct http_req_head *req)
+/* Whether a value (found or not) satisfies vm. */
+static bool value_matches(const struct cfg_value_match *vm, bool found, const char *v, size_t vlen)
 {
-	const char *v;
-	size_t vlen, n;
-	bool found = header_value(req, hm->name, &v, &vlen);
+	size_t n;
 
-	if (hm->type == HM_PRESENT)
-		return found == hm->present;
+	if (vm->type == HM_PRESENT)
+		return found == vm->present;
 	if (!found)
 		return false;
-	n = strlen(hm->value);
-	switch (hm->type) {
+	n = strlen(vm->value);
+	switch (vm->type) {
 	case HM_EXACT:
-		return vlen == n && !memcmp(v, hm->value, n);
+		return vlen == n && !memcmp(v, vm->value, n);
 	case HM_PREFIX:
-		return vlen >= n && !memcmp(v, hm->value, n);
+		return vlen >= n && !memcmp(v, vm->value, n);
 	case HM_SUFFIX:
-		return vlen >= n && !memcmp(v + vlen - n, hm->value, n);
+		return vlen >= n && !memcmp(v + vlen - n, vm->value, n);
 	case HM_REGEX:
-		return regex_match(&hm->re, v, vlen);
+		return regex_match(&vm->re, v, vlen);
 	default:
 		return false;
 	}
+}
+
+static bool header_matches(const struct cfg_value_match *hm, const struct http_req_head *req)
+{
+	const char *v = NULL;
+	size_t vlen = 0;
+	bool found = header_value(req, hm->name, &v, &vlen);
+
+	return value_matches(hm, found, v, vlen);
 }
 
 static bool path_matches(const struct cfg_route_match *m, const char *path)
@@ -174,19 +182,13 @@ static bool query_value(const char *path, const char *name, const char **v, size
 	return false;
 }
 
-static bool query_matches(const struct cfg_query_match *qm, const char *path)
+static bool query_matches(const struct cfg_value_match *qm, const char *path)
 {
-	const char *v;
-	size_t vlen;
+	const char *v = NULL;
+	size_t vlen = 0;
 	bool found = query_value(path, qm->name, &v, &vlen);
 
-	if (qm->type == HM_PRESENT)
-		return found == qm->present;
-	if (!found)
-		return false;
-	if (qm->type == HM_REGEX)
-		return regex_match(&qm->re, v, vlen);
-	return vlen == strlen(qm->value) && !memcmp(v, qm->value, vlen);
+	return value_matches(qm, found, v, vlen);
 }
 
 static bool route_matches(const struct cfg_route_match *m, const struct http_req_head *req)

@@ -36,20 +36,21 @@ static const struct upstream_cbs upstream_cbs = {
 	.drained = router_up_drained,
 };
 
-static const char *const reset_reason[] = {
-	[AF_CONNECT_FAIL] = "connection failure",
-	[AF_CONNECT_TIMEOUT] = "connection timeout",
-	[AF_RESET] = "connection termination",
-	[AF_PROTOCOL] = "protocol error",
-	[AF_REFUSED_STREAM] = "remote refused stream reset",
-};
-
-static const char *const reset_detail[] = {
-	[AF_CONNECT_FAIL] = "upstream_reset_before_response_started{connection_failure}",
-	[AF_CONNECT_TIMEOUT] = "upstream_reset_before_response_started{connection_timeout}",
-	[AF_RESET] = "upstream_reset_before_response_started{connection_termination}",
-	[AF_PROTOCOL] = "upstream_reset_before_response_started{protocol_error}",
-	[AF_REFUSED_STREAM] = "upstream_reset_before_response_started{remote_refused_stream_reset}",
+/* How a failed attempt is told: the reason in the 503 body, and Envoy's
+ * %RESPONSE_CODE_DETAILS%. */
+static const struct {
+	const char *reason;
+	const char *detail;
+} resets[] = {
+	[AF_CONNECT_FAIL] = { "connection failure",
+			      "upstream_reset_before_response_started{connection_failure}" },
+	[AF_CONNECT_TIMEOUT] = { "connection timeout",
+				 "upstream_reset_before_response_started{connection_timeout}" },
+	[AF_RESET] = { "connection termination",
+		       "upstream_reset_before_response_started{connection_termination}" },
+	[AF_PROTOCOL] = { "protocol error", "upstream_reset_before_response_started{protocol_error}" },
+	[AF_REFUSED_STREAM] = { "remote refused stream reset",
+				"upstream_reset_before_response_started{remote_refused_stream_reset}" },
 };
 
 _Static_assert(sizeof(((struct host *)0)->addr) == sizeof(((struct stream_info *)0)->upstream_host),
@@ -650,11 +651,11 @@ static void router_up_reset(struct upstream_req *ur, enum up_reset why)
 		goto out;
 	end_attempt(s, ur);
 	body = arena_printf(s->arena, "upstream connect error or disconnect/reset before headers. "
-			    "reset reason: %s%s%s", reset_reason[a.fail],
+			    "reset reason: %s%s%s", resets[a.fail].reason,
 			    *s->info.upstream_transport_failure ? ", transport failure reason: " : "",
 			    s->info.upstream_transport_failure);
 	fail_stream(s, 503, body ? body : "upstream connect error",
-		    a.fail == AF_CONNECT_FAIL || a.fail == AF_CONNECT_TIMEOUT ? RF_UF : RF_UC, reset_detail[a.fail]);
+		    a.fail == AF_CONNECT_FAIL || a.fail == AF_CONNECT_TIMEOUT ? RF_UF : RF_UC, resets[a.fail].detail);
 out:
 	stream_release(s);
 }
