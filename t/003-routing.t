@@ -50,6 +50,12 @@ listeners:
           - name: regex
             match: { regex: "/r/[0-9]+" }
             route: { cluster: c }
+          - name: re2-digits
+            match: { regex: "/d/\\\\d+" }
+            route: { cluster: c }
+          - name: re2-nocase
+            match: { regex: "(?i)/CI/[[:alpha:]]+" }
+            route: { cluster: b }
           - name: canary
             match: { prefix: /h, headers: { x-canary: { exact: "yes" } } }
             route: { cluster: b }
@@ -106,6 +112,10 @@ is(via('/r/123'), 'C', 'regex');
 is(via('/r/123?q=1'), 'C', 'regex ignores the query string');
 is(via('/r/12a'), 'A', 'regex must match the whole path');
 is(via('/x/r/123'), 'A', 'regex is anchored at the start');
+is(via('/d/123'), 'C', 'regex is RE2, as Envoy and Istio read it: \\d is a digit');
+is(via('/d/ddd'), 'A', '... not the letter d (POSIX ERE read it so)');
+is(via('/ci/Abc'), 'B', 'RE2 (?i) and [[:alpha:]]');
+is(via('/ci/ab1'), 'A', '... still a whole-path match');
 is(via('/api'), 'C', 'prefix /api');
 is(via('/api/v1/users'), 'C', 'prefix /api on a longer path');
 is(via('/h'), 'A', 'header routes need their header');

@@ -12,32 +12,6 @@
 #include "http/filter.h"
 #include "config/ytree.h"
 
-static void regfree_cb(void *arg)
-{
-	regfree(arg);
-}
-
-/* Compiles src as a POSIX ERE that must match the whole subject. */
-static int compile_regex(struct cfg_parse *pc, const struct ynode *n, const char *src, regex_t *re)
-{
-	char *pat = arena_printf(pc->arena, "^(%s)$", src);
-	char msg[256];
-	int rc;
-
-	if (!pat)
-		return -ENOMEM;
-	if ((rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB))) {
-		regerror(rc, re, msg, sizeof(msg));
-		cfg_error(pc, n, "invalid regex \"%s\": %s", src, msg);
-		return -EINVAL;
-	}
-	if (arena_cleanup_add(pc->arena, regfree_cb, re)) {
-		regfree(re);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const char **name,
 			   struct cfg_cluster **out)
 {
@@ -138,7 +112,7 @@ static int parse_value_match(struct cfg_parse *pc, const struct value_match_kind
 	if (cfg_get_str(pc, mv, &vm->value))
 		return -EINVAL;
 	if (vm->type == HM_REGEX)
-		return compile_regex(pc, mv, vm->value, &vm->re);
+		return cfg_get_regex(pc, mv, &vm->re);
 	return 0;
 }
 
@@ -190,7 +164,7 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		} else if (cfg_get_str(pc, v, &m->value)) {
 			rc = -EINVAL;
 		} else if (m->kind == RM_REGEX) {
-			if (compile_regex(pc, v, m->value, &m->re))
+			if (cfg_get_regex(pc, v, &m->re))
 				rc = -EINVAL;
 		} else if (m->value[0] != '/') {
 			cfg_error(pc, v, "%s must start with \"/\"", kinds[i]);

@@ -5,7 +5,6 @@
 #ifndef WM_CFG_T_H
 #define WM_CFG_T_H
 
-#include <regex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,6 +12,7 @@
 #include "core/util.h"
 
 struct arena;
+struct regex;
 struct filter_ops;
 struct al_format;
 struct cluster_rt;
@@ -34,7 +34,7 @@ struct cfg_value_match {
 	const char *name;
 	enum hm_type type;
 	const char *value;		/* NULL for HM_PRESENT */
-	regex_t re;			/* HM_REGEX: anchored POSIX ERE */
+	const struct regex *re;		/* HM_REGEX: RE2, matching the whole value */
 	bool present;			/* HM_PRESENT: true = must be present, false = must be absent */
 };
 
@@ -43,7 +43,7 @@ enum rm_kind { RM_PREFIX, RM_PATH, RM_REGEX, RM_CONNECT /* connect_matcher: CONN
 struct cfg_route_match {
 	enum rm_kind kind;
 	const char *value;		/* prefix or exact path, or the regex source */
-	regex_t re;			/* RM_REGEX: matched against the whole path, query excluded */
+	const struct regex *re;		/* RM_REGEX: RE2, matching the whole path, query excluded */
 	struct cfg_value_match *headers;
 	unsigned nheaders;
 	const char **methods;		/* upper-case; nmethods == 0 means any */

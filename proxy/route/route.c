@@ -2,10 +2,10 @@
  * first route whose path, header and method conditions all hold, then a
  * cluster (weighted routes walk cumulative weights). Pure functions of the
  * config snapshot and the request head. */
-#include <regex.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/regex.h"
 #include "route/router.h"
 #include "http/stream.h"
 
@@ -73,14 +73,6 @@ const struct cfg_vhost *router_find_vhost(const struct cfg_listener *l, const ch
 	return any;
 }
 
-/* Matches re against s[0..len) as a whole (the pattern is anchored). */
-static bool regex_match(const regex_t *re, const char *s, size_t len)
-{
-	regmatch_t m = { .rm_so = 0, .rm_eo = (regoff_t)len };
-
-	return regexec(re, s, 1, &m, REG_STARTEND) == 0;
-}
-
 static bool header_value(const struct http_req_head *req, const char *name, const char **v, size_t *vlen)
 {
 	const struct http_hdr *h;
@@ -126,7 +118,7 @@ static bool value_matches(const struct cfg_value_match *vm, bool found, const ch
 	case HM_SUFFIX:
 		return vlen >= n && !memcmp(v + vlen - n, vm->value, n);
 	case HM_REGEX:
-		return regex_match(&vm->re, v, vlen);
+		return regex_full_match(vm->re, v, vlen);
 	default:
 		return false;
 	}
@@ -151,7 +143,7 @@ static bool path_matches(const struct cfg_route_match *m, const char *path)
 	case RM_PATH:
 		return plen == strlen(m->value) && !memcmp(path, m->value, plen);
 	case RM_REGEX:
-		return regex_match(&m->re, path, plen);
+		return regex_full_match(m->re, path, plen);
 	case RM_CONNECT:
 		break;
 	}
