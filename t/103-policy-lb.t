@@ -1,7 +1,7 @@
 # Traffic policy, load balancing (issue 3): ROUND_ROBIN order, per-endpoint
-# weights, RANDOM, RING_HASH on a header / cookie / source IP (same key → same
-# host, many keys → every host), and LEAST_REQUEST steering away from a slow
-# host.
+# weights, RANDOM, RING_HASH on a header / cookie / source IP and MAGLEV on a
+# header (same key → same host, many keys → every host), and LEAST_REQUEST
+# steering away from a slow host.
 use strict;
 use warnings;
 use Test::More;
@@ -27,6 +27,7 @@ listeners:
       - { match: { prefix: /weighted }, route: { cluster: weighted } }
       - { match: { prefix: /random }, route: { cluster: random } }
       - { match: { prefix: /hdr }, route: { cluster: hdr } }
+      - { match: { prefix: /maglev }, route: { cluster: maglev } }
       - { match: { prefix: /cookie }, route: { cluster: cookie } }
       - { match: { prefix: /srcip }, route: { cluster: srcip } }
       - { match: { prefix: /least/ }, route: { cluster: least } }
@@ -38,6 +39,9 @@ clusters:
   - { name: random, lb: RANDOM, endpoints: [127.0.0.1:$pa, 127.0.0.1:$pb] }
   - name: hdr
     lb: { type: RING_HASH, hash_on: { header: x-user } }
+    endpoints: [127.0.0.1:$pa, 127.0.0.1:$pb, 127.0.0.1:$pc]
+  - name: maglev
+    lb: { type: MAGLEV, hash_on: { header: x-user } }
     endpoints: [127.0.0.1:$pa, 127.0.0.1:$pb, 127.0.0.1:$pc]
   - name: cookie
     lb: { type: RING_HASH, hash_on: { cookie: sid } }
@@ -113,6 +117,18 @@ ok(!grep({ $_ < 15 } values %by_host), 'ring hash: every host gets at least 10% 
 	. join(' ', map { "$_=$by_host{$_}" } sort keys %by_host) . ')');
 # A request without the header still gets an answer.
 is(http_get($port, '/hdr/none')->{status}, 200, 'ring hash without the header still routes');
+
+# MAGLEV (Envoy's table of 65537) on the same header: sticky, and spread.
+for my $u (qw(alice bob carol)) {
+	$n = tally(ids('/maglev', 20, 'x-user', $u));
+	is(scalar(keys %$n), 1, "maglev: x-user $u always hits the same host (" . join(',', keys %$n) . ')');
+}
+%by_host = ();
+$by_host{ (ids('/maglev', 1, 'x-user', "user-$_"))[0] // '?' }++ for 1 .. 150;
+is(join(',', sort keys %by_host), 'a,b,c', 'maglev: 150 users use all three hosts');
+ok(!grep({ $_ < 25 } values %by_host), 'maglev: every host gets at least a sixth of the users ('
+	. join(' ', map { "$_=$by_host{$_}" } sort keys %by_host) . ')');
+is(http_get($port, '/maglev/none')->{status}, 200, 'maglev without the header still routes');
 
 # RING_HASH on a cookie.
 for my $sid (qw(s1 s2 s3)) {

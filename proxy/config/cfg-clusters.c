@@ -17,6 +17,7 @@ const char *const cfg_lb_names[] = {
 	[LB_LEAST_REQUEST] = "LEAST_REQUEST",
 	[LB_RANDOM] = "RANDOM",
 	[LB_RING_HASH] = "RING_HASH",
+	[LB_MAGLEV] = "MAGLEV",
 };
 
 static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cfg_endpoint *ep)
@@ -78,7 +79,7 @@ static int parse_lb_type(struct cfg_parse *pc, const struct ynode *v, struct cfg
 			return 0;
 		}
 	}
-	cfg_error(pc, v, "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH");
+	cfg_error(pc, v, "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV");
 	return -EINVAL;
 }
 
@@ -98,8 +99,8 @@ static int parse_lb(struct cfg_parse *pc, const struct ynode *v, struct cfg_clus
 		return -EINVAL;
 	if (!(h = yaml_get(v, "hash_on")))
 		return 0;
-	if (c->lb != LB_RING_HASH) {
-		cfg_error(pc, h, "hash_on needs type RING_HASH");
+	if (c->lb != LB_RING_HASH && c->lb != LB_MAGLEV) {
+		cfg_error(pc, h, "hash_on needs type RING_HASH or MAGLEV");
 		return -EINVAL;
 	}
 	if (cfg_expect_map(pc, h, "{header: name}, {cookie: name} or {source_ip: true}") ||

@@ -219,7 +219,7 @@ struct cfg_listener {
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };
 
-enum lb_type { LB_ROUND_ROBIN, LB_LEAST_REQUEST, LB_RANDOM, LB_RING_HASH };
+enum lb_type { LB_ROUND_ROBIN, LB_LEAST_REQUEST, LB_RANDOM, LB_RING_HASH, LB_MAGLEV };
 
 /* What RING_HASH hashes; without it (or when the value is absent) the pick is random, like Envoy. */
 enum hash_on { HASH_NONE, HASH_HEADER, HASH_COOKIE, HASH_SOURCE_IP };

@@ -14,6 +14,7 @@
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "observe/stats.h"
+#include "upstream/maglev.h"
 #include "upstream/upstream.h"
 #include "core/worker.h"
 
@@ -134,6 +135,7 @@ static void hostset_free(struct hostset *hs)
 	free(hs->hosts);
 	free(hs->sched);
 	free(hs->ring);
+	free(hs->maglev);
 	free(hs);
 }
 
@@ -237,6 +239,31 @@ static int build_ring(struct hostset *hs)
 	return 0;
 }
 
+/* Envoy's MAGLEV: the table of the host set (past MAGLEV_MAX_HOSTS hosts,
+ * only the first take part). */
+static int build_maglev(struct hostset *hs)
+{
+	unsigned n = hs->n < MAGLEV_MAX_HOSTS ? hs->n : MAGLEV_MAX_HOSTS;
+	const char **keys;
+	uint32_t *weights;
+	int rc = -ENOMEM;
+
+	if (!n)
+		return 0;
+	keys = calloc(n, sizeof(*keys));
+	weights = calloc(n, sizeof(*weights));
+	if (keys && weights && (hs->maglev = malloc(MAGLEV_TABLE_SIZE * sizeof(*hs->maglev)))) {
+		for (unsigned i = 0; i < n; i++) {
+			keys[i] = hs->hosts[i]->addr;
+			weights[i] = hs->hosts[i]->weight;
+		}
+		rc = maglev_build(keys, weights, n, hs->maglev);
+	}
+	free(keys);
+	free(weights);
+	return rc;
+}
+
 /* Static endpoints plus the last answers for DNS ones. */
 static struct hostset *hostset_build(struct cluster_rt *rt)
 {
@@ -267,7 +294,8 @@ static struct hostset *hostset_build(struct cluster_rt *rt)
 				goto fail;
 			hs->hosts[hs->n++] = h;
 		}
-	if (build_schedule(hs) || (rt->lb_type == LB_RING_HASH && build_ring(hs)))
+	if (build_schedule(hs) || (rt->lb_type == LB_RING_HASH && build_ring(hs)) ||
+	    (rt->lb_type == LB_MAGLEV && build_maglev(hs)))
 		goto fail;
 	return hs;
 fail:
@@ -651,6 +679,10 @@ static struct host *lb_pick(const struct cfg_cluster *c, const struct hostset *h
 		if (hash && hs->nring)
 			return ring_pick(hs, hash);
 		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
+	case LB_MAGLEV:
+		if (hash && hs->maglev)
+			return hs->hosts[maglev_pick(hs->maglev, hash)];
+		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
 	case LB_RANDOM:
 	default:
 		return hs->hosts[hs->sched[util_rand64() % hs->nsched]];
@@ -688,7 +720,7 @@ struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uin
 		if ((panic || !atomic_load_explicit(&h->od.ejected, memory_order_relaxed)) &&
 		    (tries > hs->n || !avoided(h, avoid, navoid)))
 			return host_ref(h);
-		if (c->lb == LB_RING_HASH && hash && !tries)
+		if ((c->lb == LB_RING_HASH || c->lb == LB_MAGLEV) && hash && !tries)
 			hash = 0;	/* the key's host is out: fall back to random */
 	}
 	for (unsigned i = 0; i < hs->n; i++)

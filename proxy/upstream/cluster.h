@@ -61,6 +61,7 @@ struct hostset {
 	uint16_t *sched;
 	unsigned nring;			/* RING_HASH ring, sorted by hash */
 	struct ring_point *ring;
+	uint16_t *maglev;		/* MAGLEV: MAGLEV_TABLE_SIZE host indexes (maglev.h) */
 };
 
 /* Circuit-breaker gauges of a cluster, shared by all workers. Refcounted:
