@@ -69,6 +69,8 @@ struct h2up {
 	bool tls;
 };
 
+static int h2up_attach(struct upconn *uc, struct upstream_req *ur);
+
 static void h2up_kick(struct h2up *h)
 {
 	event_active(h->run_ev, EV_TIMEOUT, 0);
@@ -138,11 +140,17 @@ static void detach(struct h2up_stream *hs)
 static void run(struct h2up *h)
 {
 	struct upconn *uc = h->uc;
-
+	struct upstream_req *ur;
 	ssize_t n;
 
 	if (uc->flags & UPCONN_FL_DEAD)
 		return;
+	/* Streams that ended left room: requests queued at max_connections take
+	 * it here, outside nghttp2's callbacks (a closed connection's slot goes
+	 * to them in upstream.c). */
+	while (has_room(h) && (ur = upconn_pop_pending(uc->w, uc->host)))
+		if (h2up_attach(uc, ur))
+			ur->cbs->reset(ur, UP_CONNECT_FAIL);
 	if ((n = h2_session_send(h->sess, &uc->sk, H2UP_OUT_HIGH))) {
 		log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
 		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);

@@ -1,4 +1,5 @@
-// HTTP/2 (h2c) test upstream for t/4xx: node h2-backend.js PORT
+// HTTP/2 (h2c) test upstream for t/4xx: node h2-backend.js PORT [MAX_STREAMS]
+// (MAX_STREAMS: the SETTINGS_MAX_CONCURRENT_STREAMS it announces)
 //   /echo      200, body = md5 of the request body, request trailers echoed as
 //              response trailers, the request's te header in x-seen-te
 //   /trailers  200 "data" then trailers grpc-status: 0, grpc-message: fine
@@ -6,12 +7,13 @@
 //   /refuse*   REFUSED_STREAM for the first 2 requests of each path, then 200 "third time"
 //   /headers   200, the request headers as JSON
 //   /big       200, 2 MiB of 'x'
+//   /slow      200 "slow" after 300 ms
 'use strict';
 const http2 = require('http2');
 const crypto = require('crypto');
 
 const refused = {};
-const server = http2.createServer();
+const server = http2.createServer(process.argv[3] ? { settings: { maxConcurrentStreams: Number(process.argv[3]) } } : {});
 server.on('stream', (stream, headers) => {
 	const path = headers[':path'];
 	stream.on('error', () => {});	// our own REFUSED_STREAM, clients going away
@@ -48,6 +50,11 @@ server.on('stream', (stream, headers) => {
 		} else if (path.startsWith('/headers')) {
 			stream.respond({ ':status': 200, 'content-type': 'application/json' });
 			stream.end(JSON.stringify(headers));
+		} else if (path.startsWith('/slow')) {
+			setTimeout(() => {
+				stream.respond({ ':status': 200 });
+				stream.end('slow');
+			}, 300);
 		} else if (path.startsWith('/big')) {
 			stream.respond({ ':status': 200 });
 			stream.end(Buffer.alloc(2 * 1024 * 1024, 'x'));
