@@ -20,11 +20,7 @@ my $ng = start_nginx(qq{
 		location = /small { return 200 "small h2\\n"; }
 	}
 }, port => $ngp);
-my $nodep = free_port();
-my $lib = $INC{'Wingman.pm'} =~ s{/lib/[^/]+$}{}r;
-Wingman::spawn(cmd => ['node', "$lib/node/h2-backend.js", $nodep], stdout => "$dir/node.out", stderr => "$dir/node.err",
-	name => 'node-h2');
-wait_for(sub { port_open($nodep) }, scale(10)) or BAIL_OUT('node h2 backend did not start: ' . slurp("$dir/node.err"));
+my $nodep = start_h2_backend();
 
 my ($port, $admin) = (free_port(), free_port());
 my $wm = start_wingman(<<"EOF");

@@ -12,12 +12,7 @@ use Wingman;
 plan skip_all => 'node missing' unless have_prog('node');
 plan skip_all => 'h2load missing' unless have_prog('h2load');
 
-my $dir = tmpdir();
-my $nodep = free_port();
-my $lib = $INC{'Wingman.pm'} =~ s{/lib/[^/]+$}{}r;
-Wingman::spawn(cmd => ['node', "$lib/node/h2-backend.js", $nodep, 2], stdout => "$dir/node.out",
-	stderr => "$dir/node.err", name => 'node-h2');
-wait_for(sub { port_open($nodep) }, scale(10)) or BAIL_OUT('node h2 backend did not start: ' . slurp("$dir/node.err"));
+my $nodep = start_h2_backend(max_streams => 2);
 
 my ($port, $admin) = (free_port(), free_port());
 my $wm = start_wingman(<<"EOF");

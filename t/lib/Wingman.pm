@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-	free_port start_wingman start_nginx start_backend start_recorder
+	free_port start_wingman start_nginx start_backend start_recorder start_h2_backend
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
@@ -400,6 +400,21 @@ sub start_backend {
 	close($ls);
 	_register($pid, $pid, "backend:$mode");
 	return bless { pid => $pid, port => $port, log => $log }, 'Wingman::Backend';
+}
+
+# The Node HTTP/2 (h2c) test upstream, t/node/h2-backend.js (its paths are
+# listed there), on a free port; max_streams => N announces
+# SETTINGS_MAX_CONCURRENT_STREAMS N. Returns the port once it accepts.
+sub start_h2_backend {
+	my (%o) = @_;
+	my $port = free_port();
+	my $dir = tmpdir();
+	my $js = ($INC{'Wingman.pm'} =~ s{/lib/[^/]+$}{}r) . '/node/h2-backend.js';
+	spawn(cmd => ['node', $js, $port, $o{max_streams} // ()], stdout => "$dir/h2-backend-$port.out",
+		stderr => "$dir/h2-backend-$port.err", name => 'node-h2');
+	wait_for(sub { port_open($port) }, scale(10)) or die "node h2 backend did not start: "
+		. slurp("$dir/h2-backend-$port.err") . "\n";
+	return $port;
 }
 
 # A raw upstream that records every byte it receives ($rec->bytes) and answers
