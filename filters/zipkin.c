@@ -16,11 +16,13 @@
  *
  * Sampled spans are encoded as Zipkin v2 JSON when the stream ends and queued
  * on the worker. Each worker owns its reporter (created on first use): a
- * bounded queue (max_queue spans; beyond, spans are dropped and counted), one
- * keep-alive HTTP/1.1 connection to the collector, and a flush timer. A batch
- * goes out as one POST of a JSON array when min_flush_spans are queued or the
- * flush interval passes, one report in flight at a time, so a slow or dead
- * collector costs queue space and drops, never request latency. */
+ * bounded queue (max_queue spans; beyond, spans are dropped and counted) and a
+ * flush timer. A batch goes out as one POST of a JSON array when
+ * min_flush_spans are queued or the flush interval passes, one report in
+ * flight at a time, through the upstream pools (upclient_start(), Envoy's
+ * async client) to the collector cluster, or to the hidden one an address
+ * makes; so a slow or dead collector costs queue space and drops, never
+ * request latency. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +30,16 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <llhttp.h>
 
 #include "core/arena.h"
 #include "observe/accesslog.h"
 #include "config/cfg.h"
-#include "upstream/cluster.h"
+#include "config/snapshot.h"
 #include "http/filter.h"
-#include "http/h1.h"
-#include "core/log.h"
-#include "core/sock.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "observe/trace.h"
+#include "upstream/upstream.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "config/ytree.h"
@@ -51,9 +50,8 @@
 #define URL_MAX 256			/* http.url is cut there, like Envoy */
 
 struct zipkin_conf {
-	const char *address;		/* "ip:port", or NULL with cluster */
-	struct addr_spec addr;
-	const struct cfg_cluster *cluster;	/* collector_cluster: hosts picked per connection */
+	/* collector_cluster, or the hidden one address: makes (cfg_cluster_internal) */
+	const struct cfg_cluster *cluster;
 	const char *host;		/* Host header: collector_hostname, address or cluster name */
 	const char *path;
 	double sampling;		/* percent */
@@ -81,7 +79,8 @@ static void *zipkin_conf_parse(struct cfg_parse *pc, const struct ynode *node, u
 	};
 	struct zipkin_conf *c;
 	const struct ynode *z, *v, *cv;
-	const char *why, *name;
+	const char *why, *name, *address;
+	struct addr_spec addr;
 	int rc = 0;
 
 	if (cfg_expect_map(pc, node, "a map {zipkin: {...}}") || cfg_check_keys(pc, node, top_keys))
@@ -107,18 +106,20 @@ static void *zipkin_conf_parse(struct cfg_parse *pc, const struct ynode *node, u
 			  "\"collector_cluster\" (a cluster's name)");
 		rc = -1;
 	} else if (v) {
-		if (cfg_get_str(pc, v, &c->address)) {
+		if (cfg_get_str(pc, v, &address)) {
 			rc = -1;
-		} else if (util_parse_addr(c->address, &c->addr, &why)) {
-			cfg_error(pc, v, "invalid collector address \"%s\": %s", c->address, why);
+		} else if (util_parse_addr(address, &addr, &why)) {
+			cfg_error(pc, v, "invalid collector address \"%s\": %s", address, why);
 			rc = -1;
-		} else if (!c->addr.is_ip) {
+		} else if (!addr.is_ip) {
 			cfg_error(pc, v, "collector address \"%s\" must be an IP literal with a port; "
 				  "for a name, make it a cluster's endpoint and set collector_cluster",
-				  c->address);
+				  address);
 			rc = -1;
+		} else if (!(c->cluster = cfg_cluster_internal(pc, "<tracing.zipkin.address>", address, &addr))) {
+			return NULL;
 		}
-		c->host = c->address;
+		c->host = address;
 	} else if (cfg_get_str(pc, cv, &name)) {
 		rc = -1;
 	} else if (!(c->cluster = cfg_cluster_find(pc->cfg, name))) {
@@ -170,38 +171,21 @@ static void *zipkin_conf_parse(struct cfg_parse *pc, const struct ynode *node, u
 
 /* ---------------------------------------------------------------- reporter */
 
-struct zk_reporter;
-
-struct zk_conn {
-	struct zk_reporter *r;
-	struct sock sk;
-	llhttp_t parser;
-	bool busy;			/* a report is in flight on it */
-	bool dead;			/* on the reaper list: ignore further events */
-	bool done;			/* the collector's answer is complete */
-	bool keepalive;
-	int status;
-	unsigned nspans;		/* spans in the report in flight */
-	struct zk_conn *next;		/* reaper list */
-};
-
 struct zk_reporter {
-	struct event_base *base;
-	uint64_t gen;			/* cfg generation the settings come from */
-	char target[280];		/* the collector address or cluster name in use */
-	char host[280];			/* Host header */
-	struct sockaddr_storage ss;	/* where the next connection goes */
-	socklen_t sslen;		/* 0: nowhere (the cluster has no host) */
-	char *path;
+	struct worker *w;
+	/* The snapshot conf comes from, held while spans are queued (it owns
+	 * the collector's cluster); handed to the report that sends them. */
+	struct cfg *cfg;
+	const struct zipkin_conf *conf;
 	uint64_t flush_ms, min_flush, max_queue;
 	char *queue;			/* npending spans, each after a comma */
 	size_t qlen, qcap;
 	unsigned npending;
-	struct zk_conn *conn;
-	struct zk_conn *dead;		/* closed from the reaper event, outside sock callbacks */
+	struct upclient *report;	/* the report in flight: one at a time */
+	struct cfg *report_cfg;		/* held for the report's cluster */
+	unsigned nspans;		/* spans in the report in flight */
+	struct evbuffer *body;
 	struct event *flush_timer;
-	struct event *report_timer;
-	struct event *reaper;
 };
 
 static __thread struct zk_reporter *zk_self;
@@ -219,133 +203,24 @@ static uint32_t zk_stats;		/* offset in the server block: "tracing.zipkin.*" */
 
 static void report_send(struct zk_reporter *r);
 
-static void report_end(struct zk_reporter *r, struct zk_conn *c, bool ok)
+static void report_count(unsigned nspans, bool ok)
 {
-	if (!c->busy)
-		return;
-	c->busy = false;
-	evtimer_del(r->report_timer);
-	if (ok) {
-		stats_inc(SERVER_STAT(zk_stats + ZK_REPORTS_SENT));
-		stats_add(SERVER_STAT(zk_stats + ZK_SPANS_SENT), c->nspans);
-	} else {
-		stats_inc(SERVER_STAT(zk_stats + ZK_REPORTS_FAILED));
-		stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), c->nspans);
-	}
-	c->nspans = 0;
+	stats_inc(SERVER_STAT(zk_stats + (ok ? ZK_REPORTS_SENT : ZK_REPORTS_FAILED)));
+	stats_add(SERVER_STAT(zk_stats + (ok ? ZK_SPANS_SENT : ZK_SPANS_DROPPED)), nspans);
 }
 
-/* Fails whatever is in flight on c and closes it soon. */
-static void conn_kill(struct zk_conn *c)
-{
-	struct zk_reporter *r = c->r;
-
-	if (c->dead)
-		return;
-	c->dead = true;
-	report_end(r, c, false);
-	if (r->conn == c)
-		r->conn = NULL;
-	sock_read_enable(&c->sk, false);
-	c->next = r->dead;
-	r->dead = c;
-	event_active(r->reaper, EV_TIMEOUT, 0);
-}
-
-static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+/* The collector answered, or the report failed: settle it, then send the next. */
+static void report_done(void *arg, int status)
 {
 	struct zk_reporter *r = arg;
 
-	while (r->dead) {
-		struct zk_conn *c = r->dead;
-
-		r->dead = c->next;
-		sock_close(&c->sk);
-		free(c);
-	}
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-	struct zk_conn *c = p->data;
-
-	c->done = true;
-	c->status = p->status_code;
-	c->keepalive = llhttp_should_keep_alive(p);
-	return HPE_PAUSED;
-}
-
-static const llhttp_settings_t zk_settings = {
-	.on_message_complete = on_message_complete,
-};
-
-/* The collector answered (or closed): settle the report, then send the next. */
-static void answered(struct zk_conn *c)
-{
-	struct zk_reporter *r = c->r;
-
-	c->done = false;
-	report_end(r, c, c->status >= 200 && c->status < 300);
-	if (!c->keepalive) {
-		conn_kill(c);
-		return;
-	}
-	llhttp_init(&c->parser, HTTP_RESPONSE, &zk_settings);
-	c->parser.data = c;
+	r->report = NULL;
+	report_count(r->nspans, status >= 200 && status < 300);
+	r->nspans = 0;
+	cfg_snapshot_release(r->report_cfg);
+	r->report_cfg = NULL;
 	if (r->npending >= r->min_flush)
 		report_send(r);
-}
-
-static void zk_read(struct sock *sk, void *ctx)
-{
-	struct zk_conn *c = ctx;
-	llhttp_errno_t err = HPE_OK;
-	bool more = true;
-
-	if (c->dead) {
-		evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
-		return;
-	}
-	if (!c->busy) {
-		conn_kill(c);	/* nothing asked: a confused collector */
-		return;
-	}
-	while (more && err == HPE_OK && !c->done)
-		err = h1_feed(&c->parser, sk->in, &more);
-	evbuffer_drain(sk->in, evbuffer_get_length(sk->in));
-	if (c->done) {
-		answered(c);
-		return;
-	}
-	if (err != HPE_OK)
-		conn_kill(c);
-}
-
-static void zk_event(struct sock *sk, short what, void *ctx)
-{
-	struct zk_conn *c = ctx;
-
-	if (c->dead || (what & SOCK_EV_CONNECTED))
-		return;
-	if ((what & SOCK_EV_EOF) && c->busy && llhttp_finish(&c->parser) == HPE_OK && c->done) {
-		c->keepalive = false;
-		answered(c);
-		return;
-	}
-	conn_kill(c);
-}
-
-static const struct sock_cbs zk_cbs = {
-	.read = zk_read,
-	.event = zk_event,
-};
-
-static void report_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct zk_reporter *r = arg;
-
-	if (r->conn && r->conn->busy)
-		conn_kill(r->conn);
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -385,93 +260,67 @@ static char *queue_room(struct zk_reporter *r)
 	return r->queue + r->qlen;
 }
 
-/* Sends what is pending unless a report is already in flight. */
+/* Sends what is pending unless a report is already in flight. The queue's
+ * snapshot goes with the report, which keeps the cluster alive. */
 static void report_send(struct zk_reporter *r)
 {
-	struct zk_conn *c = r->conn;
-	struct timeval tv = { REPORT_TIMEOUT_MS / 1000, (REPORT_TIMEOUT_MS % 1000) * 1000 };
-	struct evbuffer *out;
+	static const struct http_hdr ct = { "content-type", "application/json", 12, 16 };
+	const struct zipkin_conf *c = r->conf;
+	struct upclient_req rq = {
+		.method = "POST", .headers = &ct, .nheaders = 1, .body = r->body,
+		.timeout_ms = REPORT_TIMEOUT_MS, .done = report_done, .arg = r,
+	};
 
-	if (!r->npending || (c && c->busy))
+	if (r->report)
 		return;
-	if (!c) {
-		if (!r->sslen || !(c = calloc(1, sizeof(*c))))
-			goto fail;
-		c->r = r;
-		if (sock_connect(&c->sk, r->base, (struct sockaddr *)&r->ss, r->sslen, &zk_cbs, c)) {
-			free(c);
-			goto fail;
-		}
-		llhttp_init(&c->parser, HTTP_RESPONSE, &zk_settings);
-		c->parser.data = c;
-		r->conn = c;
+	if (!r->npending) {
+		if (r->cfg)
+			cfg_snapshot_release(r->cfg);	/* nothing to send: no snapshot kept */
+		r->cfg = NULL;
+		return;
 	}
 	/* The body is the queue with its first comma turned into '[' and a ']' after. */
-	out = c->sk.out;
 	r->queue[0] = '[';
 	r->queue[r->qlen] = ']';
-	if (evbuffer_add_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-				"Content-Length: %zu\r\n\r\n", r->path, r->host, r->qlen + 1) < 0 ||
-	    evbuffer_add(out, r->queue, r->qlen + 1)) {
-		conn_kill(c);
-		goto fail;
+	rq.path = c->path;
+	rq.authority = c->host;
+	if (evbuffer_add(r->body, r->queue, r->qlen + 1) || !(r->report = upclient_start(r->w, c->cluster, &rq))) {
+		evbuffer_drain(r->body, evbuffer_get_length(r->body));
+		report_count(r->npending, false);
+		cfg_snapshot_release(r->cfg);
+	} else {
+		r->nspans = r->npending;
+		r->report_cfg = r->cfg;
 	}
-	c->busy = true;
-	c->nspans = r->npending;
-	queue_reset(r);
-	evtimer_add(r->report_timer, &tv);
-	sock_flush(&c->sk);
-	return;
-fail:
-	stats_inc(SERVER_STAT(zk_stats + ZK_REPORTS_FAILED));
-	stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->npending);
+	r->cfg = NULL;
 	queue_reset(r);
 }
 
 static void reporter_free(struct zk_reporter *r)
 {
-	if (r->conn) {
-		sock_close(&r->conn->sk);
-		free(r->conn);
-	}
-	while (r->dead) {
-		struct zk_conn *c = r->dead;
-
-		r->dead = c->next;
-		sock_close(&c->sk);
-		free(c);
-	}
+	if (r->report)
+		upclient_cancel(r->report);
+	if (r->report_cfg)
+		cfg_snapshot_release(r->report_cfg);
+	if (r->cfg)
+		cfg_snapshot_release(r->cfg);
 	if (r->flush_timer)
 		event_free(r->flush_timer);
-	if (r->report_timer)
-		event_free(r->report_timer);
-	if (r->reaper)
-		event_free(r->reaper);
+	if (r->body)
+		evbuffer_free(r->body);
 	free(r->queue);
-	free(r->path);
 	free(r);
 }
 
-/* Takes the settings of the snapshot s runs with. */
-static int reporter_setup(struct zk_reporter *r, struct stream *s, const struct zipkin_conf *c)
+/* Takes the settings, and a reference, of the snapshot s runs with. */
+static void reporter_setup(struct zk_reporter *r, struct stream *s, const struct zipkin_conf *c)
 {
-	char target[sizeof(r->target)], *path;
 	struct timeval tv;
 
-	snprintf(target, sizeof(target), "%s%s", c->cluster ? "cluster " : "", c->cluster ? c->cluster->name : c->address);
-	/* A reload: a new collector gets a new connection. */
-	if (!r->path || strcmp(r->path, c->path) || strcmp(r->target, target) || strcmp(r->host, c->host)) {
-		if (!(path = strdup(c->path)))
-			return -ENOMEM;
-		free(r->path);
-		r->path = path;
-		memcpy(r->target, target, sizeof(target));
-		snprintf(r->host, sizeof(r->host), "%s", c->host);
-		memcpy(&r->ss, &c->addr.ss, sizeof(r->ss));
-		r->sslen = c->cluster ? 0 : c->addr.sslen;
-		if (r->conn)
-			conn_kill(r->conn);
-	}
+	if (r->cfg)
+		cfg_snapshot_release(r->cfg);
+	r->cfg = cfg_ref(s->cfg);
+	r->conf = c;
 	if (r->flush_ms != c->flush_ms) {
 		r->flush_ms = c->flush_ms;
 		tv.tv_sec = (time_t)(c->flush_ms / 1000);
@@ -481,40 +330,27 @@ static int reporter_setup(struct zk_reporter *r, struct stream *s, const struct 
 	}
 	r->min_flush = c->min_flush;
 	r->max_queue = c->max_queue;
-	r->gen = s->cfg->generation;
-	return 0;
 }
 
 /* The worker's reporter, set up for the snapshot s runs with. NULL on out-of-memory. */
 static struct zk_reporter *reporter_get(struct stream *s, const struct zipkin_conf *c)
 {
 	struct zk_reporter *r = zk_self;
-	struct host *h;
 
 	if (!r) {
 		if (!(r = calloc(1, sizeof(*r))))
 			return NULL;
-		r->base = stream_base(s);
-		if (!(r->flush_timer = event_new(r->base, -1, EV_PERSIST, flush_cb, r)) ||
-		    !(r->report_timer = evtimer_new(r->base, report_timeout, r)) ||
-		    !(r->reaper = event_new(r->base, -1, 0, reaper_cb, r))) {
+		r->w = s->worker;
+		if (!(r->flush_timer = event_new(stream_base(s), -1, EV_PERSIST, flush_cb, r)) ||
+		    !(r->body = evbuffer_new())) {
 			reporter_free(r);
 			return NULL;
 		}
 		zk_self = r;
 	}
-	if (r->gen != s->cfg->generation && reporter_setup(r, s, c))
-		return NULL;
-	/* A collector cluster: the next connection goes to a host picked now,
-	 * while the snapshot that owns the cluster is held by s. */
-	if (c->cluster && !r->conn) {
-		r->sslen = 0;
-		if ((h = cluster_pick_host(c->cluster, s->worker->id, 0, NULL, 0))) {
-			memcpy(&r->ss, &h->ss, h->sslen);
-			r->sslen = h->sslen;
-			host_unref(h);
-		}
-	}
+	/* Once per batch (the queue lets its snapshot go with each report), and on a reload. */
+	if (r->cfg != s->cfg)
+		reporter_setup(r, s, c);
 	return r;
 }
 
@@ -541,10 +377,8 @@ static void zipkin_thread_exit(void)
 
 	if (!r)
 		return;
-	/* Spans still queued die with the worker. */
-	stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->npending);
-	if (r->conn && r->conn->busy)
-		stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->conn->nspans);
+	/* Spans still queued or in flight die with the worker. */
+	stats_add(SERVER_STAT(zk_stats + ZK_SPANS_DROPPED), r->npending + r->nspans);
 	zk_self = NULL;
 	reporter_free(r);
 }

@@ -156,6 +156,18 @@ static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_co
 	return rc;
 }
 
+/* Envoy's defaults. */
+static void cluster_defaults(struct cfg_cluster *c)
+{
+	c->connect_timeout_ms = 5000;
+	c->lb = LB_ROUND_ROBIN;
+	c->protocol = PROTO_HTTP1;
+	c->pool = (struct cfg_conn_pool){
+		.max_connections = 1024, .max_pending_requests = 1024, .max_requests = 1024,
+		.max_requests_per_connection = 0, .max_retries = 3,
+	};
+}
+
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
 	static const char *const keys[] = {
@@ -164,12 +176,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	const struct ynode *v;
 	int rc = 0;
 
-	c->connect_timeout_ms = 5000;
-	c->lb = LB_ROUND_ROBIN;
-	c->pool = (struct cfg_conn_pool){
-		.max_connections = 1024, .max_pending_requests = 1024, .max_requests = 1024,
-		.max_requests_per_connection = 0, .max_retries = 3,
-	};
+	cluster_defaults(c);
 	if (cfg_expect_map(pc, n, "a cluster (a map)"))
 		return -EINVAL;
 	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_CLUSTER, "in a cluster"))
@@ -208,7 +215,6 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if (cfg_parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
 		rc = -EINVAL;
 	pc->cluster = NULL;
-	c->protocol = PROTO_HTTP1;
 	if ((v = yaml_get(n, "protocol")) && cfg_parse_protocol(pc, v, false, &c->protocol))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "tls"))) {
@@ -274,4 +280,24 @@ const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name
 		if (!strcmp(c->clusters[pos - 1].name, name))
 			return &c->clusters[pos - 1];
 	}
+}
+
+const struct cfg_cluster *cfg_cluster_internal(struct cfg_parse *pc, const char *name, const char *address,
+					       const struct addr_spec *addr)
+{
+	struct cfg_cluster *c = arena_zalloc(pc->arena, sizeof(*c));
+	struct cfg_endpoint *ep = arena_zalloc(pc->arena, sizeof(*ep));
+
+	if (!c || !ep)
+		return NULL;
+	cluster_defaults(c);
+	c->name = name;
+	ep->address = address;
+	ep->addr = *addr;
+	ep->weight = 1;
+	c->endpoints = ep;
+	c->nendpoints = 1;
+	c->internal_next = pc->cfg->internal;
+	pc->cfg->internal = c;
+	return c;
 }

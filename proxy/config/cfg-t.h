@@ -259,6 +259,7 @@ struct cfg_cluster {
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
 	unsigned index;			/* position in cfg->clusters */
 	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */
+	struct cfg_cluster *internal_next;	/* cfg->internal list */
 };
 
 struct cfg {
@@ -290,6 +291,11 @@ struct cfg {
 	unsigned nclusters;
 	uint32_t *cluster_index;	/* open addressing by name hash: cluster position + 1, 0 empty */
 	uint32_t cluster_index_mask;
+	/* Clusters the config made for a filter (cfg_cluster_internal(): the
+	 * Zipkin collector given by address): bound like the listed ones, but
+	 * not in clusters[], so no route, /clusters, /config_dump or /stats
+	 * names them. */
+	struct cfg_cluster *internal;
 
 	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */
 	unsigned nfilters;

@@ -32,6 +32,12 @@ static inline struct cfg *cfg_ref(struct cfg *c)
 void cfg_unref(struct cfg *c);
 
 const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name);
+/* A hidden cluster for the filter parsing (cfg->internal): one endpoint, addr
+ * (an IP literal; address its text), a listed cluster's defaults otherwise,
+ * plain HTTP/1.1. name is for logs and must not be a listed cluster's; it
+ * keeps the cluster's hosts and pools across reloads. NULL on out-of-memory. */
+const struct cfg_cluster *cfg_cluster_internal(struct cfg_parse *pc, const char *name, const char *address,
+					       const struct addr_spec *addr);
 
 /* The effective config as JSON (for /config_dump). */
 int cfg_dump_json(const struct cfg *c, struct evbuffer *out);

@@ -365,12 +365,6 @@ int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock
 	return 0;
 }
 
-int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
-		 const struct sock_cbs *cbs, void *ctx)
-{
-	return sock_connect_from(s, base, sa, len, NULL, 0, cbs, ctx);
-}
-
 int sock_connect_from(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
 		      const struct sockaddr *src, socklen_t srclen, const struct sock_cbs *cbs, void *ctx)
 {

@@ -62,11 +62,9 @@ struct sock {
 
 /* Wraps an accepted fd (non-blocking). 0 or -ENOMEM (fd is then not closed). */
 int sock_init(struct sock *s, struct event_base *base, int fd, const struct sock_cbs *cbs, void *ctx);
-/* Starts a non-blocking connect; SOCK_EV_CONNECTED or SOCK_EV_ERROR follows.
- * 0 or -errno when it failed at once. */
-int sock_connect(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
-		 const struct sock_cbs *cbs, void *ctx);
-/* The same, bound first to src (an IP with port 0) when src is not NULL. */
+/* Starts a non-blocking connect, bound first to src (an IP with port 0) when
+ * src is not NULL; SOCK_EV_CONNECTED or SOCK_EV_ERROR follows. 0 or -errno
+ * when it failed at once. */
 int sock_connect_from(struct sock *s, struct event_base *base, const struct sockaddr *sa, socklen_t len,
 		      const struct sockaddr *src, socklen_t srclen, const struct sock_cbs *cbs, void *ctx);
 /* Closes the fd and frees the buffers and events. Never from inside one of
@@ -76,8 +74,8 @@ void sock_close(struct sock *s);
 /* TLS on an initialised sock; the sock takes ownership of ssl (freed by
  * sock_close, also on error). accept: server side, the handshake runs as the
  * client's bytes arrive. connect: client side, after the TCP connect of
- * sock_connect. Either way SOCK_EV_CONNECTED follows a completed handshake and
- * SOCK_EV_ERROR a failed one (s->ssl_err and SSL_get_verify_result() say why).
+ * sock_connect_from. Either way SOCK_EV_CONNECTED follows a completed
+ * handshake and SOCK_EV_ERROR a failed one (s->ssl_err and SSL_get_verify_result() say why).
  * 0 or -errno. */
 int sock_tls_accept(struct sock *s, struct ssl_st *ssl);
 int sock_tls_connect(struct sock *s, struct ssl_st *ssl);

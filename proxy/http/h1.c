@@ -356,7 +356,10 @@ void h1_write_last_chunk(struct evbuffer *out, const struct http_headers *traile
 	evbuffer_add(out, "\r\n", 2);
 }
 
-llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more)
+/* Runs llhttp over the first contiguous piece of in and drains what it
+ * consumed (all of it, or up to a pause or an error). *more is false when in
+ * was empty. */
+static llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more)
 {
 	size_t len = evbuffer_get_contiguous_space(in);
 	const char *data;

@@ -72,14 +72,11 @@ void h1_write_headers(struct evbuffer *out, const struct http_headers *h);
 /* "HTTP/1.1 200 OK\r\n" and "content-length: N\r\n", without printf. */
 void h1_write_status_line(struct evbuffer *out, int status);
 void h1_write_content_length(struct evbuffer *out, uint64_t len);
-/* Runs llhttp over the first contiguous piece of in and drains what it
- * consumed (all of it, or up to a pause or an error). *more is false when in
- * was empty. */
-llhttp_errno_t h1_feed(llhttp_t *parser, struct evbuffer *in, bool *more);
-/* The feeding loop of a connection's parser: h1_feed() over in, a piece at
- * a time, until in is empty, llhttp stops (a pause or an error: returned),
- * or one of the stop bits is set in *flags (the connection's flags, which the
- * callbacks change; looked at before each piece). HPE_OK otherwise. */
+/* The feeding loop of a connection's parser: llhttp over in, a contiguous
+ * piece at a time (each drained as far as it was consumed), until in is
+ * empty, llhttp stops (a pause or an error: returned), or one of the stop
+ * bits is set in *flags (the connection's flags, which the callbacks change;
+ * looked at before each piece). HPE_OK otherwise. */
 llhttp_errno_t h1_feed_until(llhttp_t *parser, struct evbuffer *in, const uint32_t *flags, uint32_t stop);
 /* Lets a parser that stopped with HPE_PAUSED or HPE_PAUSED_UPGRADE go on
  * with the next message; does nothing to one that is not paused. */

@@ -609,6 +609,9 @@ int stats_cfg_bind(struct cfg *cfg)
 		c->stats_base = bind_one(GK_CLUSTER, c->name, c->name, st.nslots[STATS_SCOPE_CLUSTER], 0,
 					 st.scratch_cluster, &err);
 	}
+	/* A filter's hidden cluster counts where nothing renders. */
+	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
+		c->stats_base = st.scratch_cluster;
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		struct cfg_listener *l = &cfg->listeners[i];
 		char *key;

@@ -464,17 +464,6 @@ void router_on_downstream_drained(struct stream *s)
 		upconn_pause_read(s->up, false);
 }
 
-static void count_status(const struct upstream_req *ur, int status)
-{
-	uint32_t cs = ur->cluster->stats_base;
-
-	if (status >= 100 && status <= 599) {
-		stats_inc(cs + CS_UPSTREAM_RQ_1XX + status / 100 - 1);
-		stats_inc(cs + CS_UPSTREAM_RQ_CODE + (uint32_t)(status - 100));
-	}
-	stats_inc(ur->host->stats + (status >= 500 ? HS_RQ_ERROR : HS_RQ_SUCCESS));
-}
-
 /* Releases what the attempt holds; the connection is closed unless it was
  * already handed back. */
 static void end_attempt(struct stream *s, struct upstream_req *ur)
@@ -591,7 +580,7 @@ static void router_up_headers(struct upstream_req *ur)
 
 	stream_hold(s);
 	ur->resp_headers = true;
-	count_status(ur, s->resp.status);
+	upconn_count_status(ur, s->resp.status);
 	if (consult(s, ur, &a))
 		goto out;
 	if (rc->per_try)
@@ -646,7 +635,7 @@ static void router_up_reset(struct upstream_req *ur, enum up_reset why)
 	}
 	if (why == UP_TERMINATED || why == UP_PROTOCOL_ERROR || why == UP_REFUSED_STREAM)
 		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_RX_RESET);
-	count_status(ur, 503);
+	upconn_count_status(ur, 503);
 	if (consult(s, ur, &a))
 		goto out;
 	end_attempt(s, ur);

@@ -528,45 +528,60 @@ void cluster_shutdown(void)
 	reap_hosts();
 }
 
+/* Attaches c to the runtime of a cluster with its name and endpoints, or a new one. */
+static int bind_one(struct cfg_cluster *c)
+{
+	char *spec = endpoint_spec(c);
+	struct cluster_rt *rt;
+
+	if (!spec)
+		return -ENOMEM;
+	for (rt = rts; rt; rt = rt->next)
+		if (strcmp(rt->name, c->name) == 0 && strcmp(rt->spec, spec) == 0)
+			break;
+	if (rt) {
+		free(spec);
+	} else if ((rt = rt_new(c, spec))) {
+		rt->next = rts;
+		rts = rt;
+	} else {
+		free(spec);
+		return -ENOMEM;
+	}
+	rt->refs++;
+	c->rt = rt;
+	return 0;
+}
+
+static void unbind_one(struct cfg_cluster *c)
+{
+	struct cluster_rt *rt = c->rt, **pp;
+
+	if (!rt || --rt->refs)
+		return;
+	for (pp = &rts; *pp != rt; pp = &(*pp)->next)
+		;
+	*pp = rt->next;
+	rt_free(rt);
+}
+
 int cluster_cfg_bind(struct cfg *cfg)
 {
-	for (unsigned i = 0; i < cfg->nclusters; i++) {
-		struct cfg_cluster *c = &cfg->clusters[i];
-		char *spec = endpoint_spec(c);
-		struct cluster_rt *rt;
-
-		if (!spec)
+	for (unsigned i = 0; i < cfg->nclusters; i++)
+		if (bind_one(&cfg->clusters[i]))
 			return -ENOMEM;
-		for (rt = rts; rt; rt = rt->next)
-			if (strcmp(rt->name, c->name) == 0 && strcmp(rt->spec, spec) == 0)
-				break;
-		if (rt) {
-			free(spec);
-		} else if ((rt = rt_new(c, spec))) {
-			rt->next = rts;
-			rts = rt;
-		} else {
-			free(spec);
+	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
+		if (bind_one(c))
 			return -ENOMEM;
-		}
-		rt->refs++;
-		c->rt = rt;
-	}
 	return 0;
 }
 
 void cluster_cfg_unbind(struct cfg *cfg)
 {
-	for (unsigned i = 0; i < cfg->nclusters; i++) {
-		struct cluster_rt *rt = cfg->clusters[i].rt, **pp;
-
-		if (!rt || --rt->refs)
-			continue;
-		for (pp = &rts; *pp != rt; pp = &(*pp)->next)
-			;
-		*pp = rt->next;
-		rt_free(rt);
-	}
+	for (unsigned i = 0; i < cfg->nclusters; i++)
+		unbind_one(&cfg->clusters[i]);
+	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
+		unbind_one(c);
 }
 
 struct cluster_breakers *cluster_breakers(const struct cfg_cluster *c)

@@ -79,8 +79,9 @@ struct cluster_breakers {
 int cluster_init(struct event_base *main_base);
 void cluster_shutdown(void);
 
-/* Attaches runtime state to every cluster of cfg (reusing it by name when the
- * endpoints are unchanged) and starts DNS resolution. Main thread. */
+/* Attaches runtime state to every cluster of cfg, listed and internal
+ * (reusing it by name when the endpoints are unchanged) and starts DNS
+ * resolution. Main thread. */
 int cluster_cfg_bind(struct cfg *cfg);
 /* Drops cfg's references to cluster runtime (the snapshot is going away). Main thread. */
 void cluster_cfg_unbind(struct cfg *cfg);

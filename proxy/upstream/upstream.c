@@ -354,3 +354,14 @@ void upconn_abort(struct upstream_req *ur)
 		return;
 	uc->ops->abort(ur);
 }
+
+void upconn_count_status(const struct upstream_req *ur, int status)
+{
+	uint32_t cs = ur->cluster->stats_base;
+
+	if (status >= 100 && status <= 599) {
+		stats_inc(cs + CS_UPSTREAM_RQ_1XX + status / 100 - 1);
+		stats_inc(cs + CS_UPSTREAM_RQ_CODE + (uint32_t)(status - 100));
+	}
+	stats_inc(ur->host->stats + (status >= 500 ? HS_RQ_ERROR : HS_RQ_SUCCESS));
+}

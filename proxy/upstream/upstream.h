@@ -11,6 +11,8 @@
 
 struct evbuffer;
 struct host;
+struct http_hdr;
+struct worker;
 struct stream;
 struct upconn;
 struct h2up_stream;
@@ -69,5 +71,37 @@ void upconn_abort(struct upstream_req *ur);
 void upconn_pause_read(struct upstream_req *ur, bool pause);
 /* True while output toward the upstream is above its high watermark. */
 bool upconn_out_full(struct upstream_req *ur);
+/* Counts a response status (or the 503 of a reset) in ur's cluster and host stats. */
+void upconn_count_status(const struct upstream_req *ur, int status);
+
+/* A request of wingman's own (a tracer's report to its collector), carried
+ * by the same pools and codecs as the router's attempts but with no client
+ * stream behind it, as Envoy's async HTTP client (upclient.c). Counted in the
+ * cluster's upstream_rq_total, _active and _<code> like the router's; no
+ * retries, no x-envoy-attempt-count, no circuit-breaker request slot. */
+struct upclient;
+
+struct upclient_req {
+	const char *method, *path;
+	const char *authority;		/* the Host header */
+	const struct http_hdr *headers;	/* copied */
+	unsigned nheaders;
+	struct evbuffer *body;		/* moved into the request; NULL for none */
+	uint64_t timeout_ms;		/* no complete answer by then: done(arg, 0); 0 = none */
+	/* The exchange is over: status is the response's, 0 when none came
+	 * (connect failure, reset, timeout). Called once, in a loop turn of
+	 * its own, never from inside upclient_start() or a codec, so it may
+	 * start the next request (which then reuses the connection). */
+	void (*done)(void *arg, int status);
+	void *arg;
+};
+
+/* Sends rq to a host of cl picked now, on worker w's pools. cl must stay
+ * valid until done runs or the request is cancelled (hold its snapshot).
+ * NULL, and done is never called, when cl has no usable host, no connection
+ * could be started, or memory is short. */
+struct upclient *upclient_start(struct worker *w, const struct cfg_cluster *cl, const struct upclient_req *rq);
+/* Abandons c before its done ran: its connection (if any) closes, done is not called. */
+void upclient_cancel(struct upclient *c);
 
 #endif
