@@ -173,12 +173,9 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 		return -EINVAL;
 	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_CLUSTER, "in a cluster"))
 		rc = -EINVAL;
-	if (!(v = cfg_need(pc, n, "name", "cluster")) || cfg_get_str(pc, v, &c->name))
+	if (!(v = cfg_need(pc, n, "name", "cluster")) ||
+	    cfg_get_nonempty_str(pc, v, &c->name, "cluster name must not be empty"))
 		rc = -EINVAL;
-	else if (!*c->name) {
-		cfg_error(pc, v, "cluster name must not be empty");
-		rc = -EINVAL;
-	}
 	if (!(v = cfg_need(pc, n, "endpoints", "cluster")) ||
 	    cfg_expect_items(pc, v, "a list of endpoints", "cluster \"%s\" has no endpoints", c->name ? c->name : "")) {
 		rc = -EINVAL;

@@ -180,16 +180,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a listener (a map)"))
+	if (cfg_open_map(pc, n, "a listener (a map)", keys, &rc))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
+	if (!(v = cfg_need(pc, n, "name", "listener")) ||
+	    cfg_get_nonempty_str(pc, v, &l->name, "listener name must not be empty"))
 		rc = -EINVAL;
-	if (!(v = cfg_need(pc, n, "name", "listener")) || cfg_get_str(pc, v, &l->name)) {
-		rc = -EINVAL;
-	} else if (!*l->name) {
-		cfg_error(pc, v, "listener name must not be empty");
-		rc = -EINVAL;
-	}
 	if (!(v = cfg_need(pc, n, "address", "listener")) || cfg_parse_addr(pc, v, true, &l->address, &l->addr))
 		rc = -EINVAL;
 	l->idle_timeout_ms = 3600 * 1000;	/* Envoy's HTTP connection manager default */
