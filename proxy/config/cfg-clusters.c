@@ -23,7 +23,6 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 {
 	static const char *const keys[] = { "address", "weight", NULL };
 	const struct ynode *v;
-	uint64_t w;
 	int rc = 0;
 
 	ep->weight = 1;
@@ -39,12 +38,8 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if (!v)
 		rc = -EINVAL;
-	if ((v = yaml_get(n, "weight"))) {
-		if (cfg_get_uint(pc, v, 1, CFG_MAX_WEIGHT, &w))
-			rc = -EINVAL;
-		else
-			ep->weight = (uint32_t)w;
-	}
+	if ((v = yaml_get(n, "weight")) && cfg_get_u32(pc, v, 1, CFG_MAX_WEIGHT, &ep->weight))
+		rc = -EINVAL;
 	return rc;
 }
 
@@ -143,14 +138,9 @@ static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_co
 		return -EINVAL;
 	for (unsigned i = 0; keys[i]; i++) {
 		const struct ynode *v = yaml_get(n, keys[i]);
-		uint64_t u;
 
-		if (!v)
-			continue;
-		if (cfg_get_uint(pc, v, 0, UINT32_MAX, &u))
+		if (v && cfg_get_u32(pc, v, 0, UINT32_MAX, fields[i]))
 			rc = -EINVAL;
-		else
-			*fields[i] = (uint32_t)u;
 	}
 	return rc;
 }

@@ -237,6 +237,16 @@ int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out)
 	return -EINVAL;
 }
 
+int cfg_get_u32(struct cfg_parse *pc, const struct ynode *n, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t u;
+
+	if (cfg_get_uint(pc, n, min, max, &u))
+		return -EINVAL;
+	*out = (uint32_t)u;
+	return 0;
+}
+
 int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -257,7 +257,6 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 	};
 	struct cfg *cfg = pc->cfg;
 	const struct ynode *v;
-	uint64_t u;
 	int rc = 0;
 
 	if (cfg_expect_map(pc, root, "a map at the top of the config"))
@@ -266,12 +265,8 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "node")) && parse_node(pc, v))
 		rc = -EINVAL;
-	if ((v = yaml_get(root, "workers"))) {
-		if (cfg_get_uint(pc, v, 1, CFG_MAX_WORKERS, &u))
-			rc = -EINVAL;
-		else
-			cfg->workers = (unsigned)u;
-	}
+	if ((v = yaml_get(root, "workers")) && cfg_get_u32(pc, v, 1, CFG_MAX_WORKERS, &cfg->workers))
+		rc = -EINVAL;
 	if ((v = yaml_get(root, "drain_timeout")) && cfg_get_duration(pc, v, &cfg->drain_timeout_ms))
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "admin")) && !cfg_is_null(v) && parse_admin(pc, v))

@@ -59,6 +59,8 @@ int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out);
 int cfg_get_nonempty_str(struct cfg_parse *pc, const struct ynode *n, const char **out, const char *empty);
 int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out);
 int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out);
+/* cfg_get_uint into a 32-bit field, written only when the value is good. */
+int cfg_get_u32(struct cfg_parse *pc, const struct ynode *n, uint32_t min, uint32_t max, uint32_t *out);
 int cfg_get_double(struct cfg_parse *pc, const struct ynode *n, double min, double max, double *out);
 int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms);
 struct regex;
