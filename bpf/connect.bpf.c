@@ -60,10 +60,7 @@ int wm_connect6(struct bpf_sock_addr *ctx)
 
 	if (!c || !c->outbound_port || ctx->type != SOCK_STREAM || skip_uid(c))
 		return 1;
-	a[0] = ctx->user_ip6[0];
-	a[1] = ctx->user_ip6[1];
-	a[2] = ctx->user_ip6[2];
-	a[3] = ctx->user_ip6[3];
+	WM_IP6_COPY(a, ctx->user_ip6);
 	if (wm_port_excluded(c, port))
 		return 1;
 	o.port = port;

@@ -39,14 +39,8 @@ int wm_getsockopt(struct bpf_sockopt *ctx)
 		t.daddr[0] = sk->src_ip4;
 	} else if (ctx->level == SOL_IPV6 && sk->family == AF_INET6) {
 		t.family = AF_INET6;
-		t.saddr[0] = sk->dst_ip6[0];
-		t.saddr[1] = sk->dst_ip6[1];
-		t.saddr[2] = sk->dst_ip6[2];
-		t.saddr[3] = sk->dst_ip6[3];
-		t.daddr[0] = sk->src_ip6[0];
-		t.daddr[1] = sk->src_ip6[1];
-		t.daddr[2] = sk->src_ip6[2];
-		t.daddr[3] = sk->src_ip6[3];
+		WM_IP6_COPY(t.saddr, sk->dst_ip6);
+		WM_IP6_COPY(t.daddr, sk->src_ip6);
 	} else {
 		return 1;
 	}

@@ -11,6 +11,17 @@
 
 #include "wingman-bpf.h"
 
+/* Copies an IPv6 address out of a context or socket field a word at a time:
+ * the verifier allows only fixed-offset 32-bit loads there, so neither
+ * memcpy nor a pointer to the field. */
+#define WM_IP6_COPY(dst, src)							\
+	do {									\
+		(dst)[0] = (src)[0];						\
+		(dst)[1] = (src)[1];						\
+		(dst)[2] = (src)[2];						\
+		(dst)[3] = (src)[3];						\
+	} while (0)
+
 #ifndef AF_INET
 #define AF_INET 2
 #endif

@@ -30,14 +30,8 @@ static __always_inline void established(struct bpf_sock_ops *skops)
 			t.daddr[0] = skops->remote_ip6[3];
 		} else {
 			t.family = AF_INET6;
-			t.saddr[0] = skops->local_ip6[0];
-			t.saddr[1] = skops->local_ip6[1];
-			t.saddr[2] = skops->local_ip6[2];
-			t.saddr[3] = skops->local_ip6[3];
-			t.daddr[0] = skops->remote_ip6[0];
-			t.daddr[1] = skops->remote_ip6[1];
-			t.daddr[2] = skops->remote_ip6[2];
-			t.daddr[3] = skops->remote_ip6[3];
+			WM_IP6_COPY(t.saddr, skops->local_ip6);
+			WM_IP6_COPY(t.daddr, skops->remote_ip6);
 		}
 	}
 	bpf_map_update_elem(&wm_pair, &t, o, BPF_ANY);

@@ -100,6 +100,16 @@ static size_t make_key(char *key, size_t cap, const struct istio_req *r)
 	return sizeof(head) + r->svc_len + r->ns_len;
 }
 
+/* ml's prefix: the labels in buf[0..off), copied into the config's arena. */
+static int set_prefix(struct cfg_parse *pc, struct metrics_labels *ml, const char *buf, size_t off)
+{
+	if (!(ml->prefix = arena_strndup(pc->arena, buf, off)))
+		return -1;
+	ml->plen = off;
+	ml->phash = metrics_hash(buf, off);
+	return 0;
+}
+
 static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 {
 	const struct cfg *cfg = pc->cfg;
@@ -141,10 +151,8 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 		cfg_error(pc, NULL, "istio_metrics: node labels are too long");
 		return -1;
 	}
-	if (!(l->base.prefix = arena_strndup(pc->arena, buf, off)))
+	if (set_prefix(pc, &l->base, buf, off))
 		return -1;
-	l->base.plen = off;
-	l->base.phash = metrics_hash(buf, off);
 	l->base.fmt = fmt_labels;
 	l->base.overflow = &l->overflow;
 	for (const char *const *k = (const char *const[]){ "destination_service", "destination_service_name",
@@ -154,10 +162,8 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 			cfg_error(pc, NULL, "istio_metrics: node labels are too long");
 			return -1;
 		}
-	if (!(l->overflow.prefix = arena_strndup(pc->arena, buf, off)))
+	if (set_prefix(pc, &l->overflow, buf, off))
 		return -1;
-	l->overflow.plen = off;
-	l->overflow.phash = metrics_hash(buf, off);
 	l->overflow.key = "";
 	l->overflow.overflow = &l->overflow;
 	return 0;

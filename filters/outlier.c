@@ -41,28 +41,19 @@ static void *outlier_conf_parse(struct cfg_parse *pc, const struct ynode *node, 
 	};
 	struct outlier_conf *c;
 	const struct ynode *v;
-	uint64_t u;
 
 	if (cfg_expect_map(pc, node, "an outlier_detection map") || cfg_check_keys(pc, node, keys) ||
 	    !(c = arena_zalloc(pc->arena, sizeof(*c))))
 		return NULL;
 	*c = (struct outlier_conf){ .cons_5xx = 5, .cons_local = 5, .interval_ms = 10000, .base_ms = 30000,
 				    .max_percent = 10 };
-	if ((v = yaml_get(node, "consecutive_5xx"))) {
-		if (cfg_get_uint(pc, v, 0, 1000000, &u))
-			return NULL;
-		c->cons_5xx = (unsigned)u;
-	}
-	if ((v = yaml_get(node, "consecutive_gateway_errors"))) {
-		if (cfg_get_uint(pc, v, 0, 1000000, &u))
-			return NULL;
-		c->cons_gw = (unsigned)u;
-	}
-	if ((v = yaml_get(node, "consecutive_local_origin_failures"))) {
-		if (cfg_get_uint(pc, v, 0, 1000000, &u))
-			return NULL;
-		c->cons_local = (unsigned)u;
-	}
+	if ((v = yaml_get(node, "consecutive_5xx")) && cfg_get_u32(pc, v, 0, 1000000, &c->cons_5xx))
+		return NULL;
+	if ((v = yaml_get(node, "consecutive_gateway_errors")) && cfg_get_u32(pc, v, 0, 1000000, &c->cons_gw))
+		return NULL;
+	if ((v = yaml_get(node, "consecutive_local_origin_failures")) &&
+	    cfg_get_u32(pc, v, 0, 1000000, &c->cons_local))
+		return NULL;
 	if ((v = yaml_get(node, "split_external_local_origin_errors")) && cfg_get_bool(pc, v, &c->split))
 		return NULL;
 	if ((v = yaml_get(node, "interval")) && cfg_get_duration(pc, v, &c->interval_ms))
@@ -73,16 +64,11 @@ static void *outlier_conf_parse(struct cfg_parse *pc, const struct ynode *node, 
 		cfg_error(pc, node, "interval and base_ejection_time must be more than 0");
 		return NULL;
 	}
-	if ((v = yaml_get(node, "max_ejection_percent"))) {
-		if (cfg_get_uint(pc, v, 0, 100, &u))
-			return NULL;
-		c->max_percent = (unsigned)u;
-	}
-	if ((v = yaml_get(node, "min_health_percent"))) {
-		if (cfg_get_uint(pc, v, 0, 100, &u))
-			return NULL;
-		pc->cluster->panic_percent = (uint32_t)u;	/* the balancer's panic threshold */
-	}
+	if ((v = yaml_get(node, "max_ejection_percent")) && cfg_get_u32(pc, v, 0, 100, &c->max_percent))
+		return NULL;
+	/* The balancer's panic threshold. */
+	if ((v = yaml_get(node, "min_health_percent")) && cfg_get_u32(pc, v, 0, 100, &pc->cluster->panic_percent))
+		return NULL;
 	return c;
 }
 

@@ -443,6 +443,24 @@ static int parse_cidrs(struct cfg_parse *pc, const struct ynode *map, const char
 	return v ? parse_cidrs_node(pc, v, key, out) : 0;
 }
 
+/* Parses a list (what it should be, for the error) into an arena array of
+ * size-byte items, each with fn. */
+static int parse_list(struct cfg_parse *pc, const struct ynode *v, const char *what, size_t size,
+		      int (*fn)(struct cfg_parse *, const struct ynode *, void *), void **out, unsigned *nout)
+{
+	int rc = 0;
+
+	if (cfg_expect_seq(pc, v, what))
+		return -EINVAL;
+	if (!(*out = arena_zalloc(pc->arena, size * (v->n ? v->n : 1))))
+		return -ENOMEM;
+	*nout = v->n;
+	for (unsigned i = 0; i < v->n; i++)
+		if (fn(pc, v->items[i], (char *)*out + size * i))
+			rc = -EINVAL;
+	return rc;
+}
+
 /* Parses a list of {KEY: {...}} wrappers ("source", "operation") with fn. */
 static int parse_wrapped(struct cfg_parse *pc, const struct ynode *v, const char *wrapper, size_t size,
 			 int (*fn)(struct cfg_parse *, const struct ynode *, void *), void **out, unsigned *nout)
@@ -531,7 +549,7 @@ static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *ou
 	return 0;
 }
 
-static int parse_cond(struct cfg_parse *pc, const struct ynode *n, struct rbac_cond *c)
+static int parse_cond(struct cfg_parse *pc, const struct ynode *n, void *out)
 {
 	static const char *const keys[] = { "key", "values", "notValues", NULL };
 	static const struct {
@@ -542,6 +560,7 @@ static int parse_cond(struct cfg_parse *pc, const struct ynode *n, struct rbac_c
 		{ "source.principal", CK_SOURCE_PRINCIPAL }, { "source.namespace", CK_SOURCE_NAMESPACE },
 		{ "destination.port", CK_DEST_PORT }, { "connection.sni", CK_SNI },
 	};
+	struct rbac_cond *c = out;
 	const struct ynode *k, *v;
 	const char *key;
 	bool found = false;
@@ -590,11 +609,12 @@ static int parse_cond(struct cfg_parse *pc, const struct ynode *n, struct rbac_c
 	return parse_strs(pc, n, "values", &c->values) || parse_strs(pc, n, "notValues", &c->not_values) ? -EINVAL : 0;
 }
 
-static int parse_rule(struct cfg_parse *pc, const struct ynode *n, struct rbac_rule *r)
+static int parse_rule(struct cfg_parse *pc, const struct ynode *n, void *out)
 {
 	static const char *const keys[] = { "from", "to", "when", NULL };
+	struct rbac_rule *r = out;
 	const struct ynode *v;
-	int rc = 0;
+	int rc = 0, err;
 
 	if (cfg_expect_map(pc, n, "a rule {from, to, when}") || cfg_check_keys(pc, n, keys))
 		return -EINVAL;
@@ -604,16 +624,10 @@ static int parse_rule(struct cfg_parse *pc, const struct ynode *n, struct rbac_r
 	if ((v = yaml_get(n, "to")) && parse_wrapped(pc, v, "operation", sizeof(struct rbac_operation),
 						     parse_operation, (void **)&r->to, &r->nto))
 		rc = -EINVAL;
-	if ((v = yaml_get(n, "when"))) {
-		if (cfg_expect_seq(pc, v, "a list of conditions"))
-			return -EINVAL;
-		if (!(r->when = arena_zalloc(pc->arena, sizeof(*r->when) * (v->n ? v->n : 1))))
-			return -ENOMEM;
-		r->nwhen = v->n;
-		for (unsigned i = 0; i < v->n; i++)
-			if (parse_cond(pc, v->items[i], &r->when[i]))
-				rc = -EINVAL;
-	}
+	if ((v = yaml_get(n, "when")) &&
+	    (err = parse_list(pc, v, "a list of conditions", sizeof(*r->when), parse_cond, (void **)&r->when,
+			      &r->nwhen)))
+		return err;
 	return rc;
 }
 
@@ -621,7 +635,7 @@ static int parse_policy(struct cfg_parse *pc, const struct ynode *n, struct rbac
 {
 	static const char *const keys[] = { "name", "action", "rules", NULL };
 	const struct ynode *v;
-	int rc = 0;
+	int rc = 0, err;
 
 	if (cfg_expect_map(pc, n, "a policy {name, action, rules}") || cfg_check_keys(pc, n, keys))
 		return -EINVAL;
@@ -644,16 +658,9 @@ static int parse_policy(struct cfg_parse *pc, const struct ynode *n, struct rbac
 			rc = -EINVAL;
 		}
 	}
-	if ((v = yaml_get(n, "rules"))) {
-		if (cfg_expect_seq(pc, v, "a list of rules"))
-			return -EINVAL;
-		if (!(p->rules = arena_zalloc(pc->arena, sizeof(*p->rules) * (v->n ? v->n : 1))))
-			return -ENOMEM;
-		p->nrules = v->n;
-		for (unsigned i = 0; i < v->n; i++)
-			if (parse_rule(pc, v->items[i], &p->rules[i]))
-				rc = -EINVAL;
-	}
+	if ((v = yaml_get(n, "rules")) &&
+	    (err = parse_list(pc, v, "a list of rules", sizeof(*p->rules), parse_rule, (void **)&p->rules, &p->nrules)))
+		return err;
 	return rc;
 }
 

@@ -113,7 +113,6 @@ static void *retry_conf_parse(struct cfg_parse *pc, const struct ynode *node, un
 	static const char *const keys[] = { "attempts", "per_try_timeout", "retry_on", "backoff", NULL };
 	struct retry_conf *c;
 	const struct ynode *v;
-	uint64_t u;
 
 	if (cfg_expect_map(pc, node, "a retry policy like {attempts: 3, retry_on: \"5xx\"}") ||
 	    cfg_check_keys(pc, node, keys) || !(c = arena_zalloc(pc->arena, sizeof(*c))))
@@ -126,9 +125,8 @@ static void *retry_conf_parse(struct cfg_parse *pc, const struct ynode *node, un
 		cfg_error(pc, node, "retries: missing attempts");
 		return NULL;
 	}
-	if (cfg_get_uint(pc, v, 0, 100, &u))
+	if (cfg_get_u32(pc, v, 0, 100, &c->attempts))
 		return NULL;
-	c->attempts = (unsigned)u;
 	if ((v = yaml_get(node, "per_try_timeout")) && cfg_get_duration(pc, v, &c->per_try_ms))
 		return NULL;
 	if ((v = yaml_get(node, "backoff"))) {

@@ -24,7 +24,6 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 {
 	static const char *const keys[] = { "address", "weight", NULL };
 	const struct ynode *v;
-	uint64_t w;
 	int rc = 0;
 
 	ep->weight = 1;
@@ -40,12 +39,8 @@ static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if (!v)
 		rc = -EINVAL;
-	if ((v = yaml_get(n, "weight"))) {
-		if (cfg_get_uint(pc, v, 1, CFG_MAX_WEIGHT, &w))
-			rc = -EINVAL;
-		else
-			ep->weight = (uint32_t)w;
-	}
+	if ((v = yaml_get(n, "weight")) && cfg_get_u32(pc, v, 1, CFG_MAX_WEIGHT, &ep->weight))
+		rc = -EINVAL;
 	return rc;
 }
 
@@ -144,14 +139,9 @@ static int parse_pool(struct cfg_parse *pc, const struct ynode *n, struct cfg_co
 		return -EINVAL;
 	for (unsigned i = 0; keys[i]; i++) {
 		const struct ynode *v = yaml_get(n, keys[i]);
-		uint64_t u;
 
-		if (!v)
-			continue;
-		if (cfg_get_uint(pc, v, 0, UINT32_MAX, &u))
+		if (v && cfg_get_u32(pc, v, 0, UINT32_MAX, fields[i]))
 			rc = -EINVAL;
-		else
-			*fields[i] = (uint32_t)u;
 	}
 	return rc;
 }
@@ -181,12 +171,9 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 		return -EINVAL;
 	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_CLUSTER, "in a cluster"))
 		rc = -EINVAL;
-	if (!(v = cfg_need(pc, n, "name", "cluster")) || cfg_get_str(pc, v, &c->name))
+	if (!(v = cfg_need(pc, n, "name", "cluster")) ||
+	    cfg_get_nonempty_str(pc, v, &c->name, "cluster name must not be empty"))
 		rc = -EINVAL;
-	else if (!*c->name) {
-		cfg_error(pc, v, "cluster name must not be empty");
-		rc = -EINVAL;
-	}
 	if (!(v = cfg_need(pc, n, "endpoints", "cluster")) ||
 	    cfg_expect_items(pc, v, "a list of endpoints", "cluster \"%s\" has no endpoints", c->name ? c->name : "")) {
 		rc = -EINVAL;

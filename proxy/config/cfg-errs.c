@@ -186,6 +186,15 @@ int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *co
 	return rc;
 }
 
+int cfg_open_map(struct cfg_parse *pc, const struct ynode *n, const char *what, const char *const *keys, int *rc)
+{
+	if (cfg_expect_map(pc, n, what))
+		return -EINVAL;
+	if (cfg_check_keys(pc, n, keys))
+		*rc = -EINVAL;
+	return 0;
+}
+
 int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out)
 {
 	if (n->type != YN_SCALAR || cfg_is_null(n)) {
@@ -193,6 +202,17 @@ int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out)
 		return -EINVAL;
 	}
 	*out = n->str;
+	return 0;
+}
+
+int cfg_get_nonempty_str(struct cfg_parse *pc, const struct ynode *n, const char **out, const char *empty)
+{
+	if (cfg_get_str(pc, n, out))
+		return -EINVAL;
+	if (!**out) {
+		cfg_error(pc, n, "%s", empty);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -215,6 +235,16 @@ int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out)
 	}
 	cfg_error(pc, n, "expected true or false");
 	return -EINVAL;
+}
+
+int cfg_get_u32(struct cfg_parse *pc, const struct ynode *n, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t u;
+
+	if (cfg_get_uint(pc, n, min, max, &u))
+		return -EINVAL;
+	*out = (uint32_t)u;
+	return 0;
 }
 
 int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out)

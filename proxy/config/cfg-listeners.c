@@ -47,19 +47,11 @@ static int parse_http2(struct cfg_parse *pc, const struct ynode *n, struct cfg_h
 	if (cfg_expect_map(pc, n, "an http2 map") || cfg_check_keys(pc, n, keys))
 		return -EINVAL;
 	for (unsigned i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-		if (!(v = yaml_get(n, keys[3 + i])))
-			continue;
-		if (cfg_get_uint(pc, v, 0, UINT32_MAX, &u))
+		if ((v = yaml_get(n, keys[3 + i])) && cfg_get_u32(pc, v, 0, UINT32_MAX, limits[i]))
 			rc = -EINVAL;
-		else
-			*limits[i] = (uint32_t)u;
 	}
-	if ((v = yaml_get(n, "max_concurrent_streams"))) {
-		if (cfg_get_uint(pc, v, 1, INT32_MAX, &u))
-			rc = -EINVAL;
-		else
-			h->max_concurrent_streams = (uint32_t)u;
-	}
+	if ((v = yaml_get(n, "max_concurrent_streams")) && cfg_get_u32(pc, v, 1, INT32_MAX, &h->max_concurrent_streams))
+		rc = -EINVAL;
 	for (unsigned i = 1; i < 3; i++) {
 		uint32_t *f = i == 1 ? &h->initial_stream_window : &h->initial_connection_window;
 
@@ -180,16 +172,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a listener (a map)"))
+	if (cfg_open_map(pc, n, "a listener (a map)", keys, &rc))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
+	if (!(v = cfg_need(pc, n, "name", "listener")) ||
+	    cfg_get_nonempty_str(pc, v, &l->name, "listener name must not be empty"))
 		rc = -EINVAL;
-	if (!(v = cfg_need(pc, n, "name", "listener")) || cfg_get_str(pc, v, &l->name)) {
-		rc = -EINVAL;
-	} else if (!*l->name) {
-		cfg_error(pc, v, "listener name must not be empty");
-		rc = -EINVAL;
-	}
 	if (!(v = cfg_need(pc, n, "address", "listener")) || cfg_parse_addr(pc, v, true, &l->address, &l->addr))
 		rc = -EINVAL;
 	l->idle_timeout_ms = 3600 * 1000;	/* Envoy's HTTP connection manager default */

@@ -51,13 +51,7 @@ static int header_match_name(struct cfg_parse *pc, const struct ynode *k, struct
 
 static int query_match_name(struct cfg_parse *pc, const struct ynode *k, struct cfg_value_match *vm)
 {
-	if (cfg_get_str(pc, k, &vm->name))
-		return -EINVAL;
-	if (!*vm->name) {
-		cfg_error(pc, k, "query parameter name must not be empty");
-		return -EINVAL;
-	}
-	return 0;
+	return cfg_get_nonempty_str(pc, k, &vm->name, "query parameter name must not be empty");
 }
 
 /* What differs between a route's headers and its query_params. */
@@ -143,10 +137,8 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 	const struct ynode *v, *kind = NULL;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a route match (a map)"))
+	if (cfg_open_map(pc, n, "a route match (a map)", keys, &rc))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
-		rc = -EINVAL;
 	for (unsigned i = 0; i < ARRAY_SIZE(kinds); i++) {
 		if (!(v = yaml_get(n, kinds[i])))
 			continue;
@@ -361,14 +353,8 @@ static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg
 			rc = -EINVAL;
 		}
 	}
-	if ((v = yaml_get(n, "host"))) {
-		if (cfg_get_str(pc, v, &r->rewrite_host)) {
-			rc = -EINVAL;
-		} else if (!*r->rewrite_host) {
-			cfg_error(pc, v, "rewrite.host must not be empty");
-			rc = -EINVAL;
-		}
-	}
+	if ((v = yaml_get(n, "host")) && cfg_get_nonempty_str(pc, v, &r->rewrite_host, "rewrite.host must not be empty"))
+		rc = -EINVAL;
 	return rc;
 }
 
@@ -500,10 +486,8 @@ int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhos
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a virtual host (a map)"))
+	if (cfg_open_map(pc, n, "a virtual host (a map)", keys, &rc))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
-		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "name", "virtual host")) || cfg_get_str(pc, v, &vh->name))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "domains", "virtual host")) || parse_domains(pc, v, vh))

@@ -34,10 +34,7 @@ int cfg_upgrades_parse(struct cfg_parse *pc, const struct ynode *n, bool route, 
 		if (!(t = yaml_get(e, "upgrade_type"))) {
 			cfg_error(pc, e, "an upgrade config needs upgrade_type");
 			rc = -EINVAL;
-		} else if (cfg_get_str(pc, t, &v[i].type)) {
-			rc = -EINVAL;
-		} else if (!*v[i].type) {
-			cfg_error(pc, t, "upgrade_type must not be empty");
+		} else if (cfg_get_nonempty_str(pc, t, &v[i].type, "upgrade_type must not be empty")) {
 			rc = -EINVAL;
 		}
 		if ((t = yaml_get(e, "enabled")) && cfg_get_bool(pc, t, &v[i].enabled))

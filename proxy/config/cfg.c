@@ -168,10 +168,8 @@ static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a map {id, cluster, workload, namespace, version, service}"))
+	if (cfg_open_map(pc, n, "a map {id, cluster, workload, namespace, version, service}", keys, &rc))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
-		rc = -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if ((v = yaml_get(n, keys[i])) &&
 		    cfg_get_str(pc, v, (const char **)((char *)pc->cfg + fields[i])))
@@ -185,10 +183,8 @@ static int parse_admin(struct cfg_parse *pc, const struct ynode *n)
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_expect_map(pc, n, "a map {address}"))
+	if (cfg_open_map(pc, n, "a map {address}", keys, &rc))
 		return -EINVAL;
-	if (cfg_check_keys(pc, n, keys))
-		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "address", "admin")) ||
 	    cfg_parse_addr(pc, v, true, &pc->cfg->admin_address, &pc->cfg->admin_addr))
 		rc = -EINVAL;
@@ -205,18 +201,11 @@ static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
 	if (n && cfg_is_null(n))
 		n = NULL;
 	if (n) {
-		if (cfg_expect_map(pc, n, "a map {path, format}"))
+		if (cfg_open_map(pc, n, "a map {path, format}", keys, &rc))
 			return -EINVAL;
-		if (cfg_check_keys(pc, n, keys))
+		if ((v = yaml_get(n, "path")) &&
+		    cfg_get_nonempty_str(pc, v, &cfg->access_log_path, "access log path must not be empty (use off to disable)"))
 			rc = -EINVAL;
-		if ((v = yaml_get(n, "path"))) {
-			if (cfg_get_str(pc, v, &cfg->access_log_path)) {
-				rc = -EINVAL;
-			} else if (!*cfg->access_log_path) {
-				cfg_error(pc, v, "access log path must not be empty (use off to disable)");
-				rc = -EINVAL;
-			}
-		}
 		if ((fmt_node = yaml_get(n, "format")) && cfg_get_str(pc, fmt_node, &cfg->access_log_format)) {
 			fmt_node = NULL;
 			rc = -EINVAL;
@@ -268,7 +257,6 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 	};
 	struct cfg *cfg = pc->cfg;
 	const struct ynode *v;
-	uint64_t u;
 	int rc = 0;
 
 	if (cfg_expect_map(pc, root, "a map at the top of the config"))
@@ -277,12 +265,8 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "node")) && parse_node(pc, v))
 		rc = -EINVAL;
-	if ((v = yaml_get(root, "workers"))) {
-		if (cfg_get_uint(pc, v, 1, CFG_MAX_WORKERS, &u))
-			rc = -EINVAL;
-		else
-			cfg->workers = (unsigned)u;
-	}
+	if ((v = yaml_get(root, "workers")) && cfg_get_u32(pc, v, 1, CFG_MAX_WORKERS, &cfg->workers))
+		rc = -EINVAL;
 	if ((v = yaml_get(root, "drain_timeout")) && cfg_get_duration(pc, v, &cfg->drain_timeout_ms))
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "admin")) && !cfg_is_null(v) && parse_admin(pc, v))

@@ -56,9 +56,17 @@ int cfg_expect_map(struct cfg_parse *pc, const struct ynode *n, const char *what
 int cfg_expect_seq(struct cfg_parse *pc, const struct ynode *n, const char *what);
 /* Every key of map must be in the NULL-terminated allowed list. */
 int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed);
+/* A section that must be a map of the allowed keys: -EINVAL when n is not a
+ * map (nothing in it can be parsed); unknown keys are reported and set *rc to
+ * -EINVAL, the known ones still being parsed for their own errors. */
+int cfg_open_map(struct cfg_parse *pc, const struct ynode *n, const char *what, const char *const *keys, int *rc);
 int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out);
+/* A string that must not be "": empty is the error then. */
+int cfg_get_nonempty_str(struct cfg_parse *pc, const struct ynode *n, const char **out, const char *empty);
 int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out);
 int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out);
+/* cfg_get_uint into a 32-bit field, written only when the value is good. */
+int cfg_get_u32(struct cfg_parse *pc, const struct ynode *n, uint32_t min, uint32_t max, uint32_t *out);
 int cfg_get_double(struct cfg_parse *pc, const struct ynode *n, double min, double max, double *out);
 int cfg_get_duration(struct cfg_parse *pc, const struct ynode *n, uint64_t *ms);
 struct regex;

@@ -375,13 +375,9 @@ int sock_connect_from(struct sock *s, struct event_base *base, const struct sock
 		return -errno;
 	/* The port is picked at connect(), by 4-tuple: binding many
 	 * connections to one source IP does not exhaust its ports. */
-	if (src && (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)),
-		    bind(fd, src, srclen) < 0)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+	if ((src && (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)),
+		     bind(fd, src, srclen) < 0)) ||
+	    (connect(fd, sa, len) < 0 && errno != EINPROGRESS)) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -394,24 +390,28 @@ int sock_connect_from(struct sock *s, struct event_base *base, const struct sock
 	return 0;
 }
 
-int sock_tls_accept(struct sock *s, SSL *ssl)
+/* Puts ssl on s's fd; the handshake runs as the socket becomes ready. */
+static int tls_start(struct sock *s, SSL *ssl, bool server)
 {
 	s->ssl = ssl;
 	if (!SSL_set_fd(ssl, s->fd))
 		return -ENOMEM;
-	SSL_set_accept_state(ssl);
+	if (server)
+		SSL_set_accept_state(ssl);
+	else
+		SSL_set_connect_state(ssl);
 	s->flags |= SOCK_FL_HANDSHAKE;
 	return 0;
 }
 
+int sock_tls_accept(struct sock *s, SSL *ssl)
+{
+	return tls_start(s, ssl, true);
+}
+
 int sock_tls_connect(struct sock *s, SSL *ssl)
 {
-	s->ssl = ssl;
-	if (!SSL_set_fd(ssl, s->fd))
-		return -ENOMEM;
-	SSL_set_connect_state(ssl);
-	s->flags |= SOCK_FL_HANDSHAKE;
-	return 0;
+	return tls_start(s, ssl, false);
 }
 
 void sock_close(struct sock *s)

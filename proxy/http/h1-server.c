@@ -111,16 +111,22 @@ static int on_message_begin(llhttp_t *p)
 	return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len)
+/* A piece of the head into c->acc; past the limits the answer is a 431. */
+static int acc_piece(llhttp_t *p, const char *at, size_t len, bool value)
 {
 	struct conn *c = P(p);
 
-	/* The URL counts toward the header block limit; kept in acc as a pseudo name. */
-	if (h1_acc_piece(&c->acc, at, len, false)) {
+	if (h1_acc_piece(&c->acc, at, len, value)) {
 		c->err_status = 431;
 		return -1;
 	}
 	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	/* The URL counts toward the header block limit; kept in acc as a pseudo name. */
+	return acc_piece(p, at, len, false);
 }
 
 static int on_url_complete(llhttp_t *p)
@@ -135,24 +141,12 @@ static int on_url_complete(llhttp_t *p)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-	struct conn *c = P(p);
-
-	if (h1_acc_piece(&c->acc, at, len, false)) {
-		c->err_status = 431;
-		return -1;
-	}
-	return 0;
+	return acc_piece(p, at, len, false);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-	struct conn *c = P(p);
-
-	if (h1_acc_piece(&c->acc, at, len, true)) {
-		c->err_status = 431;
-		return -1;
-	}
-	return 0;
+	return acc_piece(p, at, len, true);
 }
 
 static int on_header_value_complete(llhttp_t *p)

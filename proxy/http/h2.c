@@ -331,18 +331,6 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *frame, const ui
 	return 0;
 }
 
-static void end_request(struct stream *s)
-{
-	struct evbuffer *empty = evbuffer_new();
-
-	if (!empty) {
-		stream_reset(s, RF_LR, "out_of_memory");
-		return;
-	}
-	stream_on_request_data(s, empty, true);
-	evbuffer_free(empty);
-}
-
 static void request_headers_done(struct h2_stream *hs, bool end)
 {
 	struct stream *s = hs->s;
@@ -396,7 +384,7 @@ static void dispatch_pending(struct h2_conn *h)
 			stream_hold(s);
 			stream_on_request_headers(s);
 			if ((hs->flags & H2S_FL_HEAD_END) && hs->s)
-				end_request(s);
+				stream_on_request_end(s);
 			stream_release(s);
 		}
 	}
@@ -479,7 +467,7 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 	case NGHTTP2_DATA:
 		hs->active_us = h->c->last_active_us;
 		if (end)
-			end_request(s);
+			stream_on_request_end(s);
 		break;
 	default:
 		break;
@@ -877,7 +865,7 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 	stream_hold(s);
 	stream_on_request_headers(s);
 	if (hs->s)
-		end_request(s);
+		stream_on_request_end(s);
 	stream_release(s);
 	h2_kick(h);
 	return 0;

@@ -74,7 +74,8 @@ static const struct cfg_listener *find_listener(const struct cfg *c, const char 
 	return NULL;
 }
 
-struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_ops *codec, void *codec_ctx)
+/* A zeroed stream in its own arena, with a worker and an id; NULL without memory. */
+static struct stream *stream_alloc(struct worker *w)
 {
 	struct arena *a = arena_new(4096);
 	struct stream *s;
@@ -88,6 +89,15 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 	s->arena = a;
 	s->worker = w;
 	s->id = worker_next_id(w);
+	return s;
+}
+
+struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_ops *codec, void *codec_ctx)
+{
+	struct stream *s = stream_alloc(w);
+
+	if (!s)
+		return NULL;
 	s->conn = c;
 	s->codec = codec;
 	s->codec_ctx = codec_ctx;
@@ -109,9 +119,9 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 		/* Copied: a stream may outlive its connection. */
 		s->req.scheme = "https";
 		s->info.downstream_tls_version = c->tls.version;
-		if ((c->tls.uri_san && !(s->info.downstream_peer_uri_san = arena_strdup(a, c->tls.uri_san))) ||
-		    (c->tls.sni && !(s->info.requested_server_name = arena_strdup(a, c->tls.sni)))) {
-			arena_free(a);
+		if ((c->tls.uri_san && !(s->info.downstream_peer_uri_san = arena_strdup(s->arena, c->tls.uri_san))) ||
+		    (c->tls.sni && !(s->info.requested_server_name = arena_strdup(s->arena, c->tls.sni)))) {
+			arena_free(s->arena);
 			return NULL;
 		}
 	}
@@ -171,18 +181,12 @@ static const char *shadow_host(struct arena *a, const char *host)
 
 struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, bool host_suffix)
 {
-	struct arena *a = arena_new(4096);
-	struct stream *m;
+	struct stream *m = stream_alloc(s->worker);
+	struct arena *a;
 
-	if (!a)
+	if (!m)
 		return NULL;
-	if (!(m = arena_zalloc(a, sizeof(*m)))) {
-		arena_free(a);
-		return NULL;
-	}
-	m->arena = a;
-	m->worker = s->worker;
-	m->id = worker_next_id(s->worker);
+	a = m->arena;
 	m->codec = &null_codec;
 	m->cfg = cfg_ref(s->cfg);
 	m->route = s->route;
@@ -316,6 +320,20 @@ static bool stream_over(const struct stream *s)
 	return s->flags & (ST_FL_LOCAL_REPLY | ST_FL_FINISHED | ST_FL_RESET);
 }
 
+/* Ends a direction with an empty last chunk; trailers, if any, travel with it
+ * in the head. */
+static void end_empty(struct stream *s, void (*on_data)(struct stream *, struct evbuffer *, bool))
+{
+	struct evbuffer *empty = evbuffer_new();
+
+	if (!empty) {
+		stream_reset(s, RF_LR, "out_of_memory");
+		return;
+	}
+	on_data(s, empty, true);
+	evbuffer_free(empty);
+}
+
 /* Runs request data through the filters after index from, then to the router. */
 static void push_request_data(struct stream *s, struct evbuffer *buf, bool end)
 {
@@ -379,14 +397,7 @@ static void run_request_headers(struct stream *s)
 		if (!stream_over(s))
 			s->codec->pause_read(s, false);
 	} else if (s->flags & ST_FL_REQ_END) {
-		struct evbuffer *empty = evbuffer_new();
-
-		if (!empty) {
-			stream_reset(s, RF_LR, "out_of_memory");
-			return;
-		}
-		push_request_data(s, empty, true);
-		evbuffer_free(empty);
+		end_empty(s, push_request_data);
 	}
 }
 
@@ -483,30 +494,22 @@ out:
 	release(s);
 }
 
-/* Ends a direction with an empty last chunk: trailers travel with it in the head. */
-static void end_with_trailers(struct stream *s, void (*on_data)(struct stream *, struct evbuffer *, bool))
+void stream_on_request_end(struct stream *s)
 {
-	struct evbuffer *empty = evbuffer_new();
-
-	if (!empty) {
-		stream_reset(s, RF_LR, "out_of_memory");
-		return;
-	}
-	on_data(s, empty, true);
-	evbuffer_free(empty);
+	hold(s);
+	end_empty(s, stream_on_request_data);
+	release(s);
 }
 
 void stream_on_request_trailers(struct stream *s)
 {
-	hold(s);
-	end_with_trailers(s, stream_on_request_data);
-	release(s);
+	stream_on_request_end(s);	/* the trailers travel in s->req */
 }
 
 void stream_on_response_trailers(struct stream *s)
 {
 	hold(s);
-	end_with_trailers(s, stream_on_response_data);
+	end_empty(s, stream_on_response_data);
 	release(s);
 }
 

@@ -96,6 +96,8 @@ void stream_shadows_reset(struct worker *w);
 /* Codec → stream, request direction. */
 void stream_on_request_headers(struct stream *s);
 void stream_on_request_data(struct stream *s, struct evbuffer *buf, bool end);
+/* The request ends here, with no more data (an END_STREAM on its own). */
+void stream_on_request_end(struct stream *s);
 /* The codec filled s->req.trailers: the request ends here. Filters and the
  * upstream see the trailers with the last (empty) request data chunk. */
 void stream_on_request_trailers(struct stream *s);

@@ -90,33 +90,39 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-static int parse_ports(const char *arg, struct icpt_opts *o)
+/* Calls one(tok, o) for each item of a comma-separated list, up to the first
+ * failure, which it returns (one has said why on stderr). */
+static int parse_list(const char *arg, struct icpt_opts *o, int (*one)(const char *tok, struct icpt_opts *o))
 {
 	char *copy = strdup(arg), *save = NULL, *tok;
 	int rc = 0;
 
 	if (!copy)
 		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		unsigned long p;
-
-		if (parse_uint(tok, 65535, &p) || p == 0) {
-			fprintf(stderr, "wingman intercept: --exclude-ports: \"%s\" is not a port (1-65535)\n", tok);
-			rc = -EINVAL;
-			break;
-		}
-		if (o->nports == WM_BPF_MAX_PORTS) {
-			fprintf(stderr, "wingman intercept: --exclude-ports: at most %d ports\n", WM_BPF_MAX_PORTS);
-			rc = -E2BIG;
-			break;
-		}
-		o->ports[o->nports++] = (uint16_t)p;
-	}
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
+		rc = one(tok, o);
 	free(copy);
 	return rc;
 }
 
-static int parse_cidr(const char *s, struct icpt_opts *o)
+static int parse_port(const char *tok, struct icpt_opts *o)
+{
+	unsigned long p;
+
+	if (parse_uint(tok, 65535, &p) || p == 0) {
+		fprintf(stderr, "wingman intercept: --exclude-ports: \"%s\" is not a port (1-65535)\n", tok);
+		return -EINVAL;
+	}
+	if (o->nports == WM_BPF_MAX_PORTS) {
+		fprintf(stderr, "wingman intercept: --exclude-ports: at most %d ports\n", WM_BPF_MAX_PORTS);
+		return -E2BIG;
+	}
+	o->ports[o->nports++] = (uint16_t)p;
+	return 0;
+}
+
+/* Adds one CIDR to o: 0, -EINVAL, or -E2BIG when the table is full. */
+static int cidr_add(const char *s, struct icpt_opts *o)
 {
 	char addr[INET6_ADDRSTRLEN + 1];
 	const char *slash = strchr(s, '/');
@@ -152,21 +158,13 @@ static int parse_cidr(const char *s, struct icpt_opts *o)
 	return 0;
 }
 
-static int parse_cidrs(const char *arg, struct icpt_opts *o)
+static int parse_cidr(const char *tok, struct icpt_opts *o)
 {
-	char *copy = strdup(arg), *save = NULL, *tok;
-	int rc = 0;
+	int rc = cidr_add(tok, o);
 
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if ((rc = parse_cidr(tok, o))) {
-			fprintf(stderr, "wingman intercept: --exclude-cidrs: \"%s\" is not a CIDR like 10.0.0.0/8 "
-				"or fd00::/8%s\n", tok, rc == -E2BIG ? " (too many)" : "");
-			break;
-		}
-	}
-	free(copy);
+	if (rc)
+		fprintf(stderr, "wingman intercept: --exclude-cidrs: \"%s\" is not a CIDR like 10.0.0.0/8 "
+			"or fd00::/8%s\n", tok, rc == -E2BIG ? " (too many)" : "");
 	return rc;
 }
 
@@ -318,8 +316,10 @@ static int pin_link(struct bpf_link *link, const char *dir, const char *name)
 
 	if (!link)
 		return -errno;
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	err = bpf_link__pin(link, p);
+	if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p))
+		err = -ENAMETOOLONG;
+	else
+		err = bpf_link__pin(link, p);
 	/* The pin holds the attachment; dropping our fd must not detach it. */
 	bpf_link__disconnect(link);
 	bpf_link__destroy(link);
@@ -371,6 +371,7 @@ static int install(const struct icpt_opts *o)
 	const char *step = "prepare";
 	int cgfd, nsfd = -1, err = 0;
 	uint64_t cgid = 0, nsino = 0;
+	bool installed = false;
 
 	if ((cgfd = open_cgroup(o->cgroup, cgpath, sizeof(cgpath), &cgid)) < 0)
 		return 1;
@@ -413,43 +414,41 @@ static int install(const struct icpt_opts *o)
 
 	/* Recovery first, redirection last: no connection is redirected before
 	 * its original destination can be answered. */
-	step = "attach sockops";
-	if ((err = pin_link(bpf_program__attach_cgroup(ss->progs.wm_sockops, cgfd), dir, "link_sockops")))
-		goto fail;
-	step = "attach cgroup/getsockopt";
-	if ((err = pin_link(bpf_program__attach_cgroup(gs->progs.wm_getsockopt, cgfd), dir, "link_getsockopt")))
-		goto fail;
-	step = "attach sk_lookup";
-	if ((err = pin_link(bpf_program__attach_netns(is->progs.wm_sk_lookup, nsfd), dir, "link_sk_lookup")))
-		goto fail;
-	step = "attach cgroup/connect4";
-	if ((err = pin_link(bpf_program__attach_cgroup(cs->progs.wm_connect4, cgfd), dir, "link_connect4")))
-		goto fail;
-	step = "attach cgroup/connect6";
-	if ((err = pin_link(bpf_program__attach_cgroup(cs->progs.wm_connect6, cgfd), dir, "link_connect6")))
-		goto fail;
-
-	connect_bpf__destroy(cs);
-	sockops_bpf__destroy(ss);
-	getsockopt_bpf__destroy(gs);
-	inbound_bpf__destroy(is);
-	close(cgfd);
-	close(nsfd);
+	const struct {
+		const char *step, *pin;
+		struct bpf_program *prog;
+		bool netns;	/* attached to the netns, not the cgroup */
+	} links[] = {
+		{ "attach sockops", "link_sockops", ss->progs.wm_sockops, false },
+		{ "attach cgroup/getsockopt", "link_getsockopt", gs->progs.wm_getsockopt, false },
+		{ "attach sk_lookup", "link_sk_lookup", is->progs.wm_sk_lookup, true },
+		{ "attach cgroup/connect4", "link_connect4", cs->progs.wm_connect4, false },
+		{ "attach cgroup/connect6", "link_connect6", cs->progs.wm_connect6, false },
+	};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		step = links[i].step;
+		if ((err = pin_link(links[i].netns ? bpf_program__attach_netns(links[i].prog, nsfd) :
+				    bpf_program__attach_cgroup(links[i].prog, cgfd), dir, links[i].pin)))
+			goto fail;
+	}
 	printf("intercept installed in %s: cgroup %s, netns %s, outbound 127.0.0.1:%u, inbound :%u\n", dir, cgpath,
 	       nspath, o->outbound_port, o->inbound_port);
-	return 0;
+	installed = true;
 fail:
-	if (!err)
-		err = -errno;
-	fprintf(stderr, "wingman intercept: install: %s failed: %s\n", step, strerror(err < 0 ? -err : err));
+	if (!installed) {
+		if (!err)
+			err = -errno;
+		fprintf(stderr, "wingman intercept: install: %s failed: %s\n", step, strerror(err < 0 ? -err : err));
+	}
 	connect_bpf__destroy(cs);
 	sockops_bpf__destroy(ss);
 	getsockopt_bpf__destroy(gs);
 	inbound_bpf__destroy(is);
-	unpin_all(dir);
+	if (!installed)
+		unpin_all(dir);
 	close(cgfd);
 	close(nsfd);
-	return 1;
+	return installed ? 0 : 1;
 }
 
 static int remove_cmd(const struct icpt_opts *o)
@@ -728,11 +727,11 @@ int intercept_main(int argc, char **argv)
 			}
 			break;
 		case 'p':
-			if (parse_ports(optarg, &o))
+			if (parse_list(optarg, &o, parse_port))
 				return 2;
 			break;
 		case 'c':
-			if (parse_cidrs(optarg, &o))
+			if (parse_list(optarg, &o, parse_cidr))
 				return 2;
 			break;
 		case 'h':
