@@ -31,6 +31,7 @@ listeners:
       - { match: { prefix: /cookie }, route: { cluster: cookie } }
       - { match: { prefix: /srcip }, route: { cluster: srcip } }
       - { match: { prefix: /least/ }, route: { cluster: least } }
+      - { match: { prefix: /leastw/ }, route: { cluster: leastw } }
       - { match: { prefix: /rrslow/ }, route: { cluster: rrslow } }
 clusters:
   - { name: rr, lb: ROUND_ROBIN, endpoints: [127.0.0.1:$pa, 127.0.0.1:$pb, 127.0.0.1:$pc] }
@@ -50,6 +51,9 @@ clusters:
     lb: { type: RING_HASH, hash_on: { source_ip: true } }
     endpoints: [127.0.0.1:$pa, 127.0.0.1:$pb, 127.0.0.1:$pc]
   - { name: least, lb: LEAST_REQUEST, endpoints: [127.0.0.1:$ps, 127.0.0.1:$pf, 127.0.0.1:$pa, 127.0.0.1:$pb] }
+  - name: leastw
+    lb: { type: LEAST_REQUEST, active_request_bias: 1.0 }
+    endpoints: [{ address: "127.0.0.1:$ps", weight: 3 }, 127.0.0.1:$pf, 127.0.0.1:$pa, 127.0.0.1:$pb]
   - { name: rrslow, lb: ROUND_ROBIN, endpoints: [127.0.0.1:$ps, 127.0.0.1:$pf, 127.0.0.1:$pa, 127.0.0.1:$pb] }
 EOF
 
@@ -150,7 +154,8 @@ $by_host{ $_->{headers}{'x-backend-id'} // '?' }++
 ok(keys(%by_host) >= 2 && !$by_host{'?'}, 'ring hash on source IP: 60 addresses use several hosts ('
 	. join(' ', map { "$_=$by_host{$_}" } sort keys %by_host) . ')');
 
-# LEAST_REQUEST versus ROUND_ROBIN over four hosts, one slow (300 ms), with 6
+# LEAST_REQUEST (equal weights: the least busy of choice_count draws) versus
+# ROUND_ROBIN over four hosts, one slow (300 ms), with 6
 # clients in a closed loop: round robin gives the slow host its quarter of the
 # requests; least request (two random choices, the less busy wins) only picks
 # it when both choices land on it.
@@ -169,6 +174,12 @@ ok($rr >= 0.18, 'round robin: the slow host gets about a quarter');
 ok($lr < 0.15, 'least request: the slow host gets under 15%');
 ok($lr < 0.6 * $rr, 'least request sends the slow host far less than round robin');
 ok($lr > 0, 'least request: the slow host is still used');
+# Unequal weights (Envoy: EDF on weight / (active + 1)^bias): by weight alone
+# the slow host would get half; its requests in flight cut its share.
+my ($lw, $lw_n, $lw_bad) = slow_share('/leastw/x');
+diag(sprintf 'slow host (weight 3 of 6) share, weighted least-request: %.1f%% of %d', 100 * $lw, $lw_n);
+ok(!$lw_bad, 'weighted least request: every request answered 200');
+ok($lw > 0 && $lw < 0.3, 'weighted least request: the heavy but slow host gets well under its half');
 
 ok($wm->alive, 'wingman still running');
 done_testing;

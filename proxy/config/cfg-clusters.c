@@ -78,19 +78,40 @@ static int parse_lb_type(struct cfg_parse *pc, const struct ynode *v, struct cfg
 	return -EINVAL;
 }
 
-/* lb: NAME, or { type: NAME, hash_on: { header: h } | { cookie: c } | { source_ip: true } }. */
+/* LEAST_REQUEST's knobs, Envoy's least_request_lb_config. */
+static int parse_least_request(struct cfg_parse *pc, const struct ynode *v, struct cfg_cluster *c)
+{
+	const struct ynode *cc = yaml_get(v, "choice_count"), *bias = yaml_get(v, "active_request_bias");
+	uint64_t n;
+
+	if ((cc || bias) && c->lb != LB_LEAST_REQUEST) {
+		cfg_error(pc, cc ? cc : bias, "%s needs type LEAST_REQUEST", cc ? "choice_count" : "active_request_bias");
+		return -EINVAL;
+	}
+	if (cc) {
+		if (cfg_get_uint(pc, cc, 2, 100, &n))
+			return -EINVAL;
+		c->choice_count = (uint32_t)n;
+	}
+	if (bias && cfg_get_double(pc, bias, 0, 100, &c->active_request_bias))
+		return -EINVAL;
+	return 0;
+}
+
+/* lb: NAME, or { type: NAME, hash_on: { header: h } | { cookie: c } | { source_ip: true } }
+ * or { type: LEAST_REQUEST, choice_count: N, active_request_bias: X }. */
 static int parse_lb(struct cfg_parse *pc, const struct ynode *v, struct cfg_cluster *c)
 {
-	static const char *const keys[] = { "type", "hash_on", NULL };
+	static const char *const keys[] = { "type", "hash_on", "choice_count", "active_request_bias", NULL };
 	static const char *const hkeys[] = { "header", "cookie", "source_ip", NULL };
 	const struct ynode *t, *h;
 	bool on;
 
 	if (v->type == YN_SCALAR)
 		return parse_lb_type(pc, v, c);
-	if (cfg_expect_map(pc, v, "a balancer name or {type, hash_on}") || cfg_check_keys(pc, v, keys))
+	if (cfg_expect_map(pc, v, "a balancer name or {type, hash_on | choice_count, active_request_bias}") || cfg_check_keys(pc, v, keys))
 		return -EINVAL;
-	if (!(t = cfg_need(pc, v, "type", "lb")) || parse_lb_type(pc, t, c))
+	if (!(t = cfg_need(pc, v, "type", "lb")) || parse_lb_type(pc, t, c) || parse_least_request(pc, v, c))
 		return -EINVAL;
 	if (!(h = yaml_get(v, "hash_on")))
 		return 0;
@@ -151,6 +172,8 @@ static void cluster_defaults(struct cfg_cluster *c)
 {
 	c->connect_timeout_ms = 5000;
 	c->lb = LB_ROUND_ROBIN;
+	c->choice_count = 2;
+	c->active_request_bias = 1.0;
 	c->protocol = PROTO_HTTP1;
 	c->pool = (struct cfg_conn_pool){
 		.max_connections = 1024, .max_pending_requests = 1024, .max_requests = 1024,

@@ -221,6 +221,13 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 	json_key(w, "lb");
 	json_open(w, '{');
 	json_kstr(w, "type", cfg_lb_names[c->lb]);
+	if (c->lb == LB_LEAST_REQUEST) {
+		char bias[32];
+
+		snprintf(bias, sizeof(bias), "%g", c->active_request_bias);
+		json_kuint(w, "choice_count", c->choice_count);
+		json_kraw(w, "active_request_bias", bias);
+	}
 	if (c->hash_on != HASH_NONE) {
 		json_key(w, "hash_on");
 		json_open(w, '{');

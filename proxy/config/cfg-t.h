@@ -249,6 +249,8 @@ struct cfg_cluster {
 	enum http_proto protocol;	/* PROTO_HTTP1 (default) or PROTO_HTTP2 */
 	enum hash_on hash_on;
 	const char *hash_key;		/* header name (lower-case) or cookie name */
+	uint32_t choice_count;		/* LEAST_REQUEST, equal weights: hosts drawn per pick (Envoy: 2) */
+	double active_request_bias;	/* LEAST_REQUEST, unequal weights: weight / (active + 1)^bias (1.0) */
 	struct cfg_conn_pool pool;
 	uint32_t panic_percent;		/* below this share of healthy hosts, ignore health; 0 = never */
 	struct filter_conf *filters;	/* cluster-scope filters (outlier_detection) */

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -14,6 +15,7 @@
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "observe/stats.h"
+#include "upstream/edf.h"
 #include "upstream/maglev.h"
 #include "upstream/upstream.h"
 #include "core/worker.h"
@@ -136,6 +138,9 @@ static void hostset_free(struct hostset *hs)
 	free(hs->sched);
 	free(hs->ring);
 	free(hs->maglev);
+	for (unsigned i = 0; hs->edf && i < (nworkers ? nworkers : 1); i++)
+		edf_free(&hs->edf[i]);
+	free(hs->edf);
 	free(hs);
 }
 
@@ -264,6 +269,31 @@ static int build_maglev(struct hostset *hs)
 	return rc;
 }
 
+/* Envoy's LEAST_REQUEST over hosts of unequal weights: an EDF scheduler per
+ * worker; equal weights need none (choice_count draws, lb_pick). */
+static int build_edf(struct hostset *hs)
+{
+	unsigned nw = nworkers ? nworkers : 1;
+	double *w;
+	bool equal = true;
+	int rc = 0;
+
+	for (unsigned i = 1; i < hs->n; i++)
+		equal &= hs->hosts[i]->weight == hs->hosts[0]->weight;
+	if (equal)
+		return 0;
+	if (!(w = calloc(hs->n, sizeof(*w))) || !(hs->edf = calloc(nw, sizeof(*hs->edf)))) {
+		free(w);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < hs->n; i++)
+		w[i] = hs->hosts[i]->weight;
+	for (unsigned i = 0; i < nw && !rc; i++)
+		rc = edf_init(&hs->edf[i], w, hs->n);
+	free(w);
+	return rc;
+}
+
 /* Static endpoints plus the last answers for DNS ones. */
 static struct hostset *hostset_build(struct cluster_rt *rt)
 {
@@ -295,7 +325,7 @@ static struct hostset *hostset_build(struct cluster_rt *rt)
 			hs->hosts[hs->n++] = h;
 		}
 	if (build_schedule(hs) || (rt->lb_type == LB_RING_HASH && build_ring(hs)) ||
-	    (rt->lb_type == LB_MAGLEV && build_maglev(hs)))
+	    (rt->lb_type == LB_MAGLEV && build_maglev(hs)) || (rt->lb_type == LB_LEAST_REQUEST && build_edf(hs)))
 		goto fail;
 	return hs;
 fail:
@@ -675,6 +705,23 @@ static struct host *ring_pick(const struct hostset *hs, uint64_t hash)
 	return hs->hosts[hs->ring[lo == hs->nring ? 0 : lo].host];
 }
 
+struct lr_ctx {
+	const struct hostset *hs;
+	double bias;
+};
+
+/* Envoy's LEAST_REQUEST host weight: weight / (active requests + 1)^bias. */
+static double lr_weight(unsigned i, void *arg)
+{
+	const struct lr_ctx *x = arg;
+	const struct host *h = x->hs->hosts[i];
+	double active = (double)atomic_load_explicit(&h->active_rq, memory_order_relaxed) + 1;
+
+	if (x->bias == 1.0)
+		return h->weight / active;
+	return x->bias == 0 ? h->weight : h->weight / pow(active, x->bias);
+}
+
 static struct host *lb_pick(const struct cfg_cluster *c, const struct hostset *hs, unsigned worker, uint64_t hash)
 {
 	struct cluster_rt *rt = c->rt;
@@ -684,11 +731,20 @@ static struct host *lb_pick(const struct cfg_cluster *c, const struct hostset *h
 	case LB_ROUND_ROBIN:
 		return hs->hosts[hs->sched[rt->lb[worker].rr++ % hs->nsched]];
 	case LB_LEAST_REQUEST:
-		/* Power of two choices over the weighted schedule. */
-		h = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
-		h2 = hs->hosts[hs->sched[util_rand64() % hs->nsched]];
-		return atomic_load_explicit(&h2->active_rq, memory_order_relaxed) <
-		       atomic_load_explicit(&h->active_rq, memory_order_relaxed) ? h2 : h;
+		if (hs->edf) {
+			struct lr_ctx ctx = { hs, c->active_request_bias };
+
+			return hs->hosts[edf_pick(&hs->edf[worker], lr_weight, &ctx)];
+		}
+		/* Equal weights: the least busy of choice_count random hosts. */
+		h = hs->hosts[util_rand64() % hs->n];
+		for (unsigned i = 1; i < c->choice_count; i++) {
+			h2 = hs->hosts[util_rand64() % hs->n];
+			if (atomic_load_explicit(&h2->active_rq, memory_order_relaxed) <
+			    atomic_load_explicit(&h->active_rq, memory_order_relaxed))
+				h = h2;
+		}
+		return h;
 	case LB_RING_HASH:
 		/* Without a key Envoy's ring hash picks at random; so do we. */
 		if (hash && hs->nring)

@@ -62,6 +62,7 @@ struct hostset {
 	unsigned nring;			/* RING_HASH ring, sorted by hash */
 	struct ring_point *ring;
 	uint16_t *maglev;		/* MAGLEV: MAGLEV_TABLE_SIZE host indexes (maglev.h) */
+	struct edf *edf;		/* LEAST_REQUEST with unequal weights: one scheduler per worker */
 };
 
 /* Circuit-breaker gauges of a cluster, shared by all workers. Refcounted:

@@ -227,6 +227,10 @@ static void test_errors(void)
 	      "t.yaml:1:12: cluster: missing required key \"endpoints\"");
 	FAILS("clusters: [{name: c, endpoints: [\"a b:80\"]}]\n", "bad endpoint",
 	      "t.yaml:1:34: invalid address \"a b:80\": host must be an IP address or a DNS name");
+	FAILS("clusters: [{name: c, endpoints: [127.0.0.1:1], lb: {type: RANDOM, choice_count: 3}}]\n",
+	      "choice_count without LEAST_REQUEST", "t.yaml:1:81: choice_count needs type LEAST_REQUEST");
+	FAILS("clusters: [{name: c, endpoints: [127.0.0.1:1], lb: {type: LEAST_REQUEST, choice_count: 1}}]\n",
+	      "choice_count 1", "t.yaml:1:88: expected an integer from 2 to 100");
 	FAILS("clusters: [{name: c, endpoints: [127.0.0.1:1], lb: FASTEST}]\n", "bad lb",
 	      "t.yaml:1:52: expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV");
 	FAILS("clusters: [{name: c, endpoints: [127.0.0.1:1], connect_timeout: 1x}]\n", "bad connect_timeout",
