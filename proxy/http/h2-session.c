@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "core/ev.h"
 #include "core/sock.h"
 #include "http/h2-session.h"
 #include "http/stream-t.h"
@@ -47,10 +48,8 @@ void h2_session_free(nghttp2_session *sess, struct event *run_ev, struct evbuffe
 {
 	if (sess)
 		nghttp2_session_del(sess);
-	if (run_ev)
-		event_free(run_ev);
-	if (scratch)
-		evbuffer_free(scratch);
+	ev_free(run_ev);
+	evbuf_free(scratch);
 }
 
 int h2_session_settings(nghttp2_session *sess, const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window)

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "core/ev.h"
 #include "core/log.h"
 #include "core/sock.h"
 #include "mesh/tcp.h"
@@ -190,10 +191,8 @@ int tcp_proxy_start(struct worker *w, int fd, const struct sockaddr *dst, sockle
 fail:
 	close(fd);
 	if (tp) {
-		if (tp->timer)
-			event_free(tp->timer);
-		if (tp->later)
-			event_free(tp->later);
+		ev_free(tp->timer);
+		ev_free(tp->later);
 		free(tp);
 	}
 	return rc;

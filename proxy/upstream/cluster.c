@@ -13,6 +13,7 @@
 
 #include "config/cfg.h"
 #include "upstream/cluster.h"
+#include "core/ev.h"
 #include "core/log.h"
 #include "observe/stats.h"
 #include "upstream/edf.h"
@@ -453,8 +454,7 @@ static void rt_free(struct cluster_rt *rt)
 		free(d->lens);
 		free(d);
 	}
-	if (rt->refresh)
-		event_free(rt->refresh);
+	ev_free(rt->refresh);
 	if (atomic_load(&rt->hs))
 		stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, -(int64_t)atomic_load(&rt->hs)->n);
 	hostset_free(atomic_load(&rt->hs));
@@ -549,10 +549,8 @@ void cluster_shutdown(void)
 		rts = rt->next;
 		rt_free(rt);
 	}
-	if (reaper)
-		event_free(reaper);
-	if (sweeper)
-		event_free(sweeper);
+	ev_free(reaper);
+	ev_free(sweeper);
 	if (dns)
 		evdns_base_free(dns, 1);
 	reap_hosts();

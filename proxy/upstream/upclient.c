@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "core/ev.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "upstream/cluster.h"
@@ -170,10 +171,8 @@ struct upclient *upclient_start(struct worker *w, const struct cfg_cluster *cl, 
 	c->ev = evtimer_new(w->base, ev_cb, c);
 	if (!c->body || !c->ev || stream_init(c, w, rq, len) || (len && evbuffer_add_buffer(c->body, rq->body)) ||
 	    !(c->ur.host = cluster_pick_host(cl, w->id, 0, NULL, 0))) {
-		if (c->ev)
-			event_free(c->ev);
-		if (c->body)
-			evbuffer_free(c->body);
+		ev_free(c->ev);
+		evbuf_free(c->body);
 		arena_free(a);
 		return NULL;
 	}

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "core/ev.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "upstream/cluster.h"
@@ -236,12 +237,9 @@ fail_codec:
 	if (ops->free)
 		ops->free(uc);
 fail:
-	if (uc->timer)
-		event_free(uc->timer);
-	if (uc->later)
-		event_free(uc->later);
-	if (uc->scratch)
-		evbuffer_free(uc->scratch);
+	ev_free(uc->timer);
+	ev_free(uc->later);
+	evbuf_free(uc->scratch);
 	free(uc);
 	return NULL;
 }
