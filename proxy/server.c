@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "observe/accesslog.h"
-#include "observe/admin.h"
+#include "admin.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
