@@ -13,7 +13,7 @@
  * chain; the filter later calls stream_resume(). A filter that answers locally
  * calls stream_local_reply() and returns FILTER_STOP. Any hook may be NULL.
  *
- * Stats: a filter declares its own in .stats (observe/stats.h: names, types,
+ * Stats: a filter declares its own in .stats (core/stats.h: names, types,
  * scope), registered at startup by filters_init(); it counts them at the
  * offset the registration wrote, e.g.
  * stats_inc(s->listener->stats_base + rbac_stats + RBAC_ALLOWED). */

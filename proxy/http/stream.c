@@ -18,7 +18,7 @@
 #include "http/path.h"
 #include "core/log.h"
 #include "route/router.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "http/tunnel.h"
 #include "core/worker.h"

@@ -26,7 +26,7 @@
 #include "core/arena.h"
 #include "config/cfg-t.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 
 #define AL_MAX_QUEUED (16u << 20)

@@ -18,7 +18,7 @@
 #include "config/cfg.h"
 #include "core/log.h"
 #include "core/sock.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "tls/tls.h"
 #include "config/ytree.h"
 

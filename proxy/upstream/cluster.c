@@ -13,7 +13,7 @@
 #include "config/cfg.h"
 #include "upstream/cluster.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "upstream/upstream.h"
 #include "core/worker.h"
 
