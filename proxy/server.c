@@ -26,8 +26,10 @@
 #include "tls/tls.h"
 #include "http/conn.h"
 #include "http/filter.h"
+#include "http/stream.h"
 #include "mesh/odst.h"
 #include "mesh/tcp.h"
+#include "route/router.h"
 #include "core/worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -328,10 +330,26 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+static const struct stream_cbs stream_cbs = {
+	.route = router_route,
+	.forward = router_forward,
+	.send_data = router_send_data,
+	.downstream_drained = router_on_downstream_drained,
+	.abort = router_abort,
+	.log = accesslog_stream,
+};
+
+void server_hooks_install(void)
+{
+	stream_set_cbs(&stream_cbs);
+}
+
 struct cfg *server_load(const char *path, struct cfg_errs *errs)
 {
-	struct cfg *c = path ? cfg_load_file(path, errs) :
-			       cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
+	struct cfg *c;
+
+	server_hooks_install();
+	c = path ? cfg_load_file(path, errs) : cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
 
 	/* A proxy with nothing to serve is a mistake, most often a file caught
 	 * half-written or emptied (": > live.yaml; kill -HUP"): refuse it, so a
@@ -376,6 +394,7 @@ static const struct worker_cbs worker_cbs = {
 
 int server_embed(struct event_base *base, struct cfg *c)
 {
+	server_hooks_install();
 	c->generation = 1;
 	server_start_wall_us = util_wall_us();
 	main_base = base;
