@@ -339,8 +339,39 @@ static const struct stream_cbs stream_cbs = {
 	.log = accesslog_stream,
 };
 
+/* The filter table as the config sees it (struct cfg_filter), made once. */
+static const struct cfg_filter *cfg_filters(unsigned *n)
+{
+	static struct cfg_filter *v;
+	static unsigned nv;
+
+	if (!v) {
+		unsigned cap = 0;
+
+		while (filter_table[cap])
+			cap++;
+		if (!(v = calloc(cap ? cap : 1, sizeof(*v))))
+			return NULL;
+		for (const struct filter_ops *const *f = filter_table; *f; f++)
+			v[nv++] = (struct cfg_filter){ (*f)->name, (*f)->scope, (*f)->flags, (*f)->conf_parse, *f };
+	}
+	*n = nv;
+	return v;
+}
+
 void server_hooks_install(void)
 {
+	static struct cfg_hooks cfg_hooks = {
+		.tls_build = tls_build,
+		.access_log_parse = al_format_parse,
+		.access_log_default_format = accesslog_default_format,
+	};
+
+	if (!cfg_hooks.filters)
+		cfg_hooks.filters = cfg_filters(&cfg_hooks.nfilters);
+	/* Out of memory leaves the hooks out, and the config load says so. */
+	if (cfg_hooks.filters)
+		cfg_hooks_set(&cfg_hooks);
 	stream_set_cbs(&stream_cbs);
 }
 

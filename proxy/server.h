@@ -14,7 +14,8 @@ struct event_base;
 struct cfg_errs;
 
 /* Hands the lower layers the tables through which they call up: the
- * stream's route lookup, router and access log (struct stream_cbs).
+ * config's filters, TLS contexts and access-log format (struct cfg_hooks)
+ * and the stream's route lookup, router and access log (struct stream_cbs).
  * Idempotent; server_load() and server_embed() call it, and so must anything
  * that loads a config or runs streams without them (unit tests, fuzz/). */
 void server_hooks_install(void);

@@ -8,8 +8,6 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
-#include "http/filter.h"
-#include "tls/tls.h"
 #include "config/ytree.h"
 
 const char *const cfg_lb_names[] = {
@@ -171,7 +169,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	};
 	if (cfg_expect_map(pc, n, "a cluster (a map)"))
 		return -EINVAL;
-	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_CLUSTER, "in a cluster"))
+	if (cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_CLUSTER, "in a cluster"))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "name", "cluster")) || cfg_get_str(pc, v, &c->name))
 		rc = -EINVAL;
@@ -204,7 +202,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if ((v = yaml_get(n, "connection_pool")) && parse_pool(pc, v, &c->pool))
 		rc = -EINVAL;
 	pc->cluster = c;
-	if (cfg_parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
+	if (cfg_parse_filters(pc, n, keys, CFG_SCOPE_CLUSTER, &c->filters, &c->nfilters))
 		rc = -EINVAL;
 	pc->cluster = NULL;
 	c->protocol = PROTO_HTTP1;
@@ -213,7 +211,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "cluster %s", c->name ? c->name : "");
 
-		if (!owner || tls_conf_parse(pc, v, false, owner, c->protocol, &c->tls))
+		if (!owner || cfg_parse_tls(pc, v, false, owner, c->protocol, &c->tls))
 			rc = -EINVAL;
 	}
 	return rc;

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/cfg.h"
+
 struct stream;
 struct evbuffer;
 struct ynode;
@@ -61,15 +63,18 @@ struct attempt {
 	uint64_t retry_in_ms;	/* out, with FILTER_RETRY: backoff before the next attempt */
 };
 
-#define FILTER_SCOPE_TOP	0x01	/* key allowed at the top level of the config */
-#define FILTER_SCOPE_ROUTE	0x02	/* key allowed in a route */
-#define FILTER_SCOPE_CLUSTER	0x04	/* key allowed in a cluster; only on_attempt runs, with state NULL */
+/* The config reads a filter's name, scope, flags and conf_parse through the
+ * struct cfg_filter server.c makes of each (cfg.h), so the bits are its. */
+#define FILTER_SCOPE_TOP	CFG_SCOPE_TOP		/* key allowed at the top level of the config */
+#define FILTER_SCOPE_ROUTE	CFG_SCOPE_ROUTE		/* key allowed in a route */
+#define FILTER_SCOPE_CLUSTER	CFG_SCOPE_CLUSTER	/* key allowed in a cluster; only on_attempt runs,
+							 * with state NULL */
 
 /* Also runs for requests that match no route (404 NR), with the top-level
  * config: for observers (spans, metrics) that must see every request, as
  * Envoy's connection manager traces and Istio's stats count them. Policy
  * (RBAC, faults, rewrites) has no business with a request going nowhere. */
-#define FILTER_FL_UNROUTED	0x01
+#define FILTER_FL_UNROUTED	CFG_FILTER_FL_UNROUTED
 
 struct filter_ops {
 	const char *name;
