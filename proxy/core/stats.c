@@ -36,14 +36,15 @@ uint32_t stats_server_base;
 
 #define LEAF(o, n, t) { n, n, NULL, o, t }
 #define CLASS(o, n, pn, c) { n, pn, c, o, ST_COUNTER }
+/* A status-class family: <n>_1xx … <n>_5xx in text, <n>_xx{response_code_class="Nxx"} in Prometheus. */
+#define CLASSES(o, n) \
+	CLASS(o##1XX, n "_1xx", n "_xx", "1xx"), CLASS(o##2XX, n "_2xx", n "_xx", "2xx"), \
+	CLASS(o##3XX, n "_3xx", n "_xx", "3xx"), CLASS(o##4XX, n "_4xx", n "_xx", "4xx"), \
+	CLASS(o##5XX, n "_5xx", n "_xx", "5xx")
 
 static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_UPSTREAM_RQ_TOTAL, "upstream_rq_total", ST_COUNTER),
-	CLASS(CS_UPSTREAM_RQ_1XX, "upstream_rq_1xx", "upstream_rq_xx", "1xx"),
-	CLASS(CS_UPSTREAM_RQ_2XX, "upstream_rq_2xx", "upstream_rq_xx", "2xx"),
-	CLASS(CS_UPSTREAM_RQ_3XX, "upstream_rq_3xx", "upstream_rq_xx", "3xx"),
-	CLASS(CS_UPSTREAM_RQ_4XX, "upstream_rq_4xx", "upstream_rq_xx", "4xx"),
-	CLASS(CS_UPSTREAM_RQ_5XX, "upstream_rq_5xx", "upstream_rq_xx", "5xx"),
+	CLASSES(CS_UPSTREAM_RQ_, "upstream_rq"),
 	LEAF(CS_UPSTREAM_RQ_ACTIVE, "upstream_rq_active", ST_GAUGE),
 	LEAF(CS_UPSTREAM_RQ_TIMEOUT, "upstream_rq_timeout", ST_COUNTER),
 	LEAF(CS_UPSTREAM_RQ_PENDING_TOTAL, "upstream_rq_pending_total", ST_COUNTER),
@@ -83,11 +84,7 @@ static const struct stat_leaf cluster_leaves[] = {
 
 static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_RQ_TOTAL, "downstream_rq_total", ST_COUNTER),
-	CLASS(LS_DOWNSTREAM_RQ_1XX, "downstream_rq_1xx", "downstream_rq_xx", "1xx"),
-	CLASS(LS_DOWNSTREAM_RQ_2XX, "downstream_rq_2xx", "downstream_rq_xx", "2xx"),
-	CLASS(LS_DOWNSTREAM_RQ_3XX, "downstream_rq_3xx", "downstream_rq_xx", "3xx"),
-	CLASS(LS_DOWNSTREAM_RQ_4XX, "downstream_rq_4xx", "downstream_rq_xx", "4xx"),
-	CLASS(LS_DOWNSTREAM_RQ_5XX, "downstream_rq_5xx", "downstream_rq_xx", "5xx"),
+	CLASSES(LS_DOWNSTREAM_RQ_, "downstream_rq"),
 	LEAF(LS_DOWNSTREAM_RQ_ACTIVE, "downstream_rq_active", ST_GAUGE),
 	LEAF(LS_DOWNSTREAM_CX_TOTAL, "downstream_cx_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_ACTIVE, "downstream_cx_active", ST_GAUGE),
