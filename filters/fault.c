@@ -20,7 +20,7 @@
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "http/grpc.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "core/util.h"
 #include "config/ytree.h"

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "http/filter.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 
 extern const struct filter_ops zipkin_filter;
 extern const struct filter_ops istio_metrics_filter;

@@ -19,7 +19,7 @@
 #include "upstream/cluster.h"
 #include "http/filter.h"
 #include "http/grpc.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "config/ytree.h"
 

@@ -29,7 +29,7 @@
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "rbac.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "config/ytree.h"
 

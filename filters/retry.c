@@ -15,7 +15,7 @@
 #include "http/filter.h"
 #include "http/grpc.h"
 #include "route/router.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "config/ytree.h"
 

@@ -36,7 +36,7 @@
 #include "config/cfg.h"
 #include "config/snapshot.h"
 #include "http/filter.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "observe/trace.h"
 #include "upstream/upstream.h"

@@ -8,6 +8,7 @@
 
 #include "config/cfg.h"
 #include "core/log.h"
+#include "server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log_level = LOG_LVL_ERROR;
+	server_hooks_install();
 	return 0;
 }
 

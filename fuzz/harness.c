@@ -71,6 +71,7 @@ void harness_init(void)
 
 	log_level = LOG_LVL_ERROR;
 	signal(SIGPIPE, SIG_IGN);
+	server_hooks_install();
 	cfg_errs_init(&errs, "fuzz.yaml");
 	cfg = cfg_load_text(conf, sizeof(conf) - 1, "fuzz.yaml", &errs);
 	for (unsigned i = 0; i < errs.n; i++)

@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "observe/accesslog.h"
-#include "observe/admin.h"
+#include "admin.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
@@ -26,8 +26,10 @@
 #include "tls/tls.h"
 #include "http/conn.h"
 #include "http/filter.h"
+#include "http/stream.h"
 #include "mesh/odst.h"
 #include "mesh/tcp.h"
+#include "route/router.h"
 #include "core/worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -328,10 +330,57 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+static const struct stream_cbs stream_cbs = {
+	.route = router_route,
+	.forward = router_forward,
+	.send_data = router_send_data,
+	.downstream_drained = router_on_downstream_drained,
+	.abort = router_abort,
+	.log = accesslog_stream,
+};
+
+/* The filter table as the config sees it (struct cfg_filter), made once. */
+static const struct cfg_filter *cfg_filters(unsigned *n)
+{
+	static struct cfg_filter *v;
+	static unsigned nv;
+
+	if (!v) {
+		unsigned cap = 0;
+
+		while (filter_table[cap])
+			cap++;
+		if (!(v = calloc(cap ? cap : 1, sizeof(*v))))
+			return NULL;
+		for (const struct filter_ops *const *f = filter_table; *f; f++)
+			v[nv++] = (struct cfg_filter){ (*f)->name, (*f)->scope, (*f)->flags, (*f)->conf_parse, *f };
+	}
+	*n = nv;
+	return v;
+}
+
+void server_hooks_install(void)
+{
+	static struct cfg_hooks cfg_hooks = {
+		.tls_build = tls_build,
+		.access_log_parse = al_format_parse,
+		.access_log_default_format = accesslog_default_format,
+	};
+
+	if (!cfg_hooks.filters)
+		cfg_hooks.filters = cfg_filters(&cfg_hooks.nfilters);
+	/* Out of memory leaves the hooks out, and the config load says so. */
+	if (cfg_hooks.filters)
+		cfg_hooks_set(&cfg_hooks);
+	stream_set_cbs(&stream_cbs);
+}
+
 struct cfg *server_load(const char *path, struct cfg_errs *errs)
 {
-	struct cfg *c = path ? cfg_load_file(path, errs) :
-			       cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
+	struct cfg *c;
+
+	server_hooks_install();
+	c = path ? cfg_load_file(path, errs) : cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
 
 	/* A proxy with nothing to serve is a mistake, most often a file caught
 	 * half-written or emptied (": > live.yaml; kill -HUP"): refuse it, so a
@@ -376,6 +425,7 @@ static const struct worker_cbs worker_cbs = {
 
 int server_embed(struct event_base *base, struct cfg *c)
 {
+	server_hooks_install();
 	c->generation = 1;
 	server_start_wall_us = util_wall_us();
 	main_base = base;

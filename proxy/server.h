@@ -13,6 +13,13 @@ struct event_base;
 
 struct cfg_errs;
 
+/* Hands the lower layers the tables through which they call up: the
+ * config's filters, TLS contexts and access-log format (struct cfg_hooks)
+ * and the stream's route lookup, router and access log (struct stream_cbs).
+ * Idempotent; server_load() and server_embed() call it, and so must anything
+ * that loads a config or runs streams without them (unit tests, fuzz/). */
+void server_hooks_install(void);
+
 /* Loads the config at path, or the embedded default (conf/wingman.yaml) when
  * path is NULL. NULL on errors, which are in errs. */
 struct cfg *server_load(const char *path, struct cfg_errs *errs);

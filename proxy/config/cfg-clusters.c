@@ -8,8 +8,6 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
-#include "http/filter.h"
-#include "tls/tls.h"
 #include "config/ytree.h"
 
 const char *const cfg_lb_names[] = {
@@ -192,7 +190,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	cluster_defaults(c);
 	if (cfg_expect_map(pc, n, "a cluster (a map)"))
 		return -EINVAL;
-	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_CLUSTER, "in a cluster"))
+	if (cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_CLUSTER, "in a cluster"))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "name", "cluster")) ||
 	    cfg_get_nonempty_str(pc, v, &c->name, "cluster name must not be empty"))
@@ -222,7 +220,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if ((v = yaml_get(n, "connection_pool")) && parse_pool(pc, v, &c->pool))
 		rc = -EINVAL;
 	pc->cluster = c;
-	if (cfg_parse_filters(pc, n, keys, FILTER_SCOPE_CLUSTER, &c->filters, &c->nfilters))
+	if (cfg_parse_filters(pc, n, keys, CFG_SCOPE_CLUSTER, &c->filters, &c->nfilters))
 		rc = -EINVAL;
 	pc->cluster = NULL;
 	if ((v = yaml_get(n, "protocol")) && cfg_parse_protocol(pc, v, false, &c->protocol))
@@ -230,7 +228,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "cluster %s", c->name ? c->name : "");
 
-		if (!owner || tls_conf_parse(pc, v, false, owner, c->protocol, &c->tls))
+		if (!owner || cfg_parse_tls(pc, v, false, owner, c->protocol, &c->tls))
 			rc = -EINVAL;
 	}
 	return rc;

@@ -6,8 +6,6 @@
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
 #include "core/json.h"
-#include "http/filter.h"
-#include "tls/tls.h"
 
 /* Envoy's JSON form of a duration: "5s", "0.250s". */
 static void dump_duration(struct json_w *w, uint64_t ms)
@@ -26,7 +24,7 @@ static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigne
 {
 	json_open(w, '[');
 	for (unsigned i = 0; i < n; i++)
-		json_str(w, fc[i].ops->name);
+		json_str(w, fc[i].name);
 	json_close(w, ']');
 }
 
@@ -182,7 +180,7 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 		json_key(w, "bind_to_port");
 		json_bool(w, false);
 	}
-	json_kstr(w, "tls_mode", tls_mode_name(l->tls ? l->tls->mode : TLS_DISABLE));
+	json_kstr(w, "tls_mode", cfg_tls_mode_names[l->tls ? l->tls->mode : TLS_DISABLE]);
 	json_key(w, "virtual_hosts");
 	json_open(w, '[');
 	for (unsigned i = 0; i < l->nvhosts; i++) {
@@ -255,7 +253,7 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 	json_close(w, '}');
 	json_key(w, "filters");
 	dump_filters(w, c->filters, c->nfilters);
-	json_kstr(w, "tls_mode", tls_mode_name(c->tls ? c->tls->mode : TLS_DISABLE));
+	json_kstr(w, "tls_mode", cfg_tls_mode_names[c->tls ? c->tls->mode : TLS_DISABLE]);
 	if (c->source_address)
 		json_kstr(w, "source_address", c->source_address);
 	json_close(w, '}');

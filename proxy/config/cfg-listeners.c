@@ -9,7 +9,6 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
-#include "tls/tls.h"
 #include "config/ytree.h"
 
 int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listener, enum http_proto *out)
@@ -233,7 +232,7 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	if ((v = yaml_get(n, "tls"))) {
 		char *owner = arena_printf(pc->arena, "listener %s", l->name ? l->name : "");
 
-		if (!owner || tls_conf_parse(pc, v, true, owner, l->protocol, &l->tls))
+		if (!owner || cfg_parse_tls(pc, v, true, owner, l->protocol, &l->tls))
 			rc = -EINVAL;
 	}
 	switch (parse_interception(pc, n, l)) {

@@ -63,7 +63,8 @@ int cfg_parse_addr(struct cfg_parse *pc, const struct ynode *n, bool need_ip, co
 		   struct addr_spec *addr);
 bool cfg_in_list(const char *const *list, const char *s);
 
-/* cfg.c: the filters' sections */
+/* cfg.c: the hooks (cfg_hooks_set()) and the filters' sections */
+extern const struct cfg_hooks *cfg_hooks;
 /* Parses every key of map that names a filter of the given scope into a
  * filter_conf array (in the map's order). */
 int cfg_parse_filters(struct cfg_parse *pc, const struct ynode *map, const char *const *base, unsigned scope,
@@ -88,6 +89,16 @@ extern const char *const cfg_slash_actions[];
 /* protocol: auto | http1 | http2 (auto for listeners only). */
 int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listener, enum http_proto *out);
 int cfg_parse_listeners(struct cfg_parse *pc, const struct ynode *seq);
+
+/* cfg-tls.c */
+extern const char *const cfg_tls_mode_names[];	/* by enum tls_mode, as written ("STRICT") */
+/* Parses a tls: block into *out (NULL for mode DISABLE) and has its context
+ * built (cfg_hooks.tls_build). server: a listener's block (else a cluster's).
+ * proto is the listener's or cluster's HTTP version: it picks the ALPN list
+ * when the block gives none (listener auto: h2, http/1.1; cluster http2: h2).
+ * 0 or -EINVAL after cfg_error(). */
+int cfg_parse_tls(struct cfg_parse *pc, const struct ynode *n, bool server, const char *owner,
+		  enum http_proto proto, struct cfg_tls **out);
 
 /* cfg-routes.c */
 extern const char *const cfg_hm_names[];	/* by enum hm_type, NULL-terminated */

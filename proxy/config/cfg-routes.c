@@ -9,7 +9,6 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
-#include "http/filter.h"
 #include "config/ytree.h"
 
 static int resolve_cluster(struct cfg_parse *pc, const struct ynode *n, const char **name,
@@ -374,7 +373,7 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 	r->name = "";
 	if (cfg_expect_map(pc, n, "a route (a map)"))
 		return -EINVAL;
-	if (cfg_check_keys_scoped(pc, n, keys, FILTER_SCOPE_ROUTE, "in a route"))
+	if (cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_ROUTE, "in a route"))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "name")) && cfg_get_str(pc, v, &r->name))
 		rc = -EINVAL;
@@ -407,7 +406,7 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "upgrade_configs")) && cfg_upgrades_parse(pc, v, true, &r->upgrades, &r->nupgrades))
 		rc = -EINVAL;
-	if (cfg_parse_filters(pc, n, keys, FILTER_SCOPE_ROUTE, &own, &nown))
+	if (cfg_parse_filters(pc, n, keys, CFG_SCOPE_ROUTE, &own, &nown))
 		rc = -EINVAL;
 	if (!(r->chain = cfg_build_chain(pc, own, nown, 0, &r->nchain)))
 		return -ENOMEM;

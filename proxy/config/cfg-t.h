@@ -64,6 +64,7 @@ struct cfg_weighted {
 struct filter_conf {
 	const struct filter_ops *ops;
 	void *conf;			/* what ops->conf_parse returned; read-only */
+	const char *name;		/* the filter's key, for /config_dump */
 };
 
 /* What a matched route does. */
@@ -140,7 +141,7 @@ struct cfg_tls {
 	enum tls_mode mode;
 	bool server;
 	const char *cert, *key, *ca;	/* NULL when not given */
-	int min_version;		/* TLS1_2_VERSION by default */
+	int min_version;		/* TLS1_2_VERSION by default, or TLS1_3_VERSION (OpenSSL's numbers) */
 	const char **alpn;		/* listener: preference order; cluster: offered */
 	unsigned nalpn;
 	struct cfg_tls_sni *sni;	/* listener: per-name certificates */

@@ -19,33 +19,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "observe/accesslog.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
-#include "http/filter.h"
 #include "config/ytree.h"
 
 #define CFG_MAX_WORKERS		256
 #define CFG_MAX_FILE		(16u << 20)
 
+const struct cfg_hooks *cfg_hooks;
+
+void cfg_hooks_set(const struct cfg_hooks *h)
+{
+	cfg_hooks = h;
+}
+
+static const struct cfg_filter *find_filter(const char *name)
+{
+	for (unsigned i = 0; i < cfg_hooks->nfilters; i++)
+		if (strcmp(cfg_hooks->filters[i].name, name) == 0)
+			return &cfg_hooks->filters[i];
+	return NULL;
+}
+
 /* "key: value" allowed-key lists with the filters of one scope appended. */
 static const char **keys_with_filters(struct cfg_parse *pc, const char *const *base, unsigned scope)
 {
-	unsigned nb = 0, nf = 0, i = 0;
+	unsigned nb = 0, i = 0;
 	const char **v;
 
 	while (base[nb])
 		nb++;
-	for (const struct filter_ops *const *f = filter_table; *f; f++)
-		nf++;
-	if (!(v = cfg_zalloc_n(pc, nb + nf + 1, sizeof(*v))))
+	if (!(v = cfg_zalloc_n(pc, nb + cfg_hooks->nfilters + 1, sizeof(*v))))
 		return NULL;
 	for (; i < nb; i++)
 		v[i] = base[i];
-	for (const struct filter_ops *const *f = filter_table; *f; f++)
-		if ((*f)->scope & scope)
-			v[i++] = (*f)->name;
+	for (unsigned f = 0; f < cfg_hooks->nfilters; f++)
+		if (cfg_hooks->filters[f].scope & scope)
+			v[i++] = cfg_hooks->filters[f].name;
 	v[i] = NULL;
 	return v;
 }
@@ -61,21 +72,22 @@ int cfg_parse_filters(struct cfg_parse *pc, const struct ynode *map, const char 
 		return -ENOMEM;
 	for (unsigned i = 0; i < map->n; i++) {
 		const struct ynode *k = map->items[2 * i], *v = map->items[2 * i + 1];
-		const struct filter_ops *ops;
+		const struct cfg_filter *f;
 		unsigned before = pc->errs->n;
 		void *conf;
 
-		if (cfg_in_list(base, k->str) || !(ops = filter_find(k->str)) || !(ops->scope & scope))
+		if (cfg_in_list(base, k->str) || !(f = find_filter(k->str)) || !(f->scope & scope))
 			continue;
-		conf = ops->conf_parse ? ops->conf_parse(pc, v, scope) : (void *)ops;
+		conf = f->conf_parse ? f->conf_parse(pc, v, scope) : (void *)f->ops;
 		if (!conf) {
 			if (pc->errs->n == before)
-				cfg_error(pc, v, "%s: invalid configuration", ops->name);
+				cfg_error(pc, v, "%s: invalid configuration", f->name);
 			rc = -EINVAL;
 			continue;
 		}
-		(*out)[n].ops = ops;
+		(*out)[n].ops = f->ops;
 		(*out)[n].conf = conf;
+		(*out)[n].name = f->name;
 		n++;
 	}
 	*nout = n;
@@ -90,7 +102,7 @@ static void misplaced_filters(struct cfg_parse *pc, const struct ynode *map, con
 	for (unsigned i = 0; i < map->n; i++) {
 		const struct ynode *k = map->items[2 * i];
 
-		if (!cfg_in_list(allowed, k->str) && filter_find(k->str))
+		if (!cfg_in_list(allowed, k->str) && find_filter(k->str))
 			cfg_error(pc, k, "filter \"%s\" cannot be configured %s", k->str, where);
 	}
 }
@@ -115,7 +127,7 @@ int cfg_check_keys_scoped(struct cfg_parse *pc, const struct ynode *map, const c
 	for (unsigned i = 0; i < map->n; i++) {
 		const struct ynode *k = map->items[2 * i];
 
-		if (cfg_in_list(allowed, k->str) || !filter_find(k->str)) {
+		if (cfg_in_list(allowed, k->str) || !find_filter(k->str)) {
 			items[2 * n] = map->items[2 * i];
 			items[2 * n + 1] = map->items[2 * i + 1];
 			n++;
@@ -137,16 +149,17 @@ struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_co
 
 	if (!(chain = cfg_zalloc_n(pc, cfg->nfilters + nown, sizeof(*chain))))
 		return NULL;
-	for (const struct filter_ops *const *f = filter_table; *f; f++) {
+	for (unsigned f = 0; f < cfg_hooks->nfilters; f++) {
+		const struct filter_ops *ops = cfg_hooks->filters[f].ops;
 		const struct filter_conf *pick = NULL;
 
-		if (((*f)->flags & need) != need)
+		if ((cfg_hooks->filters[f].flags & need) != need)
 			continue;
 		for (unsigned i = 0; i < cfg->nfilters; i++)
-			if (cfg->filters[i].ops == *f)
+			if (cfg->filters[i].ops == ops)
 				pick = &cfg->filters[i];
 		for (unsigned i = 0; i < nown; i++)
-			if (own[i].ops == *f)
+			if (own[i].ops == ops)
 				pick = &own[i];
 		if (pick)
 			chain[n++] = *pick;
@@ -218,7 +231,7 @@ static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
 	if (cfg->access_log_path || fmt_node) {
 		const char *err = NULL;
 		size_t pos = 0;
-		struct al_format *f = al_format_parse(pc->arena, cfg->access_log_format, &err, &pos);
+		struct al_format *f = cfg_hooks->access_log_parse(pc->arena, cfg->access_log_format, &err, &pos);
 
 		if (!f) {
 			cfg_error(pc, fmt_node ? fmt_node : n, "invalid access log format at offset %zu: %s", pos,
@@ -261,7 +274,7 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 
 	if (cfg_expect_map(pc, root, "a map at the top of the config"))
 		return -EINVAL;
-	if (cfg_check_keys_scoped(pc, root, keys, FILTER_SCOPE_TOP, "at the top level"))
+	if (cfg_check_keys_scoped(pc, root, keys, CFG_SCOPE_TOP, "at the top level"))
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "node")) && parse_node(pc, v))
 		rc = -EINVAL;
@@ -275,9 +288,9 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "clusters")) && cfg_parse_clusters(pc, v))
 		rc = -EINVAL;
-	if (cfg_parse_filters(pc, root, keys, FILTER_SCOPE_TOP, &cfg->filters, &cfg->nfilters))
+	if (cfg_parse_filters(pc, root, keys, CFG_SCOPE_TOP, &cfg->filters, &cfg->nfilters))
 		rc = -EINVAL;
-	if (!(cfg->unrouted = cfg_build_chain(pc, NULL, 0, FILTER_FL_UNROUTED, &cfg->nunrouted)))
+	if (!(cfg->unrouted = cfg_build_chain(pc, NULL, 0, CFG_FILTER_FL_UNROUTED, &cfg->nunrouted)))
 		rc = -ENOMEM;
 	if ((v = yaml_get(root, "listeners")) && cfg_parse_listeners(pc, v))
 		rc = -EINVAL;
@@ -296,6 +309,10 @@ struct cfg *cfg_load_text(const char *text, size_t len, const char *name, struct
 		name = "<default>";
 	if (!errs->file)
 		errs->file = name;
+	if (!cfg_hooks) {
+		cfg_errs_add(errs, 0, 0, "cannot load a config before cfg_hooks_set() (server_hooks_install())");
+		return NULL;
+	}
 	if (!(pc.arena = arena_new(16384)) || !(cfg = arena_zalloc(pc.arena, sizeof(*cfg)))) {
 		cfg_errs_add(errs, 0, 0, "out of memory");
 		arena_free(pc.arena);
@@ -311,7 +328,7 @@ struct cfg *cfg_load_text(const char *text, size_t len, const char *name, struct
 	cfg->workers = default_workers();
 	cfg->drain_timeout_ms = 5000;
 	cfg->access_log_path = "/dev/stdout";
-	cfg->access_log_format = accesslog_default_format;
+	cfg->access_log_format = cfg_hooks->access_log_default_format;
 
 	if (!cfg->file || !cfg->node_id)
 		rc = -ENOMEM;

@@ -10,6 +10,7 @@
 
 struct ynode;
 struct evbuffer;
+struct filter_ops;
 
 /* Parse state handed to every conf_parse, including filters'. */
 struct cfg_parse {
@@ -18,6 +19,49 @@ struct cfg_parse {
 	struct cfg *cfg;
 	struct cfg_cluster *cluster;	/* the cluster being parsed (cluster-scope filters) */
 };
+
+/* Where a filter's key may appear (cfg_filter.scope; filter.h's FILTER_SCOPE_*). */
+#define CFG_SCOPE_TOP		0x01	/* at the top level of the config */
+#define CFG_SCOPE_ROUTE		0x02	/* in a route */
+#define CFG_SCOPE_CLUSTER	0x04	/* in a cluster */
+
+/* cfg_filter.flags (filter.h's FILTER_FL_*) */
+#define CFG_FILTER_FL_UNROUTED	0x01	/* in cfg->unrouted, the chain of requests no route matched */
+
+/* A filter as the config sees it: the YAML key it owns, where, and its parser. */
+struct cfg_filter {
+	const char *name;
+	unsigned scope;			/* CFG_SCOPE_* */
+	unsigned flags;			/* CFG_FILTER_FL_* */
+	/* The parsed config (on pc's arena), or NULL after cfg_error(); NULL: none, the conf is ops. */
+	void *(*conf_parse)(struct cfg_parse *pc, const struct ynode *node, unsigned scope);
+	const struct filter_ops *ops;	/* what filter_conf.ops holds; opaque here */
+};
+
+struct al_format;
+
+/* What the config needs from the layers above it for the blocks they own:
+ * the filters' sections, the context a tls: block becomes (built at load, so
+ * unreadable files are config errors) and the compiled access-log format.
+ * Handed over once by the top (server_hooks_install(), server.c) before the
+ * first cfg_load_*(); a load without them fails. */
+struct cfg_hooks {
+	const struct cfg_filter *filters;	/* in chain order */
+	unsigned nfilters;
+	/* Builds and registers t's context from its files (tls/tls.c); 0, or
+	 * -EINVAL after cfg_error() at n naming owner. */
+	int (*tls_build)(struct cfg_parse *pc, const struct ynode *n, const char *owner, struct cfg_tls *t);
+	/* Compiles an access-log format onto a (observe/accesslog.c); NULL with
+	 * *err and the byte offset *pos of the problem. */
+	struct al_format *(*access_log_parse)(struct arena *a, const char *fmt, const char **err, size_t *pos);
+	const char *access_log_default_format;	/* when access_log: gives none */
+};
+
+void cfg_hooks_set(const struct cfg_hooks *h);
+
+/* ALPN protocols the downstream codecs can serve, NULL-terminated: a listener's
+ * default list, and what tls.c selects from a client's offer. */
+extern const char *const cfg_tls_served_alpn[];
 
 /* Loads and fully validates a config. On any error returns NULL and errs holds
  * every problem found as "FILE:LINE:COL: message". */

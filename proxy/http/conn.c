@@ -19,7 +19,7 @@
 #include "http/h1-server.h"
 #include "http/h2.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "core/worker.h"
 

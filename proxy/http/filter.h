@@ -13,7 +13,7 @@
  * chain; the filter later calls stream_resume(). A filter that answers locally
  * calls stream_local_reply() and returns FILTER_STOP. Any hook may be NULL.
  *
- * Stats: a filter declares its own in .stats (observe/stats.h: names, types,
+ * Stats: a filter declares its own in .stats (core/stats.h: names, types,
  * scope), registered at startup by filters_init(); it counts them at the
  * offset the registration wrote, e.g.
  * stats_inc(s->listener->stats_base + rbac_stats + RBAC_ALLOWED). */
@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "config/cfg.h"
 
 struct stream;
 struct evbuffer;
@@ -61,15 +63,18 @@ struct attempt {
 	uint64_t retry_in_ms;	/* out, with FILTER_RETRY: backoff before the next attempt */
 };
 
-#define FILTER_SCOPE_TOP	0x01	/* key allowed at the top level of the config */
-#define FILTER_SCOPE_ROUTE	0x02	/* key allowed in a route */
-#define FILTER_SCOPE_CLUSTER	0x04	/* key allowed in a cluster; only on_attempt runs, with state NULL */
+/* The config reads a filter's name, scope, flags and conf_parse through the
+ * struct cfg_filter server.c makes of each (cfg.h), so the bits are its. */
+#define FILTER_SCOPE_TOP	CFG_SCOPE_TOP		/* key allowed at the top level of the config */
+#define FILTER_SCOPE_ROUTE	CFG_SCOPE_ROUTE		/* key allowed in a route */
+#define FILTER_SCOPE_CLUSTER	CFG_SCOPE_CLUSTER	/* key allowed in a cluster; only on_attempt runs,
+							 * with state NULL */
 
 /* Also runs for requests that match no route (404 NR), with the top-level
  * config: for observers (spans, metrics) that must see every request, as
  * Envoy's connection manager traces and Istio's stats count them. Policy
  * (RBAC, faults, rewrites) has no business with a request going nowhere. */
-#define FILTER_FL_UNROUTED	0x01
+#define FILTER_FL_UNROUTED	CFG_FILTER_FL_UNROUTED
 
 struct filter_ops {
 	const char *name;

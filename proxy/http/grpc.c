@@ -6,7 +6,7 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "http/grpc.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 
 bool grpc_is_request(const struct http_req_head *req)

@@ -22,7 +22,7 @@
 #include "http/h2-session.h"
 #include "core/log.h"
 #include "http/rqtimeout.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "http/tunnel.h"
 #include "core/worker.h"

@@ -1,6 +1,6 @@
 /* Downstream request timeouts. See rqtimeout.h. */
 #include "http/rqtimeout.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 
 static uint64_t after(uint64_t t, uint64_t d)

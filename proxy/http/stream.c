@@ -8,7 +8,6 @@
 
 #include <event2/buffer.h>
 
-#include "observe/accesslog.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
@@ -17,13 +16,19 @@
 #include "http/grpc.h"
 #include "http/path.h"
 #include "core/log.h"
-#include "route/router.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "http/tunnel.h"
 #include "core/worker.h"
 
 #define REQ_BODY_HIGH_WATERMARK (1024 * 1024)
+
+static const struct stream_cbs *up;	/* stream_set_cbs() */
+
+void stream_set_cbs(const struct stream_cbs *cbs)
+{
+	up = cbs;
+}
 
 static void stream_finish(struct stream *s);
 
@@ -246,7 +251,7 @@ void stream_shadow_start(struct stream *m)
 {
 	hold(m);
 	m->flags |= ST_FL_FORWARDED;
-	router_forward(m);
+	up->forward(m);
 	release(m);
 }
 
@@ -351,7 +356,7 @@ static void push_request_data(struct stream *s, struct evbuffer *buf, bool end)
 			return;
 		}
 	}
-	router_send_data(s, buf, end);
+	up->send_data(s, buf, end);
 }
 
 /* Continues request-header iteration at s->req_next; ends in the router, or
@@ -389,7 +394,7 @@ static void run_request_headers(struct stream *s)
 		return;
 	}
 	s->flags |= ST_FL_FORWARDED;
-	router_forward(s);
+	up->forward(s);
 	if (stream_over(s))
 		return;
 	if (s->req_body && (evbuffer_get_length(s->req_body) || (s->flags & ST_FL_REQ_END))) {
@@ -434,8 +439,6 @@ static int normalize_path(struct stream *s)
 
 void stream_on_request_headers(struct stream *s)
 {
-	const struct cfg_vhost *vh = NULL;
-
 	hold(s);
 	s->flags |= ST_FL_REQ_HEADERS;
 	if (s->listener) {
@@ -446,9 +449,8 @@ void stream_on_request_headers(struct stream *s)
 		stream_local_reply(s, 500, "out of memory", RF_LR, "out_of_memory");
 		goto out;
 	}
-	if (s->listener && !(s->flags & (ST_FL_BAD_PATH | ST_FL_PATH_REDIRECT)))
-		vh = router_find_vhost(s->listener, s->req.authority);
-	s->route = vh ? router_match(vh, &s->req) : NULL;
+	s->route = s->listener && !(s->flags & (ST_FL_BAD_PATH | ST_FL_PATH_REDIRECT)) ?
+		   up->route(s->listener, &s->req) : NULL;
 	/* No route (or a path refused above): only the observers (spans,
 	 * metrics) run, and the answer comes where the router would have. */
 	if (s->listener && !s->route && !(s->flags & (ST_FL_BAD_PATH | ST_FL_PATH_REDIRECT)))
@@ -604,7 +606,7 @@ void stream_on_downstream_drained(struct stream *s)
 {
 	hold(s);
 	if (!(s->flags & (ST_FL_FINISHED | ST_FL_RESET)))
-		router_on_downstream_drained(s);
+		up->downstream_drained(s);
 	release(s);
 }
 
@@ -675,7 +677,7 @@ static void local_reply(struct stream *s, int status, int grpc, const char *body
 	}
 	s->flags |= ST_FL_LOCAL_REPLY;
 	s->info.code_details = details;
-	router_abort(s);
+	up->abort(s);
 	/* Only the filters that saw the request see the reply. */
 	s->resp_next = s->req_next;
 	memset(&s->resp, 0, sizeof(s->resp));
@@ -722,7 +724,7 @@ void stream_reset(struct stream *s, uint32_t rflags, const char *details)
 		if (!*s->info.code_details)
 			s->info.code_details = details;
 		s->flags |= ST_FL_RESET;
-		router_abort(s);
+		up->abort(s);
 		s->codec->reset(s);
 		stream_finish(s);
 	}
@@ -737,7 +739,7 @@ void stream_on_downstream_reset(struct stream *s)
 		if (!*s->info.code_details)
 			s->info.code_details = "downstream_remote_disconnect";
 		s->flags |= ST_FL_RESET;
-		router_abort(s);
+		up->abort(s);
 		stream_finish(s);
 	}
 	release(s);
@@ -753,7 +755,7 @@ static void stream_finish(struct stream *s)
 		return;
 	s->flags |= ST_FL_FINISHED;
 	s->info.end_mono_us = util_mono_us();
-	router_abort(s);
+	up->abort(s);
 	grpc_count_stats(s);
 	dur_ms = (s->info.end_mono_us - s->info.start_mono_us) / 1000;
 	if (s->listener && (s->flags & ST_FL_REQ_HEADERS)) {
@@ -769,8 +771,7 @@ static void stream_finish(struct stream *s)
 			fc->ops->on_log(s, fc->conf, s->fstate[i]);
 	}
 	if (cfg->access_log && !(s->flags & ST_FL_SHADOW) && (s->flags & ST_FL_REQ_HEADERS || s->info.response_code)) {
-		al_format_line(cfg->access_log, s, s->worker->log_buf);
-		worker_log_flush_maybe(s->worker);
+		up->log(s);
 	}
 	for (unsigned i = 0; i < s->nchain && (s->flags & (ST_FL_ROUTED | ST_FL_UNROUTED)); i++) {
 		const struct filter_conf *fc = &s->chain[i];

@@ -1,10 +1,13 @@
 /* Stream lifecycle and the filter chain driver. Codecs call the stream_on_*
- * entry points; the router is the terminal step of the request path. */
+ * entry points; the router is the terminal step of the request path, reached
+ * through struct stream_cbs like everything else above the stream. */
 #ifndef WM_STREAM_H
 #define WM_STREAM_H
 
 #include "http/stream-t.h"
 
+struct cfg_listener;
+struct cfg_route;
 struct event_base;
 struct filter_conf;
 struct router_ctx;
@@ -30,6 +33,28 @@ struct codec_ops {
 	/* Abort the stream (HTTP/1: close the connection). */
 	void (*reset)(struct stream *s);
 };
+
+/* What a stream calls above the http layer: the route lookup, the router
+ * (the terminal step after the last filter: route/router.c) and the access
+ * log (observe/accesslog.c). One table for the process, handed over by the
+ * top (server_hooks_install(), server.c) before the first stream. */
+struct stream_cbs {
+	/* The route for req on listener l; NULL when none matches. */
+	const struct cfg_route *(*route)(const struct cfg_listener *l, const struct http_req_head *req);
+	/* Forwards the stream upstream (after the request-header filters). */
+	void (*forward)(struct stream *s);
+	/* More request body for the upstream. */
+	void (*send_data)(struct stream *s, struct evbuffer *buf, bool end);
+	/* Backpressure from downstream: the client's output drained. */
+	void (*downstream_drained)(struct stream *s);
+	/* Abort the upstream side of s (client went away or the stream failed);
+	 * harmless when nothing was forwarded. */
+	void (*abort)(struct stream *s);
+	/* The stream finished: log it with its snapshot's access log (set). */
+	void (*log)(struct stream *s);
+};
+
+void stream_set_cbs(const struct stream_cbs *cbs);
 
 #define ST_FL_REQ_HEADERS	0x0001	/* request headers received */
 #define ST_FL_REQ_END		0x0002	/* request fully received from the client */

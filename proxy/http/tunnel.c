@@ -5,7 +5,7 @@
 #include "config/cfg.h"
 #include "http/stream.h"
 #include "http/tunnel.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 
 void tunnel_h2_connect(struct http_req_head *r)
 {

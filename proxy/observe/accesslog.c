@@ -26,7 +26,8 @@
 #include "core/arena.h"
 #include "config/cfg-t.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
+#include "core/worker.h"
 #include "http/stream.h"
 
 #define AL_MAX_QUEUED (16u << 20)
@@ -580,6 +581,12 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 	}
 	if (b.n)
 		evbuffer_add(out, b.buf, b.n);
+}
+
+void accesslog_stream(struct stream *s)
+{
+	al_format_line(s->cfg->access_log, s, s->worker->log_buf);
+	worker_log_flush_maybe(s->worker);
 }
 
 /* The logger thread's state; everything but fd is under mu. */

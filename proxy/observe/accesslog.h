@@ -24,6 +24,11 @@ struct al_format *al_format_parse(struct arena *a, const char *fmt, const char *
 /* Appends one formatted line for s to out. */
 void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out);
 
+/* Formats s's line with its snapshot's format (cfg->access_log, which must be
+ * set) into its worker's buffer, handed to the logger thread when full
+ * (stream_cbs.log). Worker thread. */
+void accesslog_stream(struct stream *s);
+
 /* Writes Envoy's short response-flag list ("UF,URX", or "-" when none) to buf,
  * NUL-terminated and truncated to len. Returns the length written. */
 size_t al_response_flags(uint32_t flags, char *buf, size_t len);

@@ -10,7 +10,7 @@
 #include <event2/buffer.h>
 
 #include "observe/metrics.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "core/util.h"
 
 #define TABLE_SLOTS (2 * METRICS_MAX_SERIES)	/* open addressing, load ≤ 1/2 */

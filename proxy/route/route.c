@@ -229,3 +229,10 @@ const struct cfg_cluster *router_pick_cluster(const struct cfg_route *rt, uint64
 	}
 	return rt->weighted[rt->nweighted - 1].cluster;
 }
+
+const struct cfg_route *router_route(const struct cfg_listener *l, const struct http_req_head *req)
+{
+	const struct cfg_vhost *vh = router_find_vhost(l, req->authority);
+
+	return vh ? router_match(vh, req) : NULL;
+}

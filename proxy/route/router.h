@@ -47,6 +47,10 @@ const struct cfg_vhost *router_find_vhost(const struct cfg_listener *l, const ch
 /* First route of vh whose match accepts the request; NULL when none. */
 const struct cfg_route *router_match(const struct cfg_vhost *vh, const struct http_req_head *req);
 
+/* The route of a request on listener l: router_match() in the virtual host of
+ * its authority; NULL when none (stream_cbs.route). */
+const struct cfg_route *router_route(const struct cfg_listener *l, const struct http_req_head *req);
+
 /* Cluster for a route; for weighted routes r is a uniform random value. */
 const struct cfg_cluster *router_pick_cluster(const struct cfg_route *rt, uint64_t r);
 

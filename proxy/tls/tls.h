@@ -24,16 +24,11 @@ struct sock;
 struct ssl_st;
 struct ynode;
 
-/* Parses a tls: block into *out (NULL for mode DISABLE) and builds its
- * context, so unreadable or mismatched files are config errors at FILE:LINE:COL.
- * server: a listener's block (else a cluster's). proto is the listener's or
- * cluster's HTTP version: it picks the ALPN list when the block gives none
- * (listener auto: h2, http/1.1; cluster http2: h2). 0 or -EINVAL after cfg_error(). */
-int tls_conf_parse(struct cfg_parse *pc, const struct ynode *n, bool server, const char *owner,
-		   enum http_proto proto, struct cfg_tls **out);
-
-/* Mode name as written in the config ("STRICT"). */
-const char *tls_mode_name(enum tls_mode m);
+/* Builds the context of t, a tls: block config/cfg-tls.c parsed (n), and
+ * registers it for certificate reload: config's cfg_hooks.tls_build, so
+ * unreadable or mismatched files are config errors at FILE:LINE:COL. 0,
+ * -EINVAL after cfg_error() naming owner, or -ENOMEM. */
+int tls_build(struct cfg_parse *pc, const struct ynode *n, const char *owner, struct cfg_tls *t);
 
 /* A session on t's current context: server side for a downstream connection,
  * client side (SNI, ALPN, peer verification) for an upstream one. NULL on

@@ -15,7 +15,7 @@
 #include "upstream/cluster.h"
 #include "core/ev.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "upstream/edf.h"
 #include "upstream/maglev.h"
 #include "upstream/upstream.h"

@@ -14,7 +14,7 @@
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "upstream/cluster.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "upstream/upstream.h"
 #include "core/worker.h"

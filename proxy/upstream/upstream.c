@@ -15,7 +15,7 @@
 #include "config/cfg.h"
 #include "upstream/cluster.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "tls/tls.h"
 #include "upstream/upcodec.h"

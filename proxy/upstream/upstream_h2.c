@@ -24,7 +24,7 @@
 #include "upstream/cluster.h"
 #include "http/h2-session.h"
 #include "core/log.h"
-#include "observe/stats.h"
+#include "core/stats.h"
 #include "http/stream.h"
 #include "upstream/upcodec.h"
 #include "core/worker.h"

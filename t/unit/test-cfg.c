@@ -13,6 +13,7 @@
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "config/ytree.h"
+#include "server.h"
 #include "t/unit/tap.h"
 
 /* The example (with a concrete format string). */
@@ -509,6 +510,7 @@ static void test_upgrades(void)
 
 int main(void)
 {
+	server_hooks_install();
 	test_example();
 	test_defaults();
 	test_errors();

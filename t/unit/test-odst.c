@@ -6,6 +6,7 @@
 
 #include "config/cfg.h"
 #include "mesh/odst.h"
+#include "server.h"
 #include "t/unit/tap.h"
 
 static const char conf[] =
@@ -150,6 +151,7 @@ static void test_errors(void)
 
 int main(void)
 {
+	server_hooks_install();
 	test_sniff();
 	test_find();
 	test_errors();

@@ -14,6 +14,7 @@
 #include "http/stream.h"
 #include "core/worker.h"
 #include "config/ytree.h"
+#include "server.h"
 #include "t/unit/tap.h"
 
 extern const struct filter_ops retry_filter;
@@ -259,6 +260,7 @@ int main(void)
 	struct event_base *base = event_base_new();
 	struct cfg *c;
 
+	server_hooks_install();
 	cfg_errs_init(&errs, "policy.yaml");
 	c = cfg_load_text(conf, sizeof(conf) - 1, "policy.yaml", &errs);
 	for (unsigned i = 0; i < errs.n; i++)

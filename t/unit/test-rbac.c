@@ -12,6 +12,7 @@
 #include "filters/rbac.h"
 #include "http/stream.h"
 #include "http/path.h"
+#include "server.h"
 #include "t/unit/tap.h"
 
 static struct cfg *cfg;
@@ -255,6 +256,7 @@ static void test_errors(void)
 
 int main(void)
 {
+	server_hooks_install();
 	test_seed();
 	test_kinds();
 	test_errors();

@@ -2,6 +2,7 @@
  * host precedence and weighted cluster picks. */
 #include "config/cfg.h"
 #include "route/router.h"
+#include "server.h"
 #include "t/unit/tap.h"
 
 static const char conf[] =
@@ -260,6 +261,7 @@ int main(void)
 {
 	struct cfg_errs e;
 
+	server_hooks_install();
 	cfg_errs_init(&e, "route.yaml");
 	cfg = cfg_load_text(conf, strlen(conf), "route.yaml", &e);
 	for (unsigned i = 0; i < e.n; i++)

@@ -1,4 +1,6 @@
 /* The admin endpoint: libevent's evhttp on the main thread's event_base.
+ * It sits at the top with server.c because it reads every layer (stats,
+ * clusters, config snapshots) and drives the server (drain, state).
  *
  * Everything it reads (stats registry, cluster runtime, config snapshots) is
  * main-thread state or safe to read from the main thread, so handlers render
@@ -20,7 +22,7 @@
 
 #include "config.h"
 
-#include "observe/admin.h"
+#include "admin.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
 #include "upstream/cluster.h"
