@@ -33,7 +33,6 @@ struct evbuffer;
 /* The HTTP/1.1 server codec's (h1-server.c), in the same word so that its
  * parser loop can stop on either kind (h1_feed_until). */
 #define CONN_FL_PAUSED		0x100	/* parser paused after a complete request */
-#define CONN_FL_DISCARD		0x200	/* rest of the current request belongs to a finished stream */
 #define CONN_FL_BP_READ		0x400	/* reading paused by upstream backpressure */
 #define CONN_FL_WANT_DRAIN	0x800	/* tell the stream when output drains */
 #define CONN_FL_RESP_CHUNKED	0x1000	/* current response is chunk-encoded */

@@ -102,7 +102,7 @@ static int on_message_begin(llhttp_t *p)
 	struct conn *c = P(p);
 
 	h1_acc_reset(&c->acc);
-	c->flags &= ~(CONN_FL_REQ_DONE | CONN_FL_DISCARD | CONN_FL_RESP_CHUNKED | CONN_FL_RESP_NO_BODY);
+	c->flags &= ~(CONN_FL_REQ_DONE | CONN_FL_RESP_CHUNKED | CONN_FL_RESP_NO_BODY);
 	c->err_status = 0;
 	c->cur = stream_new(c->w, c, &h1_codec, c);
 	if (!c->cur)
@@ -452,8 +452,8 @@ static void h1_done(struct stream *s)
 	c->cur = NULL;
 	c->flags &= ~(CONN_FL_WANT_DRAIN | CONN_FL_UPGRADE_REQ);
 	h1_pause_read(s, false);
-	if (!(c->flags & CONN_FL_REQ_DONE))
-		c->flags |= CONN_FL_DISCARD;	/* early answer: read and drop the rest */
+	/* After an early answer the rest of the request still arrives: with
+	 * c->cur gone, the body callbacks read and drop it. */
 	if (c->flags & CONN_FL_PAUSED) {
 		c->flags &= ~CONN_FL_PAUSED;
 		h1_resume(&c->parser);
