@@ -445,19 +445,15 @@ static int parse_cidrs(struct cfg_parse *pc, const struct ynode *map, const char
 
 /* Parses a list (what it should be, for the error) into an arena array of
  * size-byte items, each with fn. */
-static int parse_list(struct cfg_parse *pc, const struct ynode *v, const char *what, size_t size,
-		      int (*fn)(struct cfg_parse *, const struct ynode *, void *), void **out, unsigned *nout)
+static int parse_list(struct cfg_parse *pc, const struct ynode *v, const char *what, size_t size, cfg_item_fn *fn,
+		      void **out, unsigned *nout)
 {
 	int rc = 0;
 
 	if (cfg_expect_seq(pc, v, what))
 		return -EINVAL;
-	if (!(*out = arena_zalloc(pc->arena, size * (v->n ? v->n : 1))))
+	if (!(*out = cfg_parse_items(pc, v, size, fn, nout, &rc)))
 		return -ENOMEM;
-	*nout = v->n;
-	for (unsigned i = 0; i < v->n; i++)
-		if (fn(pc, v->items[i], (char *)*out + size * i))
-			rc = -EINVAL;
 	return rc;
 }
 

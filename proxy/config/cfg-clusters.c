@@ -18,8 +18,9 @@ const char *const cfg_lb_names[] = {
 	[LB_MAGLEV] = "MAGLEV",
 };
 
-static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, struct cfg_endpoint *ep)
+static int parse_endpoint(struct cfg_parse *pc, const struct ynode *n, void *item)
 {
+	struct cfg_endpoint *ep = item;
 	static const char *const keys[] = { "address", "weight", NULL };
 	const struct ynode *v;
 	int rc = 0;
@@ -196,15 +197,10 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	    cfg_get_nonempty_str(pc, v, &c->name, "cluster name must not be empty"))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "endpoints", "cluster")) ||
-	    cfg_expect_items(pc, v, "a list of endpoints", "cluster \"%s\" has no endpoints", c->name ? c->name : "")) {
+	    cfg_expect_items(pc, v, "a list of endpoints", "cluster \"%s\" has no endpoints", c->name ? c->name : ""))
 		rc = -EINVAL;
-	} else {
-		if (!(c->endpoints = cfg_items(pc, v, sizeof(*c->endpoints), &c->nendpoints)))
-			return -ENOMEM;
-		for (unsigned i = 0; i < v->n; i++)
-			if (parse_endpoint(pc, v->items[i], &c->endpoints[i]))
-				rc = -EINVAL;
-	}
+	else if (!(c->endpoints = cfg_parse_items(pc, v, sizeof(*c->endpoints), parse_endpoint, &c->nendpoints, &rc)))
+		return -ENOMEM;
 	if ((v = yaml_get(n, "connect_timeout"))) {
 		if (cfg_get_duration(pc, v, &c->connect_timeout_ms)) {
 			rc = -EINVAL;

@@ -8,7 +8,7 @@
 #include "core/json.h"
 
 /* Envoy's JSON form of a duration: "5s", "0.250s". */
-static void dump_duration(struct json_w *w, uint64_t ms)
+static void dump_duration(struct json_w *w, const char *key, uint64_t ms)
 {
 	char buf[32];
 
@@ -17,12 +17,12 @@ static void dump_duration(struct json_w *w, uint64_t ms)
 			 (unsigned long long)(ms % 1000));
 	else
 		snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ms / 1000));
-	json_str(w, buf);
+	json_kstr(w, key, buf);
 }
 
-static void dump_filters(struct json_w *w, const struct filter_conf *fc, unsigned n)
+static void dump_filters(struct json_w *w, const char *key, const struct filter_conf *fc, unsigned n)
 {
-	json_open(w, '[');
+	json_kopen(w, key, '[');
 	for (unsigned i = 0; i < n; i++)
 		json_str(w, fc[i].name);
 	json_close(w, ']');
@@ -33,18 +33,15 @@ static void dump_weighted(struct json_w *w, const char *key, const char *name, u
 {
 	json_open(w, '{');
 	json_kstr(w, key, name);
-	json_key(w, "weight");
-	json_uint(w, weight);
+	json_kuint(w, "weight", weight);
 	json_close(w, '}');
 }
 
 static void dump_value_matches(struct json_w *w, const char *key, const struct cfg_value_match *vm, unsigned n)
 {
-	json_key(w, key);
-	json_open(w, '{');
+	json_kopen(w, key, '{');
 	for (unsigned i = 0; i < n; i++) {
-		json_key(w, vm[i].name);
-		json_open(w, '{');
+		json_kopen(w, vm[i].name, '{');
 		json_key(w, cfg_hm_names[vm[i].type]);
 		if (vm[i].type == HM_PRESENT)
 			json_bool(w, vm[i].present);
@@ -62,14 +59,12 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 
 	json_open(w, '{');
 	json_kstr(w, "name", r->name);
-	json_key(w, "match");
-	json_open(w, '{');
+	json_kopen(w, "match", '{');
 	json_kstr(w, kinds[m->kind], m->value);
 	if (m->nheaders)
 		dump_value_matches(w, "headers", m->headers, m->nheaders);
 	if (m->nmethods) {
-		json_key(w, "methods");
-		json_open(w, '[');
+		json_kopen(w, "methods", '[');
 		for (unsigned i = 0; i < m->nmethods; i++)
 			json_str(w, m->methods[i]);
 		json_close(w, ']');
@@ -78,12 +73,10 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 		dump_value_matches(w, "query_params", m->query, m->nquery);
 	json_close(w, '}');
 	if (r->timeout_ms) {
-		json_key(w, "timeout");
-		dump_duration(w, r->timeout_ms);
+		dump_duration(w, "timeout", r->timeout_ms);
 	}
 	if (r->rewrite_prefix || r->rewrite_host) {
-		json_key(w, "rewrite");
-		json_open(w, '{');
+		json_kopen(w, "rewrite", '{');
 		if (r->rewrite_prefix)
 			json_kstr(w, "prefix", r->rewrite_prefix);
 		if (r->rewrite_host)
@@ -93,13 +86,11 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 	if (r->action == RA_REDIRECT) {
 		const struct cfg_redirect *rd = &r->redirect;
 
-		json_key(w, "redirect");
-		json_open(w, '{');
+		json_kopen(w, "redirect", '{');
 		if (rd->host)
 			json_kstr(w, "host", rd->host);
 		if (rd->port) {
-			json_key(w, "port");
-			json_uint(w, rd->port);
+			json_kuint(w, "port", rd->port);
 		}
 		if (rd->scheme)
 			json_kstr(w, "scheme", rd->scheme);
@@ -107,40 +98,31 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 			json_kstr(w, "path", rd->path);
 		if (rd->prefix)
 			json_kstr(w, "prefix", rd->prefix);
-		json_key(w, "response_code");
-		json_uint(w, (uint64_t)rd->code);
-		json_key(w, "strip_query");
-		json_bool(w, rd->strip_query);
+		json_kuint(w, "response_code", (uint64_t)rd->code);
+		json_kbool(w, "strip_query", rd->strip_query);
 		json_close(w, '}');
 	} else if (r->action == RA_DIRECT) {
-		json_key(w, "direct_response");
-		json_open(w, '{');
-		json_key(w, "status");
-		json_uint(w, (uint64_t)r->direct_status);
+		json_kopen(w, "direct_response", '{');
+		json_kuint(w, "status", (uint64_t)r->direct_status);
 		json_kstr(w, "body", r->direct_body);
 		json_close(w, '}');
 	}
 	if (r->action != RA_CLUSTER) {
-		json_key(w, "filters");
-		dump_filters(w, r->chain, r->nchain);
+		dump_filters(w, "filters", r->chain, r->nchain);
 		json_close(w, '}');
 		return;
 	}
-	json_key(w, "route");
-	json_open(w, '{');
+	json_kopen(w, "route", '{');
 	if (r->cluster) {
 		json_kstr(w, "cluster", r->cluster->name);
 	} else {
-		json_key(w, "weighted");
-		json_open(w, '[');
-		for (unsigned i = 0; i < r->nweighted; i++) {
+		json_kopen(w, "weighted", '[');
+		for (unsigned i = 0; i < r->nweighted; i++)
 			dump_weighted(w, "cluster", r->weighted[i].cluster_name, r->weighted[i].weight);
-		}
 		json_close(w, ']');
 	}
 	json_close(w, '}');
-	json_key(w, "filters");
-	dump_filters(w, r->chain, r->nchain);
+	dump_filters(w, "filters", r->chain, r->nchain);
 	json_close(w, '}');
 }
 
@@ -154,47 +136,35 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 	json_kstr(w, "name", l->name);
 	json_kstr(w, "address", l->address);
 	json_kstr(w, "direction", dirs[l->direction]);
-	json_key(w, "idle_timeout");
-	dump_duration(w, l->idle_timeout_ms);
-	json_key(w, "request_headers_timeout");
-	dump_duration(w, l->request_headers_timeout_ms);
-	json_key(w, "request_timeout");
-	dump_duration(w, l->request_timeout_ms);
-	json_key(w, "stream_idle_timeout");
-	dump_duration(w, l->stream_idle_timeout_ms);
-	json_key(w, "transport_socket_connect_timeout");
-	dump_duration(w, l->transport_socket_connect_timeout_ms);
-	json_key(w, "normalize_path");
-	json_bool(w, l->path.normalize);
-	json_key(w, "merge_slashes");
-	json_bool(w, l->path.merge_slashes);
+	dump_duration(w, "idle_timeout", l->idle_timeout_ms);
+	dump_duration(w, "request_headers_timeout", l->request_headers_timeout_ms);
+	dump_duration(w, "request_timeout", l->request_timeout_ms);
+	dump_duration(w, "stream_idle_timeout", l->stream_idle_timeout_ms);
+	dump_duration(w, "transport_socket_connect_timeout", l->transport_socket_connect_timeout_ms);
+	json_kbool(w, "normalize_path", l->path.normalize);
+	json_kbool(w, "merge_slashes", l->path.merge_slashes);
 	json_kstr(w, "path_with_escaped_slashes_action", cfg_slash_actions[l->path.escaped_slashes]);
 	if (l->default_host_for_http_10)
 		json_kstr(w, "default_host_for_http_10", l->default_host_for_http_10);
 	if (l->original_dst) {
-		json_key(w, "original_dst");
-		json_bool(w, true);
+		json_kbool(w, "original_dst", true);
 		json_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
 	}
 	if (!l->bind_to_port) {
-		json_key(w, "bind_to_port");
-		json_bool(w, false);
+		json_kbool(w, "bind_to_port", false);
 	}
 	json_kstr(w, "tls_mode", cfg_tls_mode_names[l->tls ? l->tls->mode : TLS_DISABLE]);
-	json_key(w, "virtual_hosts");
-	json_open(w, '[');
+	json_kopen(w, "virtual_hosts", '[');
 	for (unsigned i = 0; i < l->nvhosts; i++) {
 		const struct cfg_vhost *vh = &l->vhosts[i];
 
 		json_open(w, '{');
 		json_kstr(w, "name", vh->name);
-		json_key(w, "domains");
-		json_open(w, '[');
+		json_kopen(w, "domains", '[');
 		for (unsigned j = 0; j < vh->ndomains; j++)
 			json_str(w, vh->domains[j]);
 		json_close(w, ']');
-		json_key(w, "routes");
-		json_open(w, '[');
+		json_kopen(w, "routes", '[');
 		for (unsigned j = 0; j < vh->nroutes; j++)
 			dump_route(w, &vh->routes[j]);
 		json_close(w, ']');
@@ -208,16 +178,12 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 {
 	json_open(w, '{');
 	json_kstr(w, "name", c->name);
-	json_key(w, "endpoints");
-	json_open(w, '[');
-	for (unsigned i = 0; i < c->nendpoints; i++) {
+	json_kopen(w, "endpoints", '[');
+	for (unsigned i = 0; i < c->nendpoints; i++)
 		dump_weighted(w, "address", c->endpoints[i].address, c->endpoints[i].weight);
-	}
 	json_close(w, ']');
-	json_key(w, "connect_timeout");
-	dump_duration(w, c->connect_timeout_ms);
-	json_key(w, "lb");
-	json_open(w, '{');
+	dump_duration(w, "connect_timeout", c->connect_timeout_ms);
+	json_kopen(w, "lb", '{');
 	json_kstr(w, "type", cfg_lb_names[c->lb]);
 	if (c->lb == LB_LEAST_REQUEST) {
 		char bias[32];
@@ -227,32 +193,23 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 		json_kraw(w, "active_request_bias", bias);
 	}
 	if (c->hash_on != HASH_NONE) {
-		json_key(w, "hash_on");
-		json_open(w, '{');
+		json_kopen(w, "hash_on", '{');
 		if (c->hash_on == HASH_SOURCE_IP) {
-			json_key(w, "source_ip");
-			json_bool(w, true);
+			json_kbool(w, "source_ip", true);
 		} else {
 			json_kstr(w, c->hash_on == HASH_HEADER ? "header" : "cookie", c->hash_key);
 		}
 		json_close(w, '}');
 	}
 	json_close(w, '}');
-	json_key(w, "connection_pool");
-	json_open(w, '{');
-	json_key(w, "max_connections");
-	json_uint(w, c->pool.max_connections);
-	json_key(w, "max_pending_requests");
-	json_uint(w, c->pool.max_pending_requests);
-	json_key(w, "max_requests");
-	json_uint(w, c->pool.max_requests);
-	json_key(w, "max_requests_per_connection");
-	json_uint(w, c->pool.max_requests_per_connection);
-	json_key(w, "max_retries");
-	json_uint(w, c->pool.max_retries);
+	json_kopen(w, "connection_pool", '{');
+	json_kuint(w, "max_connections", c->pool.max_connections);
+	json_kuint(w, "max_pending_requests", c->pool.max_pending_requests);
+	json_kuint(w, "max_requests", c->pool.max_requests);
+	json_kuint(w, "max_requests_per_connection", c->pool.max_requests_per_connection);
+	json_kuint(w, "max_retries", c->pool.max_retries);
 	json_close(w, '}');
-	json_key(w, "filters");
-	dump_filters(w, c->filters, c->nfilters);
+	dump_filters(w, "filters", c->filters, c->nfilters);
 	json_kstr(w, "tls_mode", cfg_tls_mode_names[c->tls ? c->tls->mode : TLS_DISABLE]);
 	if (c->source_address)
 		json_kstr(w, "source_address", c->source_address);
@@ -266,10 +223,8 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	json_init(&w, out, 2);
 	json_open(&w, '{');
 	json_kstr(&w, "file", c->file);
-	json_key(&w, "generation");
-	json_uint(&w, c->generation);
-	json_key(&w, "node");
-	json_open(&w, '{');
+	json_kuint(&w, "generation", c->generation);
+	json_kopen(&w, "node", '{');
 	json_kstr(&w, "id", c->node_id);
 	json_kstr(&w, "cluster", c->node_cluster);
 	if (c->node_workload)
@@ -281,10 +236,8 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	if (c->node_service)
 		json_kstr(&w, "service", c->node_service);
 	json_close(&w, '}');
-	json_key(&w, "workers");
-	json_uint(&w, c->workers);
-	json_key(&w, "drain_timeout");
-	dump_duration(&w, c->drain_timeout_ms);
+	json_kuint(&w, "workers", c->workers);
+	dump_duration(&w, "drain_timeout", c->drain_timeout_ms);
 	json_key(&w, "admin");
 	if (c->admin_address) {
 		json_open(&w, '{');
@@ -293,20 +246,16 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	} else {
 		json_str(&w, NULL);
 	}
-	json_key(&w, "access_log");
-	json_open(&w, '{');
+	json_kopen(&w, "access_log", '{');
 	json_kstr(&w, "path", c->access_log_path ? c->access_log_path : "off");
 	json_kstr(&w, "format", c->access_log_format);
 	json_close(&w, '}');
-	json_key(&w, "filters");
-	dump_filters(&w, c->filters, c->nfilters);
-	json_key(&w, "listeners");
-	json_open(&w, '[');
+	dump_filters(&w, "filters", c->filters, c->nfilters);
+	json_kopen(&w, "listeners", '[');
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		dump_listener(&w, &c->listeners[i]);
 	json_close(&w, ']');
-	json_key(&w, "clusters");
-	json_open(&w, '[');
+	json_kopen(&w, "clusters", '[');
 	for (unsigned i = 0; i < c->nclusters; i++)
 		dump_cluster(&w, &c->clusters[i]);
 	json_close(&w, ']');

@@ -157,6 +157,17 @@ void *cfg_items(struct cfg_parse *pc, const struct ynode *seq, size_t size, unsi
 	return items;
 }
 
+void *cfg_parse_items(struct cfg_parse *pc, const struct ynode *seq, size_t size, cfg_item_fn *fn, unsigned *n,
+		      int *rc)
+{
+	char *items = cfg_items(pc, seq, size, n);
+
+	for (unsigned i = 0; items && i < seq->n; i++)
+		if (fn(pc, seq->items[i], items + i * size))
+			*rc = -EINVAL;
+	return items;
+}
+
 int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed)
 {
 	int rc = 0;

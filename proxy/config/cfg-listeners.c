@@ -287,11 +287,8 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		if (cfg_expect_items(pc, vhs, "a list of virtual hosts", "no virtual hosts: add at least one")) {
 			rc = -EINVAL;
 		} else {
-			if (!(l->vhosts = cfg_items(pc, vhs, sizeof(*l->vhosts), &l->nvhosts)))
+			if (!(l->vhosts = cfg_parse_items(pc, vhs, sizeof(*l->vhosts), cfg_parse_vhost, &l->nvhosts, &rc)))
 				return -ENOMEM;
-			for (unsigned i = 0; i < vhs->n; i++)
-				if (cfg_parse_vhost(pc, vhs->items[i], &l->vhosts[i]))
-					rc = -EINVAL;
 			if (cfg_check_domains(pc, vhs, l))
 				rc = -EINVAL;
 		}

@@ -103,7 +103,8 @@ int cfg_parse_tls(struct cfg_parse *pc, const struct ynode *n, bool server, cons
 /* cfg-routes.c */
 extern const char *const cfg_hm_names[];	/* by enum hm_type, NULL-terminated */
 int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh);
-int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh);
+/* One virtual host into vh, a struct cfg_vhost (a cfg_item_fn). */
+int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, void *vh);
 /* A domain may appear in only one virtual host of a listener (as in Envoy). */
 int cfg_check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l);
 

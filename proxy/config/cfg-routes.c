@@ -357,13 +357,14 @@ static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	return rc;
 }
 
-static int parse_route(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
+static int parse_route(struct cfg_parse *pc, const struct ynode *n, void *item)
 {
 	static const char *const keys[] = {
 		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", "idle_timeout",
 		"upgrade_configs", NULL
 	};
 	static const char *const actions[] = { "route", "redirect", "direct_response" };
+	struct cfg_route *r = item;
 	const struct ynode *action = NULL;
 	struct filter_conf *own = NULL;
 	unsigned nown = 0;
@@ -419,11 +420,8 @@ int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_v
 
 	if (cfg_expect_items(pc, seq, "a list of routes", "no routes: add at least one"))
 		return -EINVAL;
-	if (!(vh->routes = cfg_items(pc, seq, sizeof(*vh->routes), &vh->nroutes)))
+	if (!(vh->routes = cfg_parse_items(pc, seq, sizeof(*vh->routes), parse_route, &vh->nroutes, &rc)))
 		return -ENOMEM;
-	for (unsigned i = 0; i < seq->n; i++)
-		if (parse_route(pc, seq->items[i], &vh->routes[i]))
-			rc = -EINVAL;
 	return rc;
 }
 
@@ -479,8 +477,9 @@ static int parse_domains(struct cfg_parse *pc, const struct ynode *seq, struct c
 	return rc;
 }
 
-int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, struct cfg_vhost *vh)
+int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, void *item)
 {
+	struct cfg_vhost *vh = item;
 	static const char *const keys[] = { "name", "domains", "routes", NULL };
 	const struct ynode *v;
 	int rc = 0;

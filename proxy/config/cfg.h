@@ -98,6 +98,15 @@ void cfg_errs_add(struct cfg_errs *e, int line, int col, const char *fmt, ...)
  * -EINVAL when the node has the wrong type or value. */
 int cfg_expect_map(struct cfg_parse *pc, const struct ynode *n, const char *what);
 int cfg_expect_seq(struct cfg_parse *pc, const struct ynode *n, const char *what);
+/* Parses one list item n into item (zeroed, of the list's type); 0 or -EINVAL
+ * after reporting. */
+typedef int cfg_item_fn(struct cfg_parse *pc, const struct ynode *n, void *item);
+/* The items of seq (a list: check it first) parsed by fn into a zeroed arena
+ * array of size-byte elements, *n of them: all are parsed so that every error
+ * is reported; *rc is set to -EINVAL if one failed and left alone otherwise.
+ * NULL on out-of-memory. */
+void *cfg_parse_items(struct cfg_parse *pc, const struct ynode *seq, size_t size, cfg_item_fn *fn, unsigned *n,
+		      int *rc);
 /* Every key of map must be in the NULL-terminated allowed list. */
 int cfg_check_keys(struct cfg_parse *pc, const struct ynode *map, const char *const *allowed);
 /* A section that must be a map of the allowed keys: -EINVAL when n is not a

@@ -190,6 +190,12 @@ void json_key(struct json_w *w, const char *k)
 	w->after_key = true;
 }
 
+void json_kopen(struct json_w *w, const char *k, char c)
+{
+	json_key(w, k);
+	json_open(w, c);
+}
+
 void json_strn(struct json_w *w, const char *s, size_t len)
 {
 	pre(w);

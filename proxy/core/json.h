@@ -46,6 +46,8 @@ void json_open(struct json_w *w, char c);
 void json_close(struct json_w *w, char c);
 /* A member's key; its value follows with any of the value calls below. */
 void json_key(struct json_w *w, const char *k);
+/* A key and an object or array opened as its value. */
+void json_kopen(struct json_w *w, const char *k, char c);
 
 /* Values. json_str(NULL) writes null. json_raw writes text as it is (a
  * number, or null/true/false, formatted by the caller). */

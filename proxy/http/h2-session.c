@@ -91,31 +91,91 @@ ssize_t h2_session_send(nghttp2_session *sess, struct sock *sk, size_t high)
 	return 0;
 }
 
-ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
-		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
-		     bool *deferred, bool *below_low)
+int h2_out_init(struct h2_out *o)
 {
-	size_t have = evbuffer_get_length(out);
+	return (o->buf = evbuffer_new()) ? 0 : -ENOMEM;
+}
+
+void h2_out_unwant(struct h2_out *o, unsigned *nwant_drain)
+{
+	if (o->flags & H2_OUT_FL_WANT_DRAIN) {
+		o->flags &= ~H2_OUT_FL_WANT_DRAIN;
+		(*nwant_drain)--;
+	}
+}
+
+void h2_out_free(struct h2_out *o, unsigned *nwant_drain)
+{
+	h2_out_unwant(o, nwant_drain);
+	evbuf_free(o->buf);
+	free(o->trailers);
+}
+
+ssize_t h2_out_read(nghttp2_session *sess, int32_t id, uint8_t *dst, size_t length, uint32_t *data_flags,
+		    nghttp2_data_source *src, void *user)
+{
+	struct h2_out *o = src->ptr;
+	size_t have = evbuffer_get_length(o->buf);
 	size_t n = have < length ? have : length;
 
-	*deferred = *below_low = false;
 	if (n)
-		evbuffer_remove(out, buf, n);
-	if (have - n == 0 && end) {
+		evbuffer_remove(o->buf, dst, n);
+	if (have - n == 0 && (o->flags & H2_OUT_FL_END)) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (trailers) {
+		if (o->trailers) {
 			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			if (nghttp2_submit_trailer(sess, id, trailers, ntrailers))
+			if (nghttp2_submit_trailer(sess, id, o->trailers, o->ntrailers))
 				return NGHTTP2_ERR_CALLBACK_FAILURE;
 		}
 		return (ssize_t)n;
 	}
 	if (!n) {
-		*deferred = true;
+		o->flags |= H2_OUT_FL_DEFERRED;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	*below_low = have - n <= low;
+	/* The run tells the owner, outside nghttp2. */
+	if (have - n <= H2_STREAM_OUT_LOW && (o->flags & H2_OUT_FL_WANT_DRAIN))
+		event_active(o->run_ev, EV_TIMEOUT, 0);
 	return (ssize_t)n;
+}
+
+int h2_out_end(struct h2_out *o, const struct http_headers *trailers)
+{
+	if (trailers && trailers->n) {
+		if (!(o->trailers = h2_nv_copy(trailers)))
+			return -ENOMEM;
+		o->ntrailers = trailers->n;
+	}
+	o->flags |= H2_OUT_FL_END;
+	return 0;
+}
+
+void h2_out_resume(struct h2_out *o, nghttp2_session *sess, int32_t id)
+{
+	if (o->flags & H2_OUT_FL_DEFERRED) {
+		o->flags &= ~H2_OUT_FL_DEFERRED;
+		nghttp2_session_resume_data(sess, id);
+	}
+	event_active(o->run_ev, EV_TIMEOUT, 0);
+}
+
+bool h2_out_is_full(struct h2_out *o, struct sock *sk, size_t conn_high, unsigned *nwant_drain)
+{
+	if (evbuffer_get_length(o->buf) < H2_STREAM_OUT_HIGH && sock_out_len(sk) < conn_high)
+		return false;
+	if (!(o->flags & H2_OUT_FL_WANT_DRAIN)) {
+		o->flags |= H2_OUT_FL_WANT_DRAIN;
+		(*nwant_drain)++;
+	}
+	return true;
+}
+
+bool h2_out_drained(struct h2_out *o, unsigned *nwant_drain)
+{
+	if (!(o->flags & H2_OUT_FL_WANT_DRAIN) || evbuffer_get_length(o->buf) > H2_STREAM_OUT_LOW)
+		return false;
+	h2_out_unwant(o, nwant_drain);
+	return true;
 }
 
 nghttp2_nv *h2_nv_copy(const struct http_headers *t)

@@ -55,14 +55,58 @@ ssize_t h2_session_recv(nghttp2_session *sess, struct sock *sk, const uint32_t *
  * bytes; the caller flushes. 0, or the nghttp2 error. */
 ssize_t h2_session_send(nghttp2_session *sess, struct sock *sk, size_t high);
 
-/* The body side of an nghttp2 data provider over an evbuffer, for the server
- * and the client codec alike: moves up to length bytes of out into buf; once
- * out is empty and end is set, flags EOF and submits the trailers if any;
- * while out is empty returns NGHTTP2_ERR_DEFERRED with *deferred set.
- * *below_low tells that out fell to low or below after this read. */
-ssize_t h2_body_read(nghttp2_session *sess, int32_t id, struct evbuffer *out, bool end, nghttp2_nv *trailers,
-		     size_t ntrailers, uint8_t *buf, size_t length, uint32_t *data_flags, size_t low,
-		     bool *deferred, bool *below_low);
+/* One stream's outgoing body, the same pump for the server's responses and
+ * the client's requests: bytes wait in buf until nghttp2 pulls them as DATA
+ * frames through h2_out_read(), then the trailers if any. Embedded in each
+ * side's stream struct; the owner keeps a count of streams with WANT_DRAIN. */
+#define H2_OUT_FL_END		0x01	/* the last body byte is in buf */
+#define H2_OUT_FL_DEFERRED	0x02	/* the data provider waits for bytes */
+#define H2_OUT_FL_WANT_DRAIN	0x04	/* the owner wants to hear when buf drains */
+
+#define H2_STREAM_OUT_HIGH (256 * 1024)	/* a stream's buf is full above this */
+#define H2_STREAM_OUT_LOW (64 * 1024)	/* ... and drained at this or below */
+
+struct h2_out {
+	struct evbuffer *buf;
+	nghttp2_nv *trailers;		/* submitted once buf is empty after END (h2_nv_copy) */
+	size_t ntrailers;
+	struct event *run_ev;		/* the session's deferred run: kicked when the stream has news */
+	uint32_t flags;			/* H2_OUT_FL_* */
+};
+
+/* Allocates o->buf; o->run_ev is the owner's to set. 0 or -ENOMEM. */
+int h2_out_init(struct h2_out *o);
+
+/* Frees buf and trailers, leaving the owner's WANT_DRAIN count right. */
+void h2_out_free(struct h2_out *o, unsigned *nwant_drain);
+
+/* The data provider's read callback (src->ptr is the struct h2_out): moves up
+ * to length bytes of buf into dst; once buf is empty after END, flags EOF and
+ * submits the trailers if any; while buf is empty returns
+ * NGHTTP2_ERR_DEFERRED until h2_out_resume(). Kicks run_ev when a stream that
+ * wants to hear of it drained to H2_STREAM_OUT_LOW. */
+ssize_t h2_out_read(nghttp2_session *sess, int32_t id, uint8_t *dst, size_t length, uint32_t *data_flags,
+		    nghttp2_data_source *src, void *user);
+
+/* Marks the body complete; trailers (may be NULL or empty) are copied to go
+ * after the last DATA frame. 0 or -ENOMEM (then nothing is marked). */
+int h2_out_end(struct h2_out *o, const struct http_headers *trailers);
+
+/* After bytes or the end were added: wakes a deferred data provider and
+ * kicks the session's run. */
+void h2_out_resume(struct h2_out *o, nghttp2_session *sess, int32_t id);
+
+/* Whether the body should stop coming: buf above H2_STREAM_OUT_HIGH or the
+ * socket's out at conn_high. If so, the owner is told once it drains (counted
+ * in *nwant_drain). */
+bool h2_out_is_full(struct h2_out *o, struct sock *sk, size_t conn_high, unsigned *nwant_drain);
+
+/* From the session's run, for each stream while *nwant_drain: true (once) when
+ * the owner asked to hear that buf drained and it has. */
+bool h2_out_drained(struct h2_out *o, unsigned *nwant_drain);
+
+/* The owner no longer wants to hear of drains (it is detached). */
+void h2_out_unwant(struct h2_out *o, unsigned *nwant_drain);
 
 /* Trailers for a data provider: one malloc'd block holding the array and the
  * strings, since the stream's arena may be gone when the body ends. NULL on

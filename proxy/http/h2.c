@@ -28,8 +28,6 @@
 #include "core/worker.h"
 
 #define H2_OUT_HIGH (1024 * 1024)	/* connection: stop pulling frames above this */
-#define H2_STREAM_OUT_HIGH (256 * 1024)	/* stream: out_full above this */
-#define H2_STREAM_OUT_LOW (64 * 1024)	/* stream: drained below this */
 /* Rapid reset (CVE-2023-44487): more client resets of live streams than this
  * within one second is an attack; the connection gets GOAWAY ENHANCE_YOUR_CALM. */
 #define H2_RESET_LIMIT 100
@@ -39,30 +37,25 @@ static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #define H2S_FL_HEADERS		0x01	/* request headers complete */
 #define H2S_FL_PAUSED		0x02	/* no WINDOW_UPDATE: the upstream is not taking the body */
-#define H2S_FL_OUT_END		0x04	/* the last response byte is in out */
-#define H2S_FL_DEFERRED		0x08	/* data provider waiting for bytes */
-#define H2S_FL_WANT_DRAIN	0x10	/* tell the stream when out drains */
-#define H2S_FL_TOO_LARGE	0x20	/* header block over the limit: answer 431 */
-#define H2S_FL_CLOSED		0x40	/* nghttp2 closed the stream: submit nothing */
-#define H2S_FL_NO_BODY		0x80	/* HEAD: the response body is dropped */
-#define H2S_FL_BAD		0x100	/* malformed request: answer 400 */
-#define H2S_FL_RST_AFTER	0x200	/* reset (NO_ERROR) once the response is sent if the request is not over */
-#define H2S_FL_HEAD_PENDING	0x400	/* request head complete, handed on once the read is processed */
-#define H2S_FL_HEAD_END		0x800	/* ... and it ended the request (END_STREAM on HEADERS) */
+#define H2S_FL_TOO_LARGE	0x04	/* header block over the limit: answer 431 */
+#define H2S_FL_CLOSED		0x08	/* nghttp2 closed the stream: submit nothing */
+#define H2S_FL_NO_BODY		0x10	/* HEAD: the response body is dropped */
+#define H2S_FL_BAD		0x20	/* malformed request: answer 400 */
+#define H2S_FL_RST_AFTER	0x40	/* reset (NO_ERROR) once the response is sent if the request is not over */
+#define H2S_FL_HEAD_PENDING	0x80	/* request head complete, handed on once the read is processed */
+#define H2S_FL_HEAD_END		0x100	/* ... and it ended the request (END_STREAM on HEADERS) */
 
 struct h2_stream {
 	struct h2_conn *h;
 	struct stream *s;		/* NULL once the stream is done */
 	int32_t id;
 	uint32_t flags;			/* H2S_FL_* */
-	struct evbuffer *out;		/* response body waiting for DATA frames */
+	struct h2_out out;		/* response body and trailers waiting for frames */
 	size_t unconsumed;		/* request bytes received while paused */
 	uint64_t active_us;		/* last request headers/data or response data (rqtimeout.h) */
 	uint64_t tunnel_idle_us;	/* an open tunnel: reset after this long without bytes; 0 = never */
 	size_t hdr_bytes;		/* header block size so far (HPACK-decoded, RFC 9113 6.5.2) */
 	unsigned nhdrs;
-	nghttp2_nv *trailers;		/* response trailers, submitted at the end of the body */
-	size_t ntrailers;
 	struct h2_stream *next, **pprev;	/* h2_conn's list */
 };
 
@@ -121,12 +114,9 @@ static void hs_free(struct h2_stream *hs)
 {
 	if ((*hs->pprev = hs->next))
 		hs->next->pprev = hs->pprev;
-	if (hs->flags & H2S_FL_WANT_DRAIN)
-		hs->h->nwant_drain--;
 	if (hs->flags & H2S_FL_HEAD_PENDING)
 		hs->h->npending--;
-	evbuffer_free(hs->out);
-	free(hs->trailers);
+	h2_out_free(&hs->out, &hs->h->nwant_drain);
 	free(hs);
 }
 
@@ -139,10 +129,7 @@ static void hs_detach(struct h2_stream *hs)
 		return;
 	hs->s = NULL;
 	h->nlive--;
-	if (hs->flags & H2S_FL_WANT_DRAIN) {
-		hs->flags &= ~H2S_FL_WANT_DRAIN;
-		h->nwant_drain--;
-	}
+	h2_out_unwant(&hs->out, &h->nwant_drain);
 	/* Whatever the client still sends for it is read and dropped: give the window back. */
 	if (hs->unconsumed && !(hs->flags & H2S_FL_CLOSED))
 		nghttp2_session_consume(h->sess, hs->id, hs->unconsumed);
@@ -172,17 +159,10 @@ static void h2_run(struct h2_conn *h)
 	}
 	if (h->nwant_drain && sock_out_len(&c->sk) < H2_OUT_HIGH) {
 		for (struct h2_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next) {
-			struct stream *s = hs->s;
-
-			if (!(hs->flags & H2S_FL_WANT_DRAIN) || evbuffer_get_length(hs->out) > H2_STREAM_OUT_LOW)
-				continue;
-			hs->flags &= ~H2S_FL_WANT_DRAIN;
-			h->nwant_drain--;
-			if (s) {
-				/* May finish s and detach hs, never free hs (only
-				 * on_stream_close does, from inside nghttp2). */
-				stream_on_downstream_drained(s);
-			}
+			/* May finish hs->s and detach hs, never free hs (only
+			 * on_stream_close does, from inside nghttp2). */
+			if (h2_out_drained(&hs->out, &h->nwant_drain) && hs->s)
+				stream_on_downstream_drained(hs->s);
 		}
 	}
 	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess))
@@ -212,17 +192,18 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
 		nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
 		return 0;
 	}
-	if (!(hs = calloc(1, sizeof(*hs))) || !(hs->out = evbuffer_new())) {
+	if (!(hs = calloc(1, sizeof(*hs))) || h2_out_init(&hs->out)) {
 		free(hs);
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
 	if (!(s = stream_new(c->w, c, &h2_codec, hs))) {
-		evbuffer_free(hs->out);
+		evbuffer_free(hs->out.buf);
 		free(hs);
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
 	h->opened++;
 	hs->h = h;
+	hs->out.run_ev = h->run_ev;
 	hs->s = s;
 	hs->id = frame->hd.stream_id;
 	if ((hs->next = h->streams))
@@ -550,22 +531,6 @@ static int on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *frame, i
 	return 0;
 }
 
-/* Response body: bytes from hs->out; deferred while it is empty. */
-static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
-			 nghttp2_data_source *src, void *arg)
-{
-	struct h2_stream *hs = src->ptr;
-	bool deferred, low;
-	ssize_t n = h2_body_read(sess, id, hs->out, hs->flags & H2S_FL_OUT_END, hs->trailers, hs->ntrailers,
-				 buf, length, data_flags, H2_STREAM_OUT_LOW, &deferred, &low);
-
-	if (deferred)
-		hs->flags |= H2S_FL_DEFERRED;
-	if (low && (hs->flags & H2S_FL_WANT_DRAIN))
-		h2_kick(hs->h);	/* h2_run tells the stream, outside nghttp2 */
-	return n;
-}
-
 /* codec_ops. */
 
 static bool hop_by_hop_resp(const struct http_hdr *hd)
@@ -584,7 +549,7 @@ static int h2_send_headers(struct stream *s, bool end)
 {
 	struct h2_stream *hs = s->codec_ctx;
 	struct http_resp_head *r = &s->resp;
-	nghttp2_data_provider prd = { .source.ptr = hs, .read_callback = read_body };
+	nghttp2_data_provider prd = { .source.ptr = &hs->out, .read_callback = h2_out_read };
 	char status[4], clen[24], *cl = NULL;
 	nghttp2_nv stackv[64], *nva = stackv;
 	size_t n = 0;
@@ -627,35 +592,24 @@ static int h2_send_data(struct stream *s, struct evbuffer *buf, bool end)
 		return 0;
 	}
 	s->info.bytes_sent += evbuffer_get_length(buf);
-	evbuffer_add_buffer(hs->out, buf);
+	evbuffer_add_buffer(hs->out.buf, buf);
 	if (end)
-		hs->flags |= H2S_FL_OUT_END;
+		h2_out_end(&hs->out, NULL);
 	else
 		hs->active_us = util_mono_us();	/* stream_idle_timeout counts both ways */
-	if (hs->flags & H2S_FL_DEFERRED) {
-		hs->flags &= ~H2S_FL_DEFERRED;
-		nghttp2_session_resume_data(hs->h->sess, hs->id);
-	}
-	h2_kick(hs->h);
+	h2_out_resume(&hs->out, hs->h->sess, hs->id);
 	return 0;
 }
 
 static int h2_send_trailers(struct stream *s)
 {
 	struct h2_stream *hs = s->codec_ctx;
-	const struct http_headers *t = &s->resp.trailers;
 
 	if (hs->flags & (H2S_FL_CLOSED | H2S_FL_NO_BODY))
 		return 0;
-	if (!(hs->trailers = h2_nv_copy(t)))
+	if (h2_out_end(&hs->out, &s->resp.trailers))
 		return -ENOMEM;
-	hs->ntrailers = t->n;
-	hs->flags |= H2S_FL_OUT_END;
-	if (hs->flags & H2S_FL_DEFERRED) {
-		hs->flags &= ~H2S_FL_DEFERRED;
-		nghttp2_session_resume_data(hs->h->sess, hs->id);
-	}
-	h2_kick(hs->h);
+	h2_out_resume(&hs->out, hs->h->sess, hs->id);
 	return 0;
 }
 
@@ -679,13 +633,7 @@ static bool h2_out_full(struct stream *s)
 {
 	struct h2_stream *hs = s->codec_ctx;
 
-	if (evbuffer_get_length(hs->out) < H2_STREAM_OUT_HIGH && sock_out_len(&hs->h->c->sk) < H2_OUT_HIGH)
-		return false;
-	if (!(hs->flags & H2S_FL_WANT_DRAIN)) {
-		hs->flags |= H2S_FL_WANT_DRAIN;
-		hs->h->nwant_drain++;
-	}
-	return true;
+	return h2_out_is_full(&hs->out, &hs->h->c->sk, H2_OUT_HIGH, &hs->h->nwant_drain);
 }
 
 static void h2_done(struct stream *s)
@@ -833,12 +781,12 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 	struct h2_conn *h;
 	int rc;
 
-	if (!hs || !(hs->out = evbuffer_new())) {
+	if (!hs || h2_out_init(&hs->out)) {
 		free(hs);
 		return -ENOMEM;
 	}
 	if ((rc = h2_conn_new(c, &h, settings, len, head, hs))) {
-		evbuffer_free(hs->out);
+		evbuffer_free(hs->out.buf);
 		free(hs);
 		return rc;
 	}
@@ -849,6 +797,7 @@ int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, s
 	c->codec = &h2_conn_codec;
 	c->cur = NULL;
 	hs->h = h;
+	hs->out.run_ev = h->run_ev;
 	hs->s = s;
 	hs->id = 1;
 	hs->flags = H2S_FL_HEADERS | (head ? H2S_FL_NO_BODY : 0);

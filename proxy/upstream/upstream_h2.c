@@ -30,30 +30,23 @@
 #include "core/worker.h"
 
 #define H2UP_OUT_HIGH (1024 * 1024)
-#define H2UP_STREAM_OUT_HIGH (256 * 1024)
-#define H2UP_STREAM_OUT_LOW (64 * 1024)
 #define H2UP_STREAM_WINDOW (256 * 1024)
 #define H2UP_CONN_WINDOW (4 * 1024 * 1024)
 #define H2UP_MAX_STREAMS 1000		/* cap when the server announces no limit */
 #define H2UP_IDLE_TIMEOUT_S 60
 #define H2UP_MAX_OUTBOUND_ACK 1000	/* SETTINGS/PING ACKs queued for a server that does not read */
 
-#define H2US_FL_OUT_END		0x01	/* the whole request body is in out */
-#define H2US_FL_DEFERRED	0x02	/* data provider waiting for bytes */
-#define H2US_FL_PAUSED		0x04	/* the client is not taking the response: no window updates */
-#define H2US_FL_WANT_DRAIN	0x08	/* tell the router when out drains */
-#define H2US_FL_HEADERS		0x10	/* final response headers seen */
-#define H2US_FL_CLOSED		0x20	/* nghttp2 closed it */
+#define H2US_FL_PAUSED		0x01	/* the client is not taking the response: no window updates */
+#define H2US_FL_HEADERS		0x02	/* final response headers seen */
+#define H2US_FL_CLOSED		0x04	/* nghttp2 closed it */
 
 struct h2up_stream {
 	struct h2up *h;
 	struct upstream_req *ur;	/* NULL once the attempt let go of it */
 	int32_t id;
 	uint32_t flags;			/* H2US_FL_* */
-	struct evbuffer *out;		/* request body waiting for DATA frames */
+	struct h2_out out;		/* request body and trailers waiting for frames */
 	size_t unconsumed;
-	nghttp2_nv *trailers;		/* request trailers, sent after the body */
-	size_t ntrailers;
 	struct h2up_stream *next, **pprev;
 };
 
@@ -111,10 +104,7 @@ static void hs_free(struct h2up_stream *hs)
 {
 	if ((*hs->pprev = hs->next))
 		hs->next->pprev = hs->pprev;
-	if (hs->flags & H2US_FL_WANT_DRAIN)
-		hs->h->nwant_drain--;
-	evbuffer_free(hs->out);
-	free(hs->trailers);
+	h2_out_free(&hs->out, &hs->h->nwant_drain);
 	free(hs);
 }
 
@@ -159,14 +149,9 @@ static void run(struct h2up *h)
 	}
 	sock_flush(&uc->sk);
 	if (h->nwant_drain && sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
-		for (struct h2up_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next) {
-			if (!(hs->flags & H2US_FL_WANT_DRAIN) || evbuffer_get_length(hs->out) > H2UP_STREAM_OUT_LOW)
-				continue;
-			hs->flags &= ~H2US_FL_WANT_DRAIN;
-			h->nwant_drain--;
-			if (hs->ur)
+		for (struct h2up_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next)
+			if (h2_out_drained(&hs->out, &h->nwant_drain) && hs->ur)
 				hs->ur->cbs->drained(hs->ur);
-		}
 	}
 	if (!nghttp2_session_want_read(h->sess) && !nghttp2_session_want_write(h->sess))
 		upconn_fail(uc, UP_TERMINATED);
@@ -340,28 +325,12 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
 	return 0;
 }
 
-/* Request body: bytes from hs->out; deferred while it is empty. */
-static ssize_t read_body(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t length, uint32_t *data_flags,
-			 nghttp2_data_source *src, void *arg)
-{
-	struct h2up_stream *hs = src->ptr;
-	bool deferred, low;
-	ssize_t n = h2_body_read(sess, id, hs->out, hs->flags & H2US_FL_OUT_END, hs->trailers, hs->ntrailers,
-				 buf, length, data_flags, H2UP_STREAM_OUT_LOW, &deferred, &low);
-
-	if (deferred)
-		hs->flags |= H2US_FL_DEFERRED;
-	if (low && (hs->flags & H2US_FL_WANT_DRAIN))
-		h2up_kick(hs->h);
-	return n;
-}
-
 /* Submits ur's request as a new stream on uc; ur->cbs->bound() follows. */
 static int h2up_attach(struct upconn *uc, struct upstream_req *ur)
 {
 	struct h2up *h = uc->h2;
 	const struct http_req_head *r = &ur->s->req;
-	nghttp2_data_provider prd = { .read_callback = read_body };
+	nghttp2_data_provider prd = { .read_callback = h2_out_read };
 	nghttp2_nv stackv[64], *nva = stackv;
 	char clen[24], *cl;
 	struct h2up_stream *hs;
@@ -369,12 +338,12 @@ static int h2up_attach(struct upconn *uc, struct upstream_req *ur)
 	int32_t id;
 
 	upconn_list_add(uc);	/* a new connection has room (a pooled one is there) */
-	if (!(hs = calloc(1, sizeof(*hs))) || !(hs->out = evbuffer_new())) {
+	if (!(hs = calloc(1, sizeof(*hs))) || h2_out_init(&hs->out)) {
 		free(hs);
 		return -ENOMEM;
 	}
 	if (r->h.n + 6 > ARRAY_SIZE(stackv) && !(nva = malloc((r->h.n + 6) * sizeof(*nva)))) {
-		evbuffer_free(hs->out);
+		evbuffer_free(hs->out.buf);
 		free(hs);
 		return -ENOMEM;
 	}
@@ -392,20 +361,21 @@ static int h2up_attach(struct upconn *uc, struct upstream_req *ur)
 		cl = util_fmt_u64(clen, (uint64_t)r->content_length, 10);
 		nva[n++] = h2_nv("content-length", 14, cl, (size_t)(clen + 24 - cl));
 	}
-	prd.source.ptr = hs;
+	prd.source.ptr = &hs->out;
 	/* A request already complete without a body (GET, or a refused stream
 	 * sent again) goes as one HEADERS frame with END_STREAM. */
 	if ((ur->s->flags & ST_FL_REQ_END) && !ur->held && !ur->s->info.bytes_received)
-		hs->flags |= H2US_FL_OUT_END;
-	id = nghttp2_submit_request(h->sess, NULL, nva, n, (hs->flags & H2US_FL_OUT_END) ? NULL : &prd, hs);
+		hs->out.flags |= H2_OUT_FL_END;
+	id = nghttp2_submit_request(h->sess, NULL, nva, n, (hs->out.flags & H2_OUT_FL_END) ? NULL : &prd, hs);
 	if (nva != stackv)
 		free(nva);
 	if (id < 0) {
-		evbuffer_free(hs->out);
+		evbuffer_free(hs->out.buf);
 		free(hs);
 		return -EIO;
 	}
 	hs->h = h;
+	hs->out.run_ev = h->run_ev;
 	hs->ur = ur;
 	hs->id = id;
 	if ((hs->next = h->streams))
@@ -544,25 +514,17 @@ static void h2up_send(struct upstream_req *ur, struct evbuffer *data, bool end)
 {
 	struct h2up_stream *hs = ur->h2s;
 
-	if (!hs || (hs->flags & H2US_FL_OUT_END)) {
+	if (!hs || (hs->out.flags & H2_OUT_FL_END)) {
 		evbuffer_drain(data, evbuffer_get_length(data));
 		return;
 	}
-	evbuffer_add_buffer(hs->out, data);
-	if (end) {
-		if (ur->s->req.trailers.n && !(hs->trailers = h2_nv_copy(&ur->s->req.trailers))) {
-			h2up_abort(ur);
-			ur->cbs->reset(ur, UP_TERMINATED);
-			return;
-		}
-		hs->ntrailers = ur->s->req.trailers.n;
-		hs->flags |= H2US_FL_OUT_END;
+	evbuffer_add_buffer(hs->out.buf, data);
+	if (end && h2_out_end(&hs->out, &ur->s->req.trailers)) {
+		h2up_abort(ur);
+		ur->cbs->reset(ur, UP_TERMINATED);
+		return;
 	}
-	if (hs->flags & H2US_FL_DEFERRED) {
-		hs->flags &= ~H2US_FL_DEFERRED;
-		nghttp2_session_resume_data(hs->h->sess, hs->id);
-	}
-	h2up_kick(hs->h);
+	h2_out_resume(&hs->out, hs->h->sess, hs->id);
 }
 
 static void h2up_pause_read(struct upstream_req *ur, bool pause)
@@ -587,14 +549,7 @@ static bool h2up_out_full(struct upstream_req *ur)
 {
 	struct h2up_stream *hs = ur->h2s;
 
-	if (!hs || (evbuffer_get_length(hs->out) < H2UP_STREAM_OUT_HIGH &&
-		    sock_out_len(&hs->h->uc->sk) < H2UP_OUT_HIGH))
-		return false;
-	if (!(hs->flags & H2US_FL_WANT_DRAIN)) {
-		hs->flags |= H2US_FL_WANT_DRAIN;
-		hs->h->nwant_drain++;
-	}
-	return true;
+	return hs && h2_out_is_full(&hs->out, &hs->h->uc->sk, H2UP_OUT_HIGH, &hs->h->nwant_drain);
 }
 
 const struct upcodec_ops upcodec_h2 = {
