@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
@@ -42,15 +43,13 @@ static void errs_vadd(struct cfg_errs *e, int line, int col, const char *fmt, va
 	if (rc < 0)
 		return;
 	if (e->n == e->cap) {
-		unsigned cap = e->cap ? e->cap * 2 : 8;
-		char **v = realloc(e->msgs, sizeof(*v) * cap);
+		char **v = util_grow(e->msgs, &e->cap, sizeof(*v), 8);
 
 		if (!v) {
 			free(s);
 			return;
 		}
 		e->msgs = v;
-		e->cap = cap;
 	}
 	e->msgs[e->n++] = s;
 }

@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "core/arena.h"
+#include "core/util.h"
 #include "config/cfg.h"
 #include "config/ytree.h"
 
@@ -110,13 +111,11 @@ static int attach(struct ybuild *b, struct ynode *n)
 		}
 	}
 	if (f->n == f->cap) {
-		unsigned cap = f->cap ? f->cap * 2 : 8;
-		struct ynode **v = realloc(f->items, sizeof(*v) * cap);
+		struct ynode **v = util_grow(f->items, &f->cap, sizeof(*v), 8);
 
 		if (!v)
 			return -ENOMEM;
 		f->items = v;
-		f->cap = cap;
 	}
 	f->items[f->n++] = n;
 	return 0;
@@ -134,13 +133,11 @@ static int open_collection(struct ybuild *b, enum ynode_type type, const yaml_ma
 		return -EINVAL;
 	}
 	if (b->depth == b->cap) {
-		unsigned cap = b->cap ? b->cap * 2 : 16;
-		struct yframe *s = realloc(b->stack, sizeof(*s) * cap);
+		struct yframe *s = util_grow(b->stack, &b->cap, sizeof(*s), 16);
 
 		if (!s)
 			return -ENOMEM;
 		b->stack = s;
-		b->cap = cap;
 	}
 	if (!(n = node_new(b, type, m)))
 		return -ENOMEM;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -340,4 +341,14 @@ char *util_fmt_u64(char buf[24], uint64_t v, unsigned base)
 		v /= base;
 	} while (v);
 	return p;
+}
+
+void *util_grow(void *v, unsigned *cap, size_t size, unsigned first)
+{
+	unsigned n = *cap ? *cap * 2 : first;
+
+	if (n < *cap || !(v = realloc(v, size * n)))
+		return NULL;
+	*cap = n;
+	return v;
 }

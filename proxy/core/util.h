@@ -44,6 +44,11 @@ bool util_strieq(const char *a, size_t alen, const char *b);
 /* Random 64-bit value from a per-thread xorshift seeded from getrandom(). */
 uint64_t util_rand64(void);
 
+/* Grows an array of *cap elements of size bytes, full, by doubling it (to
+ * first when empty): returns the new array and updates *cap, or NULL on
+ * out-of-memory with the old array and *cap untouched. */
+void *util_grow(void *v, unsigned *cap, size_t size, unsigned first);
+
 /* Writes a UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", 36 chars + NUL) to out. */
 void util_uuid4(char out[37]);
 
