@@ -197,3 +197,28 @@ nghttp2_nv *h2_nv_copy(const struct http_headers *t)
 	}
 	return nv;
 }
+
+void h2_in_taken(struct h2_in *in, nghttp2_session *sess, int32_t id, size_t len, bool taker)
+{
+	if (taker && in->paused)
+		in->unconsumed += len;
+	else
+		nghttp2_session_consume(sess, id, len);
+}
+
+bool h2_in_release(struct h2_in *in, nghttp2_session *sess, int32_t id, bool closed)
+{
+	size_t n = in->unconsumed;
+
+	in->unconsumed = 0;
+	if (!n || closed)
+		return false;
+	nghttp2_session_consume(sess, id, n);
+	return true;
+}
+
+bool h2_in_pause(struct h2_in *in, nghttp2_session *sess, int32_t id, bool pause, bool closed)
+{
+	in->paused = pause;
+	return !pause && h2_in_release(in, sess, id, closed);
+}

@@ -108,6 +108,27 @@ bool h2_out_drained(struct h2_out *o, unsigned *nwant_drain);
 /* The owner no longer wants to hear of drains (it is detached). */
 void h2_out_unwant(struct h2_out *o, unsigned *nwant_drain);
 
+/* Inbound flow control of one stream, both sides (the sessions run without
+ * automatic window updates): DATA goes back to the peer's window once the
+ * stream's taker has the bytes; while the taker pushes back (paused) they are
+ * held, and given back when it resumes or lets go of the stream. */
+struct h2_in {
+	size_t unconsumed;	/* bytes received while paused */
+	bool paused;
+};
+
+/* len bytes of stream id were handed on: given back now, or held while the
+ * taker (still there: taker) is paused. */
+void h2_in_taken(struct h2_in *in, nghttp2_session *sess, int32_t id, size_t len, bool taker);
+
+/* Gives back what was held, unless nghttp2 already closed the stream.
+ * True when it gave anything back (the session has a WINDOW_UPDATE to send). */
+bool h2_in_release(struct h2_in *in, nghttp2_session *sess, int32_t id, bool closed);
+
+/* The taker's pause_read(): resuming gives back what was held. True when the
+ * session has a WINDOW_UPDATE to send. */
+bool h2_in_pause(struct h2_in *in, nghttp2_session *sess, int32_t id, bool pause, bool closed);
+
 /* Trailers for a data provider: one malloc'd block holding the array and the
  * strings, since the stream's arena may be gone when the body ends. NULL on
  * out of memory; free() it. */

@@ -36,7 +36,6 @@
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #define H2S_FL_HEADERS		0x01	/* request headers complete */
-#define H2S_FL_PAUSED		0x02	/* no WINDOW_UPDATE: the upstream is not taking the body */
 #define H2S_FL_TOO_LARGE	0x04	/* header block over the limit: answer 431 */
 #define H2S_FL_CLOSED		0x08	/* nghttp2 closed the stream: submit nothing */
 #define H2S_FL_NO_BODY		0x10	/* HEAD: the response body is dropped */
@@ -51,7 +50,7 @@ struct h2_stream {
 	int32_t id;
 	uint32_t flags;			/* H2S_FL_* */
 	struct h2_out out;		/* response body and trailers waiting for frames */
-	size_t unconsumed;		/* request bytes received while paused */
+	struct h2_in in;		/* request body flow control */
 	uint64_t active_us;		/* last request headers/data or response data (rqtimeout.h) */
 	uint64_t tunnel_idle_us;	/* an open tunnel: reset after this long without bytes; 0 = never */
 	size_t hdr_bytes;		/* header block size so far (HPACK-decoded, RFC 9113 6.5.2) */
@@ -131,9 +130,7 @@ static void hs_detach(struct h2_stream *hs)
 	h->nlive--;
 	h2_out_unwant(&hs->out, &h->nwant_drain);
 	/* Whatever the client still sends for it is read and dropped: give the window back. */
-	if (hs->unconsumed && !(hs->flags & H2S_FL_CLOSED))
-		nghttp2_session_consume(h->sess, hs->id, hs->unconsumed);
-	hs->unconsumed = 0;
+	h2_in_release(&hs->in, h->sess, hs->id, hs->flags & H2S_FL_CLOSED);
 	h2_kick(h);
 }
 
@@ -475,10 +472,7 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
 	evbuffer_drain(h->scratch, evbuffer_get_length(h->scratch));
 	/* The upstream has the bytes now, unless it pushed back: then the
 	 * window update waits for h2_pause_read(false). */
-	if (hs->s && (hs->flags & H2S_FL_PAUSED))
-		hs->unconsumed += len;
-	else
-		nghttp2_session_consume(sess, id, len);
+	h2_in_taken(&hs->in, sess, id, len, hs->s != NULL);
 	stream_release(s);
 	return 0;
 }
@@ -617,16 +611,8 @@ static void h2_pause_read(struct stream *s, bool pause)
 {
 	struct h2_stream *hs = s->codec_ctx;
 
-	if (pause) {
-		hs->flags |= H2S_FL_PAUSED;
-		return;
-	}
-	hs->flags &= ~H2S_FL_PAUSED;
-	if (hs->unconsumed && !(hs->flags & H2S_FL_CLOSED)) {
-		nghttp2_session_consume(hs->h->sess, hs->id, hs->unconsumed);
-		hs->unconsumed = 0;
+	if (h2_in_pause(&hs->in, hs->h->sess, hs->id, pause, hs->flags & H2S_FL_CLOSED))
 		h2_kick(hs->h);
-	}
 }
 
 static bool h2_out_full(struct stream *s)

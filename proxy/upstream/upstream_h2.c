@@ -36,7 +36,6 @@
 #define H2UP_IDLE_TIMEOUT_S 60
 #define H2UP_MAX_OUTBOUND_ACK 1000	/* SETTINGS/PING ACKs queued for a server that does not read */
 
-#define H2US_FL_PAUSED		0x01	/* the client is not taking the response: no window updates */
 #define H2US_FL_HEADERS		0x02	/* final response headers seen */
 #define H2US_FL_CLOSED		0x04	/* nghttp2 closed it */
 
@@ -46,7 +45,7 @@ struct h2up_stream {
 	int32_t id;
 	uint32_t flags;			/* H2US_FL_* */
 	struct h2_out out;		/* request body and trailers waiting for frames */
-	size_t unconsumed;
+	struct h2_in in;		/* response body flow control */
 	struct h2up_stream *next, **pprev;
 };
 
@@ -120,9 +119,7 @@ static void detach(struct h2up_stream *hs)
 	ur->h2s = NULL;
 	ur->uc = NULL;
 	h->nstreams--;
-	if (hs->unconsumed && !(hs->flags & H2US_FL_CLOSED))
-		nghttp2_session_consume(h->sess, hs->id, hs->unconsumed);
-	hs->unconsumed = 0;
+	h2_in_release(&hs->in, h->sess, hs->id, hs->flags & H2US_FL_CLOSED);
 	reconsider(h);
 	h2up_kick(h);
 }
@@ -287,10 +284,7 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
 	evbuffer_add(h->scratch, data, len);
 	hs->ur->cbs->data(hs->ur, h->scratch, false);
 	evbuffer_drain(h->scratch, evbuffer_get_length(h->scratch));
-	if (hs->ur && (hs->flags & H2US_FL_PAUSED))
-		hs->unconsumed += len;
-	else
-		nghttp2_session_consume(sess, id, len);
+	h2_in_taken(&hs->in, sess, id, len, hs->ur != NULL);
 	return 0;
 }
 
@@ -531,18 +525,8 @@ static void h2up_pause_read(struct upstream_req *ur, bool pause)
 {
 	struct h2up_stream *hs = ur->h2s;
 
-	if (!hs)
-		return;
-	if (pause) {
-		hs->flags |= H2US_FL_PAUSED;
-		return;
-	}
-	hs->flags &= ~H2US_FL_PAUSED;
-	if (hs->unconsumed && !(hs->flags & H2US_FL_CLOSED)) {
-		nghttp2_session_consume(hs->h->sess, hs->id, hs->unconsumed);
-		hs->unconsumed = 0;
+	if (hs && h2_in_pause(&hs->in, hs->h->sess, hs->id, pause, hs->flags & H2US_FL_CLOSED))
 		h2up_kick(hs->h);
-	}
 }
 
 static bool h2up_out_full(struct upstream_req *ur)
