@@ -144,6 +144,32 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 	json_close(w, '}');
 }
 
+/* A protocol: tcp listener's tcp_proxy, as written (Envoy's names). */
+static void dump_tcp_proxy(struct json_w *w, const struct cfg_tcp_proxy *t)
+{
+	json_kstr(w, "protocol", "tcp");
+	json_key(w, "tcp_proxy");
+	json_open(w, '{');
+	json_kstr(w, "stat_prefix", t->stat_prefix);
+	if (t->cluster) {
+		json_kstr(w, "cluster", t->cluster->name);
+	} else {
+		json_key(w, "weighted_clusters");
+		json_open(w, '{');
+		json_key(w, "clusters");
+		json_open(w, '[');
+		for (unsigned i = 0; i < t->nweighted; i++)
+			dump_weighted(w, "name", t->weighted[i].cluster_name, t->weighted[i].weight);
+		json_close(w, ']');
+		json_close(w, '}');
+	}
+	json_key(w, "idle_timeout");
+	dump_duration(w, t->idle_timeout_ms);
+	json_key(w, "max_connect_attempts");
+	json_uint(w, t->max_connect_attempts);
+	json_close(w, '}');
+}
+
 static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 {
 	static const char *const dirs[] = {
@@ -154,6 +180,11 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 	json_kstr(w, "name", l->name);
 	json_kstr(w, "address", l->address);
 	json_kstr(w, "direction", dirs[l->direction]);
+	if (l->tcp) {
+		dump_tcp_proxy(w, l->tcp);
+		json_close(w, '}');
+		return;
+	}
 	json_key(w, "idle_timeout");
 	dump_duration(w, l->idle_timeout_ms);
 	json_key(w, "request_headers_timeout");
