@@ -396,8 +396,9 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs)
 static void worker_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 			  const char *listener_address)
 {
-	/* Interception hook: an original_dst listener's connections are handed
-	 * on by their original destination (odst.c), maybe back to conn_accept_as(). */
+	/* mesh/ first: an original_dst listener's connections are handed on by
+	 * their original destination (odst.c), maybe back to conn_accept_as();
+	 * a protocol: tcp listener's are proxied as bytes (tcp.c). */
 	if (!odst_accept(w, fd, peer, len, listener_address))
 		conn_accept_as(w, fd, peer, len, listener_address, NULL);
 }

@@ -126,6 +126,27 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 	json_close(w, '}');
 }
 
+/* A protocol: tcp listener's tcp_proxy, as written (Envoy's names). */
+static void dump_tcp_proxy(struct json_w *w, const struct cfg_tcp_proxy *t)
+{
+	json_kstr(w, "protocol", "tcp");
+	json_kopen(w, "tcp_proxy", '{');
+	json_kstr(w, "stat_prefix", t->stat_prefix);
+	if (t->cluster) {
+		json_kstr(w, "cluster", t->cluster->name);
+	} else {
+		json_kopen(w, "weighted_clusters", '{');
+		json_kopen(w, "clusters", '[');
+		for (unsigned i = 0; i < t->nweighted; i++)
+			dump_weighted(w, "name", t->weighted[i].cluster_name, t->weighted[i].weight);
+		json_close(w, ']');
+		json_close(w, '}');
+	}
+	dump_duration(w, "idle_timeout", t->idle_timeout_ms);
+	json_kuint(w, "max_connect_attempts", t->max_connect_attempts);
+	json_close(w, '}');
+}
+
 static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 {
 	static const char *const dirs[] = {
@@ -136,6 +157,11 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 	json_kstr(w, "name", l->name);
 	json_kstr(w, "address", l->address);
 	json_kstr(w, "direction", dirs[l->direction]);
+	if (l->tcp) {
+		dump_tcp_proxy(w, l->tcp);
+		json_close(w, '}');
+		return;
+	}
 	dump_duration(w, "idle_timeout", l->idle_timeout_ms);
 	dump_duration(w, "request_headers_timeout", l->request_headers_timeout_ms);
 	dump_duration(w, "request_timeout", l->request_timeout_ms);

@@ -20,7 +20,7 @@ int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listene
 	else if (v->type == YN_SCALAR && !strcmp(v->str, "http2"))
 		*out = PROTO_HTTP2;
 	else {
-		cfg_error(pc, v, listener ? "expected auto, http1 or http2" : "expected http1 or http2");
+		cfg_error(pc, v, listener ? "expected auto, http1 or http2 (or tcp)" : "expected http1 or http2");
 		return -EINVAL;
 	}
 	return 0;
@@ -166,7 +166,7 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
 		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
 		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout",
-		"upgrade_configs", NULL
+		"upgrade_configs", "tcp_proxy", NULL
 	};
 	const struct ynode *v, *vhs, *routes;
 	int rc = 0;
@@ -178,6 +178,22 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "address", "listener")) || cfg_parse_addr(pc, v, true, &l->address, &l->addr))
 		rc = -EINVAL;
+	if ((v = yaml_get(n, "direction"))) {
+		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
+			l->direction = DIR_INBOUND;
+		} else if (v->type == YN_SCALAR && !strcmp(v->str, "outbound")) {
+			l->direction = DIR_OUTBOUND;
+		} else {
+			cfg_error(pc, v, "expected inbound or outbound");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR && !strcmp(v->str, "tcp"))
+		return cfg_parse_tcp_listener(pc, n, l) ? -EINVAL : rc;
+	if ((v = yaml_get(n, "tcp_proxy"))) {
+		cfg_error(pc, v, "tcp_proxy needs protocol: tcp on the listener");
+		rc = -EINVAL;
+	}
 	l->idle_timeout_ms = 3600 * 1000;	/* Envoy's HTTP connection manager default */
 	if ((v = yaml_get(n, "idle_timeout")) && cfg_get_duration(pc, v, &l->idle_timeout_ms))
 		rc = -EINVAL;
@@ -202,16 +218,6 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "default_host_for_http_10")) && cfg_get_str(pc, v, &l->default_host_for_http_10))
 		rc = -EINVAL;
-	if ((v = yaml_get(n, "direction"))) {
-		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
-			l->direction = DIR_INBOUND;
-		} else if (v->type == YN_SCALAR && !strcmp(v->str, "outbound")) {
-			l->direction = DIR_OUTBOUND;
-		} else {
-			cfg_error(pc, v, "expected inbound or outbound");
-			rc = -EINVAL;
-		}
-	}
 	l->protocol = PROTO_AUTO;
 	l->http2 = (struct cfg_http2){
 		.max_concurrent_streams = 100, .initial_stream_window = 64 * 1024,

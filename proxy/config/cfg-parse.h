@@ -105,6 +105,16 @@ extern const char *const cfg_hm_names[];	/* by enum hm_type, NULL-terminated */
 int cfg_parse_routes(struct cfg_parse *pc, const struct ynode *seq, struct cfg_vhost *vh);
 /* One virtual host into vh, a struct cfg_vhost (a cfg_item_fn). */
 int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, void *vh);
+/* A weighted destination list (a route's weighted, name_key "cluster"; a
+ * tcp_proxy's weighted_clusters.clusters, name_key "name"); owner names the
+ * list in the message for an empty one. Clusters must exist. */
+int cfg_parse_weighted(struct cfg_parse *pc, const struct ynode *seq, const char *owner, const char *name_key,
+		       struct cfg_weighted **out, unsigned *nout, uint32_t *total_out);
+
+/* cfg-tcp.c */
+/* The rest of a protocol: tcp listener (name, address and direction parsed):
+ * its tcp_proxy block, and no HTTP key. */
+int cfg_parse_tcp_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l);
 /* A domain may appear in only one virtual host of a listener (as in Envoy). */
 int cfg_check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l);
 

@@ -206,28 +206,30 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 	return rc;
 }
 
-static int parse_weighted(struct cfg_parse *pc, const struct ynode *seq, struct cfg_route *r)
+int cfg_parse_weighted(struct cfg_parse *pc, const struct ynode *seq, const char *owner, const char *name_key,
+		       struct cfg_weighted **out, unsigned *nout, uint32_t *total_out)
 {
-	static const char *const keys[] = { "cluster", "weight", NULL };
+	const char *const keys[] = { name_key, "weight", NULL };
 	uint64_t total = 0;
 	int rc = 0;
 
-	if (cfg_expect_items(pc, seq, "a list of {cluster, weight}", "weighted needs at least one {cluster, weight}"))
+	if (cfg_expect_items(pc, seq, strcmp(name_key, "name") ? "a list of {cluster, weight}" : "a list of {name, weight}",
+			     "%s needs at least one {%s, weight}", owner, name_key))
 		return -EINVAL;
-	if (!(r->weighted = cfg_items(pc, seq, sizeof(*r->weighted), &r->nweighted)))
+	if (!(*out = cfg_items(pc, seq, sizeof(**out), nout)))
 		return -ENOMEM;
 	for (unsigned i = 0; i < seq->n; i++) {
 		const struct ynode *n = seq->items[i], *v;
-		struct cfg_weighted *w = &r->weighted[i];
+		struct cfg_weighted *w = &(*out)[i];
 		uint64_t weight;
 
-		if (cfg_expect_map(pc, n, "a weighted destination {cluster, weight}")) {
+		if (cfg_expect_map(pc, n, "a weighted destination (a map)")) {
 			rc = -EINVAL;
 			continue;
 		}
 		if (cfg_check_keys(pc, n, keys))
 			rc = -EINVAL;
-		if (!(v = cfg_need(pc, n, "cluster", "weighted destination")) ||
+		if (!(v = cfg_need(pc, n, name_key, "weighted destination")) ||
 		    resolve_cluster(pc, v, &w->cluster_name, &w->cluster))
 			rc = -EINVAL;
 		if (!(v = cfg_need(pc, n, "weight", "weighted destination")) ||
@@ -243,7 +245,7 @@ static int parse_weighted(struct cfg_parse *pc, const struct ynode *seq, struct 
 			  (unsigned long long)total, CFG_MAX_TOTAL_WEIGHT);
 		rc = -EINVAL;
 	}
-	r->total_weight = (uint32_t)total;
+	*total_out = (uint32_t)total;
 	return rc;
 }
 
@@ -263,7 +265,7 @@ static int parse_action(struct cfg_parse *pc, const struct ynode *n, struct cfg_
 	}
 	if (c)
 		return resolve_cluster(pc, c, &name, &r->cluster);
-	return parse_weighted(pc, w, r);
+	return cfg_parse_weighted(pc, w, "weighted", "cluster", &r->weighted, &r->nweighted, &r->total_weight);
 }
 
 static int parse_redirect(struct cfg_parse *pc, const struct ynode *n, struct cfg_redirect *rd)

@@ -125,6 +125,19 @@ struct cfg_vhost {
 
 enum listener_dir { DIR_UNSPECIFIED, DIR_INBOUND, DIR_OUTBOUND };
 
+/* A protocol: tcp listener's tcp_proxy (Envoy's TcpProxy network filter):
+ * bytes both ways to a host of one cluster, picked per connection. */
+struct cfg_tcp_proxy {
+	const char *stat_prefix;	/* "tcp.<stat_prefix>.*"; default the listener's name */
+	struct cfg_cluster *cluster;	/* single destination, or NULL when weighted */
+	struct cfg_weighted *weighted;	/* weighted_clusters.clusters */
+	unsigned nweighted;
+	uint32_t total_weight;
+	uint64_t idle_timeout_ms;	/* no bytes either way: close; 0 = never; 1 h (Envoy) */
+	uint32_t max_connect_attempts;	/* hosts tried per connection; 1 (Envoy) */
+	uint32_t stats_base;		/* first id of the TS_* block (core/stats.h) */
+};
+
 /* Listener modes DISABLE..PERMISSIVE, cluster modes DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL. */
 enum tls_mode { TLS_DISABLE, TLS_SIMPLE, TLS_STRICT, TLS_PERMISSIVE, TLS_MUTUAL, TLS_ISTIO_MUTUAL };
 
@@ -202,6 +215,8 @@ struct cfg_listener {
 	bool original_dst;
 	bool bind_to_port;		/* default true; false: reached only through original_dst */
 	bool registry_only;		/* original_dst: unknown destinations are refused (BlackHoleCluster) */
+	/* protocol: tcp (mesh/tcp.c): no HTTP, no routes; NULL for an HTTP listener. */
+	struct cfg_tcp_proxy *tcp;
 	struct cfg_vhost *vhosts;
 	unsigned nvhosts;
 	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */

@@ -76,6 +76,25 @@ static inline struct cfg *cfg_ref(struct cfg *c)
 void cfg_unref(struct cfg *c);
 
 const struct cfg_cluster *cfg_cluster_find(const struct cfg *c, const char *name);
+
+/* The destination r (a random number) falls on in a weighted list of total
+ * weight total (a route's weighted, a tcp_proxy's weighted_clusters); NULL
+ * when the list is empty. */
+static inline struct cfg_cluster *cfg_pick_weighted(const struct cfg_weighted *w, unsigned n, uint32_t total,
+						    uint64_t r)
+{
+	uint64_t x, cum = 0;
+
+	if (!n || !total)
+		return NULL;
+	x = r % total;
+	for (unsigned i = 0; i < n; i++) {
+		cum += w[i].weight;
+		if (x < cum)
+			return w[i].cluster;
+	}
+	return w[n - 1].cluster;
+}
 /* A hidden cluster for the filter parsing (cfg->internal): one endpoint, addr
  * (an IP literal; address its text), a listed cluster's defaults otherwise,
  * plain HTTP/1.1. name is for logs and must not be a listed cluster's; it

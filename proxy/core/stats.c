@@ -132,6 +132,18 @@ static const struct stat_leaf listener_leaves[] = {
 	     ST_COUNTER),
 };
 
+static const struct stat_leaf tcp_leaves[] = {
+	LEAF(TS_DOWNSTREAM_CX_TOTAL, "downstream_cx_total", ST_COUNTER),
+	LEAF(TS_DOWNSTREAM_CX_NO_ROUTE, "downstream_cx_no_route", ST_COUNTER),
+	LEAF(TS_DOWNSTREAM_CX_TX_BYTES_TOTAL, "downstream_cx_tx_bytes_total", ST_COUNTER),
+	LEAF(TS_DOWNSTREAM_CX_RX_BYTES_TOTAL, "downstream_cx_rx_bytes_total", ST_COUNTER),
+	LEAF(TS_DOWNSTREAM_FLOW_CONTROL_PAUSED_READING_TOTAL, "downstream_flow_control_paused_reading_total",
+	     ST_COUNTER),
+	LEAF(TS_DOWNSTREAM_FLOW_CONTROL_RESUMED_READING_TOTAL, "downstream_flow_control_resumed_reading_total",
+	     ST_COUNTER),
+	LEAF(TS_IDLE_TIMEOUT, "idle_timeout", ST_COUNTER),
+};
+
 static const struct stat_leaf server_leaves[] = {
 	LEAF(SS_CONFIG_RELOAD, "config_reload", ST_COUNTER),
 	LEAF(SS_CONFIG_RELOAD_FAILED, "config_reload_failed", ST_COUNTER),
@@ -167,6 +179,8 @@ enum group_kind {
 	GK_LISTENER,			/* "http.<name>.*" */
 	GK_LADDR,			/* "listener.<address>.*", sharing a listener's ids */
 	GK_HOST,			/* not rendered: /clusters reads them */
+	GK_TCP,				/* "tcp.<stat_prefix>.*" */
+	GK_TCP_LISTENER,		/* a tcp listener's block: rendered by its GK_LADDR only */
 };
 
 struct stat_group {
@@ -182,7 +196,7 @@ static struct {
 	unsigned nshards;
 	uint32_t next_id;		/* first unassigned id */
 	uint32_t nblocks;		/* blocks allocated in every shard */
-	uint32_t scratch_cluster, scratch_listener, scratch_host;
+	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp;
 	/* Block sizes: the fixed stats plus the registered ones, by scope. */
 	uint32_t nslots[STATS_SCOPE_CLUSTER + 1];
 	struct stat_ext ext[STATS_MAX_EXT];
@@ -451,6 +465,7 @@ static const struct group_style {
 			  STATS_SCOPE_LISTENER },
 	[GK_LADDR] = { "listener", "envoy_listener_", "listener_address", listener_leaves,
 		       ARRAY_SIZE(listener_leaves), -1 },
+	[GK_TCP] = { "tcp", "envoy_tcp_", "envoy_tcp_prefix", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1 },
 };
 
 /* Registers the rendered entries of a new group. On failure the ids stay
@@ -497,6 +512,8 @@ int stats_init(unsigned nworkers)
 		err = alloc_ids(nslots_init(STATS_SCOPE_LISTENER), &st.scratch_listener);
 	if (!err)
 		err = alloc_ids(HS__COUNT, &st.scratch_host);
+	if (!err)
+		err = alloc_ids(TS__COUNT, &st.scratch_tcp);
 	if (err)
 		return err;
 
@@ -564,10 +581,9 @@ uint32_t stats_bind_hidden_cluster(void)
 	return st.scratch_cluster;
 }
 
-uint32_t stats_bind_listener(const char *name, const char *address, int *err)
+static uint32_t bind_listener(enum group_kind kind, const char *name, const char *address, int *err)
 {
-	uint32_t base = bind_one(GK_LISTENER, name, name, st.nslots[STATS_SCOPE_LISTENER], 0,
-				 st.scratch_listener, err);
+	uint32_t base = bind_one(kind, name, name, st.nslots[STATS_SCOPE_LISTENER], 0, st.scratch_listener, err);
 	char *key;
 
 	if (base == st.scratch_listener)
@@ -581,6 +597,18 @@ uint32_t stats_bind_listener(const char *name, const char *address, int *err)
 	bind_one(GK_LADDR, key, address, 0, base, 0, err);
 	free(key);
 	return base;
+}
+
+uint32_t stats_bind_listener(const char *name, const char *address, int *err)
+{
+	return bind_listener(GK_LISTENER, name, address, err);
+}
+
+uint32_t stats_bind_tcp_listener(const char *name, const char *address, const char *stat_prefix,
+				 uint32_t *tcp_base, int *err)
+{
+	*tcp_base = bind_one(GK_TCP, stat_prefix, stat_prefix, TS__COUNT, 0, st.scratch_tcp, err);
+	return bind_listener(GK_TCP_LISTENER, name, address, err);
 }
 
 uint32_t stats_host_block(const char *cluster, const char *addr)

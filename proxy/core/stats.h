@@ -134,6 +134,19 @@ enum listener_stat {
 	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
 };
 
+/* Per tcp_proxy (a protocol: tcp listener, mesh/tcp.c): "tcp.<stat_prefix>.<leaf>",
+ * Prometheus envoy_tcp_<leaf>{envoy_tcp_prefix="<stat_prefix>"}. */
+enum tcp_stat {
+	TS_DOWNSTREAM_CX_TOTAL,
+	TS_DOWNSTREAM_CX_NO_ROUTE,	/* no host to connect to, or the breaker said no */
+	TS_DOWNSTREAM_CX_TX_BYTES_TOTAL,
+	TS_DOWNSTREAM_CX_RX_BYTES_TOTAL,
+	TS_DOWNSTREAM_FLOW_CONTROL_PAUSED_READING_TOTAL,
+	TS_DOWNSTREAM_FLOW_CONTROL_RESUMED_READING_TOTAL,
+	TS_IDLE_TIMEOUT,
+	TS__COUNT
+};
+
 /* Per upstream host, shown by /clusters as "<cluster>::<addr>::<leaf>::<value>". */
 enum host_stat {
 	HS_CX_TOTAL, HS_CX_ACTIVE, HS_CX_CONNECT_FAIL, HS_RQ_TOTAL, HS_RQ_ERROR, HS_RQ_SUCCESS,
@@ -211,6 +224,12 @@ uint32_t stats_bind_cluster(const char *name, int *err);
 uint32_t stats_bind_hidden_cluster(void);
 /* The listener's block, also rendered as "listener.<address>.*". */
 uint32_t stats_bind_listener(const char *name, const char *address, int *err);
+
+/* A protocol: tcp listener: its listener block (LS_*), rendered only as
+ * "listener.<address>.*" (no "http.<name>.*"), and the block of its
+ * tcp_proxy (TS_*), "tcp.<stat_prefix>.*", into *tcp_base. */
+uint32_t stats_bind_tcp_listener(const char *name, const char *address, const char *stat_prefix,
+				 uint32_t *tcp_base, int *err);
 
 /* Block of HS__COUNT for one upstream host of a cluster, found or created by name. Main thread only. */
 uint32_t stats_host_block(const char *cluster, const char *addr);

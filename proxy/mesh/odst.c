@@ -210,6 +210,10 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	for (unsigned i = 0; i < cfg->nlisteners && !l; i++)
 		if (strcmp(cfg->listeners[i].key, listener_address) == 0)
 			l = &cfg->listeners[i];
+	if (l && l->tcp) {
+		tcp_listener_accept(w, fd, peer, peerlen, cfg, l);	/* takes the reference */
+		return true;
+	}
 	if (!l || !l->original_dst) {
 		cfg_snapshot_release(cfg);
 		return false;

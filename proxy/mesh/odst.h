@@ -42,9 +42,11 @@ bool odst_same_ip(const struct sockaddr *a, const struct sockaddr *b);
 bool odst_any_ip(const struct sockaddr *a);
 uint16_t odst_port(const struct sockaddr *a);
 
-/* Called by the workers' accept callback (server.c) for every accepted fd. Returns false when the
- * listener is not original_dst (the caller goes on); true when the fd was
- * taken over. Worker thread. */
+/* Called by the workers' accept callback (server.c) for every accepted fd:
+ * the listener kinds mesh/ serves, found in one scan of the listeners. An
+ * original_dst listener's fd is dispatched by its original destination, a
+ * protocol: tcp listener's goes to tcp.c. Returns false for an HTTP listener
+ * (the caller goes on); true when the fd was taken over. Worker thread. */
 bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
 		 const char *listener_address);
 

@@ -1,19 +1,34 @@
-/* Plain TCP proxying: bytes copied both ways unchanged, half-close passed on,
- * backpressure by watermarks. Used for intercepted traffic that is not HTTP or
- * goes to no configured service (PassthroughCluster, InboundPassthroughCluster). */
+/* Plain TCP proxying (Envoy's tcp_proxy): bytes copied both ways unchanged,
+ * half-close passed on, backpressure by watermarks, an access-log line and
+ * stats per connection. One core serves two kinds of connection:
+ * - a protocol: tcp listener's (cfg_tcp_proxy): a host of its cluster, picked
+ *   by the cluster's load balancer, within its circuit breaker, retried on
+ *   connect failure up to max_connect_attempts, reported to its outlier
+ *   detection, closed after idle_timeout without bytes;
+ * - intercepted traffic that is not HTTP or goes to no configured service
+ *   (odst.c: PassthroughCluster, InboundPassthroughCluster): the original
+ *   destination, one attempt. */
 #ifndef WM_TCP_H
 #define WM_TCP_H
 
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct cfg;
+struct cfg_listener;
 struct worker;
 
-/* Takes ownership of the accepted fd and connects to dst, bound to src when
- * src is not NULL. cluster names the destination in logs. Worker thread.
- * 0, or -errno with fd closed. */
+/* Passthrough: takes ownership of the accepted fd and connects to dst, bound
+ * to src when src is not NULL. cluster names the destination in logs (a
+ * static string). Worker thread. 0, or -errno with fd closed. */
 int tcp_proxy_start(struct worker *w, int fd, const struct sockaddr *dst, socklen_t dstlen,
 		    const struct sockaddr *src, socklen_t srclen, uint64_t connect_timeout_ms, const char *cluster);
+
+/* A protocol: tcp listener's connection: takes ownership of fd and of the
+ * snapshot reference cfg (l is one of its listeners, l->tcp set). Worker
+ * thread; on failure the connection is closed and logged like any other. */
+void tcp_listener_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
+			 struct cfg *cfg, const struct cfg_listener *l);
 
 /* Worker exit: closes every proxied connection of the calling worker. */
 void tcp_close_all(void);

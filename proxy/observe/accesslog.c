@@ -360,21 +360,24 @@ static void lb_addr_noport(struct lb *b, const struct al_item *it, const char *s
 		lb_val(b, it, s, len);
 }
 
-static void lb_hdr(struct lb *b, const struct al_item *it, const struct stream *s, bool req)
+static void lb_hdr(struct lb *b, const struct al_item *it, const struct al_subject *x, bool req)
 {
 	for (unsigned i = 0; i < 2 && it->hdr[i].name; i++) {
 		const struct al_hdr *h = &it->hdr[i];
-		const struct http_headers *hs = req ? &s->req.h : &s->resp.h;
+		const struct http_headers *hs = req ? (x->req ? &x->req->h : NULL) : (x->resp ? &x->resp->h : NULL);
 		const char *v = NULL;
 		char status[12];
 
+		if (!hs)
+			break;	/* a TCP connection: no heads */
+
 		switch (h->pseudo) {
 		case PS_REQ_FIELD:
-			v = req ? *(const char *const *)((const char *)&s->req + h->off) : NULL;
+			v = req ? *(const char *const *)((const char *)x->req + h->off) : NULL;
 			break;
 		case PS_STATUS:
-			if (!req && s->resp.status) {
-				snprintf(status, sizeof(status), "%d", s->resp.status);
+			if (!req && x->resp->status) {
+				snprintf(status, sizeof(status), "%d", x->resp->status);
 				v = status;
 			}
 			break;
@@ -520,9 +523,9 @@ static const char *hostname(void)
 	return al_hostname;
 }
 
-void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out)
+void al_format_subject(const struct al_format *f, const struct al_subject *x, struct evbuffer *out)
 {
-	const struct stream_info *in = &s->info;
+	const struct stream_info *in = x->info;
 	const char *field = (const char *)in;	/* base of the AL_INFO_* offsets */
 	struct lb b;
 
@@ -542,10 +545,10 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 				lb_default_time(&b, in->start_wall_us);
 			break;
 		case AL_REQ:
-			lb_hdr(&b, it, s, true);
+			lb_hdr(&b, it, x, true);
 			break;
 		case AL_RESP:
-			lb_hdr(&b, it, s, false);
+			lb_hdr(&b, it, x, false);
 			break;
 		case AL_RESPONSE_CODE:
 			lb_u64(&b, it, in->response_code > 0 ? (uint64_t)in->response_code : 0);
@@ -554,10 +557,10 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 			lb_flags(&b, in->flags);
 			break;
 		case AL_UPSTREAM_CLUSTER:
-			lb_str(&b, it, s->cluster ? s->cluster->name : NULL);
+			lb_str(&b, it, x->cluster);
 			break;
 		case AL_ROUTE_NAME:
-			lb_str(&b, it, s->route ? s->route->name : NULL);
+			lb_str(&b, it, x->route);
 			break;
 		case AL_HOSTNAME:
 			lb_str(&b, it, hostname());
@@ -583,10 +586,26 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
 		evbuffer_add(out, b.buf, b.n);
 }
 
+void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out)
+{
+	const struct al_subject x = {
+		.info = &s->info, .req = &s->req, .resp = &s->resp,
+		.cluster = s->cluster ? s->cluster->name : NULL, .route = s->route ? s->route->name : NULL,
+	};
+
+	al_format_subject(f, &x, out);
+}
+
 void accesslog_stream(struct stream *s)
 {
 	al_format_line(s->cfg->access_log, s, s->worker->log_buf);
 	worker_log_flush_maybe(s->worker);
+}
+
+void accesslog_subject(const struct al_format *f, const struct al_subject *x, struct worker *w)
+{
+	al_format_subject(f, x, w->log_buf);
+	worker_log_flush_maybe(w);
 }
 
 /* The logger thread's state; everything but fd is under mu. */

@@ -9,6 +9,10 @@
 
 struct arena;
 struct stream;
+struct stream_info;
+struct http_req_head;
+struct http_resp_head;
+struct worker;
 struct evbuffer;
 struct cfg_errs;
 
@@ -21,6 +25,18 @@ struct al_format;
  * message and *errpos to the byte offset in fmt. */
 struct al_format *al_format_parse(struct arena *a, const char *fmt, const char **err, size_t *errpos);
 
+/* What a line is formatted from: a stream's record and heads, or a TCP
+ * connection's record alone (mesh/tcp.c), whose HTTP operators print "-". */
+struct al_subject {
+	const struct stream_info *info;
+	const struct http_req_head *req;	/* NULL: no request head */
+	const struct http_resp_head *resp;	/* NULL with req */
+	const char *cluster;		/* %UPSTREAM_CLUSTER%, or NULL */
+	const char *route;		/* %ROUTE_NAME%, or NULL */
+};
+
+/* Appends one formatted line for x to out. */
+void al_format_subject(const struct al_format *f, const struct al_subject *x, struct evbuffer *out);
 /* Appends one formatted line for s to out. */
 void al_format_line(const struct al_format *f, const struct stream *s, struct evbuffer *out);
 
@@ -28,6 +44,10 @@ void al_format_line(const struct al_format *f, const struct stream *s, struct ev
  * set) into its worker's buffer, handed to the logger thread when full
  * (stream_cbs.log). Worker thread. */
 void accesslog_stream(struct stream *s);
+
+/* Formats x's line with f into w's buffer, as accesslog_stream() does.
+ * Worker thread. */
+void accesslog_subject(const struct al_format *f, const struct al_subject *x, struct worker *w);
 
 /* Writes Envoy's short response-flag list ("UF,URX", or "-" when none) to buf,
  * NUL-terminated and truncated to len. Returns the length written. */

@@ -25,9 +25,15 @@ int stats_cfg_bind(struct cfg *cfg)
 	/* A filter's hidden cluster counts where nothing renders. */
 	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
 		c->stats_base = stats_bind_hidden_cluster();
-	for (unsigned i = 0; i < cfg->nlisteners; i++)
-		cfg->listeners[i].stats_base = stats_bind_listener(cfg->listeners[i].name,
-								   cfg->listeners[i].address, &err);
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		struct cfg_listener *l = &cfg->listeners[i];
+
+		if (l->tcp)
+			l->stats_base = stats_bind_tcp_listener(l->name, l->address, l->tcp->stat_prefix,
+								&l->tcp->stats_base, &err);
+		else
+			l->stats_base = stats_bind_listener(l->name, l->address, &err);
+	}
 	return err;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/cfg.h"
 #include "core/regex.h"
 #include "route/router.h"
 #include "http/stream.h"
@@ -215,19 +216,9 @@ const struct cfg_route *router_match(const struct cfg_vhost *vh, const struct ht
 
 const struct cfg_cluster *router_pick_cluster(const struct cfg_route *rt, uint64_t r)
 {
-	uint64_t x, cum = 0;
-
 	if (rt->cluster)
 		return rt->cluster;
-	if (!rt->nweighted || !rt->total_weight)
-		return NULL;
-	x = r % rt->total_weight;
-	for (unsigned i = 0; i < rt->nweighted; i++) {
-		cum += rt->weighted[i].weight;
-		if (x < cum)
-			return rt->weighted[i].cluster;
-	}
-	return rt->weighted[rt->nweighted - 1].cluster;
+	return cfg_pick_weighted(rt->weighted, rt->nweighted, rt->total_weight, r);
 }
 
 const struct cfg_route *router_route(const struct cfg_listener *l, const struct http_req_head *req)
