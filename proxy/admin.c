@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include "admin.h"
+#include "admin-ep.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
 #include "upstream/cluster.h"
@@ -37,11 +38,24 @@
 
 /* Fixed-id stats, then the labelled Istio series: metrics.c counts into
  * stats.c, so the renderer that wants both asks each. */
-static int prometheus(struct evbuffer *out)
+static int prometheus(struct evbuffer *out, const struct stats_query *sq, const char **err)
 {
-	int rc = stats_render_prometheus(out);
+	int rc = stats_render_prometheus(out, sq, err);
 
-	return rc ? rc : metrics_render_prometheus(out);
+	return rc ? rc : metrics_render_prometheus(out, sq->filter);
+}
+
+/* Envoy's /stats parameters: ?filter=REGEX (empty: none) and ?usedonly (any value). */
+static struct stats_query stats_query_of(const struct evkeyvalq *q)
+{
+	struct stats_query sq = {
+		.filter = evhttp_find_header(q, "filter"),
+		.usedonly = evhttp_find_header(q, "usedonly") != NULL,
+	};
+
+	if (sq.filter && !*sq.filter)
+		sq.filter = NULL;
+	return sq;
 }
 
 static struct {
@@ -60,7 +74,7 @@ struct admin_ep {
 	void (*fn)(struct evhttp_request *req, const struct evkeyvalq *query);
 };
 
-static void reply(struct evhttp_request *req, int code, const char *ctype, struct evbuffer *body)
+void admin_reply(struct evhttp_request *req, int code, const char *ctype, struct evbuffer *body)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
@@ -70,9 +84,7 @@ static void reply(struct evhttp_request *req, int code, const char *ctype, struc
 	evhttp_send_reply(req, code, NULL, body);
 }
 
-static void reply_text(struct evhttp_request *req, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void reply_text(struct evhttp_request *req, int code, const char *fmt, ...)
+void admin_reply_text(struct evhttp_request *req, int code, const char *fmt, ...)
 {
 	struct evbuffer *b = evbuffer_new();
 	va_list ap;
@@ -84,7 +96,7 @@ static void reply_text(struct evhttp_request *req, int code, const char *fmt, ..
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(b, fmt, ap);
 	va_end(ap);
-	reply(req, code, "text/plain; charset=UTF-8", b);
+	admin_reply(req, code, "text/plain; charset=UTF-8", b);
 	evbuffer_free(b);
 }
 
@@ -94,25 +106,18 @@ static void refresh_server_stats(void)
 	struct mallinfo2 mi = mallinfo2();
 	int64_t uptime = (int64_t)((util_wall_us() - server_start_wall_us) / 1000000);
 	int64_t mem = (int64_t)(mi.uordblks + mi.hblkhd);
-	int64_t state = server_draining() ? 1 : 0;
+	int64_t state = strcmp(server_state_name(), "LIVE") ? 1 : 0;
 
 	stats_add(SERVER_STAT(SS_UPTIME), uptime - stats_value(SERVER_STAT(SS_UPTIME)));
 	stats_add(SERVER_STAT(SS_MEMORY_ALLOCATED), mem - stats_value(SERVER_STAT(SS_MEMORY_ALLOCATED)));
 	stats_add(SERVER_STAT(SS_STATE), state - stats_value(SERVER_STAT(SS_STATE)));
 }
 
-static void ep_ready(struct evhttp_request *req, const struct evkeyvalq *q)
+/* Renders the stats in format (text, json, prometheus; NULL: text) with the
+ * request's filter and usedonly, as /stats and /stats/prometheus answer. */
+static void reply_stats(struct evhttp_request *req, const struct evkeyvalq *q, const char *format)
 {
-	if (server_draining())
-		reply_text(req, 503, "DRAINING\n");
-	else
-		reply_text(req, 200, "LIVE\n");
-}
-
-static void ep_stats(struct evhttp_request *req, const struct evkeyvalq *q)
-{
-	const char *filter = evhttp_find_header(q, "filter");
-	const char *format = evhttp_find_header(q, "format");
+	struct stats_query sq = stats_query_of(q);
 	const char *err = "invalid filter";
 	struct evbuffer *b = evbuffer_new();
 	const char *ctype = "text/plain; charset=UTF-8";
@@ -122,47 +127,43 @@ static void ep_stats(struct evhttp_request *req, const struct evkeyvalq *q)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	if (filter && !*filter)
-		filter = NULL;
 	refresh_server_stats();
 	if (!format || !strcmp(format, "text")) {
-		rc = stats_render_text(b, filter, &err);
+		rc = stats_render_text(b, &sq, &err);
 	} else if (!strcmp(format, "json")) {
-		rc = stats_render_json(b, filter, &err);
+		rc = stats_render_json(b, &sq, &err);
 		ctype = "application/json";
 	} else if (!strcmp(format, "prometheus")) {
-		rc = prometheus(b);
+		rc = prometheus(b, &sq, &err);
 		ctype = "text/plain; version=0.0.4";
 	} else {
 		evbuffer_free(b);
-		reply_text(req, 400, "usage: /stats?format=(json|prometheus|text)&filter=REGEX\n");
+		admin_reply_text(req, 400, "usage: /stats?format=(json|prometheus|text)&filter=REGEX&usedonly\n");
 		return;
 	}
 	if (rc == -EINVAL)
-		reply_text(req, 400, "%s\n", err);
+		admin_reply_text(req, 400, "%s\n", err);
 	else if (rc)
-		reply_text(req, 500, "stats: %s\n", strerror(-rc));
+		admin_reply_text(req, 500, "stats: %s\n", strerror(-rc));
 	else
-		reply(req, 200, ctype, b);
+		admin_reply(req, 200, ctype, b);
 	evbuffer_free(b);
+}
+
+static void ep_stats(struct evhttp_request *req, const struct evkeyvalq *q)
+{
+	reply_stats(req, q, evhttp_find_header(q, "format"));
 }
 
 static void ep_prometheus(struct evhttp_request *req, const struct evkeyvalq *q)
 {
-	struct evbuffer *b = evbuffer_new();
-	int rc;
+	reply_stats(req, q, "prometheus");
+}
 
-	if (!b) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	refresh_server_stats();
-	rc = prometheus(b);
-	if (rc)
-		reply_text(req, 500, "stats: %s\n", strerror(-rc));
-	else
-		reply(req, 200, "text/plain; version=0.0.4", b);
-	evbuffer_free(b);
+static void ep_reset_counters(struct evhttp_request *req, const struct evkeyvalq *q)
+{
+	stats_reset_counters();
+	admin_reply_text(req, 200, "OK\n");
 }
 
 /* A 200 reply of type ctype with what render writes from the current config
@@ -175,9 +176,9 @@ static void reply_rendered(struct evhttp_request *req, const char *what, const c
 	int rc = b && cfg ? render(b, cfg) : -ENOMEM;
 
 	if (rc)
-		reply_text(req, 500, "%s: %s\n", what, strerror(-rc));
+		admin_reply_text(req, 500, "%s: %s\n", what, strerror(-rc));
 	else
-		reply(req, 200, ctype, b);
+		admin_reply(req, 200, ctype, b);
 	if (cfg)
 		cfg_unref(cfg);
 	if (b)
@@ -186,7 +187,12 @@ static void reply_rendered(struct evhttp_request *req, const char *what, const c
 
 static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
 {
-	reply_rendered(req, "clusters", "text/plain; charset=UTF-8", cluster_render);
+	const char *format = evhttp_find_header(q, "format");
+
+	if (format && !strcmp(format, "json"))
+		reply_rendered(req, "clusters", "application/json", cluster_render_json);
+	else
+		reply_rendered(req, "clusters", "text/plain; charset=UTF-8", cluster_render);
 }
 
 static int render_config_dump(struct evbuffer *out, const struct cfg *cfg)
@@ -197,48 +203,6 @@ static int render_config_dump(struct evbuffer *out, const struct cfg *cfg)
 static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	reply_rendered(req, "config_dump", "application/json", render_config_dump);
-}
-
-static void ep_server_info(struct evhttp_request *req, const struct evkeyvalq *q)
-{
-	struct evbuffer *b = evbuffer_new();
-	struct cfg *cfg = cfg_snapshot_get();
-	uint64_t up = (util_wall_us() - server_start_wall_us) / 1000000;
-	char uptime[32];
-	struct json_w w;
-
-	if (!b || !cfg) {
-		if (b)
-			evbuffer_free(b);
-		if (cfg)
-			cfg_unref(cfg);
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	snprintf(uptime, sizeof(uptime), "%" PRIu64 "s", up);
-	json_init(&w, b, 1);
-	json_open(&w, '{');
-	json_kstr(&w, "version", WINGMAN_VERSION);
-	json_kstr(&w, "state", server_draining() ? "DRAINING" : "LIVE");
-	json_kstr(&w, "uptime_current_epoch", uptime);
-	json_kstr(&w, "uptime_all_epochs", uptime);
-	json_key(&w, "node");
-	json_open(&w, '{');
-	json_kstr(&w, "id", cfg->node_id);
-	json_kstr(&w, "cluster", cfg->node_cluster);
-	json_close(&w, '}');
-	json_key(&w, "command_line_options");
-	json_open(&w, '{');
-	json_kuint(&w, "concurrency", cfg->workers);
-	json_kstr(&w, "config_path", cfg->file);
-	json_close(&w, '}');
-	json_close(&w, '}');
-	if (json_done(&w) || evbuffer_add(b, "\n", 1))
-		evhttp_send_error(req, 500, NULL);
-	else
-		reply(req, 200, "application/json", b);
-	cfg_unref(cfg);
-	evbuffer_free(b);
 }
 
 static void quit_now(void)
@@ -267,20 +231,30 @@ static void ep_quit(struct evhttp_request *req, const struct evkeyvalq *q)
 
 	evhttp_request_set_on_complete_cb(req, quit_complete_cb, NULL);
 	event_base_once(adm.base, -1, EV_TIMEOUT, quit_timer_cb, NULL, &tv);
-	reply_text(req, 200, "OK\n");
+	admin_reply_text(req, 200, "OK\n");
 }
 
 static void ep_help(struct evhttp_request *req, const struct evkeyvalq *q);
 
 static const struct admin_ep admin_eps[] = {
-	{ "/clusters", "upstream cluster status", false, ep_clusters },
+	{ "/certs", "print certs on machine", false, admin_ep_certs },
+	{ "/clusters", "upstream cluster status (?format=json)", false, ep_clusters },
 	{ "/config_dump", "dump the effective configuration as JSON", false, ep_config_dump },
+	{ "/drain_listeners", "drain listeners (POST; ?graceful, ?inboundonly)", true, admin_ep_drain_listeners },
+	{ "/healthcheck/fail", "cause the server to fail health checks (POST)", true, admin_ep_healthcheck_fail },
+	{ "/healthcheck/ok", "cause the server to pass health checks (POST)", true, admin_ep_healthcheck_ok },
 	{ "/help", "print out list of admin commands", false, ep_help },
-	{ "/quitquitquit", "drain and exit the server (POST)", true, ep_quit },
-	{ "/ready", "print server state, return 200 if LIVE, otherwise 503", false, ep_ready },
-	{ "/server_info", "print server version/status information", false, ep_server_info },
-	{ "/stats", "print server stats (?filter=REGEX, ?format=json|prometheus)", false, ep_stats },
-	{ "/stats/prometheus", "print server stats in prometheus format", false, ep_prometheus },
+	{ "/listeners", "print listener info (?format=json)", false, admin_ep_listeners },
+	{ "/logging", "query/change logging levels (POST; ?level=, ?paths=name:level,…, ?<name>=)", true,
+	  admin_ep_logging },
+	{ "/memory", "print current allocation/heap usage", false, admin_ep_memory },
+	{ "/quitquitquit", "exit the server (POST; drains first, like SIGTERM)", true, ep_quit },
+	{ "/ready", "print server state, return 200 if LIVE, otherwise return 503", false, admin_ep_ready },
+	{ "/reset_counters", "reset all counters to zero (POST)", true, ep_reset_counters },
+	{ "/server_info", "print server version/status information", false, admin_ep_server_info },
+	{ "/stats", "print server stats (?filter=REGEX, ?usedonly, ?format=json|prometheus)", false, ep_stats },
+	{ "/stats/prometheus", "print server stats in prometheus format (?filter=REGEX, ?usedonly)", false,
+	  ep_prometheus },
 };
 
 static void add_help(struct evbuffer *b)
@@ -299,8 +273,49 @@ static void ep_help(struct evhttp_request *req, const struct evkeyvalq *q)
 		return;
 	}
 	add_help(b);
-	reply(req, 200, "text/plain; charset=UTF-8", b);
+	admin_reply(req, 200, "text/plain; charset=UTF-8", b);
 	evbuffer_free(b);
+}
+
+/* Parses a query string into q. A bare flag, as Envoy takes them
+ * ("?usedonly", "?graceful"), reads as an empty value; libevent's parser
+ * would refuse it. 0 or -1. */
+static int parse_query(const char *query, struct evkeyvalq *q)
+{
+	struct evbuffer *b = evbuffer_new();
+	const char *p = query;
+	int rc = -1;
+
+	if (!b)
+		return -1;
+	while (*p) {
+		size_t n = strcspn(p, "&");
+
+		evbuffer_add(b, p, n);
+		if (n && !memchr(p, '=', n))
+			evbuffer_add(b, "=", 1);
+		p += n;
+		if (*p)
+			evbuffer_add(b, p++, 1);
+	}
+	if (evbuffer_add(b, "", 1) == 0)
+		rc = evhttp_parse_query_str((const char *)evbuffer_pullup(b, -1), q);
+	evbuffer_free(b);
+	return rc;
+}
+
+/* The method's name for Envoy's 405 text. */
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	default: return "other";
+	}
 }
 
 static void admin_cb(struct evhttp_request *req, void *arg)
@@ -323,13 +338,13 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 		    !(method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST))) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 					  ep->post_only ? "POST" : "GET, HEAD, POST");
-			reply_text(req, 405, "Method not allowed, POST required.\n");
+			admin_reply_text(req, 405, "Method %s not allowed, POST required.\n", method_name(method));
 			return;
 		}
 		TAILQ_INIT(&q);
-		if (query && evhttp_parse_query_str(query, &q)) {
+		if (query && parse_query(query, &q)) {
 			evhttp_clear_headers(&q);
-			reply_text(req, 400, "malformed query string\n");
+			admin_reply_text(req, 400, "malformed query string\n");
 			return;
 		}
 		ep->fn(req, &q);
@@ -343,11 +358,11 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_add_printf(b, "invalid path. ");
 	add_help(b);
-	reply(req, 404, "text/plain; charset=UTF-8", b);
+	admin_reply(req, 404, "text/plain; charset=UTF-8", b);
 	evbuffer_free(b);
 }
 
-static const char *addr_fmt(const struct addr_spec *addr, char *buf, size_t len)
+const char *admin_addr_fmt(const struct addr_spec *addr, char *buf, size_t len)
 {
 	bool v6 = strchr(addr->host, ':') != NULL;
 
@@ -363,11 +378,11 @@ static int admin_bind(const struct addr_spec *addr, struct evhttp_bound_socket *
 	errno = 0;
 	*out = evhttp_bind_socket_with_handle(adm.http, addr->host, addr->port);
 	if (*out) {
-		log_info("admin: listening on %s", addr_fmt(addr, name, sizeof(name)));
+		log_info("admin: listening on %s", admin_addr_fmt(addr, name, sizeof(name)));
 		return 0;
 	}
 	err = errno ? errno : EADDRINUSE;
-	log_err("admin: cannot listen on %s: %s", addr_fmt(addr, name, sizeof(name)), strerror(err));
+	log_err("admin: cannot listen on %s: %s", admin_addr_fmt(addr, name, sizeof(name)), strerror(err));
 	return -err;
 }
 

@@ -1,6 +1,5 @@
-/* Admin HTTP/1.1 endpoint on admin.address, served on the main thread (evhttp):
- * /ready /stats /stats/prometheus /clusters /config_dump /server_info
- * POST /quitquitquit. */
+/* Admin HTTP/1.1 endpoint on admin.address, served on the main thread
+ * (evhttp), in Envoy's shapes; doc/admin.md lists the endpoints. */
 #ifndef WM_ADMIN_H
 #define WM_ADMIN_H
 

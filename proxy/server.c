@@ -43,6 +43,9 @@ struct lsock {
 };
 
 static atomic_bool draining;
+static atomic_bool health_failed;	/* POST /healthcheck/fail until /healthcheck/ok */
+/* POST /drain_listeners stopped these for good: reloads open them no more. */
+static bool stopped_all, stopped_inbound;
 static struct event_base *main_base;
 static struct lsock *lsocks;
 static const char *conf_path;		/* NULL: the embedded default */
@@ -90,6 +93,26 @@ static void cfg_destroy(struct cfg *c)
 bool server_draining(void)
 {
 	return atomic_load(&draining);
+}
+
+void server_set_health_failed(bool failed)
+{
+	atomic_store(&health_failed, failed);
+}
+
+bool server_health_failed(void)
+{
+	return atomic_load(&health_failed);
+}
+
+const char *server_state_name(void)
+{
+	return server_draining() || server_health_failed() ? "DRAINING" : "LIVE";
+}
+
+static bool listener_stopped(const struct cfg_listener *cl)
+{
+	return stopped_all || (stopped_inbound && cl->direction == DIR_INBOUND);
 }
 
 uint64_t server_active_streams(void)
@@ -147,7 +170,7 @@ static int listeners_prepare(const struct cfg *cfg, struct lsock **fresh)
 		struct lsock *l;
 
 		/* bind_to_port: false listeners get connections from an original_dst one (odst.c). */
-		if (!cl->bind_to_port || lsock_find(cl->address))
+		if (!cl->bind_to_port || lsock_find(cl->address) || listener_stopped(cl))
 			continue;
 		if (!(l = calloc(1, sizeof(*l))) || !(l->fds = calloc(nworkers, sizeof(int)))) {
 			free(l);
@@ -188,7 +211,8 @@ static void listeners_commit(const struct cfg *cfg, struct lsock *fresh)
 		bool keep = false;
 
 		for (unsigned i = 0; i < cfg->nlisteners && !keep; i++)
-			keep = strcmp(cfg->listeners[i].address, (*pp)->address) == 0;
+			keep = strcmp(cfg->listeners[i].address, (*pp)->address) == 0 &&
+			       !listener_stopped(&cfg->listeners[i]);
 		if (keep) {
 			pp = &(*pp)->next;
 		} else {
@@ -307,6 +331,23 @@ void server_drain(const char *why)
 		event_add(drain_ev, &tv);
 	else
 		event_base_loopbreak(main_base);
+}
+
+void server_drain_listeners(bool graceful, bool inbound_only)
+{
+	struct cfg *c = cfg_snapshot_current();
+
+	if (atomic_load(&draining))
+		return;
+	if (inbound_only)
+		stopped_inbound = true;
+	else
+		stopped_all = true;
+	log_info("admin /drain_listeners: %s listeners stop accepting%s", inbound_only ? "inbound" : "all",
+		 graceful && !inbound_only ? ", connections drain" : "");
+	listeners_commit(c, NULL);
+	for (unsigned i = 0; graceful && !inbound_only && i < nworkers; i++)
+		worker_drain(&workers[i]);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)

@@ -43,6 +43,21 @@ bool server_draining(void);
  * or after drain_timeout. Main thread. */
 void server_drain(const char *why);
 
+/* Envoy's /healthcheck/fail and /healthcheck/ok: while failed, /ready
+ * answers 503 and the state reads DRAINING; traffic is served as before. Main thread. */
+void server_set_health_failed(bool failed);
+bool server_health_failed(void);
+/* "LIVE", or "DRAINING" while draining or health-check failed (Envoy's
+ * admin.v3.ServerInfo.State). Any thread. */
+const char *server_state_name(void);
+
+/* Envoy's POST /drain_listeners: the listeners (only the inbound ones with
+ * inbound_only) stop accepting and stay stopped across reloads; the process
+ * goes on serving what it has and does not exit. graceful (all listeners
+ * only) also drains the connections as SIGTERM does: Connection: close,
+ * GOAWAY, no pooling. Main thread. */
+void server_drain_listeners(bool graceful, bool inbound_only);
+
 /* Wall-clock start time in µs. */
 extern uint64_t server_start_wall_us;
 

@@ -1,5 +1,6 @@
 /* JSON string escaping and a small object/array writer (see json.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -251,6 +252,14 @@ void json_kuint(struct json_w *w, const char *k, uint64_t v)
 {
 	json_key(w, k);
 	json_uint(w, v);
+}
+
+void json_kuint_str(struct json_w *w, const char *k, uint64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	json_kstr(w, k, num);
 }
 
 void json_kint(struct json_w *w, const char *k, int64_t v)

@@ -37,6 +37,33 @@ int log_level_parse(const char *s, enum log_level *out)
 	return 0;
 }
 
+int log_level_parse_envoy(const char *s, enum log_level *out)
+{
+	if (!strcmp(s, "trace") || !strcmp(s, "debug"))
+		*out = LOG_LVL_DEBUG;
+	else if (!strcmp(s, "info"))
+		*out = LOG_LVL_INFO;
+	else if (!strcmp(s, "warning"))
+		*out = LOG_LVL_WARN;
+	else if (!strcmp(s, "error") || !strcmp(s, "critical"))
+		*out = LOG_LVL_ERROR;
+	else if (!strcmp(s, "off"))
+		*out = LOG_LVL_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *log_level_name(enum log_level lvl)
+{
+	static const char *const envoy_names[] = {
+		[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warning", [LOG_LVL_INFO] = "info",
+		[LOG_LVL_DEBUG] = "debug",
+	};
+
+	return lvl < LOG_LVL_ERROR || lvl > LOG_LVL_DEBUG ? "off" : envoy_names[lvl];
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	char line[LOG_LINE_MAX];
@@ -46,7 +73,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	size_t len;
 	int n;
 
-	if (lvl > log_level)
+	if (lvl > log_level_get())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

@@ -649,6 +649,26 @@ void stats_hist_record(uint32_t id, uint64_t ms)
 	stats_add(id + STATS_HIST_COUNT, 1);
 }
 
+static void reset_range(uint32_t id, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		stats_add(id + i, -stats_value(id + i));
+}
+
+void stats_reset_counters(void)
+{
+	for (unsigned i = 0; i < st.nents; i++) {
+		const struct stat_ent *e = &st.ents[i];
+
+		switch (e->leaf->type) {
+		case ST_COUNTER: reset_range(e->id, 1); break;
+		case ST_CODES: reset_range(e->id, 500); break;
+		case ST_GRPC: reset_range(e->id, 17); break;
+		default: break;
+		}
+	}
+}
+
 const struct stat_ent *stats_ents(unsigned *n)
 {
 	*n = st.nents;

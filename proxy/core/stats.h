@@ -237,6 +237,13 @@ uint32_t stats_host_block(const char *cluster, const char *addr);
 /* Sum of a stat over all shards. Any thread. */
 int64_t stats_value(uint32_t id);
 
+/* Envoy's /reset_counters: every counter of the registry (codes and gRPC
+ * statuses included) reads 0 from now on; gauges, histograms and the
+ * per-host stats /clusters shows are left alone, as Envoy leaves them. The
+ * main thread subtracts each sum in its own shard, so no worker's shard is
+ * written by another thread. Main thread. */
+void stats_reset_counters(void);
+
 /* What the renderers read of the registry: one entry per rendered stat. Main thread. */
 enum stat_type {
 	ST_COUNTER,

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "observe/metrics.h"
+#include "core/regex.h"
 #include "core/stats.h"
 #include "core/util.h"
 
@@ -351,7 +352,12 @@ static void render_hist(struct evbuffer *out, const char *name, const struct mit
 	evbuffer_add_printf(out, "%s_count{%s} %" PRId64 "\n", name, x->labels, h[H_COUNT]);
 }
 
-int metrics_render_prometheus(struct evbuffer *out)
+static bool family_wanted(const struct regex *re, const char *name)
+{
+	return !re || regex_search(re, name, strlen(name));
+}
+
+int metrics_render_prometheus(struct evbuffer *out, const char *filter_re)
 {
 	static const struct {
 		const char *name;
@@ -362,25 +368,33 @@ int metrics_render_prometheus(struct evbuffer *out)
 		{ "istio_request_duration_milliseconds", V_DURATION, 1000.0 },
 		{ "istio_response_bytes", V_RESP_BYTES, 1.0 },
 	};
+	struct regex *re = NULL;
 	struct mitem *it;
+	char why[200];
 	size_t n;
-	int err = collect(&it, &n);
+	int err;
 
-	if (err)
+	if (filter_re && !(re = regex_new(filter_re, why, sizeof(why))))
+		return -EINVAL;
+	err = collect(&it, &n);
+	if (err) {
+		regex_free(re);
 		return err;
-	if (!n) {
-		free(it);
-		return 0;
 	}
-	for (size_t h = 0; h < ARRAY_SIZE(hists); h++) {
+	for (size_t h = 0; n && h < ARRAY_SIZE(hists); h++) {
+		if (!family_wanted(re, hists[h].name))
+			continue;
 		evbuffer_add_printf(out, "# TYPE %s histogram\n", hists[h].name);
 		for (size_t i = 0; i < n; i++)
 			render_hist(out, hists[h].name, &it[i], hists[h].base, hists[h].sum_scale);
 	}
-	evbuffer_add_printf(out, "# TYPE istio_requests_total counter\n");
-	for (size_t i = 0; i < n; i++)
-		evbuffer_add_printf(out, "istio_requests_total{%s} %" PRId64 "\n", it[i].labels,
-				    it[i].v[V_REQUESTS]);
+	if (n && family_wanted(re, "istio_requests_total")) {
+		evbuffer_add_printf(out, "# TYPE istio_requests_total counter\n");
+		for (size_t i = 0; i < n; i++)
+			evbuffer_add_printf(out, "istio_requests_total{%s} %" PRId64 "\n", it[i].labels,
+					    it[i].v[V_REQUESTS]);
+	}
+	regex_free(re);
 	free_items(it, n);
 	return 0;
 }

@@ -63,7 +63,10 @@ int metrics_label(char *buf, size_t cap, size_t *off, const char *name, const ch
 /* Frees the calling thread's table (worker exit). Its series stop being rendered. */
 void metrics_thread_exit(void);
 
-/* Renders every family with at least one series, summed over threads. Main thread. */
-int metrics_render_prometheus(struct evbuffer *out);
+/* Renders every family with at least one series, summed over threads; with
+ * filter_re (RE2, may be NULL) only the families whose name it is found in,
+ * as /stats/prometheus?filter= (a series exists only once used, so ?usedonly
+ * changes nothing here). Main thread. 0, -EINVAL (bad regex) or -ENOMEM. */
+int metrics_render_prometheus(struct evbuffer *out, const char *filter_re);
 
 #endif

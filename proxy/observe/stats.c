@@ -86,8 +86,27 @@ static int item_cmp_text(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* Whether a stat holding v (for a histogram, its sample count) is shown:
+ * ?usedonly (stats.h) keeps the ones that hold something. */
+static bool want_value(bool usedonly, int64_t v)
+{
+	return !usedonly || v != 0;
+}
+
+/* Whether the Envoy (text) name passes ?filter=; re NULL passes all. */
+static bool want_name(const struct regex *re, const char *name)
+{
+	return !re || regex_search(re, name, strlen(name));
+}
+
+/* A histogram's sample count, for ?usedonly. */
+static int64_t hist_count(uint32_t id)
+{
+	return stats_value(id + STATS_HIST_COUNT);
+}
+
 /* Collects the live stats whose text name matches re (NULL: all). */
-static int collect_text(struct items *it, const struct regex *re)
+static int collect_text(struct items *it, const struct regex *re, bool usedonly)
 {
 	unsigned n;
 	const struct stat_ent *ents = stats_ents(&n);
@@ -108,7 +127,7 @@ static int collect_text(struct items *it, const struct regex *re)
 					continue;
 				if (asprintf(&x.name, http ? "%s_%d" : "%s.%d", e->name, http ? c + 100 : c) < 0)
 					return -ENOMEM;
-				if (re && !regex_search(re, x.name, strlen(x.name))) {
+				if (!want_name(re, x.name)) {
 					free(x.name);
 					continue;
 				}
@@ -121,13 +140,15 @@ static int collect_text(struct items *it, const struct regex *re)
 			}
 			continue;
 		}
-		if (re && !regex_search(re, e->name, strlen(e->name)))
+		if (!want_name(re, e->name))
+			continue;
+		if (e->leaf->type != ST_HIST)
+			x.v = stats_value(e->id);
+		if (!want_value(usedonly, e->leaf->type == ST_HIST ? hist_count(e->id) : x.v))
 			continue;
 		x.name = strdup(e->name);
 		if (!x.name)
 			return -ENOMEM;
-		if (e->leaf->type != ST_HIST)
-			x.v = stats_value(e->id);
 		if (items_push(it, x)) {
 			free(x.name);
 			return -ENOMEM;
@@ -215,15 +236,15 @@ static void render_hist_text(struct evbuffer *out, uint32_t id)
 }
 
 /* Envoy's /stats?filter=: an RE2 regex searched for in each name. */
-static int compile_filter(struct regex **re, const char *filter_re, const char **err)
+static int compile_filter(struct regex **re, const struct stats_query *q, const char **err)
 {
 	static __thread char msg[256];
 	char why[200];
 
 	*re = NULL;
-	if (!filter_re)
+	if (!q || !q->filter)
 		return 0;
-	if (!(*re = regex_new(filter_re, why, sizeof(why)))) {
+	if (!(*re = regex_new(q->filter, why, sizeof(why)))) {
 		snprintf(msg, sizeof(msg), "invalid regex: %s", why);
 		if (err)
 			*err = msg;
@@ -232,16 +253,16 @@ static int compile_filter(struct regex **re, const char *filter_re, const char *
 	return 0;
 }
 
-int stats_render_text(struct evbuffer *out, const char *filter_re, const char **err)
+int stats_render_text(struct evbuffer *out, const struct stats_query *q, const char **err)
 {
 	struct items it = { 0 };
 	struct regex *re;
 	int rc;
 
-	rc = compile_filter(&re, filter_re, err);
+	rc = compile_filter(&re, q, err);
 	if (rc)
 		return rc;
-	rc = collect_text(&it, re);
+	rc = collect_text(&it, re, q && q->usedonly);
 	for (size_t i = 0; !rc && i < it.n; i++) {
 		const struct item *x = &it.v[i];
 
@@ -258,7 +279,7 @@ int stats_render_text(struct evbuffer *out, const char *filter_re, const char **
 	return rc;
 }
 
-int stats_render_json(struct evbuffer *out, const char *filter_re, const char **err)
+int stats_render_json(struct evbuffer *out, const struct stats_query *q, const char **err)
 {
 	struct items it = { 0 };
 	struct json_w w;
@@ -266,10 +287,10 @@ int stats_render_json(struct evbuffer *out, const char *filter_re, const char **
 	struct regex *re;
 	int rc;
 
-	rc = compile_filter(&re, filter_re, err);
+	rc = compile_filter(&re, q, err);
 	if (rc)
 		return rc;
-	rc = collect_text(&it, re);
+	rc = collect_text(&it, re, q && q->usedonly);
 	json_init(&w, out, 0);
 	json_open(&w, '{');
 	json_key(&w, "stats");
@@ -410,7 +431,24 @@ static int prom_item(struct items *it, const struct stat_ent *e, const char *lea
 	return err;
 }
 
-static int collect_prom(struct items *it)
+/* Whether the c-th stat of a code family (ST_CODES, ST_GRPC) passes the
+ * filter, by its Envoy name: "<name>_<code>" or "<name>.<status>". */
+static bool want_code(const struct regex *re, const struct stat_ent *e, int c)
+{
+	char name[512];
+
+	if (!re)
+		return true;
+	if (e->leaf->type == ST_CODES)
+		snprintf(name, sizeof(name), "%s_%d", e->name, c + 100);
+	else
+		snprintf(name, sizeof(name), "%s.%d", e->name, c);
+	return want_name(re, name);
+}
+
+/* Prometheus items of the live stats; a filter is searched for in the Envoy
+ * name, before the Prometheus name and labels are made of it, as Envoy does. */
+static int collect_prom(struct items *it, const struct regex *re, bool usedonly)
 {
 	unsigned n;
 	const struct stat_ent *ents = stats_ents(&n);
@@ -419,16 +457,17 @@ static int collect_prom(struct items *it)
 	for (unsigned i = 0; !err && i < n; i++) {
 		const struct stat_ent *e = &ents[i];
 		const struct stat_leaf *l = e->leaf;
+		int64_t v;
 
 		if (!stats_ent_live(e))
 			continue;
 		switch (l->type) {
 		case ST_CODES:
 			for (int c = 0; !err && c < 500; c++) {
-				int64_t v = stats_value(e->id + (uint32_t)c);
 				char code[8];
 
-				if (!v)
+				v = stats_value(e->id + (uint32_t)c);
+				if (!v || !want_code(re, e, c))
 					continue;
 				snprintf(code, sizeof(code), "%d", c + 100);
 				err = prom_item(it, e, l->prom_leaf, "response_code", code, c + 100, v);
@@ -436,21 +475,24 @@ static int collect_prom(struct items *it)
 			break;
 		case ST_GRPC:
 			for (int c = 0; !err && c < 17; c++) {
-				int64_t v = stats_value(e->id + (uint32_t)c);
 				char leaf[16];
 
-				if (!v)
+				v = stats_value(e->id + (uint32_t)c);
+				if (!v || !want_code(re, e, c))
 					continue;
 				snprintf(leaf, sizeof(leaf), "%s_%d", l->prom_leaf, c);
 				err = prom_item(it, e, leaf, NULL, NULL, c, v);
 			}
 			break;
 		case ST_HIST:
-			err = prom_item(it, e, l->prom_leaf, NULL, NULL, 0, 0);
+			if (want_name(re, e->name) && want_value(usedonly, hist_count(e->id)))
+				err = prom_item(it, e, l->prom_leaf, NULL, NULL, 0, 0);
 			break;
 		default:
-			err = prom_item(it, e, l->prom_leaf, l->code_class ? "response_code_class" : NULL,
-					l->code_class, 0, stats_value(e->id));
+			v = stats_value(e->id);
+			if (want_name(re, e->name) && want_value(usedonly, v))
+				err = prom_item(it, e, l->prom_leaf, l->code_class ? "response_code_class" : NULL,
+						l->code_class, 0, v);
 			break;
 		}
 	}
@@ -497,10 +539,15 @@ static const char *const type_names[] = {
 	[ST_GRPC] = "counter",
 };
 
-int stats_render_prometheus(struct evbuffer *out)
+int stats_render_prometheus(struct evbuffer *out, const struct stats_query *q, const char **err_msg)
 {
 	struct items it = { 0 };
-	int err = collect_prom(&it);
+	struct regex *re;
+	int err = compile_filter(&re, q, err_msg);
+
+	if (err)
+		return err;
+	err = collect_prom(&it, re, q && q->usedonly);
 
 	for (size_t i = 0; !err && i < it.n; i++) {
 		const struct item *x = &it.v[i];
@@ -515,6 +562,7 @@ int stats_render_prometheus(struct evbuffer *out)
 			evbuffer_add_printf(out, "%s %" PRId64 "\n", x->name, x->v);
 	}
 	items_free(&it);
+	regex_free(re);
 	return err;
 }
 

@@ -69,4 +69,11 @@ void tls_watch_stop(void);
 /* Checks the files now; what the poll timer runs. Main thread. */
 void tls_watch_check(void);
 
+/* Envoy's /certs (admin.v3.Certificate): one entry for the block's own
+ * certificate (cert_chain) and CA (ca_cert), one more per SNI certificate;
+ * nothing for a plaintext block. Reads the files the block names, never a
+ * private key. tls-certs.c; main thread. */
+struct json_w;
+void tls_certs_json(struct json_w *w, const struct cfg_tls *t);
+
 #endif

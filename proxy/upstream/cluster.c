@@ -14,6 +14,7 @@
 #include "config/cfg.h"
 #include "upstream/cluster.h"
 #include "core/ev.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/stats.h"
 #include "upstream/edf.h"
@@ -798,32 +799,142 @@ struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uin
 	return NULL;
 }
 
+/* A host's stats as /clusters shows them, in Envoy's order (by name). */
+static const struct {
+	const char *name;
+	enum host_stat id;
+	bool gauge;
+} host_leaves[] = {
+	{ "cx_active", HS_CX_ACTIVE, true }, { "cx_connect_fail", HS_CX_CONNECT_FAIL, false },
+	{ "cx_total", HS_CX_TOTAL, false }, { "rq_active", HS_RQ_ACTIVE, true },
+	{ "rq_error", HS_RQ_ERROR, false }, { "rq_success", HS_RQ_SUCCESS, false },
+	{ "rq_timeout", HS_RQ_TIMEOUT, false }, { "rq_total", HS_RQ_TOTAL, false },
+};
+
+/* The current host set of c; the main thread frees replaced sets, so it
+ * stays valid for a main-thread caller until it returns to the loop. */
+static struct hostset *render_hosts(const struct cfg_cluster *c)
+{
+	return c->rt ? atomic_load(&c->rt->hs) : NULL;
+}
+
 int cluster_render(struct evbuffer *out, const struct cfg *cfg)
 {
-	static const struct { const char *name; enum host_stat id; } leaves[] = {
-		{ "cx_active", HS_CX_ACTIVE }, { "cx_connect_fail", HS_CX_CONNECT_FAIL },
-		{ "cx_total", HS_CX_TOTAL }, { "rq_active", HS_RQ_ACTIVE },
-		{ "rq_error", HS_RQ_ERROR }, { "rq_success", HS_RQ_SUCCESS },
-		{ "rq_timeout", HS_RQ_TIMEOUT }, { "rq_total", HS_RQ_TOTAL },
-	};
-
 	for (unsigned i = 0; i < cfg->nclusters; i++) {
 		const struct cfg_cluster *c = &cfg->clusters[i];
-		struct hostset *hs = c->rt ? atomic_load(&c->rt->hs) : NULL;
+		struct hostset *hs = render_hosts(c);
 
 		evbuffer_add_printf(out, "%s::observability_name::%s\n", c->name, c->name);
 		evbuffer_add_printf(out, "%s::added_via_api::false\n", c->name);
 		for (unsigned j = 0; hs && j < hs->n; j++) {
 			const struct host *h = hs->hosts[j];
 
-			for (size_t k = 0; k < ARRAY_SIZE(leaves); k++)
-				evbuffer_add_printf(out, "%s::%s::%s::%lld\n", c->name, h->addr, leaves[k].name,
-						    (long long)stats_value(h->stats + leaves[k].id));
+			for (size_t k = 0; k < ARRAY_SIZE(host_leaves); k++)
+				evbuffer_add_printf(out, "%s::%s::%s::%lld\n", c->name, h->addr, host_leaves[k].name,
+						    (long long)stats_value(h->stats + host_leaves[k].id));
 			evbuffer_add_printf(out, "%s::%s::hostname::%s\n", c->name, h->addr, h->hostname);
 			evbuffer_add_printf(out, "%s::%s::health_flags::%s\n", c->name, h->addr,
 					    atomic_load(&h->od.ejected) ? "/failed_outlier_check" : "healthy");
 			evbuffer_add_printf(out, "%s::%s::weight::%u\n", c->name, h->addr, h->weight);
 		}
 	}
+	return 0;
+}
+
+/* admin.v3.Address of a host: {"socket_address":{"address","port_value"}}. */
+static void host_address_json(struct json_w *w, const struct host *h)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+
+	if (h->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&h->ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+	} else if (h->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&h->ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		port = ntohs(a->sin_port);
+	}
+	json_key(w, "address");
+	json_open(w, '{');
+	json_key(w, "socket_address");
+	json_open(w, '{');
+	json_kstr(w, "address", ip);
+	json_kuint(w, "port_value", port);
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
+static void host_status_json(struct json_w *w, const struct host *h)
+{
+	json_open(w, '{');
+	host_address_json(w, h);
+	json_key(w, "stats");
+	json_open(w, '[');
+	for (size_t k = 0; k < ARRAY_SIZE(host_leaves); k++) {
+		int64_t v = stats_value(h->stats + host_leaves[k].id);
+
+		json_open(w, '{');
+		json_kstr(w, "name", host_leaves[k].name);
+		json_kuint_str(w, "value", v > 0 ? (uint64_t)v : 0);
+		json_kstr(w, "type", host_leaves[k].gauge ? "GAUGE" : "COUNTER");
+		json_close(w, '}');
+	}
+	json_close(w, ']');
+	json_key(w, "health_status");
+	json_open(w, '{');
+	json_kbool(w, "failed_active_health_check", false);
+	json_kbool(w, "failed_outlier_check", atomic_load(&h->od.ejected));
+	json_kstr(w, "eds_health_status", "HEALTHY");
+	json_close(w, '}');
+	json_kuint(w, "weight", h->weight);
+	json_kstr(w, "hostname", h->hostname);
+	json_kuint(w, "priority", 0);
+	json_close(w, '}');
+}
+
+int cluster_render_json(struct evbuffer *out, const struct cfg *cfg)
+{
+	struct json_w w;
+
+	json_init(&w, out, 1);
+	json_open(&w, '{');
+	json_key(&w, "cluster_statuses");
+	json_open(&w, '[');
+	for (unsigned i = 0; i < cfg->nclusters; i++) {
+		const struct cfg_cluster *c = &cfg->clusters[i];
+		struct hostset *hs = render_hosts(c);
+
+		json_open(&w, '{');
+		json_kstr(&w, "name", c->name);
+		json_kbool(&w, "added_via_api", false);
+		json_key(&w, "circuit_breakers");
+		json_open(&w, '{');
+		json_key(&w, "thresholds");
+		json_open(&w, '[');
+		json_open(&w, '{');
+		json_kstr(&w, "priority", "DEFAULT");
+		json_kuint(&w, "max_connections", c->pool.max_connections);
+		json_kuint(&w, "max_pending_requests", c->pool.max_pending_requests);
+		json_kuint(&w, "max_requests", c->pool.max_requests);
+		json_kuint(&w, "max_retries", c->pool.max_retries);
+		json_close(&w, '}');
+		json_close(&w, ']');
+		json_close(&w, '}');
+		json_kstr(&w, "observability_name", c->name);
+		json_key(&w, "host_statuses");
+		json_open(&w, '[');
+		for (unsigned j = 0; hs && j < hs->n; j++)
+			host_status_json(&w, hs->hosts[j]);
+		json_close(&w, ']');
+		json_close(&w, '}');
+	}
+	json_close(&w, ']');
+	json_close(&w, '}');
+	if (json_done(&w) || evbuffer_add(out, "\n", 1))
+		return -ENOMEM;
 	return 0;
 }

@@ -17,7 +17,7 @@ static char *render_text(const char *filter)
 	char *s;
 	size_t n;
 
-	if (stats_render_text(b, filter, &err)) {
+	if (stats_render_text(b, &(struct stats_query){ .filter = filter }, &err)) {
 		evbuffer_free(b);
 		return NULL;
 	}
@@ -35,7 +35,7 @@ static char *render_prom(void)
 	char *s;
 	size_t n;
 
-	stats_render_prometheus(b);
+	stats_render_prometheus(b, NULL, NULL);
 	n = evbuffer_get_length(b);
 	s = malloc(n + 1);
 	evbuffer_remove(b, s, n);
@@ -257,7 +257,7 @@ int main(void)
 	free(s);
 
 	b = evbuffer_new();
-	is_int(stats_render_text(b, "a(", &err), -EINVAL, "bad regex refused");
+	is_int(stats_render_text(b, &(struct stats_query){ .filter = "a(" }, &err), -EINVAL, "bad regex refused");
 	ok(err && strstr(err, "invalid regex"), "bad regex reason: %s", err ? err : "(null)");
 	evbuffer_free(b);
 
@@ -358,7 +358,7 @@ int main(void)
 	/* JSON */
 	stats_cfg_bind(&c2);
 	b = evbuffer_new();
-	is_int(stats_render_json(b, "^cluster\\.was\\.upstream_rq_(total|time)$", &err), 0, "json render");
+	is_int(stats_render_json(b, &(struct stats_query){ .filter = "^cluster\\.was\\.upstream_rq_(total|time)$" }, &err), 0, "json render");
 	evbuffer_add(b, "", 1);
 	s = (char *)evbuffer_pullup(b, -1);
 	is_str(s, "{\"stats\":[{\"name\":\"cluster.was.upstream_rq_total\",\"value\":1005},"

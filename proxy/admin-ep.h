@@ -1,0 +1,32 @@
+/* What admin.c (the endpoint table, stats, clusters, config) and
+ * admin-server.c (server state, listeners, logging, memory, certs) share:
+ * the reply helpers and the handlers the table lists. Main thread. */
+#ifndef WM_ADMIN_EP_H
+#define WM_ADMIN_EP_H
+
+#include <stddef.h>
+
+struct addr_spec;
+struct evbuffer;
+struct evhttp_request;
+struct evkeyvalq;
+
+/* Sends body with Content-Type ctype and the admin's no-cache headers. */
+void admin_reply(struct evhttp_request *req, int code, const char *ctype, struct evbuffer *body);
+void admin_reply_text(struct evhttp_request *req, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* "host:port", "[v6]:port" as Envoy prints an address. */
+const char *admin_addr_fmt(const struct addr_spec *addr, char *buf, size_t len);
+
+#define ADMIN_HANDLER(name) void name(struct evhttp_request *req, const struct evkeyvalq *q)
+ADMIN_HANDLER(admin_ep_server_info);
+ADMIN_HANDLER(admin_ep_ready);
+ADMIN_HANDLER(admin_ep_listeners);
+ADMIN_HANDLER(admin_ep_memory);
+ADMIN_HANDLER(admin_ep_logging);
+ADMIN_HANDLER(admin_ep_certs);
+ADMIN_HANDLER(admin_ep_healthcheck_fail);
+ADMIN_HANDLER(admin_ep_healthcheck_ok);
+ADMIN_HANDLER(admin_ep_drain_listeners);
+
+#endif
