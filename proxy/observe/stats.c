@@ -253,16 +253,24 @@ static int compile_filter(struct regex **re, const struct stats_query *q, const 
 	return 0;
 }
 
+/* The stats a /stats query asks for (?filter=, ?usedonly), named as text. */
+static int collect_query(struct items *it, const struct stats_query *q, const char **err)
+{
+	struct regex *re;
+	int rc = compile_filter(&re, q, err);
+
+	if (rc)
+		return rc;
+	rc = collect_text(it, re, q && q->usedonly);
+	regex_free(re);
+	return rc;
+}
+
 int stats_render_text(struct evbuffer *out, const struct stats_query *q, const char **err)
 {
 	struct items it = { 0 };
-	struct regex *re;
-	int rc;
+	int rc = collect_query(&it, q, err);
 
-	rc = compile_filter(&re, q, err);
-	if (rc)
-		return rc;
-	rc = collect_text(&it, re, q && q->usedonly);
 	for (size_t i = 0; !rc && i < it.n; i++) {
 		const struct item *x = &it.v[i];
 
@@ -275,7 +283,6 @@ int stats_render_text(struct evbuffer *out, const struct stats_query *q, const c
 		}
 	}
 	items_free(&it);
-	regex_free(re);
 	return rc;
 }
 
@@ -284,13 +291,10 @@ int stats_render_json(struct evbuffer *out, const struct stats_query *q, const c
 	struct items it = { 0 };
 	struct json_w w;
 	size_t nhist = 0;
-	struct regex *re;
-	int rc;
+	int rc = collect_query(&it, q, err);
 
-	rc = compile_filter(&re, q, err);
 	if (rc)
 		return rc;
-	rc = collect_text(&it, re, q && q->usedonly);
 	json_init(&w, out, 0);
 	json_open(&w, '{');
 	json_key(&w, "stats");
@@ -352,7 +356,6 @@ int stats_render_json(struct evbuffer *out, const struct stats_query *q, const c
 	if (!rc && (json_done(&w) || evbuffer_add(out, "\n", 1)))
 		rc = -ENOMEM;
 	items_free(&it);
-	regex_free(re);
 	return rc;
 }
 
