@@ -98,12 +98,9 @@ static void server_info_json(struct json_w *w, const struct cfg *cfg)
 	json_kstr(w, "cluster", cfg->node_cluster);
 	json_key(w, "metadata");
 	json_open(w, '{');
-	if (cfg->node_workload)
-		json_kstr(w, "WORKLOAD_NAME", cfg->node_workload);
-	if (cfg->node_namespace)
-		json_kstr(w, "NAMESPACE", cfg->node_namespace);
-	if (cfg->node_version)
-		json_kstr(w, "VERSION", cfg->node_version);
+	json_kstr_opt(w, "WORKLOAD_NAME", cfg->node_workload);
+	json_kstr_opt(w, "NAMESPACE", cfg->node_namespace);
+	json_kstr_opt(w, "VERSION", cfg->node_version);
 	json_close(w, '}');
 	json_kstr(w, "user_agent_name", "wingman");
 	json_close(w, '}');

@@ -77,27 +77,21 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 	}
 	if (r->rewrite_prefix || r->rewrite_host) {
 		json_kopen(w, "rewrite", '{');
-		if (r->rewrite_prefix)
-			json_kstr(w, "prefix", r->rewrite_prefix);
-		if (r->rewrite_host)
-			json_kstr(w, "host", r->rewrite_host);
+		json_kstr_opt(w, "prefix", r->rewrite_prefix);
+		json_kstr_opt(w, "host", r->rewrite_host);
 		json_close(w, '}');
 	}
 	if (r->action == RA_REDIRECT) {
 		const struct cfg_redirect *rd = &r->redirect;
 
 		json_kopen(w, "redirect", '{');
-		if (rd->host)
-			json_kstr(w, "host", rd->host);
+		json_kstr_opt(w, "host", rd->host);
 		if (rd->port) {
 			json_kuint(w, "port", rd->port);
 		}
-		if (rd->scheme)
-			json_kstr(w, "scheme", rd->scheme);
-		if (rd->path)
-			json_kstr(w, "path", rd->path);
-		if (rd->prefix)
-			json_kstr(w, "prefix", rd->prefix);
+		json_kstr_opt(w, "scheme", rd->scheme);
+		json_kstr_opt(w, "path", rd->path);
+		json_kstr_opt(w, "prefix", rd->prefix);
 		json_kuint(w, "response_code", (uint64_t)rd->code);
 		json_kbool(w, "strip_query", rd->strip_query);
 		json_close(w, '}');
@@ -170,8 +164,7 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 	json_kbool(w, "normalize_path", l->path.normalize);
 	json_kbool(w, "merge_slashes", l->path.merge_slashes);
 	json_kstr(w, "path_with_escaped_slashes_action", cfg_slash_actions[l->path.escaped_slashes]);
-	if (l->default_host_for_http_10)
-		json_kstr(w, "default_host_for_http_10", l->default_host_for_http_10);
+	json_kstr_opt(w, "default_host_for_http_10", l->default_host_for_http_10);
 	if (l->original_dst) {
 		json_kbool(w, "original_dst", true);
 		json_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
@@ -237,8 +230,7 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 	json_close(w, '}');
 	dump_filters(w, "filters", c->filters, c->nfilters);
 	json_kstr(w, "tls_mode", cfg_tls_mode_names[c->tls ? c->tls->mode : TLS_DISABLE]);
-	if (c->source_address)
-		json_kstr(w, "source_address", c->source_address);
+	json_kstr_opt(w, "source_address", c->source_address);
 	json_close(w, '}');
 }
 
@@ -253,14 +245,10 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	json_kopen(&w, "node", '{');
 	json_kstr(&w, "id", c->node_id);
 	json_kstr(&w, "cluster", c->node_cluster);
-	if (c->node_workload)
-		json_kstr(&w, "workload", c->node_workload);
-	if (c->node_namespace)
-		json_kstr(&w, "namespace", c->node_namespace);
-	if (c->node_version)
-		json_kstr(&w, "version", c->node_version);
-	if (c->node_service)
-		json_kstr(&w, "service", c->node_service);
+	json_kstr_opt(&w, "workload", c->node_workload);
+	json_kstr_opt(&w, "namespace", c->node_namespace);
+	json_kstr_opt(&w, "version", c->node_version);
+	json_kstr_opt(&w, "service", c->node_service);
 	json_close(&w, '}');
 	json_kuint(&w, "workers", c->workers);
 	dump_duration(&w, "drain_timeout", c->drain_timeout_ms);

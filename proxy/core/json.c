@@ -248,6 +248,12 @@ void json_kstr(struct json_w *w, const char *k, const char *v)
 	json_str(w, v);
 }
 
+void json_kstr_opt(struct json_w *w, const char *k, const char *v)
+{
+	if (v)
+		json_kstr(w, k, v);
+}
+
 void json_kuint(struct json_w *w, const char *k, uint64_t v)
 {
 	json_key(w, k);

@@ -60,6 +60,8 @@ void json_raw(struct json_w *w, const char *text);
 
 /* A key and its value. */
 void json_kstr(struct json_w *w, const char *k, const char *v);
+/* json_kstr() when v is not NULL; nothing otherwise (an optional field). */
+void json_kstr_opt(struct json_w *w, const char *k, const char *v);
 void json_kuint(struct json_w *w, const char *k, uint64_t v);
 /* A 64-bit integer as proto3 JSON writes it (Envoy's admin.v3 output): a decimal string. */
 void json_kuint_str(struct json_w *w, const char *k, uint64_t v);
