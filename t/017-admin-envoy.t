@@ -138,7 +138,13 @@ is($code, 200, '/memory 200');
 is_deeply([sort keys %$j], [sort qw(allocated heap_size pageheap_unmapped pageheap_free total_thread_cache total_physical_bytes)],
 	  'admin.v3.Memory fields');
 ok(!grep({ !/^\d+$/ } values %$j), 'uint64 strings');
-ok($j->{allocated} > 0 && $j->{total_physical_bytes} > 0, 'allocated and RSS non-zero');
+ok($j->{total_physical_bytes} > 0, 'RSS non-zero');
+# allocated comes from glibc's mallinfo2(), which sees nothing of an ASan
+# build's allocations (ASan's allocator replaces malloc): 0 there.
+SKIP: {
+	skip 'under the sanitizers mallinfo2() does not see the allocations', 1 if $ENV{WINGMAN_SANITIZERS};
+	ok($j->{allocated} > 0, 'allocated non-zero');
+}
 
 # /certs
 ($code, $j, $raw) = jget('/certs');

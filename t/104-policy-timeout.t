@@ -84,9 +84,19 @@ ok($el >= 0.65 && $el < scale(1.4), sprintf('after the route timeout, not the si
 like($wm->log_line(qr{ /bounded/1 }), qr{^504 UT hang /bounded/1 }, 'access log: 504 UT');
 ok(wait_for(sub { $wm->stat('cluster.hang.upstream_rq_timeout') == 1 }, scale(3)),
 	'cluster.hang.upstream_rq_timeout counted once');
+# How many per-try timers fire before the route timer depends on when the
+# worker runs: unloaded 2 (attempts at 0 and 250-275 ms, the third's timer
+# would end past 700 ms); but each attempt's timer starts when the attempt
+# does, so a worker running late on a loaded machine pushes the second one's
+# end past the route timer's (about 175 ms of slack): 1. What holds whatever
+# the schedule: every attempt but the last ended on its per-try timeout, the
+# last one on the route timeout, and far fewer than the 6 attempts ran.
+# The backend logs an attempt in a forked process, maybe after the 504 came.
 my $ptt = $wm->stat('cluster.hang.upstream_rq_per_try_timeout');
-ok($ptt >= 2 && $ptt <= 3, "per-try timeouts before the route timeout: $ptt");
-ok($hang->count >= 2 && $hang->count <= 3, 'the hanging backend saw 2-3 attempts (' . $hang->count . ')');
+ok($ptt >= 1 && $ptt <= 3, "per-try timeouts before the route timeout: $ptt");
+my $n = $hang->wait_count($ptt + 1);
+is($n, $ptt + 1, "the hanging backend saw one attempt per per-try timeout, plus the one the route timeout cut ($n)");
+ok($n >= 2 && $n <= 4, "2 to 4 attempts, not 6 ($n)");
 
 ok($wm->alive, 'wingman still running');
 done_testing;
