@@ -274,6 +274,11 @@ static int add_proxy_headers(struct stream *s)
 	}
 	memcpy(ip, peer, len);
 	ip[len] = '\0';
+	s->info.xff_appended = true;
+	if (xff) {
+		s->info.client_xff = xff->value;
+		s->info.client_xff_len = xff->vlen;
+	}
 	if (xff) {
 		char *v = arena_printf(s->arena, "%.*s, %s", (int)xff->vlen, xff->value, ip);
 

@@ -366,6 +366,7 @@ static void connected(struct tcp_proxy *tp)
 {
 	tp->flags |= TCP_FL_CONNECTED;
 	event_del(tp->timer);
+	util_sock_local_str(tp->up.fd, tp->info.upstream_local, sizeof(tp->info.upstream_local));
 	tp->info.up_start_mono_us = util_mono_us();
 	if (tp->cluster)
 		report_attempt(tp, AF_NONE);

@@ -50,6 +50,7 @@ enum al_cmd {
 	AL_UPSTREAM_CLUSTER,
 	AL_ROUTE_NAME,
 	AL_HOSTNAME,
+	AL_ABSENT,			/* never set in wingman: always "-" */
 	AL_INFO_STR,			/* a const char * field */
 	AL_INFO_TEXT,			/* a char[] field */
 	AL_INFO_ADDR_NOPORT,		/* a char[] "ip:port" field, printed without the port */
@@ -75,6 +76,9 @@ static const struct {
 	{ "UPSTREAM_CLUSTER", AL_UPSTREAM_CLUSTER, ARG_NONE, 0 },
 	{ "ROUTE_NAME", AL_ROUTE_NAME, ARG_NONE, 0 },
 	{ "HOSTNAME", AL_HOSTNAME, ARG_NONE, 0 },
+	/* Envoy sets it only when a network filter (network RBAC) closes the
+	 * connection for L4 policy; wingman has no such filter. */
+	{ "CONNECTION_TERMINATION_DETAILS", AL_ABSENT, ARG_NONE, 0 },
 	/* one stream_info field each */
 	{ "PROTOCOL", AL_INFO_STR, ARG_NONE, INFO(protocol) },
 	{ "RESPONSE_CODE_DETAILS", AL_INFO_STR, ARG_NONE, INFO(code_details) },
@@ -84,6 +88,10 @@ static const struct {
 	{ "REQUEST_DURATION", AL_INFO_MS, ARG_NONE, INFO(req_end_mono_us) },
 	{ "RESPONSE_DURATION", AL_INFO_MS, ARG_NONE, INFO(up_resp_mono_us) },
 	{ "UPSTREAM_HOST", AL_INFO_TEXT, ARG_NONE, INFO(upstream_host) },
+	{ "UPSTREAM_REMOTE_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(upstream_host) },
+	{ "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(upstream_host) },
+	{ "UPSTREAM_LOCAL_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(upstream_local) },
+	{ "UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(upstream_local) },
 	{ "DOWNSTREAM_REMOTE_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(downstream_remote) },
 	{ "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(downstream_remote) },
 	{ "DOWNSTREAM_LOCAL_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(downstream_local) },
@@ -109,7 +117,7 @@ static const struct {
 
 /* Request pseudo-headers (and Host) map onto fields of the parsed head,
  * :status onto the response status, the rest onto the header list. */
-enum al_pseudo { PS_NONE, PS_REQ_FIELD, PS_STATUS };
+enum al_pseudo { PS_NONE, PS_REQ_FIELD, PS_STATUS, PS_XFF };
 
 struct al_hdr {
 	const char *name;		/* lower-cased */
@@ -147,7 +155,7 @@ static void set_hdr(struct al_hdr *h, char *name)
 	for (char *p = name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	h->name = name;
-	h->pseudo = strcmp(name, ":status") ? PS_NONE : PS_STATUS;
+	h->pseudo = !strcmp(name, ":status") ? PS_STATUS : !strcmp(name, "x-forwarded-for") ? PS_XFF : PS_NONE;
 	for (size_t i = 0; i < ARRAY_SIZE(req_fields); i++) {
 		if (!strcmp(name, req_fields[i].name)) {
 			h->pseudo = PS_REQ_FIELD;
@@ -381,6 +389,16 @@ static void lb_hdr(struct lb *b, const struct al_item *it, const struct al_subje
 				v = status;
 			}
 			break;
+		case PS_XFF:
+			if (req && x->info->xff_appended) {
+				if (x->info->client_xff_len) {
+					lb_val(b, it, x->info->client_xff, x->info->client_xff_len);
+					return;
+				}
+				break;
+			}
+			/* the head as received */
+			__attribute__((fallthrough));
 		case PS_NONE: {
 			const struct http_hdr *hd = http_hdr_find(hs, h->name);
 
@@ -564,6 +582,9 @@ void al_format_subject(const struct al_format *f, const struct al_subject *x, st
 			break;
 		case AL_HOSTNAME:
 			lb_str(&b, it, hostname());
+			break;
+		case AL_ABSENT:
+			lb_put(&b, "-", 1);
 			break;
 		case AL_INFO_STR:
 			lb_str(&b, it, *(const char *const *)(field + it->off));
