@@ -94,6 +94,8 @@ struct stream_info {
 	uint64_t end_mono_us;		/* last response byte sent downstream */
 	uint64_t bytes_received;	/* request body bytes from downstream */
 	uint64_t bytes_sent;		/* response body bytes to downstream */
+	uint64_t connection_id;		/* the downstream connection's id (%CONNECTION_ID%) */
+	uint64_t upstream_attempts;	/* upstream attempts made; 0 if none (%UPSTREAM_REQUEST_ATTEMPT_COUNT%) */
 	int response_code;		/* 0 when no response was sent */
 	uint32_t flags;			/* RF_* */
 	const char *code_details;	/* Envoy %RESPONSE_CODE_DETAILS%, e.g. "via_upstream" */

@@ -447,6 +447,7 @@ static struct tcp_proxy *tcp_new(struct worker *w, int fd, const struct sockaddr
 		return NULL;
 	}
 	tp->id = worker_next_id(w);
+	tp->info.connection_id = tp->id;
 	tp->w = w;
 	tp->up.fd = -1;
 	sock_read_enable(&tp->down, false);

@@ -45,6 +45,7 @@ enum al_cmd {
 	AL_START_TIME,
 	AL_REQ,
 	AL_RESP,
+	AL_TRAILER,			/* response trailer */
 	AL_RESPONSE_CODE,
 	AL_RESPONSE_FLAGS,
 	AL_UPSTREAM_CLUSTER,
@@ -56,6 +57,7 @@ enum al_cmd {
 	AL_INFO_ADDR_NOPORT,		/* a char[] "ip:port" field, printed without the port */
 	AL_INFO_U64,			/* a uint64_t field */
 	AL_INFO_MS,			/* milliseconds from start_mono_us to a uint64_t field */
+	AL_RESPONSE_TX_DURATION,	/* first upstream response byte to the last byte sent */
 };
 
 enum al_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
@@ -71,6 +73,9 @@ static const struct {
 	{ "START_TIME", AL_START_TIME, ARG_OPTIONAL, 0 },
 	{ "REQ", AL_REQ, ARG_REQUIRED, 0 },
 	{ "RESP", AL_RESP, ARG_REQUIRED, 0 },
+	{ "TRAILER", AL_TRAILER, ARG_REQUIRED, 0 },
+	{ "RESP_TRAILER", AL_TRAILER, ARG_REQUIRED, 0 },
+	{ "RESPONSE_TX_DURATION", AL_RESPONSE_TX_DURATION, ARG_NONE, 0 },
 	{ "RESPONSE_CODE", AL_RESPONSE_CODE, ARG_NONE, 0 },
 	{ "RESPONSE_FLAGS", AL_RESPONSE_FLAGS, ARG_NONE, 0 },
 	{ "UPSTREAM_CLUSTER", AL_UPSTREAM_CLUSTER, ARG_NONE, 0 },
@@ -84,6 +89,8 @@ static const struct {
 	{ "RESPONSE_CODE_DETAILS", AL_INFO_STR, ARG_NONE, INFO(code_details) },
 	{ "BYTES_RECEIVED", AL_INFO_U64, ARG_NONE, INFO(bytes_received) },
 	{ "BYTES_SENT", AL_INFO_U64, ARG_NONE, INFO(bytes_sent) },
+	{ "CONNECTION_ID", AL_INFO_U64, ARG_NONE, INFO(connection_id) },
+	{ "UPSTREAM_REQUEST_ATTEMPT_COUNT", AL_INFO_U64, ARG_NONE, INFO(upstream_attempts) },
 	{ "DURATION", AL_INFO_MS, ARG_NONE, INFO(end_mono_us) },
 	{ "REQUEST_DURATION", AL_INFO_MS, ARG_NONE, INFO(req_end_mono_us) },
 	{ "RESPONSE_DURATION", AL_INFO_MS, ARG_NONE, INFO(up_resp_mono_us) },
@@ -232,7 +239,7 @@ static int parse_cmd(struct arena *a, const char *fmt, size_t *pos, struct al_it
 			*err = "out of memory";
 			return -1;
 		}
-	} else if (it->cmd == AL_REQ || it->cmd == AL_RESP) {
+	} else if (it->cmd == AL_REQ || it->cmd == AL_RESP || it->cmd == AL_TRAILER) {
 		char *s = arena_strndup(a, arg, alen), *q;
 
 		if (!s) {
@@ -373,6 +380,9 @@ static void lb_hdr(struct lb *b, const struct al_item *it, const struct al_subje
 	for (unsigned i = 0; i < 2 && it->hdr[i].name; i++) {
 		const struct al_hdr *h = &it->hdr[i];
 		const struct http_headers *hs = req ? (x->req ? &x->req->h : NULL) : (x->resp ? &x->resp->h : NULL);
+
+		if (it->cmd == AL_TRAILER)
+			hs = x->resp ? &x->resp->trailers : NULL;
 		const char *v = NULL;
 		char status[12];
 
@@ -566,7 +576,11 @@ void al_format_subject(const struct al_format *f, const struct al_subject *x, st
 			lb_hdr(&b, it, x, true);
 			break;
 		case AL_RESP:
+		case AL_TRAILER:
 			lb_hdr(&b, it, x, false);
+			break;
+		case AL_RESPONSE_TX_DURATION:
+			lb_ms(&b, it, in->up_resp_mono_us, in->end_mono_us);
 			break;
 		case AL_RESPONSE_CODE:
 			lb_u64(&b, it, in->response_code > 0 ? (uint64_t)in->response_code : 0);

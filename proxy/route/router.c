@@ -354,6 +354,7 @@ static void start_attempt(struct stream *s)
 		return;
 	}
 	memcpy(s->info.upstream_host, h->addr, sizeof(s->info.upstream_host));	/* same size, NUL-terminated */
+	s->info.upstream_attempts = ur->n;
 	s->info.up_start_mono_us = util_mono_us();
 	stats_inc(cl->stats_base + CS_UPSTREAM_RQ_TOTAL);
 	stats_inc(cl->stats_base + CS_UPSTREAM_RQ_ACTIVE);
