@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,6 +247,19 @@ char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 	}
 	return buf;
+}
+
+char *util_sock_local_str(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sslen)) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
+	return util_sockaddr_str((struct sockaddr *)&ss, buf, len);
 }
 
 uint64_t util_mono_us(void)

@@ -29,6 +29,8 @@ int util_parse_addr(const char *s, struct addr_spec *out, const char **why);
 
 /* Formats "ip:port" / "[ip6]:port" into buf (at least 64 bytes). Returns buf. */
 char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* The same for fd's local address (getsockname); "" when it has none. */
+char *util_sock_local_str(int fd, char *buf, size_t len);
 
 /* Monotonic clock in microseconds; wall clock in microseconds since the epoch. */
 uint64_t util_mono_us(void);

@@ -94,17 +94,27 @@ struct stream_info {
 	uint64_t end_mono_us;		/* last response byte sent downstream */
 	uint64_t bytes_received;	/* request body bytes from downstream */
 	uint64_t bytes_sent;		/* response body bytes to downstream */
+	uint64_t connection_id;		/* the downstream connection's id (%CONNECTION_ID%) */
+	uint64_t upstream_attempts;	/* upstream attempts made; 0 if none (%UPSTREAM_REQUEST_ATTEMPT_COUNT%) */
 	int response_code;		/* 0 when no response was sent */
 	uint32_t flags;			/* RF_* */
 	const char *code_details;	/* Envoy %RESPONSE_CODE_DETAILS%, e.g. "via_upstream" */
 	char upstream_host[64];		/* "ip:port" or "" */
 	char downstream_remote[64];	/* "ip:port" */
 	char downstream_local[64];	/* "ip:port" */
+	char upstream_local[64];	/* "ip:port" of the upstream connection, once connected; or "" */
 	const char *upstream_transport_failure;	/* "" or the reason */
 	const char *downstream_peer_uri_san;	/* URI SAN of the client's verified certificate, or "" */
 	const char *downstream_tls_version;	/* "TLSv1.3", or "" for plaintext */
 	const char *requested_server_name;	/* SNI the client sent, or "" */
 	const char *protocol;		/* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
+	/* x-forwarded-for as the client sent it (NULL: none), once wingman has
+	 * appended the client address (xff_appended). %REQ(X-FORWARDED-FOR)%
+	 * logs this: an Istio sidecar (use_remote_address false) appends
+	 * nothing, so its log shows what the client sent. */
+	const char *client_xff;
+	uint32_t client_xff_len;
+	bool xff_appended;
 };
 
 #endif

@@ -118,6 +118,7 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 	s->info.upstream_transport_failure = "";
 	s->info.protocol = "HTTP/1.1";
 	memcpy(s->info.downstream_remote, c->peer, sizeof(s->info.downstream_remote));
+	s->info.connection_id = c->id;
 	memcpy(s->info.downstream_local, c->local, sizeof(s->info.downstream_local));
 	s->info.downstream_peer_uri_san = s->info.downstream_tls_version = s->info.requested_server_name = "";
 	if (c->tls.version) {
@@ -274,6 +275,11 @@ static int add_proxy_headers(struct stream *s)
 	}
 	memcpy(ip, peer, len);
 	ip[len] = '\0';
+	s->info.xff_appended = true;
+	if (xff) {
+		s->info.client_xff = xff->value;
+		s->info.client_xff_len = xff->vlen;
+	}
 	if (xff) {
 		char *v = arena_printf(s->arena, "%.*s, %s", (int)xff->vlen, xff->value, ip);
 

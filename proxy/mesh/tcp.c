@@ -366,6 +366,7 @@ static void connected(struct tcp_proxy *tp)
 {
 	tp->flags |= TCP_FL_CONNECTED;
 	event_del(tp->timer);
+	util_sock_local_str(tp->up.fd, tp->info.upstream_local, sizeof(tp->info.upstream_local));
 	tp->info.up_start_mono_us = util_mono_us();
 	if (tp->cluster)
 		report_attempt(tp, AF_NONE);
@@ -446,6 +447,7 @@ static struct tcp_proxy *tcp_new(struct worker *w, int fd, const struct sockaddr
 		return NULL;
 	}
 	tp->id = worker_next_id(w);
+	tp->info.connection_id = tp->id;
 	tp->w = w;
 	tp->up.fd = -1;
 	sock_read_enable(&tp->down, false);

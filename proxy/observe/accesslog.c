@@ -45,16 +45,19 @@ enum al_cmd {
 	AL_START_TIME,
 	AL_REQ,
 	AL_RESP,
+	AL_TRAILER,			/* response trailer */
 	AL_RESPONSE_CODE,
 	AL_RESPONSE_FLAGS,
 	AL_UPSTREAM_CLUSTER,
 	AL_ROUTE_NAME,
 	AL_HOSTNAME,
+	AL_ABSENT,			/* never set in wingman: always "-" */
 	AL_INFO_STR,			/* a const char * field */
 	AL_INFO_TEXT,			/* a char[] field */
 	AL_INFO_ADDR_NOPORT,		/* a char[] "ip:port" field, printed without the port */
 	AL_INFO_U64,			/* a uint64_t field */
 	AL_INFO_MS,			/* milliseconds from start_mono_us to a uint64_t field */
+	AL_RESPONSE_TX_DURATION,	/* first upstream response byte to the last byte sent */
 };
 
 enum al_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
@@ -70,20 +73,32 @@ static const struct {
 	{ "START_TIME", AL_START_TIME, ARG_OPTIONAL, 0 },
 	{ "REQ", AL_REQ, ARG_REQUIRED, 0 },
 	{ "RESP", AL_RESP, ARG_REQUIRED, 0 },
+	{ "TRAILER", AL_TRAILER, ARG_REQUIRED, 0 },
+	{ "RESP_TRAILER", AL_TRAILER, ARG_REQUIRED, 0 },
+	{ "RESPONSE_TX_DURATION", AL_RESPONSE_TX_DURATION, ARG_NONE, 0 },
 	{ "RESPONSE_CODE", AL_RESPONSE_CODE, ARG_NONE, 0 },
 	{ "RESPONSE_FLAGS", AL_RESPONSE_FLAGS, ARG_NONE, 0 },
 	{ "UPSTREAM_CLUSTER", AL_UPSTREAM_CLUSTER, ARG_NONE, 0 },
 	{ "ROUTE_NAME", AL_ROUTE_NAME, ARG_NONE, 0 },
 	{ "HOSTNAME", AL_HOSTNAME, ARG_NONE, 0 },
+	/* Envoy sets it only when a network filter (network RBAC) closes the
+	 * connection for L4 policy; wingman has no such filter. */
+	{ "CONNECTION_TERMINATION_DETAILS", AL_ABSENT, ARG_NONE, 0 },
 	/* one stream_info field each */
 	{ "PROTOCOL", AL_INFO_STR, ARG_NONE, INFO(protocol) },
 	{ "RESPONSE_CODE_DETAILS", AL_INFO_STR, ARG_NONE, INFO(code_details) },
 	{ "BYTES_RECEIVED", AL_INFO_U64, ARG_NONE, INFO(bytes_received) },
 	{ "BYTES_SENT", AL_INFO_U64, ARG_NONE, INFO(bytes_sent) },
+	{ "CONNECTION_ID", AL_INFO_U64, ARG_NONE, INFO(connection_id) },
+	{ "UPSTREAM_REQUEST_ATTEMPT_COUNT", AL_INFO_U64, ARG_NONE, INFO(upstream_attempts) },
 	{ "DURATION", AL_INFO_MS, ARG_NONE, INFO(end_mono_us) },
 	{ "REQUEST_DURATION", AL_INFO_MS, ARG_NONE, INFO(req_end_mono_us) },
 	{ "RESPONSE_DURATION", AL_INFO_MS, ARG_NONE, INFO(up_resp_mono_us) },
 	{ "UPSTREAM_HOST", AL_INFO_TEXT, ARG_NONE, INFO(upstream_host) },
+	{ "UPSTREAM_REMOTE_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(upstream_host) },
+	{ "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(upstream_host) },
+	{ "UPSTREAM_LOCAL_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(upstream_local) },
+	{ "UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(upstream_local) },
 	{ "DOWNSTREAM_REMOTE_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(downstream_remote) },
 	{ "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", AL_INFO_ADDR_NOPORT, ARG_NONE, INFO(downstream_remote) },
 	{ "DOWNSTREAM_LOCAL_ADDRESS", AL_INFO_TEXT, ARG_NONE, INFO(downstream_local) },
@@ -109,7 +124,7 @@ static const struct {
 
 /* Request pseudo-headers (and Host) map onto fields of the parsed head,
  * :status onto the response status, the rest onto the header list. */
-enum al_pseudo { PS_NONE, PS_REQ_FIELD, PS_STATUS };
+enum al_pseudo { PS_NONE, PS_REQ_FIELD, PS_STATUS, PS_XFF };
 
 struct al_hdr {
 	const char *name;		/* lower-cased */
@@ -147,7 +162,7 @@ static void set_hdr(struct al_hdr *h, char *name)
 	for (char *p = name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	h->name = name;
-	h->pseudo = strcmp(name, ":status") ? PS_NONE : PS_STATUS;
+	h->pseudo = !strcmp(name, ":status") ? PS_STATUS : !strcmp(name, "x-forwarded-for") ? PS_XFF : PS_NONE;
 	for (size_t i = 0; i < ARRAY_SIZE(req_fields); i++) {
 		if (!strcmp(name, req_fields[i].name)) {
 			h->pseudo = PS_REQ_FIELD;
@@ -224,7 +239,7 @@ static int parse_cmd(struct arena *a, const char *fmt, size_t *pos, struct al_it
 			*err = "out of memory";
 			return -1;
 		}
-	} else if (it->cmd == AL_REQ || it->cmd == AL_RESP) {
+	} else if (it->cmd == AL_REQ || it->cmd == AL_RESP || it->cmd == AL_TRAILER) {
 		char *s = arena_strndup(a, arg, alen), *q;
 
 		if (!s) {
@@ -365,6 +380,9 @@ static void lb_hdr(struct lb *b, const struct al_item *it, const struct al_subje
 	for (unsigned i = 0; i < 2 && it->hdr[i].name; i++) {
 		const struct al_hdr *h = &it->hdr[i];
 		const struct http_headers *hs = req ? (x->req ? &x->req->h : NULL) : (x->resp ? &x->resp->h : NULL);
+
+		if (it->cmd == AL_TRAILER)
+			hs = x->resp ? &x->resp->trailers : NULL;
 		const char *v = NULL;
 		char status[12];
 
@@ -381,6 +399,16 @@ static void lb_hdr(struct lb *b, const struct al_item *it, const struct al_subje
 				v = status;
 			}
 			break;
+		case PS_XFF:
+			if (req && x->info->xff_appended) {
+				if (x->info->client_xff_len) {
+					lb_val(b, it, x->info->client_xff, x->info->client_xff_len);
+					return;
+				}
+				break;
+			}
+			/* the head as received */
+			__attribute__((fallthrough));
 		case PS_NONE: {
 			const struct http_hdr *hd = http_hdr_find(hs, h->name);
 
@@ -548,7 +576,11 @@ void al_format_subject(const struct al_format *f, const struct al_subject *x, st
 			lb_hdr(&b, it, x, true);
 			break;
 		case AL_RESP:
+		case AL_TRAILER:
 			lb_hdr(&b, it, x, false);
+			break;
+		case AL_RESPONSE_TX_DURATION:
+			lb_ms(&b, it, in->up_resp_mono_us, in->end_mono_us);
 			break;
 		case AL_RESPONSE_CODE:
 			lb_u64(&b, it, in->response_code > 0 ? (uint64_t)in->response_code : 0);
@@ -564,6 +596,9 @@ void al_format_subject(const struct al_format *f, const struct al_subject *x, st
 			break;
 		case AL_HOSTNAME:
 			lb_str(&b, it, hostname());
+			break;
+		case AL_ABSENT:
+			lb_put(&b, "-", 1);
 			break;
 		case AL_INFO_STR:
 			lb_str(&b, it, *(const char *const *)(field + it->off));

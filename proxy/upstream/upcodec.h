@@ -41,6 +41,7 @@ struct upconn {
 	struct worker *w;
 	struct host *host;		/* referenced */
 	struct sock sk;
+	char local[64];			/* "ip:port" of sk, from getsockname once connected; "" before */
 	struct event *timer;		/* connect timeout, then idle timeout */
 	struct event *later;		/* deferred free */
 	uint32_t flags;			/* UPCONN_FL_* */

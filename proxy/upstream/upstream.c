@@ -16,6 +16,7 @@
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "core/util.h"
 #include "http/stream.h"
 #include "tls/tls.h"
 #include "upstream/upcodec.h"
@@ -132,6 +133,9 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	if (what & SOCK_EV_CONNECTED) {
 		uc->flags |= UPCONN_FL_CONNECTED;
 		event_del(uc->timer);
+		util_sock_local_str(sk->fd, uc->local, sizeof(uc->local));
+		if (uc->ur)
+			upconn_stamp_local(uc->ur);
 		tls_count_client(sk, true, uc->cluster_stats);
 		if (uc->ops->connected)
 			uc->ops->connected(uc);
@@ -242,6 +246,13 @@ fail:
 	evbuf_free(uc->scratch);
 	free(uc);
 	return NULL;
+}
+
+void upconn_stamp_local(struct upstream_req *ur)
+{
+	_Static_assert(sizeof(ur->uc->local) == sizeof(ur->s->info.upstream_local), "same size");
+	if (ur->uc)
+		memcpy(ur->s->info.upstream_local, ur->uc->local, sizeof(ur->uc->local));
 }
 
 const char *upconn_authority(const struct upconn *uc, const char *authority)

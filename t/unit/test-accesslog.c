@@ -159,6 +159,26 @@ int main(void)
 	       "%DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%", &s,
 	       "10.0.0.1:40000 10.0.0.1 [::1]:15006 ::1\n", "downstream addresses");
 	is_fmt("%UPSTREAM_TRANSPORT_FAILURE_REASON%", &s, "-\n", "empty failure reason");
+	is_fmt("%UPSTREAM_LOCAL_ADDRESS% %CONNECTION_TERMINATION_DETAILS% %UPSTREAM_REQUEST_ATTEMPT_COUNT%", &s,
+	       "- - 0\n", "no upstream connection, no termination details, no attempt");
+	snprintf(s.info.upstream_local, sizeof(s.info.upstream_local), "127.0.0.1:41234");
+	s.info.upstream_attempts = 2;
+	s.info.connection_id = 77;
+	is_fmt("%UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT% %UPSTREAM_REMOTE_ADDRESS% "
+	       "%UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %UPSTREAM_REQUEST_ATTEMPT_COUNT% %CONNECTION_ID% "
+	       "%RESPONSE_TX_DURATION%", &s,
+	       "127.0.0.1:41234 127.0.0.1 127.0.0.1:8080 127.0.0.1 2 77 1\n", "upstream addresses, attempts, ids, tx");
+	is_fmt("%TRAILER(GRPC-STATUS)% %RESP_TRAILER(grpc-message):3%", &s, "- -\n", "no trailers");
+	hdr(&s.resp.trailers, "grpc-status", "0");
+	hdr(&s.resp.trailers, "grpc-message", "all good");
+	is_fmt("%TRAILER(GRPC-STATUS)% %RESP_TRAILER(grpc-message):3% %RESP(GRPC-STATUS)%", &s, "0 all -\n",
+	       "response trailers, truncated; not headers");
+	s.info.xff_appended = true;
+	is_fmt("%REQ(X-FORWARDED-FOR)%", &s, "-\n", "x-forwarded-for: the client sent none (Istio sidecar)");
+	s.info.client_xff = "10.0.0.1, 10.0.0.2";
+	s.info.client_xff_len = 8;
+	is_fmt("%REQ(X-FORWARDED-FOR)%", &s, "10.0.0.1\n", "x-forwarded-for: as the client sent it");
+	s.info.xff_appended = false;
 	{
 		char host[256] = "", want[300];
 
