@@ -30,6 +30,7 @@
 struct istio_labels {
 	struct metrics_labels base;	/* the prefix; a request sets key and arg in a copy */
 	struct metrics_labels overflow;	/* prefix plus the variable labels set to "overflow" */
+	struct metrics_labels tcp, tcp_overflow;	/* the same for TCP connections */
 };
 
 /* What a request's variable labels are made of. */
@@ -39,6 +40,7 @@ struct istio_req {
 	int code;
 	uint32_t flags;			/* RF_* */
 	bool grpc;
+	bool tcp;			/* a TCP connection's: no response_code */
 };
 
 struct istio_conf {
@@ -76,8 +78,10 @@ static size_t fmt_labels(char *buf, size_t cap, const void *arg)
 	rc = metrics_label(buf + 1, cap - 1, &off, "destination_service", r->svc, r->svc_len);
 	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "destination_service_name", r->svc, r->name_len);
 	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "destination_service_namespace", r->ns, r->ns_len);
-	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "request_protocol", r->grpc ? "grpc" : "http", 4);
-	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_code", code, (size_t)n);
+	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "request_protocol",
+				     r->tcp ? "tcp" : r->grpc ? "grpc" : "http", r->tcp ? 3 : 4);
+	if (!r->tcp)
+		rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_code", code, (size_t)n);
 	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_flags", flags, strlen(flags));
 	return rc ? 0 : off + 1;
 }
@@ -89,7 +93,7 @@ static size_t fmt_labels(char *buf, size_t cap, const void *arg)
  * labels, which hold svc, ns and more than the key's head, do not either. */
 static size_t make_key(char *key, size_t cap, const struct istio_req *r)
 {
-	uint32_t head[] = { (uint32_t)r->code, r->flags, r->grpc, (uint32_t)r->svc_len, (uint32_t)r->name_len,
+	uint32_t head[] = { (uint32_t)r->code, r->flags, (uint32_t)r->grpc | (uint32_t)r->tcp << 1, (uint32_t)r->svc_len, (uint32_t)r->name_len,
 			    (uint32_t)r->ns_len };
 
 	if (r->svc_len + r->ns_len > cap - sizeof(head))
@@ -110,6 +114,24 @@ static int set_prefix(struct cfg_parse *pc, struct metrics_labels *ml, const cha
 	return 0;
 }
 
+/* ov: the overflow series of ml, whose prefix is buf[0, off): the labels
+ * keys, all "overflow", after it. */
+static int overflow(struct cfg_parse *pc, struct metrics_labels *ml, struct metrics_labels *ov, char *buf,
+		    size_t off, const char *const *keys)
+{
+	ml->overflow = ov;
+	for (; *keys; keys++)
+		if (metrics_label(buf, LABELS_MAX, &off, *keys, "overflow", 8)) {
+			cfg_error(pc, NULL, "istio_metrics: node labels are too long");
+			return -1;
+		}
+	if (set_prefix(pc, ov, buf, off))
+		return -1;
+	ov->key = "";
+	ov->overflow = ov;
+	return 0;
+}
+
 static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 {
 	const struct cfg *cfg = pc->cfg;
@@ -127,7 +149,7 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 		{ "cluster", "unknown" },
 	};
 	char buf[LABELS_MAX], name[64];
-	size_t off = 0;
+	size_t off = 0, tcp_off;
 	int rc;
 
 	if (!app)
@@ -145,6 +167,7 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 	if (!rc)
 		rc = metrics_label(buf, sizeof(buf), &off, "connection_security_policy",
 				   inbound ? "none" : "unknown", inbound ? 4 : 7);
+	tcp_off = off;
 	if (!rc)
 		rc = metrics_label(buf, sizeof(buf), &off, "grpc_response_status", "", 0);
 	if (rc) {
@@ -154,19 +177,19 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 	if (set_prefix(pc, &l->base, buf, off))
 		return -1;
 	l->base.fmt = fmt_labels;
-	l->base.overflow = &l->overflow;
-	for (const char *const *k = (const char *const[]){ "destination_service", "destination_service_name",
-			"destination_service_namespace", "request_protocol", "response_code",
-			"response_flags", NULL }; *k; k++)
-		if (metrics_label(buf, sizeof(buf), &off, *k, "overflow", 8)) {
-			cfg_error(pc, NULL, "istio_metrics: node labels are too long");
-			return -1;
-		}
-	if (set_prefix(pc, &l->overflow, buf, off))
+	if (overflow(pc, &l->base, &l->overflow, buf, off, (const char *const[]){ "destination_service",
+			"destination_service_name", "destination_service_namespace", "request_protocol",
+			"response_code", "response_flags", NULL }))
 		return -1;
-	l->overflow.key = "";
-	l->overflow.overflow = &l->overflow;
-	return 0;
+	/* TCP: Istio's TCP series have no response_code nor grpc_response_status. */
+	if (set_prefix(pc, &l->tcp, buf, tcp_off))
+		return -1;
+	l->tcp.kind = METRICS_CONN;
+	l->tcp.fmt = fmt_labels;
+	l->tcp_overflow.kind = METRICS_CONN;
+	return overflow(pc, &l->tcp, &l->tcp_overflow, buf, tcp_off, (const char *const[]){ "destination_service",
+			"destination_service_name", "destination_service_namespace", "request_protocol",
+			"response_flags", NULL });
 }
 
 static void *istio_conf_parse(struct cfg_parse *pc, const struct ynode *node, unsigned scope)
@@ -184,6 +207,29 @@ static void *istio_conf_parse(struct cfg_parse *pc, const struct ynode *node, un
 	return c;
 }
 
+/* r's destination_service_name (svc's first label, or all of an IP literal)
+ * and _namespace ("<name>.<namespace>.svc…", or node.namespace inbound). */
+static void service_parts(struct istio_req *r, const struct istio_conf *c, bool inbound)
+{
+	const char *dot;
+
+	r->name_len = (dot = memchr(r->svc, '.', r->svc_len)) ? (size_t)(dot - r->svc) : r->svc_len;
+	if (strspn(r->svc, "0123456789.") >= r->svc_len || memchr(r->svc, ':', r->svc_len))
+		r->name_len = r->svc_len, dot = NULL;	/* an IP literal has no name part */
+	if (inbound && c->namespace) {
+		r->ns = c->namespace;
+		r->ns_len = strlen(r->ns);
+	} else if (dot) {
+		/* "<name>.<namespace>.svc…" */
+		const char *n1 = dot + 1, *d2 = memchr(n1, '.', r->svc_len - (size_t)(n1 - r->svc));
+
+		if (d2 && (size_t)(r->svc + r->svc_len - d2) >= 4 && memcmp(d2, ".svc", 4) == 0) {
+			r->ns = n1;
+			r->ns_len = (size_t)(d2 - n1);
+		}
+	}
+}
+
 static void istio_on_log(struct stream *s, const void *conf, void *state)
 {
 	const struct istio_conf *c = conf;
@@ -192,7 +238,6 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 	struct istio_req r = { .ns = "unknown", .ns_len = 7, .code = s->info.response_code, .flags = s->info.flags };
 	const struct http_hdr *ct;
 	struct metrics_labels ml = l->base;
-	const char *dot;
 	char key[METRICS_SUFFIX_MAX];
 
 	if (!c->enabled)
@@ -210,21 +255,7 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 			r.svc_len = 7;
 		}
 	}
-	r.name_len = (dot = memchr(r.svc, '.', r.svc_len)) ? (size_t)(dot - r.svc) : r.svc_len;
-	if (strspn(r.svc, "0123456789.") >= r.svc_len || memchr(r.svc, ':', r.svc_len))
-		r.name_len = r.svc_len, dot = NULL;	/* an IP literal has no name part */
-	if (inbound && c->namespace) {
-		r.ns = c->namespace;
-		r.ns_len = strlen(r.ns);
-	} else if (dot) {
-		/* "<name>.<namespace>.svc…" */
-		const char *n1 = dot + 1, *d2 = memchr(n1, '.', r.svc_len - (size_t)(n1 - r.svc));
-
-		if (d2 && (size_t)(r.svc + r.svc_len - d2) >= 4 && memcmp(d2, ".svc", 4) == 0) {
-			r.ns = n1;
-			r.ns_len = (size_t)(d2 - n1);
-		}
-	}
+	service_parts(&r, c, inbound);
 	ct = http_hdr_find(&s->req.h, "content-type");
 	r.grpc = ct && ct->vlen >= 16 && memcmp(ct->value, "application/grpc", 16) == 0;
 	ml.key = key;
@@ -234,6 +265,37 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 	 * the request is counted in the overflow series. */
 	metrics_record(ml.klen ? &ml : &l->overflow, s->info.end_mono_us - s->info.start_mono_us,
 		       s->info.bytes_received, s->info.bytes_sent);
+}
+
+/* A TCP proxy connection: destination_service is node.service inbound, else
+ * the cluster's service (the host of an Istio "outbound|port|subset|host"
+ * name, or the name itself: PassthroughCluster for passthrough). Bytes are
+ * counted when it closes: sent to the client, received from it. */
+static void istio_on_tcp(const struct tcp_report *t, const void *conf)
+{
+	const struct istio_conf *c = conf;
+	const struct istio_labels *l = t->inbound ? &c->in : &c->out;
+	struct istio_req r = { .ns = "unknown", .ns_len = 7, .flags = t->info->flags, .tcp = true };
+	struct metrics_labels ml = l->tcp;
+	const char *bar;
+	char key[METRICS_SUFFIX_MAX];
+
+	if (!c->enabled)
+		return;
+	if (t->inbound && c->service) {
+		r.svc = c->service;
+	} else {
+		r.svc = t->cluster && *t->cluster ? t->cluster : "unknown";
+		if (!t->passthrough && (bar = strrchr(r.svc, '|')) && bar[1])
+			r.svc = bar + 1;
+	}
+	r.svc_len = strlen(r.svc);
+	service_parts(&r, c, t->inbound);
+	ml.key = key;
+	ml.klen = make_key(key, sizeof(key), &r);
+	ml.arg = &r;
+	metrics_record_conn(ml.klen ? &ml : &l->tcp_overflow, t->opened, t->closed,
+			    t->closed ? t->info->bytes_sent : 0, t->closed ? t->info->bytes_received : 0);
 }
 
 static void istio_thread_exit(void)
@@ -247,5 +309,6 @@ const struct filter_ops istio_metrics_filter = {
 	.flags = FILTER_FL_UNROUTED,
 	.conf_parse = istio_conf_parse,
 	.on_log = istio_on_log,
+	.on_tcp = istio_on_tcp,
 	.thread_exit = istio_thread_exit,
 };

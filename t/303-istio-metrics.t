@@ -46,18 +46,7 @@ my ($nrcode) = curl('-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: rating
 
 sub prom { scalar $wm->admin('/stats/prometheus') }
 # { "name{labels}" => value } for one metric name, labels as a hash.
-sub series {
-	my ($text, $name) = @_;
-	my @s;
-	for (split /\n/, $text) {
-		next unless /^\Q$name\E\{(.*)\} (\S+)$/;
-		my ($l, $v) = ($1, $2);
-		my %l;
-		$l{$1} = $2 while $l =~ /(\w+)="((?:[^"\\]|\\.)*)"/g;
-		push @s, { labels => \%l, value => $v };
-	}
-	return @s;
-}
+sub series { prom_series(@_) }
 sub find {
 	my ($list, %want) = @_;
 	return grep { my $s = $_; !grep { ($s->{labels}{$_} // "\0") ne $want{$_} } keys %want } @$list;

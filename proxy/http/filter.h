@@ -53,6 +53,7 @@ enum attempt_fail {
 
 struct host;
 struct http_resp_head;
+struct stream_info;
 
 struct attempt {
 	unsigned n;		/* 1 for the first attempt */
@@ -76,6 +77,17 @@ struct attempt {
  * (RBAC, faults, rewrites) has no business with a request going nowhere. */
 #define FILTER_FL_UNROUTED	CFG_FILTER_FL_UNROUTED
 
+/* A TCP proxy connection (mesh/tcp.c) as top-level filters' on_tcp sees it:
+ * once when it opened (upstream connected), once when it closed; a connection
+ * that never connected is reported once, opened and closed. */
+struct tcp_report {
+	const struct stream_info *info;	/* the record: addresses, bytes so far, RF_* flags */
+	const char *cluster;		/* upstream cluster, or PassthroughCluster & co. */
+	bool inbound;			/* accepted by an inbound listener */
+	bool passthrough;		/* to the original destination, no configured cluster */
+	unsigned opened, closed;	/* 0 or 1: what this report is */
+};
+
 struct filter_ops {
 	const char *name;
 	unsigned scope;
@@ -98,6 +110,8 @@ struct filter_ops {
 	enum filter_status (*on_attempt)(struct stream *s, const void *conf, void *state, struct attempt *a);
 	/* After the response is complete or the stream failed; for logs, stats, spans. */
 	void (*on_log)(struct stream *s, const void *conf, void *state);
+	/* Top-level filters: a TCP proxy connection opened or closed (observers only). */
+	void (*on_tcp)(const struct tcp_report *r, const void *conf);
 	/* On each worker thread as it exits, for worker-local state a filter
 	 * created lazily (batches, connections, tables). */
 	void (*thread_exit)(void);

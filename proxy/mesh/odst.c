@@ -74,10 +74,12 @@ static void passthrough(struct worker *w, int fd, const struct sockaddr_storage 
 {
 	struct sockaddr_in src4 = { .sin_family = AF_INET };
 	struct sockaddr_in6 dst6;
+	struct tcp_passthrough pt = { .dst = (const struct sockaddr *)orig, .dstlen = origlen,
+				      .connect_timeout_ms = PASSTHROUGH_CONNECT_MS, .inbound = dir == DIR_INBOUND };
 
 	if (dir != DIR_INBOUND) {
-		tcp_proxy_start(w, fd, (const struct sockaddr *)orig, origlen, NULL, 0, PASSTHROUGH_CONNECT_MS,
-				"PassthroughCluster");
+		pt.cluster = "PassthroughCluster";
+		tcp_proxy_start(w, fd, &pt);
 		return;
 	}
 	/* Inbound: from 127.0.0.6, which sk_lookup (loopback peer) and istio-init's
@@ -85,14 +87,18 @@ static void passthrough(struct worker *w, int fd, const struct sockaddr_storage 
 	 * address on lo by default: reach the app on ::1 instead. */
 	if (orig->ss_family == AF_INET) {
 		src4.sin_addr.s_addr = htonl(0x7f000006);
-		tcp_proxy_start(w, fd, (const struct sockaddr *)orig, origlen, (const struct sockaddr *)&src4,
-				sizeof(src4), PASSTHROUGH_CONNECT_MS, "InboundPassthroughClusterIpv4");
+		pt.src = (const struct sockaddr *)&src4;
+		pt.srclen = sizeof(src4);
+		pt.cluster = "InboundPassthroughClusterIpv4";
+		tcp_proxy_start(w, fd, &pt);
 		return;
 	}
 	memcpy(&dst6, orig, sizeof(dst6));
 	dst6.sin6_addr = in6addr_loopback;
-	tcp_proxy_start(w, fd, (const struct sockaddr *)&dst6, sizeof(dst6), NULL, 0, PASSTHROUGH_CONNECT_MS,
-			"InboundPassthroughClusterIpv6");
+	pt.dst = (const struct sockaddr *)&dst6;
+	pt.dstlen = sizeof(dst6);
+	pt.cluster = "InboundPassthroughClusterIpv6";
+	tcp_proxy_start(w, fd, &pt);
 }
 
 /* Frees p; closes its fd unless it was handed on (fd < 0). */

@@ -43,6 +43,7 @@
 #define TCP_FL_RETRY		0x40	/* the next loop turn closes up and tries another host */
 #define TCP_FL_UP_COUNTED	0x80	/* up counts in the cluster's stats and breaker (cb) */
 #define TCP_FL_STATS		0x100	/* listener_stats and tcp_stats are this connection's blocks */
+#define TCP_FL_OPEN_REPORTED	0x200	/* the top-level filters heard it opened */
 
 struct tcp_proxy {
 	uint64_t id;
@@ -55,6 +56,7 @@ struct tcp_proxy {
 	const struct cfg_tcp_proxy *conf;	/* NULL: passthrough */
 	const struct cfg_cluster *cluster;	/* NULL: passthrough */
 	const char *cluster_name;	/* %UPSTREAM_CLUSTER% and logs */
+	bool inbound;			/* accepted by an inbound listener (on_tcp) */
 	struct host *host;		/* the current attempt's, referenced; NULL: passthrough */
 	struct host *tried[TCP_MAX_TRIED];	/* referenced */
 	unsigned attempts, ntried;
@@ -109,6 +111,24 @@ static void tcp_free(struct tcp_proxy *tp)
 	free(tp);
 }
 
+/* Tells the top-level filters (Istio's metrics) the connection opened or
+ * closed; one that closes unopened is reported opened and closed at once. */
+static void report_tcp(struct tcp_proxy *tp, bool closed)
+{
+	struct tcp_report r = { .info = &tp->info, .cluster = tp->cluster_name, .inbound = tp->inbound,
+				.passthrough = !tp->conf, .closed = closed };
+
+	if (!tp->cfg)
+		return;
+	if (!(tp->flags & TCP_FL_OPEN_REPORTED)) {
+		tp->flags |= TCP_FL_OPEN_REPORTED;
+		r.opened = 1;
+	}
+	for (unsigned i = 0; i < tp->cfg->nfilters; i++)
+		if (tp->cfg->filters[i].ops->on_tcp)
+			tp->cfg->filters[i].ops->on_tcp(&r, tp->cfg->filters[i].conf);
+}
+
 /* The connection ends: one access-log line and the listener's gauges, then
  * the free at the next loop turn. */
 static void tcp_close(struct tcp_proxy *tp)
@@ -124,6 +144,7 @@ static void tcp_close(struct tcp_proxy *tp)
 		stats_dec(tp->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
 		stats_inc(tp->listener_stats + LS_DOWNSTREAM_CX_DESTROY);
 	}
+	report_tcp(tp, true);
 	if (tp->cfg && tp->cfg->access_log) {
 		const struct al_subject x = { .info = &tp->info, .cluster = tp->cluster_name };
 
@@ -370,6 +391,7 @@ static void connected(struct tcp_proxy *tp)
 	tp->info.up_start_mono_us = util_mono_us();
 	if (tp->cluster)
 		report_attempt(tp, AF_NONE);
+	report_tcp(tp, false);
 	if (tp->idle_us) {
 		tp->last_active_us = tp->info.up_start_mono_us;
 		timer_add_ms(tp->timer, tp->idle_us / 1000);
@@ -473,8 +495,7 @@ static void started(struct tcp_proxy *tp)
 		  tp->cluster_name);
 }
 
-int tcp_proxy_start(struct worker *w, int fd, const struct sockaddr *dst, socklen_t dstlen,
-		    const struct sockaddr *src, socklen_t srclen, uint64_t connect_timeout_ms, const char *cluster)
+int tcp_proxy_start(struct worker *w, int fd, const struct tcp_passthrough *pt)
 {
 	struct tcp_proxy *tp = tcp_new(w, fd, NULL);
 	int rc;
@@ -482,16 +503,17 @@ int tcp_proxy_start(struct worker *w, int fd, const struct sockaddr *dst, sockle
 	if (!tp)
 		return -ENOMEM;
 	tp->cfg = cfg_snapshot_get();
-	tp->cluster_name = cluster;
-	tp->connect_timeout_ms = connect_timeout_ms;
-	memcpy(&tp->dst, dst, dstlen);
-	tp->dstlen = dstlen;
-	if (src) {
-		memcpy(&tp->src, src, srclen);
-		tp->srclen = srclen;
+	tp->cluster_name = pt->cluster;
+	tp->inbound = pt->inbound;
+	tp->connect_timeout_ms = pt->connect_timeout_ms;
+	memcpy(&tp->dst, pt->dst, pt->dstlen);
+	tp->dstlen = pt->dstlen;
+	if (pt->src) {
+		memcpy(&tp->src, pt->src, pt->srclen);
+		tp->srclen = pt->srclen;
 	}
 	/* What the client dialled, as Envoy's restored original destination. */
-	util_sockaddr_str(dst, tp->info.downstream_local, sizeof(tp->info.downstream_local));
+	util_sockaddr_str(pt->dst, tp->info.downstream_local, sizeof(tp->info.downstream_local));
 	if ((rc = connect_passthrough(tp))) {
 		tcp_close(tp);
 		return rc;
@@ -512,6 +534,7 @@ void tcp_listener_accept(struct worker *w, int fd, const struct sockaddr *peer, 
 	}
 	tp->cfg = cfg;
 	tp->conf = t;
+	tp->inbound = l->direction != DIR_OUTBOUND;
 	tp->flags |= TCP_FL_STATS;
 	tp->listener_stats = l->stats_base;
 	tp->tcp_stats = t->stats_base;

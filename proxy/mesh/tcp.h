@@ -11,6 +11,7 @@
 #ifndef WM_TCP_H
 #define WM_TCP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -18,11 +19,19 @@ struct cfg;
 struct cfg_listener;
 struct worker;
 
-/* Passthrough: takes ownership of the accepted fd and connects to dst, bound
- * to src when src is not NULL. cluster names the destination in logs (a
- * static string). Worker thread. 0, or -errno with fd closed. */
-int tcp_proxy_start(struct worker *w, int fd, const struct sockaddr *dst, socklen_t dstlen,
-		    const struct sockaddr *src, socklen_t srclen, uint64_t connect_timeout_ms, const char *cluster);
+/* A passthrough connection: where to, and how it is named. */
+struct tcp_passthrough {
+	const struct sockaddr *dst;
+	const struct sockaddr *src;	/* bound to before connecting; NULL: any */
+	socklen_t dstlen, srclen;
+	uint64_t connect_timeout_ms;
+	const char *cluster;		/* names the destination in logs and metrics (a static string) */
+	bool inbound;			/* accepted by an inbound original_dst listener */
+};
+
+/* Passthrough: takes ownership of the accepted fd and connects to pt->dst.
+ * Worker thread. 0, or -errno with fd closed. */
+int tcp_proxy_start(struct worker *w, int fd, const struct tcp_passthrough *pt);
 
 /* A protocol: tcp listener's connection: takes ownership of fd and of the
  * snapshot reference cfg (l is one of its listeners, l->tcp set). Worker

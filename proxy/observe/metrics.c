@@ -27,7 +27,11 @@
 enum { V_REQUESTS, V_DURATION, V_REQ_BYTES = V_DURATION + H_SLOTS, V_RESP_BYTES = V_REQ_BYTES + H_SLOTS,
        V__COUNT = V_RESP_BYTES + H_SLOTS };
 
+/* A METRICS_CONN series' values, in the same array. */
+enum { C_OPENED, C_CLOSED, C_SENT, C_RECEIVED };
+
 struct series {
+	enum metrics_kind kind;
 	uint64_t hash;
 	size_t plen;		/* labels starts with the prefix it was found by */
 	const char *key;	/* the key it was found by, stored after labels */
@@ -105,7 +109,7 @@ static struct series **lookup(struct mtable *t, const struct metrics_labels *l, 
 	for (unsigned i = (unsigned)h & (TABLE_SLOTS - 1);; i = (i + 1) & (TABLE_SLOTS - 1)) {
 		struct series *s = t->slots[i];
 
-		if (!s || (s->hash == h && s->plen == l->plen && s->klen == l->klen &&
+		if (!s || (s->hash == h && s->kind == l->kind && s->plen == l->plen && s->klen == l->klen &&
 			   memcmp(s->key, l->key, l->klen) == 0 && memcmp(s->labels, l->prefix, l->plen) == 0))
 			return &t->slots[i];
 	}
@@ -127,6 +131,7 @@ static struct series *insert(struct mtable *t, struct series **slot, const struc
 	s->klen = l->klen;
 	s->plen = l->plen;
 	s->hash = h;
+	s->kind = l->kind;
 	pthread_mutex_lock(&t->lock);
 	*slot = s;
 	t->n++;
@@ -189,6 +194,20 @@ void metrics_record(const struct metrics_labels *l, uint64_t dur_us, uint64_t re
 	hist_add(&s->v[V_RESP_BYTES], resp_bytes, 1.0);
 }
 
+void metrics_record_conn(const struct metrics_labels *l, unsigned opened, unsigned closed, uint64_t sent,
+			 uint64_t received)
+{
+	struct mtable *t = table_get();
+	struct series *s;
+
+	if (!t || !(s = series_get(t, l)))
+		return;
+	add(&s->v[C_OPENED], opened);
+	add(&s->v[C_CLOSED], closed);
+	add(&s->v[C_SENT], (int64_t)sent);
+	add(&s->v[C_RECEIVED], (int64_t)received);
+}
+
 int metrics_label(char *buf, size_t cap, size_t *off, const char *name, const char *value, size_t vlen)
 {
 	size_t o = *off, nl = strlen(name);
@@ -239,13 +258,19 @@ void metrics_thread_exit(void)
 
 /* A series copied out of a table for rendering; equal label sets are summed. */
 struct mitem {
+	enum metrics_kind kind;
 	char *labels;
 	int64_t v[V__COUNT];
 };
 
+/* By kind, then labels: each kind's items are one run, in label order. */
 static int mitem_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct mitem *)a)->labels, ((const struct mitem *)b)->labels);
+	const struct mitem *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return strcmp(x->labels, y->labels);
 }
 
 static void free_items(struct mitem *it, size_t n)
@@ -285,6 +310,7 @@ static int collect(struct mitem **out, size_t *nout)
 				it = v;
 				cap = nc;
 			}
+			it[n].kind = s->kind;
 			if (!(it[n].labels = strdup(s->labels))) {
 				err = -ENOMEM;
 				break;
@@ -306,7 +332,7 @@ static int collect(struct mitem **out, size_t *nout)
 	size_t w = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (w && strcmp(it[w - 1].labels, it[i].labels) == 0) {
+		if (w && mitem_cmp(&it[w - 1], &it[i]) == 0) {
 			for (unsigned k = 0; k < V__COUNT; k++)
 				it[w - 1].v[k] += it[i].v[k];
 			free(it[i].labels);
@@ -357,6 +383,17 @@ static bool family_wanted(const struct regex *re, const char *name)
 	return !re || regex_search(re, name, strlen(name));
 }
 
+/* One counter family over items it[0, n), value v of each; nothing when n is 0. */
+static void render_counter(struct evbuffer *out, const struct regex *re, const char *name, const struct mitem *it,
+			   size_t n, unsigned v)
+{
+	if (!n || !family_wanted(re, name))
+		return;
+	evbuffer_add_printf(out, "# TYPE %s counter\n", name);
+	for (size_t i = 0; i < n; i++)
+		evbuffer_add_printf(out, "%s{%s} %" PRId64 "\n", name, it[i].labels, it[i].v[v]);
+}
+
 int metrics_render_prometheus(struct evbuffer *out, const char *filter_re)
 {
 	static const struct {
@@ -368,10 +405,19 @@ int metrics_render_prometheus(struct evbuffer *out, const char *filter_re)
 		{ "istio_request_duration_milliseconds", V_DURATION, 1000.0 },
 		{ "istio_response_bytes", V_RESP_BYTES, 1.0 },
 	};
+	static const struct {
+		const char *name;
+		unsigned v;
+	} conn_counters[] = {
+		{ "istio_tcp_connections_closed_total", C_CLOSED },
+		{ "istio_tcp_connections_opened_total", C_OPENED },
+		{ "istio_tcp_received_bytes_total", C_RECEIVED },
+		{ "istio_tcp_sent_bytes_total", C_SENT },
+	};
 	struct regex *re = NULL;
 	struct mitem *it;
 	char why[200];
-	size_t n;
+	size_t n, nreq = 0;
 	int err;
 
 	if (filter_re && !(re = regex_new(filter_re, why, sizeof(why))))
@@ -381,19 +427,19 @@ int metrics_render_prometheus(struct evbuffer *out, const char *filter_re)
 		regex_free(re);
 		return err;
 	}
-	for (size_t h = 0; n && h < ARRAY_SIZE(hists); h++) {
+	/* Request items sort first (METRICS_REQUEST is 0), then connections'. */
+	while (nreq < n && it[nreq].kind == METRICS_REQUEST)
+		nreq++;
+	for (size_t h = 0; nreq && h < ARRAY_SIZE(hists); h++) {
 		if (!family_wanted(re, hists[h].name))
 			continue;
 		evbuffer_add_printf(out, "# TYPE %s histogram\n", hists[h].name);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < nreq; i++)
 			render_hist(out, hists[h].name, &it[i], hists[h].base, hists[h].sum_scale);
 	}
-	if (n && family_wanted(re, "istio_requests_total")) {
-		evbuffer_add_printf(out, "# TYPE istio_requests_total counter\n");
-		for (size_t i = 0; i < n; i++)
-			evbuffer_add_printf(out, "istio_requests_total{%s} %" PRId64 "\n", it[i].labels,
-					    it[i].v[V_REQUESTS]);
-	}
+	render_counter(out, re, "istio_requests_total", it, nreq, V_REQUESTS);
+	for (size_t c = 0; c < ARRAY_SIZE(conn_counters); c++)
+		render_counter(out, re, conn_counters[c].name, it + nreq, n - nreq, conn_counters[c].v);
 	regex_free(re);
 	free_items(it, n);
 	return 0;

@@ -1,6 +1,8 @@
-/* Istio's standard request metrics: istio_requests_total,
- * istio_request_duration_milliseconds, istio_request_bytes and
- * istio_response_bytes, one series per distinct label set.
+/* Istio's standard metrics, one series per distinct label set: per request
+ * istio_requests_total, istio_request_duration_milliseconds,
+ * istio_request_bytes and istio_response_bytes; per TCP connection
+ * istio_tcp_connections_opened_total, istio_tcp_connections_closed_total,
+ * istio_tcp_sent_bytes_total and istio_tcp_received_bytes_total.
  *
  * Labels vary per request, so these do not fit the fixed stat ids of stats.h.
  * Each worker owns a table of series keyed by a label prefix and a short key
@@ -30,7 +32,14 @@ struct evbuffer;
  * this thread, so a request that finds its series costs a hash and a compare
  * of key, not formatting. Label text is Prometheus', without braces, escaped
  * (e.g. `a="x",b="y"`). */
+/* What a series counts; a series of one kind never matches the other's. */
+enum metrics_kind {
+	METRICS_REQUEST,	/* metrics_record(): requests (0, so HTTP labels need not say) */
+	METRICS_CONN,		/* metrics_record_conn(): TCP connections */
+};
+
 struct metrics_labels {
+	enum metrics_kind kind;
 	const char *prefix;
 	size_t plen;
 	uint64_t phash;			/* metrics_hash(prefix, plen), computed once */
@@ -51,6 +60,13 @@ struct metrics_labels {
  * Durations in µs, sizes in bytes. Allocates only when a series is new on
  * this thread. */
 void metrics_record(const struct metrics_labels *l, uint64_t dur_us, uint64_t req_bytes, uint64_t resp_bytes);
+
+/* Records a TCP connection's events in the calling thread's table under l
+ * (kind METRICS_CONN): opened and closed are 0 or 1, sent the bytes sent to
+ * the client, received those received from it. Allocates only when a series
+ * is new on this thread. */
+void metrics_record_conn(const struct metrics_labels *l, unsigned opened, unsigned closed, uint64_t sent,
+			 uint64_t received);
 
 /* Hash of a label prefix, for struct metrics_labels. */
 uint64_t metrics_hash(const char *s, size_t n);

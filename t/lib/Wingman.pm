@@ -24,7 +24,7 @@ our @EXPORT = qw(
 	free_port start_wingman start_nginx start_backend start_recorder start_h2_backend
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
-	wait_for port_open tmpdir slurp spew wingman_bin md5_hex md5_file
+	wait_for port_open prom_series tmpdir slurp spew wingman_bin md5_hex md5_file
 	scale have_prog make_response connect_port send_bytes read_response
 	wrk_run test_certs
 	http_parallel http_loop wingman_check
@@ -103,6 +103,20 @@ sub wait_for {
 		return $v if time >= $end;
 		sleep $step;
 	}
+}
+
+# The series of one family in Prometheus text: ({ labels => {name => value}, value => v }, ...).
+sub prom_series {
+	my ($text, $name) = @_;
+	my @s;
+	for (split /\n/, $text) {
+		next unless /^\Q$name\E\{(.*)\} (\S+)$/;
+		my ($l, $v) = ($1, $2);
+		my %l;
+		$l{$1} = $2 while $l =~ /(\w+)="((?:[^"\\]|\\.)*)"/g;
+		push @s, { labels => \%l, value => $v };
+	}
+	return @s;
 }
 
 sub port_open {
