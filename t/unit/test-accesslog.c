@@ -311,6 +311,7 @@ int main(void)
 	rmdir(dir);
 	free(s.req.h.v);
 	free(s.resp.h.v);
+	free(s.resp.trailers.v);
 	arena_free(A);
 	return done_testing();
 }
