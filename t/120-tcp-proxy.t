@@ -196,7 +196,7 @@ my $dump = $wm->admin('/config_dump');
 like($dump, qr/"tcp_proxy":\s*\{\s*"stat_prefix":\s*"weighted",\s*"weighted_clusters":\s*\{\s*"clusters":\s*\[\s*\{\s*"name":\s*"a"/,
 	'config_dump: tcp_proxy with Envoy\'s names');
 my $prom = $wm->admin('/stats/prometheus');
-like($prom, qr/^envoy_tcp_downstream_cx_total\{envoy_tcp_prefix="echo"\} \d+$/m, 'prometheus: envoy_tcp_* labelled');
+like($prom, qr/^envoy_tcp_downstream_cx_total\{tcp_prefix="echo"\} \d+$/m, 'prometheus: envoy_tcp_* labelled tcp_prefix (Istio)');
 
 
 # ---- -t refuses bad tcp listeners, at the offending line

@@ -59,3 +59,22 @@ bool regex_search(const struct regex *re, const char *s, size_t len)
 {
 	return re2::RE2::PartialMatch(re2::StringPiece(s, len), re->re);
 }
+
+bool regex_search_groups(const struct regex *re, const char *s, size_t len, struct regex_span *sub, unsigned n)
+{
+	re2::StringPiece text(s, len), m[REGEX_MAX_GROUPS + 1];
+	unsigned have = static_cast<unsigned>(re->re.NumberOfCapturingGroups());
+
+	if (have > n)
+		have = n;
+	if (have > REGEX_MAX_GROUPS || !re->re.Match(text, 0, len, re2::RE2::UNANCHORED, m, static_cast<int>(have + 1)))
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		sub[i].start = sub[i].end = -1;
+		if (i < have && m[i + 1].data()) {
+			sub[i].start = m[i + 1].data() - s;
+			sub[i].end = sub[i].start + static_cast<long>(m[i + 1].size());
+		}
+	}
+	return true;
+}

@@ -33,6 +33,18 @@ bool regex_full_match(const struct regex *re, const char *s, size_t len);
 /* True when re matches somewhere in s[0, len) (Envoy's stats filter). */
 bool regex_search(const struct regex *re, const char *s, size_t len);
 
+/* Where a capture group matched: s[start, end); start is -1 when the group
+ * took no part in the match. */
+struct regex_span {
+	long start, end;
+};
+
+#define REGEX_MAX_GROUPS 8
+
+/* regex_search that also says where capture groups 1..n (n at most
+ * REGEX_MAX_GROUPS) matched, in sub[0..n); groups the pattern lacks read -1. */
+bool regex_search_groups(const struct regex *re, const char *s, size_t len, struct regex_span *sub, unsigned n);
+
 #ifdef __cplusplus
 }
 #endif

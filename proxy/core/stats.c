@@ -7,8 +7,8 @@
  *
  * The registry has two levels: groups (one per server, cluster, listener or
  * upstream host, found by kind and name so a reload keeps the counters of
- * whatever survives) and entries (one per rendered stat, holding the text name
- * and its Prometheus split). Only groups bound by the latest stats_cfg_bind()
+ * whatever survives) and entries (one per rendered stat, holding its name;
+ * observe/stat-tags.c makes Prometheus names of them). Only groups bound by the latest stats_cfg_bind()
  * are rendered; a removed cluster's block is kept and revived if it comes back.
  *
  * Block 0 also holds a scratch block for each kind, handed out when ids or
@@ -34,13 +34,11 @@ const double stats_hist_bounds[STATS_HIST_BUCKETS] = {
 __thread struct stats_shard *stats_tls;
 uint32_t stats_server_base;
 
-#define LEAF(o, n, t) { n, n, NULL, o, t }
-#define CLASS(o, n, pn, c) { n, pn, c, o, ST_COUNTER }
-/* A status-class family: <n>_1xx … <n>_5xx in text, <n>_xx{response_code_class="Nxx"} in Prometheus. */
+#define LEAF(o, n, t) { n, o, t }
+/* A status-class family: <n>_1xx … <n>_5xx. */
 #define CLASSES(o, n) \
-	CLASS(o##1XX, n "_1xx", n "_xx", "1xx"), CLASS(o##2XX, n "_2xx", n "_xx", "2xx"), \
-	CLASS(o##3XX, n "_3xx", n "_xx", "3xx"), CLASS(o##4XX, n "_4xx", n "_xx", "4xx"), \
-	CLASS(o##5XX, n "_5xx", n "_xx", "5xx")
+	LEAF(o##1XX, n "_1xx", ST_COUNTER), LEAF(o##2XX, n "_2xx", ST_COUNTER), LEAF(o##3XX, n "_3xx", ST_COUNTER), \
+	LEAF(o##4XX, n "_4xx", ST_COUNTER), LEAF(o##5XX, n "_5xx", ST_COUNTER)
 
 static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_UPSTREAM_RQ_TOTAL, "upstream_rq_total", ST_COUNTER),
@@ -163,12 +161,10 @@ static const struct stat_leaf istio_leaves[] = {
 	LEAF(SS_ISTIO_SERIES_OVERFLOW, "series_overflow", ST_COUNTER),
 };
 
-/* A registered set: its leaves (offsets already past the fixed block) and,
- * for the server, the prefixes its names are rendered under. */
+/* A registered set and its leaves (offsets already past the fixed block). */
 struct stat_ext {
 	const struct stats_set *set;
 	struct stat_leaf *leaves;
-	char *prom_prefix;		/* server scope: "envoy_<prefix>_" */
 };
 
 #define STATS_MAX_EXT 32
@@ -250,8 +246,7 @@ static int alloc_ids(uint32_t n, uint32_t *base)
 	return 0;
 }
 
-static int add_ent(struct stat_group *g, const char *text_prefix, const char *prom_prefix,
-		   const char *label, const struct stat_leaf *leaf)
+static int add_ent(struct stat_group *g, const char *text_prefix, const struct stat_leaf *leaf)
 {
 	struct stat_ent *e;
 
@@ -267,9 +262,6 @@ static int add_ent(struct stat_group *g, const char *text_prefix, const char *pr
 	e = &st.ents[st.nents];
 	if (asprintf(&e->name, "%s.%s", text_prefix, leaf->leaf) < 0)
 		return -ENOMEM;
-	e->prom_prefix = prom_prefix;
-	e->label = label;
-	e->label_value = label ? g->label : NULL;
 	e->leaf = leaf;
 	e->grp = g;
 	e->id = g->base + leaf->off;
@@ -277,11 +269,10 @@ static int add_ent(struct stat_group *g, const char *text_prefix, const char *pr
 	return 0;
 }
 
-static int add_ents(struct stat_group *g, const char *text_prefix, const char *prom_prefix,
-		    const char *label, const struct stat_leaf *leaves, size_t n)
+static int add_ents(struct stat_group *g, const char *text_prefix, const struct stat_leaf *leaves, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int err = add_ent(g, text_prefix, prom_prefix, label, &leaves[i]);
+		int err = add_ent(g, text_prefix, &leaves[i]);
 
 		if (err)
 			return err;
@@ -415,15 +406,11 @@ int stats_register(const struct stats_set *set)
 			return -EINVAL;		/* only the last may span several slots */
 	if (!(x->leaves = calloc(set->n ? set->n : 1, sizeof(*x->leaves))))
 		return -ENOMEM;
-	if (set->prefix && asprintf(&x->prom_prefix, "envoy_%s_", set->prefix) < 0) {
-		free(x->leaves);
-		return -ENOMEM;
-	}
 	off = nslots_init(set->scope);
 	for (unsigned i = 0; i < set->n; i++) {
 		const struct stats_def *d = &set->defs[i];
 
-		x->leaves[i] = (struct stat_leaf){ d->name, d->name, NULL, off, types[d->type] };
+		x->leaves[i] = (struct stat_leaf){ d->name, off, types[d->type] };
 		off += d->type == STATS_HISTOGRAM ? STATS_HIST_SLOTS : 1;
 	}
 	x->set = set;
@@ -434,8 +421,7 @@ int stats_register(const struct stats_set *set)
 }
 
 /* Adds the entries of the registered sets of one scope to g. */
-static int add_ext_ents(struct stat_group *g, enum stats_scope scope, const char *text_prefix,
-			const char *prom_prefix, const char *label)
+static int add_ext_ents(struct stat_group *g, enum stats_scope scope, const char *text_prefix)
 {
 	int err = 0;
 
@@ -444,28 +430,23 @@ static int add_ext_ents(struct stat_group *g, enum stats_scope scope, const char
 
 		if (x->set->scope != scope)
 			continue;
-		err = add_ents(g, text_prefix ? text_prefix : x->set->prefix, prom_prefix ? prom_prefix : x->prom_prefix,
-			       label, x->leaves, x->set->n);
+		err = add_ents(g, text_prefix ? text_prefix : x->set->prefix, x->leaves, x->set->n);
 	}
 	return err;
 }
 
-/* How each rendered kind of group is named: "<what>.<label>.<leaf>" in text,
- * "<prom><leaf>{<label_name>="<label>"}" in Prometheus, followed by the
- * registered sets of scope (-1: none). */
+/* How each rendered kind of group is named, "<what>.<label>.<leaf>",
+ * followed by the registered sets of scope (-1: none). */
 static const struct group_style {
-	const char *what, *prom, *label_name;
+	const char *what;
 	const struct stat_leaf *leaves;
 	size_t nleaves;
 	int scope;
 } group_styles[] = {
-	[GK_CLUSTER] = { "cluster", "envoy_cluster_", "cluster_name", cluster_leaves, ARRAY_SIZE(cluster_leaves),
-			 STATS_SCOPE_CLUSTER },
-	[GK_LISTENER] = { "http", "envoy_http_", "http_conn_manager_prefix", http_leaves, ARRAY_SIZE(http_leaves),
-			  STATS_SCOPE_LISTENER },
-	[GK_LADDR] = { "listener", "envoy_listener_", "listener_address", listener_leaves,
-		       ARRAY_SIZE(listener_leaves), -1 },
-	[GK_TCP] = { "tcp", "envoy_tcp_", "envoy_tcp_prefix", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1 },
+	[GK_CLUSTER] = { "cluster", cluster_leaves, ARRAY_SIZE(cluster_leaves), STATS_SCOPE_CLUSTER },
+	[GK_LISTENER] = { "http", http_leaves, ARRAY_SIZE(http_leaves), STATS_SCOPE_LISTENER },
+	[GK_LADDR] = { "listener", listener_leaves, ARRAY_SIZE(listener_leaves), -1 },
+	[GK_TCP] = { "tcp", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1 },
 };
 
 /* Registers the rendered entries of a new group. On failure the ids stay
@@ -480,9 +461,9 @@ static int group_register(struct stat_group *g)
 		return 0;
 	if (asprintf(&prefix, "%s.%s", s->what, g->label) < 0)
 		return -ENOMEM;
-	err = add_ents(g, prefix, s->prom, s->label_name, s->leaves, s->nleaves);
+	err = add_ents(g, prefix, s->leaves, s->nleaves);
 	if (!err && s->scope >= 0)
-		err = add_ext_ents(g, (enum stats_scope)s->scope, prefix, s->prom, s->label_name);
+		err = add_ext_ents(g, (enum stats_scope)s->scope, prefix);
 	free(prefix);
 	return err;
 }
@@ -520,16 +501,13 @@ int stats_init(unsigned nworkers)
 	g = group_new(GK_SERVER, "server", NULL, 0, stats_server_base);
 	if (!g)
 		return -ENOMEM;
-	err = add_ents(g, "server", "envoy_server_", NULL, server_leaves,
-		       ARRAY_SIZE(server_leaves));
+	err = add_ents(g, "server", server_leaves, ARRAY_SIZE(server_leaves));
 	if (!err)
-		err = add_ents(g, "access_log", "envoy_access_log_", NULL, access_log_leaves,
-			       ARRAY_SIZE(access_log_leaves));
+		err = add_ents(g, "access_log", access_log_leaves, ARRAY_SIZE(access_log_leaves));
 	if (!err)
-		err = add_ents(g, "istio_metrics", "wingman_istio_metrics_", NULL, istio_leaves,
-			       ARRAY_SIZE(istio_leaves));
+		err = add_ents(g, "istio_metrics", istio_leaves, ARRAY_SIZE(istio_leaves));
 	if (!err)
-		err = add_ext_ents(g, STATS_SCOPE_SERVER, NULL, NULL, NULL);
+		err = add_ext_ents(g, STATS_SCOPE_SERVER, NULL);
 	if (err)
 		return err;
 	stats_add(SERVER_STAT(SS_CONCURRENCY), nworkers);

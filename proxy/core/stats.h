@@ -253,25 +253,18 @@ enum stat_type {
 	ST_GRPC,			/* 17 counters: <name>.<0..16>, listed when non-zero */
 };
 
-/* One leaf of a group: text leaf, Prometheus leaf (after the code-class split),
- * the class label value for *_Nxx stats, and the offset in the group's block. */
+/* One leaf of a group: its name and its offset in the group's block. */
 struct stat_leaf {
 	const char *leaf;
-	const char *prom_leaf;
-	const char *code_class;
 	uint32_t off;
 	enum stat_type type;
 };
 
 struct stat_group;
 
-/* One rendered stat. Text name "<text_prefix>.<leaf>", Prometheus
- * "<prom_prefix><prom_leaf>{[class label,]<label>=<label_value>}". */
+/* One rendered stat, named "<group prefix>.<leaf>". */
 struct stat_ent {
 	char *name;
-	const char *prom_prefix;	/* "envoy_cluster_" */
-	const char *label;		/* "cluster_name"; NULL when unlabelled */
-	const char *label_value;	/* owned by the group (its label) */
 	const struct stat_leaf *leaf;
 	struct stat_group *grp;
 	uint32_t id;

@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "core/json.h"
 #include "core/regex.h"
+#include "observe/stat-tags.h"
 
 int stats_cfg_bind(struct cfg *cfg)
 {
@@ -43,7 +44,6 @@ struct item {
 	char *labels;			/* Prometheus only */
 	const struct stat_ent *e;
 	int64_t v;
-	int code;			/* ST_CODES: the status code */
 };
 
 struct items {
@@ -105,8 +105,8 @@ static int64_t hist_count(uint32_t id)
 	return stats_value(id + STATS_HIST_COUNT);
 }
 
-/* Collects the live stats whose text name matches re (NULL: all). */
-static int collect_text(struct items *it, const struct regex *re, bool usedonly)
+/* Collects the live stats whose text name matches re (NULL: all), unsorted. */
+static int collect_names(struct items *it, const struct regex *re, bool usedonly)
 {
 	unsigned n;
 	const struct stat_ent *ents = stats_ents(&n);
@@ -132,7 +132,6 @@ static int collect_text(struct items *it, const struct regex *re, bool usedonly)
 					continue;
 				}
 				x.v = v;
-				x.code = http ? c + 100 : c;
 				if (items_push(it, x)) {
 					free(x.name);
 					return -ENOMEM;
@@ -154,8 +153,6 @@ static int collect_text(struct items *it, const struct regex *re, bool usedonly)
 			return -ENOMEM;
 		}
 	}
-	if (it->n)
-		qsort(it->v, it->n, sizeof(*it->v), item_cmp_text);
 	return 0;
 }
 
@@ -261,8 +258,10 @@ static int collect_query(struct items *it, const struct stats_query *q, const ch
 
 	if (rc)
 		return rc;
-	rc = collect_text(it, re, q && q->usedonly);
+	rc = collect_names(it, re, q && q->usedonly);
 	regex_free(re);
+	if (!rc && it->n)
+		qsort(it->v, it->n, sizeof(*it->v), item_cmp_text);
 	return rc;
 }
 
@@ -365,141 +364,26 @@ static int item_cmp_prom(const void *a, const void *b)
 	const struct item *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
 
-	if (c)
-		return c;
-	if (x->code != y->code)
-		return x->code - y->code;
-	return strcmp(x->labels, y->labels);
+	return c ? c : strcmp(x->labels, y->labels);
 }
 
-static void sanitize_metric(char *s)
+/* The query's stats under their Prometheus names: the filter is searched
+ * for in the Envoy name, before it becomes a name and labels, as Envoy does. */
+static int collect_prom(struct items *it, const struct stats_query *q, const char **err_msg)
 {
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == ':'))
-			*s = '_';
-}
+	int err = collect_query(it, q, err_msg);
 
-/* Appends label="value" with Prometheus escaping to a malloc'd string. */
-static int label_append(char **dst, const char *name, const char *value)
-{
-	size_t old = *dst ? strlen(*dst) : 0, n = old;
-	char *s;
+	for (size_t i = 0; !err && i < it->n; i++) {
+		struct item *x = &it->v[i];
+		char *metric;
 
-	for (const char *p = value; *p; p++)
-		n += (*p == '\\' || *p == '"' || *p == '\n') ? 2 : 1;
-	n += strlen(name) + 4;
-	s = realloc(*dst, n + 1);
-	if (!s)
-		return -ENOMEM;
-	*dst = s;
-	s += old;
-	if (old)
-		*s++ = ',';
-	s += sprintf(s, "%s=\"", name);
-	for (const char *p = value; *p; p++) {
-		if (*p == '\\' || *p == '"' || *p == '\n') {
-			*s++ = '\\';
-			*s++ = *p == '\n' ? 'n' : *p;
-		} else {
-			*s++ = *p;
+		err = stat_tags_split(x->name, &metric, &x->labels);
+		if (!err) {
+			free(x->name);
+			x->name = metric;
 		}
 	}
-	*s++ = '"';
-	*s = '\0';
-	return 0;
-}
-
-static int prom_item(struct items *it, const struct stat_ent *e, const char *leaf,
-		     const char *extra_label, const char *extra_value, int code, int64_t v)
-{
-	struct item x = { .e = e, .v = v, .code = code };
-	int err = 0;
-
-	if (asprintf(&x.name, "%s%s", e->prom_prefix, leaf) < 0)
-		return -ENOMEM;
-	sanitize_metric(x.name);
-	if (extra_label)
-		err = label_append(&x.labels, extra_label, extra_value);
-	if (!err && e->label)
-		err = label_append(&x.labels, e->label, e->label_value);
-	if (!err && !x.labels && !(x.labels = strdup("")))
-		err = -ENOMEM;
-	if (!err)
-		err = items_push(it, x);
-	if (err) {
-		free(x.name);
-		free(x.labels);
-	}
-	return err;
-}
-
-/* Whether the c-th stat of a code family (ST_CODES, ST_GRPC) passes the
- * filter, by its Envoy name: "<name>_<code>" or "<name>.<status>". */
-static bool want_code(const struct regex *re, const struct stat_ent *e, int c)
-{
-	char name[512];
-
-	if (!re)
-		return true;
-	if (e->leaf->type == ST_CODES)
-		snprintf(name, sizeof(name), "%s_%d", e->name, c + 100);
-	else
-		snprintf(name, sizeof(name), "%s.%d", e->name, c);
-	return want_name(re, name);
-}
-
-/* Prometheus items of the live stats; a filter is searched for in the Envoy
- * name, before the Prometheus name and labels are made of it, as Envoy does. */
-static int collect_prom(struct items *it, const struct regex *re, bool usedonly)
-{
-	unsigned n;
-	const struct stat_ent *ents = stats_ents(&n);
-	int err = 0;
-
-	for (unsigned i = 0; !err && i < n; i++) {
-		const struct stat_ent *e = &ents[i];
-		const struct stat_leaf *l = e->leaf;
-		int64_t v;
-
-		if (!stats_ent_live(e))
-			continue;
-		switch (l->type) {
-		case ST_CODES:
-			for (int c = 0; !err && c < 500; c++) {
-				char code[8];
-
-				v = stats_value(e->id + (uint32_t)c);
-				if (!v || !want_code(re, e, c))
-					continue;
-				snprintf(code, sizeof(code), "%d", c + 100);
-				err = prom_item(it, e, l->prom_leaf, "response_code", code, c + 100, v);
-			}
-			break;
-		case ST_GRPC:
-			for (int c = 0; !err && c < 17; c++) {
-				char leaf[16];
-
-				v = stats_value(e->id + (uint32_t)c);
-				if (!v || !want_code(re, e, c))
-					continue;
-				snprintf(leaf, sizeof(leaf), "%s_%d", l->prom_leaf, c);
-				err = prom_item(it, e, leaf, NULL, NULL, c, v);
-			}
-			break;
-		case ST_HIST:
-			if (want_name(re, e->name) && want_value(usedonly, hist_count(e->id)))
-				err = prom_item(it, e, l->prom_leaf, NULL, NULL, 0, 0);
-			break;
-		default:
-			v = stats_value(e->id);
-			if (want_name(re, e->name) && want_value(usedonly, v))
-				err = prom_item(it, e, l->prom_leaf, l->code_class ? "response_code_class" : NULL,
-						l->code_class, 0, v);
-			break;
-		}
-	}
-	if (it->n)
+	if (!err && it->n)
 		qsort(it->v, it->n, sizeof(*it->v), item_cmp_prom);
 	return err;
 }
@@ -545,12 +429,7 @@ static const char *const type_names[] = {
 int stats_render_prometheus(struct evbuffer *out, const struct stats_query *q, const char **err_msg)
 {
 	struct items it = { 0 };
-	struct regex *re;
-	int err = compile_filter(&re, q, err_msg);
-
-	if (err)
-		return err;
-	err = collect_prom(&it, re, q && q->usedonly);
+	int err = collect_prom(&it, q, err_msg);
 
 	for (size_t i = 0; !err && i < it.n; i++) {
 		const struct item *x = &it.v[i];
@@ -565,7 +444,6 @@ int stats_render_prometheus(struct evbuffer *out, const struct stats_query *q, c
 			evbuffer_add_printf(out, "%s %" PRId64 "\n", x->name, x->v);
 	}
 	items_free(&it);
-	regex_free(re);
 	return err;
 }
 

@@ -8,6 +8,7 @@
 
 #include "config/cfg-t.h"
 #include "observe/stats.h"
+#include "observe/stat-tags.h"
 #include "tap.h"
 
 static char *render_text(const char *filter)
@@ -120,6 +121,52 @@ static void test_register(void)
 	is_int(stats_register(&noprefix), -EINVAL, "a server set needs a prefix");
 }
 
+/* Istio's names, pinned against its bootstrap's stats_tags (stat-tags.c). */
+static void test_tags(void)
+{
+	static const struct {
+		const char *name, *metric, *labels;
+	} cases[] = {
+		{ "cluster.web.upstream_rq_200", "envoy_cluster_upstream_rq", "response_code=\"200\",cluster_name=\"web\"" },
+		{ "cluster.web.upstream_rq_2xx", "envoy_cluster_upstream_rq", "response_code_class=\"2xx\",cluster_name=\"web\"" },
+		{ "cluster.web.upstream_rq_total", "envoy_cluster_upstream_rq_total", "cluster_name=\"web\"" },
+		{ "cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_cx_total",
+		  "envoy_cluster_upstream_cx_total", "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"" },
+		{ "cluster.api.v1.upstream_cx_total", "envoy_cluster_v1_upstream_cx_total", "cluster_name=\"api\"" },
+		{ "cluster.web.outlier_detection.ejections_active", "envoy_cluster_outlier_detection_ejections_active",
+		  "cluster_name=\"web\"" },
+		{ "cluster.g.grpc.14", "envoy_cluster_grpc_14", "cluster_name=\"g\"" },
+		{ "listener.0.0.0.0_15006.downstream_cx_total", "envoy_listener_downstream_cx_total",
+		  "listener_address=\"0.0.0.0_15006\"" },
+		{ "listener.[__1]_80.downstream_cx_total", "envoy_listener_downstream_cx_total", "listener_address=\"[__1]_80\"" },
+		{ "listener.0.0.0.0_80.http.10.0.0.1_80.downstream_rq_5xx", "envoy_listener_http_downstream_rq",
+		  "response_code_class=\"5xx\",http_conn_manager_listener_prefix=\"10.0.0.1_80\","
+		  "listener_address=\"0.0.0.0_80\"" },
+		{ "http.ingress.downstream_rq_total", "envoy_http_ingress_downstream_rq_total", "" },
+		{ "http.0.0.0.0_8080.downstream_rq_total", "envoy_http_downstream_rq_total",
+		  "http_conn_manager_prefix=\"0.0.0.0_8080\"" },
+		{ "http.cafe.downstream_rq_2xx", "envoy_http_downstream_rq", "response_code_class=\"2xx\",http_conn_manager_prefix=\"cafe\"" },
+		{ "http.ingress.rbac.denied", "envoy_http_ingress_rbac", "authz_enforce_result=\"denied\"" },
+		{ "http.ingress.rbac.shadow_allowed", "envoy_http_ingress_rbac", "authz_dry_run_result=\"allowed\"" },
+		{ "tcp.mysql.downstream_cx_total", "envoy_tcp_downstream_cx_total", "tcp_prefix=\"mysql\"" },
+		{ "tcp.db.main.idle_timeout", "envoy_tcp_idle_timeout", "tcp_prefix=\"db.main\"" },
+		{ "server.uptime", "envoy_server_uptime", "" },
+		{ "access_log.dropped", "envoy_access_log_dropped", "" },
+		{ "cluster_manager.active_clusters", "envoy_cluster_manager_active_clusters", "" },
+		{ "cluster.we\"b.upstream_cx_total", "envoy_cluster_upstream_cx_total", "cluster_name=\"we\\\"b\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *m = NULL, *l = NULL;
+
+		is_int(stat_tags_split(cases[i].name, &m, &l), 0, "split %s", cases[i].name);
+		is_str(m, cases[i].metric, "%s: metric", cases[i].name);
+		is_str(l, cases[i].labels, "%s: labels", cases[i].name);
+		free(m);
+		free(l);
+	}
+}
+
 int main(void)
 {
 	struct cfg_cluster cl1[2] = { { .name = "was" }, { .name = "inbound|8080||" } };
@@ -135,6 +182,7 @@ int main(void)
 	char *s;
 
 	test_register();
+	test_tags();
 	is_int(stats_init(1), 0, "stats_init");
 	is_int(stats_init(1), -EALREADY, "stats_init twice refused");
 	is_int(stats_register(&(const struct stats_set){ STATS_SCOPE_CLUSTER, NULL, demo_cluster_defs, 1,
@@ -248,11 +296,11 @@ int main(void)
 		"# TYPE envoy_demo_srv_sent counter\n"
 		"envoy_demo_srv_sent 4\n"), "registered server stat, prometheus");
 	ok(has_lines(s,
-		"# TYPE envoy_http_demo_level gauge\n"
-		"envoy_http_demo_level{http_conn_manager_prefix=\"inbound\"} 2\n"), "registered gauge, prometheus");
+		"# TYPE envoy_http_inbound_demo_level gauge\n"
+		"envoy_http_inbound_demo_level 2\n"), "registered gauge, prometheus");
 	ok(has_lines(s,
-		"# TYPE envoy_http_demo_time histogram\n"
-		"envoy_http_demo_time_bucket{http_conn_manager_prefix=\"inbound\",le=\"0.5\"} 0\n"),
+		"# TYPE envoy_http_inbound_demo_time histogram\n"
+		"envoy_http_inbound_demo_time_bucket{le=\"0.5\"} 0\n"),
 	   "registered histogram, prometheus");
 	free(s);
 
@@ -300,14 +348,13 @@ int main(void)
 		"# TYPE envoy_cluster_upstream_rq counter\n"
 		"envoy_cluster_upstream_rq{response_code=\"200\",cluster_name=\"was\"} 2\n"
 		"envoy_cluster_upstream_rq{response_code=\"204\",cluster_name=\"was\"} 1\n"
-		"# TYPE envoy_cluster_upstream_rq_active gauge\n"), "per-code family");
+		"envoy_cluster_upstream_rq{response_code_class=\"1xx\",cluster_name=\"was\"} 0\n"), "per-code family");
 	ok(has_lines(s,
 		"envoy_cluster_upstream_rq_total{cluster_name=\"was\"} 1005\n"), "total counter");
 	ok(has_lines(s,
-		"# TYPE envoy_cluster_upstream_rq_xx counter\n"
-		"envoy_cluster_upstream_rq_xx{response_code_class=\"1xx\",cluster_name=\"was\"} 0\n"
-		"envoy_cluster_upstream_rq_xx{response_code_class=\"1xx\",cluster_name=\"web\"} 0\n"
-		"envoy_cluster_upstream_rq_xx{response_code_class=\"2xx\",cluster_name=\"was\"} 3\n"),
+		"envoy_cluster_upstream_rq{response_code_class=\"1xx\",cluster_name=\"was\"} 0\n"
+		"envoy_cluster_upstream_rq{response_code_class=\"1xx\",cluster_name=\"web\"} 0\n"
+		"envoy_cluster_upstream_rq{response_code_class=\"2xx\",cluster_name=\"was\"} 3\n"),
 	   "code class family");
 	ok(has_lines(s,
 		"# TYPE envoy_cluster_upstream_rq_time histogram\n"
@@ -320,8 +367,8 @@ int main(void)
 		"envoy_cluster_upstream_rq_time_sum{cluster_name=\"was\"} 7000008\n"
 		"envoy_cluster_upstream_rq_time_count{cluster_name=\"was\"} 4\n"), "histogram family");
 	ok(has_lines(s,
-		"# TYPE envoy_http_no_route counter\n"
-		"envoy_http_no_route{http_conn_manager_prefix=\"inbound\"} 0\n"), "http family");
+		"# TYPE envoy_http_inbound_no_route counter\n"
+		"envoy_http_inbound_no_route 0\n"), "http family");
 	ok(has_lines(s,
 		"# TYPE envoy_listener_downstream_cx_total counter\n"
 		"envoy_listener_downstream_cx_total{listener_address=\"0.0.0.0_15006\"} 0\n"), "listener family");
