@@ -108,9 +108,18 @@ static void refresh_server_stats(void)
 	int64_t mem = (int64_t)(mi.uordblks + mi.hblkhd);
 	int64_t state = strcmp(server_state_name(), "LIVE") ? 1 : 0;
 
-	stats_add(SERVER_STAT(SS_UPTIME), uptime - stats_value(SERVER_STAT(SS_UPTIME)));
-	stats_add(SERVER_STAT(SS_MEMORY_ALLOCATED), mem - stats_value(SERVER_STAT(SS_MEMORY_ALLOCATED)));
-	stats_add(SERVER_STAT(SS_STATE), state - stats_value(SERVER_STAT(SS_STATE)));
+	unsigned major = 0, minor = 0, patch = 0;
+	struct cfg *cfg = cfg_snapshot_get();
+
+	sscanf(WINGMAN_VERSION, "%u.%u.%u", &major, &minor, &patch);
+	stats_gauge_set(SERVER_STAT(SS_UPTIME), uptime);
+	stats_gauge_set(SERVER_STAT(SS_MEMORY_ALLOCATED), mem);
+	stats_gauge_set(SERVER_STAT(SS_STATE), state);
+	stats_gauge_set(SERVER_STAT(SS_LIVE), !state);
+	stats_gauge_set(SERVER_STAT(SS_VERSION), (int64_t)major * 10000 + minor * 100 + patch);
+	stats_gauge_set(SERVER_STAT(SS_CM_ACTIVE_CLUSTERS), cfg->nclusters);
+	cluster_refresh_gauges(cfg);
+	cfg_snapshot_release(cfg);
 }
 
 /* Renders the stats in format (text, json, prometheus; NULL: text) with the

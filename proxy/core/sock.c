@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "core/sock.h"
+#include "core/stats.h"
 
 #define READ_CHUNK 16384
 #define TLS_WRITE_CHUNK 16384	/* one full TLS record per SSL_write */
@@ -98,6 +99,8 @@ static void do_read(struct sock *s)
 			}
 			evbuffer_commit_space(s->in, v, n);
 			got = true;
+			if (s->rx_stat)
+				stats_add(s->rx_stat, r);
 			/* Drained: the next edge will tell. Not after the peer's FIN
 			 * was signalled: no edge follows it, so read on to the 0. */
 			if ((size_t)r < want && !s->ssl && !(s->flags & SOCK_FL_PEER_FIN))
@@ -130,7 +133,7 @@ static void do_read(struct sock *s)
 
 /* Writes some of s->out. Returns bytes written, or -1 with errno (EAGAIN: the
  * flag to wait for was cleared). */
-static ssize_t write_some(struct sock *s)
+static ssize_t write_out(struct sock *s)
 {
 	size_t len = evbuffer_get_length(s->out);
 	unsigned char *p;
@@ -169,6 +172,15 @@ static ssize_t write_some(struct sock *s)
 		errno = EPROTO;
 		return -1;
 	}
+}
+
+static ssize_t write_some(struct sock *s)
+{
+	ssize_t r = write_out(s);
+
+	if (r > 0 && s->tx_stat)
+		stats_add(s->tx_stat, r);
+	return r;
 }
 
 static void shut_wr(struct sock *s)

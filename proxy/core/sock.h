@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -58,6 +59,9 @@ struct sock {
 	void *ctx;
 	struct ssl_st *ssl;		/* TLS session, owned; NULL for plaintext */
 	unsigned long ssl_err;		/* first OpenSSL error of a failed TLS operation; 0 if none */
+	/* Counters the bytes read into in and written from out add to (with
+	 * TLS: plaintext, as Envoy counts them); 0: none. Set by the owner. */
+	uint32_t rx_stat, tx_stat;
 };
 
 /* Wraps an accepted fd (non-blocking). 0 or -ENOMEM (fd is then not closed). */

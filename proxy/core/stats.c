@@ -55,6 +55,17 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_UPSTREAM_CX_DESTROY_LOCAL, "upstream_cx_destroy_local", ST_COUNTER),
 	LEAF(CS_UPSTREAM_CX_RX_BYTES_TOTAL, "upstream_cx_rx_bytes_total", ST_COUNTER),
 	LEAF(CS_UPSTREAM_CX_TX_BYTES_TOTAL, "upstream_cx_tx_bytes_total", ST_COUNTER),
+	LEAF(CS_UPSTREAM_CX_HTTP1_TOTAL, "upstream_cx_http1_total", ST_COUNTER),
+	LEAF(CS_UPSTREAM_CX_HTTP2_TOTAL, "upstream_cx_http2_total", ST_COUNTER),
+	LEAF(CS_UPSTREAM_CX_NONE_HEALTHY, "upstream_cx_none_healthy", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_COMPLETED, "upstream_rq_completed", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_CANCELLED, "upstream_rq_cancelled", ST_COUNTER),
+	LEAF(CS_UPSTREAM_RQ_TX_RESET, "upstream_rq_tx_reset", ST_COUNTER),
+	LEAF(CS_MEMBERSHIP_HEALTHY, "membership_healthy", ST_GAUGE),
+	LEAF(CS_CB_CX_OPEN, "circuit_breakers.default.cx_open", ST_GAUGE),
+	LEAF(CS_CB_RQ_PENDING_OPEN, "circuit_breakers.default.rq_pending_open", ST_GAUGE),
+	LEAF(CS_CB_RQ_OPEN, "circuit_breakers.default.rq_open", ST_GAUGE),
+	LEAF(CS_CB_RQ_RETRY_OPEN, "circuit_breakers.default.rq_retry_open", ST_GAUGE),
 	LEAF(CS_UPSTREAM_RQ_RX_RESET, "upstream_rq_rx_reset", ST_COUNTER),
 	LEAF(CS_MEMBERSHIP_TOTAL, "membership_total", ST_GAUGE),
 	LEAF(CS_UPSTREAM_RQ_RETRY, "upstream_rq_retry", ST_COUNTER),
@@ -78,6 +89,8 @@ static const struct stat_leaf cluster_leaves[] = {
 	LEAF(CS_GRPC_STATUS, "grpc", ST_GRPC),
 	LEAF(CS_UPSTREAM_RQ_CODE, "upstream_rq", ST_CODES),
 	LEAF(CS_UPSTREAM_RQ_TIME, "upstream_rq_time", ST_HIST),
+	LEAF(CS_UPSTREAM_CX_CONNECT_MS, "upstream_cx_connect_ms", ST_HIST),
+	LEAF(CS_UPSTREAM_CX_LENGTH_MS, "upstream_cx_length_ms", ST_HIST),
 };
 
 static const struct stat_leaf http_leaves[] = {
@@ -114,6 +127,7 @@ static const struct stat_leaf http_leaves[] = {
 	LEAF(LS_DOWNSTREAM_CX_UPGRADES_TOTAL, "downstream_cx_upgrades_total", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_UPGRADES_ACTIVE, "downstream_cx_upgrades_active", ST_GAUGE),
 	LEAF(LS_DOWNSTREAM_RQ_TIME, "downstream_rq_time", ST_HIST),
+	LEAF(LS_DOWNSTREAM_CX_LENGTH_MS, "downstream_cx_length_ms", ST_HIST),
 };
 
 /* Envoy's listener-level connection stats share the listener block. */
@@ -128,6 +142,7 @@ static const struct stat_leaf listener_leaves[] = {
 	LEAF(LS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_TRANSPORT_SOCKET_CONNECT_TIMEOUT, "downstream_cx_transport_socket_connect_timeout",
 	     ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_CX_LENGTH_MS, "downstream_cx_length_ms", ST_HIST),
 };
 
 static const struct stat_leaf tcp_leaves[] = {
@@ -151,6 +166,13 @@ static const struct stat_leaf server_leaves[] = {
 	LEAF(SS_MEMORY_ALLOCATED, "memory_allocated", ST_GAUGE),
 	LEAF(SS_CONCURRENCY, "concurrency", ST_GAUGE),
 	LEAF(SS_DOWNSTREAM_CX_OVERFLOW, "downstream_cx_overflow", ST_COUNTER),
+	LEAF(SS_LIVE, "live", ST_GAUGE),
+	LEAF(SS_VERSION, "version", ST_GAUGE),
+};
+
+static const struct stat_leaf cluster_manager_leaves[] = {
+	LEAF(SS_CM_ACTIVE_CLUSTERS, "active_clusters", ST_GAUGE),
+	LEAF(SS_CM_WARMING_CLUSTERS, "warming_clusters", ST_GAUGE),
 };
 
 static const struct stat_leaf access_log_leaves[] = {
@@ -502,6 +524,8 @@ int stats_init(unsigned nworkers)
 	if (!g)
 		return -ENOMEM;
 	err = add_ents(g, "server", server_leaves, ARRAY_SIZE(server_leaves));
+	if (!err)
+		err = add_ents(g, "cluster_manager", cluster_manager_leaves, ARRAY_SIZE(cluster_manager_leaves));
 	if (!err)
 		err = add_ents(g, "access_log", access_log_leaves, ARRAY_SIZE(access_log_leaves));
 	if (!err)

@@ -65,6 +65,17 @@ enum cluster_stat {
 	CS_UPSTREAM_CX_DESTROY_LOCAL,
 	CS_UPSTREAM_CX_RX_BYTES_TOTAL,
 	CS_UPSTREAM_CX_TX_BYTES_TOTAL,
+	CS_UPSTREAM_CX_HTTP1_TOTAL,
+	CS_UPSTREAM_CX_HTTP2_TOTAL,
+	CS_UPSTREAM_CX_NONE_HEALTHY,	/* no host to pick (503 UH) */
+	CS_UPSTREAM_RQ_COMPLETED,	/* a response came back whole */
+	CS_UPSTREAM_RQ_CANCELLED,	/* given up while waiting for a connection */
+	CS_UPSTREAM_RQ_TX_RESET,	/* reset by wingman mid-request */
+	CS_MEMBERSHIP_HEALTHY,		/* gauge, on read: hosts not ejected */
+	CS_CB_CX_OPEN,			/* gauges, on read: "circuit_breakers.default.*_open", 1 at the limit */
+	CS_CB_RQ_PENDING_OPEN,
+	CS_CB_RQ_OPEN,
+	CS_CB_RQ_RETRY_OPEN,
 	CS_UPSTREAM_RQ_RX_RESET,	/* upstream reset mid-response */
 	CS_MEMBERSHIP_TOTAL,		/* gauge */
 	CS_UPSTREAM_RQ_RETRY,
@@ -88,7 +99,9 @@ enum cluster_stat {
 	CS_GRPC_STATUS,			/* 17 slots: grpc.<0..16>, listed when non-zero */
 	CS_UPSTREAM_RQ_CODE = CS_GRPC_STATUS + 17,	/* 500 slots: upstream_rq_<100..599>, listed when non-zero */
 	CS_UPSTREAM_RQ_TIME = CS_UPSTREAM_RQ_CODE + 500,	/* histogram, STATS_HIST_SLOTS */
-	CS__COUNT = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS
+	CS_UPSTREAM_CX_CONNECT_MS = CS_UPSTREAM_RQ_TIME + STATS_HIST_SLOTS,	/* histogram: connect (and TLS handshake) */
+	CS_UPSTREAM_CX_LENGTH_MS = CS_UPSTREAM_CX_CONNECT_MS + STATS_HIST_SLOTS,	/* histogram */
+	CS__COUNT = CS_UPSTREAM_CX_LENGTH_MS + STATS_HIST_SLOTS
 };
 
 /* Per listener: "http.<name>.<leaf>" (connection manager) and "listener.<address>.<leaf>". */
@@ -131,7 +144,8 @@ enum listener_stat {
 	LS_DOWNSTREAM_CX_UPGRADES_TOTAL,	/* upgrades and CONNECTs sent on as tunnels (tunnel.c) */
 	LS_DOWNSTREAM_CX_UPGRADES_ACTIVE,	/* gauge */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
-	LS__COUNT = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS
+	LS_DOWNSTREAM_CX_LENGTH_MS = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS,	/* histogram */
+	LS__COUNT = LS_DOWNSTREAM_CX_LENGTH_MS + STATS_HIST_SLOTS
 };
 
 /* Per tcp_proxy (a protocol: tcp listener, mesh/tcp.c): "tcp.<stat_prefix>.<leaf>",
@@ -166,6 +180,10 @@ enum server_stat {
 	SS_ACCESS_LOG_DROPPED,		/* access_log.dropped */
 	SS_DOWNSTREAM_CX_OVERFLOW,
 	SS_ISTIO_SERIES_OVERFLOW,	/* istio_metrics.series_overflow: requests folded into the overflow series */
+	SS_LIVE,			/* server.live (gauge, on read): 1 unless draining */
+	SS_VERSION,			/* server.version: major * 10000 + minor * 100 + patch */
+	SS_CM_ACTIVE_CLUSTERS,		/* cluster_manager.active_clusters (gauge, on read) */
+	SS_CM_WARMING_CLUSTERS,		/* cluster_manager.warming_clusters: always 0, clusters start warm */
 	SS__COUNT
 };
 extern uint32_t stats_server_base;
@@ -236,6 +254,12 @@ uint32_t stats_host_block(const char *cluster, const char *addr);
 
 /* Sum of a stat over all shards. Any thread. */
 int64_t stats_value(uint32_t id);
+
+/* Makes a gauge read v (through this thread's shard). Main thread. */
+static inline void stats_gauge_set(uint32_t id, int64_t v)
+{
+	stats_add(id, v - stats_value(id));
+}
 
 /* Envoy's /reset_counters: every counter of the registry (codes and gRPC
  * statuses included) reads 0 from now on; gauges, histograms and the

@@ -45,10 +45,11 @@ static void conn_free(struct conn *c)
 {
 	if (c->codec)
 		c->codec->free(c);
-	if (c->listener_stats)
+	if (c->listener_stats) {
 		stats_dec(c->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
-	if (c->listener_stats)
 		stats_inc(c->listener_stats + LS_DOWNSTREAM_CX_DESTROY);
+		stats_hist_record(c->listener_stats + LS_DOWNSTREAM_CX_LENGTH_MS, (util_mono_us() - c->start_us) / 1000);
+	}
 	atomic_fetch_sub(&c->w->active_conns, 1);
 	if ((*c->pprev = c->next))
 		c->next->pprev = c->pprev;
@@ -314,6 +315,10 @@ static int start_transport(struct conn *c, int fd, SSL *ssl)
 	}
 	c->sk.out_low = OUT_LOW_WATERMARK;
 	c->sk.in_high = IN_HIGH_WATERMARK;
+	if (c->listener_stats) {
+		c->sk.rx_stat = c->listener_stats + LS_DOWNSTREAM_CX_RX_BYTES_TOTAL;
+		c->sk.tx_stat = c->listener_stats + LS_DOWNSTREAM_CX_TX_BYTES_TOTAL;
+	}
 	if (ssl && sock_tls_accept(&c->sk, ssl))
 		return -ENOMEM;
 	return 0;
@@ -446,7 +451,7 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		free(c);
 		return;
 	}
-	c->last_active_us = util_mono_us();
+	c->start_us = c->last_active_us = util_mono_us();
 	c->timer_at_us = UINT64_MAX;
 	if (mode != TLS_DISABLE && handshake_us)
 		c->handshake_by_us = c->last_active_us + handshake_us;

@@ -85,6 +85,7 @@ struct conn {
 	uint64_t idle_us;		/* listener idle_timeout */
 	struct rq_timeouts rqt;		/* listener request timeouts */
 	uint64_t rq_min_us;		/* the smallest of them; 0 when all are off */
+	uint64_t start_us;		/* accepted (downstream_cx_length_ms) */
 	uint64_t last_active_us;	/* last bytes from the client; HTTP/1.1: or response data sent on */
 	uint32_t flags;			/* CONN_FL_* */
 

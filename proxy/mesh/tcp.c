@@ -44,6 +44,7 @@
 #define TCP_FL_UP_COUNTED	0x80	/* up counts in the cluster's stats and breaker (cb) */
 #define TCP_FL_STATS		0x100	/* listener_stats and tcp_stats are this connection's blocks */
 #define TCP_FL_OPEN_REPORTED	0x200	/* the top-level filters heard it opened */
+#define TCP_FL_UP_REMOTE	0x400	/* the upstream refused, reset or closed: destroy_remote */
 
 struct tcp_proxy {
 	uint64_t id;
@@ -62,6 +63,7 @@ struct tcp_proxy {
 	unsigned attempts, ntried;
 	struct cluster_breakers *cb;	/* with TCP_FL_UP_COUNTED */
 	uint32_t listener_stats, tcp_stats;	/* with TCP_FL_STATS */
+	uint64_t up_connect_us;		/* this attempt's connect started */
 	uint64_t connect_timeout_ms;
 	uint64_t idle_us;		/* 0: no idle timeout */
 	uint64_t last_active_us;	/* last read on either side */
@@ -89,6 +91,11 @@ static void up_uncount(struct tcp_proxy *tp)
 	tp->flags &= ~TCP_FL_UP_COUNTED;
 	stats_dec(tp->cluster->stats_base + CS_UPSTREAM_CX_ACTIVE);
 	stats_inc(tp->cluster->stats_base + CS_UPSTREAM_CX_DESTROY);
+	stats_inc(tp->cluster->stats_base + (tp->flags & TCP_FL_UP_REMOTE ? CS_UPSTREAM_CX_DESTROY_REMOTE
+									    : CS_UPSTREAM_CX_DESTROY_LOCAL));
+	stats_hist_record(tp->cluster->stats_base + CS_UPSTREAM_CX_LENGTH_MS,
+			  (util_mono_us() - tp->up_connect_us) / 1000);
+	tp->flags &= ~TCP_FL_UP_REMOTE;
 	stats_dec(tp->host->stats + HS_CX_ACTIVE);
 	atomic_fetch_sub(&tp->cb->cx, 1);
 	cluster_breakers_unref(tp->cb);
@@ -143,6 +150,8 @@ static void tcp_close(struct tcp_proxy *tp)
 	if (tp->flags & TCP_FL_STATS) {
 		stats_dec(tp->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
 		stats_inc(tp->listener_stats + LS_DOWNSTREAM_CX_DESTROY);
+		stats_hist_record(tp->listener_stats + LS_DOWNSTREAM_CX_LENGTH_MS,
+				  (tp->info.end_mono_us - tp->info.start_mono_us) / 1000);
 	}
 	report_tcp(tp, true);
 	if (tp->cfg && tp->cfg->access_log) {
@@ -237,6 +246,7 @@ static bool connect_next(struct tcp_proxy *tp)
 			return false;
 		}
 		if (!(h = cluster_pick_host(c, tp->w->id, source_hash(tp), tp->tried, tp->ntried))) {
+			stats_inc(c->stats_base + CS_UPSTREAM_CX_NONE_HEALTHY);
 			tp->info.flags |= RF_UH;
 			tp->cb = NULL;
 			return false;
@@ -249,6 +259,7 @@ static bool connect_next(struct tcp_proxy *tp)
 		tp->attempts++;
 		snprintf(tp->info.upstream_host, sizeof(tp->info.upstream_host), "%s", h->addr);
 		/* source_address: inbound clusters reach the app from 127.0.0.6 (doc/bpf.md). */
+		tp->up_connect_us = util_mono_us();
 		rc = sock_connect_from(&tp->up, tp->w->base, (struct sockaddr *)&h->ss, h->sslen,
 				       c->sourcelen ? (const struct sockaddr *)&c->source : NULL, c->sourcelen,
 				       &tcp_cbs, tp);
@@ -389,6 +400,9 @@ static void connected(struct tcp_proxy *tp)
 	event_del(tp->timer);
 	util_sock_local_str(tp->up.fd, tp->info.upstream_local, sizeof(tp->info.upstream_local));
 	tp->info.up_start_mono_us = util_mono_us();
+	if (tp->flags & TCP_FL_UP_COUNTED)
+		stats_hist_record(tp->cluster->stats_base + CS_UPSTREAM_CX_CONNECT_MS,
+				  (tp->info.up_start_mono_us - tp->up_connect_us) / 1000);
 	if (tp->cluster)
 		report_attempt(tp, AF_NONE);
 	report_tcp(tp, false);
@@ -409,6 +423,8 @@ static void event_cb(struct sock *sk, short what, void *arg)
 		connected(tp);
 		return;
 	}
+	if (sk == &tp->up)
+		tp->flags |= TCP_FL_UP_REMOTE;
 	if (sk == &tp->up && !(tp->flags & TCP_FL_CONNECTED)) {
 		log_debug("[T%llu] %s: connect to %s failed: %s", (unsigned long long)tp->id, tp->cluster_name,
 			  tp->info.upstream_host, strerror(sk->err));

@@ -328,6 +328,7 @@ static void start_attempt(struct stream *s)
 	}
 	h = cluster_pick_host(cl, s->worker->id, rc->hash, rc->tried, rc->ntried);
 	if (!h) {
+		stats_inc(cl->stats_base + CS_UPSTREAM_CX_NONE_HEALTHY);
 		fail_stream(s, 503, "no healthy upstream", RF_UH, "no_healthy_upstream");
 		return;
 	}
@@ -473,15 +474,21 @@ static void end_attempt(struct stream *s, struct upstream_req *ur)
 	struct router_ctx *rc = s->router;
 	struct cluster_breakers *cb = cluster_breakers(ur->cluster);
 
+	if (ur->pending)
+		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_CANCELLED);
+	else if (ur->uc && !ur->resp_done)
+		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_TX_RESET);
 	if (ur->uc || ur->pending)
 		upconn_abort(ur);
 	if (ur->held) {
 		evbuffer_free(ur->held);
 		ur->held = NULL;
 	}
-	if (ur->resp_done)
+	if (ur->resp_done) {
+		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_COMPLETED);
 		stats_hist_record(ur->cluster->stats_base + CS_UPSTREAM_RQ_TIME,
 				  (util_mono_us() - s->info.up_start_mono_us) / 1000);
+	}
 	if (ur->counted) {
 		ur->counted = false;
 		atomic_fetch_sub_explicit(&cb->rq, 1, memory_order_relaxed);

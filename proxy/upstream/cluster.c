@@ -637,6 +637,25 @@ unsigned cluster_host_count(const struct cfg_cluster *c)
 	return hs ? hs->n : 0;
 }
 
+void cluster_refresh_gauges(const struct cfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->nclusters; i++) {
+		const struct cfg_cluster *c = &cfg->clusters[i];
+		const struct cfg_conn_pool *p = &c->pool;
+		struct hostset *hs = atomic_load_explicit(&c->rt->hs, memory_order_acquire);
+		struct cluster_breakers *cb = c->rt->cb;
+		unsigned healthy = 0;
+
+		for (unsigned j = 0; hs && j < hs->n; j++)
+			healthy += !atomic_load(&hs->hosts[j]->od.ejected);
+		stats_gauge_set(c->stats_base + CS_MEMBERSHIP_HEALTHY, healthy);
+		stats_gauge_set(c->stats_base + CS_CB_CX_OPEN, atomic_load(&cb->cx) >= p->max_connections);
+		stats_gauge_set(c->stats_base + CS_CB_RQ_PENDING_OPEN, atomic_load(&cb->pending) >= p->max_pending_requests);
+		stats_gauge_set(c->stats_base + CS_CB_RQ_OPEN, atomic_load(&cb->rq) >= p->max_requests);
+		stats_gauge_set(c->stats_base + CS_CB_RQ_RETRY_OPEN, atomic_load(&cb->retries) >= p->max_retries);
+	}
+}
+
 static uint64_t now_ms(void)
 {
 	return util_mono_us() / 1000;

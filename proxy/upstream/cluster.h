@@ -122,6 +122,10 @@ static inline void host_unref(struct host *h)
 /* Renders Envoy's /clusters text for every cluster of cfg, e.g.
  * "was::127.0.0.1:8080::cx_active::0". Main thread. */
 int cluster_render(struct evbuffer *out, const struct cfg *cfg);
+
+/* Sets the gauges computed on read: membership_healthy and the
+ * circuit_breakers.default.*_open flags of each of cfg's clusters. Main thread. */
+void cluster_refresh_gauges(const struct cfg *cfg);
 /* /clusters?format=json: admin.v3.ClusterStatuses, with proto3 JSON's
  * conventions (uint64 values as strings). One priority (DEFAULT): wingman's
  * breakers have no HIGH set. Outlier detection here is consecutive-failure

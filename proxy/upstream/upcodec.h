@@ -35,6 +35,7 @@ struct cluster_breakers;
 #define UPCONN_FL_TUNNEL	0x800	/* 101 received (CONNECT: connected): bytes read raw */
 #define UPCONN_FL_RAW		0x1000	/* CONNECT: no HTTP at all; the connect is the answer */
 #define UPCONN_FL_LINGER	0x2000	/* tunnel over: closes once its output is written */
+#define UPCONN_FL_PEER_CLOSED	0x4000	/* the server closed or refused it: destroy_remote, not _local */
 
 struct upconn {
 	const struct upcodec_ops *ops;	/* its protocol, for its whole life */
@@ -45,6 +46,7 @@ struct upconn {
 	struct event *timer;		/* connect timeout, then idle timeout */
 	struct event *later;		/* deferred free */
 	uint32_t flags;			/* UPCONN_FL_* */
+	uint64_t start_us;		/* connect started: upstream_cx_connect_ms, _length_ms */
 	uint32_t cluster_stats;		/* CS_* block of the cluster that opened it */
 	struct cluster_breakers *cb;	/* its circuit breakers (referenced) */
 	uint32_t max_requests;		/* max_requests_per_connection; 0 = unlimited */

@@ -52,6 +52,9 @@ static void upconn_free(struct upconn *uc)
 	upconn_unidle(uc);
 	stats_dec(uc->cluster_stats + CS_UPSTREAM_CX_ACTIVE);
 	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY);
+	stats_inc(uc->cluster_stats + (uc->flags & UPCONN_FL_PEER_CLOSED ? CS_UPSTREAM_CX_DESTROY_REMOTE
+									   : CS_UPSTREAM_CX_DESTROY_LOCAL));
+	stats_hist_record(uc->cluster_stats + CS_UPSTREAM_CX_LENGTH_MS, (util_mono_us() - uc->start_us) / 1000);
 	stats_dec(h->stats + HS_CX_ACTIVE);
 	atomic_fetch_sub(&uc->cb->cx, 1);
 	h->nconn[w->id]--;
@@ -133,6 +136,7 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	if (what & SOCK_EV_CONNECTED) {
 		uc->flags |= UPCONN_FL_CONNECTED;
 		event_del(uc->timer);
+		stats_hist_record(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_MS, (util_mono_us() - uc->start_us) / 1000);
 		util_sock_local_str(sk->fd, uc->local, sizeof(uc->local));
 		if (uc->ur)
 			upconn_stamp_local(uc->ur);
@@ -141,6 +145,10 @@ static void event_cb(struct sock *sk, short what, void *arg)
 			uc->ops->connected(uc);
 		return;
 	}
+	/* Refused, reset or closed by the server; a failed TLS handshake is
+	 * ours to close, as Envoy counts it. */
+	if (!(sk->ssl && (sk->flags & SOCK_FL_HANDSHAKE)))
+		uc->flags |= UPCONN_FL_PEER_CLOSED;
 	if (sk->ssl && (sk->flags & SOCK_FL_HANDSHAKE)) {
 		char why[256];
 
@@ -163,7 +171,6 @@ static void event_cb(struct sock *sk, short what, void *arg)
 	}
 	if (uc->ops->closed && uc->ops->closed(uc, what))
 		return;
-	stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_REMOTE);
 	upconn_fail(uc, UP_TERMINATED);
 }
 
@@ -196,6 +203,7 @@ struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_
 		return NULL;
 	uc->ops = ops;
 	uc->w = w;
+	uc->start_us = util_mono_us();
 	uc->timer = evtimer_new(w->base, timer_cb, uc);
 	uc->later = event_new(w->base, -1, 0, later_cb, uc);
 	uc->scratch = evbuffer_new();
@@ -224,6 +232,8 @@ struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_
 		}
 	}
 	uc->sk.out_low = UP_OUT_LOW_WATERMARK;
+	uc->sk.rx_stat = cl->stats_base + CS_UPSTREAM_CX_RX_BYTES_TOTAL;
+	uc->sk.tx_stat = cl->stats_base + CS_UPSTREAM_CX_TX_BYTES_TOTAL;
 	uc->host = host_ref(host);
 	uc->cluster_stats = cl->stats_base;
 	uc->cb = cluster_breakers_ref(cluster_breakers(cl));
@@ -231,6 +241,7 @@ struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_
 	atomic_fetch_add(&uc->cb->cx, 1);
 	host->nconn[w->id]++;
 	stats_inc(cl->stats_base + CS_UPSTREAM_CX_TOTAL);
+	stats_inc(cl->stats_base + (ops == &upcodec_h2 ? CS_UPSTREAM_CX_HTTP2_TOTAL : CS_UPSTREAM_CX_HTTP1_TOTAL));
 	stats_inc(cl->stats_base + CS_UPSTREAM_CX_ACTIVE);
 	stats_inc(host->stats + HS_CX_TOTAL);
 	stats_inc(host->stats + HS_CX_ACTIVE);

@@ -140,7 +140,6 @@ static void run(struct h2up *h)
 			ur->cbs->reset(ur, UP_CONNECT_FAIL);
 	if ((n = h2_session_send(h->sess, &uc->sk, H2UP_OUT_HIGH))) {
 		log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
-		stats_inc(uc->cluster_stats + CS_UPSTREAM_CX_DESTROY_LOCAL);
 		upconn_fail(uc, UP_PROTOCOL_ERROR);
 		return;
 	}

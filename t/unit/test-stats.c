@@ -258,10 +258,12 @@ int main(void)
 		  "server.config_reload: 0\n"
 		  "server.config_reload_failed: 0\n"
 		  "server.downstream_cx_overflow: 0\n"
+		  "server.live: 0\n"
 		  "server.memory_allocated: 0\n"
 		  "server.state: 0\n"
 		  "server.total_connections: 0\n"
-		  "server.uptime: 0\n", "server stats");
+		  "server.uptime: 0\n"
+		  "server.version: 0\n", "server stats (gauges set on read stay 0 here)");
 	free(s);
 
 	s = render_text("^cluster\\.was\\.upstream_rq_40");
