@@ -26,36 +26,49 @@ static void fail(struct sock *s, int err)
 	s->cbs->event(s, SOCK_EV_ERROR, s->ctx);
 }
 
+/* What a failed SSL_read (reading) or SSL_write that returned r means: 0 the
+ * peer's EOF (reads only), or -1 with errno set (EAGAIN: wait for the flag it
+ * set or cleared). */
+static ssize_t tls_failed(struct sock *s, int r, bool reading)
+{
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		if (!reading)
+			s->flags |= SOCK_FL_WR_WANTS_R;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		if (reading) {
+			s->flags |= SOCK_FL_RD_WANTS_W;
+			s->flags &= ~SOCK_FL_WRITABLE;
+		}
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		if (reading)
+			return 0;
+		break;
+	case SSL_ERROR_SYSCALL:
+		if (!errno && reading)
+			return 0;	/* EOF without close_notify */
+		if (!errno)
+			errno = EPIPE;
+		return -1;
+	}
+	s->ssl_err = ERR_peek_error();
+	errno = EPROTO;
+	return -1;
+}
+
 /* One SSL_read into v. Returns bytes, 0 at EOF, or -1 with errno set (EAGAIN:
  * wait for the flag it cleared). */
 static ssize_t tls_read(struct sock *s, struct evbuffer_iovec *v)
 {
-	int r, e;
+	int r;
 
 	ERR_clear_error();
 	r = SSL_read(s->ssl, v->iov_base, (int)v->iov_len);
-	if (r > 0)
-		return r;
-	switch ((e = SSL_get_error(s->ssl, r))) {
-	case SSL_ERROR_WANT_READ:
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_WANT_WRITE:
-		s->flags |= SOCK_FL_RD_WANTS_W;
-		s->flags &= ~SOCK_FL_WRITABLE;
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_SYSCALL:
-		if (!errno)
-			return 0;	/* EOF without close_notify */
-		return -1;
-	default:
-		s->ssl_err = ERR_peek_error();
-		errno = EPROTO;
-		return -1;
-	}
+	return r > 0 ? r : tls_failed(s, r, true);
 }
 
 static void do_read(struct sock *s)
@@ -151,27 +164,10 @@ static ssize_t write_out(struct sock *s)
 	}
 	ERR_clear_error();
 	r = SSL_write(s->ssl, p, (int)len);
-	if (r > 0) {
-		evbuffer_drain(s->out, (size_t)r);
-		return r;
-	}
-	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_WANT_READ:
-		s->flags |= SOCK_FL_WR_WANTS_R;
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_SYSCALL:
-		if (!errno)
-			errno = EPIPE;
-		return -1;
-	default:
-		s->ssl_err = ERR_peek_error();
-		errno = EPROTO;
-		return -1;
-	}
+	if (r <= 0)
+		return tls_failed(s, r, false);
+	evbuffer_drain(s->out, (size_t)r);
+	return r;
 }
 
 static ssize_t write_some(struct sock *s)
