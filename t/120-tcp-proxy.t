@@ -17,21 +17,8 @@ my $dir = tmpdir();
 my ($pa, $pb, $dead, $echo, $split, $cb, $retry, $deadl, $idle, $admin) = map { free_port() } 1 .. 10;
 my $log = "$dir/access.log";
 
-# A greeting "NAME\n" (the server speaks first, as MySQL does), then an echo
-# until the client's FIN, then a close.
-for my $b ([$pa, 'A'], [$pb, 'B']) {
-	Wingman::spawn(cmd => ['perl', '-MIO::Socket::INET', '-e', <<'EOP', @$b], name => "tcp-$b->[1]");
-$SIG{CHLD} = 'IGNORE';
-my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 64, ReuseAddr => 1) or die $!;
-while (my $c = $l->accept) {
-	next if fork;
-	syswrite($c, "$ARGV[1]\n");
-	while (sysread($c, my $d, 65536)) { while (length $d) { my $n = syswrite($c, $d) or exit 0; substr($d, 0, $n) = ''; } }
-	exit 0;
-}
-EOP
-}
-wait_for(sub { port_open($pa) && port_open($pb) }, scale(10)) or BAIL_OUT('backends did not start');
+start_tcp_echo($pa, 'A');
+start_tcp_echo($pb, 'B');
 
 my $wm = start_wingman(<<"EOF");
 workers: 1

@@ -14,18 +14,7 @@ use Wingman;
 
 my ($pback, $pin, $pout, $pdead, $dead, $admin) = map { free_port() } 1 .. 6;
 
-# A greeting "HI\n", then an echo until the client's FIN, then a close.
-Wingman::spawn(cmd => ['perl', '-MIO::Socket::INET', '-e', <<'EOP', $pback], name => 'tcp-echo');
-$SIG{CHLD} = 'IGNORE';
-my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 64, ReuseAddr => 1) or die $!;
-while (my $c = $l->accept) {
-	next if fork;
-	syswrite($c, "HI\n");
-	while (sysread($c, my $d, 65536)) { while (length $d) { my $n = syswrite($c, $d) or exit 0; substr($d, 0, $n) = ''; } }
-	exit 0;
-}
-EOP
-wait_for(sub { port_open($pback) }, scale(10)) or BAIL_OUT('backend did not start');
+start_tcp_echo($pback, 'HI');
 
 my $conf = <<"EOF";
 workers: 2

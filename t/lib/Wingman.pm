@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-	free_port start_wingman start_nginx start_backend start_recorder start_h2_backend
+	free_port start_wingman start_nginx start_backend start_recorder start_h2_backend start_tcp_echo
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open prom_series tmpdir slurp spew wingman_bin md5_hex md5_file
@@ -419,6 +419,23 @@ sub start_backend {
 # The Node HTTP/2 (h2c) test upstream, t/node/h2-backend.js (its paths are
 # listed there), on a free port; max_streams => N announces
 # SETTINGS_MAX_CONCURRENT_STREAMS N. Returns the port once it accepts.
+# A TCP server on $port that greets with "$greeting\n" (it speaks first, as
+# MySQL does), then echoes until the client's FIN, then closes. Returns once it listens.
+sub start_tcp_echo {
+	my ($port, $greeting) = @_;
+	spawn(cmd => ['perl', '-MIO::Socket::INET', '-e', <<'EOP', $port, $greeting], name => "tcp-echo-$greeting");
+$SIG{CHLD} = 'IGNORE';
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 64, ReuseAddr => 1) or die $!;
+while (my $c = $l->accept) {
+	next if fork;
+	syswrite($c, "$ARGV[1]\n");
+	while (sysread($c, my $d, 65536)) { while (length $d) { my $n = syswrite($c, $d) or exit 0; substr($d, 0, $n) = ''; } }
+	exit 0;
+}
+EOP
+	wait_for(sub { port_open($port) }, scale(10)) or die "tcp echo on $port did not start\n";
+}
+
 sub start_h2_backend {
 	my (%o) = @_;
 	my $port = free_port();
