@@ -751,7 +751,9 @@ static enum filter_status rbac_on_request_headers(struct stream *s, const void *
 
 const struct filter_ops rbac_filter = {
 	.name = "rbac",
-	.scope = FILTER_SCOPE_TOP,
+	/* In a route: a sidecar's inbound routes carry the workload's policies
+	 * (mesh.c), its outbound ones none. */
+	.scope = FILTER_SCOPE_TOP | FILTER_SCOPE_ROUTE,
 	.stats = &(const struct stats_set){ STATS_SCOPE_LISTENER, NULL, rbac_stat_defs, RBAC__COUNT, &rbac_stats },
 	.conf_parse = rbac_conf_parse,
 	.on_request_headers = rbac_on_request_headers,

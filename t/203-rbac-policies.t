@@ -95,7 +95,7 @@ rbac:
 listeners:
   - name: l
     address: 127.0.0.1:1
-    routes: [{ match: { prefix: / }, route: { cluster: be }, rbac: [] }]
+    routes: [{ match: { prefix: / }, route: { cluster: be }, rbac: [{ name: y, action: NOPE }] }]
 clusters:
   - { name: be, endpoints: [127.0.0.1:2] }
 EOF
@@ -103,7 +103,31 @@ my $chk = `${\wingman_bin()} -t -c $bad 2>&1`;
 like($chk, qr{bad\.yaml:3:13: expected one of ALLOW, DENY, AUDIT}, 'bad action');
 like($chk, qr{bad\.yaml:5:41: principals: "a\*b\*": expected exact}, 'bad pattern');
 like($chk, qr{bad\.yaml:6:37: ports: expected a port number}, 'bad port');
-like($chk, qr{bad\.yaml:10:\d+: filter "rbac" cannot be configured in a route}, 'rbac is top-level only');
+like($chk, qr{bad\.yaml:10:\d+: expected one of ALLOW, DENY, AUDIT}, 'bad action in a route');
+
+# A route's policies replace the top-level ones for that route (Envoy's
+# RBACPerRoute): /open has none, /closed its own DENY.
+my $port4 = free_port();
+my $wm3 = start_wingman(<<"EOF");
+workers: 1
+rbac: [{ name: top, action: DENY, rules: [{ to: [{ operation: { paths: ["/*"] } }] }] }]
+listeners:
+  - name: l
+    address: 127.0.0.1:$port4
+    routes:
+      - { match: { prefix: /open }, route: { cluster: be }, rbac: [] }
+      - match: { prefix: /closed }
+        route: { cluster: be }
+        rbac: [{ name: route-deny, action: DENY, rules: [{ to: [{ operation: { methods: [POST] } }] }] }]
+      - { match: { prefix: / }, route: { cluster: be } }
+clusters:
+  - { name: be, endpoints: [127.0.0.1:$bp] }
+EOF
+is(http_get($port4, '/open')->{status}, 200, 'route rbac: [] lifts the top-level DENY');
+is(http_get($port4, '/closed')->{status}, 200, 'route policy replaces the top-level one: GET allowed');
+is(http_request($port4, 'POST', '/closed', body => '')->{status}, 403, 'route policy: POST denied');
+is(http_get($port4, '/other')->{status}, 403, 'other routes keep the top-level policy');
+$wm3->term;
 
 $wm2->term;
 $wm->term;
