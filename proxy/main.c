@@ -7,6 +7,7 @@
 #include "config.h"
 #include "core/arena.h"
 #include "config/cfg.h"
+#include "config/ytree.h"
 #include "mesh/intercept.h"
 #include "core/log.h"
 #include "server.h"
@@ -14,6 +15,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: wingman [-c FILE] [-t|--check-config] [-l LEVEL] [--version]\n"
+		   "       wingman config show [-c FILE]   print the config as parsed, mesh-derived objects included\n"
 		   "       wingman intercept install|remove|status [OPTIONS]   (eBPF interception, --help)\n"
 		   "  -c, --config FILE     config file (default: the embedded conf/wingman.yaml)\n"
 		   "  -t, --check-config    validate the config and exit 0 (ok) or 1 (errors)\n"
@@ -33,13 +35,20 @@ int main(int argc, char **argv)
 	};
 	const char *conf_path = NULL;
 	struct cfg_errs errs;
-	bool check = false;
+	bool check = false, show = false;
 	struct cfg *c;
 	int opt;
 
 	/* A subcommand, not a proxy run: the init container's job (intercept.c). */
 	if (argc > 1 && !strcmp(argv[1], "intercept"))
 		return intercept_main(argc - 1, argv + 1);
+	/* `wingman config show -c FILE`: -t that prints what it validated. */
+	if (argc > 2 && !strcmp(argv[1], "config") && !strcmp(argv[2], "show")) {
+		show = check = true;
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
 	while ((opt = getopt_long(argc, argv, "c:tl:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -82,6 +91,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cfg_errs_free(&errs);
+	if (show) {
+		printf("# wingman config show: %s as parsed%s\n", conf_path ? conf_path : "<default>",
+		       c->tree && yaml_get(c->tree, "mesh") ? ", with what mesh: derives from its resources" : "");
+		ytree_write(stdout, c->tree);
+		arena_free(c->arena);
+		return 0;
+	}
 	if (check) {
 		printf("wingman: configuration %s test is successful\n", conf_path ? conf_path : "<default>");
 		arena_free(c->arena);

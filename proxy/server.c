@@ -422,6 +422,8 @@ struct cfg *server_load(const char *path, struct cfg_errs *errs)
 
 	server_hooks_install();
 	c = path ? cfg_load_file(path, errs) : cfg_load_text(default_conf, sizeof(default_conf) - 1, "<default>", errs);
+	for (unsigned i = 0; i < errs->nwarns; i++)
+		log_warn("%s", errs->warns[i]);
 
 	/* A proxy with nothing to serve is a mistake, most often a file caught
 	 * half-written or emptied (": > live.yaml; kill -HUP"): refuse it, so a

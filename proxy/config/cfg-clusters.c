@@ -183,7 +183,8 @@ static void cluster_defaults(struct cfg_cluster *c)
 static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg_cluster *c)
 {
 	static const char *const keys[] = {
-		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", "source_address", NULL
+		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", "source_address",
+		"source", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -195,6 +196,8 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "name", "cluster")) ||
 	    cfg_get_nonempty_str(pc, v, &c->name, "cluster name must not be empty"))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "source")) && cfg_get_str(pc, v, &c->origin))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "endpoints", "cluster")) ||
 	    cfg_expect_items(pc, v, "a list of endpoints", "cluster \"%s\" has no endpoints", c->name ? c->name : ""))

@@ -59,6 +59,8 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 
 	json_open(w, '{');
 	json_kstr(w, "name", r->name);
+	if (r->origin)
+		json_kstr(w, "source", r->origin);
 	json_kopen(w, "match", '{');
 	json_kstr(w, kinds[m->kind], m->value);
 	if (m->nheaders)
@@ -197,6 +199,8 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 {
 	json_open(w, '{');
 	json_kstr(w, "name", c->name);
+	if (c->origin)
+		json_kstr(w, "source", c->origin);
 	json_kopen(w, "endpoints", '[');
 	for (unsigned i = 0; i < c->nendpoints; i++)
 		dump_weighted(w, "address", c->endpoints[i].address, c->endpoints[i].weight);

@@ -24,14 +24,17 @@ void cfg_errs_free(struct cfg_errs *e)
 {
 	for (unsigned i = 0; i < e->n; i++)
 		free(e->msgs[i]);
+	for (unsigned i = 0; i < e->nwarns; i++)
+		free(e->warns[i]);
 	free(e->msgs);
-	e->msgs = NULL;
-	e->n = e->cap = 0;
+	free(e->warns);
+	e->msgs = e->warns = NULL;
+	e->n = e->cap = e->nwarns = e->wcap = 0;
 }
 
-static void errs_vadd(struct cfg_errs *e, int line, int col, const char *fmt, va_list ap)
+static void list_vadd(char ***list, unsigned *n, unsigned *cap, const char *file, int line, int col,
+		      const char *fmt, va_list ap)
 {
-	const char *file = e->file ? e->file : "<config>";
 	char msg[1024], *s;
 	int rc;
 
@@ -42,16 +45,46 @@ static void errs_vadd(struct cfg_errs *e, int line, int col, const char *fmt, va
 		rc = asprintf(&s, "%s: %s", file, msg);
 	if (rc < 0)
 		return;
-	if (e->n == e->cap) {
-		char **v = util_grow(e->msgs, &e->cap, sizeof(*v), 8);
+	if (*n == *cap) {
+		char **v = util_grow(*list, cap, sizeof(*v), 8);
 
 		if (!v) {
 			free(s);
 			return;
 		}
-		e->msgs = v;
+		*list = v;
 	}
-	e->msgs[e->n++] = s;
+	(*list)[(*n)++] = s;
+}
+
+static void errs_vadd_in(struct cfg_errs *e, const char *file, int line, int col, const char *fmt, va_list ap)
+{
+	list_vadd(&e->msgs, &e->n, &e->cap, file ? file : e->file ? e->file : "<config>", line, col, fmt, ap);
+}
+
+static void errs_vadd(struct cfg_errs *e, int line, int col, const char *fmt, va_list ap)
+{
+	errs_vadd_in(e, NULL, line, col, fmt, ap);
+}
+
+void cfg_errs_add_in(struct cfg_errs *e, const char *file, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errs_vadd_in(e, file, line, col, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_warn(struct cfg_parse *pc, const struct ynode *node, const char *fmt, ...)
+{
+	struct cfg_errs *e = pc->errs;
+	const char *file = node && node->file ? node->file : e->file ? e->file : "<config>";
+	va_list ap;
+
+	va_start(ap, fmt);
+	list_vadd(&e->warns, &e->nwarns, &e->wcap, file, node ? node->line : 0, node ? node->col : 0, fmt, ap);
+	va_end(ap);
 }
 
 void cfg_errs_add(struct cfg_errs *e, int line, int col, const char *fmt, ...)
@@ -68,7 +101,7 @@ void cfg_error(struct cfg_parse *pc, const struct ynode *node, const char *fmt, 
 	va_list ap;
 
 	va_start(ap, fmt);
-	errs_vadd(pc->errs, node ? node->line : 0, node ? node->col : 0, fmt, ap);
+	errs_vadd_in(pc->errs, node ? node->file : NULL, node ? node->line : 0, node ? node->col : 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -399,4 +432,13 @@ bool cfg_in_list(const char *const *list, const char *s)
 		if (!strcmp(*list, s))
 			return true;
 	return false;
+}
+
+const char *cfg_resolve_path(struct cfg_parse *pc, const char *p)
+{
+	const char *file = pc->cfg->file, *slash = file ? strrchr(file, '/') : NULL;
+
+	if (p[0] == '/' || !slash)
+		return p;
+	return arena_printf(pc->arena, "%.*s/%s", (int)(slash - file), file, p);
 }

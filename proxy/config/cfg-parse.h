@@ -62,6 +62,11 @@ bool cfg_is_token(const char *s);
 int cfg_parse_addr(struct cfg_parse *pc, const struct ynode *n, bool need_ip, const char **text,
 		   struct addr_spec *addr);
 bool cfg_in_list(const char *const *list, const char *s);
+/* p relative to the config file's folder (absolute p as is); NULL on out-of-memory. */
+const char *cfg_resolve_path(struct cfg_parse *pc, const char *p);
+/* The whole file at path into *buf (malloc'd, *len bytes, at most 16 MB):
+ * 0 or -errno (-EFBIG for a larger one). */
+int cfg_read_file(const char *path, char **buf, size_t *len);
 
 /* cfg.c: the hooks (cfg_hooks_set()) and the filters' sections */
 extern const struct cfg_hooks *cfg_hooks;
@@ -110,6 +115,11 @@ int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, void *vh);
  * list in the message for an empty one. Clusters must exist. */
 int cfg_parse_weighted(struct cfg_parse *pc, const struct ynode *seq, const char *owner, const char *name_key,
 		       struct cfg_weighted **out, unsigned *nout, uint32_t *total_out);
+
+/* mesh.c: when root has a mesh: section, *out is root with the listeners
+ * and clusters derived from its resources added (the native ones win);
+ * else root itself. 0, -EINVAL after reporting, or -ENOMEM. */
+int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct ynode **out);
 
 /* cfg-tcp.c */
 /* The rest of a protocol: tcp listener (name, address and direction parsed):

@@ -363,7 +363,7 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, void *item)
 {
 	static const char *const keys[] = {
 		"name", "match", "route", "redirect", "direct_response", "rewrite", "timeout", "idle_timeout",
-		"upgrade_configs", NULL
+		"upgrade_configs", "source", NULL
 	};
 	static const char *const actions[] = { "route", "redirect", "direct_response" };
 	struct cfg_route *r = item;
@@ -379,6 +379,8 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, void *item)
 	if (cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_ROUTE, "in a route"))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "name")) && cfg_get_str(pc, v, &r->name))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "source")) && cfg_get_str(pc, v, &r->origin))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "match", "route")) || parse_match(pc, v, &r->match))
 		rc = -EINVAL;

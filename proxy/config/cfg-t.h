@@ -12,17 +12,21 @@
 #include "core/util.h"
 
 struct arena;
+struct ynode;
 struct regex;
 struct filter_ops;
 struct al_format;
 struct cluster_rt;
 struct tls_ctx;
 
-/* Accumulated config errors, each "FILE:LINE:COL: message". */
+/* Accumulated config errors, each "FILE:LINE:COL: message", and warnings
+ * (what was ignored: printed by -t and logged at load, never fatal). */
 struct cfg_errs {
 	const char *file;		/* name used in messages */
 	char **msgs;
 	unsigned n, cap;
+	char **warns;
+	unsigned nwarns, wcap;
 };
 
 enum hm_type { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
@@ -92,6 +96,7 @@ struct cfg_upgrade {
 
 struct cfg_route {
 	const char *name;		/* "" when unnamed */
+	const char *origin;		/* the resource it was derived from (mesh:), or NULL */
 	struct cfg_route_match match;
 	enum route_action action;
 	struct cfg_redirect redirect;	/* RA_REDIRECT */
@@ -257,6 +262,7 @@ struct cfg_endpoint {
 
 struct cfg_cluster {
 	const char *name;
+	const char *origin;		/* the resource it was derived from (mesh:), or NULL */
 	struct cfg_endpoint *endpoints;
 	unsigned nendpoints;
 	uint64_t connect_timeout_ms;	/* default 5000 (Envoy) */
@@ -284,6 +290,7 @@ struct cfg {
 	atomic_int refs;
 	struct arena *arena;
 	const char *file;		/* path, or "<default>" for the embedded config */
+	const struct ynode *tree;	/* the YAML parsed, mesh-derived objects included */
 	uint64_t generation;		/* 1 for the first config, +1 per successful reload */
 
 	const char *node_id;		/* default: hostname */

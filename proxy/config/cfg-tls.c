@@ -17,15 +17,6 @@ const char *const cfg_tls_mode_names[] = {
 
 const char *const cfg_tls_served_alpn[] = { "h2", "http/1.1", NULL };
 
-static const char *resolve_path(struct cfg_parse *pc, const char *p)
-{
-	const char *file = pc->cfg->file, *slash = file ? strrchr(file, '/') : NULL;
-
-	if (p[0] == '/' || !slash)
-		return p;
-	return arena_printf(pc->arena, "%.*s/%s", (int)(slash - file), file, p);
-}
-
 static int get_path(struct cfg_parse *pc, const struct ynode *map, const char *key, const char **out)
 {
 	const struct ynode *v = yaml_get(map, key);
@@ -40,7 +31,7 @@ static int get_path(struct cfg_parse *pc, const struct ynode *map, const char *k
 		cfg_error(pc, v, "tls.%s must not be empty", key);
 		return -EINVAL;
 	}
-	return (*out = resolve_path(pc, s)) ? 0 : -ENOMEM;
+	return (*out = cfg_resolve_path(pc, s)) ? 0 : -ENOMEM;
 }
 
 static int get_str_list(struct cfg_parse *pc, const struct ynode *v, const char ***out, unsigned *n)

@@ -266,7 +266,7 @@ static const char *default_node_id(struct arena *a)
 static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 {
 	static const char *const keys[] = {
-		"node", "workers", "drain_timeout", "admin", "access_log", "listeners", "clusters", NULL
+		"node", "workers", "drain_timeout", "admin", "access_log", "listeners", "clusters", "mesh", NULL
 	};
 	struct cfg *cfg = pc->cfg;
 	const struct ynode *v;
@@ -274,6 +274,9 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 
 	if (cfg_expect_map(pc, root, "a map at the top of the config"))
 		return -EINVAL;
+	if ((rc = cfg_mesh_derive(pc, root, &root)))
+		return rc;
+	cfg->tree = root;
 	if (cfg_check_keys_scoped(pc, root, keys, CFG_SCOPE_TOP, "at the top level"))
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "node")) && parse_node(pc, v))
@@ -348,19 +351,14 @@ struct cfg *cfg_load_text(const char *text, size_t len, const char *name, struct
 	return cfg;
 }
 
-struct cfg *cfg_load_file(const char *path, struct cfg_errs *errs)
+int cfg_read_file(const char *path, char **out, size_t *outlen)
 {
-	struct cfg *cfg = NULL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int fd, err = 0;
 
-	if (!errs->file)
-		errs->file = path;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		cfg_errs_add(errs, 0, 0, "cannot read: %s", strerror(errno));
-		return NULL;
-	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
 	for (;;) {
 		ssize_t n;
 
@@ -390,10 +388,29 @@ struct cfg *cfg_load_file(const char *path, struct cfg_errs *errs)
 		len += (size_t)n;
 	}
 	close(fd);
-	if (err)
-		cfg_errs_add(errs, 0, 0, "cannot read: %s", strerror(err));
-	else
-		cfg = cfg_load_text(buf ? buf : "", len, path, errs);
+	if (err) {
+		free(buf);
+		return -err;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+struct cfg *cfg_load_file(const char *path, struct cfg_errs *errs)
+{
+	struct cfg *cfg;
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!errs->file)
+		errs->file = path;
+	if ((err = cfg_read_file(path, &buf, &len))) {
+		cfg_errs_add(errs, 0, 0, "cannot read: %s", strerror(-err));
+		return NULL;
+	}
+	cfg = cfg_load_text(buf ? buf : "", len, path, errs);
 	free(buf);
 	return cfg;
 }

@@ -112,6 +112,12 @@ void cfg_error(struct cfg_parse *pc, const struct ynode *node, const char *fmt, 
 	__attribute__((format(printf, 3, 4)));
 void cfg_errs_add(struct cfg_errs *e, int line, int col, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* cfg_errs_add for a position in file (NULL: e->file). */
+void cfg_errs_add_in(struct cfg_errs *e, const char *file, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* A warning at node: something a resource says that is ignored. */
+void cfg_warn(struct cfg_parse *pc, const struct ynode *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Typed getters for conf_parse code. Each reports a located error and returns
  * -EINVAL when the node has the wrong type or value. */

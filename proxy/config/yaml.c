@@ -3,6 +3,8 @@
  * to aliases once its node is complete, so an alias is a plain pointer to the
  * anchored node and the tree can never contain a cycle. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -41,7 +43,22 @@ struct ybuild {
 	unsigned depth, cap;
 	struct yanchor *anchors;
 	struct ynode *root;
+	const char *file;		/* for nodes and messages; NULL: errs->file */
 };
+
+static void yerr(struct ybuild *b, const yaml_mark_t *m, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void yerr(struct ybuild *b, const yaml_mark_t *m, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_errs_add_in(b->errs, b->file, m ? (int)m->line + 1 : 0, m ? (int)m->column + 1 : 0, "%s", msg);
+}
 
 static struct ynode *node_new(struct ybuild *b, enum ynode_type type, const yaml_mark_t *m)
 {
@@ -50,6 +67,7 @@ static struct ynode *node_new(struct ybuild *b, enum ynode_type type, const yaml
 	if (!n)
 		return NULL;
 	n->type = type;
+	n->file = b->file;
 	n->line = (int)m->line + 1;
 	n->col = (int)m->column + 1;
 	return n;
@@ -93,19 +111,19 @@ static int attach(struct ybuild *b, struct ynode *n)
 	f = &b->stack[b->depth - 1];
 	if (f->node->type == YN_MAP && f->n % 2 == 0) {
 		if (n->type != YN_SCALAR) {
-			cfg_errs_add(b->errs, n->line, n->col, "map keys must be plain strings");
+			cfg_errs_add_in(b->errs, b->file, n->line, n->col, "map keys must be plain strings");
 			return -EINVAL;
 		}
 		if (is_merge_key(n)) {
-			cfg_errs_add(b->errs, n->line, n->col, "merge keys (<<) are not supported");
+			cfg_errs_add_in(b->errs, b->file, n->line, n->col, "merge keys (<<) are not supported");
 			return -EINVAL;
 		}
 		for (unsigned i = 0; i < f->n; i += 2) {
 			const struct ynode *k = f->items[i];
 
 			if (k->len == n->len && !memcmp(k->str, n->str, n->len)) {
-				cfg_errs_add(b->errs, n->line, n->col, "duplicate key \"%s\" (first at line %d)",
-					     n->str, k->line);
+				cfg_errs_add_in(b->errs, b->file, n->line, n->col,
+						"duplicate key \"%s\" (first at line %d)", n->str, k->line);
 				return -EINVAL;
 			}
 		}
@@ -128,8 +146,7 @@ static int open_collection(struct ybuild *b, enum ynode_type type, const yaml_ma
 	struct ynode *n;
 
 	if (b->depth == YAML_MAX_DEPTH) {
-		cfg_errs_add(b->errs, (int)m->line + 1, (int)m->column + 1,
-			     "collections nested deeper than %d levels", YAML_MAX_DEPTH);
+		yerr(b, m, "collections nested deeper than %d levels", YAML_MAX_DEPTH);
 		return -EINVAL;
 	}
 	if (b->depth == b->cap) {
@@ -180,8 +197,7 @@ static int on_scalar(struct ybuild *b, const yaml_event_t *ev)
 
 	/* "\0" in a quoted scalar would cut names and values short, silently. */
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
-		cfg_errs_add(b->errs, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-			     "a NUL character in a string");
+		yerr(b, &ev->start_mark, "a NUL character in a string");
 		return -EINVAL;
 	}
 	n = node_new(b, YN_SCALAR, &ev->start_mark);
@@ -201,8 +217,8 @@ static int on_alias(struct ybuild *b, const yaml_event_t *ev)
 	struct ynode *n = anchor_find(b, name);
 
 	if (!n) {
-		cfg_errs_add(b->errs, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-			     "unknown anchor \"%s\" (an alias must follow its complete anchored node)", name);
+		yerr(b, &ev->start_mark, "unknown anchor \"%s\" (an alias must follow its complete anchored node)",
+		     name);
 		return -EINVAL;
 	}
 	return attach(b, n);
@@ -213,32 +229,60 @@ static void parser_error(struct ybuild *b, const yaml_parser_t *p)
 	const yaml_mark_t *m = &p->problem_mark;
 	const char *problem = p->problem ? p->problem : "invalid YAML";
 
-	if (p->error == YAML_MEMORY_ERROR) {
-		cfg_errs_add(b->errs, 0, 0, "out of memory while parsing YAML");
-	} else if (p->context) {
-		cfg_errs_add(b->errs, (int)m->line + 1, (int)m->column + 1, "%s %s (started at line %d)",
-			     problem, p->context, (int)p->context_mark.line + 1);
-	} else {
-		cfg_errs_add(b->errs, (int)m->line + 1, (int)m->column + 1, "%s", problem);
-	}
+	if (p->error == YAML_MEMORY_ERROR)
+		yerr(b, NULL, "out of memory while parsing YAML");
+	else if (p->context)
+		yerr(b, m, "%s %s (started at line %d)", problem, p->context, (int)p->context_mark.line + 1);
+	else
+		yerr(b, m, "%s", problem);
 }
 
-struct ynode *yaml_load(struct arena *a, const char *text, size_t len, struct cfg_errs *errs)
+static bool is_null_node(const struct ynode *n)
 {
-	struct ybuild b = { .a = a, .errs = errs };
+	return n->type == YN_SCALAR && n->plain && (!n->len || !strcmp(n->str, "~") || !strcmp(n->str, "null"));
+}
+
+/* A document ended: multi keeps its root in the docs list and forgets its
+ * anchors (they do not cross documents); single refuses a second one. */
+static int doc_end(struct ybuild *b, bool multi, struct ynode ***docs, unsigned *ndocs, unsigned *cap)
+{
+	if (!multi || !b->root)
+		return 0;
+	if (!is_null_node(b->root)) {
+		if (*ndocs == *cap) {
+			unsigned ncap = *cap ? *cap * 2 : 16;
+			struct ynode **v = arena_alloc(b->a, ncap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			if (*ndocs)
+				memcpy(v, *docs, *ndocs * sizeof(*v));
+			*docs = v;
+			*cap = ncap;
+		}
+		(*docs)[(*ndocs)++] = b->root;
+	}
+	b->root = NULL;
+	b->anchors = NULL;
+	return 0;
+}
+
+static int load(struct ybuild *b, const char *text, size_t len, bool multi, struct ynode ***docs, unsigned *ndocs)
+{
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	int ndocs = 0, rc = 0;
+	unsigned cap = 0;
+	int nstarted = 0, rc = 0;
 	bool done = false;
 
 	if (!yaml_parser_initialize(&parser)) {
-		cfg_errs_add(errs, 0, 0, "out of memory while parsing YAML");
-		return NULL;
+		yerr(b, NULL, "out of memory while parsing YAML");
+		return -ENOMEM;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	while (!done && !rc) {
 		if (!yaml_parser_parse(&parser, &ev)) {
-			parser_error(&b, &parser);
+			parser_error(b, &parser);
 			rc = -EINVAL;
 			break;
 		}
@@ -247,27 +291,29 @@ struct ynode *yaml_load(struct arena *a, const char *text, size_t len, struct cf
 			done = true;
 			break;
 		case YAML_DOCUMENT_START_EVENT:
-			if (++ndocs > 1) {
-				cfg_errs_add(errs, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-					     "only one YAML document is allowed");
+			if (++nstarted > 1 && !multi) {
+				yerr(b, &ev.start_mark, "only one YAML document is allowed");
 				rc = -EINVAL;
 			}
 			break;
+		case YAML_DOCUMENT_END_EVENT:
+			rc = doc_end(b, multi, docs, ndocs, &cap);
+			break;
 		case YAML_SCALAR_EVENT:
-			rc = on_scalar(&b, &ev);
+			rc = on_scalar(b, &ev);
 			break;
 		case YAML_ALIAS_EVENT:
-			rc = on_alias(&b, &ev);
+			rc = on_alias(b, &ev);
 			break;
 		case YAML_SEQUENCE_START_EVENT:
-			rc = open_collection(&b, YN_SEQ, &ev.start_mark, ev.data.sequence_start.anchor);
+			rc = open_collection(b, YN_SEQ, &ev.start_mark, ev.data.sequence_start.anchor);
 			break;
 		case YAML_MAPPING_START_EVENT:
-			rc = open_collection(&b, YN_MAP, &ev.start_mark, ev.data.mapping_start.anchor);
+			rc = open_collection(b, YN_MAP, &ev.start_mark, ev.data.mapping_start.anchor);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
-			rc = close_collection(&b);
+			rc = close_collection(b);
 			break;
 		default:
 			break;
@@ -275,30 +321,44 @@ struct ynode *yaml_load(struct arena *a, const char *text, size_t len, struct cf
 		yaml_event_delete(&ev);
 	}
 	if (rc == -ENOMEM)
-		cfg_errs_add(errs, 0, 0, "out of memory while parsing YAML");
-	for (unsigned i = 0; i < b.depth; i++) {
-		free(b.stack[i].items);
-		free(b.stack[i].anchor);
+		yerr(b, NULL, "out of memory while parsing YAML");
+	for (unsigned i = 0; i < b->depth; i++) {
+		free(b->stack[i].items);
+		free(b->stack[i].anchor);
 	}
-	free(b.stack);
+	free(b->stack);
 	yaml_parser_delete(&parser);
-	if (rc)
-		return NULL;
-	/* No document, or one holding only a null: an empty map. */
-	if (!b.root || (b.root->type == YN_SCALAR && b.root->plain &&
-			(!b.root->len || !strcmp(b.root->str, "~") || !strcmp(b.root->str, "null")))) {
-		struct ynode *n = arena_zalloc(a, sizeof(*n));
+	return rc;
+}
 
-		if (!n) {
-			cfg_errs_add(errs, 0, 0, "out of memory while parsing YAML");
-			return NULL;
-		}
-		n->type = YN_MAP;
-		n->line = b.root ? b.root->line : 1;
-		n->col = b.root ? b.root->col : 1;
-		return n;
+struct ynode *yaml_load(struct arena *a, const char *text, size_t len, struct cfg_errs *errs)
+{
+	struct ybuild b = { .a = a, .errs = errs };
+	struct ynode *n;
+
+	if (load(&b, text, len, false, NULL, NULL))
+		return NULL;
+	if (b.root && !is_null_node(b.root))
+		return b.root;
+	/* No document, or one holding only a null: an empty map. */
+	if (!(n = arena_zalloc(a, sizeof(*n)))) {
+		cfg_errs_add(errs, 0, 0, "out of memory while parsing YAML");
+		return NULL;
 	}
-	return b.root;
+	n->type = YN_MAP;
+	n->line = b.root ? b.root->line : 1;
+	n->col = b.root ? b.root->col : 1;
+	return n;
+}
+
+int yaml_load_docs(struct arena *a, const char *text, size_t len, const char *file, struct cfg_errs *errs,
+		   struct ynode ***docs, unsigned *ndocs)
+{
+	struct ybuild b = { .a = a, .errs = errs, .file = file };
+
+	*docs = NULL;
+	*ndocs = 0;
+	return load(&b, text, len, true, docs, ndocs);
 }
 
 struct ynode *yaml_get(const struct ynode *map, const char *key)

@@ -200,7 +200,7 @@ static void test_errors(void)
 	      "t.yaml:5:26: expected a duration like 250ms or 2s (units ms, s, m, h)",
 	      "t.yaml:6:30: expected a duration like 250ms or 2s (units ms, s, m, h)");
 	FAILS("listners: []\n", "unknown top-level key",
-	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, tracing, istio_metrics, rbac)");
+	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, mesh, tracing, istio_metrics, rbac)");
 	FAILS("node: { id: a, zone: b }\n", "unknown node key",
 	      "t.yaml:1:16: unknown key \"zone\" (allowed: id, cluster, workload, namespace, version, service)");
 	FAILS("node: [a]\n", "node not a map", "t.yaml:1:7: expected a map {id, cluster, workload, namespace, version, service}, found a list");
@@ -248,7 +248,7 @@ static void test_errors(void)
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: / }\n        route: { cluster: c }\n        retry: {}\n",
 	      "unknown route key",
-	      "t.yaml:8:9: unknown key \"retry\" (allowed: name, match, route, redirect, direct_response, rewrite, timeout, idle_timeout, upgrade_configs, fault, headers, mirror, retries)");
+	      "t.yaml:8:9: unknown key \"retry\" (allowed: name, match, route, redirect, direct_response, rewrite, timeout, idle_timeout, upgrade_configs, source, rbac, fault, headers, mirror, retries)");
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: / }\n"
 	      "        route: { weighted: [{cluster: c, weight: 0}, {cluster: c, weight: 10}] }\n",
