@@ -34,6 +34,7 @@
 
 #define LISTEN_BACKLOG 1024
 #define DRAIN_POLL_MS 50
+#define WATCH_INTERVAL_MS 1000	/* mesh resources polled for changes */
 
 /* Listening sockets by configured address: one SO_REUSEPORT socket per worker. */
 struct lsock {
@@ -51,6 +52,7 @@ static struct lsock *lsocks;
 static const char *conf_path;		/* NULL: the embedded default */
 static struct event *drain_ev;
 static struct event *trim_ev;
+static struct event *watch_ev;
 
 /* Memory back to the system after a burst. glibc keeps what a burst of
  * connections freed (nghttp2 sessions, buffers) in each worker's arena, so
@@ -300,6 +302,29 @@ static void reload(void)
 		 (unsigned long long)c->generation);
 }
 
+/* Reloads when a file the config was derived from changed (a ConfigMap
+ * update swaps a symlink). The signatures seen are kept in the current
+ * config, so a bad bundle is tried once per change, not every interval. */
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cfg *c = cfg_snapshot_current();
+	const char *changed = NULL;
+
+	for (struct cfg_watch *w = c->watched; w; w = w->next) {
+		struct file_sig now;
+
+		file_sig_of(w->path, &now);
+		if (!file_sig_eq(&now, &w->sig)) {
+			w->sig = now;
+			changed = w->path;
+		}
+	}
+	if (changed) {
+		log_info("%s changed: reloading", changed);
+		reload();
+	}
+}
+
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t active = server_active_streams();
@@ -533,6 +558,11 @@ int server_run(const char *path, struct cfg *c)
 		sigev[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
 		event_add(sigev[i], NULL);
 	}
+	if ((watch_ev = event_new(main_base, -1, EV_PERSIST, watch_cb, NULL))) {
+		struct timeval tv = { WATCH_INTERVAL_MS / 1000, (WATCH_INTERVAL_MS % 1000) * 1000 };
+
+		event_add(watch_ev, &tv);
+	}
 	if ((trim_ev = event_new(main_base, -1, EV_PERSIST, trim_cb, NULL))) {
 		struct timeval tv = { TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000 };
 
@@ -553,6 +583,8 @@ int server_run(const char *path, struct cfg *c)
 		event_free(drain_ev);
 	if (trim_ev)
 		event_free(trim_ev);
+	if (watch_ev)
+		event_free(watch_ev);
 	main_fini();	/* snapshots released by the workers on their way out */
 	cfg_snapshot_release(cfg_snapshot_current());
 	cluster_shutdown();

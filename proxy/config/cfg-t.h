@@ -286,11 +286,21 @@ struct cfg_cluster {
 	struct cfg_cluster *internal_next;	/* cfg->internal list */
 };
 
+/* A file or folder the config was read from besides its own file (mesh
+ * resources), with what stat() said just before it was read: a change
+ * reloads the config (server.c). sig is the main thread's to update. */
+struct cfg_watch {
+	const char *path;
+	struct file_sig sig;
+	struct cfg_watch *next;
+};
+
 struct cfg {
 	atomic_int refs;
 	struct arena *arena;
 	const char *file;		/* path, or "<default>" for the embedded config */
 	const struct ynode *tree;	/* the YAML parsed, mesh-derived objects included */
+	struct cfg_watch *watched;	/* files and folders the config was derived from */
 	uint64_t generation;		/* 1 for the first config, +1 per successful reload */
 
 	const char *node_id;		/* default: hostname */

@@ -303,6 +303,20 @@ static void take_doc(struct mesh *m, const struct ynode *doc, unsigned depth)
 		mesh_error(m, r, r->spec, "expected spec to be a map");
 }
 
+/* Remembers path for the watcher (server.c), as it is before it is read. */
+static void watch(struct mesh *m, const char *path)
+{
+	struct cfg_watch *w = arena_zalloc(m->a, sizeof(*w));
+
+	if (!w || !(w->path = arena_strdup(m->a, path))) {
+		m->rc = -ENOMEM;
+		return;
+	}
+	file_sig_of(path, &w->sig);
+	w->next = m->pc->cfg->watched;
+	m->pc->cfg->watched = w;
+}
+
 static void load_file(struct mesh *m, const struct ynode *at, const char *path)
 {
 	struct ynode **docs;
@@ -312,6 +326,7 @@ static void load_file(struct mesh *m, const struct ynode *at, const char *path)
 	const char *file;
 	int err;
 
+	watch(m, path);
 	if ((err = cfg_read_file(path, &buf, &len))) {
 		cfg_error(m->pc, at, "mesh.resources: cannot read %s: %s", path, strerror(-err));
 		m->rc = -EINVAL;
@@ -400,7 +415,7 @@ static void load_resources(struct mesh *m)
 		if (stat(path, &st)) {
 			cfg_error(m->pc, v, "mesh.resources: cannot read %s: %s", path, strerror(errno));
 			m->rc = -EINVAL;
-		} else if (S_ISDIR(st.st_mode) && (d = opendir(path))) {
+		} else if (S_ISDIR(st.st_mode) && (watch(m, path), d = opendir(path))) {
 			load_dir(m, v, path, d);
 			closedir(d);
 		} else {

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -50,6 +52,19 @@ uint64_t util_rand64(void);
  * first when empty): returns the new array and updates *cap, or NULL on
  * out-of-memory with the old array and *cap untouched. */
 void *util_grow(void *v, unsigned *cap, size_t size, unsigned first);
+
+/* What stat() says of a file (through symlinks, so a swapped Kubernetes
+ * ..data link shows), or the errno it failed with: two differ when the file
+ * was replaced, written or removed. */
+struct file_sig {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	int err;
+};
+void file_sig_of(const char *path, struct file_sig *s);
+bool file_sig_eq(const struct file_sig *a, const struct file_sig *b);
 
 /* Writes a UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", 36 chars + NUL) to out. */
 void util_uuid4(char out[37]);

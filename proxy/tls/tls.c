@@ -43,14 +43,6 @@ struct tls_extra {
 	unsigned nsni;
 };
 
-struct file_sig {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-	int err;
-};
-
 /* The live context of one cfg_tls, registered for file polling. */
 struct tls_ctx {
 	_Atomic(SSL_CTX *) cur;
@@ -378,29 +370,6 @@ SSL *tls_session_new(const struct cfg_tls *t)
 
 /* ---- file watching */
 
-static void sig_of(const char *path, struct file_sig *s)
-{
-	struct stat st;
-
-	memset(s, 0, sizeof(*s));
-	if (stat(path, &st)) {	/* follows symlinks: a swapped ..data link changes ino */
-		s->err = errno;
-		return;
-	}
-	s->dev = st.st_dev;
-	s->ino = st.st_ino;
-	s->size = st.st_size;
-	s->mtime = st.st_mtim;
-	s->ctime = st.st_ctim;
-}
-
-static bool sig_eq(const struct file_sig *a, const struct file_sig *b)
-{
-	return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
-
 static void ctx_unregister(void *arg)
 {
 	struct tls_ctx *c = arg;
@@ -433,8 +402,8 @@ void tls_watch_check(void)
 		SSL_CTX *fresh, *old;
 
 		for (unsigned i = 0; i < c->nfiles; i++) {
-			sig_of(c->files[i], &now[i]);
-			changed |= !sig_eq(&now[i], &c->sig[i]);
+			file_sig_of(c->files[i], &now[i]);
+			changed |= !file_sig_eq(&now[i], &c->sig[i]);
 		}
 		if (!changed)
 			continue;
@@ -503,7 +472,7 @@ int tls_build(struct cfg_parse *pc, const struct ynode *n, const char *owner, st
 		add_file(c, t->sni[i].key);
 	}
 	for (unsigned i = 0; i < c->nfiles; i++)
-		sig_of(c->files[i], &c->sig[i]);
+		file_sig_of(c->files[i], &c->sig[i]);
 	pthread_mutex_lock(&reg_mu);
 	if ((c->next = reg))
 		reg->pprev = &c->next;
