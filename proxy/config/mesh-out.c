@@ -419,6 +419,12 @@ static void cluster_outlier(struct mesh *m, struct ynode *c, const struct mesh_r
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (yaml_get(od, keys[i].istio) && !yaml_get(o, keys[i].native))
 			copy_key(m, o, keys[i].native, od, keys[i].istio);
+	/* Istio: the deprecated field counts gateway errors only, and the panic
+	 * threshold is minHealthPercent, 0 when not given. */
+	if (yaml_get(od, "consecutiveErrors") && !yaml_get(od, "consecutive5xxErrors"))
+		mesh_put(m, o, "consecutive_5xx", ytree_plain(m->a, od, "0"));
+	if (!yaml_get(o, "min_health_percent"))
+		mesh_put(m, o, "min_health_percent", ytree_plain(m->a, od, "0"));
 	mesh_put(m, c, "outlier_detection", o);
 }
 
@@ -624,7 +630,7 @@ static struct ynode *default_retries(struct mesh *m, const struct ynode *at)
 }
 
 /* A destination {host, subset, port} → its cluster's name. */
-static const char *destination(struct out *o, const struct mesh_res *r, const struct ynode *d, struct host *vh,
+static const char *destination(struct out *o, const struct mesh_res *r, const struct ynode *d,
 			       unsigned vport)
 {
 	struct mesh *m = o->m;
@@ -638,15 +644,24 @@ static const char *destination(struct out *o, const struct mesh_res *r, const st
 	}
 	if (!(h = host_find(o, mesh_fqdn(m, host, r->ns))) && !(h = host_add(o, mesh_fqdn(m, host, r->ns), r->ns)))
 		return NULL;
-	if (num)
+	/* Istio: no port.number means the port the request came to, or the
+	 * host's only port. One outbound address for all ports knows neither. */
+	if (num) {
 		port = (unsigned)strtoul(num, NULL, 10);
-	else if (h == vh && vport)
+	} else if (vport) {
 		port = vport;
-	else if (h->nports == 1)
+	} else if (h->nports == 1) {
 		port = h->ports[0].port;
-	else {
-		mesh_error(m, r, d, "destination %s: give port.number (the host has %u ports in the bundle)", host,
-			   h->nports);
+	} else if (h->nports) {
+		port = h->ports[0].port;
+		for (unsigned i = h->nports; i-- > 0;)
+			if (h->ports[i].proto != PP_TCP)
+				port = h->ports[i].port;
+		mesh_warn(m, r, d, "destination %s: no port.number and the host has %u ports: port %u taken "
+			  "(map mesh.outbound per port to route each)", host, h->nports, port);
+	} else {
+		mesh_error(m, r, d, "destination %s: give port.number (no Service or ServiceEntry in the bundle "
+			   "says the host's ports)", host);
 		return NULL;
 	}
 	if (!port || port > 65535) {
@@ -788,7 +803,7 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 
 		for (unsigned i = 0; i < dests->n; i++) {
 			const struct ynode *d = dests->items[i];
-			const char *cl = destination(o, r, yaml_get(d, "destination"), h, port);
+			const char *cl = destination(o, r, yaml_get(d, "destination"), port);
 			const char *wt = mesh_str(d, "weight");
 			struct ynode *item;
 
@@ -840,12 +855,14 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 		route_fault(m, r, rt, v);
 	if ((v = yaml_get(hr, "mirror"))) {
 		struct ynode *mi = mesh_map(m, v);
-		const char *cl = destination(o, r, v, h, port);
+		const char *cl = destination(o, r, v, port);
 
 		if (cl)
 			mesh_put_str(m, mi, "cluster", v, cl);
 		mesh_put(m, mi, "percentage", ytree_fmt(m->a, v, "%g",
 							percent_of(yaml_get(hr, "mirrorPercentage"), 100.0)));
+		/* Istio: "with their Host/Authority headers appended with -shadow". */
+		mesh_put(m, mi, "host_suffix", ytree_plain(m->a, v, "true"));
 		mesh_put(m, rt, "mirror", mi);
 	}
 	if ((v = yaml_get(hr, "headers")))
@@ -963,7 +980,22 @@ static struct ynode *listener(struct mesh *m, const char *name, const char *addr
 	return l;
 }
 
-/* Intercepted: 0.0.0.0_PORT per HTTP port, VIP_PORT per TCP Service port. */
+/* Where the listener of a service port listens: intercepted, nowhere of its
+ * own (0.0.0.0:PORT, found by original_dst); else mesh.outbound's address for
+ * the port, or NULL when the port has none (not listened for). */
+static const struct ynode *bound_address(struct mesh *m, unsigned port)
+{
+	char key[8];
+
+	if (m->intercept)
+		return NULL;
+	snprintf(key, sizeof(key), "%u", port);
+	return yaml_get(m->outbound, key);
+}
+
+/* Intercepted: 0.0.0.0_PORT per HTTP port, VIP_PORT per TCP Service port.
+ * Bound (mesh.outbound a map of service port to address): the same, on the
+ * mapped addresses. */
 static void port_listeners(struct out *o)
 {
 	struct mesh *m = o->m;
@@ -976,29 +1008,41 @@ static void port_listeners(struct out *o)
 			struct ynode *l, *vhs;
 			bool seen = false;
 
+			const struct ynode *bound = bound_address(m, hp->port);
+
+			for (unsigned k = 0; k < ndone; k++)
+				seen = seen || done[k] == hp->port;
+			if (!m->intercept && (!bound || seen)) {
+				if (bound && hp->proto == PP_TCP)	/* one address, one destination */
+					mesh_warn(m, NULL, bound, "mesh.outbound: port %u is TCP for %s and used by "
+						  "another service: map it for one only", hp->port, o->hosts[i].fqdn);
+				continue;
+			}
 			if (hp->proto == PP_TCP) {
 				struct host *h = &o->hosts[i];
 				const char *ip = h->vip ? h->vip : "0.0.0.0";
 				struct ynode *tp;
 
 				l = listener(m, arena_printf(m->a, "%s_%u", ip, hp->port),
-					     arena_printf(m->a, "%s:%u", ip, hp->port), NULL);
-				mesh_put_str(m, l, "bind_to_port", m->sect, "false");
+					     arena_printf(m->a, "%s:%u", ip, hp->port), bound);
+				if (m->intercept)
+					mesh_put(m, l, "bind_to_port", ytree_plain(m->a, m->sect, "false"));
 				mesh_put_str(m, l, "protocol", m->sect, "tcp");
 				tp = mesh_map(m, m->sect);
 				mesh_put_str(m, tp, "cluster", m->sect, cluster_for(o, h, hp->port, NULL, h->svc, m->sect));
 				mesh_put(m, l, "tcp_proxy", tp);
 				mesh_push(m, m->listeners, l);
+				if (bound && ndone < ARRAY_SIZE(done))
+					done[ndone++] = hp->port;
 				continue;
 			}
-			for (unsigned k = 0; k < ndone; k++)
-				seen = seen || done[k] == hp->port;
 			if (seen || ndone == ARRAY_SIZE(done))
 				continue;
 			done[ndone++] = hp->port;
 			l = listener(m, arena_printf(m->a, "0.0.0.0_%u", hp->port),
-				     arena_printf(m->a, "0.0.0.0:%u", hp->port), NULL);
-			mesh_put(m, l, "bind_to_port", ytree_plain(m->a, m->sect, "false"));
+				     arena_printf(m->a, "0.0.0.0:%u", hp->port), bound);
+			if (m->intercept)
+				mesh_put(m, l, "bind_to_port", ytree_plain(m->a, m->sect, "false"));
 			vhs = mesh_seq(m, m->sect);
 			for (unsigned k = 0; k < o->nhosts; k++)
 				if (http_port(&o->hosts[k], hp->port))
@@ -1021,11 +1065,15 @@ void mesh_outbound(struct mesh *m)
 	for (struct mesh_res *r = NULL; (r = mesh_next(m, r, "VirtualService"));)
 		take_virtual_service(&o, r);
 	take_destination_rules(&o);
+	if (!m->intercept && !m->outbound)	/* inbound only */
+		goto out;
 	vo = listener(m, m->intercept ? "virtualOutbound" : "outbound", "127.0.0.1:15001", m->outbound);
 	if (m->intercept) {
 		mesh_put(m, vo, "original_dst", ytree_plain(m->a, m->sect, "true"));
 		mesh_put_str(m, vo, "outbound_policy", m->sect, "ALLOW_ANY");
 		mesh_push(m, m->listeners, vo);
+		port_listeners(&o);
+	} else if (m->outbound && m->outbound->type == YN_MAP) {
 		port_listeners(&o);
 	} else {
 		vhs = mesh_seq(m, m->sect);
@@ -1042,6 +1090,7 @@ void mesh_outbound(struct mesh *m)
 		if (vhs && vhs->n)
 			mesh_push(m, m->listeners, vo);
 	}
+out:
 	free(o.hosts);
 	free(o.clusters);
 }

@@ -477,10 +477,12 @@ int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct
 	m.clusters = mesh_seq(&m, m.sect);
 	if (!m.rc)
 		load_resources(&m);
-	if (!m.rc)
+	if (!m.rc) {
+		/* Both sides even after an error: -t lists every problem of the bundle. */
 		mesh_outbound(&m);
-	if (!m.rc)
-		mesh_inbound(&m);
+		if (m.rc != -ENOMEM)
+			mesh_inbound(&m);
+	}
 	if (!m.rc) {
 		top = mesh_map(&m, root);
 		for (unsigned i = 0; top && i < root->n; i++)
