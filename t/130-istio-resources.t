@@ -125,6 +125,15 @@ items:
           match: [{ uri: { prefix: /outlier } }]
           route: [{ destination: { host: was-service, subset: pool } }]
           retries: { attempts: 0 }
+        - name: authority
+          match: [{ uri: { prefix: /authority }, authority: { prefix: was-service.blog-system } }]
+          route: [{ destination: { host: was-service, subset: canary } }]
+        - name: re2
+          match: [{ uri: { regex: '(?i)/re2/v\\d+' } }]
+          route: [{ destination: { host: was-service, subset: canary } }]
+        - name: not-split
+          match: [{ uri: { prefix: /authority } }, { uri: { prefix: /re2 } }]
+          route: [{ destination: { host: was-service, subset: stable } }]
         - name: split
           route:
             - { destination: { host: was-service, subset: stable }, weight: 90 }
@@ -196,6 +205,9 @@ admin: { address: 127.0.0.1:$web_admin }
 mesh:
   resources: [istio/]
   namespace: blog-system
+  cluster_domain: cluster.local
+  root_namespace: istio-system
+  app_address: 127.0.0.1
   workload: { labels: { app: web } }
   tls: { cert: $c/web.pem, key: $c/web-key.pem, ca: $c/root.pem }
   intercept: false
@@ -212,6 +224,7 @@ mesh:
   tls: { cert: $c/was.pem, key: $c/was-key.pem, ca: $c/root.pem }
   intercept: false
   inbound: { "$p{app1}": 127.0.0.1:$was_in1, "$p{app2}": 127.0.0.1:$was_in2 }
+  trust_domain: cluster.local
 EOF
 
 # ---- -t and config show
@@ -235,6 +248,11 @@ sub backend_of { $_[0]->{headers}{'x-backend-id'} // "status $_[0]->{status}" }
 is(backend_of(get('/', headers => ['x-canary-test', 'true'])), 'canary', 'x-canary-test: true → the canary subset');
 is(backend_of(http_get($web_out, '/', host => 'was-service.blog-system.svc.cluster.local:8080',
 	headers => ['x-canary-test', 'true'])), 'canary', 'the FQDN with the port names the same host');
+is(backend_of(http_get($web_out, '/authority', host => 'was-service.blog-system')), 'canary', 'authority match');
+is(backend_of(get('/authority')), 'stable', 'authority match: another name for the host does not match');
+is(backend_of(get('/RE2/v12')), 'canary', 'uri regex is RE2: (?i) and \\d');
+is(backend_of(get('/re2/vx')), 'stable', 'uri regex: \\d is a digit');
+is(backend_of(get('/re2/v1/more')), 'stable', 'uri regex: the whole path must match');
 my %n;
 $n{ backend_of(get('/split')) }++ for 1 .. 1000;
 my $canary = ($n{canary} // 0) / 1000;

@@ -675,7 +675,7 @@ static void route_match(struct mesh *m, const struct mesh_res *r, struct ynode *
 {
 	static const char *const known[] = {
 		"name", "uri", "headers", "queryParams", "method", "withoutHeaders", "port", "sourceLabels",
-		"sourceNamespace", "gateways", NULL
+		"sourceNamespace", "gateways", "authority", NULL
 	};
 	const struct ynode *uri = yaml_get(mt, "uri"), *v;
 	struct ynode *match = mesh_map(m, mt ? mt : r->spec);
@@ -709,6 +709,14 @@ static void route_match(struct mesh *m, const struct mesh_res *r, struct ynode *
 			mesh_put(m, p, "present", ytree_plain(m->a, v->items[2 * i], "false"));
 			mesh_put(m, copy, v->items[2 * i]->str, p);
 		}
+		mesh_put(m, match, "headers", copy);
+	}
+	if ((v = yaml_get(mt, "authority"))) {	/* a header match on :authority, port included */
+		struct ynode *hs = (struct ynode *)yaml_get(match, "headers"), *copy = mesh_map(m, v);
+
+		for (unsigned i = 0; hs && i < hs->n; i++)
+			mesh_put(m, copy, hs->items[2 * i]->str, hs->items[2 * i + 1]);
+		mesh_put(m, copy, ":authority", (struct ynode *)v);
 		mesh_put(m, match, "headers", copy);
 	}
 	if ((v = yaml_get(mt, "queryParams")))
@@ -845,7 +853,11 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 			mesh_put(m, rr, "attempts", att ? (struct ynode *)yaml_get(v, "attempts")
 							: ytree_plain(m->a, v, "2"));
 			copy_key(m, rr, "per_try_timeout", v, "perTryTimeout");
-			copy_key(m, rr, "retry_on", v, "retryOn");
+			/* Istio starts from its default policy: retryOn unset keeps its conditions. */
+			if (yaml_get(v, "retryOn"))
+				copy_key(m, rr, "retry_on", v, "retryOn");
+			else
+				copy_key(m, rr, "retry_on", default_retries(m, v), "retry_on");
 			mesh_put(m, rt, "retries", rr);
 		}
 	} else if (yaml_get(rt, "route")) {
