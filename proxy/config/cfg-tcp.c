@@ -74,7 +74,9 @@ int cfg_parse_tcp_listener(struct cfg_parse *pc, const struct ynode *n, struct c
 	/* What a tcp listener may have besides tcp_proxy; everything else of a
 	 * listener is HTTP's (routes, timeouts of requests, paths, http2) or
 	 * not supported on it yet (tls, interception). */
-	static const char *const own[] = { "name", "address", "direction", "protocol", "tcp_proxy", NULL };
+	static const char *const own[] = {
+		"name", "address", "direction", "protocol", "tcp_proxy", "bind_to_port", NULL
+	};
 	const struct ynode *v;
 	int rc = 0;
 
@@ -88,6 +90,8 @@ int cfg_parse_tcp_listener(struct cfg_parse *pc, const struct ynode *n, struct c
 		}
 	}
 	l->bind_to_port = true;
+	if ((v = yaml_get(n, "bind_to_port")) && cfg_get_bool(pc, v, &l->bind_to_port))
+		rc = -EINVAL;	/* false: reached through an original_dst listener only */
 	l->key = l->address;
 	if (!(l->tcp = cfg_zalloc_n(pc, 1, sizeof(*l->tcp))))
 		return -ENOMEM;

@@ -241,6 +241,13 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 	p->peerlen = peerlen;
 	util_sockaddr_str((struct sockaddr *)&p->orig, p->orig_str, sizeof(p->orig_str));
 	target = odst_find_listener(cfg, l, (struct sockaddr *)&p->orig);
+	if (target && target->tcp) {
+		/* A TCP service's listener: nothing to sniff (a MySQL server speaks first). */
+		event_free(p->ev);
+		free(p);
+		tcp_listener_accept(w, fd, peer, peerlen, cfg, target);	/* takes the reference */
+		return true;
+	}
 	if (target) {
 		snprintf(p->target, sizeof(p->target), "%s", target->key);
 		p->target_tls = target->tls != NULL;

@@ -15,6 +15,7 @@ use Wingman ();
 use Pod;
 
 our $VIP = '10.96.0.10';
+our $MYSQL_VIP = '10.96.0.11';	# a TCP service: the intruder's echo on 7000 stands in
 
 sub wingman_yaml {
 	my (%o) = @_;
@@ -39,7 +40,7 @@ YAML
 }
 
 sub web_wingman {
-	my ($was_ip, %o) = @_;
+	my ($was_ip, $intr_ip, %o) = @_;
 	return wingman_yaml(%o, listeners => <<"L", clusters => <<"C");
   - name: was-service_8080
     address: $VIP:8080
@@ -48,9 +49,17 @@ sub web_wingman {
     routes:
       - match: { prefix: / }
         route: { cluster: "outbound|8080||was-service" }
+  - name: ${MYSQL_VIP}_3306
+    address: $MYSQL_VIP:3306
+    bind_to_port: false
+    direction: outbound
+    protocol: tcp
+    tcp_proxy: { cluster: "outbound|3306||mysql" }
 L
   - name: "outbound|8080||was-service"
     endpoints: [ "$was_ip:8080" ]
+  - name: "outbound|3306||mysql"
+    endpoints: [ "$intr_ip:7000" ]
 C
 }
 
@@ -124,7 +133,7 @@ NGX
 			$pod->iptables_redirect(exclude_ports => [7001]);
 		}
 	}
-	$web->start_wingman(web_wingman($was->{ip}));
+	$web->start_wingman(web_wingman($was->{ip}, $intr->{ip}));
 	$was->start_wingman(was_wingman($web->{ip}));
 	return ($net, $web, $was, $intr);
 }
@@ -166,6 +175,12 @@ sub run {
 	ok($ok, 'outbound plain TCP passthrough is byte-exact both ways') or diag($head);
 	like($head, qr/^peer=\Q$web->{ip}\E len=300000/, '… from the web pod, after the half-close');
 
+	# A TCP service (as Istio's VIP_PORT listener): its tcp_proxy, not the passthrough.
+	($head, $ok) = $web->tcp_echo($MYSQL_VIP, 3306, 200_000);
+	ok($ok, 'TCP service by its VIP: byte-exact both ways through its tcp listener') or diag($head);
+	like($head, qr/^peer=\Q$web->{ip}\E len=200000/, '… to the service\'s endpoint');
+	cmp_ok(stat_value($web, "cluster.outbound|3306||mysql.upstream_cx_total"), '>=', 1, '… counted on its cluster');
+
 	# Inbound plain TCP to a port with no listener: InboundPassthroughCluster.
 	($head, $ok) = $intr->tcp_echo($was->{ip}, 7000, 100_000);
 	ok($ok, 'inbound plain TCP is byte-exact both ways') or diag($head);
@@ -184,7 +199,7 @@ sub run {
 
 	# REGISTRY_ONLY: unknown destinations are refused, known ones still work,
 	# excluded ports are not intercepted at all.
-	Wingman::spew($web->{wingman_conf}, web_wingman($was->{ip}, registry_only => 1));
+	Wingman::spew($web->{wingman_conf}, web_wingman($was->{ip}, $intr->{ip}, registry_only => 1));
 	kill 'HUP', $web->{wingman_pid};
 	ok(Wingman::wait_for(sub { $web->wingman_stderr =~ /config reloaded/ }, Wingman::scale(5)), 'reloaded');
 	($rc, $out) = $web->curl('-i', "http://$intr->{ip}:8081/");
@@ -193,6 +208,8 @@ sub run {
 	ok(!$ok, 'REGISTRY_ONLY: unknown TCP destination is closed') or diag($head);
 	($head, $ok) = $web->tcp_echo($intr->{ip}, 7001, 1000);
 	ok($ok, 'an excluded port is not intercepted') or diag($head);
+	($head, $ok) = $web->tcp_echo($MYSQL_VIP, 3306, 1000);
+	ok($ok, 'REGISTRY_ONLY: a known TCP service still works') or diag($head);
 	($rc, $out) = $web->curl('http://127.0.0.1/api/still');
 	like($out, qr/^app host=was-service:8080 uri=\/api\/still/m, 'REGISTRY_ONLY: known service still works');
 
