@@ -16,6 +16,8 @@
 use strict;
 use warnings;
 use Test::More;
+use IO::Select;
+use IO::Socket::INET;
 use Time::HiRes qw(time);
 use Wingman;
 
@@ -35,6 +37,9 @@ my %be = (
 );
 my %p = map { $_ => $be{$_}->port } keys %be;
 my ($web_out, $web_api, $web_admin, $was_in1, $was_in2, $was_admin) = map { free_port() } 1 .. 6;
+my ($mysql1, $mysql2, $web_mysql) = map { free_port() } 1 .. 3;
+start_tcp_echo($mysql1, 'mysql-v1');
+start_tcp_echo($mysql2, 'mysql-v2');
 
 # One EndpointSlice per subset (a slice's port is its endpoints'), each
 # endpoint's labels from its Pod.
@@ -58,7 +63,7 @@ EOF
 }
 
 mkdir "$dir/istio";
-spew("$dir/istio/services.yaml", <<"EOF" . join('', map { slice('was-service', $_, $p{$_}, { app => 'was', version => $_, /bad/ ? (pool => 'outlier') : () }) } qw(stable canary shadow flaky hang slow bad1 bad2)) . slice('api', 'was-1', $was_in1, { app => 'api' }));
+spew("$dir/istio/services.yaml", <<"EOF" . join('', map { slice('was-service', $_, $p{$_}, { app => 'was', version => $_, /bad/ ? (pool => 'outlier') : () }) } qw(stable canary shadow flaky hang slow bad1 bad2)) . slice('api', 'was-1', $was_in1, { app => 'api' }) . join('', map { slice('mysql', $_, $_ eq 'v1' ? $mysql1 : $mysql2, { app => 'mysql', version => $_ }) } qw(v1 v2)));
 apiVersion: v1
 kind: Service
 metadata: { name: was-service, namespace: blog-system }
@@ -74,6 +79,13 @@ metadata: { name: api, namespace: blog-system }
 spec:
   selector: { app: api }
   ports: [{ name: http, port: 80, targetPort: $was_in1 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: mysql, namespace: blog-system }
+spec:
+  selector: { app: mysql }
+  ports: [{ name: mysql, port: 3306 }]
 ---
 # A real cluster dump holds kinds wingman has no use for.
 apiVersion: apps/v1
@@ -157,6 +169,23 @@ items:
           trafficPolicy:
             outlierDetection: { consecutive5xxErrors: 2, interval: 200ms, baseEjectionTime: 60s, maxEjectionPercent: 50 }
   - apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: { name: mysql, namespace: blog-system }
+    spec:
+      hosts: [mysql]
+      tcp:
+        - match: [{ port: 3306 }]
+          route:
+            - { destination: { host: mysql, subset: v1 }, weight: 50 }
+            - { destination: { host: mysql, subset: v2 }, weight: 50 }
+  - apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: { name: mysql, namespace: blog-system }
+    spec:
+      host: mysql
+      trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 } } }
+      subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+  - apiVersion: networking.istio.io/v1
     kind: DestinationRule
     metadata: { name: api, namespace: blog-system }
     spec:
@@ -211,7 +240,7 @@ mesh:
   workload: { labels: { app: web } }
   tls: { cert: $c/web.pem, key: $c/web-key.pem, ca: $c/root.pem }
   intercept: false
-  outbound: { "8080": 127.0.0.1:$web_out, "80": 127.0.0.1:$web_api }
+  outbound: { "8080": 127.0.0.1:$web_out, "80": 127.0.0.1:$web_api, "3306": 127.0.0.1:$web_mysql }
 EOF
 spew("$dir/web.yaml", $web_conf);
 spew("$dir/was.yaml", <<"EOF");
@@ -327,6 +356,34 @@ like($r->{body}, qr{^x-forwarded-client-cert: .*URI=spiffe://cluster\.local/ns/b
 $r = http_get($web_api, '/other', host => 'api');
 is($r->{status}, 403, 'web → was: a path no rule allows: 403');
 
+# ---- a TCP service: the VirtualService's tcp route splits connections, the
+# DestinationRule's maxConnections is a circuit breaker.
+sub greeting {
+	my ($s) = @_;
+	my ($buf, $sel) = ('', IO::Select->new($s));
+	while ($buf !~ /\n/ && $sel->can_read(scale(5))) {
+		last unless sysread($s, $buf, 1, length $buf);
+	}
+	return $buf;
+}
+sub mysql_conn { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $web_mysql, Timeout => 5) or die "connect: $!" }
+my %tcp;
+for (1 .. 40) {
+	my $s = mysql_conn();
+	$tcp{ greeting($s) }++;
+	close $s;
+}
+is(join(',', sort keys %tcp), "mysql-v1\n,mysql-v2\n", 'tcp route: 50/50 over two subsets') or diag(explain(\%tcp));
+# Two per subset (each subset is a cluster with the policy, as in Istio): of
+# five connections held open, one subset gets a third, which is refused.
+my @held = map { mysql_conn() } 1 .. 5;
+my $refused = grep { greeting($_) eq '' } @held;
+ok($refused >= 1 && $refused <= 3, "maxConnections 2 per subset: $refused of 5 held connections closed at once");
+my $stat = 'outbound|3306|v1|mysql.blog-system.svc.cluster.local';
+ok(wait_for(sub { $web->stat("cluster.$stat.upstream_cx_overflow") + $web->stat("cluster.outbound|3306|v2|mysql.blog-system.svc.cluster.local.upstream_cx_overflow") >= 1 }, scale(3)),
+	'… counted upstream_cx_overflow');
+close $_ for @held;
+
 # ---- /config_dump says where derived objects came from
 my $dump = admin_get($web_admin, '/config_dump');
 like($dump, qr{"source":\s*"[^"]*istio/traffic\.yaml:\d+ VirtualService/blog-system/was"}, '/config_dump: route source');
@@ -340,7 +397,7 @@ kind: VirtualService
 metadata: { name: broken, namespace: blog-system }
 spec:
   hosts: [was-service]
-  tcp: [{ route: [{ destination: { host: was-service } }] }]
+  tls: [{ match: [{ sniHosts: [was-service] }], route: [{ destination: { host: was-service } }] }]
   http:
     - route: [{ destination: { host: was-service, subset: nope, port: { number: 8080 } } }]
       corsPolicy: { allowOrigins: [{ exact: "*" }] }
@@ -362,7 +419,7 @@ $chk = `$bin -t -c $dir/bad.yaml 2>&1`;
 isnt($?, 0, '-t refuses a bad bundle');
 like($chk, qr{bad/vs\.yaml:2[01]:\d+: did not find expected ',' or ']'}, 'malformed YAML: FILE:LINE:COL');
 $chk = do { spew("$dir/bad/vs.yaml", join("\n", (split /\n/, slurp("$dir/bad/vs.yaml"))[0 .. 16]) . "\n"); `$bin -t -c $dir/bad.yaml 2>&1` };
-like($chk, qr{bad/vs\.yaml:6:3: VirtualService/broken: field tcp is not supported}, 'unsupported field: a warning at its line');
+like($chk, qr{bad/vs\.yaml:6:3: VirtualService/broken: field tls is not supported}, 'unsupported field: a warning at its line');
 like($chk, qr{bad/vs\.yaml:9:7: VirtualService/broken: field corsPolicy is not supported}, 'unsupported field in a route');
 like($chk, qr{bad/vs\.yaml:\d+:\d+: VirtualService/broken: .*subset "nope"}, 'an unknown subset is an error');
 like($chk, qr{bad/vs\.yaml:15:\d+: AuthorizationPolicy/custom: .*CUSTOM}, 'action CUSTOM is an error, never allowed');

@@ -895,7 +895,7 @@ static struct ynode *host_routes(struct out *o, struct host *h, unsigned port)
 	struct ynode *routes = mesh_seq(m, r ? r->spec : m->sect);
 
 	if (r) {
-		static const char *const vknown[] = { "hosts", "gateways", "http", "exportTo", NULL };
+		static const char *const vknown[] = { "hosts", "gateways", "http", "tcp", "exportTo", NULL };
 
 		h->vs->used = true;
 		mesh_unsupported(m, r, r->spec, vknown);
@@ -992,6 +992,56 @@ static struct ynode *listener(struct mesh *m, const char *name, const char *addr
 	return l;
 }
 
+/* The tcp_proxy of a TCP service port: the first tcp route of the host's
+ * VirtualService whose match applies (none: every port), else the port's
+ * own cluster. */
+static struct ynode *tcp_proxy(struct out *o, struct host *h, unsigned port)
+{
+	static const char *const known[] = { "match", "route", NULL };
+	struct mesh *m = o->m;
+	const struct mesh_res *r = h->vs;
+	const struct ynode *tcp = r ? yaml_get(r->spec, "tcp") : NULL;
+	struct ynode *tp = mesh_map(m, m->sect);
+
+	for (unsigned i = 0; tcp && tcp->type == YN_SEQ && i < tcp->n; i++) {
+		const struct ynode *tr = tcp->items[i], *matches = yaml_get(tr, "match"), *dests = yaml_get(tr, "route");
+		bool applies = !matches || matches->type != YN_SEQ || !matches->n;
+		struct ynode *w, *wc;
+
+		mesh_unsupported(m, r, tr, known);
+		for (unsigned j = 0; !applies && j < matches->n; j++)
+			applies = match_applies(m, matches->items[j], port);
+		if (!applies)
+			continue;
+		if (!dests || dests->type != YN_SEQ || !dests->n) {
+			mesh_error(m, r, tr, "tcp route: expected a list of destinations in route");
+			return tp;
+		}
+		h->vs->used = true;
+		if (dests->n == 1) {
+			mesh_put_str(m, tp, "cluster", dests, destination(o, r, yaml_get(dests->items[0], "destination"),
+									port));
+			return tp;
+		}
+		w = mesh_seq(m, dests);
+		for (unsigned j = 0; j < dests->n; j++) {
+			const struct ynode *d = dests->items[j];
+			struct ynode *item = mesh_map(m, d);
+			const char *wt = mesh_str(d, "weight");
+
+			mesh_put_str(m, item, "name", d, destination(o, r, yaml_get(d, "destination"), port));
+			mesh_put(m, item, "weight", ytree_plain(m->a, d, wt ? wt : "0"));
+			mesh_push(m, w, item);
+		}
+		wc = mesh_map(m, dests);
+		mesh_put(m, wc, "clusters", w);
+		mesh_put(m, tp, "weighted_clusters", wc);
+		return tp;
+	}
+	mesh_put_str(m, tp, "cluster", m->sect, cluster_for(o, h, port, NULL, h->svc, m->sect));
+	return tp;
+}
+
 /* Where the listener of a service port listens: intercepted, nowhere of its
  * own (0.0.0.0:PORT, found by original_dst); else mesh.outbound's address for
  * the port, or NULL when the port has none (not listened for). */
@@ -1017,10 +1067,9 @@ static void port_listeners(struct out *o)
 	for (unsigned i = 0; i < o->nhosts; i++)
 		for (unsigned j = 0; j < o->hosts[i].nports; j++) {
 			const struct hport *hp = &o->hosts[i].ports[j];
+			const struct ynode *bound = bound_address(m, hp->port);
 			struct ynode *l, *vhs;
 			bool seen = false;
-
-			const struct ynode *bound = bound_address(m, hp->port);
 
 			for (unsigned k = 0; k < ndone; k++)
 				seen = seen || done[k] == hp->port;
@@ -1033,16 +1082,13 @@ static void port_listeners(struct out *o)
 			if (hp->proto == PP_TCP) {
 				struct host *h = &o->hosts[i];
 				const char *ip = h->vip ? h->vip : "0.0.0.0";
-				struct ynode *tp;
 
 				l = listener(m, arena_printf(m->a, "%s_%u", ip, hp->port),
 					     arena_printf(m->a, "%s:%u", ip, hp->port), bound);
 				if (m->intercept)
 					mesh_put(m, l, "bind_to_port", ytree_plain(m->a, m->sect, "false"));
 				mesh_put_str(m, l, "protocol", m->sect, "tcp");
-				tp = mesh_map(m, m->sect);
-				mesh_put_str(m, tp, "cluster", m->sect, cluster_for(o, h, hp->port, NULL, h->svc, m->sect));
-				mesh_put(m, l, "tcp_proxy", tp);
+				mesh_put(m, l, "tcp_proxy", tcp_proxy(o, h, hp->port));
 				mesh_push(m, m->listeners, l);
 				if (bound && ndone < ARRAY_SIZE(done))
 					done[ndone++] = hp->port;
