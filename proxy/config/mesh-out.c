@@ -629,6 +629,16 @@ static struct ynode *default_retries(struct mesh *m, const struct ynode *at)
 	return r;
 }
 
+/* The host's first HTTP port (else its first): what one outbound address for
+ * all ports routes to. */
+static unsigned http_port_of(const struct host *h)
+{
+	for (unsigned i = 0; i < h->nports; i++)
+		if (h->ports[i].proto != PP_TCP)
+			return h->ports[i].port;
+	return h->ports[0].port;
+}
+
 /* A destination {host, subset, port} → its cluster's name. */
 static const char *destination(struct out *o, const struct mesh_res *r, const struct ynode *d,
 			       unsigned vport)
@@ -653,10 +663,7 @@ static const char *destination(struct out *o, const struct mesh_res *r, const st
 	} else if (h->nports == 1) {
 		port = h->ports[0].port;
 	} else if (h->nports) {
-		port = h->ports[0].port;
-		for (unsigned i = h->nports; i-- > 0;)
-			if (h->ports[i].proto != PP_TCP)
-				port = h->ports[i].port;
+		port = http_port_of(h);
 		mesh_warn(m, r, d, "destination %s: no port.number and the host has %u ports: port %u taken "
 			  "(map mesh.outbound per port to route each)", host, h->nports, port);
 	} else {
@@ -923,7 +930,7 @@ static struct ynode *host_routes(struct out *o, struct host *h, unsigned port)
 	}
 	if (!http && h->nports) {
 		struct ynode *rt = mesh_map(m, m->sect), *match = mesh_map(m, m->sect), *action = mesh_map(m, m->sect);
-		const char *cl = cluster_for(o, h, port ? port : h->ports[0].port, NULL, h->svc, m->sect);
+		const char *cl = cluster_for(o, h, port ? port : http_port_of(h), NULL, h->svc, m->sect);
 
 		mesh_put_str(m, rt, "name", m->sect, "default");
 		mesh_put_str(m, match, "prefix", m->sect, "/");
@@ -957,16 +964,20 @@ static struct ynode *host_domains(struct mesh *m, const struct host *h, const st
 	return d;
 }
 
-static struct ynode *vhost(struct out *o, struct host *h, unsigned port)
+/* Adds h's virtual host for port to vhs; none when no route of its
+ * VirtualService applies to the port (its requests get 404 NR, as Envoy's). */
+static void add_vhost(struct out *o, struct ynode *vhs, struct host *h, unsigned port)
 {
 	struct mesh *m = o->m;
 	const struct ynode *at = h->vs ? h->vs->doc : h->svc ? h->svc->doc : m->sect;
-	struct ynode *v = mesh_map(m, at);
+	struct ynode *v = mesh_map(m, at), *routes = host_routes(o, h, port);
 
+	if (!routes || !routes->n)
+		return;
 	mesh_put_str(m, v, "name", at, port ? arena_printf(m->a, "%s:%u", h->fqdn, port) : h->fqdn);
 	mesh_put(m, v, "domains", host_domains(m, h, at));
-	mesh_put(m, v, "routes", host_routes(o, h, port));
-	return v;
+	mesh_put(m, v, "routes", routes);
+	mesh_push(m, vhs, v);
 }
 
 static bool http_port(const struct host *h, unsigned port)
@@ -1104,9 +1115,10 @@ static void port_listeners(struct out *o)
 			vhs = mesh_seq(m, m->sect);
 			for (unsigned k = 0; k < o->nhosts; k++)
 				if (http_port(&o->hosts[k], hp->port))
-					mesh_push(m, vhs, vhost(o, &o->hosts[k], hp->port));
+					add_vhost(o, vhs, &o->hosts[k], hp->port);
 			mesh_put(m, l, "virtual_hosts", vhs);
-			mesh_push(m, m->listeners, l);
+			if (vhs && vhs->n)
+				mesh_push(m, m->listeners, l);
 		}
 }
 
@@ -1142,7 +1154,7 @@ void mesh_outbound(struct mesh *m)
 			for (unsigned j = 0; j < h->nports; j++)
 				http = http || h->ports[j].proto != PP_TCP;
 			if (http && (h->nports || h->vs))
-				mesh_push(m, vhs, vhost(&o, h, 0));
+				add_vhost(&o, vhs, h, 0);
 		}
 		mesh_put(m, vo, "virtual_hosts", vhs);
 		if (vhs && vhs->n)
