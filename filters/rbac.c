@@ -60,6 +60,8 @@ struct rbac_operation {
 	struct strs hosts, not_hosts, ports, not_ports, methods, not_methods, paths, not_paths;
 	const struct regex **paths_regex;	/* Cilium-style: RE2, matching the whole normalised path */
 	unsigned npaths_regex;
+	const struct regex **methods_regex;	/* Cilium-style: RE2, matching the whole method */
+	unsigned nmethods_regex;
 };
 
 enum cond_key {
@@ -215,18 +217,24 @@ static bool host_match(const struct strs *s, const char *host)
 	return any_pat(s, buf, true);
 }
 
+/* One of n regexes matches the whole of v; true when there are none. */
+static bool any_regex(const struct regex *const *re, unsigned n, const char *v)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v && regex_full_match(re[i], v, strlen(v)))
+			return true;
+	return !n;
+}
+
 static bool operation_match(const struct rbac_operation *o, const struct rbac_input *in, const char *port)
 {
-	bool hit = false;
-
 	if ((o->hosts.n && !host_match(&o->hosts, in->host)) || (o->not_hosts.n && host_match(&o->not_hosts, in->host)))
 		return false;
 	if (!field(&o->ports, &o->not_ports, port, false) || !field(&o->methods, &o->not_methods, in->method, false) ||
 	    !field(&o->paths, &o->not_paths, in->path, false))
 		return false;
-	for (unsigned i = 0; i < o->npaths_regex && !hit; i++)
-		hit = regex_full_match(o->paths_regex[i], in->path, strlen(in->path));
-	return !o->npaths_regex || hit;
+	return any_regex(o->paths_regex, o->npaths_regex, in->path) &&
+	       any_regex(o->methods_regex, o->nmethods_regex, in->method);
 }
 
 static bool header_match(const struct rbac_cond *c, const struct http_headers *h)
@@ -517,14 +525,29 @@ static int parse_source(struct cfg_parse *pc, const struct ynode *n, void *out)
 	return rc;
 }
 
+/* A list of RE2 regexes (v NULL: none). */
+static int parse_regexes(struct cfg_parse *pc, const struct ynode *v, const struct regex ***out, unsigned *n)
+{
+	if (!v)
+		return 0;
+	if (cfg_expect_seq(pc, v, "a list of regular expressions"))
+		return -EINVAL;
+	if (!(*out = arena_zalloc(pc->arena, sizeof(**out) * (v->n ? v->n : 1))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < v->n; i++, (*n)++)
+		if (cfg_get_regex(pc, v->items[i], &(*out)[i]))
+			return -EINVAL;
+	return 0;
+}
+
 static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *out)
 {
 	static const char *const keys[] = {
 		"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "paths_regex",
-		NULL
+		"methods_regex", NULL
 	};
 	struct rbac_operation *o = out;
-	const struct ynode *v;
+	int rc;
 
 	if (cfg_expect_map(pc, n, "an operation (a map)") || cfg_check_keys(pc, n, keys))
 		return -EINVAL;
@@ -533,16 +556,8 @@ static int parse_operation(struct cfg_parse *pc, const struct ynode *n, void *ou
 	    parse_strs(pc, n, "methods", &o->methods) || parse_strs(pc, n, "notMethods", &o->not_methods) ||
 	    parse_strs(pc, n, "paths", &o->paths) || parse_strs(pc, n, "notPaths", &o->not_paths))
 		return -EINVAL;
-	if ((v = yaml_get(n, "paths_regex"))) {
-		if (cfg_expect_seq(pc, v, "a list of regular expressions"))
-			return -EINVAL;
-		if (!(o->paths_regex = arena_zalloc(pc->arena, sizeof(*o->paths_regex) * (v->n ? v->n : 1))))
-			return -ENOMEM;
-		for (unsigned i = 0; i < v->n; i++, o->npaths_regex++)
-			if (cfg_get_regex(pc, v->items[i], &o->paths_regex[i]))
-				return -EINVAL;
-	}
-	return 0;
+	rc = parse_regexes(pc, yaml_get(n, "paths_regex"), &o->paths_regex, &o->npaths_regex);
+	return rc ? rc : parse_regexes(pc, yaml_get(n, "methods_regex"), &o->methods_regex, &o->nmethods_regex);
 }
 
 static int parse_cond(struct cfg_parse *pc, const struct ynode *n, void *out)

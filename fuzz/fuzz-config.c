@@ -4,10 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
-
-#include "config/cfg.h"
 #include "core/log.h"
+#include "fuzz/cfg-load.h"
 #include "server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -22,20 +20,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cfg_errs errs;
-	struct cfg *c;
-
-	cfg_errs_init(&errs, "fuzz.yaml");
-	c = cfg_load_text((const char *)data, size, "fuzz.yaml", &errs);
-	if (c) {
-		struct evbuffer *out = evbuffer_new();
-
-		if (out) {
-			cfg_dump_json(c, out);
-			evbuffer_free(out);
-		}
-		cfg_unref(c);
-	}
-	cfg_errs_free(&errs);
+	fuzz_cfg_load((const char *)data, size);
 	return 0;
 }

@@ -1,16 +1,21 @@
-# conf/blog-system as shipped: the seed scenario's web and was sidecars run
-# from those files (only addresses, ports and the log path swapped for the
-# test's), two was sidecars (v1 and the canary) in front of two apps, and a
-# Zipkin collector reached by name. Through web's outbound listener: mTLS to
-# was, RBAC at was, the x-canary-test route, 100% mirroring to the canary,
-# retries, outlier ejection, one trace across both sidecars, Istio metrics.
+# conf/blog-system as shipped: the seed scenario's Istio resources (istio/)
+# and the web and was sidecar files that say which workload each is, run as
+# in a pod but not intercepted (mesh.intercept: false, the outbound and
+# inbound ports bound where the test says), the addresses, ports and log
+# paths swapped for the test's, and an EndpointSlice per was version for what
+# the API server would tell. Two was sidecars (v1 and the canary, v2) in front
+# of two apps, and a Zipkin collector reached by name. Through web's outbound
+# listener: mTLS to was, RBAC at was, the x-canary-test route, 100% mirroring
+# to the canary, retries, outlier ejection, one trace across both sidecars,
+# Istio metrics.
 use strict;
 use warnings;
+use File::Spec;
 use JSON::PP;
 use Test::More;
 use Wingman;
 
-my $src = ($ENV{WINGMAN_SRCDIR} // '.') . '/conf/blog-system';
+my $src = File::Spec->rel2abs(($ENV{WINGMAN_SRCDIR} // '.') . '/conf/blog-system');
 my $c = test_certs();		# tmpdir()/certs, where the configs' certs/ paths land
 my $dir = tmpdir();
 
@@ -45,37 +50,69 @@ my $col = start_backend(handler => sub {
 });
 sub spans { map { @{ decode_json($_) } } grep { length } split /\n/, (slurp($spans_file) // '') }
 
-# The shipped file with the test's addresses.
+my ($was_in, $was_admin, $can_in, $can_admin, $web_out, $web_in, $web_admin) = map { free_port() } 1 .. 7;
+
+# What the API server would tell: an EndpointSlice per was version (a
+# slice's port is its endpoints'), each endpoint's labels from its Pod; the
+# endpoint is the was sidecar's inbound listener, where a pod IP would be.
+sub slice {
+	my ($version, $port) = @_;
+	return <<"EOF";
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: was-service-$version, namespace: blog-system, labels: { kubernetes.io/service-name: was-service } }
+addressType: IPv4
+ports: [{ name: http, port: $port, protocol: TCP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true }, targetRef: { kind: Pod, name: was-$version } }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: was-$version, namespace: blog-system, labels: { app: was, version: $version } }
+spec: { serviceAccountName: default, containers: [{ name: was, image: was:1 }] }
+EOF
+}
+spew("$dir/endpoints.yaml", slice('v1', $was_in) . slice('v2', $can_in));
+
+# The shipped file with the test's addresses; its mesh: section, last,
+# gets the bound ports of a sidecar that is not intercepted ($mesh).
 sub conf {
-	my ($file, %sub) = @_;
+	my ($file, $mesh, %sub) = @_;
 	my $yaml = slurp("$src/$file");
 	ok(length $yaml, "conf/blog-system/$file read");
 	$sub{'jaeger-collector.observability.svc.cluster.local:9411'} = 'localhost:' . $col->port;
+	$sub{'resources: [istio/]'} = "resources: [$src/istio/, $dir/endpoints.yaml]";
 	for my $from (sort { length $b <=> length $a } keys %sub) {
 		my $n = $yaml =~ s/\Q$from\E/$sub{$from}/g;
-		ok($n, "$file: $from replaced");
+		ok($n, "$file: " . ($from =~ s/\n/\\n/gr) . ' replaced');
 	}
-	return $yaml;
+	like($yaml, qr/^mesh:\n(?:  .*\n)+\z/m, "$file: mesh: is the last section");
+	return $yaml . "  intercept: false\n" . join('', map { "  $_: $mesh->{$_}\n" } sort keys %$mesh);
 }
 
-my ($was_in, $was_admin, $can_in, $can_admin, $web_out, $web_admin) = map { free_port() } 1 .. 6;
-my $was = start_wingman(conf('was.yaml', '127.0.0.1:15000' => "127.0.0.1:$was_admin",
-	'0.0.0.0:15006' => "127.0.0.1:$was_in", '127.0.0.1:8080' => '127.0.0.1:' . $v1->port,
-	'path: /dev/stdout' => "path: $dir/was.log"));
-my $was_canary = start_wingman(conf('was.yaml', '127.0.0.1:15000' => "127.0.0.1:$can_admin",
-	'0.0.0.0:15006' => "127.0.0.1:$can_in", '127.0.0.1:8080' => '127.0.0.1:' . $canary->port,
-	'path: /dev/stdout' => "path: $dir/was-canary.log", 'id: was,' => 'id: was-canary,', 'version: v1' => 'version: v2'));
-my $web = start_wingman(conf('web.yaml', '127.0.0.1:15000' => "127.0.0.1:$web_admin",
-	'127.0.0.1:15001' => "127.0.0.1:$web_out", 'path: /dev/stdout' => "path: $dir/web.log",
-	'was-service.blog-system.svc.cluster.local:8080' => "127.0.0.1:$was_in",
-	'was-canary.blog-system.svc.cluster.local:8080' => "127.0.0.1:$can_in"));
+# The app behind a was sidecar: Istio's inbound|8080|| goes to the pod's
+# 127.0.0.1:8080; here each app has a port of its own.
+sub was_conf {
+	my ($app, $admin, $in, %sub) = @_;
+	return conf('was.yaml', { inbound => "{ \"8080\": 127.0.0.1:$in }" },
+		'127.0.0.1:15000' => "127.0.0.1:$admin", "clusters:\n" => "clusters:\n"
+		. "  - { name: \"inbound|8080||\", endpoints: [127.0.0.1:${\$app->port}], connect_timeout: 1s }\n", %sub);
+}
+my $was = start_wingman(was_conf($v1, $was_admin, $was_in, 'path: /dev/stdout' => "path: $dir/was.log"),
+	wait_ports => [$was_in, $was_admin]);
+my $was_canary = start_wingman(was_conf($canary, $can_admin, $can_in, 'path: /dev/stdout' => "path: $dir/was-canary.log",
+	'id: was,' => 'id: was-canary,', 'version: v1' => 'version: v2'), wait_ports => [$can_in, $can_admin]);
+my $web = start_wingman(conf('web.yaml', { outbound => "{ \"8080\": 127.0.0.1:$web_out }",
+	inbound => "{ \"80\": 127.0.0.1:$web_in }" }, '127.0.0.1:15000' => "127.0.0.1:$web_admin",
+	'path: /dev/stdout' => "path: $dir/web.log"), wait_ports => [$web_out, $web_in, $web_admin]);
+my $stable = 'outbound|8080|stable|was-service.blog-system.svc.cluster.local';
 my $host = 'was-service.blog-system.svc.cluster.local:8080';
 
 # web → was over mTLS, allowed by was's policy; mirrored to the canary.
 my $r = http_get($web_out, '/api/posts', host => $host);
 is($r->{status}, 200, 'web → was /api/posts: 200');
 is($r->{body}, 'v1 /api/posts', 'answered by was v1');
-is($web->stat('cluster.was.ssl.handshake'), 1, 'web → was is TLS');
+is($web->stat("cluster.$stable.ssl.handshake"), 1, 'web → was is TLS');
 ok(wait_for(sub { slurp("$dir/was.log") =~ m{"GET /api/posts HTTP/1\.1" 200 } }, scale(5)), 'was logged it');
 ok(wait_for(sub { seen($canary_log, '/api/posts') == 1 }, scale(5)), 'mirrored: the canary got a copy');
 is(http_get($web_out, '/actuator/health', host => $host)->{status}, 200, '/actuator/health allowed');
@@ -93,12 +130,13 @@ my ($out) = curl('--cacert', "$c/root.pem", '--cert', "$c/intruder.pem", '--key'
 	'-w', '\n%{http_code}', "https://127.0.0.1:$was_in/api/posts");
 like($out, qr{\n403$}, 'another namespace\'s certificate: 403');
 is(http_get($was_in, '/api/posts')->{status}, 403, 'plaintext straight to was: 403');
+is(http_get($web_in, '/')->{status}, 403, 'web answers the ingress namespace only: plaintext gets 403');
 
 # Retries: a 503 from was is retried (2 s per try, 3 attempts).
 $r = http_get($web_out, '/api/flaky', host => $host);
 is($r->{status}, 200, 'a 5xx is retried: 200');
 is(seen($v1_log, '/api/flaky'), 2, 'the app saw the failure and the retry');
-is($web->stat('cluster.was.upstream_rq_retry'), 1, 'cluster.was.upstream_rq_retry');
+is($web->stat("cluster.$stable.upstream_rq_retry"), 1, 'upstream_rq_retry of the stable subset');
 
 # One trace across both sidecars: web's CLIENT span is the parent of was's SERVER span.
 my $tid;
@@ -122,9 +160,9 @@ like($prom, qr/^istio_requests_total\{reporter="destination",[^}]*destination_ve
 
 # Outlier detection: 5 consecutive 5xx (each request tries 4 times) eject the was pod.
 http_get($web_out, '/api/broken', host => $host) for 1 .. 2;
-ok(wait_for(sub { $web->stat('cluster.was.outlier_detection.ejections_enforced_total') >= 1 }, scale(5)),
+ok(wait_for(sub { $web->stat("cluster.$stable.outlier_detection.ejections_enforced_total") >= 1 }, scale(5)),
 	'5 consecutive 5xx: the was host is ejected');
-is($web->cluster_hosts('was')->{"127.0.0.1:$was_in"}{health_flags}, '/failed_outlier_check', '/clusters: failed_outlier_check');
+is($web->cluster_hosts($stable)->{"127.0.0.1:$was_in"}{health_flags}, '/failed_outlier_check', '/clusters: failed_outlier_check');
 
 $web->term;
 $was->term;

@@ -367,20 +367,23 @@ sub greeting {
 	return $buf;
 }
 sub mysql_conn { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $web_mysql, Timeout => 5) or die "connect: $!" }
+my @sub = map { "cluster.outbound|3306|$_|mysql.blog-system.svc.cluster.local" } qw(v1 v2);
+sub tcp_idle { wait_for(sub { $web->stat("$sub[0].upstream_cx_active") + $web->stat("$sub[1].upstream_cx_active") == 0 }, scale(5)) }
 my %tcp;
 for (1 .. 40) {
 	my $s = mysql_conn();
 	$tcp{ greeting($s) }++;
 	close $s;
+	tcp_idle();	# closing is asynchronous: the next one must not meet the circuit breaker
 }
 is(join(',', sort keys %tcp), "mysql-v1\n,mysql-v2\n", 'tcp route: 50/50 over two subsets') or diag(explain(\%tcp));
 # Two per subset (each subset is a cluster with the policy, as in Istio): of
 # five connections held open, one subset gets a third, which is refused.
+ok(tcp_idle(), 'tcp: the 40 connections closed upstream too');
 my @held = map { mysql_conn() } 1 .. 5;
 my $refused = grep { greeting($_) eq '' } @held;
 ok($refused >= 1 && $refused <= 3, "maxConnections 2 per subset: $refused of 5 held connections closed at once");
-my $stat = 'outbound|3306|v1|mysql.blog-system.svc.cluster.local';
-ok(wait_for(sub { $web->stat("cluster.$stat.upstream_cx_overflow") + $web->stat("cluster.outbound|3306|v2|mysql.blog-system.svc.cluster.local.upstream_cx_overflow") >= 1 }, scale(3)),
+ok(wait_for(sub { $web->stat("$sub[0].upstream_cx_overflow") + $web->stat("$sub[1].upstream_cx_overflow") == $refused }, scale(3)),
 	'… counted upstream_cx_overflow');
 close $_ for @held;
 

@@ -77,9 +77,10 @@ static void dump_route(struct json_w *w, const struct cfg_route *r)
 	if (r->timeout_ms) {
 		dump_duration(w, "timeout", r->timeout_ms);
 	}
-	if (r->rewrite_prefix || r->rewrite_host) {
+	if (r->rewrite_prefix || r->rewrite_path || r->rewrite_host) {
 		json_kopen(w, "rewrite", '{');
 		json_kstr_opt(w, "prefix", r->rewrite_prefix);
+		json_kstr_opt(w, "path", r->rewrite_path);
 		json_kstr_opt(w, "host", r->rewrite_host);
 		json_close(w, '}');
 	}

@@ -340,7 +340,7 @@ static int parse_direct(struct cfg_parse *pc, const struct ynode *n, struct cfg_
 
 static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg_route *r)
 {
-	static const char *const keys[] = { "prefix", "host", NULL };
+	static const char *const keys[] = { "prefix", "path", "host", NULL };
 	const struct ynode *v;
 	int rc = 0;
 
@@ -351,6 +351,17 @@ static int parse_rewrite(struct cfg_parse *pc, const struct ynode *n, struct cfg
 			rc = -EINVAL;
 		} else if (r->match.kind != RM_PREFIX) {
 			cfg_error(pc, v, "rewrite.prefix needs a prefix match");
+			rc = -EINVAL;
+		}
+	}
+	if ((v = yaml_get(n, "path"))) {
+		if (cfg_get_str(pc, v, &r->rewrite_path)) {
+			rc = -EINVAL;
+		} else if (r->rewrite_prefix) {
+			cfg_error(pc, v, "a rewrite takes prefix or path, not both");
+			rc = -EINVAL;
+		} else if (r->rewrite_path[0] != '/') {
+			cfg_error(pc, v, "rewrite.path must start with /");
 			rc = -EINVAL;
 		}
 	}

@@ -103,6 +103,8 @@ struct cfg_route {
 	int direct_status;		/* RA_DIRECT */
 	const char *direct_body;	/* RA_DIRECT; "" for none */
 	const char *rewrite_prefix;	/* prefix_rewrite: replaces the matched prefix, or NULL */
+	const char *rewrite_path;	/* replaces the whole path, the query kept (Gateway API's
+					 * ReplaceFullPath), or NULL */
 	const char *rewrite_host;	/* host_rewrite, or NULL */
 	uint64_t timeout_ms;		/* whole request incl. retries; 0 = none (Istio default) */
 	uint64_t idle_timeout_ms;	/* tunnels of this route: close after this long without bytes; 0 = listener's */

@@ -316,6 +316,7 @@ void mesh_inbound(struct mesh *m)
 		const struct ynode *addr = m->inbound ? yaml_get(m->inbound, arena_printf(m->a, "%u", port)) : NULL;
 		struct ynode *rbac = policies_for_port(m, port);
 
+		mesh_cilium_rbac(m, port, ports[i].tcp, rbac);
 		mesh_put_str(m, c, "name", at, cl);
 		mesh_push(m, eps, ytree_fmt(m->a, at, "%s:%u", m->app_host, port));
 		mesh_put(m, c, "endpoints", eps);

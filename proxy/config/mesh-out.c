@@ -36,9 +36,10 @@ struct host {
 	struct hport ports[MESH_MAX_PORTS];
 	unsigned nports;
 	struct mesh_res *vs, *dr;
+	bool gw;			/* Gateway API routes attach to it (mesh-gw.c) */
 };
 
-struct out {
+struct mesh_out {
 	struct mesh *m;
 	struct host *hosts;
 	unsigned nhosts, cap;
@@ -67,7 +68,7 @@ static enum port_proto proto_of(const char *name, const char *app)
 	return PP_HTTP;		/* unnamed: Istio sniffs; wingman serves HTTP */
 }
 
-static struct host *host_find(struct out *o, const char *fqdn)
+static struct host *host_find(struct mesh_out *o, const char *fqdn)
 {
 	for (unsigned i = 0; i < o->nhosts; i++)
 		if (!strcmp(o->hosts[i].fqdn, fqdn))
@@ -75,7 +76,7 @@ static struct host *host_find(struct out *o, const char *fqdn)
 	return NULL;
 }
 
-static struct host *host_add(struct out *o, const char *fqdn, const char *ns)
+static struct host *host_add(struct mesh_out *o, const char *fqdn, const char *ns)
 {
 	struct host *h = host_find(o, fqdn);
 
@@ -122,7 +123,7 @@ static bool get_port(struct mesh *m, const struct mesh_res *r, const struct ynod
 	return true;
 }
 
-static void take_service(struct out *o, struct mesh_res *r)
+static void take_service(struct mesh_out *o, struct mesh_res *r)
 {
 	struct mesh *m = o->m;
 	const struct ynode *ports = yaml_get(r->spec, "ports");
@@ -158,7 +159,7 @@ static bool spec_hosts(struct mesh *m, const struct mesh_res *r, const struct yn
 
 /* The host named at hn, added to o (a short name qualified in r's namespace
  * when qualify); NULL for a wildcard, warned about and skipped, or ENOMEM. */
-static struct host *host_at(struct out *o, const struct mesh_res *r, const struct ynode *hn, bool qualify)
+static struct host *host_at(struct mesh_out *o, const struct mesh_res *r, const struct ynode *hn, bool qualify)
 {
 	if (hn->type != YN_SCALAR || strchr(hn->str, '*')) {
 		mesh_warn(o->m, r, hn, "wildcard hosts are not supported (skipped)");
@@ -167,7 +168,7 @@ static struct host *host_at(struct out *o, const struct mesh_res *r, const struc
 	return host_add(o, qualify ? mesh_fqdn(o->m, hn->str, r->ns) : hn->str, r->ns);
 }
 
-static void take_service_entry(struct out *o, struct mesh_res *r)
+static void take_service_entry(struct mesh_out *o, struct mesh_res *r)
 {
 	struct mesh *m = o->m;
 	const struct ynode *hosts = yaml_get(r->spec, "hosts"), *ports = yaml_get(r->spec, "ports");
@@ -237,7 +238,7 @@ static bool vs_for_mesh(const struct mesh_res *r)
 	return false;
 }
 
-static void take_virtual_service(struct out *o, struct mesh_res *r)
+static void take_virtual_service(struct mesh_out *o, struct mesh_res *r)
 {
 	struct mesh *m = o->m;
 	const struct ynode *hosts = yaml_get(r->spec, "hosts");
@@ -261,7 +262,7 @@ static void take_virtual_service(struct out *o, struct mesh_res *r)
 }
 
 /* Istio's lookup: the client's namespace, then the service's, then the root. */
-static void take_destination_rules(struct out *o)
+static void take_destination_rules(struct mesh_out *o)
 {
 	struct mesh *m = o->m;
 
@@ -320,7 +321,7 @@ static const struct ynode *policy(const struct host *h, const struct ynode *subs
 }
 
 /* Copies from[key] into to[as] when present. */
-static void copy_key(struct mesh *m, struct ynode *to, const char *as, const struct ynode *from, const char *key)
+void mesh_copy_key(struct mesh *m, struct ynode *to, const char *as, const struct ynode *from, const char *key)
 {
 	const struct ynode *v = yaml_get(from, key);
 
@@ -332,7 +333,7 @@ static void copy_key(struct mesh *m, struct ynode *to, const char *as, const str
 static void copy_keys(struct mesh *m, struct ynode *to, const struct ynode *from, const char *const *pairs)
 {
 	for (; pairs[0]; pairs += 2)
-		copy_key(m, to, pairs[0], from, pairs[1]);
+		mesh_copy_key(m, to, pairs[0], from, pairs[1]);
 }
 
 static void cluster_lb(struct mesh *m, struct ynode *c, const struct mesh_res *dr, const struct ynode *lb)
@@ -360,11 +361,11 @@ static void cluster_lb(struct mesh *m, struct ynode *c, const struct mesh_res *d
 	on = mesh_map(m, ch);
 	mesh_put_str(m, l, "type", ch, yaml_get(ch, "maglev") ? "MAGLEV" : "RING_HASH");
 	if (mesh_str(ch, "httpHeaderName"))
-		copy_key(m, on, "header", ch, "httpHeaderName");
+		mesh_copy_key(m, on, "header", ch, "httpHeaderName");
 	else if (yaml_get(ch, "httpCookie"))
-		copy_key(m, on, "cookie", yaml_get(ch, "httpCookie"), "name");
+		mesh_copy_key(m, on, "cookie", yaml_get(ch, "httpCookie"), "name");
 	else if (yaml_get(ch, "useSourceIp"))
-		copy_key(m, on, "source_ip", ch, "useSourceIp");
+		mesh_copy_key(m, on, "source_ip", ch, "useSourceIp");
 	if (on && on->n)
 		mesh_put(m, l, "hash_on", on);
 	mesh_put(m, c, "lb", l);
@@ -383,12 +384,12 @@ static void cluster_pool(struct mesh *m, struct ynode *c, const struct mesh_res 
 	mesh_unsupported(m, dr, cp, known);
 	mesh_unsupported(m, dr, tcp, tknown);
 	mesh_unsupported(m, dr, http, hknown);
-	copy_key(m, p, "max_connections", tcp, "maxConnections");
-	copy_key(m, c, "connect_timeout", tcp, "connectTimeout");
-	copy_key(m, p, "max_pending_requests", http, "http1MaxPendingRequests");
-	copy_key(m, p, "max_requests", http, "http2MaxRequests");
-	copy_key(m, p, "max_requests_per_connection", http, "maxRequestsPerConnection");
-	copy_key(m, p, "max_retries", http, "maxRetries");
+	mesh_copy_key(m, p, "max_connections", tcp, "maxConnections");
+	mesh_copy_key(m, c, "connect_timeout", tcp, "connectTimeout");
+	mesh_copy_key(m, p, "max_pending_requests", http, "http1MaxPendingRequests");
+	mesh_copy_key(m, p, "max_requests", http, "http2MaxRequests");
+	mesh_copy_key(m, p, "max_requests_per_connection", http, "maxRequestsPerConnection");
+	mesh_copy_key(m, p, "max_retries", http, "maxRetries");
 	if (p && p->n)
 		mesh_put(m, c, "connection_pool", p);
 }
@@ -418,7 +419,7 @@ static void cluster_outlier(struct mesh *m, struct ynode *c, const struct mesh_r
 	mesh_unsupported(m, dr, od, known);
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (yaml_get(od, keys[i].istio) && !yaml_get(o, keys[i].native))
-			copy_key(m, o, keys[i].native, od, keys[i].istio);
+			mesh_copy_key(m, o, keys[i].native, od, keys[i].istio);
 	/* Istio: the deprecated field counts gateway errors only, and the panic
 	 * threshold is minHealthPercent, 0 when not given. */
 	if (yaml_get(od, "consecutiveErrors") && !yaml_get(od, "consecutive5xxErrors"))
@@ -436,9 +437,9 @@ struct ynode *mesh_client_tls(struct mesh *m, const struct ynode *at)
 		return NULL;
 	t = mesh_map(m, at);
 	mesh_put_str(m, t, "mode", at, "ISTIO_MUTUAL");
-	copy_key(m, t, "cert", m->tls, "cert");
-	copy_key(m, t, "key", m->tls, "key");
-	copy_key(m, t, "ca", m->tls, "ca");
+	mesh_copy_key(m, t, "cert", m->tls, "cert");
+	mesh_copy_key(m, t, "key", m->tls, "key");
+	mesh_copy_key(m, t, "ca", m->tls, "ca");
 	return t;
 }
 
@@ -536,7 +537,7 @@ static void entry_endpoints(struct mesh *m, const struct host *h, const struct h
 	}
 }
 
-static bool cluster_known(struct out *o, const char *name)
+static bool cluster_known(struct mesh_out *o, const char *name)
 {
 	for (unsigned i = 0; i < o->nclusters; i++)
 		if (!strcmp(o->clusters[i], name))
@@ -563,7 +564,7 @@ static struct hport *host_port(struct host *h, unsigned port)
 }
 
 /* Istio's name for the cluster of host:port[subset], derived once. */
-static const char *cluster_for(struct out *o, struct host *h, unsigned port, const char *subset,
+static const char *cluster_for(struct mesh_out *o, struct host *h, unsigned port, const char *subset,
 			       const struct mesh_res *from, const struct ynode *at)
 {
 	struct mesh *m = o->m;
@@ -617,10 +618,41 @@ static const char *cluster_for(struct out *o, struct host *h, unsigned port, con
 	return name;
 }
 
+const char *mesh_out_cluster(struct mesh_out *o, const struct mesh_res *r, const struct ynode *at, const char *fqdn,
+			     unsigned port)
+{
+	struct host *h = host_find(o, fqdn);
+
+	if (!h && !(h = host_add(o, fqdn, r->ns)))
+		return NULL;
+	return cluster_for(o, h, port, NULL, r, at);
+}
+
+struct mesh *mesh_out_mesh(struct mesh_out *o)
+{
+	return o->m;
+}
+
+bool mesh_out_attach(struct mesh_out *o, const struct mesh_res *r, const struct ynode *at, const char *fqdn)
+{
+	struct host *h = host_find(o, fqdn);
+
+	if (!h || !h->svc || strcmp(h->svc->kind, "Service")) {
+		mesh_warn(o->m, r, at, "parentRef: no Service %s in the bundle (not attached)", fqdn);
+		return false;
+	}
+	if (h->vs) {
+		mesh_warn(o->m, r, at, "host %s has VirtualService %s/%s, which wins over this route", fqdn,
+			  h->vs->ns, h->vs->name);
+		return false;
+	}
+	h->gw = true;
+	return true;
+}
+
 /* ---- routes */
 
-/* Istio's default retry policy, when a route gives none. */
-static struct ynode *default_retries(struct mesh *m, const struct ynode *at)
+struct ynode *mesh_default_retries(struct mesh *m, const struct ynode *at)
 {
 	struct ynode *r = mesh_map(m, at);
 
@@ -640,7 +672,7 @@ static unsigned http_port_of(const struct host *h)
 }
 
 /* A destination {host, subset, port} → its cluster's name. */
-static const char *destination(struct out *o, const struct mesh_res *r, const struct ynode *d,
+static const char *destination(struct mesh_out *o, const struct mesh_res *r, const struct ynode *d,
 			       unsigned vport)
 {
 	struct mesh *m = o->m;
@@ -772,7 +804,7 @@ static void route_fault(struct mesh *m, const struct mesh_res *r, struct ynode *
 		struct ynode *nd = mesh_map(m, d);
 		const char *pct = mesh_str(d, "percent");
 
-		copy_key(m, nd, "fixed", d, "fixedDelay");
+		mesh_copy_key(m, nd, "fixed", d, "fixedDelay");
 		mesh_put(m, nd, "percentage", ytree_fmt(m->a, d, "%g", percent_of(yaml_get(d, "percentage"),
 								       pct ? strtod(pct, NULL) : 100.0)));
 		if (!yaml_get(d, "fixedDelay"))
@@ -782,8 +814,8 @@ static void route_fault(struct mesh *m, const struct mesh_res *r, struct ynode *
 	if (ab) {
 		struct ynode *na = mesh_map(m, ab);
 
-		copy_key(m, na, "status", ab, "httpStatus");
-		copy_key(m, na, "grpc_status", ab, "grpcStatus");
+		mesh_copy_key(m, na, "status", ab, "httpStatus");
+		mesh_copy_key(m, na, "grpc_status", ab, "grpcStatus");
 		mesh_put(m, na, "percentage", ytree_fmt(m->a, ab, "%g", percent_of(yaml_get(ab, "percentage"), 100.0)));
 		if (!yaml_get(ab, "httpStatus") && !yaml_get(ab, "grpcStatus"))
 			mesh_error(m, r, ab, "fault.abort: give httpStatus or grpcStatus");
@@ -794,7 +826,7 @@ static void route_fault(struct mesh *m, const struct mesh_res *r, struct ynode *
 }
 
 /* One Istio HTTPRoute's action and policies onto native route rt. */
-static void route_action(struct out *o, const struct mesh_res *r, struct ynode *rt, const struct ynode *hr,
+static void route_action(struct mesh_out *o, const struct mesh_res *r, struct ynode *rt, const struct ynode *hr,
 			 struct host *h, unsigned port)
 {
 	struct mesh *m = o->m;
@@ -809,9 +841,9 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 	} else if ((v = yaml_get(hr, "directResponse"))) {
 		struct ynode *dr = mesh_map(m, v);
 
-		copy_key(m, dr, "status", v, "status");
+		mesh_copy_key(m, dr, "status", v, "status");
 		if (yaml_get(v, "body"))
-			copy_key(m, dr, "body", yaml_get(v, "body"), "string");
+			mesh_copy_key(m, dr, "body", yaml_get(v, "body"), "string");
 		mesh_put(m, rt, "direct_response", dr);
 	} else if (dests && dests->type == YN_SEQ && dests->n) {
 		struct ynode *action = mesh_map(m, dests), *w = mesh_seq(m, dests);
@@ -846,11 +878,11 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 	if ((v = yaml_get(hr, "rewrite"))) {
 		struct ynode *rw = mesh_map(m, v);
 
-		copy_key(m, rw, "prefix", v, "uri");
-		copy_key(m, rw, "host", v, "authority");
+		mesh_copy_key(m, rw, "prefix", v, "uri");
+		mesh_copy_key(m, rw, "host", v, "authority");
 		mesh_put(m, rt, "rewrite", rw);
 	}
-	copy_key(m, rt, "timeout", hr, "timeout");
+	mesh_copy_key(m, rt, "timeout", hr, "timeout");
 	if ((v = yaml_get(hr, "retries"))) {
 		const char *att = mesh_str(v, "attempts");
 
@@ -859,16 +891,16 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 
 			mesh_put(m, rr, "attempts", att ? (struct ynode *)yaml_get(v, "attempts")
 							: ytree_plain(m->a, v, "2"));
-			copy_key(m, rr, "per_try_timeout", v, "perTryTimeout");
+			mesh_copy_key(m, rr, "per_try_timeout", v, "perTryTimeout");
 			/* Istio starts from its default policy: retryOn unset keeps its conditions. */
 			if (yaml_get(v, "retryOn"))
-				copy_key(m, rr, "retry_on", v, "retryOn");
+				mesh_copy_key(m, rr, "retry_on", v, "retryOn");
 			else
-				copy_key(m, rr, "retry_on", default_retries(m, v), "retry_on");
+				mesh_copy_key(m, rr, "retry_on", mesh_default_retries(m, v), "retry_on");
 			mesh_put(m, rt, "retries", rr);
 		}
 	} else if (yaml_get(rt, "route")) {
-		mesh_put(m, rt, "retries", default_retries(m, hr));
+		mesh_put(m, rt, "retries", mesh_default_retries(m, hr));
 	}
 	if ((v = yaml_get(hr, "fault")))
 		route_fault(m, r, rt, v);
@@ -890,7 +922,7 @@ static void route_action(struct out *o, const struct mesh_res *r, struct ynode *
 
 /* The routes of host h on port (0: the host's first HTTP port, as a bound
  * listener routing by Host sees it). */
-static struct ynode *host_routes(struct out *o, struct host *h, unsigned port)
+static struct ynode *host_routes(struct mesh_out *o, struct host *h, unsigned port)
 {
 	static const char *const known[] = {
 		"name", "match", "route", "redirect", "directResponse", "rewrite", "timeout", "retries", "fault",
@@ -899,8 +931,11 @@ static struct ynode *host_routes(struct out *o, struct host *h, unsigned port)
 	struct mesh *m = o->m;
 	const struct mesh_res *r = h->vs;
 	const struct ynode *http = r ? yaml_get(r->spec, "http") : NULL;
-	struct ynode *routes = mesh_seq(m, r ? r->spec : m->sect);
+	struct ynode *routes;
 
+	if (!r && h->gw)
+		return mesh_gw_routes(o, h->fqdn, port ? port : http_port_of(h));
+	routes = mesh_seq(m, r ? r->spec : m->sect);
 	if (r) {
 		static const char *const vknown[] = { "hosts", "gateways", "http", "tcp", "exportTo", NULL };
 
@@ -921,7 +956,7 @@ static struct ynode *host_routes(struct out *o, struct host *h, unsigned port)
 				continue;
 			rt = mesh_map(m, hr);
 			if (mesh_str(hr, "name"))
-				copy_key(m, rt, "name", hr, "name");
+				mesh_copy_key(m, rt, "name", hr, "name");
 			mesh_put_str(m, rt, "source", hr, mesh_source(m, r));
 			route_match(m, r, rt, mt);
 			route_action(o, r, rt, hr, h, port);
@@ -937,7 +972,7 @@ static struct ynode *host_routes(struct out *o, struct host *h, unsigned port)
 		mesh_put(m, rt, "match", match);
 		mesh_put_str(m, action, "cluster", m->sect, cl);
 		mesh_put(m, rt, "route", action);
-		mesh_put(m, rt, "retries", default_retries(m, m->sect));
+		mesh_put(m, rt, "retries", mesh_default_retries(m, m->sect));
 		mesh_push(m, routes, rt);
 	}
 	return routes;
@@ -966,13 +1001,16 @@ static struct ynode *host_domains(struct mesh *m, const struct host *h, const st
 
 /* Adds h's virtual host for port to vhs; none when no route of its
  * VirtualService applies to the port (its requests get 404 NR, as Envoy's). */
-static void add_vhost(struct out *o, struct ynode *vhs, struct host *h, unsigned port)
+static void add_vhost(struct mesh_out *o, struct ynode *vhs, struct host *h, unsigned port)
 {
 	struct mesh *m = o->m;
 	const struct ynode *at = h->vs ? h->vs->doc : h->svc ? h->svc->doc : m->sect;
-	struct ynode *v = mesh_map(m, at), *routes = host_routes(o, h, port);
+	struct ynode *v, *routes;
 
-	if (!routes || !routes->n)
+	if (!mesh_sidecar_imports(m, h->fqdn, h->ns))
+		return;
+	v = mesh_map(m, at);
+	if (!(routes = host_routes(o, h, port)) || !routes->n)
 		return;
 	mesh_put_str(m, v, "name", at, port ? arena_printf(m->a, "%s:%u", h->fqdn, port) : h->fqdn);
 	mesh_put(m, v, "domains", host_domains(m, h, at));
@@ -1006,7 +1044,7 @@ static struct ynode *listener(struct mesh *m, const char *name, const char *addr
 /* The tcp_proxy of a TCP service port: the first tcp route of the host's
  * VirtualService whose match applies (none: every port), else the port's
  * own cluster. */
-static struct ynode *tcp_proxy(struct out *o, struct host *h, unsigned port)
+static struct ynode *tcp_proxy(struct mesh_out *o, struct host *h, unsigned port)
 {
 	static const char *const known[] = { "match", "route", NULL };
 	struct mesh *m = o->m;
@@ -1069,7 +1107,7 @@ static const struct ynode *bound_address(struct mesh *m, unsigned port)
 /* Intercepted: 0.0.0.0_PORT per HTTP port, VIP_PORT per TCP Service port.
  * Bound (mesh.outbound a map of service port to address): the same, on the
  * mapped addresses. */
-static void port_listeners(struct out *o)
+static void port_listeners(struct mesh_out *o)
 {
 	struct mesh *m = o->m;
 	uint16_t done[1024];
@@ -1124,7 +1162,7 @@ static void port_listeners(struct out *o)
 
 void mesh_outbound(struct mesh *m)
 {
-	struct out o = { .m = m };
+	struct mesh_out o = { .m = m };
 	struct ynode *vo, *vhs;
 
 	for (struct mesh_res *r = NULL; (r = mesh_next(m, r, "Service"));)
@@ -1135,12 +1173,13 @@ void mesh_outbound(struct mesh *m)
 	for (struct mesh_res *r = NULL; (r = mesh_next(m, r, "VirtualService"));)
 		take_virtual_service(&o, r);
 	take_destination_rules(&o);
+	mesh_gw_attach(&o);
 	if (!m->intercept && !m->outbound)	/* inbound only */
 		goto out;
 	vo = listener(m, m->intercept ? "virtualOutbound" : "outbound", "127.0.0.1:15001", m->outbound);
 	if (m->intercept) {
 		mesh_put(m, vo, "original_dst", ytree_plain(m->a, m->sect, "true"));
-		mesh_put_str(m, vo, "outbound_policy", m->sect, "ALLOW_ANY");
+		mesh_sidecar_outbound_policy(m, vo);
 		mesh_push(m, m->listeners, vo);
 		port_listeners(&o);
 	} else if (m->outbound && m->outbound->type == YN_MAP) {

@@ -27,7 +27,8 @@
 /* Kinds read; others (a cluster dump holds many) are skipped with a warning. */
 static const char *const kinds[] = {
 	"VirtualService", "DestinationRule", "AuthorizationPolicy", "PeerAuthentication", "ServiceEntry",
-	"Service", "EndpointSlice", "Pod", NULL
+	"Service", "EndpointSlice", "Pod", "HTTPRoute", "GRPCRoute", "TLSRoute", "CiliumNetworkPolicy",
+	"CiliumClusterwideNetworkPolicy", "Telemetry", "Sidecar", NULL
 };
 
 /* ---- helpers shared by mesh-out.c and mesh-in.c */
@@ -186,7 +187,7 @@ static int parse_section(struct mesh *m, const struct ynode *n)
 {
 	static const char *const keys[] = {
 		"resources", "namespace", "workload", "trust_domain", "cluster_domain", "root_namespace", "tls",
-		"intercept", "outbound", "inbound", "app_address", NULL
+		"intercept", "outbound", "inbound", "app_address", "extensionProviders", NULL
 	};
 	static const char *const wkeys[] = { "labels", "service_account", "ports", NULL };
 	struct cfg_parse *pc = m->pc;
@@ -479,6 +480,7 @@ int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct
 		load_resources(&m);
 	if (!m.rc) {
 		/* Both sides even after an error: -t lists every problem of the bundle. */
+		mesh_policies(&m);
 		mesh_outbound(&m);
 		if (m.rc != -ENOMEM)
 			mesh_inbound(&m);
@@ -488,6 +490,7 @@ int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct
 		for (unsigned i = 0; top && i < root->n; i++)
 			mesh_put(&m, top, root->items[2 * i]->str, root->items[2 * i + 1]);
 		mesh_put(&m, top, "listeners", merge_list(&m, "listener", yaml_get(root, "listeners"), m.listeners));
+		mesh_policy_top(&m, root, top);
 		mesh_put(&m, top, "clusters", merge_list(&m, "cluster", yaml_get(root, "clusters"), m.clusters));
 		*out = top;
 	}

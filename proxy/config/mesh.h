@@ -41,8 +41,12 @@ struct mesh {
 	struct mesh_res *res;
 	unsigned nres, cap;
 	struct ynode *listeners, *clusters;	/* derived */
+	const struct mesh_res *sidecar;	/* the Sidecar of this workload, or NULL (mesh-policy.c) */
+	struct ynode *tracing, *access_log;	/* derived from Telemetry, or NULL */
 	int rc;				/* sticky: -EINVAL after an error, -ENOMEM */
 };
+
+struct mesh_out;			/* the outbound derivation (mesh-out.c) */
 
 /* mesh.c */
 /* The resources of a kind, in bundle order: for (r = NULL; (r = mesh_next(m, r, "Service"));) */
@@ -80,6 +84,37 @@ const char *mesh_source(struct mesh *m, const struct mesh_res *r);
 void mesh_outbound(struct mesh *m);
 /* The tls: block of a cluster for ISTIO_MUTUAL, or NULL when the mesh has no identity. */
 struct ynode *mesh_client_tls(struct mesh *m, const struct ynode *at);
+/* Copies from[key] into to[as] when present. */
+void mesh_copy_key(struct mesh *m, struct ynode *to, const char *as, const struct ynode *from, const char *key);
+/* Istio's default retry policy, for a route that gives none. */
+struct ynode *mesh_default_retries(struct mesh *m, const struct ynode *at);
+/* The cluster "outbound|PORT||FQDN" (derived once), as a route of r at node at
+ * names it; NULL after ENOMEM. */
+const char *mesh_out_cluster(struct mesh_out *o, const struct mesh_res *r, const struct ynode *at, const char *fqdn,
+			     unsigned port);
+struct mesh *mesh_out_mesh(struct mesh_out *o);
+/* Gateway API routes of r attach to the Service fqdn: false (warned) when the
+ * bundle has no such Service or a VirtualService has the host. */
+bool mesh_out_attach(struct mesh_out *o, const struct mesh_res *r, const struct ynode *at, const char *fqdn);
+
+/* mesh-gw.c: Gateway API HTTPRoute and GRPCRoute attached to Services (GAMMA). */
+/* Attaches every route to its parent Services (mesh_out_attach). */
+void mesh_gw_attach(struct mesh_out *o);
+/* The native routes of Service fqdn on port, in Gateway API precedence. */
+struct ynode *mesh_gw_routes(struct mesh_out *o, const char *fqdn, unsigned port);
+
+/* mesh-policy.c: Sidecar, Telemetry, CiliumNetworkPolicy. */
+/* Picks this workload's Sidecar and checks the policies before deriving. */
+void mesh_policies(struct mesh *m);
+/* Whether the Sidecar's egress imports host fqdn of namespace ns (no Sidecar: all). */
+bool mesh_sidecar_imports(struct mesh *m, const char *fqdn, const char *ns);
+/* Sets outbound_policy on the virtualOutbound listener l. */
+void mesh_sidecar_outbound_policy(struct mesh *m, struct ynode *l);
+/* Appends the CiliumNetworkPolicies' rbac of workload port to rbac. */
+void mesh_cilium_rbac(struct mesh *m, unsigned port, bool tcp, struct ynode *rbac);
+/* Puts Telemetry's tracing and access_log into top unless root (the native
+ * config) has them: then they are not derived. */
+void mesh_policy_top(struct mesh *m, const struct ynode *root, struct ynode *top);
 
 /* mesh-in.c: the workload's ports, PeerAuthentication and AuthorizationPolicy
  * → the inbound listeners with their TLS and RBAC. */

@@ -220,14 +220,16 @@ static void redirect(struct stream *s)
 	stream_local_reply_hdr(s, rd->code, NULL, 0, "direct_response", "location", loc);
 }
 
-/* prefix/host rewrite; the original path goes in x-envoy-original-path. */
+/* prefix/path/host rewrite; the original path goes in x-envoy-original-path. */
 static int rewrite(struct stream *s)
 {
 	const struct cfg_route *rt = s->route;
 
-	if (rt->rewrite_prefix) {
-		const char *rest = s->req.path + strlen(rt->match.value);
-		char *np = arena_printf(s->arena, "%s%s", rt->rewrite_prefix, rest);
+	if (rt->rewrite_prefix || rt->rewrite_path) {
+		const char *q = strchr(s->req.path, '?');
+		char *np = rt->rewrite_prefix ? arena_printf(s->arena, "%s%s", rt->rewrite_prefix,
+							     s->req.path + strlen(rt->match.value))
+					      : arena_printf(s->arena, "%s%s", rt->rewrite_path, q ? q : "");
 
 		if (!np || http_hdr_set(s->arena, &s->req.h, "x-envoy-original-path", s->req.path))
 			return -ENOMEM;

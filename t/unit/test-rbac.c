@@ -201,6 +201,12 @@ static void test_kinds(void)
 	is_str(eval(c, (struct req){ .path = "/api/ddd" }), "deny:none", "... not the letter d");
 	is_str(eval(c, (struct req){ .path = "/api/123/x" }), "deny:none", "... and matches the whole path");
 	is_str(eval(c, (struct req){ .path = "/admin/x" }), "allow", "(?i) folds case");
+	c = load("rbac:\n  - name: p\n    rules: [{ to: [{ operation: { methods_regex: [\"GET|HEAD\"], paths_regex: [\"/api/.*\"] } }] }]\n");
+	is_str(eval(c, (struct req){ .path = "/api/x", .method = "GET" }), "allow", "methods_regex (Cilium's method)");
+	is_str(eval(c, (struct req){ .path = "/api/x", .method = "HEAD" }), "allow", "methods_regex alternation");
+	is_str(eval(c, (struct req){ .path = "/api/x", .method = "POST" }), "deny:none", "methods_regex miss");
+	is_str(eval(c, (struct req){ .path = "/api/x", .method = "GETX" }), "deny:none", "methods_regex is whole-method");
+	is_str(eval(c, (struct req){ .path = "/other", .method = "GET" }), "deny:none", "methods_regex + paths_regex");
 
 	c = load("rbac:\n  - name: p\n    rules: [{ when: [{ key: \"request.headers[X-Tenant]\", values: [a] }] }]\n");
 	is_str(eval(c, (struct req){ .hname = "x-tenant", .hvalue = "a" }), "allow", "when header");
