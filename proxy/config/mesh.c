@@ -452,7 +452,8 @@ static struct ynode *merge_list(struct mesh *m, const char *what, const struct y
 
 			if (nn && !strcmp(nn, name)) {
 				cfg_warn(m->pc, native->items[j], "the native %s \"%s\" replaces the one derived from %s",
-					 what, name, mesh_str(derived->items[i], "source"));
+					 what, name, mesh_str(derived->items[i], "source") ? mesh_str(derived->items[i], "source")
+								 : "the mesh section");
 				replaced = true;
 			}
 		}
