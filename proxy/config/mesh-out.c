@@ -952,7 +952,7 @@ static struct ynode *host_routes(struct mesh_out *o, struct host *h, unsigned po
 												 : NULL;
 			struct ynode *rt;
 
-			if (mt && !match_applies(m, mt, port))
+			if (mt && !match_applies(m, mt, port ? port : h->nports ? http_port_of(h) : 0))
 				continue;
 			rt = mesh_map(m, hr);
 			if (mesh_str(hr, "name"))
