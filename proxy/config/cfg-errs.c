@@ -45,6 +45,12 @@ static void list_vadd(char ***list, unsigned *n, unsigned *cap, const char *file
 		rc = asprintf(&s, "%s: %s", file, msg);
 	if (rc < 0)
 		return;
+	/* A problem derived more than once (per port, per workload) is said once. */
+	for (unsigned i = 0; i < *n; i++)
+		if (!strcmp((*list)[i], s)) {
+			free(s);
+			return;
+		}
 	if (*n == *cap) {
 		char **v = util_grow(*list, cap, sizeof(*v), 8);
 

@@ -167,13 +167,6 @@ static bool has(char **list, unsigned n, const char *want)
 	return false;
 }
 
-/* A check of a known bug (reported, not fixed here): TAP's TODO, so it is
- * shown but does not fail the run until the fix makes it pass. */
-static void todo(bool cond, const char *what, const char *why)
-{
-	printf("%sok %d - %s # TODO %s\n", cond ? "" : "not ", ++tap_n, what, why);
-}
-
 #define has_warn(e, want, ...) do { \
 	if (!ok(has((e)->warns, (e)->nwarns, want), __VA_ARGS__)) { \
 		printf("#  want warning \"%s\"\n", want); \
@@ -273,14 +266,12 @@ static void test_vs_matches(void)
 	const struct ynode *t = tree_of(CONF, bundle, &e, &c, "VirtualService with matches loads");
 
 	is_int(e.nwarns, 0, "without warnings");
-	todo(count(t, VH "/routes") == 4, "two matches give two routes, the matches that cannot apply none",
-	     "mesh-out.c match_applies() takes port 0 (one outbound address) as any port");
+	is_int(count(t, VH "/routes"), 4, "two matches give two routes, the matches that cannot apply none");
 	fields(t, want, ARRAY_SIZE(want));
 	is_int(count(t, VH "/routes/#0/match/methods"), 1, "one method");
 	ok(!at(t, VH "/routes/#1/match/methods"), "no method, no methods");
 	ok(!at(t, VH "/routes/[not-here]"), "sourceLabels and sourceNamespace not ours: the route dropped");
-	todo(!at(t, VH "/routes/[other-port]"), "a match on a port the host is not routed for: dropped",
-	     "mesh-out.c match_applies() keeps it, as a catch-all prefix / ahead of the routes after it");
+	ok(!at(t, VH "/routes/[other-port]"), "a match on a port the host is not routed for: dropped");
 	ok(c->nlisteners >= 1 && !strcmp(c->listeners[0].name, "outbound"), "the outbound listener parsed");
 	done(c, &e);
 }
@@ -686,8 +677,7 @@ static void test_peer_authentication(void)
 		"r.yaml:3:23: PeerAuthentication/bad: mtls.mode: expected UNSET, DISABLE, PERMISSIVE or STRICT",
 		"an unknown mode");
 	c = load(CONF, PA("bad", "shop", "", "mtls: { mode: strict }"), &e);
-	todo(e.n == 1, "... said once, not once per workload port",
-	     "mesh-in.c port_mtls() runs per port; so do policies_for_port()'s targetRef and rules errors");
+	is_int(e.n, 1, "... said once, not once per workload port");
 	if (c)
 		cfg_unref(c);
 	cfg_errs_free(&e);
@@ -866,8 +856,7 @@ static void test_bundle(void)
 		       "pay.shop.svc.cluster.local:80", "the List's Service and VirtualService were read");
 		ok(e.nwarns && !strncmp(e.warns[e.nwarns - 1], "w.yaml:9:5: the native listener \"outbound\" replaces "
 					 "the one derived from ", 72), "the replacement is warned about");
-		todo(e.nwarns && !strstr(e.warns[e.nwarns - 1], "(null)"), "... naming where the derived one came from",
-		     "mesh.c merge_list() prints a derived listener's source:, which listeners have not");
+		ok(e.nwarns && !strstr(e.warns[e.nwarns - 1], "(null)"), "... naming where the derived one came from");
 		cfg_unref(c);
 	}
 	cfg_errs_free(&e);
