@@ -4,10 +4,10 @@
 # inbound ports bound where the test says), the addresses, ports and log
 # paths swapped for the test's, and an EndpointSlice per was version for what
 # the API server would tell. Two was sidecars (v1 and the canary, v2) in front
-# of two apps, and a Zipkin collector reached by name. Through web's outbound
-# listener: mTLS to was, RBAC at was, the x-canary-test route, 100% mirroring
-# to the canary, retries, outlier ejection, one trace across both sidecars,
-# Istio metrics.
+# of two apps, and a Zipkin collector, the mesh's tracing provider that
+# istio/telemetry.yaml names. Through web's outbound listener: mTLS to was,
+# RBAC at was, the x-canary-test route, 100% mirroring to the canary,
+# retries, outlier ejection, one trace across both sidecars, Istio metrics.
 use strict;
 use warnings;
 use File::Spec;
@@ -80,7 +80,8 @@ sub conf {
 	my ($file, $mesh, %sub) = @_;
 	my $yaml = slurp("$src/$file");
 	ok(length $yaml, "conf/blog-system/$file read");
-	$sub{'jaeger-collector.observability.svc.cluster.local:9411'} = 'localhost:' . $col->port;
+	$sub{'service: jaeger-collector.observability.svc.cluster.local, port: 9411'}
+		= 'service: 127.0.0.1, port: ' . $col->port;
 	$sub{'resources: [istio/]'} = "resources: [$src/istio/, $dir/endpoints.yaml]";
 	for my $from (sort { length $b <=> length $a } keys %sub) {
 		my $n = $yaml =~ s/\Q$from\E/$sub{$from}/g;
@@ -95,7 +96,7 @@ sub conf {
 sub was_conf {
 	my ($app, $admin, $in, %sub) = @_;
 	return conf('was.yaml', { inbound => "{ \"8080\": 127.0.0.1:$in }" },
-		'127.0.0.1:15000' => "127.0.0.1:$admin", "clusters:\n" => "clusters:\n"
+		'127.0.0.1:15000' => "127.0.0.1:$admin", "istio_metrics: true\n" => "istio_metrics: true\nclusters:\n"
 		. "  - { name: \"inbound|8080||\", endpoints: [127.0.0.1:${\$app->port}], connect_timeout: 1s }\n", %sub);
 }
 my $was = start_wingman(was_conf($v1, $was_admin, $was_in, 'path: /dev/stdout' => "path: $dir/was.log"),
@@ -147,7 +148,7 @@ ok(wait_for(sub {
 		&& $client && $_->{traceId} eq $client->{traceId} } @s;
 	return 0 unless $server && ($server->{parentId} // '') eq $client->{id};
 	$tid = $client->{traceId};
-}, scale(5)), 'web and was spans reach the collector by name as one trace');
+}, scale(5)), 'web and was spans reach the Telemetry provider as one trace');
 like($tid // '', qr/^[0-9a-f]{32}$/, '128-bit trace id');
 
 # Istio metrics on both sides.

@@ -34,7 +34,7 @@ spew("$dir/istio/endpoints.yaml", slurp("$golden/blog-system-endpoints.yaml"));
 for my $side (qw(web was)) {
 	my $show = `cd $dir && $bin config show -c $side.yaml 2>$dir/$side.err`;
 	is($?, 0, "$side.yaml: config show accepts it") or diag(slurp("$dir/$side.err"));
-	# Kinds still to come (Telemetry) may be skipped; anything else said is a
+	# A kind wingman does not read may be skipped; anything else said is a
 	# field or value of the shipped resources wingman does not apply.
 	my @said = grep { !/: kind \w+ is not supported \(skipped\)$/ } split /\n/, slurp("$dir/$side.err");
 	is(join("\n", @said), '', "$side.yaml: no warning about the shipped resources");

@@ -320,6 +320,16 @@ EOF
 $show = `cd $dir && $bin config show -c tele.yaml 2>&1`;
 like($show, qr{access_log:\n\s+path: "?off"?}, 'config show: accessLogging disabled turns the access log off');
 
+# A native tracing or access_log wins over Telemetry's, and says so at its line.
+spew("$dir/tele-native.yaml", slurp("$dir/tele.yaml") . <<"EOF");
+tracing: { zipkin: { address: 127.0.0.1:9413 } }
+access_log: { path: /dev/stderr }
+EOF
+$show = `cd $dir && $bin config show -c tele-native.yaml 2>&1`;
+like($show, qr{tele-native\.yaml:8:\d+: the native tracing replaces the tracing of .*Telemetry/shop/cart-api}, 'native tracing wins over Telemetry: a warning at its line');
+like($show, qr{tele-native\.yaml:9:\d+: the native access_log replaces the accessLogging of .*Telemetry/shop/quiet}, 'native access_log wins over Telemetry: a warning at its line');
+like($show, qr{address: "?127\.0\.0\.1:9413}, '... and the native collector is the one used');
+
 # ---- errors at FILE:LINE:COL
 mkdir "$dir/bad";
 spew("$dir/bad/bad.yaml", <<"EOF");

@@ -342,13 +342,28 @@ static void check_telemetry(struct mesh *m)
 	}
 }
 
+/* A native section key wins over a Telemetry that would set it: said, at
+ * the native key, once. */
+static bool native_wins(struct mesh *m, const struct ynode *root, const char *key, const char *what,
+			bool (*has)(const struct mesh_res *))
+{
+	const struct ynode *native = yaml_get(root, key);
+	const struct mesh_res *r;
+
+	if (!native)
+		return false;
+	if ((r = most_specific(m, "Telemetry", "selector", has)))
+		cfg_warn(m->pc, native, "the native %s replaces the %s of %s", key, what, mesh_source(m, r));
+	return true;
+}
+
 void mesh_policy_top(struct mesh *m, const struct ynode *root, struct ynode *top)
 {
 	/* A native tracing or access_log is what the operator chose: Telemetry's
 	 * is then not derived (nor its provider looked up). */
-	if (!yaml_get(root, "tracing"))
+	if (!native_wins(m, root, "tracing", "tracing", has_tracing))
 		telemetry_tracing(m);
-	if (!yaml_get(root, "access_log"))
+	if (!native_wins(m, root, "access_log", "accessLogging", has_logging))
 		telemetry_logging(m);
 	if (m->tracing)
 		mesh_put(m, top, "tracing", m->tracing);
