@@ -510,21 +510,34 @@ int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, void *item)
 	return rc;
 }
 
+static bool domain_eq(const void *ctx, unsigned a, unsigned b)
+{
+	const char *const *all = ctx;
+
+	return !strcmp(all[a], all[b]);
+}
+
 int cfg_check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l)
 {
+	struct pos_index x;
+	const char **all;
+	unsigned n = 0, k = 0;
 	int rc = 0;
 
+	for (unsigned i = 0; i < l->nvhosts; i++)
+		n += l->vhosts[i].ndomains;
+	if (!(all = cfg_zalloc_n(pc, n, sizeof(*all))) || cfg_index_init(pc, &x, n))
+		return -ENOMEM;
 	for (unsigned i = 0; i < l->nvhosts; i++) {
 		const struct ynode *di = yaml_get(seq->items[i], "domains");
 
 		for (unsigned a = 0; a < l->vhosts[i].ndomains; a++) {
 			const char *d = l->vhosts[i].domains[a];
-			bool dup = false;
 
-			for (unsigned j = 0; j <= i && !dup && d; j++)
-				for (unsigned b = 0; b < (j == i ? a : l->vhosts[j].ndomains) && !dup; b++)
-					dup = l->vhosts[j].domains[b] && !strcmp(l->vhosts[j].domains[b], d);
-			if (dup) {
+			if (!d)
+				continue;
+			all[k] = d;
+			if (cfg_index_put(&x, cfg_hash_str(d), k++, domain_eq, all) >= 0) {
 				cfg_error(pc, di->items[a], "domain \"%s\" appears twice in listener \"%s\"", d,
 					  l->name ? l->name : "");
 				rc = -EINVAL;

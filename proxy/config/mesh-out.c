@@ -43,8 +43,8 @@ struct mesh_out {
 	struct mesh *m;
 	struct host *hosts;
 	unsigned nhosts, cap;
-	const char **clusters;		/* names already derived */
-	unsigned nclusters, ccap;
+	struct mesh_names fqdns;	/* hosts[i].fqdn is number i */
+	struct mesh_names clusters;	/* names already derived */
 };
 
 static enum port_proto proto_of(const char *name, const char *app)
@@ -70,10 +70,9 @@ static enum port_proto proto_of(const char *name, const char *app)
 
 static struct host *host_find(struct mesh_out *o, const char *fqdn)
 {
-	for (unsigned i = 0; i < o->nhosts; i++)
-		if (!strcmp(o->hosts[i].fqdn, fqdn))
-			return &o->hosts[i];
-	return NULL;
+	long i = mesh_names_find(&o->fqdns, fqdn);
+
+	return i < 0 ? NULL : &o->hosts[i];
 }
 
 static struct host *host_add(struct mesh_out *o, const char *fqdn, const char *ns)
@@ -90,6 +89,10 @@ static struct host *host_add(struct mesh_out *o, const char *fqdn, const char *n
 			return NULL;
 		}
 		o->hosts = v;
+	}
+	if (mesh_names_add(&o->fqdns, fqdn)) {
+		o->m->rc = -ENOMEM;
+		return NULL;
 	}
 	h = &o->hosts[o->nhosts++];
 	memset(h, 0, sizeof(*h));
@@ -476,10 +479,11 @@ static const struct ynode *endpoint_labels(struct mesh *m, const struct mesh_res
 	const struct ynode *ref = yaml_get(ep, "targetRef");
 	const char *pod = mesh_str(ref, "name");
 
-	if (pod && mesh_str(ref, "kind") && !strcmp(mesh_str(ref, "kind"), "Pod"))
-		for (struct mesh_res *r = NULL; (r = mesh_next(m, r, "Pod"));)
-			if (!strcmp(r->name, pod) && !strcmp(r->ns, slice->ns))
-				return r->labels;
+	const struct mesh_res *r;
+
+	if (pod && mesh_str(ref, "kind") && !strcmp(mesh_str(ref, "kind"), "Pod") &&
+	    (r = mesh_find(m, "Pod", slice->ns, pod, NULL)))
+		return r->labels;
 	return slice->labels;
 }
 
@@ -495,13 +499,10 @@ static bool slice_endpoints(struct mesh *m, const struct host *h, const struct h
 {
 	bool any = false;
 
-	for (struct mesh_res *r = NULL; (r = mesh_next(m, r, "EndpointSlice"));) {
-		const char *svc = mesh_str(r->labels, "kubernetes.io/service-name");
+	for (struct mesh_res *r = NULL; (r = mesh_find(m, "EndpointSlice/service", h->ns, h->svc->name, r));) {
 		const struct ynode *ports = yaml_get(r->doc, "ports"), *list = yaml_get(r->doc, "endpoints");
 		unsigned port = hp->target;
 
-		if (!svc || strcmp(svc, h->svc->name) || strcmp(r->ns, h->ns))
-			continue;
 		any = true;
 		for (unsigned i = 0; ports && ports->type == YN_SEQ && i < ports->n; i++) {
 			const char *name = mesh_str(ports->items[i], "name"), *num = mesh_str(ports->items[i], "port");
@@ -539,19 +540,12 @@ static void entry_endpoints(struct mesh *m, const struct host *h, const struct h
 
 static bool cluster_known(struct mesh_out *o, const char *name)
 {
-	for (unsigned i = 0; i < o->nclusters; i++)
-		if (!strcmp(o->clusters[i], name))
-			return true;
-	if (o->nclusters == o->ccap) {
-		const char **v = util_grow(o->clusters, &o->ccap, sizeof(*v), 32);
-
-		if (!v) {
-			o->m->rc = -ENOMEM;
-			return true;
-		}
-		o->clusters = v;
+	if (mesh_names_find(&o->clusters, name) >= 0)
+		return true;
+	if (mesh_names_add(&o->clusters, name)) {
+		o->m->rc = -ENOMEM;
+		return true;
 	}
-	o->clusters[o->nclusters++] = name;
 	return false;
 }
 
@@ -1201,5 +1195,6 @@ void mesh_outbound(struct mesh *m)
 	}
 out:
 	free(o.hosts);
-	free(o.clusters);
+	mesh_names_free(&o.fqdns);
+	mesh_names_free(&o.clusters);
 }

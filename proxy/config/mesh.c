@@ -30,15 +30,158 @@ static const char *const kinds[] = {
 	"Service", "EndpointSlice", "Pod", "HTTPRoute", "GRPCRoute", "TLSRoute", "CiliumNetworkPolicy",
 	"CiliumClusterwideNetworkPolicy", "Telemetry", "Sidecar", NULL
 };
+_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == MESH_KINDS + 1, "MESH_KINDS is the number of kinds");
 
 /* ---- helpers shared by mesh-out.c and mesh-in.c */
 
+static unsigned kind_of(const char *kind)
+{
+	unsigned k = 0;
+
+	while (kinds[k] && strcmp(kinds[k], kind))
+		k++;
+	return k;
+}
+
 struct mesh_res *mesh_next(struct mesh *m, struct mesh_res *after, const char *kind)
 {
-	for (unsigned i = after ? (unsigned)(after - m->res) + 1 : 0; i < m->nres; i++)
-		if (!strcmp(m->res[i].kind, kind))
-			return &m->res[i];
+	unsigned k;
+
+	if (after)
+		return after->next_kind;
+	k = kind_of(kind);
+	return k < MESH_KINDS ? m->first[k] : NULL;
+}
+
+static uint64_t key_hash(const char *kind, const char *ns, const char *key)
+{
+	uint64_t h = cfg_hash_str(kind);
+
+	h = cfg_hash_bytes(h, ns, strlen(ns) + 1);
+	return cfg_hash_bytes(h, key, strlen(key) + 1);
+}
+
+struct mesh_res *mesh_find(struct mesh *m, const char *kind, const char *ns, const char *key,
+			   const struct mesh_res *after)
+{
+	struct mesh_key *e;
+
+	if (!m->index)
+		return NULL;
+	e = m->index[key_hash(kind, ns, key) & m->mask];
+	for (; e && after; e = e->next)
+		if (e->r == after && !strcmp(e->kind, kind) && !strcmp(e->ns, ns) && !strcmp(e->key, key))
+			after = NULL;
+	for (; e; e = e->next)
+		if (!strcmp(e->kind, kind) && !strcmp(e->ns, ns) && !strcmp(e->key, key))
+			return e->r;
 	return NULL;
+}
+
+static void index_put(struct mesh *m, const char *kind, const char *ns, const char *key, struct mesh_res *r,
+		      struct mesh_key **tail)
+{
+	struct mesh_key *e = arena_alloc(m->a, sizeof(*e)), **b;
+
+	if (!e) {
+		m->rc = -ENOMEM;
+		return;
+	}
+	*e = (struct mesh_key){ kind, ns, key, r, NULL };
+	b = &m->index[key_hash(kind, ns, key) & m->mask];
+	/* Appended, so a bucket lists its resources in bundle order. */
+	if (tail[b - m->index])
+		tail[b - m->index]->next = e;
+	else
+		*b = e;
+	tail[b - m->index] = e;
+}
+
+/* Kind lists and the index, once every resource is read (m->res moves while
+ * it grows): lookups stay linear in the bundle's size. */
+static void index_bundle(struct mesh *m)
+{
+	struct mesh_res *last[MESH_KINDS] = { NULL };
+	struct mesh_key **tail;
+	uint32_t cap = 16;
+
+	while (cap < 4 * (uint64_t)m->nres)
+		cap <<= 1;
+	m->mask = cap - 1;
+	m->index = arena_zalloc(m->a, cap * sizeof(*m->index));
+	tail = calloc(cap, sizeof(*tail));
+	if (!m->index || !tail) {
+		free(tail);
+		m->index = NULL;
+		m->rc = -ENOMEM;
+		return;
+	}
+	for (unsigned i = 0; i < m->nres; i++) {
+		struct mesh_res *r = &m->res[i];
+		unsigned k = kind_of(r->kind);
+		const char *svc;
+
+		if (last[k])
+			last[k]->next_kind = r;
+		else
+			m->first[k] = r;
+		last[k] = r;
+		index_put(m, r->kind, r->ns, r->name, r, tail);
+		if (k == kind_of("EndpointSlice") && (svc = mesh_str(r->labels, "kubernetes.io/service-name")))
+			index_put(m, "EndpointSlice/service", r->ns, svc, r, tail);
+	}
+	free(tail);
+}
+
+long mesh_names_find(const struct mesh_names *x, const char *name)
+{
+	if (!x->slot)
+		return -1;
+	for (uint32_t i = (uint32_t)cfg_hash_str(name) & x->mask; x->slot[i]; i = (i + 1) & x->mask)
+		if (!strcmp(x->name[x->slot[i] - 1], name))
+			return (long)x->slot[i] - 1;
+	return -1;
+}
+
+static void names_slot(struct mesh_names *x, uint32_t num)
+{
+	uint32_t i = (uint32_t)cfg_hash_str(x->name[num]) & x->mask;
+
+	while (x->slot[i])
+		i = (i + 1) & x->mask;
+	x->slot[i] = num + 1;
+}
+
+int mesh_names_add(struct mesh_names *x, const char *name)
+{
+	if (x->n == x->cap) {
+		uint32_t cap = x->cap ? 2 * x->cap : 32;
+		const char **v = realloc(x->name, cap * sizeof(*v));
+		uint32_t *slot = calloc(2 * cap, sizeof(*slot));
+
+		if (v)
+			x->name = v;
+		if (!v || !slot) {
+			free(slot);
+			return -ENOMEM;
+		}
+		free(x->slot);
+		x->slot = slot;
+		x->cap = cap;
+		x->mask = 2 * cap - 1;
+		for (uint32_t k = 0; k < x->n; k++)
+			names_slot(x, k);
+	}
+	x->name[x->n] = name;
+	names_slot(x, x->n++);
+	return 0;
+}
+
+void mesh_names_free(struct mesh_names *x)
+{
+	free(x->name);
+	free(x->slot);
+	memset(x, 0, sizeof(*x));
 }
 
 static void vreport(struct mesh *m, bool error, const struct mesh_res *r, const struct ynode *n, const char *fmt,
@@ -479,6 +622,8 @@ int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct
 	m.clusters = mesh_seq(&m, m.sect);
 	if (!m.rc)
 		load_resources(&m);
+	if (!m.rc)
+		index_bundle(&m);
 	if (!m.rc) {
 		/* Both sides even after an error: -t lists every problem of the bundle. */
 		mesh_policies(&m);

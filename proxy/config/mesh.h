@@ -22,6 +22,16 @@ struct mesh_res {
 	const struct ynode *doc, *spec;
 	const struct ynode *labels;	/* metadata.labels, or NULL */
 	bool used;			/* derived something (unused VirtualServices are said so) */
+	struct mesh_res *next_kind;	/* the next of the same kind, in bundle order */
+};
+
+#define MESH_KINDS	15		/* the kinds read (mesh.c kinds[]) */
+
+/* An entry of the bundle's index: resource r under (kind, ns, key). */
+struct mesh_key {
+	const char *kind, *ns, *key;
+	struct mesh_res *r;
+	struct mesh_key *next;		/* same bucket, in bundle order */
 };
 
 struct mesh {
@@ -40,6 +50,9 @@ struct mesh {
 	bool intercept;			/* original_dst listeners (a pod), else bound ones */
 	struct mesh_res *res;
 	unsigned nres, cap;
+	struct mesh_res *first[MESH_KINDS];	/* per kind, the head of its next_kind list */
+	struct mesh_key **index;	/* buckets (mask + 1), built once the bundle is read */
+	unsigned mask;
 	struct ynode *listeners, *clusters;	/* derived */
 	const struct mesh_res *sidecar;	/* the Sidecar of this workload, or NULL (mesh-policy.c) */
 	struct ynode *tracing, *access_log;	/* derived from Telemetry, or NULL */
@@ -48,9 +61,27 @@ struct mesh {
 
 struct mesh_out;			/* the outbound derivation (mesh-out.c) */
 
+/* Names numbered in the order added (a caller's array index): open
+ * addressing, doubled at half full, so a lookup does not scan. */
+struct mesh_names {
+	const char **name;		/* by number */
+	uint32_t *slot;			/* number + 1; 0: empty */
+	uint32_t n, cap, mask;
+};
+
 /* mesh.c */
 /* The resources of a kind, in bundle order: for (r = NULL; (r = mesh_next(m, r, "Service"));) */
 struct mesh_res *mesh_next(struct mesh *m, struct mesh_res *after, const char *kind);
+/* The resources indexed under (kind, ns, key), in bundle order, after
+ * after (NULL: the first): kind's by metadata.name, and an EndpointSlice
+ * also under ("EndpointSlice/service", ns, its Service's name). */
+struct mesh_res *mesh_find(struct mesh *m, const char *kind, const char *ns, const char *key,
+			   const struct mesh_res *after);
+/* The number of name, or -1. */
+long mesh_names_find(const struct mesh_names *x, const char *name);
+/* Adds name (not there yet) as number x->n; -ENOMEM. */
+int mesh_names_add(struct mesh_names *x, const char *name);
+void mesh_names_free(struct mesh_names *x);
 /* An error (sets m->rc) or a warning about resource r at node n. */
 void mesh_error(struct mesh *m, const struct mesh_res *r, const struct ynode *n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

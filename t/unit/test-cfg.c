@@ -262,6 +262,13 @@ static void test_errors(void)
 	      "        routes: [{match: {prefix: /}, route: {cluster: c}}]\n",
 	      "bad domain",
 	      "t.yaml:7:19: invalid domain \"a.*.b\": expected a host name (no port), \"*\", \"*.suffix\" or \"prefix.*\"");
+	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
+	      "    virtual_hosts:\n      - name: v\n        domains: [a.example, b.example]\n"
+	      "        routes: [{match: {prefix: /}, route: {cluster: c}}]\n"
+	      "      - name: w\n        domains: [c.example, b.example]\n"
+	      "        routes: [{match: {prefix: /}, route: {cluster: c}}]\n",
+	      "a domain in two virtual hosts",
+	      "t.yaml:10:30: domain \"b.example\" appears twice in listener \"l\"");
 	FAILS("headers: {}\n", "route-only filter at the top",
 	      "t.yaml:1:1: filter \"headers\" cannot be configured at the top level");
 	FAILS("- a\n", "root not a map", "t.yaml:1:1: expected a map at the top of the config, found a list");
