@@ -446,7 +446,10 @@ struct ynode *mesh_client_tls(struct mesh *m, const struct ynode *at)
 	return t;
 }
 
-static void cluster_tls(struct mesh *m, struct ynode *c, const struct mesh_res *dr, const struct ynode *tls)
+/* A DestinationRule's tls; sans: the endpoints' identities, which an
+ * ISTIO_MUTUAL rule without subjectAltNames checks (as istiod does). */
+static void cluster_tls(struct mesh *m, struct ynode *c, const struct mesh_res *dr, const struct ynode *tls,
+			struct ynode *sans)
 {
 	static const char *const known[] = {
 		"mode", "clientCertificate", "privateKey", "caCertificates", "sni", "subjectAltNames", NULL
@@ -467,26 +470,39 @@ static void cluster_tls(struct mesh *m, struct ynode *c, const struct mesh_res *
 		t = mesh_map(m, tls);
 		copy_keys(m, t, tls, (const char *const[]){ "mode", "mode", "cert", "clientCertificate",
 							    "key", "privateKey", "ca", "caCertificates", NULL });
-	}
-	copy_keys(m, t, tls, (const char *const[]){ "sni", "sni", "subject_alt_names", "subjectAltNames", NULL });
+	}	copy_keys(m, t, tls, (const char *const[]){ "sni", "sni", "subject_alt_names", "subjectAltNames", NULL });
+	if (!strcmp(mode, "ISTIO_MUTUAL") && !yaml_get(tls, "subjectAltNames") && sans && sans->n)
+		mesh_put(m, t, "subject_alt_names", sans);
 	mesh_put(m, c, "tls", t);
 }
 
-/* Labels of an EndpointSlice endpoint: its Pod's when the bundle has it,
- * else the slice's own. */
-static const struct ynode *endpoint_labels(struct mesh *m, const struct mesh_res *slice, const struct ynode *ep)
+/* The Pod of an EndpointSlice endpoint, when the bundle has it. */
+static const struct mesh_res *endpoint_pod(struct mesh *m, const struct mesh_res *slice, const struct ynode *ep)
 {
 	const struct ynode *ref = yaml_get(ep, "targetRef");
 	const char *pod = mesh_str(ref, "name");
 
-	const struct mesh_res *r;
-
-	if (pod && mesh_str(ref, "kind") && !strcmp(mesh_str(ref, "kind"), "Pod") &&
-	    (r = mesh_find(m, "Pod", slice->ns, pod, NULL)))
-		return r->labels;
-	return slice->labels;
+	if (pod && mesh_str(ref, "kind") && !strcmp(mesh_str(ref, "kind"), "Pod"))
+		return mesh_find(m, "Pod", slice->ns, pod, NULL);
+	return NULL;
 }
 
+/* Adds the SPIFFE identity of service account sa of namespace ns to sans,
+ * once: what an ISTIO_MUTUAL client expects of the endpoints (istiod's
+ * service accounts of a service). */
+static void add_identity(struct mesh *m, struct ynode *sans, const struct ynode *at, const char *ns, const char *sa)
+{
+	const char *id = arena_printf(m->a, "spiffe://%s/ns/%s/sa/%s", m->trust_domain, ns, sa ? sa : "default");
+
+	if (!id || !sans) {
+		m->rc = -ENOMEM;
+		return;
+	}
+	for (unsigned i = 0; i < sans->n; i++)
+		if (!strcmp(sans->items[i]->str, id))
+			return;
+	mesh_push(m, sans, ytree_plain(m->a, at, id));
+}
 static void add_endpoint(struct mesh *m, struct ynode *eps, const struct ynode *at, const char *addr,
 			 unsigned port)
 {
@@ -495,7 +511,7 @@ static void add_endpoint(struct mesh *m, struct ynode *eps, const struct ynode *
 
 /* Endpoints of a Service port from its EndpointSlices; false when the bundle has none. */
 static bool slice_endpoints(struct mesh *m, const struct host *h, const struct hport *hp,
-			    const struct ynode *labels, struct ynode *eps)
+			    const struct ynode *labels, struct ynode *eps, struct ynode *sans)
 {
 	bool any = false;
 
@@ -513,10 +529,14 @@ static bool slice_endpoints(struct mesh *m, const struct host *h, const struct h
 		for (unsigned i = 0; list && list->type == YN_SEQ && i < list->n; i++) {
 			const struct ynode *ep = list->items[i], *addrs = yaml_get(ep, "addresses");
 			const char *ready = mesh_str(yaml_get(ep, "conditions"), "ready");
+			const struct mesh_res *pod = endpoint_pod(m, r, ep);
 
-			if ((ready && !strcmp(ready, "false")) || !mesh_labels_match(labels, endpoint_labels(m, r, ep)))
+			if ((ready && !strcmp(ready, "false")) ||
+			    !mesh_labels_match(labels, pod ? pod->labels : r->labels))
 				continue;
-			for (unsigned j = 0; addrs && addrs->type == YN_SEQ && j < addrs->n; j++)
+			if (pod)
+				add_identity(m, sans, ep, pod->ns, mesh_str(pod->spec, "serviceAccountName"));
+for (unsigned j = 0; addrs && addrs->type == YN_SEQ && j < addrs->n; j++)
 				if (addrs->items[j]->type == YN_SCALAR)
 					add_endpoint(m, eps, addrs->items[j], addrs->items[j]->str, port);
 		}
@@ -525,16 +545,17 @@ static bool slice_endpoints(struct mesh *m, const struct host *h, const struct h
 }
 
 static void entry_endpoints(struct mesh *m, const struct host *h, const struct hport *hp,
-			    const struct ynode *labels, struct ynode *eps)
+			    const struct ynode *labels, struct ynode *eps, struct ynode *sans)
 {
 	const struct ynode *list = yaml_get(h->svc->spec, "endpoints");
 
 	for (unsigned i = 0; list && list->type == YN_SEQ && i < list->n; i++) {
 		const struct ynode *ep = list->items[i], *ports = yaml_get(ep, "ports");
-		const char *addr = mesh_str(ep, "address"), *p = hp->name ? mesh_str(ports, hp->name) : NULL;
-
-		if (addr && mesh_labels_match(labels, yaml_get(ep, "labels")))
-			add_endpoint(m, eps, ep, addr, p ? (unsigned)strtoul(p, NULL, 10) : hp->target);
+		const char *addr = mesh_str(ep, "address"), *p = hp->name ? mesh_str(ports, hp->name) : NULL;		if (!addr || !mesh_labels_match(labels, yaml_get(ep, "labels")))
+			continue;
+		add_endpoint(m, eps, ep, addr, p ? (unsigned)strtoul(p, NULL, 10) : hp->target);
+		if (mesh_str(ep, "serviceAccount"))
+			add_identity(m, sans, ep, h->svc->ns, mesh_str(ep, "serviceAccount"));
 	}
 }
 
@@ -564,8 +585,7 @@ static const char *cluster_for(struct mesh_out *o, struct host *h, unsigned port
 	struct mesh *m = o->m;
 	const char *name = arena_printf(m->a, "outbound|%u|%s|%s", port, subset ? subset : "", h->fqdn);
 	const struct ynode *sub = NULL, *labels = NULL, *v;
-	struct hport *hp = host_port(h, port), dns = { .port = (uint16_t)port, .target = (uint16_t)port };
-	struct ynode *c, *eps;
+	struct hport *hp = host_port(h, port), dns = { .port = (uint16_t)port, .target = (uint16_t)port };	struct ynode *c, *eps, *sans;
 	bool listed = false;
 
 	if (!name) {
@@ -577,17 +597,17 @@ static const char *cluster_for(struct mesh_out *o, struct host *h, unsigned port
 	if (subset && !(sub = subset_of(m, h, subset, from, at)))
 		return name;
 	labels = sub ? yaml_get(sub, "labels") : NULL;
-	c = mesh_map(m, at);
-	eps = mesh_seq(m, at);
+	c = mesh_map(m, at);	eps = mesh_seq(m, at);
+	sans = mesh_seq(m, at);
 	mesh_put_str(m, c, "name", at, name);
 	mesh_put_str(m, c, "source", at, mesh_source(m, h->dr ? h->dr : h->svc ? h->svc : from));
 	if (!hp)
 		hp = &dns;
 	if (h->svc && !strcmp(h->svc->kind, "Service"))
-		listed = slice_endpoints(m, h, hp, labels, eps);
+		listed = slice_endpoints(m, h, hp, labels, eps, sans);
 	else if (h->svc && mesh_str(h->svc->spec, "resolution") &&
 		 !strcmp(mesh_str(h->svc->spec, "resolution"), "STATIC"))
-		listed = (entry_endpoints(m, h, hp, labels, eps), true);
+		listed = (entry_endpoints(m, h, hp, labels, eps, sans), true);
 	if (!listed && labels && labels->n)
 		mesh_error(m, h->dr, sub, "subset \"%s\" selects endpoints by labels, but the bundle has no "
 			   "EndpointSlice (or STATIC ServiceEntry endpoints) for %s", subset, h->fqdn);
@@ -607,7 +627,7 @@ static const char *cluster_for(struct mesh_out *o, struct host *h, unsigned port
 	if ((v = policy(h, sub, (uint16_t)port, "outlierDetection")))
 		cluster_outlier(m, c, h->dr, v);
 	if ((v = policy(h, sub, (uint16_t)port, "tls")))
-		cluster_tls(m, c, h->dr, v);
+		cluster_tls(m, c, h->dr, v, sans);
 	mesh_push(m, m->clusters, c);
 	return name;
 }

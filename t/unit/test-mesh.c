@@ -523,6 +523,78 @@ static void test_dr(void)
 
 /* ---- ServiceEntry */
 
+/* ISTIO_MUTUAL checks the endpoints' identities, as istiod does: the
+ * service accounts of the Pods behind the cluster, unless the rule names
+ * subjectAltNames. */
+static void test_istio_mutual_identity(void)
+{
+	static const char pods[] =
+		"kind: Service\n"
+		"metadata: { name: pay, namespace: shop }\n"
+		"spec: { ports: [{ name: http, port: 80 }] }\n"
+		"---\n"
+		"kind: EndpointSlice\n"
+		"metadata: { name: pay-1, namespace: shop, labels: { kubernetes.io/service-name: pay } }\n"
+		"ports: [{ name: http, port: 8080 }]\n"
+		"endpoints:\n"
+		"  - { addresses: [10.0.1.1], targetRef: { kind: Pod, name: pay-a } }\n"
+		"  - { addresses: [10.0.1.2], targetRef: { kind: Pod, name: pay-b } }\n"
+		"  - { addresses: [10.0.1.3], targetRef: { kind: Pod, name: pay-c } }\n"
+		"---\n"
+		"kind: Pod\n"
+		"metadata: { name: pay-a, namespace: shop, labels: { app: pay, version: v1 } }\n"
+		"spec: { serviceAccountName: pay }\n"
+		"---\n"
+		"kind: Pod\n"
+		"metadata: { name: pay-b, namespace: shop, labels: { app: pay, version: v2 } }\n"
+		"spec: { serviceAccountName: pay-canary }\n"
+		"---\n"
+		"kind: Pod\n"
+		"metadata: { name: pay-c, namespace: shop, labels: { app: pay, version: v1 } }\n"
+		"spec: { serviceAccountName: pay }\n"
+		"---\n";
+#define PAY(subset) "clusters/[outbound|80|" subset "|pay.shop.svc.cluster.local]/tls/subject_alt_names"
+	static const char bundle[] =
+		"kind: DestinationRule\n"
+		"metadata: { name: pay, namespace: shop }\n"
+		"spec:\n"
+		"  host: pay\n"
+		"  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }\n"
+		"  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]\n"
+		"---\n"
+		"kind: VirtualService\n"
+		"metadata: { name: pay, namespace: shop }\n"
+		"spec:\n"
+		"  hosts: [pay]\n"
+		"  http:\n"
+		"    - match: [{ headers: { x-canary: { exact: \"1\" } } }]\n"
+		"      route: [{ destination: { host: pay, subset: v2 } }]\n"
+		"    - route: [{ destination: { host: pay, subset: v1 }, weight: 90 }, { destination: { host: pay }, weight: 10 }]\n";
+	static const char named[] =
+		"kind: DestinationRule\n"
+		"metadata: { name: pay, namespace: shop }\n"
+		"spec: { host: pay, trafficPolicy: { tls: { mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://x/y] } } }\n";
+	char buf[sizeof(pods) + sizeof(bundle)];
+	struct cfg_errs e;
+	struct cfg *c;
+	const struct ynode *t;
+
+	snprintf(buf, sizeof(buf), "%s%s", pods, bundle);
+	t = tree_of(CONF_TLS, buf, &e, &c, "ISTIO_MUTUAL with Pods loads");
+	is_str(s(t, PAY("v1") "/#0"), "spiffe://cluster.local/ns/shop/sa/pay", "v1: its Pods' service account");
+	is_int(count(t, PAY("v1")), 1, "... once for two Pods");
+	is_str(s(t, PAY("v2") "/#0"), "spiffe://cluster.local/ns/shop/sa/pay-canary", "v2: the canary's");
+	is_int(count(t, PAY("")), 2, "the whole service: both accounts");
+	done(c, &e);
+
+	snprintf(buf, sizeof(buf), "%s%s", pods, named);
+	t = tree_of(CONF_TLS, buf, &e, &c, "ISTIO_MUTUAL with subjectAltNames loads");
+	is_str(s(t, PAY("") "/#0"), "spiffe://x/y", "subjectAltNames given: those");
+	is_int(count(t, PAY("")), 1, "... only");
+	done(c, &e);
+#undef PAY
+}
+
 static void test_service_entry(void)
 {
 	static const char bundle[] =
@@ -930,6 +1002,7 @@ int main(void)
 	test_dr();
 	test_service_entry();
 	test_peer_authentication();
+	test_istio_mutual_identity();	/* after the certificate is written */
 	test_authorization();
 	test_bundle();
 	test_errors();
