@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define WORKLOAD \
 	"  namespace: shop\n" \
-	"  workload: { labels: { app: cart, version: v1 }, service_account: cart, ports: [8080] }\n"
+	"  workload: { labels: { app: cart, version: v1 }, ports: [8080] }\n"
 
 static const char *const sidecars[] = {
 	WORKLOAD,

@@ -249,7 +249,7 @@ admin: { address: 127.0.0.1:$was_admin }
 mesh:
   resources: [istio/]
   namespace: blog-system
-  workload: { labels: { app: was, version: stable }, service_account: default }
+  workload: { labels: { app: was, version: stable } }
   tls: { cert: $c/was.pem, key: $c/was-key.pem, ca: $c/root.pem }
   intercept: false
   inbound: { "$p{app1}": 127.0.0.1:$was_in1, "$p{app2}": 127.0.0.1:$was_in2 }

@@ -127,7 +127,7 @@ admin: { address: 127.0.0.1:15000 }
 mesh:
   resources: [istio/]
   namespace: ns-0
-  workload: { labels: { app: svc-0, version: v1 }, service_account: svc-0 }
+  workload: { labels: { app: svc-0, version: v1 } }
 EOF
 
 my $bin = Wingman::wingman_bin();

@@ -4,7 +4,7 @@
  *   mesh:
  *     resources: [istio/]        # files or folders, relative to this file
  *     namespace: blog-system
- *     workload: { labels: { app: was, version: stable }, service_account: default }
+ *     workload: { labels: { app: was, version: stable } }
  *     trust_domain: cluster.local
  *     tls: { cert: certs/was.pem, key: certs/was-key.pem, ca: certs/root.pem }
  *
@@ -332,7 +332,7 @@ static int parse_section(struct mesh *m, const struct ynode *n)
 		"resources", "namespace", "workload", "trust_domain", "cluster_domain", "root_namespace", "tls",
 		"intercept", "outbound", "inbound", "app_address", "extensionProviders", NULL
 	};
-	static const char *const wkeys[] = { "labels", "service_account", "ports", NULL };
+	static const char *const wkeys[] = { "labels", "ports", NULL };
 	struct cfg_parse *pc = m->pc;
 	const struct ynode *v, *w;
 	int rc = 0;
@@ -358,7 +358,7 @@ static int parse_section(struct mesh *m, const struct ynode *n)
 	if ((v = yaml_get(n, "intercept")) && cfg_get_bool(pc, v, &m->intercept))
 		rc = -EINVAL;
 	if ((w = yaml_get(n, "workload"))) {
-		if (cfg_open_map(pc, w, "a map {labels, service_account, ports}", wkeys, &rc))
+		if (cfg_open_map(pc, w, "a map {labels, ports}", wkeys, &rc))
 			return -EINVAL;
 		if ((v = yaml_get(w, "labels")) && !cfg_expect_map(pc, v, "a map of labels"))
 			m->wl_labels = v;
