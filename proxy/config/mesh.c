@@ -184,6 +184,20 @@ void mesh_names_free(struct mesh_names *x)
 	memset(x, 0, sizeof(*x));
 }
 
+void mesh_copy_key(struct mesh *m, struct ynode *to, const char *as, const struct ynode *from, const char *key)
+{
+	const struct ynode *v = yaml_get(from, key);
+
+	if (v)
+		mesh_put(m, to, as, (struct ynode *)v);
+}
+
+void mesh_copy_keys(struct mesh *m, struct ynode *to, const struct ynode *from, const char *const *pairs)
+{
+	for (; pairs[0]; pairs += 2)
+		mesh_copy_key(m, to, pairs[0], from, pairs[1]);
+}
+
 static void vreport(struct mesh *m, bool error, const struct mesh_res *r, const struct ynode *n, const char *fmt,
 		    va_list ap)
 {

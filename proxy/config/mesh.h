@@ -110,13 +110,15 @@ void mesh_put_fmt(struct mesh *m, struct ynode *map, const char *key, const stru
 /* "FILE:LINE Kind/ns/name": what a derived object says it came from. */
 const char *mesh_source(struct mesh *m, const struct mesh_res *r);
 
-/* mesh-out.c: Services, ServiceEntries, VirtualServices, DestinationRules →
- * the outbound listeners and the clusters they route to. */
+/* mesh-out.c (mesh-cluster.c): Services, ServiceEntries, VirtualServices,
+ * DestinationRules → the outbound listeners and the clusters they route to. */
 void mesh_outbound(struct mesh *m);
 /* The tls: block of a cluster for ISTIO_MUTUAL, or NULL when the mesh has no identity. */
 struct ynode *mesh_client_tls(struct mesh *m, const struct ynode *at);
 /* Copies from[key] into to[as] when present. */
 void mesh_copy_key(struct mesh *m, struct ynode *to, const char *as, const struct ynode *from, const char *key);
+/* mesh_copy_key for each {as, key} pair of a NULL-terminated list. */
+void mesh_copy_keys(struct mesh *m, struct ynode *to, const struct ynode *from, const char *const *pairs);
 /* Istio's default retry policy, for a route that gives none. */
 struct ynode *mesh_default_retries(struct mesh *m, const struct ynode *at);
 /* The cluster "outbound|PORT||FQDN" (derived once), as a route of r at node at
