@@ -6,24 +6,10 @@ use warnings;
 use Test::More;
 use Wingman;
 
-my ($pa, $pb, $pc) = (free_port(), free_port(), free_port());
-my $ng = start_nginx(<<"EOF", port => $pa);
-server { listen 127.0.0.1:$pa; location / { return 200 "A \$request_uri"; } }
-server { listen 127.0.0.1:$pb; location / { return 200 "B \$request_uri"; } }
-server { listen 127.0.0.1:$pc; location / { return 200 "C \$request_uri"; } }
-EOF
+my ($ng, $pa, $pb, $pc) = start_nginx_servers(map { "$_ \$request_uri" } qw(A B C));
 ok(wait_for(sub { port_open($pb) && port_open($pc) }), 'nginx serves three backends');
 
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-003.log }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => 'access-003.log');
     virtual_hosts:
       - name: api
         domains: ["api.example.com"]
@@ -97,6 +83,7 @@ clusters:
   - name: c
     endpoints: [127.0.0.1:$pc]
 EOF
+my $port = $wm->port;
 
 sub via {
 	my ($path, %o) = @_;

@@ -7,24 +7,10 @@ use warnings;
 use Test::More;
 use Wingman;
 
-my ($pa, $pb, $pc) = (free_port(), free_port(), free_port());
-my $ng = start_nginx(<<"EOF", port => $pa);
-server { listen 127.0.0.1:$pa; location / { return 200 "stable \$request_uri"; } }
-server { listen 127.0.0.1:$pb; location / { return 200 "canary \$request_uri"; } }
-server { listen 127.0.0.1:$pc; location / { return 200 "other \$request_uri"; } }
-EOF
+my ($ng, $pa, $pb, $pc) = start_nginx_servers(map { "$_ \$request_uri" } qw(stable canary other));
 ok(wait_for(sub { port_open($pb) && port_open($pc) }), 'nginx serves three backends');
 
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-101.log, format: "%RESPONSE_CODE% %ROUTE_NAME% %UPSTREAM_CLUSTER% %REQ(:PATH)%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => 'access-101.log', log_format => '%RESPONSE_CODE% %ROUTE_NAME% %UPSTREAM_CLUSTER% %REQ(:PATH)%\n');
     routes:
       - name: canary
         match: { prefix: /, headers: { x-canary-test: { exact: "true" } } }
@@ -66,6 +52,7 @@ clusters:
   - { name: canary, endpoints: [127.0.0.1:$pb] }
   - { name: other, endpoints: [127.0.0.1:$pc] }
 EOF
+my $port = $wm->port;
 
 sub via {
 	my ($path, %o) = @_;

@@ -21,7 +21,8 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-	free_port start_wingman start_nginx start_backend start_recorder start_h2_backend start_tcp_echo
+	free_port start_wingman web_conf start_web start_nginx start_nginx_servers
+	start_backend start_recorder start_h2_backend start_tcp_echo
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open prom_series tmpdir slurp spew wingman_bin md5_hex md5_file
@@ -284,6 +285,39 @@ sub start_wingman {
 	return $self;
 }
 
+# The set-up most tests share, as YAML: "workers: N" (workers, default 1), the
+# admin on 127.0.0.1:ADMIN, the access log (off; or access_log => FILE, a path
+# or a name in tmpdir(), with log_format => FORMAT inside YAML double quotes),
+# top => more top-level lines, then a listener (listener => NAME, default
+# "web") on 127.0.0.1:PORT. $rest follows its address line: the listener's own
+# keys, indented four spaces ("    routes:" ...), then the sections after it
+# ("clusters:" ...). port => and admin => are required: a test that reloads
+# keeps them.
+sub web_conf {
+	my ($rest, %o) = @_;
+	$o{access_log} = tmpdir() . "/$o{access_log}" if defined $o{access_log} && $o{access_log} !~ m{/};
+	my $log = defined $o{access_log} ? "{ path: $o{access_log}"
+		. (defined $o{log_format} ? qq{, format: "$o{log_format}"} : '') . ' }' : '{ path: off }';
+	return 'workers: ' . ($o{workers} // 1) . "\n"
+		. "admin: { address: 127.0.0.1:$o{admin} }\n"
+		. "access_log: $log\n"
+		. ($o{top} // '')
+		. "listeners:\n  - name: " . ($o{listener} // 'web') . "\n    address: 127.0.0.1:$o{port}\n"
+		. $rest;
+}
+
+# start_wingman(web_conf($rest, ...)) with the listener and the admin on free
+# ports unless port/admin name them ($wm->port, $wm->admin_port); options that
+# web_conf does not take go to start_wingman.
+sub start_web {
+	my ($rest, %o) = @_;
+	my %c = map { $_ => delete $o{$_} } grep { exists $o{$_} }
+		qw(workers admin access_log log_format top listener port);
+	$c{port} //= free_port();
+	$c{admin} //= free_port();
+	return start_wingman(web_conf($rest, %c), %o);
+}
+
 sub _yaml_addresses {
 	my ($yaml) = @_;
 	my @p;
@@ -358,6 +392,17 @@ EOF
 		die "nginx did not start:\n" . slurp("$pre/stderr") . slurp("$pre/error.log");
 	}
 	return $self;
+}
+
+# One nginx with a server per body on its own free port, each answering
+# 200 BODY (nginx variables work: "A \$request_uri") to every request.
+# Returns the nginx and the ports in order; it has waited for the first only.
+sub start_nginx_servers {
+	my (@bodies) = @_;
+	my @ports = map { free_port() } @bodies;
+	my $http = join '', map { "server { listen 127.0.0.1:$ports[$_]; location / { return 200 \"$bodies[$_]\"; } }\n" }
+		0 .. $#bodies;
+	return (start_nginx($http, port => $ports[0]), @ports);
 }
 
 # ---------------------------------------------------------------- backends

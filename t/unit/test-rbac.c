@@ -177,6 +177,12 @@ static void test_kinds(void)
 	c = load("rbac:\n  - name: p\n    rules: [{ from: [{ source: { notIpBlocks: [10.1.0.0/16] } }] }]\n");
 	is_str(eval(c, (struct req){ .remote_ip = "10.1.2.3" }), "deny:none", "notIpBlocks hit");
 	is_str(eval(c, (struct req){ .remote_ip = "10.2.2.3" }), "allow", "notIpBlocks miss");
+	c = load("rbac:\n  - name: p\n    rules: [{ from: [{ source: { remoteIpBlocks: [10.0.0.0/8] } }] }]\n");
+	is_str(eval(c, (struct req){ .remote_ip = "10.3.0.1" }), "allow", "remoteIpBlocks: the client address");
+	is_str(eval(c, (struct req){ .remote_ip = "11.0.0.1" }), "deny:none", "remoteIpBlocks miss");
+	c = load("rbac:\n  - name: p\n    rules: [{ from: [{ source: { notRemoteIpBlocks: [10.0.0.0/8] } }] }]\n");
+	is_str(eval(c, (struct req){ .remote_ip = "10.3.0.1" }), "deny:none", "notRemoteIpBlocks hit");
+	is_str(eval(c, (struct req){ .remote_ip = "11.0.0.1" }), "allow", "notRemoteIpBlocks miss");
 
 	c = load("rbac:\n  - name: p\n    rules: [{ to: [{ operation: { hosts: [\"*.example.com\"] } }] }]\n");
 	is_str(eval(c, (struct req){ .host = "Api.Example.com:443" }), "allow", "hosts suffix, any case, port ignored");
