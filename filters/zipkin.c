@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "core/arena.h"
+#include "core/ev.h"
 #include "observe/accesslog.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
@@ -304,10 +305,8 @@ static void reporter_free(struct zk_reporter *r)
 		cfg_snapshot_release(r->report_cfg);
 	if (r->cfg)
 		cfg_snapshot_release(r->cfg);
-	if (r->flush_timer)
-		event_free(r->flush_timer);
-	if (r->body)
-		evbuffer_free(r->body);
+	ev_free(r->flush_timer);
+	evbuf_free(r->body);
 	free(r->queue);
 	free(r);
 }

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "core/ev.h"
 #include "core/sock.h"
 #include "core/stats.h"
 
@@ -254,6 +255,20 @@ static void do_handshake(struct sock *s)
 	}
 }
 
+/* TLS crosses directions: an SSL_read may need the socket writable, an
+ * SSL_write readable (renegotiation, key update). When the event that op was
+ * waiting for (wants) comes, op runs again as if its own readiness (able) had
+ * come. True when s closed on the way. */
+static bool crossed_retry(struct sock *s, unsigned wants, unsigned able, void (*op)(struct sock *s))
+{
+	if (s->flags & wants) {
+		s->flags &= ~wants;
+		s->flags |= able;
+		op(s);
+	}
+	return s->flags & SOCK_FL_CLOSED;
+}
+
 static void io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sock *s = arg;
@@ -297,24 +312,12 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_WRITE) {
 		do_write(s);
-		if (s->flags & SOCK_FL_CLOSED)
+		if ((s->flags & SOCK_FL_CLOSED) || crossed_retry(s, SOCK_FL_RD_WANTS_W, SOCK_FL_READABLE, do_read))
 			return;
-		if (s->flags & SOCK_FL_RD_WANTS_W) {
-			s->flags &= ~SOCK_FL_RD_WANTS_W;
-			s->flags |= SOCK_FL_READABLE;
-			do_read(s);
-			if (s->flags & SOCK_FL_CLOSED)
-				return;
-		}
 	}
 	if (what & EV_READ) {
-		if (s->flags & SOCK_FL_WR_WANTS_R) {
-			s->flags &= ~SOCK_FL_WR_WANTS_R;
-			s->flags |= SOCK_FL_WRITABLE;
-			do_write(s);
-			if (s->flags & SOCK_FL_CLOSED)
-				return;
-		}
+		if (crossed_retry(s, SOCK_FL_WR_WANTS_R, SOCK_FL_WRITABLE, do_write))
+			return;
 		do_read(s);
 	}
 }
@@ -339,6 +342,15 @@ static void queue(struct sock *s)
 	}
 }
 
+/* Frees what setup() allocated, whichever of it it got (ev.h frees take NULL). */
+static void release(struct sock *s)
+{
+	ev_free(s->ev);
+	ev_free(s->flush_ev);
+	evbuf_free(s->in);
+	evbuf_free(s->out);
+}
+
 static int setup(struct sock *s, struct event_base *base, int fd, const struct sock_cbs *cbs, void *ctx)
 {
 	int one = 1;
@@ -351,14 +363,7 @@ static int setup(struct sock *s, struct event_base *base, int fd, const struct s
 	if (!(s->in = evbuffer_new()) || !(s->out = evbuffer_new()) ||
 	    !(s->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST, io_cb, s)) ||
 	    !(s->flush_ev = event_new(base, -1, 0, deferred_cb, s)) || event_add(s->ev, NULL)) {
-		if (s->in)
-			evbuffer_free(s->in);
-		if (s->out)
-			evbuffer_free(s->out);
-		if (s->ev)
-			event_free(s->ev);
-		if (s->flush_ev)
-			event_free(s->flush_ev);
+		release(s);
 		return -ENOMEM;
 	}
 	return 0;
@@ -437,10 +442,7 @@ void sock_close(struct sock *s)
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
-	event_free(s->ev);
-	event_free(s->flush_ev);
-	evbuffer_free(s->in);
-	evbuffer_free(s->out);
+	release(s);
 	close(s->fd);
 	s->ev = NULL;
 }
