@@ -14,16 +14,8 @@ my $be = start_backend(handler => sub {
 		'x-keep', 'kept');
 });
 
-my $port = free_port();
-my $admin = free_port();
 my $bport = $be->port;
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF");
     routes:
       - name: with-headers
         match: { prefix: /f }
@@ -44,6 +36,7 @@ clusters:
   - name: echo
     endpoints: [127.0.0.1:$bport]
 EOF
+my $port = $wm->port;
 
 sub upstream_headers {
 	my ($r) = @_;

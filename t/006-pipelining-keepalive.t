@@ -9,16 +9,8 @@ my $ng = start_nginx(q{
 	location / { return 200 "u=$request_uri"; }
 });
 my $md5be = start_backend(mode => 'md5');
-my $port = free_port();
-my $admin = free_port();
 my ($np, $mp) = ($ng->port, $md5be->port);
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF");
     routes:
       - { name: md5, match: { prefix: /md5 }, route: { cluster: md5 } }
       - { name: all, match: { prefix: / }, route: { cluster: nginx } }
@@ -26,6 +18,7 @@ clusters:
   - { name: nginx, endpoints: [127.0.0.1:$np] }
   - { name: md5, endpoints: [127.0.0.1:$mp] }
 EOF
+my $port = $wm->port;
 
 # Ten pipelined GETs in one write.
 my $s = connect_port($port);

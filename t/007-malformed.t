@@ -13,16 +13,8 @@ my $ng = start_nginx(q{
 	large_client_header_buffers 8 64k;
 	location / { return 200 "ok\n"; }
 });
-my $port = free_port();
-my $admin = free_port();
 my $np = $ng->port;
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2);
     routes:
       - { name: md5, match: { prefix: /md5 }, route: { cluster: md5 } }
       - { name: all, match: { prefix: / }, route: { cluster: nginx } }
@@ -30,6 +22,7 @@ clusters:
   - { name: nginx, endpoints: [127.0.0.1:$np] }
   - { name: md5, endpoints: [127.0.0.1:$mp] }
 EOF
+my $port = $wm->port;
 
 sub still_serving {
 	my ($what) = @_;

@@ -12,15 +12,7 @@ use Wingman;
 my $be = start_backend(mode => 'echo');
 my $slow = start_backend(mode => 'slow', delay => 1);
 my ($bport, $sport) = ($be->port, $slow->port);
-my $port = free_port();
-my $admin = free_port();
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF");
     idle_timeout: 400ms
     routes:
       - { match: { prefix: /slow }, route: { cluster: slow } }
@@ -29,6 +21,8 @@ clusters:
   - { name: be, endpoints: [127.0.0.1:$bport] }
   - { name: slow, endpoints: [127.0.0.1:$sport] }
 EOF
+my $port = $wm->port;
+my $admin = $wm->admin_port;
 
 # Seconds until the server closes $s (reads and drops what comes), or undef.
 sub closed_after {
@@ -108,18 +102,13 @@ ok($took >= 0.3 && $took < scale(3), sprintf('and is closed after the idle timeo
 ok($wm->stat('http.web.downstream_cx_idle_timeout') >= 3, 'downstream_cx_idle_timeout counted');
 
 # 0 disables it.
-my $port2 = free_port();
-my $admin2 = free_port();
-my $wm2 = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin2 }
-access_log: { path: off }
-listeners:
-  - { name: web, address: 127.0.0.1:$port2, idle_timeout: 0s, routes: [ { match: { prefix: / }, route: { cluster: be } } ] }
+my $wm2 = start_web(<<"EOF");
+    idle_timeout: 0s
+    routes: [ { match: { prefix: / }, route: { cluster: be } } ]
 clusters:
   - { name: be, endpoints: [127.0.0.1:$bport] }
 EOF
-$s = connect_port($port2);
+$s = connect_port($wm2->port);
 ok(!defined closed_after($s, 1.0), 'idle_timeout 0: a silent connection stays open');
 like(admin_get($admin, '/config_dump'), qr/"idle_timeout":\s*"0.400s"/, '/config_dump shows idle_timeout');
 done_testing;

@@ -13,15 +13,7 @@ my ($pa, $pb, $pc) = map { $_->port } @b;
 my $slow = start_backend(id => 'slow', mode => 'delay:0.3:echo');
 my $fast = start_backend(id => 'fast');
 my ($ps, $pf) = ($slow->port, $fast->port);
-my $port = free_port();
-my $admin = free_port();
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF");
     routes:
       - { match: { prefix: /rr/ }, route: { cluster: rr } }
       - { match: { prefix: /weighted }, route: { cluster: weighted } }
@@ -56,6 +48,7 @@ clusters:
     endpoints: [{ address: "127.0.0.1:$ps", weight: 3 }, 127.0.0.1:$pf, 127.0.0.1:$pa, 127.0.0.1:$pb]
   - { name: rrslow, lb: ROUND_ROBIN, endpoints: [127.0.0.1:$ps, 127.0.0.1:$pf, 127.0.0.1:$pa, 127.0.0.1:$pb] }
 EOF
+my $port = $wm->port;
 
 # Sends $n requests on one keep-alive connection; returns the backend ids in order.
 sub ids {

@@ -10,15 +10,7 @@ use Wingman;
 
 my $be = start_backend(id => 'named', log => 1);
 my $bport = $be->port;
-my $port = free_port();
-my $admin = free_port();
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2);
     routes:
       - { match: { prefix: /bad }, route: { cluster: unresolvable } }
       - { match: { prefix: / }, route: { cluster: named } }
@@ -26,6 +18,7 @@ clusters:
   - { name: named, endpoints: ["localhost:$bport"], connect_timeout: 1s }
   - { name: unresolvable, endpoints: ["no-such-host.invalid:80"], connect_timeout: 1s }
 EOF
+my $port = $wm->port;
 
 my $r;
 ok(wait_for(sub { ($r = http_get($port, '/x'))->{status} == 200 }, scale(5)), 'a request reaches localhost:PORT');
