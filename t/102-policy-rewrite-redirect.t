@@ -9,16 +9,7 @@ use Wingman;
 
 my $be = start_backend(id => 'was');
 my $bp = $be->port;
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-102.log }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => 'access-102.log');
     routes:
       - name: old
         match: { prefix: /old }
@@ -68,6 +59,7 @@ listeners:
 clusters:
   - { name: was, endpoints: [127.0.0.1:$bp] }
 EOF
+my $port = $wm->port;
 
 # The backend echoes "METHOD PATH VERSION" then the request headers.
 sub seen {

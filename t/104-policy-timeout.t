@@ -11,16 +11,7 @@ my $slow = start_backend(id => 'slow', mode => 'delay:1.2:echo');
 my $hang = start_backend(id => 'hang', mode => 'hang');
 my $quick = start_backend(id => 'quick', mode => 'md5');
 my ($ps, $ph, $pq) = ($slow->port, $hang->port, $quick->port);
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-104.log, format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %RESPONSE_CODE_DETAILS%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => 'access-104.log', log_format => '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %RESPONSE_CODE_DETAILS%\n');
     routes:
       - { name: short, match: { prefix: /short }, route: { cluster: slow }, timeout: 500ms }
       - { name: zero, match: { prefix: /zero }, route: { cluster: slow }, timeout: 0s }
@@ -36,6 +27,7 @@ clusters:
   - { name: hang, endpoints: [127.0.0.1:$ph] }
   - { name: quick, endpoints: [127.0.0.1:$pq] }
 EOF
+my $port = $wm->port;
 
 my $t = time;
 my $r = http_get($port, '/short/1');

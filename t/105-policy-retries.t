@@ -61,21 +61,13 @@ $routes .= "      - { name: prefer, match: { prefix: /prefer/ }, route: { cluste
 $clusters .= "  - name: prefer\n    endpoints: [{ address: \"127.0.0.1:" . $be{p1}->port
 	. "\", weight: 3 }, { address: \"127.0.0.1:" . $be{p2}->port . "\", weight: 1 }]\n";
 
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-105.log, format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => 'access-105.log', log_format => '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)%\n');
     routes:
 $routes
 clusters:
 $clusters
 EOF
+my $port = $wm->port;
 
 sub stat_is {
 	my ($name, $want, $what) = @_;

@@ -16,16 +16,7 @@ my $plain = start_backend(id => 'plain');
 my $plain2 = start_backend(id => 'plain2');
 my $r503 = start_backend(id => 'r503', mode => 'delay:0.3:503');
 my ($ps, $pf, $pp, $pp2, $pr) = map { $_->port } ($slow, $fortio, $plain, $plain2, $r503);
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-106.log, format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => 'access-106.log', log_format => '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)%\n');
     routes:
       - name: one
         match: { prefix: /one/ }
@@ -50,6 +41,7 @@ clusters:
     endpoints: [127.0.0.1:$pr]
     connection_pool: { max_retries: 1 }
 EOF
+my $port = $wm->port;
 
 # max_connections 1, max_pending_requests 1: one request in flight, one
 # waiting, the other two overflow at once.
@@ -86,15 +78,7 @@ is($wm->stat('cluster.one.outlier_detection.ejections_enforced_total'), 0, 'over
 # The seed's fortio-like run: max_connections 1, max_pending_requests 1 and
 # four concurrent clients; rounds of four parallel requests over two workers
 # (like Envoy, a worker without a connection may open one past the limit).
-my $port2 = free_port();
-my $admin2 = free_port();
-my $wm2 = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin2 }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port2
+my $wm2 = start_web(<<"EOF", workers => 2);
     routes:
       - { name: f, match: { prefix: / }, route: { cluster: fortio } }
 clusters:
@@ -102,6 +86,7 @@ clusters:
     endpoints: [127.0.0.1:$pf]
     connection_pool: { max_connections: 1, max_pending_requests: 1, max_requests_per_connection: 1 }
 EOF
+my $port2 = $wm2->port;
 my (%codes, $bad);
 for my $round (1 .. 6) {
 	for my $x (http_parallel($port2, [map { { path => "/f/$round/$_" } } 1 .. 4], timeout => scale(5))) {
@@ -120,15 +105,7 @@ ok(wait_for(sub { $wm2->stat('cluster.fortio.upstream_rq_pending_overflow') == (
 $wm2->kill_now;
 
 # max_requests: at most two requests in flight, the pending queue holds one.
-my $port3 = free_port();
-my $admin3 = free_port();
-my $wm3 = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin3 }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port3
+my $wm3 = start_web(<<"EOF", workers => 2);
     routes:
       - { name: f, match: { prefix: / }, route: { cluster: maxrq } }
 clusters:
@@ -136,6 +113,7 @@ clusters:
     endpoints: [127.0.0.1:$pf]
     connection_pool: { max_requests: 2, max_pending_requests: 1 }
 EOF
+my $port3 = $wm3->port;
 %codes = ();
 $bad = 0;
 for my $round (1 .. 4) {

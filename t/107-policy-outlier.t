@@ -30,16 +30,7 @@ $b{dbad} = start_backend(id => 'dbad', mode => '503');
 $b{kgood} = start_backend(id => 'kgood');
 $b{kbad} = start_backend(id => 'kbad', mode => '503');
 my %p = map { $_ => $b{$_}->port } keys %b;
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-107.log, format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %UPSTREAM_HOST%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => 'access-107.log', log_format => '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %UPSTREAM_HOST%\n');
     routes:
       - { match: { prefix: /od/ }, route: { cluster: od } }
       - { match: { prefix: /flaky/ }, route: { cluster: flaky } }
@@ -95,6 +86,7 @@ clusters:
     endpoints: [127.0.0.1:$p{kgood}, 127.0.0.1:$p{kbad}]
     outlier_detection: { consecutive_5xx: 2, interval: 200ms, base_ejection_time: 1s, max_ejection_percent: 50 }
 EOF
+my $port = $wm->port;
 
 sub flags_of {
 	my ($host) = @_;
