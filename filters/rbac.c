@@ -31,6 +31,7 @@
 #include "rbac.h"
 #include "core/stats.h"
 #include "http/stream.h"
+#include "core/util.h"
 #include "config/ytree.h"
 
 enum rbac_action { RBAC_ALLOW, RBAC_DENY, RBAC_AUDIT };
@@ -645,7 +646,9 @@ static int parse_rule(struct cfg_parse *pc, const struct ynode *n, void *out)
 static int parse_policy(struct cfg_parse *pc, const struct ynode *n, struct rbac_policy *p)
 {
 	static const char *const keys[] = { "name", "action", "rules", NULL };
+	static const char *const actions[] = { [RBAC_ALLOW] = "ALLOW", [RBAC_DENY] = "DENY", [RBAC_AUDIT] = "AUDIT" };
 	const struct ynode *v;
+	unsigned action = RBAC_ALLOW;
 	int rc = 0, err;
 
 	if (cfg_expect_map(pc, n, "a policy {name, action, rules}") || cfg_check_keys(pc, n, keys))
@@ -656,19 +659,10 @@ static int parse_policy(struct cfg_parse *pc, const struct ynode *n, struct rbac
 	} else if (cfg_get_str(pc, v, &p->name)) {
 		rc = -EINVAL;
 	}
-	p->action = RBAC_ALLOW;
-	if ((v = yaml_get(n, "action"))) {
-		if (v->type == YN_SCALAR && !strcmp(v->str, "ALLOW")) {
-			p->action = RBAC_ALLOW;
-		} else if (v->type == YN_SCALAR && !strcmp(v->str, "DENY")) {
-			p->action = RBAC_DENY;
-		} else if (v->type == YN_SCALAR && !strcmp(v->str, "AUDIT")) {
-			p->action = RBAC_AUDIT;
-		} else {
-			cfg_error(pc, v, "expected one of ALLOW, DENY, AUDIT");
-			rc = -EINVAL;
-		}
-	}
+	if ((v = yaml_get(n, "action")) &&
+	    cfg_get_keyword(pc, v, actions, ARRAY_SIZE(actions), "expected one of ALLOW, DENY, AUDIT", &action))
+		rc = -EINVAL;
+	p->action = (enum rbac_action)action;
 	if ((v = yaml_get(n, "rules")) &&
 	    (err = parse_list(pc, v, "a list of rules", sizeof(*p->rules), parse_rule, (void **)&p->rules, &p->nrules)))
 		return err;

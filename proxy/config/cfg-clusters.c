@@ -67,14 +67,13 @@ static int parse_source(struct cfg_parse *pc, const struct ynode *n, struct cfg_
 
 static int parse_lb_type(struct cfg_parse *pc, const struct ynode *v, struct cfg_cluster *c)
 {
-	for (unsigned i = 0; i < ARRAY_SIZE(cfg_lb_names); i++) {
-		if (v->type == YN_SCALAR && !strcmp(v->str, cfg_lb_names[i])) {
-			c->lb = (enum lb_type)i;
-			return 0;
-		}
-	}
-	cfg_error(pc, v, "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV");
-	return -EINVAL;
+	unsigned i;
+
+	if (cfg_get_keyword(pc, v, cfg_lb_names, ARRAY_SIZE(cfg_lb_names),
+			    "expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV", &i))
+		return -EINVAL;
+	c->lb = (enum lb_type)i;
+	return 0;
 }
 
 /* LEAST_REQUEST's knobs, Envoy's least_request_lb_config. */

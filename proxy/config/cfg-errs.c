@@ -286,6 +286,19 @@ int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out)
 	return -EINVAL;
 }
 
+int cfg_get_keyword(struct cfg_parse *pc, const struct ynode *n, const char *const *names, unsigned nnames,
+		    const char *expected, unsigned *out)
+{
+	for (unsigned i = 0; n->type == YN_SCALAR && i < nnames; i++) {
+		if (names[i] && !strcmp(n->str, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	cfg_error(pc, n, "%s", expected);
+	return -EINVAL;
+}
+
 int cfg_get_u32(struct cfg_parse *pc, const struct ynode *n, uint32_t min, uint32_t max, uint32_t *out)
 {
 	uint64_t u;

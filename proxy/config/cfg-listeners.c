@@ -72,7 +72,9 @@ static int parse_http2(struct cfg_parse *pc, const struct ynode *n, struct cfg_h
 /* original_dst, bind_to_port, outbound_policy (odst.c). */
 static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l)
 {
+	static const char *const policies[] = { "ALLOW_ANY", "REGISTRY_ONLY" };
 	const struct ynode *v, *od = yaml_get(n, "original_dst"), *bp = yaml_get(n, "bind_to_port");
+	unsigned policy;
 	int rc = 0;
 
 	l->bind_to_port = true;
@@ -88,11 +90,11 @@ static int parse_interception(struct cfg_parse *pc, const struct ynode *n, struc
 		if (!l->original_dst || l->direction == DIR_INBOUND) {
 			cfg_error(pc, v, "outbound_policy applies to an outbound original_dst listener only");
 			rc = -EINVAL;
-		} else if (v->type == YN_SCALAR && !strcmp(v->str, "REGISTRY_ONLY")) {
-			l->registry_only = true;
-		} else if (v->type != YN_SCALAR || strcmp(v->str, "ALLOW_ANY")) {
-			cfg_error(pc, v, "expected ALLOW_ANY or REGISTRY_ONLY");
+		} else if (cfg_get_keyword(pc, v, policies, ARRAY_SIZE(policies), "expected ALLOW_ANY or REGISTRY_ONLY",
+					   &policy)) {
 			rc = -EINVAL;
+		} else {
+			l->registry_only = policy == 1;
 		}
 	}
 	return rc;
@@ -144,17 +146,14 @@ static int parse_path_opts(struct cfg_parse *pc, const struct ynode *n, struct p
 	if ((v = yaml_get(n, "merge_slashes")) && cfg_get_bool(pc, v, &o->merge_slashes))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "path_with_escaped_slashes_action"))) {
-		unsigned i = 0;
+		unsigned i;
 
-		while (i < N_SLASH_ACTIONS && (v->type != YN_SCALAR || strcmp(v->str, cfg_slash_actions[i])))
-			i++;
-		if (i == N_SLASH_ACTIONS) {
-			cfg_error(pc, v, "expected KEEP_UNCHANGED, REJECT_REQUEST, UNESCAPE_AND_REDIRECT or "
-				  "UNESCAPE_AND_FORWARD");
+		if (cfg_get_keyword(pc, v, cfg_slash_actions, N_SLASH_ACTIONS,
+				    "expected KEEP_UNCHANGED, REJECT_REQUEST, UNESCAPE_AND_REDIRECT or UNESCAPE_AND_FORWARD",
+				    &i))
 			rc = -EINVAL;
-		} else {
+		else
 			o->escaped_slashes = (uint8_t)i;
-		}
 	}
 	return rc;
 }
@@ -168,7 +167,9 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout",
 		"upgrade_configs", "tcp_proxy", NULL
 	};
+	static const char *const dirs[] = { [DIR_INBOUND] = "inbound", [DIR_OUTBOUND] = "outbound" };
 	const struct ynode *v, *vhs, *routes;
+	unsigned dir = l->direction;
 	int rc = 0;
 
 	if (cfg_open_map(pc, n, "a listener (a map)", keys, &rc))
@@ -178,16 +179,10 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "address", "listener")) || cfg_parse_addr(pc, v, true, &l->address, &l->addr))
 		rc = -EINVAL;
-	if ((v = yaml_get(n, "direction"))) {
-		if (v->type == YN_SCALAR && !strcmp(v->str, "inbound")) {
-			l->direction = DIR_INBOUND;
-		} else if (v->type == YN_SCALAR && !strcmp(v->str, "outbound")) {
-			l->direction = DIR_OUTBOUND;
-		} else {
-			cfg_error(pc, v, "expected inbound or outbound");
-			rc = -EINVAL;
-		}
-	}
+	if ((v = yaml_get(n, "direction")) &&
+	    cfg_get_keyword(pc, v, dirs, ARRAY_SIZE(dirs), "expected inbound or outbound", &dir))
+		rc = -EINVAL;
+	l->direction = (enum listener_dir)dir;
 	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR && !strcmp(v->str, "tcp"))
 		return cfg_parse_tcp_listener(pc, n, l) ? -EINVAL : rc;
 	if ((v = yaml_get(n, "tcp_proxy"))) {

@@ -103,8 +103,8 @@ int cfg_parse_tls(struct cfg_parse *pc, const struct ynode *n, bool server, cons
 	static const char *const ckeys[] = {
 		"mode", "cert", "key", "ca", "min_version", "alpn", "sni", "subject_alt_names", NULL
 	};
-	static const char *const lmodes[] = { "DISABLE", "SIMPLE", "STRICT", "PERMISSIVE", NULL };
-	static const char *const cmodes[] = { "DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL", NULL };
+	static const char *const lmodes[] = { "DISABLE", "SIMPLE", "STRICT", "PERMISSIVE" };
+	static const char *const cmodes[] = { "DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL" };
 	static const char *const istio_alpn[] = { "istio-peer-exchange", "istio", "http/1.1" };
 	static const char *const istio_alpn_h2[] = { "istio-peer-exchange", "istio", "h2" };
 	static const char *const h2_alpn[] = { "h2" };
@@ -127,21 +127,15 @@ int cfg_parse_tls(struct cfg_parse *pc, const struct ynode *n, bool server, cons
 		return -EINVAL;
 	}
 	{
-		const char *const *modes = server ? lmodes : cmodes;
 		static const enum tls_mode lm[] = { TLS_DISABLE, TLS_SIMPLE, TLS_STRICT, TLS_PERMISSIVE };
 		static const enum tls_mode cm[] = { TLS_DISABLE, TLS_SIMPLE, TLS_MUTUAL, TLS_ISTIO_MUTUAL };
-		bool found = false;
+		unsigned i;
 
-		for (unsigned i = 0; modes[i] && v->type == YN_SCALAR; i++)
-			if (!strcmp(v->str, modes[i])) {
-				t->mode = server ? lm[i] : cm[i];
-				found = true;
-			}
-		if (!found) {
-			cfg_error(pc, v, server ? "expected one of DISABLE, SIMPLE, STRICT, PERMISSIVE"
-						: "expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL");
+		if (cfg_get_keyword(pc, v, server ? lmodes : cmodes, ARRAY_SIZE(lm),
+				    server ? "expected one of DISABLE, SIMPLE, STRICT, PERMISSIVE"
+					   : "expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL", &i))
 			return -EINVAL;
-		}
+		t->mode = server ? lm[i] : cm[i];
 	}
 	if (get_path(pc, n, "cert", &t->cert) || get_path(pc, n, "key", &t->key) || get_path(pc, n, "ca", &t->ca))
 		rc = -EINVAL;

@@ -142,6 +142,12 @@ int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out);
 /* A string that must not be "": empty is the error then. */
 int cfg_get_nonempty_str(struct cfg_parse *pc, const struct ynode *n, const char **out, const char *empty);
 int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out);
+/* A scalar that is one of the n names, as written: *out its index, 0 (a NULL
+ * name, an enum value with no spelling, never matches). Otherwise expected is
+ * the error (it lists them as the user should read them) and *out is left
+ * alone. */
+int cfg_get_keyword(struct cfg_parse *pc, const struct ynode *n, const char *const *names, unsigned nnames,
+		    const char *expected, unsigned *out);
 int cfg_get_uint(struct cfg_parse *pc, const struct ynode *n, uint64_t min, uint64_t max, uint64_t *out);
 /* cfg_get_uint into a 32-bit field, written only when the value is good. */
 int cfg_get_u32(struct cfg_parse *pc, const struct ynode *n, uint32_t min, uint32_t max, uint32_t *out);
