@@ -3,8 +3,8 @@
 # lets only web's service account reach /api/* and /actuator/*. Covers pooled
 # TLS reuse, the identity the backend sees, intruders, plaintext, path
 # normalisation bypass attempts, a wrong upstream SAN and an untrusted
-# upstream CA (503 UF with the transport failure reason), and the rbac and
-# cluster ssl stats.
+# upstream CA (503 UF with the transport failure reason), the rbac and
+# cluster ssl stats, and TLS session resumption when the client reconnects.
 use strict;
 use warnings;
 use Test::More;
@@ -50,10 +50,16 @@ listeners:
     routes:
       - { match: { prefix: /wrong-san }, route: { cluster: was-wrong-san } }
       - { match: { prefix: /rogue-ca }, route: { cluster: was-rogue-ca } }
+      - { match: { prefix: /api/fresh }, route: { cluster: was-fresh } }
       - { match: { prefix: / }, route: { cluster: was } }
 clusters:
   - name: was
     endpoints: [127.0.0.1:$was_in]
+    tls: { mode: ISTIO_MUTUAL, cert: $c/web.pem, key: $c/web-key.pem, ca: $c/root.pem, sni: was-service,
+           subject_alt_names: ["spiffe://cluster.local/ns/blog-system/sa/default"] }
+  - name: was-fresh
+    endpoints: [127.0.0.1:$was_in]
+    connection_pool: { max_requests_per_connection: 1 }
     tls: { mode: ISTIO_MUTUAL, cert: $c/web.pem, key: $c/web-key.pem, ca: $c/root.pem, sni: was-service,
            subject_alt_names: ["spiffe://cluster.local/ns/blog-system/sa/default"] }
   - name: was-wrong-san
@@ -120,6 +126,20 @@ is(http_get($was_in, '/api/posts')->{status}, 403, 'plaintext (no identity) to w
 wait_for(sub { $was->stat('http.inbound.rbac.denied') >= 8 }, scale(5));
 is($was->stat('http.inbound.rbac.allowed'), 7, 'http.inbound.rbac.allowed');
 is($was->stat('http.inbound.rbac.denied'), 8, 'http.inbound.rbac.denied');
+
+# ---- reconnecting resumes the TLS session (one request per connection)
+for my $i (1 .. 3) {
+	$r = http_get($web_out, "/api/fresh/$i", host => 'was');
+	is($r->{status}, 200, "web → was /api/fresh/$i on a new connection: 200");
+	like($r->{body}, qr{^x-forwarded-client-cert: By=spiffe://cluster\.local/ns/blog-system/sa/default;.*URI=spiffe://cluster\.local/ns/blog-system/sa/default}m,
+		"... was still sees web's identity");
+}
+like(line_in($was_log, qr{^/api/fresh/3 }), qr{ 200 - via_upstream peer=spiffe://cluster\.local/ns/blog-system/sa/default },
+	'resumed: was logs the peer URI SAN from the session');
+is($web->stat('cluster.was-fresh.upstream_cx_total'), 3, 'three connections');
+is($web->stat('cluster.was-fresh.ssl.handshake'), 3, 'three handshakes');
+is($web->stat('cluster.was-fresh.ssl.session_reused'), 2, 'the second and third resume the first one\'s session');
+is($was->stat("listener.127.0.0.1_$was_in.ssl.session_reused"), 2, 'was: two resumed handshakes');
 
 # ---- upstream verification failures: 503 UF with the reason
 $r = http_get($web_out, '/wrong-san');

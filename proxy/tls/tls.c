@@ -35,6 +35,10 @@ struct tls_extra {
 	size_t alpn_len;
 	char **sans;			/* client: accepted peer SANs */
 	unsigned nsans;
+	/* client: the newest session a server gave, offered by the next
+	 * connection to resume (Envoy's max_session_keys 1, per context) */
+	pthread_mutex_t session_mu;
+	SSL_SESSION *session;
 	struct {
 		char **names;
 		unsigned nnames;
@@ -76,6 +80,9 @@ static void extra_free(struct tls_extra *e)
 		SSL_CTX_free(e->sni[i].ctx);
 	}
 	free(e->sni);
+	if (e->session)
+		SSL_SESSION_free(e->session);
+	pthread_mutex_destroy(&e->session_mu);
 	free(e);
 }
 
@@ -227,6 +234,24 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 	return 0;
 }
 
+/* A server gave a client connection a session (after the handshake, or a
+ * TLS 1.3 ticket later): it replaces the one kept. 1: the reference is ours. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_extra *e = extra_of(SSL_get_SSL_CTX(ssl));
+	SSL_SESSION *old;
+
+	if (!e)
+		return 0;
+	pthread_mutex_lock(&e->session_mu);
+	old = e->session;
+	e->session = sess;
+	pthread_mutex_unlock(&e->session_mu);
+	if (old)
+		SSL_SESSION_free(old);
+	return 1;
+}
+
 static SSL_CTX *ctx_base(const struct cfg_tls *t, const char *cert, const char *key, char *err, size_t elen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(t->server ? TLS_server_method() : TLS_client_method());
@@ -286,6 +311,11 @@ static SSL_CTX *ctx_base(const struct cfg_tls *t, const char *cert, const char *
 		if (!t->ca)
 			SSL_CTX_set_default_verify_paths(ctx);
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+		/* Sessions are kept by the context's extra (new_session_cb), not
+		 * in OpenSSL's cache: a reconnect resumes instead of a full
+		 * handshake (tls_session_new). */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
 	}
 	return ctx;
 fail:
@@ -311,8 +341,11 @@ static SSL_CTX *ctx_build(const struct cfg_tls *t, char *err, size_t elen)
 	pthread_once(&extra_once, extra_init);
 	if (!(ctx = ctx_base(t, t->cert, t->key, err, elen)))
 		return NULL;
-	if (!(e = calloc(1, sizeof(*e))) || !SSL_CTX_set_ex_data(ctx, extra_idx, e)) {
-		free(e);
+	if (!(e = calloc(1, sizeof(*e))))
+		goto oom;
+	pthread_mutex_init(&e->session_mu, NULL);
+	if (!SSL_CTX_set_ex_data(ctx, extra_idx, e)) {
+		extra_free(e);
 		goto oom;
 	}
 	if (alpn_wire(t->alpn, t->nalpn, t->server, &e->alpn, &e->alpn_len))
@@ -358,12 +391,19 @@ SSL *tls_session_new(const struct cfg_tls *t)
 {
 	SSL_CTX *ctx = atomic_load_explicit(&t->ctx->cur, memory_order_acquire);
 	SSL *ssl = SSL_new(ctx);
+	struct tls_extra *e;
 
-	if (!ssl)
-		return NULL;
-	if (!t->server && t->sni_name && !SSL_set_tlsext_host_name(ssl, t->sni_name)) {
+	if (!ssl || t->server)
+		return ssl;
+	if (t->sni_name && !SSL_set_tlsext_host_name(ssl, t->sni_name)) {
 		SSL_free(ssl);
 		return NULL;
+	}
+	if ((e = extra_of(ctx))) {
+		pthread_mutex_lock(&e->session_mu);
+		if (e->session)
+			SSL_set_session(ssl, e->session);	/* a failed offer is a full handshake */
+		pthread_mutex_unlock(&e->session_mu);
 	}
 	return ssl;
 }
