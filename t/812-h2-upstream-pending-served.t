@@ -29,6 +29,12 @@ clusters:
     connection_pool: { max_connections: 1, max_pending_requests: 100 }
 EOF
 
+# The upstream connection first, so its SETTINGS (2 streams) are known:
+# a request sent before they arrive is refused by the backend and retried,
+# not queued, and the queueing below depends on the machine's speed (CI
+# once saw upstream_rq_pending_total 0).
+is(http_get($port, '/headers')->{status}, 200, 'the upstream connection is up');
+
 # 8 at once over one upstream connection that takes 2 streams at a time:
 # four waves of 300 ms.
 my $t0 = time;
