@@ -127,43 +127,63 @@ static int parse_value_matches(struct cfg_parse *pc, const struct value_match_ki
 	return rc;
 }
 
+/* The one of the n keys that map holds, for a choice such as a route's
+ * action: its index, *v its value. None is an error at map (-1); each further
+ * one an error at its value that sets *rc, the first still being returned so
+ * that its own errors are found too. */
+static int one_of(struct cfg_parse *pc, const struct ynode *map, const char *what, const char *const *keys,
+		  unsigned n, const struct ynode **v, int *rc)
+{
+	char list[128];
+	size_t len = 0;
+	int first = -1;
+
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", keys[i]);
+	for (unsigned i = 0; i < n; i++) {
+		const struct ynode *k = yaml_get(map, keys[i]);
+
+		if (!k)
+			continue;
+		if (first >= 0) {
+			cfg_error(pc, k, "%s takes exactly one of %s", what, list);
+			*rc = -EINVAL;
+			continue;
+		}
+		first = (int)i;
+		*v = k;
+	}
+	if (first < 0)
+		cfg_error(pc, map, "%s needs one of %s", what, list);
+	return first;
+}
+
 static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_route_match *m)
 {
 	static const char *const keys[] = {
 		"prefix", "path", "regex", "connect_matcher", "headers", "methods", "query_params", NULL
 	};
 	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
-	const struct ynode *v, *kind = NULL;
-	int rc = 0;
+	const struct ynode *v;
+	int i, rc = 0;
 
 	if (cfg_open_map(pc, n, "a route match (a map)", keys, &rc))
 		return -EINVAL;
-	for (unsigned i = 0; i < ARRAY_SIZE(kinds); i++) {
-		if (!(v = yaml_get(n, kinds[i])))
-			continue;
-		if (kind) {
-			cfg_error(pc, v, "a route match takes exactly one of prefix, path, regex, connect_matcher");
-			rc = -EINVAL;
-			continue;
-		}
-		kind = v;
+	if ((i = one_of(pc, n, "a route match", kinds, ARRAY_SIZE(kinds), &v, &rc)) >= 0)
 		m->kind = (enum rm_kind)i;
-		if (m->kind == RM_CONNECT) {
-			m->value = "";	/* Envoy's connect_matcher: {} */
-			if (cfg_expect_map(pc, v, "connect_matcher: {}") || cfg_check_keys(pc, v, keys + 7))
-				rc = -EINVAL;
-		} else if (cfg_get_str(pc, v, &m->value)) {
+	if (i < 0) {
+		rc = -EINVAL;
+	} else if (m->kind == RM_CONNECT) {
+		m->value = "";	/* Envoy's connect_matcher: {} */
+		if (cfg_expect_map(pc, v, "connect_matcher: {}") || cfg_check_keys(pc, v, keys + 7))
 			rc = -EINVAL;
-		} else if (m->kind == RM_REGEX) {
-			if (cfg_get_regex(pc, v, &m->re))
-				rc = -EINVAL;
-		} else if (m->value[0] != '/') {
-			cfg_error(pc, v, "%s must start with \"/\"", kinds[i]);
+	} else if (cfg_get_str(pc, v, &m->value)) {
+		rc = -EINVAL;
+	} else if (m->kind == RM_REGEX) {
+		if (cfg_get_regex(pc, v, &m->re))
 			rc = -EINVAL;
-		}
-	}
-	if (!kind) {
-		cfg_error(pc, n, "a route match needs one of prefix, path, regex, connect_matcher");
+	} else if (m->value[0] != '/') {
+		cfg_error(pc, v, "%s must start with \"/\"", kinds[i]);
 		rc = -EINVAL;
 	}
 	if ((v = yaml_get(n, "headers"))) {
@@ -378,11 +398,10 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, void *item)
 	};
 	static const char *const actions[] = { "route", "redirect", "direct_response" };
 	struct cfg_route *r = item;
-	const struct ynode *action = NULL;
 	struct filter_conf *own = NULL;
 	unsigned nown = 0;
 	const struct ynode *v;
-	int rc = 0;
+	int i, rc = 0;
 
 	r->name = "";
 	if (cfg_expect_map(pc, n, "a route (a map)"))
@@ -395,24 +414,14 @@ static int parse_route(struct cfg_parse *pc, const struct ynode *n, void *item)
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "match", "route")) || parse_match(pc, v, &r->match))
 		rc = -EINVAL;
-	for (unsigned i = 0; i < ARRAY_SIZE(actions); i++) {
-		if (!(v = yaml_get(n, actions[i])))
-			continue;
-		if (action) {
-			cfg_error(pc, v, "a route takes exactly one of route, redirect, direct_response");
-			rc = -EINVAL;
-			continue;
-		}
-		action = v;
+	if ((i = one_of(pc, n, "a route", actions, ARRAY_SIZE(actions), &v, &rc)) < 0) {
+		rc = -EINVAL;
+	} else {
 		r->action = (enum route_action)i;
 		if ((i == RA_CLUSTER && parse_action(pc, v, r)) ||
 		    (i == RA_REDIRECT && parse_redirect(pc, v, &r->redirect)) ||
 		    (i == RA_DIRECT && parse_direct(pc, v, r)))
 			rc = -EINVAL;
-	}
-	if (!action) {
-		cfg_error(pc, n, "a route needs one of route, redirect, direct_response");
-		rc = -EINVAL;
 	}
 	if ((v = yaml_get(n, "rewrite")) && parse_rewrite(pc, v, r))
 		rc = -EINVAL;
