@@ -12,17 +12,8 @@ my $ng = start_nginx(q{
 	location = /missing { return 404 "nope\n"; }
 	location / { return 200 "ok\n"; }
 });
-my $port = free_port();
-my $admin = free_port();
 my $np = $ng->port;
-my $wm = start_wingman(<<"EOF");
-node: { id: web-0, cluster: web.blog-system }
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: ingress
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, listener => 'ingress', top => "node: { id: web-0, cluster: web.blog-system }\n");
     routes:
       - { name: all, match: { prefix: / }, route: { cluster: "outbound|80||web.blog.svc.cluster.local" } }
 clusters:
@@ -30,6 +21,7 @@ clusters:
     endpoints: [127.0.0.1:$np]
     connect_timeout: 1s
 EOF
+my ($port, $admin) = ($wm->port, $wm->admin_port);
 my $c = 'outbound|80||web.blog.svc.cluster.local';
 
 my ($code, $body) = admin_get($admin, '/ready');

@@ -15,13 +15,7 @@ my $admin = free_port();
 
 sub conf {
 	my ($i) = @_;
-	return <<"EOF";
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+	return web_conf(<<"EOF", port => $port, admin => $admin, workers => 2);
     routes:
       - name: gen-$i
         match: { prefix: / }

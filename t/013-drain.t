@@ -14,16 +14,7 @@ my ($sp, $sp2) = ($slow->port, $slower->port);
 
 sub start {
 	my ($drain) = @_;
-	my $port = free_port();
-	my $admin = free_port();
-	my $wm = start_wingman(<<"EOF");
-workers: 2
-drain_timeout: $drain
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+	my $wm = start_web(<<"EOF", workers => 2, top => "drain_timeout: $drain\n");
     routes:
       - { name: slower, match: { prefix: /slower }, route: { cluster: slower } }
       - { name: slow, match: { prefix: / }, route: { cluster: slow } }
@@ -31,7 +22,7 @@ clusters:
   - { name: slow, endpoints: [127.0.0.1:$sp] }
   - { name: slower, endpoints: [127.0.0.1:$sp2] }
 EOF
-	return ($wm, $port, $admin);
+	return ($wm, $wm->port, $wm->admin_port);
 }
 
 # Checks the drain state while a slow request is in flight.

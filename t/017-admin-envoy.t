@@ -13,16 +13,9 @@ my $ng = start_nginx(q{
 	location / { return 200 "ok\n"; }
 });
 my $c = test_certs();
-my ($port, $tport, $admin, $dead) = (free_port(), free_port(), free_port(), free_port());
+my ($tport, $dead) = (free_port(), free_port());
 my $np = $ng->port;
-my $wm = start_wingman(<<"EOF");
-node: { id: web-0, cluster: web.blog-system }
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: ingress
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, listener => 'ingress', top => "node: { id: web-0, cluster: web.blog-system }\n");
     routes:
       - { match: { prefix: /uf }, route: { cluster: dead } }
       - { match: { prefix: /nr }, direct_response: { status: 404 } }
@@ -37,6 +30,7 @@ clusters:
     connection_pool: { max_connections: 77 }
   - { name: dead, endpoints: [127.0.0.1:$dead], connect_timeout: 1s }
 EOF
+my ($port, $admin) = ($wm->port, $wm->admin_port);
 my $J = JSON::PP->new;
 sub jget { my ($p) = @_; my ($code, $body) = admin_get($admin, $p); return ($code, eval { $J->decode($body) }, $body) }
 sub post { my ($p) = @_; return admin_get($admin, $p, method => 'POST') }

@@ -18,13 +18,7 @@ my ($port, $admin) = map { free_port() } 1 .. 2;
 
 sub good {
 	my ($i) = @_;
-	return <<"EOF";
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+	return web_conf(<<"EOF", port => $port, admin => $admin, workers => 2);
     routes:
       - match: { prefix: / }
         route: { cluster: web-$i }
