@@ -7,11 +7,7 @@ use warnings;
 use Test::More;
 use Wingman;
 
-my ($pa, $pb) = (free_port(), free_port());
-my $ng = start_nginx(<<"EOF", port => $pa);
-server { listen 127.0.0.1:$pa; location / { return 200 "A"; } }
-server { listen 127.0.0.1:$pb; location / { return 200 "B"; } }
-EOF
+my ($ng, $pa, $pb) = start_nginx_servers('A', 'B');
 ok(wait_for(sub { port_open($pb) }), 'backends up');
 
 my ($p1, $p2, $p3) = (free_port(), free_port(), free_port());

@@ -17,18 +17,7 @@ plan skip_all => 'nghttp/h2load missing (Debian nghttp2-client)' unless have_pro
 
 my $c = test_certs();
 my $dir = tmpdir();
-my $ng = start_nginx(q{
-	location = /small { return 200 "small body\n"; }
-	location /files/ { }
-});
-mkdir $ng->html . '/files';
-my $big = $ng->html . '/files/big.bin';
-{
-	open(my $in, '<:raw', '/dev/urandom') or die "urandom: $!";
-	read($in, my $buf, 3 * 1024 * 1024) == 3 * 1024 * 1024 or die "short read";
-	spew($big, $buf);
-}
-my $big_md5 = md5_file($big);
+my ($ng, $big, $big_md5) = start_nginx_big_file(3 * 1024 * 1024);
 my $md5be = start_backend(mode => 'md5');
 my $hang = start_backend(mode => 'hang');
 my $drip = start_backend(mode => 'slow_body', pieces => 4, delay => 0.5);

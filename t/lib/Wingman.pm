@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-	free_port start_wingman web_conf start_web start_nginx start_nginx_servers
+	free_port start_wingman web_conf start_web start_nginx start_nginx_servers start_nginx_big_file
 	start_backend start_recorder start_h2_backend start_tcp_echo
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
@@ -403,6 +403,22 @@ sub start_nginx_servers {
 	my $http = join '', map { "server { listen 127.0.0.1:$ports[$_]; location / { return 200 \"$bodies[$_]\"; } }\n" }
 		0 .. $#bodies;
 	return (start_nginx($http, port => $ports[0]), @ports);
+}
+
+# nginx answering "small body\n" at /small and serving a file of $bytes random
+# bytes at /files/big.bin. Returns the nginx, the file's path and its MD5.
+sub start_nginx_big_file {
+	my ($bytes) = @_;
+	my $ng = start_nginx(q{
+	location = /small { return 200 "small body\n"; }
+	location /files/ { }
+});
+	mkdir $ng->html . '/files';
+	my $big = $ng->html . '/files/big.bin';
+	open(my $in, '<:raw', '/dev/urandom') or die "urandom: $!";
+	read($in, my $buf, $bytes) == $bytes or die "short read";
+	spew($big, $buf);
+	return ($ng, $big, md5_file($big));
 }
 
 # ---------------------------------------------------------------- backends
