@@ -12,17 +12,8 @@ my $ng = start_nginx(q{
 		return 200 "host=$http_host|xff=$http_x_forwarded_for|xfp=$http_x_forwarded_proto|rid=$http_x_request_id|hop=$http_x_hop|ka=$http_keep_alive";
 	}
 });
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
 my $nport = $ng->port;
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-001.log }
-listeners:
-  - name: ingress
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => 'access-001.log', listener => 'ingress');
     routes:
       - name: all
         match: { prefix: / }
@@ -32,6 +23,7 @@ clusters:
     endpoints: [127.0.0.1:$nport]
     connect_timeout: 1s
 EOF
+my $port = $wm->port;
 
 sub upstream_view {
 	my ($r) = @_;

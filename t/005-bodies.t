@@ -8,19 +8,7 @@ use Time::HiRes ();
 use Wingman;
 
 my $dir = tmpdir();
-my $ng = start_nginx(q{
-	location = /small { return 200 "small body\n"; }
-	location /files/ { }
-});
-mkdir $ng->html . '/files';
-my $big = $ng->html . '/files/big.bin';
-{
-	open(my $in, '<:raw', '/dev/urandom') or die "urandom: $!";
-	my $buf;
-	read($in, $buf, 10 * 1024 * 1024) == 10 * 1024 * 1024 or die "short read";
-	spew($big, $buf);
-}
-my $big_md5 = md5_file($big);
+my ($ng, $big, $big_md5) = start_nginx_big_file(10 * 1024 * 1024);
 
 my $md5be = start_backend(mode => 'md5');
 my $echo = start_backend(handler => sub {
@@ -36,16 +24,8 @@ my $chunky = start_backend(handler => sub {
 
 my $dripper = start_backend(mode => 'slow_body', pieces => 4, delay => 0.5);
 
-my $port = free_port();
-my $admin = free_port();
 my ($np, $mp, $ep, $cp, $dp) = ($ng->port, $md5be->port, $echo->port, $chunky->port, $dripper->port);
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-005.log }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => 'access-005.log');
     routes:
       - { name: md5, match: { prefix: /md5 }, route: { cluster: md5 } }
       - { name: echo, match: { prefix: /echo }, route: { cluster: echo } }
@@ -59,6 +39,7 @@ clusters:
   - { name: chunky, endpoints: [127.0.0.1:$cp] }
   - { name: drip, endpoints: [127.0.0.1:$dp] }
 EOF
+my $port = $wm->port;
 my $base = "http://127.0.0.1:$port";
 
 # 10 MB download from nginx.

@@ -11,19 +11,9 @@ my $dead = free_port();		# nothing listens here
 my $mid = start_backend(mode => 'close_mid');
 my $reset = start_backend(mode => 'reset');
 my $ng = start_nginx(q{ location / { return 200 "ok\n"; } });
-my $port = free_port();
-my $admin = free_port();
 my ($mp, $rp, $np) = ($mid->port, $reset->port, $ng->port);
 my $log = "$dir/access-008.log";
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log:
-  path: $log
-  format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %BYTES_SENT%\\n"
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => $log, log_format => '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %BYTES_SENT%\n');
     routes:
       - { name: dead, match: { prefix: /dead }, route: { cluster: dead } }
       - { name: mid, match: { prefix: /mid }, route: { cluster: mid } }
@@ -35,6 +25,7 @@ clusters:
   - { name: reset, endpoints: [127.0.0.1:$rp] }
   - { name: ok, endpoints: [127.0.0.1:$np] }
 EOF
+my $port = $wm->port;
 
 sub log_line {
 	my ($path) = @_;

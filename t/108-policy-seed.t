@@ -14,17 +14,8 @@ my $twice = start_backend(id => 'twice', script => ['hang', 'hang']);
 my $never = start_backend(id => 'never', mode => 'hang');
 my $flap = start_backend(id => 'flap', script => ['503', 'reset', '503']);
 my ($p1, $p2, $pt, $pn, $pf) = map { $_->port } ($ok1, $hung, $twice, $never, $flap);
-my $port = free_port();
-my $admin = free_port();
-my $dir = tmpdir();
 my $retries = '{ attempts: 3, per_try_timeout: 400ms, retry_on: "5xx,reset,connect-failure,refused-stream", backoff: 25ms }';
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $dir/access-108.log, format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %DURATION%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => 'access-108.log', log_format => '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %DURATION%\n');
     routes:
       - { name: pods, match: { prefix: /pods/ }, route: { cluster: pods }, timeout: 2s, retries: $retries }
       - { name: twice, match: { prefix: /twice/ }, route: { cluster: twice }, timeout: 2s, retries: $retries }
@@ -36,6 +27,7 @@ clusters:
   - { name: never, endpoints: [127.0.0.1:$pn] }
   - { name: flap, endpoints: [127.0.0.1:$pf] }
 EOF
+my $port = $wm->port;
 
 # One healthy pod, one hung pod: every request succeeds; those that met the
 # hung pod first took one per-try timeout longer.

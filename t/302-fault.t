@@ -10,16 +10,8 @@ use Wingman;
 
 my $be = start_backend(mode => 'echo');
 my $bport = $be->port;
-my $port = free_port();
-my $admin = free_port();
 my $log = tmpdir() . '/fault-access.log';
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $log, format: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => $log, log_format => '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n');
     routes:
       - { match: { prefix: /abort }, route: { cluster: aborted }, fault: { abort: { status: 503, percentage: 100 } } }
       - { match: { prefix: /delay }, route: { cluster: be }, fault: { delay: { fixed: 1s, percentage: 100.0 } } }
@@ -35,6 +27,7 @@ clusters:
   - { name: be, endpoints: [127.0.0.1:$bport] }
   - { name: aborted, endpoints: [127.0.0.1:$bport] }
 EOF
+my $port = $wm->port;
 
 sub log_lines { grep { length } split /\n/, slurp($log) }
 sub log_for {

@@ -13,17 +13,9 @@ my $m500 = start_backend(id => 'm500', mode => '500');
 my $mhang = start_backend(id => 'mhang', mode => 'delay:30:200');
 my $dead = free_port();		# nothing listens here
 my $msome = start_backend(id => 'msome', log => 1);
-my $port = free_port();
-my $admin = free_port();
 my $log = tmpdir() . '/mirror-access.log';
 my ($mp, $m5, $mh, $ms) = ($main->port, $m500->port, $mhang->port, $msome->port);
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $log, format: "%REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%\\n" }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", access_log => $log, log_format => '%REQ(:PATH)% %RESPONSE_CODE% %UPSTREAM_CLUSTER%\n');
     routes:
       - { match: { prefix: /m500 }, route: { cluster: main }, mirror: { cluster: m500 } }
       - { match: { prefix: /mhang }, route: { cluster: main }, mirror: { cluster: mhang, host_suffix: true } }
@@ -37,6 +29,7 @@ clusters:
   - { name: mdown, endpoints: [127.0.0.1:$dead] }
   - { name: msome, endpoints: [127.0.0.1:$ms] }
 EOF
+my $port = $wm->port;
 
 # The mirror answers 500: the client gets the main answer; the mirror got the
 # same request, body included.
