@@ -20,16 +20,8 @@ sub line_for {
 }
 
 # ---- default format
-my $port = free_port();
-my $admin = free_port();
 my $log = "$dir/default.log";
-my $wm = start_wingman(<<"EOF");
-workers: 2
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: $log }
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", workers => 2, access_log => $log);
     virtual_hosts:
       - name: blog
         domains: ["*"]
@@ -38,6 +30,7 @@ listeners:
 clusters:
   - { name: web, endpoints: [127.0.0.1:$np] }
 EOF
+my ($port, $admin) = ($wm->port, $wm->admin_port);
 
 my $t0 = time;
 my $r = http_get($port, '/log/path?x=1', host => 'blog.local',
@@ -79,18 +72,10 @@ ok($wm->alive, 'wingman alive after SIGUSR1');
 is(($wm->term // -1) >> 8, 0, 'SIGTERM exit 0');
 
 # ---- custom format
-$port = free_port();
-$admin = free_port();
 my $clog = "$dir/custom.log";
-$wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log:
-  path: $clog
-  format: "code=%RESPONSE_CODE% details=%RESPONSE_CODE_DETAILS% cluster=%UPSTREAM_CLUSTER% route=%ROUTE_NAME% flags=%RESPONSE_FLAGS% x=%REQ(X-CUSTOM)% path=%REQ(:PATH)% proto=%PROTOCOL%\\n"
-listeners:
-  - name: web
-    address: 127.0.0.1:$port
+my $cfmt = 'code=%RESPONSE_CODE% details=%RESPONSE_CODE_DETAILS% cluster=%UPSTREAM_CLUSTER% route=%ROUTE_NAME% '
+	. 'flags=%RESPONSE_FLAGS% x=%REQ(X-CUSTOM)% path=%REQ(:PATH)% proto=%PROTOCOL%\n';
+$wm = start_web(<<"EOF", access_log => $clog, log_format => $cfmt);
     virtual_hosts:
       - name: blog
         domains: ["*"]
@@ -99,6 +84,7 @@ listeners:
 clusters:
   - { name: backend, endpoints: [127.0.0.1:$np] }
 EOF
+$port = $wm->port;
 http_get($port, '/api/one', headers => ['X-Custom', 'custom-v']);
 is(line_for($clog, qr{path=/api/one}),
 	'code=200 details=via_upstream cluster=backend route=api-route flags=- x=custom-v path=/api/one proto=HTTP/1.1',

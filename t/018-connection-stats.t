@@ -19,14 +19,8 @@ my $ng = start_nginx(q{
 my $np = $ng->port;
 my $h2p = start_h2_backend();
 my $c = test_certs();
-my ($port, $tport, $tcp, $admin, $dead) = map { free_port() } 1 .. 5;
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: plain
-    address: 127.0.0.1:$port
+my ($tport, $tcp, $dead) = map { free_port() } 1 .. 3;
+my $wm = start_web(<<"EOF", listener => 'plain');
     routes:
       - { match: { prefix: /only }, route: { cluster: grpcish } }
       - { match: { prefix: /dead }, route: { cluster: dead } }
@@ -42,6 +36,7 @@ clusters:
   - { name: grpcish, protocol: http2, endpoints: [127.0.0.1:$h2p] }
   - { name: dead, endpoints: [127.0.0.1:$dead], connect_timeout: 1s }
 EOF
+my $port = $wm->port;
 sub st { $wm->stats->{ $_[0] } // 0 }
 my %before = map { $_ => st($_) } qw(http.plain.downstream_cx_rx_bytes_total http.plain.downstream_cx_total);
 

@@ -16,14 +16,7 @@ my $ng = start_nginx(q{
 });
 my $np = $ng->port;
 my $hang = start_backend(mode => 'hang');
-my ($port, $admin) = (free_port(), free_port());
-my $wm = start_wingman(<<"EOF");
-workers: 1
-admin: { address: 127.0.0.1:$admin }
-access_log: { path: off }
-listeners:
-  - name: in
-    address: 127.0.0.1:$port
+my $wm = start_web(<<"EOF", listener => 'in');
     routes:
       - { match: { prefix: /slowb }, route: { cluster: slow }, timeout: 500ms }
       - { match: { prefix: /slow }, route: { cluster: slow }, timeout: 2s }
@@ -39,6 +32,7 @@ clusters:
     outlier_detection: { consecutive_5xx: 1, base_ejection_time: 60s, max_ejection_percent: 100,
                          min_health_percent: 0 }
 EOF
+my $port = $wm->port;
 sub st { $wm->stats->{ $_[0] } // 0 }
 
 http_get($port, '/') for 1 .. 3;
