@@ -69,6 +69,18 @@ static struct event *reaper, *sweeper;
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Frees a host out of the registry, or one host_get() half built (calloc'd,
+ * so what it did not get to is NULL). */
+static void host_free(struct host *h)
+{
+	free(h->idle);
+	free(h->pending);
+	free(h->nconn);
+	free(h->cluster);
+	free(h->hostname);
+	free(h);
+}
+
 static struct host *host_get(const char *cluster, const char *hostname, const struct sockaddr *sa,
 			     socklen_t len, uint32_t weight)
 {
@@ -85,11 +97,7 @@ static struct host *host_get(const char *cluster, const char *hostname, const st
 	    !(h->pending = calloc(nworkers ? nworkers : 1, sizeof(*h->pending))) ||
 	    !(h->nconn = calloc(nworkers ? nworkers : 1, sizeof(*h->nconn))) ||
 	    !(h->cluster = strdup(cluster)) || !(h->hostname = strdup(hostname))) {
-		free(h->idle);
-		free(h->pending);
-		free(h->nconn);
-		free(h->cluster);
-		free(h);
+		host_free(h);
 		return NULL;
 	}
 	memcpy(&h->ss, sa, len);
@@ -113,12 +121,7 @@ static void reap_hosts(void)
 
 		if (atomic_load_explicit(&h->refs, memory_order_acquire) == 1) {
 			*pp = h->reg_next;
-			free(h->idle);
-			free(h->pending);
-			free(h->nconn);
-			free(h->cluster);
-			free(h->hostname);
-			free(h);
+			host_free(h);
 		} else {
 			pp = &h->reg_next;
 		}
