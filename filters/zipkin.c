@@ -533,6 +533,36 @@ static const char *digits(char buf[24], uint64_t v, size_t *n)
 	return d;
 }
 
+/* Envoy's tag of a request header, "-" when absent. */
+static struct trace_tag header_tag(struct trace_tag t, const struct http_headers *h, const char *name)
+{
+	const struct http_hdr *v = http_hdr_find(h, name);
+
+	t.value = v ? v->value : "-";
+	t.vlen = v ? v->vlen : 1;
+	return t;
+}
+
+/* The tags istiod gives a sidecar's spans (its buildServiceTags), for a node
+ * that says it is a mesh workload (node.workload or node.namespace), with
+ * Istio's defaults: canonical service and revision from the workload and
+ * its version label. */
+static unsigned istio_tags(struct trace_tag *t, const struct cfg *cfg)
+{
+#define OR(v, dflt) ((v) && *(v) ? (v) : (dflt))
+	if (!cfg->node_workload && !cfg->node_namespace)
+		return 0;
+	t[0] = TRACE_TAG("istio.canonical_revision", OR(cfg->node_version, "latest"),
+			 strlen(OR(cfg->node_version, "latest")));
+	t[1] = TRACE_TAG("istio.canonical_service", OR(cfg->node_workload, "unknown"),
+			 strlen(OR(cfg->node_workload, "unknown")));
+	t[2] = TRACE_TAG("istio.mesh_id", OR(cfg->node_mesh_id, "unknown"), strlen(OR(cfg->node_mesh_id, "unknown")));
+	t[3] = TRACE_TAG("istio.namespace", OR(cfg->node_namespace, "default"),
+			 strlen(OR(cfg->node_namespace, "default")));
+	return 4;
+#undef OR
+}
+
 #define TAG(k, v, n) (tags[nt++] = TRACE_TAG(k, v, n))
 #define TAG_STR(k, v) (tags[nt++] = TRACE_TAG(k, v, strlen(v)))
 
@@ -544,7 +574,7 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	const struct http_hdr *rid = http_hdr_find(&s->req.h, "x-request-id");
 	char name[256], url[URL_MAX + 1], code[24], flags[96], req_sz[24], resp_sz[24];
 	const char *peer = in->downstream_remote, *d, *end;
-	struct trace_tag tags[16];
+	struct trace_tag tags[24];
 	struct trace_span sp;
 	struct zk_reporter *r;
 	unsigned nt = 0;
@@ -569,6 +599,7 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	d = digits(code, (uint64_t)(in->response_code > 0 ? in->response_code : 0), &len);
 	TAG("http.status_code", d, len);
 	TAG_STR("upstream_cluster", s->cluster ? s->cluster->name : "-");
+	TAG_STR("upstream_cluster.name", s->cluster ? s->cluster->name : "-");
 	TAG("response_flags", flags, al_response_flags(in->flags, flags, sizeof(flags)));
 	TAG("peer.address", peer, (size_t)(end - peer));
 	d = digits(req_sz, in->bytes_received, &len);
@@ -577,6 +608,9 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	TAG("response_size", d, len);
 	if (in->response_code >= 500 || in->response_code == 0)
 		TAG("error", "true", 4);
+	tags[nt++] = header_tag(TRACE_TAG("user_agent", NULL, 0), &s->req.h, "user-agent");
+	tags[nt++] = header_tag(TRACE_TAG("downstream_cluster", NULL, 0), &s->req.h, "x-envoy-downstream-service-cluster");
+	nt += istio_tags(&tags[nt], s->cfg);
 
 	sp = (struct trace_span){
 		.ctx = &st->ctx,

@@ -43,7 +43,7 @@ my ($dead, $p2api) = (free_port(), free_port());
 
 my $hop2 = start_wingman(<<"EOF");
 workers: 1
-node: { id: was-1, cluster: was.blog }
+node: { id: was-1, cluster: was.blog, workload: was, namespace: blog, version: v2, mesh_id: mesh-1 }
 admin: { address: 127.0.0.1:$a2 }
 access_log: { path: off }
 tracing: { zipkin: { address: 127.0.0.1:$cport, flush_interval: 100ms, min_flush_spans: 100 } }
@@ -78,7 +78,8 @@ EOF
 
 my @seen;
 for my $i (1 .. 3) {
-	my $r = http_get($p1, "/items/$i?x=1", host => 'was.blog.svc.cluster.local:8080');
+	my $r = http_get($p1, "/items/$i?x=1", host => 'was.blog.svc.cluster.local:8080',
+		headers => ['User-Agent', 'zk-test/1.0', 'x-envoy-downstream-service-cluster', 'web.blog']);
 	is($r->{status}, 200, "request $i through both hops");
 	push @seen, decode_json($r->{body});
 }
@@ -160,6 +161,15 @@ for my $i (0 .. 2) {
 	is($ct{'peer.address'}, '127.0.0.1', 'tag peer.address');
 	is($ct{component}, 'proxy', 'tag component');
 	ok(!exists $ct{error}, 'no error tag on 200');
+	is($ct{user_agent}, 'zk-test/1.0', 'tag user_agent');
+	is($ct{downstream_cluster}, 'web.blog', 'tag downstream_cluster (x-envoy-downstream-service-cluster)');
+	is($ct{'upstream_cluster.name'}, 'was', 'tag upstream_cluster.name');
+	ok(!grep({ /^istio\./ } keys %ct), 'a node without workload or namespace: no istio.* tags');
+	my %st = %{ $server->{tags} };
+	is($st{'istio.canonical_service'}, 'was', 'server span: istio.canonical_service = node.workload');
+	is($st{'istio.canonical_revision'}, 'v2', '... istio.canonical_revision = node.version');
+	is($st{'istio.namespace'}, 'blog', '... istio.namespace = node.namespace');
+	is($st{'istio.mesh_id'}, 'mesh-1', '... istio.mesh_id = node.mesh_id');
 }
 is($hop1->stat('tracing.zipkin.spans_sent'), 3, 'hop 1: spans_sent');
 cmp_ok($hop1->stat('tracing.zipkin.reports_sent'), '>=', 2, 'hop 1: batched reports sent');

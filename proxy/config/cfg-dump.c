@@ -253,6 +253,7 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	json_kstr_opt(&w, "workload", c->node_workload);
 	json_kstr_opt(&w, "namespace", c->node_namespace);
 	json_kstr_opt(&w, "version", c->node_version);
+	json_kstr_opt(&w, "mesh_id", c->node_mesh_id);
 	json_kstr_opt(&w, "service", c->node_service);
 	json_close(&w, '}');
 	json_kuint(&w, "workers", c->workers);

@@ -312,6 +312,7 @@ struct cfg {
 	const char *node_namespace;
 	const char *node_version;
 	const char *node_service;	/* destination_service of inbound requests, e.g. "was.blog.svc.cluster.local" */
+	const char *node_mesh_id;	/* Istio's MESH_ID (span tag istio.mesh_id) */
 	unsigned workers;		/* default: number of CPUs */
 	uint64_t drain_timeout_ms;	/* default 5000 */
 

@@ -171,17 +171,18 @@ struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_co
 static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"id", "cluster", "workload", "namespace", "version", "service", NULL
+		"id", "cluster", "workload", "namespace", "version", "service", "mesh_id", NULL
 	};
 	static const size_t fields[] = {	/* by keys[] */
 		offsetof(struct cfg, node_id), offsetof(struct cfg, node_cluster),
 		offsetof(struct cfg, node_workload), offsetof(struct cfg, node_namespace),
 		offsetof(struct cfg, node_version), offsetof(struct cfg, node_service),
+		offsetof(struct cfg, node_mesh_id),
 	};
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_open_map(pc, n, "a map {id, cluster, workload, namespace, version, service}", keys, &rc))
+	if (cfg_open_map(pc, n, "a map {id, cluster, workload, namespace, version, service, mesh_id}", keys, &rc))
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if ((v = yaml_get(n, keys[i])) &&

@@ -202,8 +202,8 @@ static void test_errors(void)
 	FAILS("listners: []\n", "unknown top-level key",
 	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, mesh, tracing, istio_metrics, rbac)");
 	FAILS("node: { id: a, zone: b }\n", "unknown node key",
-	      "t.yaml:1:16: unknown key \"zone\" (allowed: id, cluster, workload, namespace, version, service)");
-	FAILS("node: [a]\n", "node not a map", "t.yaml:1:7: expected a map {id, cluster, workload, namespace, version, service}, found a list");
+	      "t.yaml:1:16: unknown key \"zone\" (allowed: id, cluster, workload, namespace, version, service, mesh_id)");
+	FAILS("node: [a]\n", "node not a map", "t.yaml:1:7: expected a map {id, cluster, workload, namespace, version, service, mesh_id}, found a list");
 	FAILS("admin: { address: localhost:15000 }\n", "admin by name",
 	      "t.yaml:1:19: invalid address \"localhost:15000\": a listening address must be an IP, like 0.0.0.0:15006");
 	FAILS("admin: {}\n", "admin without address", "t.yaml:1:8: admin: missing required key \"address\"");
