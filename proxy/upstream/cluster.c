@@ -70,12 +70,9 @@ static struct event *reaper, *sweeper;
 static void sweep_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Frees a host out of the registry, or one host_get() half built (calloc'd,
- * so what it did not get to is NULL). */
+ * so a name it did not get to is NULL). */
 static void host_free(struct host *h)
 {
-	free(h->idle);
-	free(h->pending);
-	free(h->nconn);
 	free(h->cluster);
 	free(h->hostname);
 	free(h);
@@ -84,6 +81,7 @@ static void host_free(struct host *h)
 static struct host *host_get(const char *cluster, const char *hostname, const struct sockaddr *sa,
 			     socklen_t len, uint32_t weight)
 {
+	size_t nw = nworkers ? nworkers : 1;
 	char addr[64];
 	struct host *h;
 
@@ -91,12 +89,13 @@ static struct host *host_get(const char *cluster, const char *hostname, const st
 	for (h = registry; h; h = h->reg_next)
 		if (h->weight == weight && strcmp(h->addr, addr) == 0 && strcmp(h->cluster, cluster) == 0)
 			return host_ref(h);
-	if (!(h = calloc(1, sizeof(*h))))
+	/* The per-worker arrays live in the host's own allocation. */
+	if (!(h = calloc(1, sizeof(*h) + nw * (sizeof(*h->idle) + sizeof(*h->pending) + sizeof(*h->nconn)))))
 		return NULL;
-	if (!(h->idle = calloc(nworkers ? nworkers : 1, sizeof(*h->idle))) ||
-	    !(h->pending = calloc(nworkers ? nworkers : 1, sizeof(*h->pending))) ||
-	    !(h->nconn = calloc(nworkers ? nworkers : 1, sizeof(*h->nconn))) ||
-	    !(h->cluster = strdup(cluster)) || !(h->hostname = strdup(hostname))) {
+	h->idle = (struct upconn **)(h + 1);
+	h->pending = (struct upstream_req **)(h->idle + nw);
+	h->nconn = (unsigned *)(h->pending + nw);
+	if (!(h->cluster = strdup(cluster)) || !(h->hostname = strdup(hostname))) {
 		host_free(h);
 		return NULL;
 	}
