@@ -55,6 +55,7 @@ static int query_match_name(struct cfg_parse *pc, const struct ynode *k, struct 
 
 /* What differs between a route's headers and its query_params. */
 struct value_match_kind {
+	const char *key;		/* the route match's key for the section */
 	const char *noun;		/* in messages: "a NOUN match" */
 	const char *map_what;		/* the whole section */
 	const char *const *keys;	/* the match types allowed */
@@ -62,14 +63,14 @@ struct value_match_kind {
 };
 
 static const struct value_match_kind header_match = {
-	.noun = "header", .map_what = "a map of header name: match",
+	.key = "headers", .noun = "header", .map_what = "a map of header name: match",
 	.keys = cfg_hm_names, .parse_name = header_match_name,
 };
 
 static const char *const query_match_keys[] = { "exact", "regex", "present", NULL };
 
 static const struct value_match_kind query_match = {
-	.noun = "query", .map_what = "a map of query parameter: match",
+	.key = "query_params", .noun = "query", .map_what = "a map of query parameter: match",
 	.keys = query_match_keys, .parse_name = query_match_name,
 };
 
@@ -109,22 +110,27 @@ static int parse_value_match(struct cfg_parse *pc, const struct value_match_kind
 	return 0;
 }
 
-/* A map of name: match into *out; -ENOMEM stops at once, other errors are
- * all reported. */
-static int parse_value_matches(struct cfg_parse *pc, const struct value_match_kind *kind, const struct ynode *v,
-			       struct cfg_value_match **out, unsigned *nout)
+/* The route match n's map of name: match under kind->key, if it has one,
+ * into *out. Errors are all reported and set *rc; 0, or -ENOMEM that stops
+ * at once. */
+static int parse_value_matches(struct cfg_parse *pc, const struct value_match_kind *kind, const struct ynode *n,
+			       struct cfg_value_match **out, unsigned *nout, int *rc)
 {
-	int rc = 0;
+	const struct ynode *v = yaml_get(n, kind->key);
 
-	if (cfg_expect_map(pc, v, kind->map_what))
-		return -EINVAL;
+	if (!v)
+		return 0;
+	if (cfg_expect_map(pc, v, kind->map_what)) {
+		*rc = -EINVAL;
+		return 0;
+	}
 	if (!(*out = cfg_zalloc_n(pc, v->n, sizeof(**out))))
 		return -ENOMEM;
 	*nout = v->n;
 	for (unsigned i = 0; i < v->n; i++)
 		if (parse_value_match(pc, kind, v->items[2 * i], v->items[2 * i + 1], &(*out)[i]))
-			rc = -EINVAL;
-	return rc;
+			*rc = -EINVAL;
+	return 0;
 }
 
 /* The one of the n keys that map holds, for a choice such as a route's
@@ -186,14 +192,8 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 		cfg_error(pc, v, "%s must start with \"/\"", kinds[i]);
 		rc = -EINVAL;
 	}
-	if ((v = yaml_get(n, "headers"))) {
-		int r = parse_value_matches(pc, &header_match, v, &m->headers, &m->nheaders);
-
-		if (r == -ENOMEM)
-			return r;
-		if (r)
-			rc = r;
-	}
+	if (parse_value_matches(pc, &header_match, n, &m->headers, &m->nheaders, &rc))
+		return -ENOMEM;
 	if ((v = yaml_get(n, "methods"))) {
 		if (cfg_expect_seq(pc, v, "a list of methods")) {
 			rc = -EINVAL;
@@ -215,14 +215,8 @@ static int parse_match(struct cfg_parse *pc, const struct ynode *n, struct cfg_r
 			}
 		}
 	}
-	if ((v = yaml_get(n, "query_params"))) {
-		int r = parse_value_matches(pc, &query_match, v, &m->query, &m->nquery);
-
-		if (r == -ENOMEM)
-			return r;
-		if (r)
-			rc = r;
-	}
+	if (parse_value_matches(pc, &query_match, n, &m->query, &m->nquery, &rc))
+		return -ENOMEM;
 	return rc;
 }
 
