@@ -296,8 +296,7 @@ int stats_render_json(struct evbuffer *out, const struct stats_query *q, const c
 		return rc;
 	json_init(&w, out, 0);
 	json_open(&w, '{');
-	json_key(&w, "stats");
-	json_open(&w, '[');
+	json_kopen(&w, "stats", '[');
 	for (size_t i = 0; !rc && i < it.n; i++) {
 		const struct item *x = &it.v[i];
 
@@ -312,15 +311,12 @@ int stats_render_json(struct evbuffer *out, const struct stats_query *q, const c
 	}
 	if (!rc && nhist) {
 		json_open(&w, '{');
-		json_key(&w, "histograms");
-		json_open(&w, '{');
-		json_key(&w, "supported_quantiles");
-		json_open(&w, '[');
+		json_kopen(&w, "histograms", '{');
+		json_kopen(&w, "supported_quantiles", '[');
 		for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++)
 			json_raw(&w, quantile_names[q] + 1);
 		json_close(&w, ']');
-		json_key(&w, "computed_quantiles");
-		json_open(&w, '[');
+		json_kopen(&w, "computed_quantiles", '[');
 		for (size_t i = 0; i < it.n; i++) {
 			const struct item *x = &it.v[i];
 			int64_t slots[STATS_HIST_SLOTS], total;
@@ -331,8 +327,7 @@ int stats_render_json(struct evbuffer *out, const struct stats_query *q, const c
 			total = hist_total(slots);
 			json_open(&w, '{');
 			json_kstr(&w, "name", x->name);
-			json_key(&w, "values");
-			json_open(&w, '[');
+			json_kopen(&w, "values", '[');
 			for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++) {
 				char num[48] = "null";
 

@@ -879,10 +879,8 @@ static void host_address_json(struct json_w *w, const struct host *h)
 		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
 		port = ntohs(a->sin_port);
 	}
-	json_key(w, "address");
-	json_open(w, '{');
-	json_key(w, "socket_address");
-	json_open(w, '{');
+	json_kopen(w, "address", '{');
+	json_kopen(w, "socket_address", '{');
 	json_kstr(w, "address", ip);
 	json_kuint(w, "port_value", port);
 	json_close(w, '}');
@@ -893,8 +891,7 @@ static void host_status_json(struct json_w *w, const struct host *h)
 {
 	json_open(w, '{');
 	host_address_json(w, h);
-	json_key(w, "stats");
-	json_open(w, '[');
+	json_kopen(w, "stats", '[');
 	for (size_t k = 0; k < ARRAY_SIZE(host_leaves); k++) {
 		int64_t v = stats_value(h->stats + host_leaves[k].id);
 
@@ -905,8 +902,7 @@ static void host_status_json(struct json_w *w, const struct host *h)
 		json_close(w, '}');
 	}
 	json_close(w, ']');
-	json_key(w, "health_status");
-	json_open(w, '{');
+	json_kopen(w, "health_status", '{');
 	json_kbool(w, "failed_active_health_check", false);
 	json_kbool(w, "failed_outlier_check", atomic_load(&h->od.ejected));
 	json_kstr(w, "eds_health_status", "HEALTHY");
@@ -923,8 +919,7 @@ int cluster_render_json(struct evbuffer *out, const struct cfg *cfg)
 
 	json_init(&w, out, 1);
 	json_open(&w, '{');
-	json_key(&w, "cluster_statuses");
-	json_open(&w, '[');
+	json_kopen(&w, "cluster_statuses", '[');
 	for (unsigned i = 0; i < cfg->nclusters; i++) {
 		const struct cfg_cluster *c = &cfg->clusters[i];
 		struct hostset *hs = render_hosts(c);
@@ -932,10 +927,8 @@ int cluster_render_json(struct evbuffer *out, const struct cfg *cfg)
 		json_open(&w, '{');
 		json_kstr(&w, "name", c->name);
 		json_kbool(&w, "added_via_api", false);
-		json_key(&w, "circuit_breakers");
-		json_open(&w, '{');
-		json_key(&w, "thresholds");
-		json_open(&w, '[');
+		json_kopen(&w, "circuit_breakers", '{');
+		json_kopen(&w, "thresholds", '[');
 		json_open(&w, '{');
 		json_kstr(&w, "priority", "DEFAULT");
 		json_kuint(&w, "max_connections", c->pool.max_connections);
@@ -946,8 +939,7 @@ int cluster_render_json(struct evbuffer *out, const struct cfg *cfg)
 		json_close(&w, ']');
 		json_close(&w, '}');
 		json_kstr(&w, "observability_name", c->name);
-		json_key(&w, "host_statuses");
-		json_open(&w, '[');
+		json_kopen(&w, "host_statuses", '[');
 		for (unsigned j = 0; hs && j < hs->n; j++)
 			host_status_json(&w, hs->hosts[j]);
 		json_close(&w, ']');
