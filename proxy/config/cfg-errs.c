@@ -28,12 +28,49 @@ void cfg_errs_free(struct cfg_errs *e)
 		free(e->warns[i]);
 	free(e->msgs);
 	free(e->warns);
-	e->msgs = e->warns = NULL;
-	e->n = e->cap = e->nwarns = e->wcap = 0;
+	free(e->said_msgs.slot);
+	free(e->said_warns.slot);
+	cfg_errs_init(e, e->file);
 }
 
-static void list_vadd(char ***list, unsigned *n, unsigned *cap, const char *file, int line, int col,
-		      const char *fmt, va_list ap)
+static const char **said_slot(const char **slot, unsigned mask, const char *s)
+{
+	unsigned i = (unsigned)cfg_hash_str(s) & mask;
+
+	while (slot[i] && strcmp(slot[i], s))
+		i = (i + 1) & mask;
+	return &slot[i];
+}
+
+/* Whether s was said before; else remembers it (a failed allocation only
+ * costs the check). */
+static bool said_before(struct cfg_said *x, const char *s)
+{
+	const char **p;
+
+	if (!x->slot || 2 * (x->n + 1) > x->mask + 1) {
+		unsigned cap = x->slot ? 2 * (x->mask + 1) : 64;
+		const char **v = calloc(cap, sizeof(*v));
+
+		if (!v)
+			return false;
+		for (unsigned i = 0; x->slot && i <= x->mask; i++)
+			if (x->slot[i])
+				*said_slot(v, cap - 1, x->slot[i]) = x->slot[i];
+		free(x->slot);
+		x->slot = v;
+		x->mask = cap - 1;
+	}
+	p = said_slot(x->slot, x->mask, s);
+	if (*p)
+		return true;
+	*p = s;
+	x->n++;
+	return false;
+}
+
+static void list_vadd(struct cfg_said *said, char ***list, unsigned *n, unsigned *cap, const char *file, int line,
+		      int col, const char *fmt, va_list ap)
 {
 	char msg[1024], *s;
 	int rc;
@@ -45,12 +82,6 @@ static void list_vadd(char ***list, unsigned *n, unsigned *cap, const char *file
 		rc = asprintf(&s, "%s: %s", file, msg);
 	if (rc < 0)
 		return;
-	/* A problem derived more than once (per port, per workload) is said once. */
-	for (unsigned i = 0; i < *n; i++)
-		if (!strcmp((*list)[i], s)) {
-			free(s);
-			return;
-		}
 	if (*n == *cap) {
 		char **v = util_grow(*list, cap, sizeof(*v), 8);
 
@@ -60,12 +91,17 @@ static void list_vadd(char ***list, unsigned *n, unsigned *cap, const char *file
 		}
 		*list = v;
 	}
+	/* A problem derived more than once (per port, per workload) is said once. */
+	if (said_before(said, s)) {
+		free(s);
+		return;
+	}
 	(*list)[(*n)++] = s;
 }
 
 static void errs_vadd_in(struct cfg_errs *e, const char *file, int line, int col, const char *fmt, va_list ap)
 {
-	list_vadd(&e->msgs, &e->n, &e->cap, file ? file : e->file ? e->file : "<config>", line, col, fmt, ap);
+	list_vadd(&e->said_msgs, &e->msgs, &e->n, &e->cap, file ? file : e->file ? e->file : "<config>", line, col, fmt, ap);
 }
 
 static void errs_vadd(struct cfg_errs *e, int line, int col, const char *fmt, va_list ap)
@@ -89,7 +125,7 @@ void cfg_warn(struct cfg_parse *pc, const struct ynode *node, const char *fmt, .
 	va_list ap;
 
 	va_start(ap, fmt);
-	list_vadd(&e->warns, &e->nwarns, &e->wcap, file, node ? node->line : 0, node ? node->col : 0, fmt, ap);
+	list_vadd(&e->said_warns, &e->warns, &e->nwarns, &e->wcap, file, node ? node->line : 0, node ? node->col : 0, fmt, ap);
 	va_end(ap);
 }
 

@@ -27,6 +27,12 @@ struct cfg_errs {
 	unsigned n, cap;
 	char **warns;
 	unsigned nwarns, wcap;
+	/* Each list's messages by content (open addressing, NULL: empty): one
+	 * derived twice is said once, without a scan. */
+	struct cfg_said {
+		const char **slot;
+		unsigned n, mask;
+	} said_msgs, said_warns;
 };
 
 enum hm_type { HM_EXACT, HM_PREFIX, HM_SUFFIX, HM_REGEX, HM_PRESENT };
