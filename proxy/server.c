@@ -28,6 +28,7 @@
 #include "http/filter.h"
 #include "http/stream.h"
 #include "mesh/odst.h"
+#include "mesh/sni.h"
 #include "mesh/tcp.h"
 #include "route/router.h"
 #include "core/worker.h"
@@ -480,6 +481,7 @@ static void worker_thread_exit(struct worker *w)
 {
 	conn_close_all(w);
 	odst_close_all();
+	sni_close_all();
 	tcp_close_all();
 	filters_thread_exit();
 }

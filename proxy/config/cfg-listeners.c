@@ -20,7 +20,8 @@ int cfg_parse_protocol(struct cfg_parse *pc, const struct ynode *v, bool listene
 	else if (v->type == YN_SCALAR && !strcmp(v->str, "http2"))
 		*out = PROTO_HTTP2;
 	else {
-		cfg_error(pc, v, listener ? "expected auto, http1 or http2 (or tcp)" : "expected http1 or http2");
+		cfg_error(pc, v, listener ? "expected auto, http1 or http2 (or tcp, tls_passthrough)"
+					  : "expected http1 or http2");
 		return -EINVAL;
 	}
 	return 0;
@@ -165,7 +166,7 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
 		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
 		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout",
-		"upgrade_configs", "tcp_proxy", NULL
+		"upgrade_configs", "tcp_proxy", "filter_chains", "default_filter_chain", NULL
 	};
 	static const char *const dirs[] = { [DIR_INBOUND] = "inbound", [DIR_OUTBOUND] = "outbound" };
 	const struct ynode *v, *vhs, *routes;
@@ -183,12 +184,20 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	    cfg_get_keyword(pc, v, dirs, ARRAY_SIZE(dirs), "expected inbound or outbound", &dir))
 		rc = -EINVAL;
 	l->direction = (enum listener_dir)dir;
-	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR && !strcmp(v->str, "tcp"))
+	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR &&
+	    (!strcmp(v->str, "tcp") || !strcmp(v->str, "tls_passthrough")))
 		return cfg_parse_tcp_listener(pc, n, l) ? -EINVAL : rc;
 	if ((v = yaml_get(n, "tcp_proxy"))) {
-		cfg_error(pc, v, "tcp_proxy needs protocol: tcp on the listener");
+		cfg_error(pc, v, "tcp_proxy needs protocol: tcp on the listener (or goes in a filter chain)");
 		rc = -EINVAL;
 	}
+	if ((v = yaml_get(n, "default_filter_chain"))) {
+		cfg_error(pc, v, "default_filter_chain is for protocol: tls_passthrough listeners: here names no "
+			  "filter chain lists are served by the listener itself");
+		rc = -EINVAL;
+	}
+	if ((v = yaml_get(n, "filter_chains")) && cfg_parse_sni_chains(pc, v, l))
+		rc = -EINVAL;
 	l->idle_timeout_ms = 3600 * 1000;	/* Envoy's HTTP connection manager default */
 	if ((v = yaml_get(n, "idle_timeout")) && cfg_get_duration(pc, v, &l->idle_timeout_ms))
 		rc = -EINVAL;
@@ -246,6 +255,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	}
 	if (l->original_dst && v) {
 		cfg_error(pc, v, "an original_dst listener hands connections on: configure tls on the "
+			  "bind_to_port: false listener that takes them");
+		rc = -EINVAL;
+	}
+	if (l->original_dst && (v = yaml_get(n, "filter_chains"))) {
+		cfg_error(pc, v, "an original_dst listener hands connections on: configure filter_chains on the "
 			  "bind_to_port: false listener that takes them");
 		rc = -EINVAL;
 	}

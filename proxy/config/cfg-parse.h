@@ -104,6 +104,9 @@ extern const char *const cfg_tls_mode_names[];	/* by enum tls_mode, as written (
  * 0 or -EINVAL after cfg_error(). */
 int cfg_parse_tls(struct cfg_parse *pc, const struct ynode *n, bool server, const char *owner,
 		  enum http_proto proto, struct cfg_tls **out);
+/* A list of server names (SNI): exact, or with one leading "*." wildcard;
+ * lower-cased copies. */
+int cfg_parse_server_names(struct cfg_parse *pc, const struct ynode *v, const char ***out, unsigned *n);
 
 /* cfg-routes.c */
 extern const char *const cfg_hm_names[];	/* by enum hm_type, NULL-terminated */
@@ -122,9 +125,11 @@ int cfg_parse_weighted(struct cfg_parse *pc, const struct ynode *seq, const char
 int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct ynode **out);
 
 /* cfg-tcp.c */
-/* The rest of a protocol: tcp listener (name, address and direction parsed):
- * its tcp_proxy block, and no HTTP key. */
+/* The rest of a protocol: tcp or tls_passthrough listener (name, address and
+ * direction parsed): its tcp_proxy block or its filter chains, and no HTTP key. */
 int cfg_parse_tcp_listener(struct cfg_parse *pc, const struct ynode *n, struct cfg_listener *l);
+/* filter_chains: [{filter_chain_match: {server_names}, tcp_proxy}] into l->sni_chains. */
+int cfg_parse_sni_chains(struct cfg_parse *pc, const struct ynode *seq, struct cfg_listener *l);
 /* A domain may appear in only one virtual host of a listener (as in Envoy). */
 int cfg_check_domains(struct cfg_parse *pc, const struct ynode *seq, const struct cfg_listener *l);
 

@@ -151,6 +151,14 @@ struct cfg_tcp_proxy {
 	uint32_t stats_base;		/* first id of the TS_* block (core/stats.h) */
 };
 
+/* A filter chain picked by the SNI of a TLS ClientHello that is passed on
+ * still encrypted (Envoy's filter_chain_match.server_names + tcp_proxy). */
+struct cfg_sni_chain {
+	const char **names;		/* lower-cased: exact or "*.suffix" */
+	unsigned nnames;
+	struct cfg_tcp_proxy tcp;
+};
+
 /* Listener modes DISABLE..PERMISSIVE, cluster modes DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL. */
 enum tls_mode { TLS_DISABLE, TLS_SIMPLE, TLS_STRICT, TLS_PERMISSIVE, TLS_MUTUAL, TLS_ISTIO_MUTUAL };
 
@@ -230,6 +238,14 @@ struct cfg_listener {
 	bool registry_only;		/* original_dst: unknown destinations are refused (BlackHoleCluster) */
 	/* protocol: tcp (mesh/tcp.c): no HTTP, no routes; NULL for an HTTP listener. */
 	struct cfg_tcp_proxy *tcp;
+	/* SNI passthrough (mesh/sni.c): the ClientHello is read first and a
+	 * connection whose server name a chain lists is proxied as bytes. The
+	 * rest: on an HTTP listener, served by it (TLS terminated here); on a
+	 * protocol: tls_passthrough one, sent to sni_default, or closed when NULL. */
+	struct cfg_sni_chain *sni_chains;
+	unsigned nsni_chains;
+	bool tls_passthrough;		/* protocol: tls_passthrough: no HTTP */
+	struct cfg_tcp_proxy *sni_default;	/* default_filter_chain's tcp_proxy */
 	struct cfg_vhost *vhosts;
 	unsigned nvhosts;
 	struct cfg_tls *tls;		/* NULL: plaintext (mode DISABLE) */

@@ -3,6 +3,7 @@
  * and peer names. The context the block becomes is built at load by the TLS
  * layer (cfg_hooks.tls_build), so unreadable or mismatched files are config
  * errors too. */
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -52,6 +53,25 @@ static int get_str_list(struct cfg_parse *pc, const struct ynode *v, const char 
 	return 0;
 }
 
+int cfg_parse_server_names(struct cfg_parse *pc, const struct ynode *v, const char ***out, unsigned *n)
+{
+	int rc;
+
+	if ((rc = get_str_list(pc, v, out, n)))
+		return rc;
+	for (unsigned j = 0; j < *n; j++) {
+		const char *name = (*out)[j];
+
+		if (strchr(name + (name[0] == '*' && name[1] == '.' ? 2 : 0), '*')) {
+			cfg_error(pc, v->items[j], "SNI name \"%s\": only a leading \"*.\" wildcard is allowed", name);
+			rc = -EINVAL;
+		}
+		if (!((*out)[j] = cfg_dup_case(pc->arena, name, tolower)))
+			return -ENOMEM;
+	}
+	return rc;
+}
+
 static int parse_sni(struct cfg_parse *pc, const struct ynode *v, struct cfg_tls *t)
 {
 	static const char *const keys[] = { "names", "cert", "key", NULL };
@@ -73,18 +93,8 @@ static int parse_sni(struct cfg_parse *pc, const struct ynode *v, struct cfg_tls
 		if (!(names = yaml_get(e, "names"))) {
 			cfg_error(pc, e, "tls.sni: missing required key \"names\"");
 			rc = -EINVAL;
-		} else if (get_str_list(pc, names, &sn->names, &sn->nnames)) {
+		} else if (cfg_parse_server_names(pc, names, &sn->names, &sn->nnames)) {
 			rc = -EINVAL;
-		} else {
-			for (unsigned j = 0; j < sn->nnames; j++) {
-				const char *n = sn->names[j];
-
-				if (strchr(n + (n[0] == '*' && n[1] == '.' ? 2 : 0), '*')) {
-					cfg_error(pc, names->items[j],
-						  "SNI name \"%s\": only a leading \"*.\" wildcard is allowed", n);
-					rc = -EINVAL;
-				}
-			}
 		}
 		if (get_path(pc, e, "cert", &sn->cert) || get_path(pc, e, "key", &sn->key))
 			rc = -EINVAL;

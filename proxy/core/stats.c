@@ -142,6 +142,8 @@ static const struct stat_leaf listener_leaves[] = {
 	LEAF(LS_SSL_SESSION_REUSED, "ssl.session_reused", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_TRANSPORT_SOCKET_CONNECT_TIMEOUT, "downstream_cx_transport_socket_connect_timeout",
 	     ST_COUNTER),
+	LEAF(LS_NO_FILTER_CHAIN_MATCH, "no_filter_chain_match", ST_COUNTER),
+	LEAF(LS_DOWNSTREAM_PRE_CX_TIMEOUT, "downstream_pre_cx_timeout", ST_COUNTER),
 	LEAF(LS_DOWNSTREAM_CX_LENGTH_MS, "downstream_cx_length_ms", ST_HIST),
 };
 
@@ -181,6 +183,16 @@ static const struct stat_leaf access_log_leaves[] = {
 
 static const struct stat_leaf istio_leaves[] = {
 	LEAF(SS_ISTIO_SERIES_OVERFLOW, "series_overflow", ST_COUNTER),
+};
+
+static const struct stat_leaf tls_inspector_leaves[] = {
+	LEAF(SS_TLS_INSPECTOR_TLS_FOUND, "tls_found", ST_COUNTER),
+	LEAF(SS_TLS_INSPECTOR_TLS_NOT_FOUND, "tls_not_found", ST_COUNTER),
+	LEAF(SS_TLS_INSPECTOR_SNI_FOUND, "sni_found", ST_COUNTER),
+	LEAF(SS_TLS_INSPECTOR_SNI_NOT_FOUND, "sni_not_found", ST_COUNTER),
+	LEAF(SS_TLS_INSPECTOR_ALPN_FOUND, "alpn_found", ST_COUNTER),
+	LEAF(SS_TLS_INSPECTOR_ALPN_NOT_FOUND, "alpn_not_found", ST_COUNTER),
+	LEAF(SS_TLS_INSPECTOR_CLIENT_HELLO_TOO_LARGE, "client_hello_too_large", ST_COUNTER),
 };
 
 /* A registered set and its leaves (offsets already past the fixed block). */
@@ -531,6 +543,8 @@ int stats_init(unsigned nworkers)
 	if (!err)
 		err = add_ents(g, "istio_metrics", istio_leaves, ARRAY_SIZE(istio_leaves));
 	if (!err)
+		err = add_ents(g, "tls_inspector", tls_inspector_leaves, ARRAY_SIZE(tls_inspector_leaves));
+	if (!err)
 		err = add_ext_ents(g, STATS_SCOPE_SERVER, NULL);
 	if (err)
 		return err;
@@ -606,11 +620,14 @@ uint32_t stats_bind_listener(const char *name, const char *address, int *err)
 	return bind_listener(GK_LISTENER, name, address, err);
 }
 
-uint32_t stats_bind_tcp_listener(const char *name, const char *address, const char *stat_prefix,
-				 uint32_t *tcp_base, int *err)
+uint32_t stats_bind_tcp_listener(const char *name, const char *address, int *err)
 {
-	*tcp_base = bind_one(GK_TCP, stat_prefix, stat_prefix, TS__COUNT, 0, st.scratch_tcp, err);
 	return bind_listener(GK_TCP_LISTENER, name, address, err);
+}
+
+uint32_t stats_bind_tcp(const char *stat_prefix, int *err)
+{
+	return bind_one(GK_TCP, stat_prefix, stat_prefix, TS__COUNT, 0, st.scratch_tcp, err);
 }
 
 uint32_t stats_host_block(const char *cluster, const char *addr)

@@ -143,6 +143,8 @@ enum listener_stat {
 	LS_DOWNSTREAM_RQ_WS_ON_NON_WS_ROUTE,	/* an upgrade (or CONNECT) the route does not allow: 403 */
 	LS_DOWNSTREAM_CX_UPGRADES_TOTAL,	/* upgrades and CONNECTs sent on as tunnels (tunnel.c) */
 	LS_DOWNSTREAM_CX_UPGRADES_ACTIVE,	/* gauge */
+	LS_NO_FILTER_CHAIN_MATCH,	/* "listener.<address>.no_filter_chain_match": no SNI chain, no default */
+	LS_DOWNSTREAM_PRE_CX_TIMEOUT,	/* the ClientHello did not come within SNI_HELLO_TIMEOUT_MS */
 	LS_DOWNSTREAM_RQ_TIME,		/* histogram, STATS_HIST_SLOTS */
 	LS_DOWNSTREAM_CX_LENGTH_MS = LS_DOWNSTREAM_RQ_TIME + STATS_HIST_SLOTS,	/* histogram */
 	LS__COUNT = LS_DOWNSTREAM_CX_LENGTH_MS + STATS_HIST_SLOTS
@@ -184,6 +186,11 @@ enum server_stat {
 	SS_VERSION,			/* server.version: major * 10000 + minor * 100 + patch */
 	SS_CM_ACTIVE_CLUSTERS,		/* cluster_manager.active_clusters (gauge, on read) */
 	SS_CM_WARMING_CLUSTERS,		/* cluster_manager.warming_clusters: always 0, clusters start warm */
+	/* tls_inspector.*: ClientHellos read by SNI passthrough listeners (mesh/sni.c) */
+	SS_TLS_INSPECTOR_TLS_FOUND, SS_TLS_INSPECTOR_TLS_NOT_FOUND,
+	SS_TLS_INSPECTOR_SNI_FOUND, SS_TLS_INSPECTOR_SNI_NOT_FOUND,
+	SS_TLS_INSPECTOR_ALPN_FOUND, SS_TLS_INSPECTOR_ALPN_NOT_FOUND,
+	SS_TLS_INSPECTOR_CLIENT_HELLO_TOO_LARGE,
 	SS__COUNT
 };
 extern uint32_t stats_server_base;
@@ -243,11 +250,12 @@ uint32_t stats_bind_hidden_cluster(void);
 /* The listener's block, also rendered as "listener.<address>.*". */
 uint32_t stats_bind_listener(const char *name, const char *address, int *err);
 
-/* A protocol: tcp listener: its listener block (LS_*), rendered only as
- * "listener.<address>.*" (no "http.<name>.*"), and the block of its
- * tcp_proxy (TS_*), "tcp.<stat_prefix>.*", into *tcp_base. */
-uint32_t stats_bind_tcp_listener(const char *name, const char *address, const char *stat_prefix,
-				 uint32_t *tcp_base, int *err);
+/* A listener without HTTP (protocol: tcp or tls_passthrough): its listener
+ * block (LS_*), rendered only as "listener.<address>.*" (no "http.<name>.*"). */
+uint32_t stats_bind_tcp_listener(const char *name, const char *address, int *err);
+/* The block of a tcp_proxy (TS_*), "tcp.<stat_prefix>.*"; tcp_proxies with
+ * the same stat_prefix share it, as in Envoy. */
+uint32_t stats_bind_tcp(const char *stat_prefix, int *err);
 
 /* Block of HS__COUNT for one upstream host of a cluster, found or created by name. Main thread only. */
 uint32_t stats_host_block(const char *cluster, const char *addr);

@@ -16,6 +16,7 @@
 #include "http/conn.h"
 #include "core/log.h"
 #include "mesh/odst.h"
+#include "mesh/sni.h"
 #include "mesh/tcp.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -217,7 +218,11 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		if (strcmp(cfg->listeners[i].key, listener_address) == 0)
 			l = &cfg->listeners[i];
 	if (l && l->tcp) {
-		tcp_listener_accept(w, fd, peer, peerlen, cfg, l);	/* takes the reference */
+		tcp_listener_accept(w, fd, peer, cfg, l, l->tcp, NULL);	/* takes the reference */
+		return true;
+	}
+	if (l && l->nsni_chains) {
+		sni_accept(w, fd, peer, peerlen, cfg, l, NULL);		/* takes the reference */
 		return true;
 	}
 	if (!l || !l->original_dst) {
@@ -245,7 +250,14 @@ bool odst_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 		/* A TCP service's listener: nothing to sniff (a MySQL server speaks first). */
 		event_free(p->ev);
 		free(p);
-		tcp_listener_accept(w, fd, peer, peerlen, cfg, target);	/* takes the reference */
+		tcp_listener_accept(w, fd, peer, cfg, target, target->tcp, NULL);	/* takes the reference */
+		return true;
+	}
+	if (target && target->nsni_chains) {
+		/* TLS routed by SNI (a service's port 443): the ClientHello decides. */
+		sni_accept(w, fd, peer, peerlen, cfg, target, p->orig_str);	/* takes the reference */
+		event_free(p->ev);
+		free(p);
 		return true;
 	}
 	if (target) {

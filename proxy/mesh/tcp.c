@@ -69,6 +69,7 @@ struct tcp_proxy {
 	uint64_t last_active_us;	/* last read on either side */
 	struct sockaddr_storage dst, src;	/* passthrough: where to, and from */
 	socklen_t dstlen, srclen;
+	char sni[256];			/* SNI passthrough: the ClientHello's server name */
 	struct stream_info info;
 	struct tcp_proxy *next, **pprev;
 };
@@ -538,15 +539,18 @@ int tcp_proxy_start(struct worker *w, int fd, const struct tcp_passthrough *pt)
 	return 0;
 }
 
-void tcp_listener_accept(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
-			 struct cfg *cfg, const struct cfg_listener *l)
+void tcp_listener_accept(struct worker *w, int fd, const struct sockaddr *peer, struct cfg *cfg,
+			 const struct cfg_listener *l, const struct cfg_tcp_proxy *t, const char *sni)
 {
 	struct tcp_proxy *tp = tcp_new(w, fd, peer);
-	const struct cfg_tcp_proxy *t = l->tcp;
 
 	if (!tp) {
 		cfg_snapshot_release(cfg);
 		return;
+	}
+	if (sni) {
+		snprintf(tp->sni, sizeof(tp->sni), "%s", sni);
+		tp->info.requested_server_name = tp->sni;
 	}
 	tp->cfg = cfg;
 	tp->conf = t;

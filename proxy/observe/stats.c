@@ -29,11 +29,16 @@ int stats_cfg_bind(struct cfg *cfg)
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		struct cfg_listener *l = &cfg->listeners[i];
 
-		if (l->tcp)
-			l->stats_base = stats_bind_tcp_listener(l->name, l->address, l->tcp->stat_prefix,
-								&l->tcp->stats_base, &err);
+		if (l->tcp || l->tls_passthrough)
+			l->stats_base = stats_bind_tcp_listener(l->name, l->address, &err);
 		else
 			l->stats_base = stats_bind_listener(l->name, l->address, &err);
+		if (l->tcp)
+			l->tcp->stats_base = stats_bind_tcp(l->tcp->stat_prefix, &err);
+		if (l->sni_default)
+			l->sni_default->stats_base = stats_bind_tcp(l->sni_default->stat_prefix, &err);
+		for (unsigned j = 0; j < l->nsni_chains; j++)
+			l->sni_chains[j].tcp.stats_base = stats_bind_tcp(l->sni_chains[j].tcp.stat_prefix, &err);
 	}
 	return err;
 }

@@ -8,6 +8,7 @@
 #include "mesh/odst.h"
 #include "server.h"
 #include "t/unit/tap.h"
+#include "t/unit/cfgload.h"
 
 static const char conf[] =
 	"listeners:\n"
@@ -40,12 +41,6 @@ static const char conf[] =
 	"    routes: [{match: {prefix: /}, route: {cluster: c}}]\n"
 	"clusters:\n"
 	"  - { name: c, endpoints: [127.0.0.1:1], source_address: 127.0.0.6 }\n";
-
-static struct cfg *load(const char *text, struct cfg_errs *e)
-{
-	cfg_errs_init(e, "t.yaml");
-	return cfg_load_text(text, strlen(text), "t.yaml", e);
-}
 
 static struct sockaddr_in sin4(const char *ip, unsigned port)
 {
@@ -104,19 +99,6 @@ static void test_find(void)
 	is_str(find(c, "virtualInbound", "10.77.0.3", 8080), "in_8080", "inbound sees inbound listeners only");
 	is_str(find(c, "virtualOutbound", "127.0.0.1", 9090), "(none)", "bound listeners are not targets");
 	cfg_unref(c);
-}
-
-static void fails(const char *text, const char *want, const char *what)
-{
-	struct cfg_errs e;
-	struct cfg *c = load(text, &e);
-
-	ok(c == NULL, "%s: refused", what);
-	if (c)
-		cfg_unref(c);
-	if (ok(e.n >= 1, "%s: an error", what))
-		is_str(e.msgs[0], want, "%s: message", what);
-	cfg_errs_free(&e);
 }
 
 #define CLUSTER "clusters: [{name: c, endpoints: [127.0.0.1:1]}]\n"
