@@ -15,6 +15,7 @@
 #include "config/ytree.h"
 #include "server.h"
 #include "t/unit/tap.h"
+#include "t/unit/cfg-load.h"
 
 /* The example (with a concrete format string). */
 static const char example[] =
@@ -43,12 +44,6 @@ static const char example[] =
 	"    lb: ROUND_ROBIN\n"
 	"  - name: web\n"
 	"    endpoints: [{address: \"[::1]:8081\", weight: 3}]\n";
-
-static struct cfg *load(const char *text, struct cfg_errs *e)
-{
-	cfg_errs_init(e, "t.yaml");
-	return cfg_load_text(text, strlen(text), "t.yaml", e);
-}
 
 static void test_example(void)
 {
@@ -159,28 +154,6 @@ static void test_defaults(void)
 		cfg_unref(c);
 	cfg_errs_free(&e);
 }
-
-/* Expects text to fail with exactly the messages in want (NULL-terminated). */
-static void fails(const char *text, const char *const *want, const char *what)
-{
-	struct cfg_errs e;
-	struct cfg *c = load(text, &e);
-	unsigned n = 0;
-
-	while (want[n])
-		n++;
-	ok(c == NULL, "%s: refused", what);
-	if (c)
-		cfg_unref(c);
-	if (!ok(e.n == n, "%s: %u error(s)", what, n))
-		for (unsigned i = 0; i < e.n; i++)
-			printf("#   %s\n", e.msgs[i]);
-	for (unsigned i = 0; i < n && i < e.n; i++)
-		is_str(e.msgs[i], want[i], "%s: message %u", what, i + 1);
-	cfg_errs_free(&e);
-}
-
-#define FAILS(text, what, ...) fails(text, (const char *const[]){ __VA_ARGS__, NULL }, what)
 
 #define CLUSTER "clusters: [{name: c, endpoints: [127.0.0.1:1]}]\n"
 #define LISTENER(addr) "  - name: l\n    address: " addr "\n    routes: [{match: {prefix: /}, route: {cluster: c}}]\n"

@@ -12,7 +12,7 @@
 #include "server.h"
 #include "tls/hello.h"
 #include "t/unit/tap.h"
-#include "t/unit/cfgload.h"
+#include "t/unit/cfg-load.h"
 
 static uint8_t scratch[TLS_HELLO_MAX];
 
@@ -161,26 +161,34 @@ static void test_chains(void)
 
 static void test_errors(void)
 {
-	fails(L "    protocol: tls_passthrough\n" C,
-	      "t.yaml:2:5: protocol: tls_passthrough listener: missing required key \"filter_chains\"", "no chains");
-	fails(L "    protocol: tls_passthrough\n    filter_chains: []\n" C, "t.yaml:5:20: filter_chains must not be empty",
-	      "empty chains");
-	fails(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[a.com]") CHAIN("[b.com, A.com]") C,
-	      "t.yaml:8:53: server name \"a.com\" is already in a filter chain", "a name in two chains");
-	fails(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[\"a.*.com\"]") C,
-	      "t.yaml:6:46: SNI name \"a.*.com\": only a leading \"*.\" wildcard is allowed", "inner wildcard");
-	fails(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[]") C,
-	      "t.yaml:6:45: server_names must not be empty", "no names");
-	fails(L "    protocol: tls_passthrough\n    filter_chains:\n"
+	FAILS(L "    protocol: tls_passthrough\n" C,
+	      "no chains",
+	      "t.yaml:2:5: protocol: tls_passthrough listener: missing required key \"filter_chains\"");
+	FAILS(L "    protocol: tls_passthrough\n    filter_chains: []\n" C,
+	      "empty chains",
+	      "t.yaml:5:20: filter_chains must not be empty");
+	FAILS(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[a.com]") CHAIN("[b.com, A.com]") C,
+	      "a name in two chains",
+	      "t.yaml:8:53: server name \"a.com\" is already in a filter chain");
+	FAILS(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[\"a.*.com\"]") C,
+	      "inner wildcard",
+	      "t.yaml:6:46: SNI name \"a.*.com\": only a leading \"*.\" wildcard is allowed");
+	FAILS(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[]") C,
+	      "no names",
+	      "t.yaml:6:45: server_names must not be empty");
+	FAILS(L "    protocol: tls_passthrough\n    filter_chains:\n"
 	      "      - filter_chain_match: { server_names: [a.com] }\n        tcp_proxy: { cluster: nope }\n" C,
-	      "t.yaml:7:31: unknown cluster \"nope\"", "unknown cluster");
-	fails(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[a.com]") "    routes: []\n" C,
+	      "unknown cluster",
+	      "t.yaml:7:31: unknown cluster \"nope\"");
+	FAILS(L "    protocol: tls_passthrough\n    filter_chains:\n" CHAIN("[a.com]") "    routes: []\n" C,
+	      "routes on tls_passthrough",
 	      "t.yaml:8:5: routes: not for a protocol: tls_passthrough listener (it proxies bytes: no HTTP, routes or "
-	      "interception; the idle timeout is tcp_proxy.idle_timeout)", "routes on tls_passthrough");
-	fails(L "    routes: [{match: {prefix: /}, route: {cluster: a}}]\n"
+	      "interception; the idle timeout is tcp_proxy.idle_timeout)");
+	FAILS(L "    routes: [{match: {prefix: /}, route: {cluster: a}}]\n"
 	      "    default_filter_chain: { tcp_proxy: { cluster: a } }\n" C,
+	      "default chain on an HTTP listener",
 	      "t.yaml:5:27: default_filter_chain is for protocol: tls_passthrough listeners: here names no filter "
-	      "chain lists are served by the listener itself", "default chain on an HTTP listener");
+	      "chain lists are served by the listener itself");
 }
 
 int main(void)

@@ -8,7 +8,7 @@
 #include "mesh/odst.h"
 #include "server.h"
 #include "t/unit/tap.h"
-#include "t/unit/cfgload.h"
+#include "t/unit/cfg-load.h"
 
 static const char conf[] =
 	"listeners:\n"
@@ -106,29 +106,33 @@ static void test_find(void)
 
 static void test_errors(void)
 {
-	fails("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: true\n" ROUTES CLUSTER,
+	FAILS("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: true\n" ROUTES CLUSTER,
+	      "routes on original_dst",
 	      "t.yaml:5:13: an original_dst listener takes no routes: it hands connections to the bind_to_port: "
-	      "false listener of their original destination", "routes on original_dst");
-	fails("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: true\n"
+	      "false listener of their original destination");
+	FAILS("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: true\n"
 	      "    bind_to_port: false\n" CLUSTER,
-	      "t.yaml:5:19: an original_dst listener must bind its port (it receives the intercepted connections)",
-	      "original_dst without a port");
-	fails("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    outbound_policy: REGISTRY_ONLY\n" ROUTES
-	      CLUSTER, "t.yaml:4:22: outbound_policy applies to an outbound original_dst listener only",
-	      "outbound_policy without original_dst");
-	fails("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: true\n"
-	      "    outbound_policy: DENY\n" CLUSTER, "t.yaml:5:22: expected ALLOW_ANY or REGISTRY_ONLY",
-	      "bad outbound_policy");
-	fails("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: yes\n" ROUTES CLUSTER,
-	      "t.yaml:4:19: expected true or false", "original_dst not a bool");
-	fails("listeners:\n  - name: a\n    address: 0.0.0.0:80\n    bind_to_port: false\n" ROUTES
+	      "original_dst without a port",
+	      "t.yaml:5:19: an original_dst listener must bind its port (it receives the intercepted connections)");
+	FAILS("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    outbound_policy: REGISTRY_ONLY\n" ROUTES
+	      CLUSTER,
+	      "outbound_policy without original_dst",
+	      "t.yaml:4:22: outbound_policy applies to an outbound original_dst listener only");
+	FAILS("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: true\n"
+	      "    outbound_policy: DENY\n" CLUSTER,
+	      "bad outbound_policy",
+	      "t.yaml:5:22: expected ALLOW_ANY or REGISTRY_ONLY");
+	FAILS("listeners:\n  - name: o\n    address: 127.0.0.1:15001\n    original_dst: yes\n" ROUTES CLUSTER,
+	      "original_dst not a bool",
+	      "t.yaml:4:19: expected true or false");
+	FAILS("listeners:\n  - name: a\n    address: 0.0.0.0:80\n    bind_to_port: false\n" ROUTES
 	      "  - name: b\n    address: 0.0.0.0:80\n    bind_to_port: false\n" ROUTES CLUSTER,
-	      "t.yaml:7:14: duplicate listener address \"0.0.0.0:80\" (listener \"a\" at line 3 uses it)",
-	      "two unbound listeners of one direction on one address");
-	fails("listeners:\n  - name: l\n    address: 127.0.0.1:1\n" ROUTES
+	      "two unbound listeners of one direction on one address",
+	      "t.yaml:7:14: duplicate listener address \"0.0.0.0:80\" (listener \"a\" at line 3 uses it)");
+	FAILS("listeners:\n  - name: l\n    address: 127.0.0.1:1\n" ROUTES
 	      "clusters: [{name: c, endpoints: [127.0.0.1:1], source_address: \"127.0.0.6:0\"}]\n",
-	      "t.yaml:5:64: invalid source_address \"127.0.0.6:0\": expected an IP address like 127.0.0.6 (no port)",
-	      "source_address with a port");
+	      "source_address with a port",
+	      "t.yaml:5:64: invalid source_address \"127.0.0.6:0\": expected an IP address like 127.0.0.6 (no port)");
 }
 
 int main(void)
