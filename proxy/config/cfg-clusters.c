@@ -1,5 +1,6 @@
 /* clusters: endpoints, connect timeout, source address, load balancer and
- * hashing, connection pool limits, cluster-scope filters, upstream TLS. */
+ * hashing, connection pool limits, cluster-scope filters, upstream TLS;
+ * health_checks are cfg-health.c's. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -183,7 +184,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 {
 	static const char *const keys[] = {
 		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", "source_address",
-		"source", NULL
+		"source", "health_checks", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -229,6 +230,8 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 		if (!owner || cfg_parse_tls(pc, v, false, owner, c->protocol, &c->tls))
 			rc = -EINVAL;
 	}
+	if ((v = yaml_get(n, "health_checks")) && cfg_parse_health(pc, v, c))
+		rc = -EINVAL;
 	return rc;
 }
 

@@ -196,6 +196,36 @@ static void dump_listener(struct json_w *w, const struct cfg_listener *l)
 	json_close(w, '}');
 }
 
+/* The health check's kind and timing, and what it asks. */
+static void dump_health(struct json_w *w, const struct cfg_health *h)
+{
+	static const char *const kinds[] = {
+		[HC_KIND_HTTP] = "http_health_check", [HC_KIND_TCP] = "tcp_health_check",
+		[HC_KIND_GRPC] = "grpc_health_check",
+	};
+
+	json_kopen(w, "health_checks", '[');
+	json_open(w, '{');
+	dump_duration(w, "timeout", h->timeout_ms);
+	dump_duration(w, "interval", h->interval_ms);
+	json_kuint(w, "unhealthy_threshold", h->unhealthy_threshold);
+	json_kuint(w, "healthy_threshold", h->healthy_threshold);
+	dump_duration(w, "no_traffic_interval", h->no_traffic_interval_ms);
+	json_kbool(w, "reuse_connection", h->reuse_connection);
+	json_kopen(w, kinds[h->kind], '{');
+	if (h->kind == HC_KIND_HTTP) {
+		json_kstr(w, "path", h->path);
+		json_kstr(w, "codec_client_type", h->codec == PROTO_HTTP2 ? "HTTP2" : "HTTP1");
+	}
+	if (h->kind == HC_KIND_GRPC)
+		json_kstr(w, "service_name", h->service_name ? h->service_name : "");
+	if (h->kind != HC_KIND_TCP)
+		json_kstr_opt(w, h->kind == HC_KIND_GRPC ? "authority" : "host", h->host);
+	json_close(w, '}');
+	json_close(w, '}');
+	json_close(w, ']');
+}
+
 static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 {
 	json_open(w, '{');
@@ -234,6 +264,8 @@ static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
 	json_kuint(w, "max_retries", c->pool.max_retries);
 	json_close(w, '}');
 	dump_filters(w, "filters", c->filters, c->nfilters);
+	if (c->health)
+		dump_health(w, c->health);
 	json_kstr(w, "tls_mode", cfg_tls_mode_names[c->tls ? c->tls->mode : TLS_DISABLE]);
 	json_kstr_opt(w, "source_address", c->source_address);
 	json_close(w, '}');

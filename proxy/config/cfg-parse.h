@@ -88,6 +88,10 @@ struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_co
 extern const char *const cfg_lb_names[];	/* by enum lb_type */
 int cfg_parse_clusters(struct cfg_parse *pc, const struct ynode *seq);
 
+/* cfg-health.c */
+/* health_checks of cluster c (its protocol and tls parsed) into c->health. */
+int cfg_parse_health(struct cfg_parse *pc, const struct ynode *seq, struct cfg_cluster *c);
+
 /* cfg-listeners.c */
 /* Envoy's path_with_escaped_slashes_action values, by enum path_escaped_slashes. */
 extern const char *const cfg_slash_actions[];

@@ -284,6 +284,68 @@ struct cfg_endpoint {
 	uint32_t weight;		/* default 1 */
 };
 
+/* What a health check asks (Envoy's core.v3.HealthCheck health_checker). */
+enum hc_kind { HC_KIND_HTTP, HC_KIND_TCP, HC_KIND_GRPC };
+
+/* An Int64Range of HTTP statuses: start included, end excluded (Envoy's). */
+struct cfg_hc_range {
+	uint16_t start, end;
+};
+
+/* Bytes a TCP check sends or looks for (Envoy's Payload, given as hex text). */
+struct cfg_hc_payload {
+	const uint8_t *bytes;
+	size_t len;
+};
+
+struct cfg_hc_header {
+	const char *name;		/* lower-cased */
+	const char *value;
+};
+
+#define CFG_HC_MAX_HEADERS 32		/* request_headers_to_add of one check */
+
+/* A cluster's active health check (health_checks, upstream/health.c).
+ * Durations in ms; defaults are Envoy's. */
+struct cfg_health {
+	enum hc_kind kind;
+	uint64_t timeout_ms;		/* required, > 0 */
+	uint64_t interval_ms;		/* required, > 0 */
+	uint64_t interval_jitter_ms;	/* a random 0..this more per interval */
+	uint32_t interval_jitter_percent;	/* and a random 0..this % of it */
+	uint64_t initial_jitter_ms;	/* the first check waits a random 0..this */
+	uint32_t unhealthy_threshold;	/* network failures in a row that fail a host */
+	uint32_t healthy_threshold;	/* successes in a row that bring it back */
+	uint64_t no_traffic_interval_ms;	/* while the cluster never had a connection; 60 s */
+	uint64_t no_traffic_healthy_interval_ms;	/* ... for a healthy host; no_traffic_interval */
+	uint64_t unhealthy_interval_ms;	/* a failed host's; interval */
+	uint64_t unhealthy_edge_interval_ms;	/* after a failure that does not yet fail it; unhealthy_interval */
+	uint64_t healthy_edge_interval_ms;	/* after a success that does not yet heal it; interval */
+	bool reuse_connection;		/* keep the connection between checks; true */
+	/* HTTP and gRPC */
+	enum http_proto codec;		/* PROTO_HTTP1 or PROTO_HTTP2 (gRPC: always) */
+	const char *host;		/* :authority; NULL: the cluster's name */
+	/* HTTP */
+	const char *path;
+	struct cfg_hc_range *expected;	/* none given: [200, 201) */
+	unsigned nexpected;
+	struct cfg_hc_range *retriable;	/* failures that count toward unhealthy_threshold */
+	unsigned nretriable;
+	struct cfg_hc_header *headers;	/* request_headers_to_add */
+	unsigned nheaders;
+	/* TCP: send, then the receive segments in order in what comes back;
+	 * neither: a connect is the check */
+	struct cfg_hc_payload send;
+	struct cfg_hc_payload *receive;
+	unsigned nreceive;
+	/* gRPC */
+	const char *service_name;	/* HealthCheckRequest.service; "" for the server */
+	/* The block as written (and the cluster's protocol): a reload that
+	 * changes it restarts the checks; one that does not carries them on. */
+	const char *spec;
+	uint32_t stats_base;		/* health_check.* block (HC_*, core/stats.h) */
+};
+
 struct cfg_cluster {
 	const char *name;
 	const char *origin;		/* the resource it was derived from (mesh:), or NULL */
@@ -299,6 +361,7 @@ struct cfg_cluster {
 	double active_request_bias;	/* LEAST_REQUEST, unequal weights: weight / (active + 1)^bias (1.0) */
 	struct cfg_conn_pool pool;
 	uint32_t panic_percent;		/* below this share of healthy hosts, ignore health; 0 = never */
+	struct cfg_health *health;	/* active health checking, or NULL */
 	struct filter_conf *filters;	/* cluster-scope filters (outlier_detection) */
 	unsigned nfilters;
 	const char *source_address;	/* NULL, or the IP upstream connections bind to (127.0.0.6 inbound) */
@@ -307,6 +370,7 @@ struct cfg_cluster {
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */
 	unsigned index;			/* position in cfg->clusters */
 	struct cluster_rt *rt;		/* hosts and LB state (cluster.c), bound before publishing */
+	struct cfg_cluster *rt_next;	/* rt's bindings, newest first (cluster.c) */
 	struct cfg_cluster *internal_next;	/* cfg->internal list */
 };
 

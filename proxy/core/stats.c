@@ -159,6 +159,17 @@ static const struct stat_leaf tcp_leaves[] = {
 	LEAF(TS_IDLE_TIMEOUT, "idle_timeout", ST_COUNTER),
 };
 
+static const struct stat_leaf hc_leaves[] = {
+	LEAF(HC_ATTEMPT, "health_check.attempt", ST_COUNTER),
+	LEAF(HC_SUCCESS, "health_check.success", ST_COUNTER),
+	LEAF(HC_FAILURE, "health_check.failure", ST_COUNTER),
+	LEAF(HC_NETWORK_FAILURE, "health_check.network_failure", ST_COUNTER),
+	LEAF(HC_PASSIVE_FAILURE, "health_check.passive_failure", ST_COUNTER),
+	LEAF(HC_VERIFY_CLUSTER, "health_check.verify_cluster", ST_COUNTER),
+	LEAF(HC_HEALTHY, "health_check.healthy", ST_GAUGE),
+	LEAF(HC_DEGRADED, "health_check.degraded", ST_GAUGE),
+};
+
 static const struct stat_leaf server_leaves[] = {
 	LEAF(SS_CONFIG_RELOAD, "config_reload", ST_COUNTER),
 	LEAF(SS_CONFIG_RELOAD_FAILED, "config_reload_failed", ST_COUNTER),
@@ -211,6 +222,7 @@ enum group_kind {
 	GK_HOST,			/* not rendered: /clusters reads them */
 	GK_TCP,				/* "tcp.<stat_prefix>.*" */
 	GK_TCP_LISTENER,		/* a tcp listener's block: rendered by its GK_LADDR only */
+	GK_HC,				/* "cluster.<name>.health_check.*" */
 };
 
 struct stat_group {
@@ -226,7 +238,7 @@ static struct {
 	unsigned nshards;
 	uint32_t next_id;		/* first unassigned id */
 	uint32_t nblocks;		/* blocks allocated in every shard */
-	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp;
+	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp, scratch_hc;
 	/* Block sizes: the fixed stats plus the registered ones, by scope. */
 	uint32_t nslots[STATS_SCOPE_CLUSTER + 1];
 	struct stat_ext ext[STATS_MAX_EXT];
@@ -481,6 +493,7 @@ static const struct group_style {
 	[GK_LISTENER] = { "http", http_leaves, ARRAY_SIZE(http_leaves), STATS_SCOPE_LISTENER },
 	[GK_LADDR] = { "listener", listener_leaves, ARRAY_SIZE(listener_leaves), -1 },
 	[GK_TCP] = { "tcp", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1 },
+	[GK_HC] = { "cluster", hc_leaves, ARRAY_SIZE(hc_leaves), -1 },
 };
 
 /* Registers the rendered entries of a new group. On failure the ids stay
@@ -529,6 +542,8 @@ int stats_init(unsigned nworkers)
 		err = alloc_ids(HS__COUNT, &st.scratch_host);
 	if (!err)
 		err = alloc_ids(TS__COUNT, &st.scratch_tcp);
+	if (!err)
+		err = alloc_ids(HC__COUNT, &st.scratch_hc);
 	if (err)
 		return err;
 
@@ -628,6 +643,11 @@ uint32_t stats_bind_tcp_listener(const char *name, const char *address, int *err
 uint32_t stats_bind_tcp(const char *stat_prefix, int *err)
 {
 	return bind_one(GK_TCP, stat_prefix, stat_prefix, TS__COUNT, 0, st.scratch_tcp, err);
+}
+
+uint32_t stats_bind_health_check(const char *cluster, int *err)
+{
+	return bind_one(GK_HC, cluster, cluster, HC__COUNT, 0, st.scratch_hc, err);
 }
 
 uint32_t stats_host_block(const char *cluster, const char *addr)

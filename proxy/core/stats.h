@@ -163,6 +163,21 @@ enum tcp_stat {
 	TS__COUNT
 };
 
+/* Per health-checked cluster (upstream/health.c), Envoy's
+ * "cluster.<name>.health_check.<leaf>": a block only clusters with
+ * health_checks are bound to, so the others list none (as in Envoy). */
+enum hc_stat {
+	HC_ATTEMPT,			/* checks started */
+	HC_SUCCESS,
+	HC_FAILURE,			/* every failed check, the network ones too */
+	HC_NETWORK_FAILURE,		/* connect failure, reset, timeout */
+	HC_PASSIVE_FAILURE,		/* always 0: no immediate-fail header (doc/traffic.md) */
+	HC_VERIFY_CLUSTER,		/* always 0: no service_name_matcher */
+	HC_HEALTHY,			/* gauge: checked hosts not failing */
+	HC_DEGRADED,			/* gauge: checked hosts answering x-envoy-degraded */
+	HC__COUNT
+};
+
 /* Per upstream host, shown by /clusters as "<cluster>::<addr>::<leaf>::<value>". */
 enum host_stat {
 	HS_CX_TOTAL, HS_CX_ACTIVE, HS_CX_CONNECT_FAIL, HS_RQ_TOTAL, HS_RQ_ERROR, HS_RQ_SUCCESS,
@@ -256,6 +271,10 @@ uint32_t stats_bind_tcp_listener(const char *name, const char *address, int *err
 /* The block of a tcp_proxy (TS_*), "tcp.<stat_prefix>.*"; tcp_proxies with
  * the same stat_prefix share it, as in Envoy. */
 uint32_t stats_bind_tcp(const char *stat_prefix, int *err);
+
+/* The health_check.* block (HC_*) of a cluster with health_checks, bound in
+ * the current round like the cluster's own block. */
+uint32_t stats_bind_health_check(const char *cluster, int *err);
 
 /* Block of HS__COUNT for one upstream host of a cluster, found or created by name. Main thread only. */
 uint32_t stats_host_block(const char *cluster, const char *addr);

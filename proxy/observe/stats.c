@@ -21,8 +21,13 @@ int stats_cfg_bind(struct cfg *cfg)
 	int err = 0;
 
 	stats_bind_begin();
-	for (unsigned i = 0; i < cfg->nclusters; i++)
-		cfg->clusters[i].stats_base = stats_bind_cluster(cfg->clusters[i].name, &err);
+	for (unsigned i = 0; i < cfg->nclusters; i++) {
+		struct cfg_cluster *c = &cfg->clusters[i];
+
+		c->stats_base = stats_bind_cluster(c->name, &err);
+		if (c->health)
+			c->health->stats_base = stats_bind_health_check(c->name, &err);
+	}
 	/* A filter's hidden cluster counts where nothing renders. */
 	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
 		c->stats_base = stats_bind_hidden_cluster();

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/stats.h"
 #include "upstream/edf.h"
+#include "upstream/health.h"
 #include "upstream/maglev.h"
 #include "upstream/upstream.h"
 #include "core/worker.h"
@@ -47,6 +48,7 @@ struct dns_ep {
 struct cluster_rt {
 	char *name;
 	unsigned refs;			/* snapshots bound to it */
+	struct cfg_cluster *bound;	/* their clusters, newest first (cfg_cluster.rt_next) */
 	char *spec;			/* endpoints as "addr/weight,…": equal spec → reuse */
 	_Atomic(struct hostset *) hs;
 	struct lb_slot *lb;		/* nworkers */
@@ -347,6 +349,35 @@ static bool hostset_same(const struct hostset *a, const struct hostset *b)
 	return true;
 }
 
+/* Hosts of rt's current set failing health checks (cluster_breakers.hc_failed). Main thread. */
+static void count_hc_failed(struct cluster_rt *rt)
+{
+	struct hostset *hs = atomic_load(&rt->hs);
+	unsigned n = 0;
+
+	for (unsigned i = 0; hs && i < hs->n; i++)
+		n += !!(atomic_load(&hs->hosts[i]->hc) & HOST_HC_FAILED);
+	atomic_store(&rt->cb->hc_failed, n);
+}
+
+/* The runtime bound last for name runs its health checks, with the config of
+ * its newest binding (a failed reload's unbinding hands them back). */
+static void health_elect(const char *name)
+{
+	struct cluster_rt *rt;
+
+	for (rt = rts; rt && strcmp(rt->name, name); rt = rt->next)
+		;
+	health_update(name, rt ? rt->bound : NULL, rt ? atomic_load(&rt->hs) : NULL);
+}
+
+void cluster_health_changed(const char *name)
+{
+	for (struct cluster_rt *rt = rts; rt; rt = rt->next)
+		if (!strcmp(rt->name, name))
+			count_hc_failed(rt);
+}
+
 /* Publishes a new host set; the old one is freed once no worker can hold it. */
 static void hostset_publish(struct cluster_rt *rt)
 {
@@ -363,6 +394,9 @@ static void hostset_publish(struct cluster_rt *rt)
 	}
 	stats_add(rt->stats_base + CS_MEMBERSHIP_TOTAL, (int64_t)hs->n - (old ? (int64_t)old->n : 0));
 	atomic_store_explicit(&rt->hs, hs, memory_order_release);
+	count_hc_failed(rt);
+	if (rt->bound)
+		health_elect(rt->name);	/* a DNS answer changed the hosts */
 	/* Before the workers start nobody can hold the old set. */
 	if (old && (!workers || worker_barrier(hostset_free_cb, old)))
 		hostset_free(old);
@@ -528,6 +562,8 @@ int cluster_init(struct event_base *base)
 	struct timeval tv = { DNS_REFRESH_S, 0 };
 
 	main_base = base;
+	if (health_init(base))
+		return -ENOMEM;
 	dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!dns) {
 		/* No resolv.conf: names still resolve from /etc/hosts. */
@@ -546,6 +582,7 @@ int cluster_init(struct event_base *base)
 
 void cluster_shutdown(void)
 {
+	health_shutdown();
 	while (rts) {
 		struct cluster_rt *rt = rts;
 
@@ -567,28 +604,39 @@ static int bind_one(struct cfg_cluster *c)
 
 	if (!spec)
 		return -ENOMEM;
-	for (rt = rts; rt; rt = rt->next)
+	struct cluster_rt **pp;
+
+	for (pp = &rts; (rt = *pp); pp = &rt->next)
 		if (strcmp(rt->name, c->name) == 0 && strcmp(rt->spec, spec) == 0)
 			break;
 	if (rt) {
 		free(spec);
-	} else if ((rt = rt_new(c, spec))) {
-		rt->next = rts;
-		rts = rt;
-	} else {
+		*pp = rt->next;		/* to the front: the latest bound for its name */
+	} else if (!(rt = rt_new(c, spec))) {
 		free(spec);
 		return -ENOMEM;
 	}
+	rt->next = rts;
+	rts = rt;
 	rt->refs++;
 	c->rt = rt;
+	c->rt_next = rt->bound;
+	rt->bound = c;
 	return 0;
 }
 
 static void unbind_one(struct cfg_cluster *c)
 {
 	struct cluster_rt *rt = c->rt, **pp;
+	struct cfg_cluster **cp;
 
-	if (!rt || --rt->refs)
+	if (!rt)
+		return;
+	for (cp = &rt->bound; *cp && *cp != c; cp = &(*cp)->rt_next)
+		;
+	if (*cp)
+		*cp = c->rt_next;
+	if (--rt->refs)
 		return;
 	for (pp = &rts; *pp != rt; pp = &(*pp)->next)
 		;
@@ -604,6 +652,8 @@ int cluster_cfg_bind(struct cfg *cfg)
 	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
 		if (bind_one(c))
 			return -ENOMEM;
+	for (unsigned i = 0; i < cfg->nclusters; i++)
+		health_elect(cfg->clusters[i].name);
 	return 0;
 }
 
@@ -613,6 +663,9 @@ void cluster_cfg_unbind(struct cfg *cfg)
 		unbind_one(&cfg->clusters[i]);
 	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
 		unbind_one(c);
+	/* Checks that followed this config follow the newest one left, or stop. */
+	for (unsigned i = 0; i < cfg->nclusters; i++)
+		health_elect(cfg->clusters[i].name);
 }
 
 struct cluster_breakers *cluster_breakers(const struct cfg_cluster *c)
@@ -649,7 +702,7 @@ void cluster_refresh_gauges(const struct cfg *cfg)
 		unsigned healthy = 0;
 
 		for (unsigned j = 0; hs && j < hs->n; j++)
-			healthy += !atomic_load(&hs->hosts[j]->od.ejected);
+			healthy += host_usable(hs->hosts[j]);
 		stats_gauge_set(c->stats_base + CS_MEMBERSHIP_HEALTHY, healthy);
 		stats_gauge_set(c->stats_base + CS_CB_CX_OPEN, atomic_load(&cb->cx) >= p->max_connections);
 		stats_gauge_set(c->stats_base + CS_CB_RQ_PENDING_OPEN, atomic_load(&cb->pending) >= p->max_pending_requests);
@@ -788,34 +841,59 @@ static bool avoided(const struct host *h, struct host *const *avoid, unsigned na
 	return false;
 }
 
+/* Hosts of hs that outlier detection or health checks keep out: exact,
+ * counting one flagged by both once, and cheap unless both flag some. */
+static unsigned unusable_hosts(const struct hostset *hs, const struct cluster_breakers *cb)
+{
+	unsigned ejected = atomic_load_explicit(&cb->ejected, memory_order_relaxed);
+	unsigned failed = atomic_load_explicit(&cb->hc_failed, memory_order_relaxed);
+	unsigned n = 0;
+
+	if (!ejected || !failed)
+		return ejected + failed < hs->n ? ejected + failed : hs->n;
+	for (unsigned i = 0; i < hs->n; i++)
+		n += !host_usable(hs->hosts[i]);
+	return n;
+}
+
+static bool degraded(const struct host *h)
+{
+	return atomic_load_explicit(&h->hc, memory_order_relaxed) & HOST_HC_DEGRADED;
+}
+
 struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash,
 			       struct host *const *avoid, unsigned navoid)
 {
 	struct hostset *hs = atomic_load_explicit(&c->rt->hs, memory_order_acquire);
-	unsigned ejected = atomic_load_explicit(&c->rt->cb->ejected, memory_order_relaxed);
-	bool panic, any_ok = false;
+	unsigned bad;
+	bool panic, any_ok = false, any_fine = false;
 	struct host *h = NULL;
 
 	if (!hs || !hs->nsched)
 		return NULL;
 	/* Below the panic threshold health is ignored (Envoy); 0 never panics. */
-	panic = ejected && (uint64_t)(hs->n - (ejected < hs->n ? ejected : hs->n)) * 100 <
-			   (uint64_t)c->panic_percent * hs->n;
-	for (unsigned i = 0; i < hs->n && !any_ok; i++)
-		any_ok = panic || !atomic_load_explicit(&hs->hosts[i]->od.ejected, memory_order_relaxed);
+	bad = unusable_hosts(hs, c->rt->cb);
+	panic = bad && (uint64_t)(hs->n - bad) * 100 < (uint64_t)c->panic_percent * hs->n;
+	for (unsigned i = 0; i < hs->n && !any_fine; i++) {
+		bool ok = panic || host_usable(hs->hosts[i]);
+
+		any_ok |= ok;
+		any_fine |= ok && !degraded(hs->hosts[i]);
+	}
 	if (!any_ok)
 		return NULL;
-	/* A few draws steer away from ejected and already tried hosts; then any usable one. */
+	/* A few draws steer away from ejected, failing, degraded (while a healthy
+	 * host is left) and already tried hosts; then any usable one. */
 	for (unsigned tries = 0; tries < 2 * hs->n + 2; tries++) {
 		h = lb_pick(c, hs, worker, tries ? util_rand64() | 1 : hash);
-		if ((panic || !atomic_load_explicit(&h->od.ejected, memory_order_relaxed)) &&
+		if ((panic || host_usable(h)) && (!any_fine || panic || !degraded(h)) &&
 		    (tries > hs->n || !avoided(h, avoid, navoid)))
 			return host_ref(h);
 		if ((c->lb == LB_RING_HASH || c->lb == LB_MAGLEV) && hash && !tries)
 			hash = 0;	/* the key's host is out: fall back to random */
 	}
 	for (unsigned i = 0; i < hs->n; i++)
-		if (panic || !atomic_load_explicit(&hs->hosts[i]->od.ejected, memory_order_relaxed))
+		if ((panic || host_usable(hs->hosts[i])) && (!any_fine || panic || !degraded(hs->hosts[i])))
 			return host_ref(hs->hosts[i]);
 	return NULL;
 }
@@ -839,8 +917,23 @@ static struct hostset *render_hosts(const struct cfg_cluster *c)
 	return c->rt ? atomic_load(&c->rt->hs) : NULL;
 }
 
+/* Envoy's health_flags text (HostUtility::healthFlagsToString): the flags
+ * in Envoy's order, or "healthy". */
+static const char *health_flags(const struct host *h, char buf[static 128])
+{
+	unsigned hc = atomic_load(&h->hc);
+
+	snprintf(buf, 128, "%s%s%s%s%s", hc & HOST_HC_FAILED ? "/failed_active_hc" : "",
+		 atomic_load(&h->od.ejected) ? "/failed_outlier_check" : "",
+		 hc & HOST_HC_DEGRADED ? "/degraded_active_hc" : "", hc & HOST_HC_PENDING ? "/pending_active_hc" : "",
+		 hc & HOST_HC_TIMEOUT ? "/active_hc_timeout" : "");
+	return *buf ? buf : "healthy";
+}
+
 int cluster_render(struct evbuffer *out, const struct cfg *cfg)
 {
+	char flags[128];
+
 	for (unsigned i = 0; i < cfg->nclusters; i++) {
 		const struct cfg_cluster *c = &cfg->clusters[i];
 		struct hostset *hs = render_hosts(c);
@@ -854,8 +947,7 @@ int cluster_render(struct evbuffer *out, const struct cfg *cfg)
 				evbuffer_add_printf(out, "%s::%s::%s::%lld\n", c->name, h->addr, host_leaves[k].name,
 						    (long long)stats_value(h->stats + host_leaves[k].id));
 			evbuffer_add_printf(out, "%s::%s::hostname::%s\n", c->name, h->addr, h->hostname);
-			evbuffer_add_printf(out, "%s::%s::health_flags::%s\n", c->name, h->addr,
-					    atomic_load(&h->od.ejected) ? "/failed_outlier_check" : "healthy");
+			evbuffer_add_printf(out, "%s::%s::health_flags::%s\n", c->name, h->addr, health_flags(h, flags));
 			evbuffer_add_printf(out, "%s::%s::weight::%u\n", c->name, h->addr, h->weight);
 		}
 	}
@@ -889,6 +981,8 @@ static void host_address_json(struct json_w *w, const struct host *h)
 
 static void host_status_json(struct json_w *w, const struct host *h)
 {
+	unsigned hc = atomic_load(&h->hc);
+
 	json_open(w, '{');
 	host_address_json(w, h);
 	json_kopen(w, "stats", '[');
@@ -903,8 +997,13 @@ static void host_status_json(struct json_w *w, const struct host *h)
 	}
 	json_close(w, ']');
 	json_kopen(w, "health_status", '{');
-	json_kbool(w, "failed_active_health_check", false);
+	json_kbool(w, "failed_active_health_check", hc & HOST_HC_FAILED);
 	json_kbool(w, "failed_outlier_check", atomic_load(&h->od.ejected));
+	json_kbool(w, "failed_active_degraded_check", hc & HOST_HC_DEGRADED);
+	json_kbool(w, "pending_dynamic_removal", false);
+	json_kbool(w, "pending_active_hc", hc & HOST_HC_PENDING);
+	json_kbool(w, "excluded_via_immediate_hc_fail", false);
+	json_kbool(w, "active_hc_timeout", hc & HOST_HC_TIMEOUT);
 	json_kstr(w, "eds_health_status", "HEALTHY");
 	json_close(w, '}');
 	json_kuint(w, "weight", h->weight);

@@ -32,8 +32,16 @@ struct host_outlier {
 	atomic_uint cons_5xx, cons_gw, cons_local;	/* consecutive failures */
 };
 
+/* Active health checking's verdict on a host (struct host.hc): written by the
+ * main thread's checker (health.c), read by workers when they pick. */
+#define HOST_HC_FAILED		0x01	/* failed its checks: not picked (/failed_active_hc) */
+#define HOST_HC_DEGRADED	0x02	/* answered x-envoy-degraded: picked only when no healthy
+					 * host is left (/degraded_active_hc) */
+#define HOST_HC_PENDING		0x04	/* joined a checked cluster, not checked yet (/pending_active_hc) */
+#define HOST_HC_TIMEOUT		0x08	/* failed, and its last check timed out (/active_hc_timeout) */
+
 struct host {
-	atomic_int refs;		/* registry + host sets + upstream connections */
+	atomic_int refs;		/* registry + host sets + upstream connections + health checks */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char addr[64];			/* "ip:port" */
@@ -43,6 +51,7 @@ struct host {
 	uint32_t stats;			/* HS_* block */
 	atomic_int active_rq;		/* in-flight requests, for LEAST_REQUEST */
 	struct host_outlier od;
+	atomic_uint hc;			/* HOST_HC_*; 0 when healthy or not checked */
 	struct upconn **idle;		/* per-worker idle connection lists (nworkers) */
 	struct upstream_req **pending;	/* per-worker queues waiting for a connection (nworkers) */
 	unsigned *nconn;		/* per-worker open connections (nworkers) */
@@ -74,6 +83,7 @@ struct cluster_breakers {
 	atomic_uint rq;			/* requests in flight */
 	atomic_uint retries;		/* retries in flight */
 	atomic_uint ejected;		/* hosts ejected by outlier detection */
+	atomic_uint hc_failed;		/* hosts of the current set failing active health checks */
 };
 
 /* Sets up DNS on the main loop. */
@@ -87,8 +97,22 @@ int cluster_cfg_bind(struct cfg *cfg);
 /* Drops cfg's references to cluster runtime (the snapshot is going away). Main thread. */
 void cluster_cfg_unbind(struct cfg *cfg);
 
+/* Recounts the hosts failing health checks in every runtime of cluster name,
+ * after the checker changed a host's HOST_HC_* bits. Main thread. */
+void cluster_health_changed(const char *name);
+
+/* Whether h may take traffic outside panic: neither ejected by outlier
+ * detection nor failing active health checks (Envoy uses a host only when
+ * no health source flags it). Any thread. */
+static inline bool host_usable(const struct host *h)
+{
+	return !atomic_load_explicit(&h->od.ejected, memory_order_relaxed) &&
+	       !(atomic_load_explicit(&h->hc, memory_order_relaxed) & HOST_HC_FAILED);
+}
+
 /* Picks a host for a request and returns it with a reference; NULL when the
- * cluster has no usable host (none, or all ejected and not in panic). hash is
+ * cluster has no usable host (none, or all ejected or failing health checks
+ * and not in panic); a degraded host only when no healthy one is left. hash is
  * used by RING_HASH (0 = no key: random). Hosts in avoid are skipped when
  * another choice exists (retries go elsewhere). Worker thread. */
 struct host *cluster_pick_host(const struct cfg_cluster *c, unsigned worker, uint64_t hash,
