@@ -1,6 +1,7 @@
-/* The access-log format compiler (Envoy's %COMMAND(ARG):N% syntax) and, for a
- * format that compiles, one line formatted from a stream that has a value for
- * every command. */
+/* The access-log format compiler (Envoy's %COMMAND(ARG):N% syntax, and a
+ * json_format map when the input is YAML starting with '{') and, for a format
+ * that compiles, one line formatted from a stream that has a value for every
+ * command, with and without omit_empty_values. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 
 #include "observe/accesslog.h"
 #include "core/arena.h"
+#include "config/cfg.h"
 #include "config/cfg-t.h"
+#include "config/ytree.h"
 #include "http/stream.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -43,6 +46,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	hdr(&s.req.h, "x-envoy-original-path", "/orig");
 	hdr(&s.req.h, "x-empty", "");
 	hdr(&s.req.h, "x-quote", "a \"quoted\" \\ value\x01\xff");
+	hdr(&s.req.h, "x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124");
+	hdr(&s.req.h, "x-b3-spanid", "a2fb4a1d1a96d312");
 	s.resp.status = 503;
 	hdr(&s.resp.h, "content-type", "text/plain");
 	hdr(&s.resp.h, "x-envoy-upstream-service-time", "5");
@@ -64,6 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	strcpy(s.info.upstream_host, "127.0.0.1:8080");
 	strcpy(s.info.downstream_remote, "10.0.0.1:40000");
 	strcpy(s.info.downstream_local, "[::1]:15006");
+	strcpy(s.info.upstream_local, "127.0.0.1:41234");
 	s.info.upstream_transport_failure = "delayed connect error: 111";
 	s.info.downstream_peer_uri_san = "spiffe://cluster.local/ns/default/sa/web";
 	s.info.downstream_tls_version = "TLSv1.3";
@@ -83,12 +89,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(fmt, data, size);
 	fmt[size] = '\0';
-	f = al_format_parse(a, fmt, &err, &pos);
+	if (size && fmt[0] == '{') {
+		struct cfg_errs errs;
+		const struct ynode *n, *at = NULL;
+
+		cfg_errs_init(&errs, "fuzz");
+		n = yaml_load(a, fmt, size, &errs);
+		cfg_errs_free(&errs);
+		f = n ? al_json_parse(a, n, size & 1, &err, &pos, &at) : NULL;
+		if (n && !f && (!err || !at))
+			abort();	/* the error must say what and where */
+	} else {
+		f = al_format_parse(a, fmt, size & 1, &err, &pos);
+		if (!f && (!err || pos > size))
+			abort();
+	}
 	if (f) {
 		al_format_line(f, &s, line);
 		evbuffer_drain(line, evbuffer_get_length(line));
-	} else if (!err || pos > size) {
-		abort();	/* the error must say what and where */
 	}
 	free(fmt);
 	arena_free(a);

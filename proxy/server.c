@@ -431,6 +431,7 @@ void server_hooks_install(void)
 	static struct cfg_hooks cfg_hooks = {
 		.tls_build = tls_build,
 		.access_log_parse = al_format_parse,
+		.access_log_parse_json = al_json_parse,
 		.access_log_default_format = accesslog_default_format,
 	};
 

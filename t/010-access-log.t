@@ -1,11 +1,13 @@
 # Access log: Envoy's default format exactly, custom formats with
-# %RESPONSE_CODE_DETAILS% %UPSTREAM_CLUSTER% %ROUTE_NAME%, and SIGUSR1 reopening
-# the file after it was renamed.
+# %RESPONSE_CODE_DETAILS% %UPSTREAM_CLUSTER% %ROUTE_NAME%, SIGUSR1 reopening
+# the file after it was renamed, and json_format with omit_empty_values (each
+# line read by a JSON parser).
 use strict;
 use warnings;
 use POSIX qw(strftime);
 use Test::More;
 use Time::Local qw(timegm);
+use JSON::PP;
 use Wingman;
 
 my $dir = tmpdir();
@@ -93,6 +95,51 @@ http_get($port, '/other');
 is(line_for($clog, qr{path=/other}),
 	'code=404 details=route_not_found cluster=- route=- flags=NR x=- path=/other proto=HTTP/1.1',
 	'custom format: no route');
+
+# ---- json_format with omit_empty_values: a JSON object per line, keys
+# sorted, absent values left out, typed values, nested maps and literals
+my $jlog = "$dir/json.log";
+$port = free_port();
+$admin = free_port();
+$wm = start_wingman(<<"EOF");
+admin: { address: 127.0.0.1:$admin }
+access_log:
+  path: $jlog
+  omit_empty_values: true
+  json_format:
+    status: "%RESPONSE_CODE%"
+    took_ms: "%DURATION%"
+    req: { method: "%REQ(:METHOD)%", path: "%REQ_WITHOUT_QUERY(:PATH)%", ua: "%REQ(USER-AGENT):5%" }
+    custom: "%REQ(X-CUSTOM)%"
+    line: "%REQ(:METHOD)% %REQ(X-CUSTOM)%"
+    peer_port: "%DOWNSTREAM_REMOTE_PORT%"
+    schema: 2
+listeners:
+  - name: web
+    address: 127.0.0.1:$port
+    routes:
+      - { name: r, match: { prefix: /j }, route: { cluster: backend } }
+clusters:
+  - { name: backend, endpoints: [127.0.0.1:$np] }
+EOF
+http_get($port, '/j/one?secret=1', headers => ['User-Agent', 'json-agent', 'X-Custom', 'c1']);
+http_get($port, '/j/two', headers => ['User-Agent', 'json-agent']);
+my @j;
+wait_for(sub { @j = split /\n/, slurp($jlog); @j >= 2 }, scale(5));
+my $json = JSON::PP->new;
+my ($one) = map { $json->decode($_) } grep { /one/ } @j;
+my ($two) = map { $json->decode($_) } grep { /two/ } @j;
+is_deeply($one, { status => 200, took_ms => $one->{took_ms}, custom => 'c1', line => 'GET c1',
+	peer_port => $one->{peer_port}, schema => 2, req => { method => 'GET', path => '/j/one', ua => 'json-' } },
+	'json_format: every value');
+like($json->encode([$one->{status}, $one->{took_ms}, $one->{peer_port}, $one->{schema}]), qr{^\[200,\d+,\d+,2\]$},
+	'json_format: numbers are JSON numbers');
+ok(!exists $two->{custom}, 'omit_empty_values: an absent value leaves its key out');
+is($two->{line}, 'GET ', 'omit_empty_values: an absent part of a string is empty');
+my ($raw) = grep { /two/ } @j;
+is(join(',', $raw =~ /"(\w+)":/g), 'line,peer_port,req,method,path,ua,schema,status,took_ms',
+	'json_format: members written sorted by key, as Envoy does');
+$wm->term;
 
 # ---- access_log off writes nothing anywhere
 $port = free_port();

@@ -304,7 +304,7 @@ EOF
 $show = `cd $dir && $bin config show -c tele.yaml 2>&1`;
 like($show, qr{tracing:\n\s+zipkin:\n(?:\s+\w+: .*\n)*?\s+sampling: 25\.5}, 'config show: Telemetry randomSamplingPercentage as the sampling (the workload\'s Telemetry)');
 like($show, qr{collector_cluster: "?outbound\|9411\|\|zipkin\.istio-system\.svc\.cluster\.local}, 'config show: the provider from mesh.extensionProviders');
-like($show, qr{access_log:\n\s+path: /dev/stdout\n\s+format: .*%UPSTREAM_CLUSTER%}, 'config show: Istio\'s default access log');
+like($show, qr{access_log:\n\s+path: /dev/stdout\n\s+format: .*%UPSTREAM_CLUSTER_RAW%}, 'config show: Istio\'s default access log');
 like($show, qr{outbound_policy: REGISTRY_ONLY}, 'config show: Sidecar outboundTrafficPolicy REGISTRY_ONLY');
 like($show, qr{Telemetry/cart-api: field metrics is not supported \(ignored\)}, 'Telemetry metrics: a warning');
 unlike($show, qr{other\.elsewhere}, 'config show: the Sidecar imports no host of another namespace');

@@ -1,5 +1,6 @@
 /* The effective config as JSON, for the admin endpoint's /config_dump. */
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -18,6 +19,33 @@ static void dump_duration(struct json_w *w, const char *key, uint64_t ms)
 	else
 		snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ms / 1000));
 	json_kstr(w, key, buf);
+}
+
+/* A json_format map as the YAML gave it: plain numbers and booleans typed,
+ * every other scalar a string. */
+static void dump_ynode(struct json_w *w, const struct ynode *n)
+{
+	if (n->type == YN_SCALAR) {
+		char num[JSON_NUM_MAX];
+
+		if (n->plain && (!strcmp(n->str, "true") || !strcmp(n->str, "false")))
+			json_raw(w, n->str);
+		else if (n->plain && json_number_text(n->str, num))
+			json_raw(w, num);
+		else
+			json_strn(w, n->str, n->len);
+		return;
+	}
+	json_open(w, n->type == YN_MAP ? '{' : '[');
+	for (unsigned i = 0; i < n->n; i++) {
+		if (n->type == YN_MAP) {
+			json_key(w, n->items[2 * i]->str);
+			dump_ynode(w, n->items[2 * i + 1]);
+		} else {
+			dump_ynode(w, n->items[i]);
+		}
+	}
+	json_close(w, n->type == YN_MAP ? '}' : ']');
 }
 
 static void dump_filters(struct json_w *w, const char *key, const struct filter_conf *fc, unsigned n)
@@ -300,7 +328,14 @@ int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
 	}
 	json_kopen(&w, "access_log", '{');
 	json_kstr(&w, "path", c->access_log_path ? c->access_log_path : "off");
-	json_kstr(&w, "format", c->access_log_format);
+	if (c->access_log_json) {
+		json_key(&w, "json_format");
+		dump_ynode(&w, c->access_log_json);
+	} else {
+		json_kstr(&w, "format", c->access_log_format);
+	}
+	if (c->access_log_omit_empty)
+		json_kbool(&w, "omit_empty_values", true);
 	json_close(&w, '}');
 	dump_filters(&w, "filters", c->filters, c->nfilters);
 	json_kopen(&w, "listeners", '[');

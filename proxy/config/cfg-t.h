@@ -406,7 +406,9 @@ struct cfg {
 	struct addr_spec admin_addr;
 
 	const char *access_log_path;	/* NULL when "off" */
-	const char *access_log_format;	/* source text */
+	const char *access_log_format;	/* source text; NULL with a json_format */
+	const struct ynode *access_log_json;	/* json_format as written, or NULL */
+	bool access_log_omit_empty;	/* omit_empty_values */
 	struct al_format *access_log;	/* parsed; NULL when off */
 
 	struct cfg_listener *listeners;

@@ -207,15 +207,15 @@ static int parse_admin(struct cfg_parse *pc, const struct ynode *n)
 
 static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
 {
-	static const char *const keys[] = { "path", "format", NULL };
+	static const char *const keys[] = { "path", "format", "json_format", "omit_empty_values", NULL };
 	struct cfg *cfg = pc->cfg;
-	const struct ynode *v, *fmt_node = NULL;
+	const struct ynode *v, *fmt_node = NULL, *json = NULL;
 	int rc = 0;
 
 	if (n && cfg_is_null(n))
 		n = NULL;
 	if (n) {
-		if (cfg_open_map(pc, n, "a map {path, format}", keys, &rc))
+		if (cfg_open_map(pc, n, "a map {path, format | json_format, omit_empty_values}", keys, &rc))
 			return -EINVAL;
 		if ((v = yaml_get(n, "path")) &&
 		    cfg_get_nonempty_str(pc, v, &cfg->access_log_path, "access log path must not be empty (use off to disable)"))
@@ -224,19 +224,38 @@ static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
 			fmt_node = NULL;
 			rc = -EINVAL;
 		}
+		if ((v = yaml_get(n, "omit_empty_values")) && cfg_get_bool(pc, v, &cfg->access_log_omit_empty))
+			rc = -EINVAL;
+		if ((json = yaml_get(n, "json_format")) && fmt_node) {
+			cfg_error(pc, json, "access_log: give format or json_format, not both");
+			json = fmt_node = NULL;
+			rc = -EINVAL;
+		}
 	}
 	if (cfg->access_log_path && !strcmp(cfg->access_log_path, "off"))
 		cfg->access_log_path = NULL;
 	/* A given format is checked even when logging is off, so turning it on later
 	 * cannot surprise. */
-	if (cfg->access_log_path || fmt_node) {
+	if (cfg->access_log_path || fmt_node || json) {
+		bool omit = cfg->access_log_omit_empty;
+		const struct ynode *at = fmt_node ? fmt_node : n;
 		const char *err = NULL;
 		size_t pos = 0;
-		struct al_format *f = cfg_hooks->access_log_parse(pc->arena, cfg->access_log_format, &err, &pos);
+		struct al_format *f;
 
+		if (json) {
+			cfg->access_log_json = json;
+			cfg->access_log_format = NULL;
+			f = cfg_hooks->access_log_parse_json(pc->arena, json, omit, &err, &pos, &at);
+		} else {
+			f = cfg_hooks->access_log_parse(pc->arena, cfg->access_log_format, omit, &err, &pos);
+		}
 		if (!f) {
-			cfg_error(pc, fmt_node ? fmt_node : n, "invalid access log format at offset %zu: %s", pos,
-				  err ? err : "parse error");
+			if (at && at->type == YN_SCALAR)
+				cfg_error(pc, at, "invalid access log format at offset %zu: %s", pos,
+					  err ? err : "parse error");
+			else
+				cfg_error(pc, at, "invalid access log format: %s", err ? err : "parse error");
 			rc = -EINVAL;
 		} else if (cfg->access_log_path) {
 			cfg->access_log = f;

@@ -51,9 +51,14 @@ struct cfg_hooks {
 	/* Builds and registers t's context from its files (tls/tls.c); 0, or
 	 * -EINVAL after cfg_error() at n naming owner. */
 	int (*tls_build)(struct cfg_parse *pc, const struct ynode *n, const char *owner, struct cfg_tls *t);
-	/* Compiles an access-log format onto a (observe/accesslog.c); NULL with
-	 * *err and the byte offset *pos of the problem. */
-	struct al_format *(*access_log_parse)(struct arena *a, const char *fmt, const char **err, size_t *pos);
+	/* Compiles an access-log format onto a (observe/al-format.c); NULL with
+	 * *err and the byte offset *pos of the problem; omit_empty is Envoy's
+	 * omit_empty_values. */
+	struct al_format *(*access_log_parse)(struct arena *a, const char *fmt, bool omit_empty, const char **err,
+					      size_t *pos);
+	/* Compiles a json_format map likewise; the problem is at node *at. */
+	struct al_format *(*access_log_parse_json)(struct arena *a, const struct ynode *n, bool omit_empty,
+						   const char **err, size_t *pos, const struct ynode **at);
 	const char *access_log_default_format;	/* when access_log: gives none */
 };
 

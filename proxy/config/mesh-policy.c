@@ -7,8 +7,10 @@
  *
  * Telemetry (telemetry.istio.io): tracing (a zipkin provider of
  * mesh.extensionProviders, randomSamplingPercentage) and access logging
- * (Istio's default text format to /dev/stdout, or disabled), as the native
- * tracing and access_log when the native config has none.
+ * (the envoy provider with meshConfig's accessLogEncoding and
+ * accessLogFormat, an envoyFileAccessLog provider's text or labels, or
+ * disabled), else meshConfig's accessLogFile, as the native tracing and
+ * access_log when the native config has none.
  *
  * CiliumNetworkPolicy (cilium.io/v2): ingress rules selecting the workload
  * become an ALLOW rbac policy on the inbound route of each port (Cilium's
@@ -25,15 +27,45 @@
 #include "config/cfg-parse.h"
 #include "config/mesh.h"
 
-/* Istio's default access log format (meshConfig.accessLogFormat unset). */
+/* Istio's default access log format (meshConfig.accessLogFormat unset):
+ * EnvoyTextLogFormat of pilot/pkg/model/telemetry_logging.go. */
 #define ISTIO_LOG_FORMAT                                                                                           \
 	"[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% "          \
 	"%RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "                               \
 	"\"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "                         \
 	"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" "                   \
-	"\"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER% "                     \
+	"\"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER_RAW% "                 \
 	"%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% "                         \
 	"%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n"
+
+/* Istio's default JSON access log (accessLogEncoding JSON without a format,
+ * or an envoyFileAccessLog provider's empty labels): EnvoyJSONLogFormatIstio. */
+static const char *const istio_json_format[][2] = {
+	{ "start_time", "%START_TIME%" },
+	{ "route_name", "%ROUTE_NAME%" },
+	{ "method", "%REQ(:METHOD)%" },
+	{ "path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%" },
+	{ "protocol", "%PROTOCOL%" },
+	{ "response_code", "%RESPONSE_CODE%" },
+	{ "response_flags", "%RESPONSE_FLAGS%" },
+	{ "response_code_details", "%RESPONSE_CODE_DETAILS%" },
+	{ "connection_termination_details", "%CONNECTION_TERMINATION_DETAILS%" },
+	{ "bytes_received", "%BYTES_RECEIVED%" },
+	{ "bytes_sent", "%BYTES_SENT%" },
+	{ "duration", "%DURATION%" },
+	{ "upstream_service_time", "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%" },
+	{ "x_forwarded_for", "%REQ(X-FORWARDED-FOR)%" },
+	{ "user_agent", "%REQ(USER-AGENT)%" },
+	{ "request_id", "%REQ(X-REQUEST-ID)%" },
+	{ "authority", "%REQ(:AUTHORITY)%" },
+	{ "upstream_host", "%UPSTREAM_HOST%" },
+	{ "upstream_cluster", "%UPSTREAM_CLUSTER_RAW%" },
+	{ "upstream_local_address", "%UPSTREAM_LOCAL_ADDRESS%" },
+	{ "downstream_local_address", "%DOWNSTREAM_LOCAL_ADDRESS%" },
+	{ "downstream_remote_address", "%DOWNSTREAM_REMOTE_ADDRESS%" },
+	{ "requested_server_name", "%REQUESTED_SERVER_NAME%" },
+	{ "upstream_transport_failure_reason", "%UPSTREAM_TRANSPORT_FAILURE_REASON%" },
+};
 
 /* The most specific resource of kind for this workload, as Istio picks a
  * PeerAuthentication's: one whose selector (at selector_key, matchLabels or
@@ -287,16 +319,115 @@ static void telemetry_tracing(struct mesh *m)
 	m->tracing = tr;
 }
 
+static struct ynode *istio_json(struct mesh *m, const struct ynode *at)
+{
+	struct ynode *j = mesh_map(m, at);
+
+	for (size_t i = 0; i < ARRAY_SIZE(istio_json_format); i++)
+		mesh_put_str(m, j, istio_json_format[i][0], at, istio_json_format[i][1]);
+	return j;
+}
+
+/* Every node of n at the position of at: a tree parsed from a string says
+ * where the string is. */
+static void place(struct ynode *n, const struct ynode *at)
+{
+	n->line = at->line;
+	n->col = at->col;
+	n->file = at->file;
+	for (unsigned i = 0; n->type != YN_SCALAR && i < (n->type == YN_MAP ? 2 * n->n : n->n); i++)
+		place(n->items[i], at);
+}
+
+/* meshConfig.accessLogFormat read as JSON (a Struct, as istiod reads it);
+ * NULL, warned as Istio logs it, when it is not a JSON object: Istio's
+ * default JSON is used then. */
+static struct ynode *json_of(struct mesh *m, const struct ynode *f)
+{
+	struct cfg_errs errs;
+	struct ynode *t;
+
+	cfg_errs_init(&errs, "accessLogFormat");
+	t = yaml_load(m->a, f->str, f->len, &errs);
+	if (!t || t->type != YN_MAP || (f->len && f->str[strspn(f->str, " \t\r\n")] != '{')) {
+		mesh_warn(m, NULL, f, "mesh.accessLogFormat: not a JSON object (%s); Istio's default JSON format is used",
+			  errs.n ? errs.msgs[0] : "expected {\"key\": \"%COMMAND%\", ...}");
+		t = NULL;
+	}
+	cfg_errs_free(&errs);
+	if (t)
+		place(t, f);
+	return t;
+}
+
+/* The format of meshConfig (accessLogEncoding, accessLogFormat) into al,
+ * as istiod builds the envoy provider's and accessLogFile's. */
+static void mesh_log_format(struct mesh *m, struct ynode *al, const struct ynode *at)
+{
+	const struct ynode *enc = yaml_get(m->sect, "accessLogEncoding"), *f = yaml_get(m->sect, "accessLogFormat");
+	bool json = enc && enc->type == YN_SCALAR && !strcmp(enc->str, "JSON");
+	struct ynode *t;
+
+	if (enc && (enc->type != YN_SCALAR || (!json && strcmp(enc->str, "TEXT"))))
+		mesh_error(m, NULL, enc, "mesh.accessLogEncoding: expected TEXT or JSON");
+	if (f && f->type != YN_SCALAR) {
+		mesh_error(m, NULL, f, "mesh.accessLogFormat: expected a string");
+		f = NULL;
+	}
+	if (f && !f->len)
+		f = NULL;	/* Istio: empty is unset */
+	if (json)
+		mesh_put(m, al, "json_format", f && (t = json_of(m, f)) ? t : istio_json(m, at));
+	else if (f)
+		mesh_put(m, al, "format", (struct ynode *)f);
+	else
+		mesh_put_str(m, al, "format", at, ISTIO_LOG_FORMAT);
+}
+
+/* An envoyFileAccessLog provider f: its path (default /dev/stdout), its
+ * logFormat's text or labels (JSON; empty labels: Istio's default JSON;
+ * neither: Istio's text format) and omitEmptyValues. */
+static void file_provider(struct mesh *m, const struct mesh_res *r, struct ynode *al, const struct ynode *f)
+{
+	static const char *const known[] = { "path", "logFormat", "omitEmptyValues", NULL };
+	static const char *const lknown[] = { "text", "labels", NULL };
+	const struct ynode *lf = yaml_get(f, "logFormat"), *labels = yaml_get(lf, "labels");
+
+	mesh_unsupported(m, r, f, known);
+	if (lf)
+		mesh_unsupported(m, r, lf, lknown);
+	mesh_copy_key(m, al, "path", f, "path");
+	if (!yaml_get(al, "path"))
+		mesh_put_str(m, al, "path", f, "/dev/stdout");
+	mesh_copy_key(m, al, "omit_empty_values", f, "omitEmptyValues");
+	if (labels && labels->type == YN_MAP && labels->n)
+		mesh_put(m, al, "json_format", (struct ynode *)labels);
+	else if (labels && (labels->type == YN_MAP || cfg_is_null(labels)))
+		mesh_put(m, al, "json_format", istio_json(m, labels));
+	else if (labels)
+		mesh_error(m, r, labels, "logFormat.labels: expected a map of keys to format strings");
+	else
+		mesh_copy_key(m, al, "format", lf, "text");
+}
+
 static void telemetry_logging(struct mesh *m)
 {
 	static const char *const known[] = { "providers", "disabled", NULL };
 	const struct mesh_res *r;
-	const struct ynode *l = telemetry_entry(m, "accessLogging", has_logging, known, &r), *pv, *p;
+	const struct ynode *l = telemetry_entry(m, "accessLogging", has_logging, known, &r), *pv, *p, *file;
 	const char *off, *name;
 	struct ynode *al;
 
-	if (!l)
+	if (!l) {
+		/* No Telemetry: meshConfig's accessLogFile turns logging on. */
+		if (r || !(file = yaml_get(m->sect, "accessLogFile")) || file->type != YN_SCALAR || !file->len)
+			return;
+		al = mesh_map(m, file);
+		mesh_put(m, al, "path", (struct ynode *)file);
+		mesh_log_format(m, al, file);
+		m->access_log = al;
 		return;
+	}
 	al = mesh_map(m, l);
 	if ((off = mesh_str(l, "disabled")) && !strcmp(off, "true")) {
 		mesh_put_str(m, al, "path", l, "off");
@@ -315,13 +446,14 @@ static void telemetry_logging(struct mesh *m)
 				   name);
 			return;
 		}
-		mesh_copy_key(m, al, "path", f, "path");
-		mesh_copy_key(m, al, "format", yaml_get(f, "logFormat"), "text");
-	}
-	if (!yaml_get(al, "path"))
+		file_provider(m, r, al, f);
+		if (!yaml_get(al, "format") && !yaml_get(al, "json_format"))
+			mesh_put_str(m, al, "format", l, ISTIO_LOG_FORMAT);
+	} else {
+		/* the built-in envoy provider: meshConfig's format */
 		mesh_put_str(m, al, "path", l, "/dev/stdout");
-	if (!yaml_get(al, "format"))
-		mesh_put_str(m, al, "format", l, ISTIO_LOG_FORMAT);
+		mesh_log_format(m, al, l);
+	}
 	m->access_log = al;
 }
 

@@ -344,7 +344,8 @@ static int parse_section(struct mesh *m, const struct ynode *n)
 {
 	static const char *const keys[] = {
 		"resources", "namespace", "workload", "trust_domain", "cluster_domain", "root_namespace", "tls",
-		"intercept", "outbound", "inbound", "app_address", "extensionProviders", NULL
+		"intercept", "outbound", "inbound", "app_address", "extensionProviders", "accessLogFile",
+		"accessLogFormat", "accessLogEncoding", NULL
 	};
 	static const char *const wkeys[] = { "labels", "ports", NULL };
 	struct cfg_parse *pc = m->pc;

@@ -1,5 +1,8 @@
 /* JSON string escaping and a small object/array writer (see json.h). */
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,11 +62,10 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end, size_t 
 	return n;
 }
 
-char *json_put_str(char *d, const char *s, size_t len)
+char *json_put_body(char *d, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
 
-	*d++ = '"';
 	for (;;) {
 		unsigned cls;
 		size_t n, bad = 1;
@@ -97,9 +99,31 @@ char *json_put_str(char *d, const char *s, size_t len)
 		run = p;
 	}
 	memcpy(d, run, (size_t)(p - run));
-	d += p - run;
+	return d + (p - run);
+}
+
+char *json_put_str(char *d, const char *s, size_t len)
+{
+	*d++ = '"';
+	d = json_put_body(d, s, len);
 	*d++ = '"';
 	return d;
+}
+
+bool json_number_text(const char *s, char out[JSON_NUM_MAX])
+{
+	char *end;
+	double d;
+
+	if (!*s || isspace((unsigned char)*s) || strpbrk(s, "xXnN"))
+		return false;	/* hex, nan, inf are not JSON numbers */
+	d = strtod(s, &end);
+	if (*end || !isfinite(d))
+		return false;
+	snprintf(out, JSON_NUM_MAX, "%.15g", d);
+	if (strtod(out, NULL) != d)
+		snprintf(out, JSON_NUM_MAX, "%.17g", d);
+	return true;
 }
 
 void json_init(struct json_w *w, struct evbuffer *out, unsigned indent)

@@ -24,6 +24,16 @@ static inline size_t json_str_max(size_t len)
  * surrogate, a code point past U+10FFFF) becomes \ufffd, as a strict decoder
  * would read it. */
 char *json_put_str(char *d, const char *s, size_t len);
+/* json_put_str() without the quotes (room: json_str_max(len) - 2), for a
+ * string written in pieces. */
+char *json_put_body(char *d, const char *s, size_t len);
+
+#define JSON_NUM_MAX 40
+
+/* A decimal number (as YAML writes one: "2", "-1.50", "1e3") as JSON
+ * writes it, shortest first ("1.5", "1000"), into out; false when s is not
+ * one (hex, inf, nan, trailing text). */
+bool json_number_text(const char *s, char out[JSON_NUM_MAX]);
 
 /* A writer into an evbuffer. indent 0 writes compact JSON ("k":v,...);
  * otherwise each member goes on its own line, indented that many spaces per

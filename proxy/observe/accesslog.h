@@ -4,6 +4,7 @@
 #ifndef WM_ACCESSLOG_H
 #define WM_ACCESSLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,15 +16,29 @@ struct http_resp_head;
 struct worker;
 struct evbuffer;
 struct cfg_errs;
+struct ynode;
 
 /* Envoy's default format (with a trailing newline). */
 extern const char accesslog_default_format[];
 
 struct al_format;
 
-/* Parses fmt onto arena a. On error returns NULL and sets *err to a static-ish
+/* Compiles text format fmt (al-format.c) onto arena a; a newline ends it
+ * when fmt does not. omit_empty is Envoy's omit_empty_values: an absent
+ * value prints nothing instead of "-" (in a json_format, a member whose
+ * value is null is left out). On error returns NULL and sets *err to a static
  * message and *errpos to the byte offset in fmt. */
-struct al_format *al_format_parse(struct arena *a, const char *fmt, const char **err, size_t *errpos);
+struct al_format *al_format_parse(struct arena *a, const char *fmt, bool omit_empty, const char **err,
+				  size_t *errpos);
+
+/* Compiles Envoy's json_format, the YAML map n: each value a format string
+ * (one command alone keeps its type: a number, a string, or null when
+ * absent; anything else is a string), a number or boolean written as it is,
+ * or a nested map or list; members come out sorted by key, one object per
+ * line. On error returns NULL with *err, *at (the node) and *errpos (the
+ * offset in its string). */
+struct al_format *al_json_parse(struct arena *a, const struct ynode *n, bool omit_empty, const char **err,
+				size_t *errpos, const struct ynode **at);
 
 /* What a line is formatted from: a stream's record and heads, or a TCP
  * connection's record alone (mesh/tcp.c), whose HTTP operators print "-". */

@@ -12,7 +12,9 @@
 
 #include "observe/accesslog.h"
 #include "core/arena.h"
+#include "config/cfg.h"
 #include "config/cfg-t.h"
+#include "config/ytree.h"
 #include "observe/stats.h"
 #include "http/stream.h"
 #include "tap.h"
@@ -28,21 +30,13 @@ static void hdr(struct http_headers *h, const char *name, const char *value)
 				       .nlen = (uint32_t)strlen(name), .vlen = (uint32_t)strlen(value) };
 }
 
-/* Formats s with fmt; returns a malloc'd line, or "ERR@pos: msg". */
-static char *fmt_line(const char *fmt, const struct stream *s)
+/* f's line for s, malloc'd. */
+static char *line_of(const struct al_format *f, const struct stream *s)
 {
-	const char *err = NULL;
-	size_t pos = 0, n;
-	struct al_format *f = al_format_parse(A, fmt, &err, &pos);
-	struct evbuffer *b;
+	struct evbuffer *b = evbuffer_new();
+	size_t n;
 	char *out;
 
-	if (!f) {
-		if (asprintf(&out, "ERR@%zu: %s", pos, err) < 0)
-			abort();
-		return out;
-	}
-	b = evbuffer_new();
 	al_format_line(f, s, b);
 	n = evbuffer_get_length(b);
 	out = malloc(n + 1);
@@ -51,6 +45,53 @@ static char *fmt_line(const char *fmt, const struct stream *s)
 	evbuffer_free(b);
 	return out;
 }
+
+/* Formats s with fmt (omit: omit_empty_values); returns a malloc'd line,
+ * or "ERR@pos: msg". */
+static char *fmt_line_omit(const char *fmt, bool omit, const struct stream *s)
+{
+	const char *err = NULL;
+	size_t pos = 0;
+	struct al_format *f = al_format_parse(A, fmt, omit, &err, &pos);
+	char *out;
+
+	if (!f && asprintf(&out, "ERR@%zu: %s", pos, err) < 0)
+		abort();
+	return f ? line_of(f, s) : out;
+}
+
+static char *fmt_line(const char *fmt, const struct stream *s)
+{
+	return fmt_line_omit(fmt, false, s);
+}
+
+/* Formats s with the json_format given as YAML; "ERR line:col@pos: msg" on error. */
+static char *json_line(const char *yaml, bool omit, const struct stream *s)
+{
+	struct cfg_errs errs;
+	const struct ynode *at = NULL;
+	const char *err = NULL;
+	struct ynode *n;
+	struct al_format *f;
+	size_t pos = 0;
+	char *out;
+
+	cfg_errs_init(&errs, "t");
+	n = yaml_load(A, yaml, strlen(yaml), &errs);
+	cfg_errs_free(&errs);
+	if (!n)
+		return strdup("bad yaml");
+	f = al_json_parse(A, n, omit, &err, &pos, &at);
+	if (!f && asprintf(&out, "ERR %d:%d@%zu: %s", at ? at->line : 0, at ? at->col : 0, pos, err) < 0)
+		abort();
+	return f ? line_of(f, s) : out;
+}
+
+#define is_json(yaml, omit, s, want, ...) do { \
+	char *got_ = json_line(yaml, omit, s); \
+	is_str(got_, want, __VA_ARGS__); \
+	free(got_); \
+} while (0)
 
 #define is_fmt(fmt, s, want, ...) do { \
 	char *got_ = fmt_line(fmt, s); \
@@ -229,6 +270,61 @@ int main(void)
 	is_fmt("%REQ(A):0%", &s, "ERR@0: maximum length out of range", "zero length");
 	is_fmt("%REQ(A?)%", &s, "ERR@0: bad alternative header", "empty alternative");
 	is_fmt("%REQ(A?B?C)%", &s, "ERR@0: bad alternative header", "two alternatives");
+
+	/* operators Istio's current format and Envoy's newer names use */
+	is_fmt("%UPSTREAM_CLUSTER_RAW% %REQUEST_HEADER(user-agent)% %RESPONSE_HEADER(content-type)% "
+	       "%RESPONSE_TRAILER(grpc-status)%", &s, "inbound|8080|| curl/8.0 text/plain 0\n",
+	       "UPSTREAM_CLUSTER_RAW, REQUEST_HEADER, RESPONSE_HEADER, RESPONSE_TRAILER");
+	is_fmt("%DOWNSTREAM_REMOTE_PORT% %DOWNSTREAM_LOCAL_PORT% %UPSTREAM_LOCAL_PORT% %UPSTREAM_REMOTE_PORT%", &s,
+	       "40000 15006 41234 8080\n", "ports");
+	is_fmt("%DOWNSTREAM_DIRECT_REMOTE_ADDRESS% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT% "
+	       "%DOWNSTREAM_DIRECT_REMOTE_PORT%", &s, "10.0.0.1:40000 10.0.0.1 40000\n",
+	       "direct remote address: the peer");
+	is_fmt("%REQ_WITHOUT_QUERY(:PATH)% %REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH):3%", &s,
+	       "/api/x /or\n", "REQ_WITHOUT_QUERY (Istio's formatter), with :N");
+	is_fmt("%TRACE_ID%", &s, "-\n", "no trace context: TRACE_ID absent");
+	hdr(&s.req.h, "x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124");
+	hdr(&s.req.h, "x-b3-spanid", "a2fb4a1d1a96d312");
+	is_fmt("%TRACE_ID%", &s, "463ac35c9f6413ad48485a3953bb6124\n", "TRACE_ID from the request's context");
+	s.info.upstream_transport_failure = "TLS_error:|268435581:SSL routines:CERTIFICATE_VERIFY_FAILED:TLS_error_end";
+	is_fmt("%UPSTREAM_TRANSPORT_FAILURE_REASON%", &s,
+	       "TLS_error:|268435581:SSL_routines:CERTIFICATE_VERIFY_FAILED:TLS_error_end\n",
+	       "transport failure reason: spaces as '_', as Envoy logs it");
+	s.info.upstream_transport_failure = "";
+	{
+		char *got = fmt_line_omit("[%REQ(X-MISSING)%|%PROTOCOL%|%CONNECTION_TERMINATION_DETAILS%]", true, &s);
+
+		is_str(got, "[|HTTP/1.1|]\n", "omit_empty_values: absent values print nothing");
+		free(got);
+	}
+
+	/* json_format: typed values, sorted keys, nesting */
+	s.info.flags = 0;
+	is_json("{code: \"%RESPONSE_CODE%\", dur: \"%DURATION%\", method: \"%REQ(:METHOD)%\","
+		" none: \"%REQ(X-MISSING)%\", mix: \"%REQ(:METHOD)% %REQ(X-MISSING)%\", lit: x, n: 2.50,"
+		" q: \"2\", b: true, nest: {z: \"%BYTES_SENT%\", a: [\"%PROTOCOL%\", 1, \"%REQ(X-MISSING)%\"]}}",
+		false, &s,
+		"{\"b\":true,\"code\":200,\"dur\":7,\"lit\":\"x\",\"method\":\"GET\",\"mix\":\"GET -\",\"n\":2.5,"
+		"\"nest\":{\"a\":[\"HTTP/1.1\",1,null],\"z\":345},\"none\":null,\"q\":\"2\"}\n",
+		"json_format: numbers, strings, null, literals, nesting, keys sorted");
+	is_json("{none: \"%REQ(X-MISSING)%\", mix: \"%REQ(:METHOD)%/%REQ(X-MISSING)%\", l: [\"%REQ(X-NO)%\"],"
+		" m: {x: \"%REQ(X-NO)%\"}, code: \"%RESPONSE_CODE%\"}", true, &s,
+		"{\"code\":200,\"l\":[],\"m\":{},\"mix\":\"GET/\"}\n", "json_format, omit_empty_values");
+	is_json("{ua: \"%REQ(USER-AGENT):4%\", \"k\\\"ey\": \"%RESP(X-Q)%\", t: \"%START_TIME%\","
+		" port: \"%DOWNSTREAM_REMOTE_PORT%\", flags: \"%RESPONSE_FLAGS%\"}", false, &s,
+		"{\"flags\":\"-\",\"k\\\"ey\":null,\"port\":40000,\"t\":\"2023-11-14T22:13:20.123Z\",\"ua\":\"curl\"}\n",
+		"json_format: truncation, an escaped key, START_TIME a string, a port a number");
+	hdr(&s.resp.h, "x-q", "a \"q\" \\ \x01\xff");
+	is_json("{v: \"%RESP(X-Q)%\", w: \"<%RESP(X-Q)%>\"}", false, &s,
+		"{\"v\":\"a \\\"q\\\" \\\\ \\u0001\\ufffd\",\"w\":\"<a \\\"q\\\" \\\\ \\u0001\\ufffd>\"}\n",
+		"json_format: values escaped, invalid UTF-8 as U+FFFD");
+	is_json("{}", false, &s, "{}\n", "json_format: empty map");
+	is_json("[a]", false, &s, "ERR 1:1@0: json_format: expected a map of keys to format strings", "not a map");
+	is_json("{a: {b: \"x %NOPE%\"}}", false, &s, "ERR 1:9@2: unknown command", "error names the node and offset");
+	is_json("{a: null}", false, &s, "ERR 1:5@0: expected a string, a number, a boolean, a map or a list",
+		"null value refused");
+	is_json("{a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: {a: x}}}}}}}}}}}}}}}}}}",
+		false, &s, "ERR 1:69@0: json_format nested too deep", "nesting bounded");
 
 	/* logger thread */
 	if (!mkdtemp(dir))
