@@ -28,5 +28,12 @@ ADMIN_HANDLER(admin_ep_certs);
 ADMIN_HANDLER(admin_ep_healthcheck_fail);
 ADMIN_HANDLER(admin_ep_healthcheck_ok);
 ADMIN_HANDLER(admin_ep_drain_listeners);
+ADMIN_HANDLER(admin_ep_tap);
+
+struct event_base;
+/* admin-tap.c: the drain timer on base; the watchers ended and the tap's
+ * memory freed (after the workers stopped). */
+int admin_tap_start(struct event_base *base);
+void admin_tap_stop(void);
 
 #endif

@@ -264,6 +264,8 @@ static const struct admin_ep admin_eps[] = {
 	{ "/stats", "print server stats (?filter=REGEX, ?usedonly, ?format=json|prometheus)", false, ep_stats },
 	{ "/stats/prometheus", "print server stats in prometheus format (?filter=REGEX, ?usedonly)", false,
 	  ep_prometheus },
+	{ "/tap", "requests as they finish (?follow, ?format=json|text, ?path=, ?status=, ?flags=, ?from=, ?last=)",
+	  false, admin_ep_tap },
 };
 
 static void add_help(struct evbuffer *b)
@@ -409,6 +411,8 @@ int admin_start(struct event_base *base, const struct addr_spec *addr)
 			return -ENOMEM;
 		evhttp_set_timeout(adm.http, ADMIN_TIMEOUT_S);
 		evhttp_set_gencb(adm.http, admin_cb, NULL);
+		if (admin_tap_start(base))
+			return -ENOMEM;
 	}
 	err = admin_bind(addr, &adm.sock);
 	if (err)
@@ -449,6 +453,7 @@ int admin_update(const struct addr_spec *addr)
 
 void admin_stop(void)
 {
+	admin_tap_stop();
 	if (adm.http)
 		evhttp_free(adm.http);
 	adm.http = NULL;

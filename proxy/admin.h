@@ -11,5 +11,8 @@ int admin_start(struct event_base *base, const struct addr_spec *addr);
 /* Rebinds when the admin address changed on reload; keeps the old one on error. */
 int admin_update(const struct addr_spec *addr);
 void admin_stop(void);
+/* Keeps the last n finished requests for /tap without follow (0: none,
+ * and the workers record nothing while nobody watches). 0 or -ENOMEM. */
+int admin_tap_recent(unsigned n);
 
 #endif

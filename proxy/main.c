@@ -9,6 +9,7 @@
 #include "config/cfg.h"
 #include "config/ytree.h"
 #include "mesh/intercept.h"
+#include "observe-cmd.h"
 #include "core/log.h"
 #include "server.h"
 
@@ -17,6 +18,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: wingman [-c FILE] [-t|--check-config] [-l LEVEL] [--version]\n"
 		   "       wingman config show [-c FILE]   print the config as parsed, mesh-derived objects included\n"
 		   "       wingman intercept install|remove|status [OPTIONS]   (eBPF interception, --help)\n"
+		   "       wingman observe [--follow] [--status 5xx] [--flags UF] ...   requests as they finish (--help)\n"
 		   "  -c, --config FILE     config file (default: the embedded conf/wingman.yaml)\n"
 		   "  -t, --check-config    validate the config and exit 0 (ok) or 1 (errors)\n"
 		   "  -l, --log-level LEVEL error|warn|info|debug (default info)\n"
@@ -42,6 +44,9 @@ int main(int argc, char **argv)
 	/* A subcommand, not a proxy run: the init container's job (intercept.c). */
 	if (argc > 1 && !strcmp(argv[1], "intercept"))
 		return intercept_main(argc - 1, argv + 1);
+	/* A client of a running wingman's admin (observe-cmd.c). */
+	if (argc > 1 && !strcmp(argv[1], "observe"))
+		return observe_main(argc - 1, argv + 1);
 	/* `wingman config show -c FILE`: -t that prints what it validated. */
 	if (argc > 2 && !strcmp(argv[1], "config") && !strcmp(argv[2], "show")) {
 		show = check = true;

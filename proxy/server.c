@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "server.h"
 #include "observe/stats.h"
+#include "observe/tap.h"
 #include "tls/tls.h"
 #include "http/conn.h"
 #include "http/filter.h"
@@ -297,6 +298,8 @@ static void reload(void)
 		accesslog_set_path(c->access_log_path);
 	if (c->admin_address && (!old->admin_address || strcmp(c->admin_address, old->admin_address) != 0))
 		admin_update(&c->admin_addr);
+	if (admin_tap_recent(c->admin_address ? c->admin_tap_recent : 0))
+		log_err("reload: no memory for admin.tap_recent %u", c->admin_tap_recent);
 	cfg_snapshot_retire(old);
 	stats_inc(SERVER_STAT(SS_CONFIG_RELOAD));
 	log_info("config reloaded from %s (generation %llu)", conf_path ? conf_path : "<default>",
@@ -397,13 +400,22 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* A finished stream's line and, while someone watches, its tap record. */
+static void stream_log(struct stream *s)
+{
+	if (s->cfg->access_log)
+		accesslog_stream(s);
+	if (tap_on())
+		tap_stream(s);
+}
+
 static const struct stream_cbs stream_cbs = {
 	.route = router_route,
 	.forward = router_forward,
 	.send_data = router_send_data,
 	.downstream_drained = router_on_downstream_drained,
 	.abort = router_abort,
-	.log = accesslog_stream,
+	.log = stream_log,
 };
 
 /* The filter table as the config sees it (struct cfg_filter), made once. */
@@ -503,7 +515,7 @@ int server_embed(struct event_base *base, struct cfg *c)
 	main_base = base;
 	if (main_init(base))
 		return -ENOMEM;
-	if (filters_init() || stats_init(nworkers) || stats_cfg_bind(c) || cluster_init(base) ||
+	if (filters_init() || tap_stats_register() || stats_init(nworkers) || stats_cfg_bind(c) || cluster_init(base) ||
 	    cluster_cfg_bind(c))
 		return -ENOMEM;
 	cfg_snapshot_init(c, cfg_destroy);
@@ -534,7 +546,7 @@ int server_run(const char *path, struct cfg *c)
 		return 1;
 	}
 	nworkers = c->workers;
-	if (filters_init() || stats_init(c->workers) || (err = stats_cfg_bind(c)) || cluster_init(main_base) ||
+	if (filters_init() || tap_stats_register() || stats_init(c->workers) || (err = stats_cfg_bind(c)) || cluster_init(main_base) ||
 	    cluster_cfg_bind(c)) {
 		log_err(err == -ENOSPC ? STATS_FULL_MSG : "out of memory at startup");
 		return 1;
@@ -551,7 +563,7 @@ int server_run(const char *path, struct cfg *c)
 		return 1;
 	}
 	listeners_commit(c, fresh);
-	if (c->admin_address && admin_start(main_base, &c->admin_addr))
+	if (c->admin_address && (admin_start(main_base, &c->admin_addr) || admin_tap_recent(c->admin_tap_recent)))
 		return 1;
 	if (tls_watch_start(main_base, worker_barrier)) {
 		log_err("cannot start the certificate watcher");

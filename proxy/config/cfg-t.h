@@ -404,6 +404,7 @@ struct cfg {
 
 	const char *admin_address;	/* NULL: no admin listener */
 	struct addr_spec admin_addr;
+	uint32_t admin_tap_recent;	/* requests kept for /tap without follow; 0: none */
 
 	const char *access_log_path;	/* NULL when "off" */
 	const char *access_log_format;	/* source text; NULL with a json_format */

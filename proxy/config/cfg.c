@@ -191,16 +191,22 @@ static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 	return rc;
 }
 
+/* The most requests the admin keeps for /tap without follow. */
+#define CFG_TAP_RECENT_MAX 10000
+
 static int parse_admin(struct cfg_parse *pc, const struct ynode *n)
 {
-	static const char *const keys[] = { "address", NULL };
+	static const char *const keys[] = { "address", "tap_recent", NULL };
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_open_map(pc, n, "a map {address}", keys, &rc))
+	if (cfg_open_map(pc, n, "a map {address, tap_recent}", keys, &rc))
 		return -EINVAL;
 	if (!(v = cfg_need(pc, n, "address", "admin")) ||
 	    cfg_parse_addr(pc, v, true, &pc->cfg->admin_address, &pc->cfg->admin_addr))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "tap_recent")) &&
+	    cfg_get_u32(pc, v, 0, CFG_TAP_RECENT_MAX, &pc->cfg->admin_tap_recent))
 		rc = -EINVAL;
 	return rc;
 }

@@ -754,7 +754,6 @@ void stream_on_downstream_reset(struct stream *s)
 /* Logs, counts and lets go of the stream; the memory goes when busy drops to 0. */
 static void stream_finish(struct stream *s)
 {
-	const struct cfg *cfg = s->cfg;
 	uint64_t dur_ms;
 
 	if (s->flags & ST_FL_FINISHED)
@@ -776,9 +775,8 @@ static void stream_finish(struct stream *s)
 		if (fc->ops->on_log)
 			fc->ops->on_log(s, fc->conf, s->fstate[i]);
 	}
-	if (cfg->access_log && !(s->flags & ST_FL_SHADOW) && (s->flags & ST_FL_REQ_HEADERS || s->info.response_code)) {
+	if (!(s->flags & ST_FL_SHADOW) && (s->flags & ST_FL_REQ_HEADERS || s->info.response_code))
 		up->log(s);
-	}
 	for (unsigned i = 0; i < s->nchain && (s->flags & (ST_FL_ROUTED | ST_FL_UNROUTED)); i++) {
 		const struct filter_conf *fc = &s->chain[i];
 

@@ -50,7 +50,8 @@ struct stream_cbs {
 	/* Abort the upstream side of s (client went away or the stream failed);
 	 * harmless when nothing was forwarded. */
 	void (*abort)(struct stream *s);
-	/* The stream finished: log it with its snapshot's access log (set). */
+	/* The stream finished (a request was read or answered): its access-log
+	 * line when its snapshot has one, the tap's record when it is on. */
 	void (*log)(struct stream *s);
 };
 

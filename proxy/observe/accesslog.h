@@ -67,6 +67,8 @@ void accesslog_subject(const struct al_format *f, const struct al_subject *x, st
 /* Writes Envoy's short response-flag list ("UF,URX", or "-" when none) to buf,
  * NUL-terminated and truncated to len. Returns the length written. */
 size_t al_response_flags(uint32_t flags, char *buf, size_t len);
+/* The RF_* bit of Envoy's short code ("UF"), len bytes: 0, or -EINVAL. */
+int al_response_flag(const char *code, size_t len, uint32_t *flag);
 
 /* Logger thread. path "/dev/stdout" and "/dev/stderr" write to fds 1/2. */
 int accesslog_start(const char *path);

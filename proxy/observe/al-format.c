@@ -626,6 +626,17 @@ size_t al_response_flags(uint32_t flags, char *buf, size_t len)
 	return n;
 }
 
+int al_response_flag(const char *code, size_t len, uint32_t *flag)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(al_flags); i++) {
+		if (strlen(al_flags[i].code) == len && !memcmp(al_flags[i].code, code, len)) {
+			*flag = al_flags[i].flag;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static void val_str(struct al_val *v, const char *s, size_t len)
 {
 	if (s && len)

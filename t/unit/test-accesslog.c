@@ -17,6 +17,7 @@
 #include "config/ytree.h"
 #include "observe/stats.h"
 #include "http/stream.h"
+#include "buf.h"
 #include "tap.h"
 
 static struct arena *A;
@@ -34,14 +35,10 @@ static void hdr(struct http_headers *h, const char *name, const char *value)
 static char *line_of(const struct al_format *f, const struct stream *s)
 {
 	struct evbuffer *b = evbuffer_new();
-	size_t n;
 	char *out;
 
 	al_format_line(f, s, b);
-	n = evbuffer_get_length(b);
-	out = malloc(n + 1);
-	evbuffer_remove(b, out, n);
-	out[n] = '\0';
+	out = buf_take(b);
 	evbuffer_free(b);
 	return out;
 }

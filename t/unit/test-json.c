@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 
 #include "core/json.h"
+#include "t/unit/buf.h"
 #include "t/unit/tap.h"
 
 /* s (len bytes) escaped, NUL-terminated; *over set when it wrote past json_str_max(len). */
@@ -112,16 +113,6 @@ static void test_invalid(void)
 	free(got);
 }
 
-static char *take(struct evbuffer *b)
-{
-	size_t n = evbuffer_get_length(b);
-	char *s = malloc(n + 1);
-
-	evbuffer_remove(b, s, n);
-	s[n] = '\0';
-	return s;
-}
-
 static void build(struct json_w *w)
 {
 	json_open(w, '{');
@@ -158,7 +149,7 @@ static void test_writer(void)
 	json_init(&w, b, 0);
 	build(&w);
 	is_int(json_done(&w), 0, "compact: no error");
-	s = take(b);
+	s = buf_take(b);
 	is_str(s, "{\"name\":\"w\xc3\xa9" "b\\\"\",\"n\":18446744073709551615,\"neg\":-9223372036854775808,"
 	       "\"on\":true,\"q\":0.5,\"none\":null,\"list\":[0,\"x\",\"a\\u0000b\",false,{},[7]],\"empty\":[]}",
 	       "compact: commas, nesting, every value kind");
@@ -167,7 +158,7 @@ static void test_writer(void)
 	json_init(&w, b, 2);
 	build(&w);
 	is_int(json_done(&w), 0, "indented: no error");
-	s = take(b);
+	s = buf_take(b);
 	is_str(s, "{\n"
 	       "  \"name\": \"w\xc3\xa9" "b\\\"\",\n"
 	       "  \"n\": 18446744073709551615,\n"
@@ -193,7 +184,7 @@ static void test_writer(void)
 	json_open(&w, '[');
 	json_str(&w, "\xed\xa0\x80");
 	json_close(&w, ']');
-	s = take(b);
+	s = buf_take(b);
 	is_str(s, "[\n \"" R R R "\"\n]", "indent 1; writer strings go through the same escaper");
 	free(s);
 
@@ -205,7 +196,7 @@ static void test_writer(void)
 	big[n - 1] = '\xff';
 	json_init(&w, b, 0);
 	json_strn(&w, big, n);
-	s = take(b);
+	s = buf_take(b);
 	ok(strlen(s) == n + 7 && !strcmp(s + n, R "\""), "100 kB string written whole");
 	free(s);
 	free(big);
