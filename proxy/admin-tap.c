@@ -154,10 +154,16 @@ static void watcher_free(struct tap_watcher *w)
 static void watcher_closed(struct evhttp_connection *conn, void *arg)
 {
 	for (struct tap_watcher **p = &at.watchers; *p; p = &(*p)->next) {
-		if (*p != arg)
+		struct tap_watcher *w = *p;
+
+		if (w != arg)
 			continue;
-		*p = (*p)->next;
-		watcher_free(arg);
+		*p = w->next;
+		/* libevent parts an unfinished reply from its failed connection and
+		 * leaves it to us: ending it frees it */
+		if (!evhttp_request_get_connection(w->req))
+			evhttp_send_reply_end(w->req);
+		watcher_free(w);
 		at.nwatchers--;
 		tap_set_watchers(at.nwatchers);
 		arm();

@@ -432,7 +432,7 @@ static int parse_json(struct arena *a, const struct ynode *n, struct al_json *j,
 		if (parse_json(a, v, k, depth + 1, err, errpos, at))
 			return -1;
 	}
-	if (n->type == YN_MAP)
+	if (n->type == YN_MAP && j->n)
 		qsort(j->kids, j->n, sizeof(*j->kids), key_cmp);
 	return 0;
 }
