@@ -141,6 +141,13 @@ is(join(',', $raw =~ /"(\w+)":/g), 'line,peer_port,req,method,path,ua,schema,sta
 	'json_format: members written sorted by key, as Envoy does');
 $wm->term;
 
+# ---- json_format errors at FILE:LINE:COL
+my ($crc, $cout) = wingman_check("access_log:\n  path: /dev/null\n  format: \"x\"\n  json_format: { a: \"%PROTOCOL%\" }\nlisteners: []\n");
+is($crc, 1, 'format and json_format together: refused');
+like($cout, qr{:4:16: access_log: give format or json_format, not both}, '... at json_format');
+($crc, $cout) = wingman_check("access_log:\n  path: /dev/null\n  json_format:\n    a: { b: \"x %NOPE%\" }\nlisteners: []\n");
+like($cout, qr{:4:13: invalid access log format at offset 2: unknown command}, 'a bad command: the value\'s position and the offset');
+
 # ---- access_log off writes nothing anywhere
 $port = free_port();
 $admin = free_port();
