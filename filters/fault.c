@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "http/grpc.h"
@@ -200,9 +201,41 @@ static enum filter_status fault_on_request_headers(struct stream *s, const void 
 	return maybe_abort(s, c) ? FILTER_STOP : FILTER_CONTINUE;
 }
 
+/* Envoy's HTTPFault: empty in the connection manager's filter list, a
+ * route's own as its typed_per_filter_config (as Istio writes a fault). */
+static void fault_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct fault_conf *c = conf;
+
+	if (at == CFG_DUMP_HTTP_FILTER) {
+		cfg_dump_typed(w, "envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault");
+		return;
+	}
+	if (at != CFG_DUMP_PER_ROUTE)
+		return;
+	json_kstr(w, "@type", "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault");
+	if (c->delay) {
+		json_kopen(w, "delay", '{');
+		json_kduration_ms(w, "fixed_delay", c->delay_ms);
+		cfg_dump_percent(w, "percentage", c->delay_pct);
+		json_close(w, '}');
+	}
+	if (c->abort) {
+		json_kopen(w, "abort", '{');
+		if (c->abort_grpc >= 0)
+			json_kuint(w, "grpc_status", (uint64_t)c->abort_grpc);
+		else
+			json_kuint(w, "http_status", (uint64_t)c->abort_status);
+		cfg_dump_percent(w, "percentage", c->abort_pct);
+		json_close(w, '}');
+	}
+}
+
 const struct filter_ops fault_filter = {
 	.name = "fault",
 	.scope = FILTER_SCOPE_ROUTE,
+	.envoy_name = "envoy.filters.http.fault",
+	.conf_dump = fault_conf_dump,
 	.stats = &(const struct stats_set){ STATS_SCOPE_LISTENER, NULL, fault_stat_defs, FAULT__COUNT, &fault_stats },
 	.conf_parse = fault_conf_parse,
 	.state_size = sizeof(struct fault_state),

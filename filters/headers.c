@@ -7,9 +7,11 @@
  * "set" replaces every header of that name, "add" appends, "remove" deletes.
  * Removal runs first, then set, then add. */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "http/stream.h"
@@ -138,9 +140,53 @@ static enum filter_status headers_on_response_headers(struct stream *s, const vo
 	return apply(s, &c->resp, &s->resp.h);
 }
 
+/* KEY_headers_to_add (set overwrites, add appends) and KEY_headers_to_remove. */
+static void ops_dump(struct json_w *w, const char *dir, const struct hdr_ops *o)
+{
+	char key[40];
+
+	if (o->nset || o->nadd) {
+		snprintf(key, sizeof(key), "%s_headers_to_add", dir);
+		json_kopen(w, key, '[');
+		for (unsigned i = 0; i < o->nset + o->nadd; i++) {
+			const struct hdr_kv *kv = i < o->nset ? &o->set[i] : &o->add[i - o->nset];
+
+			json_open(w, '{');
+			json_kopen(w, "header", '{');
+			json_kstr(w, "key", kv->name);
+			json_kstr(w, "value", kv->value);
+			json_close(w, '}');
+			/* APPEND_IF_EXISTS_OR_ADD is the enum's zero: left out. */
+			if (i < o->nset)
+				json_kstr(w, "append_action", "OVERWRITE_IF_EXISTS_OR_ADD");
+			json_close(w, '}');
+		}
+		json_close(w, ']');
+	}
+	if (o->nremove) {
+		snprintf(key, sizeof(key), "%s_headers_to_remove", dir);
+		json_kopen(w, key, '[');
+		for (unsigned i = 0; i < o->nremove; i++)
+			json_str(w, o->remove[i]);
+		json_close(w, ']');
+	}
+}
+
+/* The Route's header lists, as Istio writes a VirtualService's headers. */
+static void headers_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct headers_conf *c = conf;
+
+	if (at != CFG_DUMP_ROUTE)
+		return;
+	ops_dump(w, "request", &c->req);
+	ops_dump(w, "response", &c->resp);
+}
+
 const struct filter_ops headers_filter = {
 	.name = "headers",
 	.scope = FILTER_SCOPE_ROUTE,
+	.conf_dump = headers_conf_dump,
 	.conf_parse = headers_conf_parse,
 	.on_request_headers = headers_on_request_headers,
 	.on_response_headers = headers_on_response_headers,

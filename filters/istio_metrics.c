@@ -19,6 +19,7 @@
 #include "observe/accesslog.h"
 #include "core/arena.h"
 #include "config/cfg.h"
+#include "core/json.h"
 #include "http/filter.h"
 #include "observe/metrics.h"
 #include "http/stream.h"
@@ -303,9 +304,19 @@ static void istio_thread_exit(void)
 	metrics_thread_exit();
 }
 
+/* Istio's stats filter in the connection manager's list. */
+static void istio_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	if (at != CFG_DUMP_HTTP_FILTER)
+		return;
+	cfg_dump_typed(w, "istio.stats", "stats.PluginConfig");
+}
+
 const struct filter_ops istio_metrics_filter = {
 	.name = "istio_metrics",
 	.scope = FILTER_SCOPE_TOP,
+	.envoy_name = "istio.stats",
+	.conf_dump = istio_conf_dump,
 	.flags = FILTER_FL_UNROUTED,
 	.conf_parse = istio_conf_parse,
 	.on_log = istio_on_log,

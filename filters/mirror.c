@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "http/stream.h"
@@ -117,9 +118,30 @@ static void mirror_detach(struct stream *s, const void *conf, void *state)
 	let_go(state, true);
 }
 
+/* The RouteAction's request_mirror_policies (Istio's mirror and mirrorPercentage). */
+static void mirror_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct mirror_conf *c = conf;
+
+	if (at != CFG_DUMP_ROUTE_ACTION)
+		return;
+	json_kopen(w, "request_mirror_policies", '[');
+	json_open(w, '{');
+	json_kstr(w, "cluster", c->cluster->name);
+	json_kopen(w, "runtime_fraction", '{');
+	cfg_dump_percent(w, "default_value", c->percentage);
+	json_close(w, '}');
+	json_kbool(w, "trace_sampled", false);
+	if (!c->host_suffix)
+		json_kbool(w, "disable_shadow_host_suffix_append", true);
+	json_close(w, '}');
+	json_close(w, ']');
+}
+
 const struct filter_ops mirror_filter = {
 	.name = "mirror",
 	.scope = FILTER_SCOPE_ROUTE,
+	.conf_dump = mirror_conf_dump,
 	.conf_parse = mirror_conf_parse,
 	.state_size = sizeof(struct mirror_state),
 	.on_request_headers = mirror_on_request_headers,

@@ -15,6 +15,7 @@
 #include <errno.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 #include "config/cfg.h"
 #include "upstream/cluster.h"
 #include "http/filter.h"
@@ -148,9 +149,39 @@ static enum filter_status outlier_on_attempt(struct stream *s, const void *conf,
 	return FILTER_CONTINUE;
 }
 
+/* The Cluster's outlier_detection, as Istio writes a DestinationRule's: a
+ * rule's enforcing percentage is 100 when it is on, 0 when off; success-rate
+ * ejection does not exist here. */
+static void outlier_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct outlier_conf *c = conf;
+
+	if (at != CFG_DUMP_CLUSTER)
+		return;
+	json_kopen(w, "outlier_detection", '{');
+	if (c->cons_5xx)
+		json_kuint(w, "consecutive_5xx", c->cons_5xx);
+	json_kduration_ms(w, "interval", c->interval_ms);
+	json_kduration_ms(w, "base_ejection_time", c->base_ms);
+	json_kuint(w, "max_ejection_percent", c->max_percent);
+	json_kuint(w, "enforcing_consecutive_5xx", c->cons_5xx ? 100 : 0);
+	json_kuint(w, "enforcing_success_rate", 0);
+	if (c->cons_gw)
+		json_kuint(w, "consecutive_gateway_failure", c->cons_gw);
+	json_kuint(w, "enforcing_consecutive_gateway_failure", c->cons_gw ? 100 : 0);
+	if (c->split) {
+		json_kbool(w, "split_external_local_origin_errors", true);
+		json_kuint(w, "consecutive_local_origin_failure", c->cons_local);
+		json_kuint(w, "enforcing_consecutive_local_origin_failure", c->cons_local ? 100 : 0);
+	}
+	json_kduration_ms(w, "max_ejection_time", MAX_EJECTION_MS);
+	json_close(w, '}');
+}
+
 const struct filter_ops outlier_filter = {
 	.name = "outlier_detection",
 	.scope = FILTER_SCOPE_CLUSTER,
+	.conf_dump = outlier_conf_dump,
 	.stats = &(const struct stats_set){ STATS_SCOPE_CLUSTER, NULL, od_stat_defs, OD__COUNT, &od_stats },
 	.conf_parse = outlier_conf_parse,
 	.on_attempt = outlier_on_attempt,

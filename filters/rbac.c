@@ -34,69 +34,6 @@
 #include "core/util.h"
 #include "config/ytree.h"
 
-enum rbac_action { RBAC_ALLOW, RBAC_DENY, RBAC_AUDIT };
-
-struct strs {
-	const char **v;
-	unsigned n;
-};
-
-struct cidr {
-	int family;
-	uint8_t addr[16];
-	unsigned bits;
-};
-
-struct cidrs {
-	struct cidr *v;
-	unsigned n;
-};
-
-struct rbac_source {
-	struct strs principals, not_principals, namespaces, not_namespaces;
-	struct cidrs ip_blocks, not_ip_blocks;
-};
-
-struct rbac_operation {
-	struct strs hosts, not_hosts, ports, not_ports, methods, not_methods, paths, not_paths;
-	const struct regex **paths_regex;	/* Cilium-style: RE2, matching the whole normalised path */
-	unsigned npaths_regex;
-	const struct regex **methods_regex;	/* Cilium-style: RE2, matching the whole method */
-	unsigned nmethods_regex;
-};
-
-enum cond_key {
-	CK_HEADER, CK_SOURCE_IP, CK_DEST_IP, CK_SOURCE_PRINCIPAL, CK_SOURCE_NAMESPACE, CK_DEST_PORT, CK_SNI,
-};
-
-struct rbac_cond {
-	enum cond_key key;
-	const char *header;		/* CK_HEADER: lower-cased name */
-	struct strs values, not_values;
-	struct cidrs ips, not_ips;	/* CK_SOURCE_IP, CK_DEST_IP */
-};
-
-struct rbac_rule {
-	struct rbac_source *from;
-	unsigned nfrom;
-	struct rbac_operation *to;
-	unsigned nto;
-	struct rbac_cond *when;
-	unsigned nwhen;
-};
-
-struct rbac_policy {
-	const char *name;
-	enum rbac_action action;
-	struct rbac_rule *rules;
-	unsigned nrules;
-};
-
-struct rbac_conf {
-	struct rbac_policy *v;
-	unsigned n;
-};
-
 /* ---- matching */
 
 /* exact, "prefix*", "*suffix", "*"; v NULL (absent) never matches. */
@@ -765,5 +702,7 @@ const struct filter_ops rbac_filter = {
 	.scope = FILTER_SCOPE_TOP | FILTER_SCOPE_ROUTE,
 	.stats = &(const struct stats_set){ STATS_SCOPE_LISTENER, NULL, rbac_stat_defs, RBAC__COUNT, &rbac_stats },
 	.conf_parse = rbac_conf_parse,
+	.envoy_name = "envoy.filters.http.rbac",
+	.conf_dump = rbac_conf_dump,
 	.on_request_headers = rbac_on_request_headers,
 };

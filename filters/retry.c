@@ -7,10 +7,12 @@
  * each attempt's outcome whether to go again and after what backoff: full
  * jitter over base·(2^n − 1), capped at ten times the base, like Envoy. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 #include "config/cfg.h"
 #include "http/filter.h"
 #include "http/grpc.h"
@@ -233,9 +235,46 @@ static enum filter_status retry_on_attempt(struct stream *s, const void *conf, v
 	return FILTER_RETRY;
 }
 
+/* The RouteAction's retry_policy, as Istio writes an HTTPRetry: tried hosts
+ * are avoided (Envoy's previous_hosts predicate). */
+static void retry_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct retry_conf *c = conf;
+	char on[256] = "";
+	size_t len = 0;
+
+	if (at != CFG_DUMP_ROUTE_ACTION)
+		return;
+	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]) && len < sizeof(on); i++)
+		if (c->on & tokens[i].bit)
+			len += (size_t)snprintf(on + len, sizeof(on) - len, "%s%s", len ? "," : "", tokens[i].name);
+	json_kopen(w, "retry_policy", '{');
+	json_kstr(w, "retry_on", on);
+	json_kuint(w, "num_retries", c->attempts);
+	if (c->per_try_ms)
+		json_kduration_ms(w, "per_try_timeout", c->per_try_ms);
+	json_kopen(w, "retry_host_predicate", '[');
+	cfg_dump_typed(w, "envoy.retry_host_predicates.previous_hosts",
+		       "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate");
+	json_close(w, ']');
+	json_kuint_str(w, "host_selection_retry_max_attempts", 5);
+	if (c->ncodes) {
+		json_kopen(w, "retriable_status_codes", '[');
+		for (unsigned i = 0; i < c->ncodes; i++)
+			json_uint(w, (uint64_t)c->codes[i]);
+		json_close(w, ']');
+	}
+	json_kopen(w, "retry_back_off", '{');
+	json_kduration_ms(w, "base_interval", c->backoff_ms);
+	json_kduration_ms(w, "max_interval", 10 * c->backoff_ms);
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
 const struct filter_ops retry_filter = {
 	.name = "retries",
 	.scope = FILTER_SCOPE_ROUTE,
+	.conf_dump = retry_conf_dump,
 	.stats = &(const struct stats_set){ STATS_SCOPE_CLUSTER, NULL, retry_stat_defs, 1, &retry_stats },
 	.conf_parse = retry_conf_parse,
 	.state_size = sizeof(struct retry_state),

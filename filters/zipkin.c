@@ -37,6 +37,7 @@
 #include "config/cfg.h"
 #include "config/snapshot.h"
 #include "http/filter.h"
+#include "core/json.h"
 #include "core/stats.h"
 #include "http/stream.h"
 #include "observe/trace.h"
@@ -632,9 +633,39 @@ static void zipkin_on_log(struct stream *s, const void *conf, void *state)
 	reporter_queue(r, &sp);
 }
 
+/* The connection manager's tracing, as Istio's zipkin provider makes it. */
+static void zipkin_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct zipkin_conf *c = conf;
+	char pct[32];
+
+	if (at != CFG_DUMP_HCM)
+		return;
+	snprintf(pct, sizeof(pct), "%g", c->sampling);
+	json_kopen(w, "tracing", '{');
+	json_kopen(w, "random_sampling", '{');
+	json_kraw(w, "value", pct);
+	json_close(w, '}');
+	json_kopen(w, "provider", '{');
+	json_kstr(w, "name", "envoy.tracers.zipkin");
+	json_kopen(w, "typed_config", '{');
+	json_kstr(w, "@type", "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig");
+	json_kstr(w, "collector_cluster", c->cluster->name);
+	json_kstr(w, "collector_endpoint", c->path);
+	if (c->id128)
+		json_kbool(w, "trace_id_128bit", true);
+	json_kbool(w, "shared_span_context", c->shared);
+	json_kstr(w, "collector_endpoint_version", "HTTP_JSON");
+	json_kstr(w, "collector_hostname", c->host);
+	json_close(w, '}');
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
 const struct filter_ops zipkin_filter = {
 	.name = "tracing",
 	.scope = FILTER_SCOPE_TOP,
+	.conf_dump = zipkin_conf_dump,
 	.flags = FILTER_FL_UNROUTED,
 	.stats = &(const struct stats_set){ STATS_SCOPE_SERVER, "tracing.zipkin", zk_stat_defs, ZK__COUNT, &zk_stats },
 	.conf_parse = zipkin_conf_parse,

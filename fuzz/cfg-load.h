@@ -28,7 +28,9 @@ static inline void fuzz_cfg_load(const char *text, size_t len)
 
 		ytree_write(devnull, c->tree);
 		if (out) {
-			cfg_dump_json(c, out);
+			const char *err;
+
+			cfg_dump_json(c, NULL, out, &err);
 			evbuffer_free(out);
 		}
 		cfg_unref(c);

@@ -58,15 +58,6 @@ ADMIN_HANDLER(admin_ep_ready)
 	admin_reply_text(req, strcmp(state, "LIVE") ? 503 : 200, "%s\n", state);
 }
 
-/* A google.protobuf.Duration in proto3 JSON. */
-static void kduration_s(struct json_w *w, const char *k, uint64_t s)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64 "s", s);
-	json_kstr(w, k, buf);
-}
-
 /* admin.v3.ServerInfo. command_line_options carries the options wingman has
  * an equivalent for; hot restart does not exist here ("disabled", as Envoy
  * prints with --disable-hot-restart). */
@@ -77,8 +68,8 @@ static void server_info_json(struct json_w *w, const struct cfg *cfg)
 	json_open(w, '{');
 	json_kstr(w, "version", WINGMAN_VERSION);
 	json_kstr(w, "state", server_state_name());
-	kduration_s(w, "uptime_current_epoch", up);
-	kduration_s(w, "uptime_all_epochs", up);
+	json_kduration_ms(w, "uptime_current_epoch", up * 1000);
+	json_kduration_ms(w, "uptime_all_epochs", up * 1000);
 	json_kstr(w, "hot_restart_version", "disabled");
 	json_key(w, "command_line_options");
 	json_open(w, '{');
@@ -87,23 +78,12 @@ static void server_info_json(struct json_w *w, const struct cfg *cfg)
 	json_kstr(w, "log_level", log_level_name(log_level_get()));
 	json_kstr(w, "service_cluster", cfg->node_cluster);
 	json_kstr(w, "service_node", cfg->node_id);
-	kduration_s(w, "drain_time", cfg->drain_timeout_ms / 1000);
+	json_kduration_ms(w, "drain_time", cfg->drain_timeout_ms / 1000 * 1000);
 	json_kstr(w, "mode", "Serve");
 	json_kbool(w, "disable_hot_restart", true);
 	json_kuint(w, "restart_epoch", 0);
 	json_close(w, '}');
-	json_key(w, "node");
-	json_open(w, '{');
-	json_kstr(w, "id", cfg->node_id);
-	json_kstr(w, "cluster", cfg->node_cluster);
-	json_key(w, "metadata");
-	json_open(w, '{');
-	json_kstr_opt(w, "WORKLOAD_NAME", cfg->node_workload);
-	json_kstr_opt(w, "NAMESPACE", cfg->node_namespace);
-	json_kstr_opt(w, "VERSION", cfg->node_version);
-	json_close(w, '}');
-	json_kstr(w, "user_agent_name", "wingman");
-	json_close(w, '}');
+	cfg_dump_node(w, cfg);
 	json_close(w, '}');
 }
 

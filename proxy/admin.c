@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -29,6 +30,7 @@
 #include "upstream/cluster.h"
 #include "core/log.h"
 #include "core/json.h"
+#include "core/regex.h"
 #include "server.h"
 #include "observe/metrics.h"
 #include "observe/stats.h"
@@ -204,14 +206,56 @@ static void ep_clusters(struct evhttp_request *req, const struct evkeyvalq *q)
 		reply_rendered(req, "clusters", "text/plain; charset=UTF-8", cluster_render);
 }
 
-static int render_config_dump(struct evbuffer *out, const struct cfg *cfg)
-{
-	return cfg_dump_json(cfg, out);
-}
-
+/* Envoy's /config_dump?resource=&mask=&name_regex=&include_eds. */
 static void ep_config_dump(struct evhttp_request *req, const struct evkeyvalq *q)
 {
-	reply_rendered(req, "config_dump", "application/json", render_config_dump);
+	const char *resource = evhttp_find_header(q, "resource"), *mask = evhttp_find_header(q, "mask");
+	const char *name_re = evhttp_find_header(q, "name_regex"), *err = "";
+	struct cfg_dump_query dq = {
+		.resource = resource && *resource ? resource : NULL,
+		.include_eds = evhttp_find_header(q, "include_eds") != NULL,
+		.endpoints = cluster_dump_endpoints,
+	};
+	struct json_mask jm;
+	struct evbuffer *b = NULL;
+	struct regex *re = NULL;
+	char *mask_buf = NULL, why[256];
+	struct cfg *cfg = NULL;
+	int rc;
+
+	if (name_re && *name_re && !(re = regex_new(name_re, why, sizeof(why)))) {
+		admin_reply_text(req, 400, "INVALID_ARGUMENT: Error while parsing name_regex from %s: %s", name_re,
+				 why);
+		return;
+	}
+	dq.name_re = re;
+	if (mask && *mask) {
+		if (!(mask_buf = strdup(mask))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (json_mask_parse(&jm, mask_buf)) {
+			admin_reply_text(req, 400, "FieldMask %s could not be parsed (at most %d paths of %d fields)",
+					 mask, JSON_MASK_PATHS, JSON_MASK_PARTS);
+			goto done;
+		}
+		dq.mask = &jm;
+	}
+	rc = (b = evbuffer_new()) && (cfg = cfg_snapshot_get()) ? cfg_dump_json(cfg, &dq, b, &err) : -ENOMEM;
+out:
+	if (rc == -EINVAL || rc == -ENOENT)
+		admin_reply_text(req, rc == -ENOENT ? 404 : 400, "%s", err);
+	else if (rc)
+		admin_reply_text(req, 500, "config_dump: %s\n", strerror(-rc));
+	else
+		admin_reply(req, 200, "application/json", b);
+done:
+	if (cfg)
+		cfg_unref(cfg);
+	if (b)
+		evbuffer_free(b);
+	free(mask_buf);
+	regex_free(re);
 }
 
 static void quit_now(void)
@@ -248,7 +292,8 @@ static void ep_help(struct evhttp_request *req, const struct evkeyvalq *q);
 static const struct admin_ep admin_eps[] = {
 	{ "/certs", "print certs on machine", false, admin_ep_certs },
 	{ "/clusters", "upstream cluster status (?format=json)", false, ep_clusters },
-	{ "/config_dump", "dump the effective configuration as JSON", false, ep_config_dump },
+	{ "/config_dump", "dump current Envoy configs (?resource=, ?mask=, ?name_regex=, ?include_eds)", false,
+	  ep_config_dump },
 	{ "/drain_listeners", "drain listeners (POST; ?graceful, ?inboundonly)", true, admin_ep_drain_listeners },
 	{ "/healthcheck/fail", "cause the server to fail health checks (POST)", true, admin_ep_healthcheck_fail },
 	{ "/healthcheck/ok", "cause the server to pass health checks (POST)", true, admin_ep_healthcheck_ok },

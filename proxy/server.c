@@ -432,7 +432,11 @@ static const struct cfg_filter *cfg_filters(unsigned *n)
 		if (!(v = calloc(cap ? cap : 1, sizeof(*v))))
 			return NULL;
 		for (const struct filter_ops *const *f = filter_table; *f; f++)
-			v[nv++] = (struct cfg_filter){ (*f)->name, (*f)->scope, (*f)->flags, (*f)->conf_parse, *f };
+			v[nv++] = (struct cfg_filter){
+				.name = (*f)->name, .scope = (*f)->scope, .flags = (*f)->flags,
+				.conf_parse = (*f)->conf_parse, .ops = *f, .envoy_name = (*f)->envoy_name,
+				.conf_dump = (*f)->conf_dump,
+			};
 	}
 	*n = nv;
 	return v;

@@ -50,7 +50,9 @@ my $r = read_response($early);
 ok($r && $r->{status} == 200, 'a connection from before the reload is still served');
 close $early;
 
-like($wm->admin('/config_dump'), qr/"three"/, '/config_dump shows the new listener');
+my $d11 = config_dump($wm->admin_port);
+ok(dump_resources($d11)->{listeners}{three}, '/config_dump shows the new listener');
+is(dump_of($d11, 'ListenersConfigDump')->{version_info}, '2', '  at version_info 2, the second generation');
 
 # A kept listener serves continuously across reloads: a client loop in a child
 # process counts failures while we reload five times.

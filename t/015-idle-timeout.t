@@ -110,5 +110,7 @@ clusters:
 EOF
 $s = connect_port($wm2->port);
 ok(!defined closed_after($s, 1.0), 'idle_timeout 0: a silent connection stays open');
-like(admin_get($admin, '/config_dump'), qr/"idle_timeout":\s*"0.400s"/, '/config_dump shows idle_timeout');
+my $hcm = dump_resources(config_dump($admin))->{listeners}{web}{filter_chains}[0]{filters}[0]{typed_config} // {};
+is($hcm->{common_http_protocol_options}{idle_timeout}, '0.400s',
+	'/config_dump shows idle_timeout where Envoy has it (common_http_protocol_options), as a Duration');
 done_testing;

@@ -58,7 +58,7 @@ is_deeply($j, { listener_statuses => [
 is($code, 200, '/clusters?format=json 200');
 my ($web) = grep { $_->{name} eq 'web' } @{ $j->{cluster_statuses} // [] };
 ok($web, 'cluster_statuses has web');
-is($web->{added_via_api}, JSON::PP::false, 'added_via_api false');
+is($web->{added_via_api}, JSON::PP::true, 'added_via_api true: from the reloadable file, a dynamic cluster in /config_dump');
 is($web->{circuit_breakers}{thresholds}[0]{priority}, 'DEFAULT', 'thresholds priority DEFAULT');
 is($web->{circuit_breakers}{thresholds}[0]{max_connections}, 77, 'max_connections from the config');
 ok(defined $web->{circuit_breakers}{thresholds}[0]{$_}, "threshold $_") for qw(max_pending_requests max_requests max_retries);

@@ -179,9 +179,12 @@ ok(!grep(/^http\.echo\./, keys %$st), 'stats: a tcp listener has no http.<name>.
 ok($st->{'cluster.a.upstream_cx_rx_bytes_total'} >= 5242880 && $st->{'cluster.a.upstream_cx_tx_bytes_total'} >= 5242880,
 	'stats: cluster byte counters');
 ok(wait_for(sub { $wm->stat('cluster.a.upstream_cx_active') == 0 }, scale(5)), 'stats: cluster.a.upstream_cx_active back to 0');
-my $dump = $wm->admin('/config_dump');
-like($dump, qr/"tcp_proxy":\s*\{\s*"stat_prefix":\s*"weighted",\s*"weighted_clusters":\s*\{\s*"clusters":\s*\[\s*\{\s*"name":\s*"a"/,
-	'config_dump: tcp_proxy with Envoy\'s names');
+my $tcpf = dump_resources(config_dump($wm->admin_port))->{listeners}{split}{filter_chains}[0]{filters}[0] // {};
+is($tcpf->{name}, 'envoy.filters.network.tcp_proxy', 'config_dump: the listener\'s filter is a tcp_proxy');
+is($tcpf->{typed_config}{'@type'}, 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+	'  typed as Envoy\'s TcpProxy');
+is($tcpf->{typed_config}{stat_prefix}, 'weighted', '  stat_prefix');
+is($tcpf->{typed_config}{weighted_clusters}{clusters}[0]{name}, 'a', '  weighted_clusters with Envoy\'s names');
 my $prom = $wm->admin('/stats/prometheus');
 like($prom, qr/^envoy_tcp_downstream_cx_total\{tcp_prefix="echo"\} \d+$/m, 'prometheus: envoy_tcp_* labelled tcp_prefix (Istio)');
 

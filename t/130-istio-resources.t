@@ -388,9 +388,19 @@ ok(wait_for(sub { $web->stat("$sub[0].upstream_cx_overflow") + $web->stat("$sub[
 close $_ for @held;
 
 # ---- /config_dump says where derived objects came from
-my $dump = admin_get($web_admin, '/config_dump');
-like($dump, qr{"source":\s*"[^"]*istio/traffic\.yaml:\d+ VirtualService/blog-system/was"}, '/config_dump: route source');
-like($dump, qr{"source":\s*"[^"]*istio/traffic\.yaml:\d+ DestinationRule/blog-system/was"}, '/config_dump: cluster source');
+# as Istio says it (metadata.filter_metadata.istio.config), with the file and line.
+my $res = dump_resources(config_dump($web_admin));
+my @rmeta = map { $_->{metadata}{filter_metadata} // () } map { @{$_->{routes}} } map { @{$_->{virtual_hosts}} }
+	values %{$res->{routes}};
+my @cmeta = map { $_->{metadata}{filter_metadata} // () } values %{$res->{clusters}};
+ok(grep({ ($_->{istio}{config} // '') eq '/apis/networking.istio.io/v1/namespaces/blog-system/virtual-service/was' } @rmeta),
+	'/config_dump: a route carries its VirtualService as Istio writes it');
+ok(grep({ ($_->{wingman}{source} // '') =~ m{istio/traffic\.yaml:\d+ VirtualService/blog-system/was$} } @rmeta),
+	'  and its file and line');
+ok(grep({ ($_->{istio}{config} // '') eq '/apis/networking.istio.io/v1/namespaces/blog-system/destination-rule/was' } @cmeta),
+	'/config_dump: a cluster carries its DestinationRule as Istio writes it');
+ok(grep({ ($_->{wingman}{source} // '') =~ m{istio/traffic\.yaml:\d+ DestinationRule/blog-system/was$} } @cmeta),
+	'  and its file and line');
 
 # ---- bad bundles
 mkdir "$dir/bad";

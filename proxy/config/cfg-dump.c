@@ -1,350 +1,699 @@
-/* The effective config as JSON, for the admin endpoint's /config_dump. */
+/* /config_dump: the snapshot as Envoy's admin.v3.ConfigDump, with Envoy's
+ * ?resource=, ?mask=, ?name_regex= and ?include_eds. This file has the
+ * driver (which dumps, in Envoy's order, and how a repeated field's items
+ * become configs of their own), the bootstrap, the secrets and the
+ * endpoints; cfg-dump-xds.c writes the listeners, routes and clusters.
+ *
+ * A config file re-read on SIGHUP plays the part of Istio's xDS server:
+ * its listeners, routes and clusters are dynamic resources whose
+ * version_info is the config's generation, last updated when it was read.
+ * The clusters a filter made (a collector given by address) are static, as
+ * the ones in Istio's bootstrap. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 
+#include "config.h"
+
 #include "config/cfg.h"
 #include "config/cfg-parse.h"
 #include "core/json.h"
+#include "core/regex.h"
 
-/* Envoy's JSON form of a duration: "5s", "0.250s". */
-static void dump_duration(struct json_w *w, const char *key, uint64_t ms)
+#define TYPE_URL "type.googleapis.com/"
+
+/* A dump's fields, for ?resource= and ?mask=: each repeated one with its
+ * items' message type and fields, NULL for a singular one. */
+struct dump_field {
+	const char *name;
+	const char *item;		/* "ClustersConfigDump.DynamicCluster"; NULL: singular */
+	const char *const *item_fields;
+};
+
+struct dump_kind {
+	const char *type;		/* "ClustersConfigDump" (envoy.admin.v3) */
+	const struct dump_field *fields;
+	const char *const *names;	/* the fields' names, for json_mask_fits() */
+	void (*write)(struct cfg_dump *d);
+	bool eds;			/* only with ?include_eds */
+};
+
+static const char *const static_cluster_f[] = { "cluster", "last_updated", NULL };
+static const char *const dynamic_cluster_f[] = {
+	"version_info", "cluster", "last_updated", "error_state", "client_status", NULL
+};
+static const char *const static_ep_f[] = { "endpoint_config", "last_updated", NULL };
+static const char *const dynamic_ep_f[] = {
+	"version_info", "endpoint_config", "last_updated", "error_state", "client_status", NULL
+};
+static const char *const static_listener_f[] = { "listener", "last_updated", NULL };
+static const char *const dynamic_listener_f[] = {
+	"name", "active_state", "warming_state", "draining_state", "error_state", "client_status", NULL
+};
+static const char *const inline_scoped_f[] = { "name", "scoped_route_configs", "last_updated", NULL };
+static const char *const dynamic_scoped_f[] = {
+	"name", "version_info", "scoped_route_configs", "last_updated", "error_state", "client_status", NULL
+};
+static const char *const static_route_f[] = { "route_config", "last_updated", NULL };
+static const char *const dynamic_route_f[] = {
+	"version_info", "route_config", "last_updated", "error_state", "client_status", NULL
+};
+static const char *const static_secret_f[] = { "name", "last_updated", "secret", NULL };
+static const char *const dynamic_secret_f[] = {
+	"name", "version_info", "last_updated", "secret", "error_state", "client_status", NULL
+};
+
+static const struct dump_field bootstrap_fields[] = {
+	{ "bootstrap", NULL, NULL }, { "last_updated", NULL, NULL }, { NULL, NULL, NULL },
+};
+static const char *const bootstrap_names[] = { "bootstrap", "last_updated", NULL };
+
+static const struct dump_field cluster_fields[] = {
+	{ "version_info", NULL, NULL },
+	{ "static_clusters", "ClustersConfigDump.StaticCluster", static_cluster_f },
+	{ "dynamic_active_clusters", "ClustersConfigDump.DynamicCluster", dynamic_cluster_f },
+	{ "dynamic_warming_clusters", "ClustersConfigDump.DynamicCluster", dynamic_cluster_f },
+	{ NULL, NULL, NULL },
+};
+static const char *const cluster_names[] = {
+	"version_info", "static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters", NULL
+};
+
+static const struct dump_field endpoint_fields[] = {
+	{ "static_endpoint_configs", "EndpointsConfigDump.StaticEndpointConfig", static_ep_f },
+	{ "dynamic_endpoint_configs", "EndpointsConfigDump.DynamicEndpointConfig", dynamic_ep_f },
+	{ NULL, NULL, NULL },
+};
+static const char *const endpoint_names[] = { "static_endpoint_configs", "dynamic_endpoint_configs", NULL };
+
+static const struct dump_field listener_fields[] = {
+	{ "version_info", NULL, NULL },
+	{ "static_listeners", "ListenersConfigDump.StaticListener", static_listener_f },
+	{ "dynamic_listeners", "ListenersConfigDump.DynamicListener", dynamic_listener_f },
+	{ NULL, NULL, NULL },
+};
+static const char *const listener_names[] = { "version_info", "static_listeners", "dynamic_listeners", NULL };
+
+static const struct dump_field scoped_fields[] = {
+	{ "inline_scoped_route_configs", "ScopedRoutesConfigDump.InlineScopedRouteConfigs", inline_scoped_f },
+	{ "dynamic_scoped_route_configs", "ScopedRoutesConfigDump.DynamicScopedRouteConfigs", dynamic_scoped_f },
+	{ NULL, NULL, NULL },
+};
+static const char *const scoped_names[] = { "inline_scoped_route_configs", "dynamic_scoped_route_configs", NULL };
+
+static const struct dump_field route_fields[] = {
+	{ "static_route_configs", "RoutesConfigDump.StaticRouteConfig", static_route_f },
+	{ "dynamic_route_configs", "RoutesConfigDump.DynamicRouteConfig", dynamic_route_f },
+	{ NULL, NULL, NULL },
+};
+static const char *const route_names[] = { "static_route_configs", "dynamic_route_configs", NULL };
+
+static const struct dump_field secret_fields[] = {
+	{ "static_secrets", "SecretsConfigDump.StaticSecret", static_secret_f },
+	{ "dynamic_active_secrets", "SecretsConfigDump.DynamicSecret", dynamic_secret_f },
+	{ "dynamic_warming_secrets", "SecretsConfigDump.DynamicSecret", dynamic_secret_f },
+	{ NULL, NULL, NULL },
+};
+static const char *const secret_names[] = {
+	"static_secrets", "dynamic_active_secrets", "dynamic_warming_secrets", NULL
+};
+
+/* ---- what both dump files share (cfg-parse.h) */
+
+bool cfg_dump_named(const struct cfg_dump *d, const char *name)
 {
-	char buf[32];
-
-	if (ms % 1000)
-		snprintf(buf, sizeof(buf), "%llu.%03llus", (unsigned long long)(ms / 1000),
-			 (unsigned long long)(ms % 1000));
-	else
-		snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ms / 1000));
-	json_kstr(w, key, buf);
+	return !d->q->name_re || regex_full_match(d->q->name_re, name, strlen(name));
 }
 
-/* A json_format map as the YAML gave it: plain numbers and booleans typed,
- * every other scalar a string. */
-static void dump_ynode(struct json_w *w, const struct ynode *n)
+bool cfg_dump_items(struct cfg_dump *d, const char *field, unsigned n)
 {
-	if (n->type == YN_SCALAR) {
-		char num[JSON_NUM_MAX];
+	if (d->q->resource)
+		return n && !strcmp(d->q->resource, field);
+	if (!n)
+		return false;	/* proto3 JSON leaves an empty repeated field out */
+	json_kopen(d->w, field, '[');
+	return true;
+}
 
-		if (n->plain && (!strcmp(n->str, "true") || !strcmp(n->str, "false")))
-			json_raw(w, n->str);
-		else if (n->plain && json_number_text(n->str, num))
-			json_raw(w, num);
-		else
-			json_strn(w, n->str, n->len);
+void cfg_dump_items_end(struct cfg_dump *d)
+{
+	if (!d->q->resource)
+		json_close(d->w, ']');
+}
+
+void cfg_dump_item(struct cfg_dump *d, const char *type)
+{
+	char url[128];
+
+	json_open(d->w, '{');
+	if (!d->q->resource)
 		return;
-	}
-	json_open(w, n->type == YN_MAP ? '{' : '[');
-	for (unsigned i = 0; i < n->n; i++) {
-		if (n->type == YN_MAP) {
-			json_key(w, n->items[2 * i]->str);
-			dump_ynode(w, n->items[2 * i + 1]);
-		} else {
-			dump_ynode(w, n->items[i]);
-		}
-	}
-	json_close(w, n->type == YN_MAP ? '}' : ']');
+	snprintf(url, sizeof(url), TYPE_URL "envoy.admin.v3.%s", type);
+	json_kstr(d->w, "@type", url);
+	json_mask_begin(d->w, d->q->mask);
 }
 
-static void dump_filters(struct json_w *w, const char *key, const struct filter_conf *fc, unsigned n)
+void cfg_dump_any(struct json_w *w, const char *key, const char *type)
 {
-	json_kopen(w, key, '[');
-	for (unsigned i = 0; i < n; i++)
-		json_str(w, fc[i].name);
-	json_close(w, ']');
+	char url[160];
+
+	snprintf(url, sizeof(url), TYPE_URL "%s", type);
+	if (key)
+		json_kopen(w, key, '{');
+	else
+		json_open(w, '{');
+	json_kstr(w, "@type", url);
 }
 
-/* One entry of a weighted list: {KEY: name, weight: N}. */
-static void dump_weighted(struct json_w *w, const char *key, const char *name, uint64_t weight)
+void cfg_dump_typed_open(struct json_w *w, const char *name, const char *type)
 {
 	json_open(w, '{');
-	json_kstr(w, key, name);
-	json_kuint(w, "weight", weight);
+	json_kstr(w, "name", name);
+	cfg_dump_any(w, "typed_config", type);
+}
+
+void cfg_dump_typed(struct json_w *w, const char *name, const char *type)
+{
+	cfg_dump_typed_open(w, name, type);
+	json_close(w, '}');
 	json_close(w, '}');
 }
 
-static void dump_value_matches(struct json_w *w, const char *key, const struct cfg_value_match *vm, unsigned n)
+void cfg_dump_socket_address(struct json_w *w, const char *key, const char *host, unsigned port)
 {
 	json_kopen(w, key, '{');
-	for (unsigned i = 0; i < n; i++) {
-		json_kopen(w, vm[i].name, '{');
-		json_key(w, cfg_hm_names[vm[i].type]);
-		if (vm[i].type == HM_PRESENT)
-			json_bool(w, vm[i].present);
-		else
-			json_str(w, vm[i].value);
-		json_close(w, '}');
-	}
+	json_kopen(w, "socket_address", '{');
+	json_kstr(w, "address", host);
+	json_kuint(w, "port_value", port);
+	json_close(w, '}');
 	json_close(w, '}');
 }
 
-static void dump_route(struct json_w *w, const struct cfg_route *r)
+void cfg_dump_updated(struct cfg_dump *d, bool version)
 {
-	static const char *const kinds[] = { "prefix", "path", "regex", "connect_matcher" };
-	const struct cfg_route_match *m = &r->match;
+	if (version)
+		json_kstr(d->w, "version_info", d->version);
+	json_ktime(d->w, "last_updated", d->cfg->loaded_us);
+}
 
-	json_open(w, '{');
-	json_kstr(w, "name", r->name);
-	if (r->origin)
-		json_kstr(w, "source", r->origin);
-	json_kopen(w, "match", '{');
-	json_kstr(w, kinds[m->kind], m->value);
-	if (m->nheaders)
-		dump_value_matches(w, "headers", m->headers, m->nheaders);
-	if (m->nmethods) {
-		json_kopen(w, "methods", '[');
-		for (unsigned i = 0; i < m->nmethods; i++)
-			json_str(w, m->methods[i]);
-		json_close(w, ']');
-	}
-	if (m->nquery)
-		dump_value_matches(w, "query_params", m->query, m->nquery);
-	json_close(w, '}');
-	if (r->timeout_ms) {
-		dump_duration(w, "timeout", r->timeout_ms);
-	}
-	if (r->rewrite_prefix || r->rewrite_path || r->rewrite_host) {
-		json_kopen(w, "rewrite", '{');
-		json_kstr_opt(w, "prefix", r->rewrite_prefix);
-		json_kstr_opt(w, "path", r->rewrite_path);
-		json_kstr_opt(w, "host", r->rewrite_host);
-		json_close(w, '}');
-	}
-	if (r->action == RA_REDIRECT) {
-		const struct cfg_redirect *rd = &r->redirect;
+void cfg_dump_cluster_items(struct cfg_dump *d, const char *const kinds[4],
+			    void (*item)(struct cfg_dump *d, const struct cfg_cluster *c, bool dynamic))
+{
+	const struct cfg *c = d->cfg;
+	unsigned nstatic = 0, ndynamic = 0;
 
-		json_kopen(w, "redirect", '{');
-		json_kstr_opt(w, "host", rd->host);
-		if (rd->port) {
-			json_kuint(w, "port", rd->port);
+	for (const struct cfg_cluster *cl = c->internal; cl; cl = cl->internal_next)
+		nstatic += cfg_dump_named(d, cl->name);
+	for (unsigned i = 0; i < c->nclusters; i++)
+		ndynamic += cfg_dump_named(d, c->clusters[i].name);
+	if (cfg_dump_items(d, kinds[0], nstatic)) {
+		for (const struct cfg_cluster *cl = c->internal; cl; cl = cl->internal_next) {
+			if (!cfg_dump_named(d, cl->name))
+				continue;
+			cfg_dump_item(d, kinds[1]);
+			item(d, cl, false);
+			json_close(d->w, '}');
 		}
-		json_kstr_opt(w, "scheme", rd->scheme);
-		json_kstr_opt(w, "path", rd->path);
-		json_kstr_opt(w, "prefix", rd->prefix);
-		json_kuint(w, "response_code", (uint64_t)rd->code);
-		json_kbool(w, "strip_query", rd->strip_query);
-		json_close(w, '}');
-	} else if (r->action == RA_DIRECT) {
-		json_kopen(w, "direct_response", '{');
-		json_kuint(w, "status", (uint64_t)r->direct_status);
-		json_kstr(w, "body", r->direct_body);
-		json_close(w, '}');
+		cfg_dump_items_end(d);
 	}
-	if (r->action != RA_CLUSTER) {
-		dump_filters(w, "filters", r->chain, r->nchain);
-		json_close(w, '}');
-		return;
+	if (cfg_dump_items(d, kinds[2], ndynamic)) {
+		for (unsigned i = 0; i < c->nclusters; i++) {
+			if (!cfg_dump_named(d, c->clusters[i].name))
+				continue;
+			cfg_dump_item(d, kinds[3]);
+			item(d, &c->clusters[i], true);
+			json_close(d->w, '}');
+		}
+		cfg_dump_items_end(d);
 	}
-	json_kopen(w, "route", '{');
-	if (r->cluster) {
-		json_kstr(w, "cluster", r->cluster->name);
-	} else {
-		json_kopen(w, "weighted", '[');
-		for (unsigned i = 0; i < r->nweighted; i++)
-			dump_weighted(w, "cluster", r->weighted[i].cluster_name, r->weighted[i].weight);
-		json_close(w, ']');
-	}
+}
+
+/* Istio's names for the SDS secrets of certificates read from files
+ * (pilot's file-mounted certificates): the chain and key, and a CA bundle. */
+static int secret_name(char *buf, size_t len, const char *cert, const char *key, const char *ca)
+{
+	return cert ? snprintf(buf, len, "file-cert:%s~%s", cert, key ? key : "")
+		    : snprintf(buf, len, "file-root:%s", ca);
+}
+
+/* The member key: an sds_config reference to secret name (ADS, as Istio's). */
+static void sds_ref(struct json_w *w, const char *name)
+{
+	json_kstr(w, "name", name);
+	json_kopen(w, "sds_config", '{');
+	json_kopen(w, "ads", '{');
 	json_close(w, '}');
-	dump_filters(w, "filters", r->chain, r->nchain);
+	json_kstr(w, "resource_api_version", "V3");
 	json_close(w, '}');
 }
 
-/* A protocol: tcp listener's tcp_proxy, as written (Envoy's names). */
-static void dump_tcp_proxy(struct json_w *w, const struct cfg_tcp_proxy *t)
+/* The common_tls_context of a tls: block; cert and key given apart for a
+ * listener's SNI certificates. */
+static void common_tls(struct json_w *w, const struct cfg_tls *t, const char *cert, const char *key)
 {
-	json_kstr(w, "protocol", "tcp");
-	json_kopen(w, "tcp_proxy", '{');
-	json_kstr(w, "stat_prefix", t->stat_prefix);
-	if (t->cluster) {
-		json_kstr(w, "cluster", t->cluster->name);
-	} else {
-		json_kopen(w, "weighted_clusters", '{');
-		json_kopen(w, "clusters", '[');
-		for (unsigned i = 0; i < t->nweighted; i++)
-			dump_weighted(w, "name", t->weighted[i].cluster_name, t->weighted[i].weight);
-		json_close(w, ']');
-		json_close(w, '}');
-	}
-	dump_duration(w, "idle_timeout", t->idle_timeout_ms);
-	json_kuint(w, "max_connect_attempts", t->max_connect_attempts);
+	char name[4200];
+
+	json_kopen(w, "common_tls_context", '{');
+	json_kopen(w, "tls_params", '{');
+	json_kstr(w, "tls_minimum_protocol_version", t->min_version >= 0x0304 ? "TLSv1_3" : "TLSv1_2");
 	json_close(w, '}');
-}
-
-static void dump_listener(struct json_w *w, const struct cfg_listener *l)
-{
-	static const char *const dirs[] = {
-		[DIR_UNSPECIFIED] = "unspecified", [DIR_INBOUND] = "inbound", [DIR_OUTBOUND] = "outbound",
-	};
-
-	json_open(w, '{');
-	json_kstr(w, "name", l->name);
-	json_kstr(w, "address", l->address);
-	json_kstr(w, "direction", dirs[l->direction]);
-	if (l->tcp) {
-		dump_tcp_proxy(w, l->tcp);
-		json_close(w, '}');
-		return;
+	if (t->nalpn) {
+		json_kopen(w, "alpn_protocols", '[');
+		for (unsigned i = 0; i < t->nalpn; i++)
+			json_str(w, t->alpn[i]);
+		json_close(w, ']');
 	}
-	dump_duration(w, "idle_timeout", l->idle_timeout_ms);
-	dump_duration(w, "request_headers_timeout", l->request_headers_timeout_ms);
-	dump_duration(w, "request_timeout", l->request_timeout_ms);
-	dump_duration(w, "stream_idle_timeout", l->stream_idle_timeout_ms);
-	dump_duration(w, "transport_socket_connect_timeout", l->transport_socket_connect_timeout_ms);
-	json_kbool(w, "normalize_path", l->path.normalize);
-	json_kbool(w, "merge_slashes", l->path.merge_slashes);
-	json_kstr(w, "path_with_escaped_slashes_action", cfg_slash_actions[l->path.escaped_slashes]);
-	json_kstr_opt(w, "default_host_for_http_10", l->default_host_for_http_10);
-	if (l->original_dst) {
-		json_kbool(w, "original_dst", true);
-		json_kstr(w, "outbound_policy", l->registry_only ? "REGISTRY_ONLY" : "ALLOW_ANY");
-	}
-	if (!l->bind_to_port) {
-		json_kbool(w, "bind_to_port", false);
-	}
-	json_kstr(w, "tls_mode", cfg_tls_mode_names[l->tls ? l->tls->mode : TLS_DISABLE]);
-	json_kopen(w, "virtual_hosts", '[');
-	for (unsigned i = 0; i < l->nvhosts; i++) {
-		const struct cfg_vhost *vh = &l->vhosts[i];
-
+	if (cert) {
+		secret_name(name, sizeof(name), cert, key, NULL);
+		json_kopen(w, "tls_certificate_sds_secret_configs", '[');
 		json_open(w, '{');
-		json_kstr(w, "name", vh->name);
-		json_kopen(w, "domains", '[');
-		for (unsigned j = 0; j < vh->ndomains; j++)
-			json_str(w, vh->domains[j]);
+		sds_ref(w, name);
+		json_close(w, '}');
 		json_close(w, ']');
-		json_kopen(w, "routes", '[');
-		for (unsigned j = 0; j < vh->nroutes; j++)
-			dump_route(w, &vh->routes[j]);
-		json_close(w, ']');
+	}
+	if (t->ca || t->nsans) {
+		json_kopen(w, "combined_validation_context", '{');
+		json_kopen(w, "default_validation_context", '{');
+		if (t->nsans) {
+			json_kopen(w, "match_typed_subject_alt_names", '[');
+			for (unsigned i = 0; i < t->nsans; i++) {
+				json_open(w, '{');
+				json_kstr(w, "san_type", strstr(t->sans[i], "://") ? "URI" : "DNS");
+				json_kopen(w, "matcher", '{');
+				json_kstr(w, "exact", t->sans[i]);
+				json_close(w, '}');
+				json_close(w, '}');
+			}
+			json_close(w, ']');
+		}
+		json_close(w, '}');
+		if (t->ca) {
+			secret_name(name, sizeof(name), NULL, NULL, t->ca);
+			json_kopen(w, "validation_context_sds_secret_config", '{');
+			sds_ref(w, name);
+			json_close(w, '}');
+		}
 		json_close(w, '}');
 	}
-	json_close(w, ']');
 	json_close(w, '}');
 }
 
-/* The health check's kind and timing, and what it asks. */
-static void dump_health(struct json_w *w, const struct cfg_health *h)
+void cfg_dump_transport_socket(struct json_w *w, const struct cfg_tls *t, const char *cert, const char *key)
+{
+	json_kopen(w, "transport_socket", '{');
+	json_kstr(w, "name", "envoy.transport_sockets.tls");
+	if (t->server) {
+		cfg_dump_any(w, "typed_config", "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext");
+		common_tls(w, t, cert, key);
+		/* STRICT and PERMISSIVE are Istio's mutual TLS; SIMPLE asks for no certificate. */
+		if (t->mode != TLS_SIMPLE)
+			json_kbool(w, "require_client_certificate", true);
+	} else {
+		cfg_dump_any(w, "typed_config", "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+		common_tls(w, t, cert, key);
+		json_kstr_opt(w, "sni", t->sni_name);
+	}
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
+/* Istio's config metadata for what a mesh resource became: kinds Istio
+ * names by their API group and version, kebab-cased. */
+static const struct {
+	const char *kind, *api, *kebab;
+} origin_kinds[] = {
+	{ "VirtualService", "networking.istio.io/v1", "virtual-service" },
+	{ "DestinationRule", "networking.istio.io/v1", "destination-rule" },
+	{ "ServiceEntry", "networking.istio.io/v1", "service-entry" },
+	{ "Sidecar", "networking.istio.io/v1", "sidecar" },
+	{ "HTTPRoute", "gateway.networking.k8s.io/v1", "http-route" },
+	{ "GRPCRoute", "gateway.networking.k8s.io/v1", "grpc-route" },
+};
+
+void cfg_dump_metadata(struct json_w *w, const char *origin)
+{
+	const char *ref, *slash, *slash2;
+	char config[600];
+
+	if (!origin)
+		return;
+	json_kopen(w, "metadata", '{');
+	json_kopen(w, "filter_metadata", '{');
+	/* origin: "FILE:LINE Kind/namespace/name" (mesh.c) */
+	ref = strrchr(origin, ' ');
+	ref = ref ? ref + 1 : origin;
+	slash = strchr(ref, '/');
+	slash2 = slash ? strchr(slash + 1, '/') : NULL;
+	for (size_t i = 0; slash2 && i < ARRAY_SIZE(origin_kinds); i++) {
+		if (strlen(origin_kinds[i].kind) != (size_t)(slash - ref) ||
+		    strncmp(ref, origin_kinds[i].kind, (size_t)(slash - ref)))
+			continue;
+		snprintf(config, sizeof(config), "/apis/%s/namespaces/%.*s/%s/%s", origin_kinds[i].api,
+			 (int)(slash2 - slash - 1), slash + 1, origin_kinds[i].kebab, slash2 + 1);
+		json_kopen(w, "istio", '{');
+		json_kstr(w, "config", config);
+		json_close(w, '}');
+		break;
+	}
+	json_kopen(w, "wingman", '{');
+	json_kstr(w, "source", origin);
+	json_close(w, '}');
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
+void cfg_dump_filters(struct json_w *w, const struct filter_conf *fc, unsigned n, enum cfg_dump_at at)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct cfg_filter *f = cfg_filter_of(&fc[i]);
+
+		if (f && f->conf_dump)
+			f->conf_dump(w, fc[i].conf, at);
+	}
+}
+
+void cfg_dump_percent(struct json_w *w, const char *key, double pct)
+{
+	json_kopen(w, key, '{');
+	json_kuint(w, "numerator", (uint64_t)(pct * 10000 + 0.5));
+	json_kstr(w, "denominator", "MILLION");
+	json_close(w, '}');
+}
+
+/* ---- the bootstrap */
+
+void cfg_dump_node(struct json_w *w, const struct cfg *c)
+{
+	unsigned major = 0, minor = 0, patch = 0;
+
+	sscanf(PACKAGE_VERSION, "%u.%u.%u", &major, &minor, &patch);
+	json_kopen(w, "node", '{');
+	json_kstr(w, "id", c->node_id);
+	json_kstr(w, "cluster", c->node_cluster);
+	json_kopen(w, "metadata", '{');
+	json_kstr_opt(w, "WORKLOAD_NAME", c->node_workload);
+	json_kstr_opt(w, "NAMESPACE", c->node_namespace);
+	json_kstr_opt(w, "MESH_ID", c->node_mesh_id);
+	json_kstr_opt(w, "VERSION", c->node_version);
+	json_close(w, '}');
+	json_kstr(w, "user_agent_name", "wingman");
+	json_kopen(w, "user_agent_build_version", '{');
+	json_kopen(w, "version", '{');
+	json_kuint(w, "major_number", major);
+	json_kuint(w, "minor_number", minor);
+	json_kuint(w, "patch", patch);
+	json_close(w, '}');
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
+/* A config source that is the config file (Envoy's path_config_source). */
+static void file_source(struct json_w *w, const char *key, const char *file)
+{
+	json_kopen(w, key, '{');
+	json_kopen(w, "path_config_source", '{');
+	json_kstr(w, "path", file);
+	json_close(w, '}');
+	json_kstr(w, "resource_api_version", "V3");
+	json_close(w, '}');
+}
+
+static void dump_bootstrap(struct cfg_dump *d)
+{
+	struct json_w *w = d->w;
+	const struct cfg *c = d->cfg;
+
+	json_kopen(w, "bootstrap", '{');
+	cfg_dump_node(w, c);
+	if (strcmp(c->file, "<default>")) {
+		json_kopen(w, "dynamic_resources", '{');
+		file_source(w, "lds_config", c->file);
+		file_source(w, "cds_config", c->file);
+		json_close(w, '}');
+	}
+	if (c->admin_address) {
+		json_kopen(w, "admin", '{');
+		cfg_dump_socket_address(w, "address", c->admin_addr.host, c->admin_addr.port);
+		json_close(w, '}');
+	}
+	json_close(w, '}');
+	cfg_dump_updated(d, false);
+}
+
+/* ---- secrets: each certificate and CA file a tls: block names, once */
+
+struct secret_seen {
+	const char **v;
+	unsigned n, cap;
+};
+
+/* Whether name was listed already (it is copied onto a the first time); a
+ * linear scan, as configs name a handful of files. */
+static bool seen(struct secret_seen *s, const char *name, struct arena *a)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name))
+			return true;
+	if (s->n == s->cap) {
+		unsigned cap = s->cap ? s->cap * 2 : 16;
+		const char **v = arena_alloc(a, cap * sizeof(*v));
+
+		if (!v)
+			return true;
+		if (s->n)
+			memcpy(v, s->v, s->n * sizeof(*v));
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = arena_strdup(a, name);
+	return false;
+}
+
+static void secret(struct cfg_dump *d, const char *name, const char *cert, const char *key, const char *ca)
+{
+	struct json_w *w = d->w;
+
+	cfg_dump_item(d, "SecretsConfigDump.DynamicSecret");
+	json_kstr(w, "name", name);
+	cfg_dump_updated(d, true);
+	cfg_dump_any(w, "secret", "envoy.extensions.transport_sockets.tls.v3.Secret");
+	json_kstr(w, "name", name);
+	if (cert) {
+		json_kopen(w, "tls_certificate", '{');
+		json_kopen(w, "certificate_chain", '{');
+		json_kstr(w, "filename", cert);
+		json_close(w, '}');
+		if (key) {
+			/* Envoy's redaction of a sensitive field: every string in it. */
+			json_kopen(w, "private_key", '{');
+			json_kstr(w, "filename", "[redacted]");
+			json_close(w, '}');
+		}
+		json_close(w, '}');
+	} else {
+		json_kopen(w, "validation_context", '{');
+		json_kopen(w, "trusted_ca", '{');
+		json_kstr(w, "filename", ca);
+		json_close(w, '}');
+		json_close(w, '}');
+	}
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
+/* Counts, and with write writes, each secret of t the name filter passes
+ * that was not seen before. */
+static unsigned tls_secrets(struct cfg_dump *d, bool write, const struct cfg_tls *t, struct secret_seen *s,
+			    struct arena *a)
+{
+	char name[4200];
+	unsigned n = 0;
+
+	for (unsigned i = 0; t && i <= t->nsni + 1; i++) {
+		const char *cert = i == 0 ? t->cert : i <= t->nsni ? t->sni[i - 1].cert : NULL;
+		const char *key = i == 0 ? t->key : i <= t->nsni ? t->sni[i - 1].key : NULL;
+		const char *ca = i == t->nsni + 1 ? t->ca : NULL;
+
+		if (!cert && !ca)
+			continue;
+		secret_name(name, sizeof(name), cert, key, ca);
+		if (!cfg_dump_named(d, name) || seen(s, name, a))
+			continue;
+		n++;
+		if (write)
+			secret(d, name, cert, key, ca);
+	}
+	return n;
+}
+
+static unsigned all_secrets(struct cfg_dump *d, bool write)
+{
+	const struct cfg *c = d->cfg;
+	struct secret_seen s = { 0 };
+	struct arena *a = arena_new(4096);
+	unsigned n = 0;
+
+	if (!a)
+		return 0;
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		n += tls_secrets(d, write, c->listeners[i].tls, &s, a);
+	for (unsigned i = 0; i < c->nclusters; i++)
+		n += tls_secrets(d, write, c->clusters[i].tls, &s, a);
+	arena_free(a);
+	return n;
+}
+
+/* Counted first, so an empty list is left out as proto3 does. */
+static void dump_secrets(struct cfg_dump *d)
+{
+	if (cfg_dump_items(d, "dynamic_active_secrets", all_secrets(d, false))) {
+		all_secrets(d, true);
+		cfg_dump_items_end(d);
+	}
+}
+
+/* ---- endpoints (?include_eds) */
+
+static void load_assignment(struct cfg_dump *d, const struct cfg_cluster *c, bool dynamic)
+{
+	struct json_w *w = d->w;
+
+	cfg_dump_any(w, "endpoint_config", "envoy.config.endpoint.v3.ClusterLoadAssignment");
+	json_kstr(w, "cluster_name", c->name);
+	if (d->q->endpoints)
+		d->q->endpoints(w, c);
+	else
+		cfg_dump_lb_endpoints(w, c);
+	json_kopen(w, "policy", '{');
+	json_kuint(w, "overprovisioning_factor", 140);
+	json_close(w, '}');
+	json_close(w, '}');
+}
+
+static void dump_endpoints(struct cfg_dump *d)
 {
 	static const char *const kinds[] = {
-		[HC_KIND_HTTP] = "http_health_check", [HC_KIND_TCP] = "tcp_health_check",
-		[HC_KIND_GRPC] = "grpc_health_check",
+		"static_endpoint_configs", "EndpointsConfigDump.StaticEndpointConfig",
+		"dynamic_endpoint_configs", "EndpointsConfigDump.DynamicEndpointConfig",
 	};
 
-	json_kopen(w, "health_checks", '[');
-	json_open(w, '{');
-	dump_duration(w, "timeout", h->timeout_ms);
-	dump_duration(w, "interval", h->interval_ms);
-	json_kuint(w, "unhealthy_threshold", h->unhealthy_threshold);
-	json_kuint(w, "healthy_threshold", h->healthy_threshold);
-	dump_duration(w, "no_traffic_interval", h->no_traffic_interval_ms);
-	json_kbool(w, "reuse_connection", h->reuse_connection);
-	json_kopen(w, kinds[h->kind], '{');
-	if (h->kind == HC_KIND_HTTP) {
-		json_kstr(w, "path", h->path);
-		json_kstr(w, "codec_client_type", h->codec == PROTO_HTTP2 ? "HTTP2" : "HTTP1");
-	}
-	if (h->kind == HC_KIND_GRPC)
-		json_kstr(w, "service_name", h->service_name ? h->service_name : "");
-	if (h->kind != HC_KIND_TCP)
-		json_kstr_opt(w, h->kind == HC_KIND_GRPC ? "authority" : "host", h->host);
-	json_close(w, '}');
-	json_close(w, '}');
-	json_close(w, ']');
+	cfg_dump_cluster_items(d, kinds, load_assignment);
 }
 
-static void dump_cluster(struct json_w *w, const struct cfg_cluster *c)
+/* Envoy registers scoped routes with every HTTP connection manager; wingman has none. */
+static void dump_nothing(struct cfg_dump *d)
 {
-	json_open(w, '{');
-	json_kstr(w, "name", c->name);
-	if (c->origin)
-		json_kstr(w, "source", c->origin);
-	json_kopen(w, "endpoints", '[');
-	for (unsigned i = 0; i < c->nendpoints; i++)
-		dump_weighted(w, "address", c->endpoints[i].address, c->endpoints[i].weight);
-	json_close(w, ']');
-	dump_duration(w, "connect_timeout", c->connect_timeout_ms);
-	json_kopen(w, "lb", '{');
-	json_kstr(w, "type", cfg_lb_names[c->lb]);
-	if (c->lb == LB_LEAST_REQUEST) {
-		char bias[32];
+	(void)d;
+}
 
-		snprintf(bias, sizeof(bias), "%g", c->active_request_bias);
-		json_kuint(w, "choice_count", c->choice_count);
-		json_kraw(w, "active_request_bias", bias);
+/* ---- the driver */
+
+/* In Envoy's order (its config tracker's keys, sorted). */
+static const struct dump_kind kinds[] = {
+	{ "BootstrapConfigDump", bootstrap_fields, bootstrap_names, dump_bootstrap, false },
+	{ "ClustersConfigDump", cluster_fields, cluster_names, cfg_dump_clusters, false },
+	{ "EndpointsConfigDump", endpoint_fields, endpoint_names, dump_endpoints, true },
+	{ "ListenersConfigDump", listener_fields, listener_names, cfg_dump_listeners, false },
+	{ "ScopedRoutesConfigDump", scoped_fields, scoped_names, dump_nothing, false },
+	{ "RoutesConfigDump", route_fields, route_names, cfg_dump_routes, false },
+	{ "SecretsConfigDump", secret_fields, secret_names, dump_secrets, false },
+};
+
+/* protobuf's FieldMask DebugString, as Envoy quotes a mask it could not use. */
+static void mask_text(char *buf, size_t len, const struct json_mask *m)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < m->n && at < len; i++) {
+		at += (size_t)snprintf(buf + at, len - at, "paths: \"");
+		for (unsigned j = 0; j < m->path[i].nparts && at < len; j++)
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", j ? "." : "", m->path[i].part[j]);
+		if (at < len)
+			at += (size_t)snprintf(buf + at, len - at, "\"\n");
 	}
-	if (c->hash_on != HASH_NONE) {
-		json_kopen(w, "hash_on", '{');
-		if (c->hash_on == HASH_SOURCE_IP) {
-			json_kbool(w, "source_ip", true);
-		} else {
-			json_kstr(w, c->hash_on == HASH_HEADER ? "header" : "cookie", c->hash_key);
+}
+
+/* The kind ?resource= names, or NULL with *err and *rc. */
+static const struct dump_kind *resource_kind(const struct cfg_dump_query *q, const char **err, int *rc)
+{
+	static __thread char msg[1200];
+	char masks[900];
+
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		if (kinds[i].eds && !q->include_eds)
+			continue;
+		for (const struct dump_field *f = kinds[i].fields; f->name; f++) {
+			if (strcmp(f->name, q->resource))
+				continue;
+			if (!f->item) {
+				snprintf(msg, sizeof(msg), "%s is not a repeated field. Use ?mask=%s to get only this field",
+					 f->name, f->name);
+				*rc = -EINVAL;
+			} else if (q->mask && !json_mask_fits(q->mask, f->item_fields)) {
+				mask_text(masks, sizeof(masks), q->mask);
+				snprintf(msg, sizeof(msg), "FieldMask %s could not be successfully used.", masks);
+				*rc = -EINVAL;
+			} else {
+				return &kinds[i];
+			}
+			*err = msg;
+			return NULL;
 		}
-		json_close(w, '}');
 	}
-	json_close(w, '}');
-	json_kopen(w, "connection_pool", '{');
-	json_kuint(w, "max_connections", c->pool.max_connections);
-	json_kuint(w, "max_pending_requests", c->pool.max_pending_requests);
-	json_kuint(w, "max_requests", c->pool.max_requests);
-	json_kuint(w, "max_requests_per_connection", c->pool.max_requests_per_connection);
-	json_kuint(w, "max_retries", c->pool.max_retries);
-	json_close(w, '}');
-	dump_filters(w, "filters", c->filters, c->nfilters);
-	if (c->health)
-		dump_health(w, c->health);
-	json_kstr(w, "tls_mode", cfg_tls_mode_names[c->tls ? c->tls->mode : TLS_DISABLE]);
-	json_kstr_opt(w, "source_address", c->source_address);
-	json_close(w, '}');
+	snprintf(msg, sizeof(msg), "%.200s not found in config dump", q->resource);
+	*err = msg;
+	*rc = -ENOENT;
+	return NULL;
 }
 
-int cfg_dump_json(const struct cfg *c, struct evbuffer *out)
+int cfg_dump_json(const struct cfg *c, const struct cfg_dump_query *q, struct evbuffer *out, const char **err)
 {
+	static const struct cfg_dump_query none = { 0 };
+	static __thread char msg[1000];
+	const struct dump_kind *only = NULL;
+	struct cfg_dump d = { .cfg = c, .q = q ? q : &none };
 	struct json_w w;
+	bool any = false;
+	int rc = 0;
 
-	json_init(&w, out, 2);
+	q = d.q;
+	if (q->resource && !(only = resource_kind(q, err, &rc)))
+		return rc;
+	for (size_t i = 0; !only && q->mask && i < ARRAY_SIZE(kinds); i++)
+		any |= (!kinds[i].eds || q->include_eds) && json_mask_fits(q->mask, kinds[i].names);
+	if (!only && q->mask && !any) {
+		char masks[900];
+
+		mask_text(masks, sizeof(masks), q->mask);
+		snprintf(msg, sizeof(msg), "FieldMask %s could not be successfully applied to any configs.", masks);
+		*err = msg;
+		return -EINVAL;
+	}
+	snprintf(d.version, sizeof(d.version), "%llu", (unsigned long long)c->generation);
+	d.w = &w;
+	json_init(&w, out, 1);
 	json_open(&w, '{');
-	json_kstr(&w, "file", c->file);
-	json_kuint(&w, "generation", c->generation);
-	json_kopen(&w, "node", '{');
-	json_kstr(&w, "id", c->node_id);
-	json_kstr(&w, "cluster", c->node_cluster);
-	json_kstr_opt(&w, "workload", c->node_workload);
-	json_kstr_opt(&w, "namespace", c->node_namespace);
-	json_kstr_opt(&w, "version", c->node_version);
-	json_kstr_opt(&w, "mesh_id", c->node_mesh_id);
-	json_kstr_opt(&w, "service", c->node_service);
-	json_close(&w, '}');
-	json_kuint(&w, "workers", c->workers);
-	dump_duration(&w, "drain_timeout", c->drain_timeout_ms);
-	json_key(&w, "admin");
-	if (c->admin_address) {
-		json_open(&w, '{');
-		json_kstr(&w, "address", c->admin_address);
+	json_kopen(&w, "configs", '[');
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		const struct dump_kind *k = &kinds[i];
+		char type[64];
+
+		if (only) {
+			if (k == only)
+				k->write(&d);
+			continue;
+		}
+		if ((k->eds && !q->include_eds) || (q->mask && !json_mask_fits(q->mask, k->names)))
+			continue;
+		snprintf(type, sizeof(type), "envoy.admin.v3.%s", k->type);
+		cfg_dump_any(&w, NULL, type);
+		json_mask_begin(&w, q->mask);
+		k->write(&d);
 		json_close(&w, '}');
-	} else {
-		json_str(&w, NULL);
 	}
-	json_kopen(&w, "access_log", '{');
-	json_kstr(&w, "path", c->access_log_path ? c->access_log_path : "off");
-	if (c->access_log_json) {
-		json_key(&w, "json_format");
-		dump_ynode(&w, c->access_log_json);
-	} else {
-		json_kstr(&w, "format", c->access_log_format);
-	}
-	if (c->access_log_omit_empty)
-		json_kbool(&w, "omit_empty_values", true);
-	json_close(&w, '}');
-	dump_filters(&w, "filters", c->filters, c->nfilters);
-	json_kopen(&w, "listeners", '[');
-	for (unsigned i = 0; i < c->nlisteners; i++)
-		dump_listener(&w, &c->listeners[i]);
-	json_close(&w, ']');
-	json_kopen(&w, "clusters", '[');
-	for (unsigned i = 0; i < c->nclusters; i++)
-		dump_cluster(&w, &c->clusters[i]);
 	json_close(&w, ']');
 	json_close(&w, '}');
 	return json_done(&w) || evbuffer_add(out, "\n", 1) ? -ENOMEM : 0;

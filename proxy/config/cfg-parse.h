@@ -84,6 +84,55 @@ int cfg_check_keys_scoped(struct cfg_parse *pc, const struct ynode *map, const c
 struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_conf *own, unsigned nown,
 				    unsigned need, unsigned *nchain);
 
+/* cfg.c: the filter a filter_conf belongs to; NULL if none. */
+const struct cfg_filter *cfg_filter_of(const struct filter_conf *fc);
+
+/* cfg-dump.c and cfg-dump-xds.c: /config_dump */
+struct json_w;
+struct cfg_dump {
+	struct json_w *w;
+	const struct cfg *cfg;
+	const struct cfg_dump_query *q;
+	char version[24];		/* version_info: the config's generation */
+};
+/* Whether ?name_regex= lets the resource called name in. */
+bool cfg_dump_named(const struct cfg_dump *d, const char *name);
+/* Starts a repeated field of n items (those the name filter let in): with
+ * ?resource= true only for that field, whose items are the configs; else
+ * the member, unless n is 0 (proto3 leaves an empty list out). */
+bool cfg_dump_items(struct cfg_dump *d, const char *field, unsigned n);
+void cfg_dump_items_end(struct cfg_dump *d);
+/* Opens one item of type (envoy.admin.v3.TYPE): with ?resource= a config of
+ * its own, with its @type, the mask applied. Closed with json_close(). */
+void cfg_dump_item(struct cfg_dump *d, const char *type);
+/* version_info (when version) and last_updated of a dynamic resource. */
+void cfg_dump_updated(struct cfg_dump *d, bool version);
+/* Opens an Any of type (member key, or an array element when key is NULL)
+ * and writes its @type. */
+void cfg_dump_any(struct json_w *w, const char *key, const char *type);
+/* key: {socket_address: {address, port_value}} */
+void cfg_dump_socket_address(struct json_w *w, const char *key, const char *host, unsigned port);
+/* transport_socket for t: Downstream- or UpstreamTlsContext with SDS
+ * references to its files (Istio's file-cert:/file-root: names, which the
+ * SecretsConfigDump lists); cert and key the chain to serve. */
+void cfg_dump_transport_socket(struct json_w *w, const struct cfg_tls *t, const char *cert, const char *key);
+/* metadata.filter_metadata of a derived object: istio.config as Istio
+ * writes it (/apis/GROUP/VERSION/namespaces/NS/KIND/NAME) and
+ * wingman.source, the origin as is; nothing for origin NULL. */
+void cfg_dump_metadata(struct json_w *w, const char *origin);
+/* Each filter's conf_dump at at. */
+void cfg_dump_filters(struct json_w *w, const struct filter_conf *fc, unsigned n, enum cfg_dump_at at);
+/* The clusters as items: the filters' own (internal) under kinds[0], items
+ * of type kinds[1], the listed ones under kinds[2] of type kinds[3]; item
+ * writes one item's members (dynamic: a listed cluster). */
+void cfg_dump_cluster_items(struct cfg_dump *d, const char *const kinds[4],
+			    void (*item)(struct cfg_dump *d, const struct cfg_cluster *c, bool dynamic));
+/* The "endpoints" member of c's ClusterLoadAssignment, from its config. */
+void cfg_dump_lb_endpoints(struct json_w *w, const struct cfg_cluster *c);
+void cfg_dump_clusters(struct cfg_dump *d);
+void cfg_dump_listeners(struct cfg_dump *d);
+void cfg_dump_routes(struct cfg_dump *d);
+
 /* cfg-clusters.c */
 extern const char *const cfg_lb_names[];	/* by enum lb_type */
 int cfg_parse_clusters(struct cfg_parse *pc, const struct ynode *seq);

@@ -390,6 +390,7 @@ struct cfg {
 	const struct ynode *tree;	/* the YAML parsed, mesh-derived objects included */
 	struct cfg_watch *watched;	/* files and folders the config was derived from */
 	uint64_t generation;		/* 1 for the first config, +1 per successful reload */
+	uint64_t loaded_us;		/* wall clock when it was read (µs since the epoch) */
 
 	const char *node_id;		/* default: hostname */
 	const char *node_cluster;	/* default: "wingman" */
@@ -420,8 +421,9 @@ struct cfg {
 	uint32_t cluster_index_mask;
 	/* Clusters the config made for a filter (cfg_cluster_internal(): the
 	 * Zipkin collector given by address): bound like the listed ones, but
-	 * not in clusters[], so no route, /clusters, /config_dump or /stats
-	 * names them. */
+	 * not in clusters[], so no route, /clusters or /stats names them;
+	 * /config_dump shows them as static clusters, as Istio's bootstrap
+	 * has its collector's. */
 	struct cfg_cluster *internal;
 
 	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */

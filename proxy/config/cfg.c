@@ -42,6 +42,14 @@ static const struct cfg_filter *find_filter(const char *name)
 	return NULL;
 }
 
+const struct cfg_filter *cfg_filter_of(const struct filter_conf *fc)
+{
+	for (unsigned i = 0; i < cfg_hooks->nfilters; i++)
+		if (cfg_hooks->filters[i].ops == fc->ops)
+			return &cfg_hooks->filters[i];
+	return NULL;
+}
+
 /* "key: value" allowed-key lists with the filters of one scope appended. */
 static const char **keys_with_filters(struct cfg_parse *pc, const char *const *base, unsigned scope)
 {
@@ -352,6 +360,7 @@ struct cfg *cfg_load_text(const char *text, size_t len, const char *name, struct
 	cfg->arena = pc.arena;
 	cfg->file = arena_strdup(pc.arena, name);
 	cfg->generation = 1;
+	cfg->loaded_us = util_wall_us();
 	cfg->node_id = default_node_id(pc.arena);
 	cfg->node_cluster = "wingman";
 	cfg->workers = default_workers();

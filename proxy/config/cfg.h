@@ -28,7 +28,24 @@ struct cfg_parse {
 /* cfg_filter.flags (filter.h's FILTER_FL_*) */
 #define CFG_FILTER_FL_UNROUTED	0x01	/* in cfg->unrouted, the chain of requests no route matched */
 
-/* A filter as the config sees it: the YAML key it owns, where, and its parser. */
+struct json_w;
+
+/* Where /config_dump (cfg-dump.c) asks a filter for its parsed config in
+ * Envoy's shape: each is a JSON object the dump has open. */
+enum cfg_dump_at {
+	CFG_DUMP_HCM,		/* members of the listener's HttpConnectionManager (tracing) */
+	/* entries of the connection manager's http_filters array ({name,
+	 * typed_config}); conf is the top-level config, or NULL when only
+	 * routes configure the filter */
+	CFG_DUMP_HTTP_FILTER,
+	CFG_DUMP_PER_ROUTE,	/* the value of its typed_per_filter_config entry (route filters) */
+	CFG_DUMP_ROUTE,		/* members of the Route (request_headers_to_add …) */
+	CFG_DUMP_ROUTE_ACTION,	/* members of the RouteAction (retry_policy …) */
+	CFG_DUMP_CLUSTER,	/* members of the Cluster (outlier_detection) */
+};
+
+/* A filter as the config sees it: the YAML key it owns, where, its parser
+ * and how /config_dump shows what it parsed. */
 struct cfg_filter {
 	const char *name;
 	unsigned scope;			/* CFG_SCOPE_* */
@@ -36,6 +53,13 @@ struct cfg_filter {
 	/* The parsed config (on pc's arena), or NULL after cfg_error(); NULL: none, the conf is ops. */
 	void *(*conf_parse)(struct cfg_parse *pc, const struct ynode *node, unsigned scope);
 	const struct filter_ops *ops;	/* what filter_conf.ops holds; opaque here */
+	/* Envoy's name for the HTTP filter it is ("envoy.filters.http.fault"):
+	 * its http_filters entry and typed_per_filter_config key; NULL when
+	 * Envoy configures it elsewhere (retries: the route's retry_policy). */
+	const char *envoy_name;
+	/* Writes conf as Envoy would show it at at (nothing where it has
+	 * nothing); NULL: the filter shows nothing. */
+	void (*conf_dump)(struct json_w *w, const void *conf, enum cfg_dump_at at);
 };
 
 struct al_format;
@@ -107,8 +131,38 @@ static inline struct cfg_cluster *cfg_pick_weighted(const struct cfg_weighted *w
 const struct cfg_cluster *cfg_cluster_internal(struct cfg_parse *pc, const char *name, const char *address,
 					       const struct addr_spec *addr);
 
-/* The effective config as JSON (for /config_dump). */
-int cfg_dump_json(const struct cfg *c, struct evbuffer *out);
+struct json_mask;
+struct regex;
+
+/* What a /config_dump request asks for (Envoy's query parameters). */
+struct cfg_dump_query {
+	/* ?resource=: the repeated field (dynamic_listeners …) whose items
+	 * become the configs, each with its own @type; NULL: every dump. */
+	const char *resource;
+	const struct json_mask *mask;	/* ?mask=: applied to each config; NULL: none */
+	const struct regex *name_re;	/* ?name_regex=: resources whose name it matches whole; NULL: all */
+	bool include_eds;		/* ?include_eds: an EndpointsConfigDump too */
+	/* include_eds: writes the "endpoints" member of c's ClusterLoadAssignment
+	 * from its current hosts (cluster.c); NULL: the configured endpoints. */
+	void (*endpoints)(struct json_w *w, const struct cfg_cluster *c);
+};
+
+/* The config as Envoy's admin.v3.ConfigDump (doc/admin.md): 0, or -EINVAL
+ * (a resource that is no repeated field, a mask that fits nothing: a 400),
+ * -ENOENT (no such resource: a 404), with the reason in *err, or -ENOMEM. */
+int cfg_dump_json(const struct cfg *c, const struct cfg_dump_query *q, struct evbuffer *out, const char **err);
+/* An array element {name, typed_config: {@type: type.googleapis.com/TYPE
+ * …}} (an http_filters entry, a retry predicate), open for the config's
+ * members: close it with two json_close(w, '}'). cfg_dump_typed writes one
+ * with nothing more. */
+void cfg_dump_typed_open(struct json_w *w, const char *name, const char *type);
+void cfg_dump_typed(struct json_w *w, const char *name, const char *type);
+/* pct (0-100) as the member key, a type.v3.FractionalPercent in millionths,
+ * as Istio turns a percentage into one; for filters' conf_dump. */
+void cfg_dump_percent(struct json_w *w, const char *key, double pct);
+/* The node (Envoy's config.core.v3.Node) as the open object's member "node";
+ * /server_info shows the same. */
+void cfg_dump_node(struct json_w *w, const struct cfg *c);
 
 void cfg_errs_init(struct cfg_errs *e, const char *file);
 void cfg_errs_free(struct cfg_errs *e);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -185,8 +186,118 @@ static void put_str(struct json_w *w, const char *s, size_t len)
 		w->err = -ENOMEM;
 }
 
+int json_mask_parse(struct json_mask *m, char *s)
+{
+	m->n = 0;
+	for (char *p = s, *end; *p || p == s; p = end + 1) {
+		struct json_mask_path *mp;
+		bool last;
+
+		end = p + strcspn(p, ",");
+		last = !*end;
+		*end = '\0';
+		if (*p) {
+			if (m->n == JSON_MASK_PATHS)
+				return -EINVAL;
+			mp = &m->path[m->n++];
+			mp->nparts = 0;
+			for (char *f = p, *dot;; f = dot + 1) {
+				dot = strchr(f, '.');
+				if (dot)
+					*dot = '\0';
+				if (!*f || mp->nparts == JSON_MASK_PARTS)
+					return -EINVAL;
+				mp->part[mp->nparts++] = f;
+				if (!dot)
+					break;
+			}
+		}
+		if (last)
+			break;
+	}
+	return 0;
+}
+
+bool json_mask_fits(const struct json_mask *m, const char *const *fields)
+{
+	for (unsigned i = 0; i < m->n; i++) {
+		const char *const *f = fields;
+
+		while (*f && strcmp(*f, m->path[i].part[0]))
+			f++;
+		if (!*f)
+			return false;
+	}
+	return true;
+}
+
+void json_mask_begin(struct json_w *w, const struct json_mask *m)
+{
+	if (!m || !m->n || w->skip_depth)
+		return;
+	w->mask = m;
+	w->mask_depth = w->depth;
+	w->mask_lv[0] = (struct json_mask_lv){ (1u << m->n) - 1, 0 };
+}
+
+/* The mask state of the container open at the current depth. */
+static struct json_mask_lv mask_here(const struct json_w *w)
+{
+	unsigned i = w->depth - w->mask_depth;
+
+	return i < JSON_MASK_DEPTH ? w->mask_lv[i] : (struct json_mask_lv){ JSON_MASK_KEEP, 0 };
+}
+
+/* Whether the member named k is written: sets what its value inherits
+ * (w->mask_next), or starts dropping it. */
+static bool mask_key(struct json_w *w, const char *k)
+{
+	struct json_mask_lv here = mask_here(w);
+	uint32_t next = 0;
+
+	if ((here.paths & JSON_MASK_KEEP) || !strcmp(k, "@type")) {
+		w->mask_next = (struct json_mask_lv){ JSON_MASK_KEEP, 0 };
+		return true;
+	}
+	for (unsigned i = 0; i < w->mask->n; i++) {
+		const struct json_mask_path *p = &w->mask->path[i];
+
+		if (!(here.paths & (1u << i)) || p->nparts <= here.used || strcmp(p->part[here.used], k))
+			continue;
+		next |= p->nparts == here.used + 1 ? JSON_MASK_KEEP : 1u << i;
+	}
+	if (!next) {
+		w->skip_depth = w->depth;
+		return false;
+	}
+	w->mask_next = (struct json_mask_lv){ next & JSON_MASK_KEEP ? JSON_MASK_KEEP : next, here.used + 1 };
+	return true;
+}
+
+/* Whether a value is dropped (a member the mask left out); a scalar ends the drop. */
+static bool skip_value(struct json_w *w)
+{
+	if (!w->skip_depth)
+		return false;
+	if (w->depth == w->skip_depth)
+		w->skip_depth = 0;
+	return true;
+}
+
 void json_open(struct json_w *w, char c)
 {
+	bool member = w->after_key;
+
+	if (w->skip_depth) {
+		w->depth++;
+		return;
+	}
+	if (w->mask) {
+		unsigned i = w->depth + 1 - w->mask_depth;
+
+		if (i < JSON_MASK_DEPTH)
+			w->mask_lv[i] = member ? w->mask_next : mask_here(w);
+	}
 	pre(w);
 	add(w, &c, 1);
 	w->depth++;
@@ -197,15 +308,24 @@ void json_close(struct json_w *w, char c)
 {
 	bool empty = w->first;
 
+	if (w->skip_depth) {
+		if (--w->depth == w->skip_depth)
+			w->skip_depth = 0;
+		return;
+	}
 	w->depth--;
 	if (!empty && w->indent)
 		newline(w);
 	add(w, &c, 1);
 	w->first = false;
+	if (w->mask && w->depth < w->mask_depth)
+		w->mask = NULL;
 }
 
 void json_key(struct json_w *w, const char *k)
 {
+	if (w->skip_depth || (w->mask && !mask_key(w, k)))
+		return;
 	pre(w);
 	put_str(w, k, strlen(k));
 	if (w->indent)
@@ -223,22 +343,24 @@ void json_kopen(struct json_w *w, const char *k, char c)
 
 void json_strn(struct json_w *w, const char *s, size_t len)
 {
+	if (skip_value(w))
+		return;
 	pre(w);
 	put_str(w, s, len);
 }
 
 void json_str(struct json_w *w, const char *s)
 {
-	if (s) {
+	if (s)
 		json_strn(w, s, strlen(s));
-	} else {
-		pre(w);
-		add(w, "null", 4);
-	}
+	else
+		json_raw(w, "null");
 }
 
 void json_raw(struct json_w *w, const char *text)
 {
+	if (skip_value(w))
+		return;
 	pre(w);
 	add(w, text, strlen(text));
 }
@@ -247,6 +369,8 @@ void json_uint(struct json_w *w, uint64_t v)
 {
 	char buf[24], *s = util_fmt_u64(buf, v, 10);
 
+	if (skip_value(w))
+		return;
 	pre(w);
 	add(w, s, (size_t)(buf + sizeof(buf) - s));
 }
@@ -255,6 +379,8 @@ void json_int(struct json_w *w, int64_t v)
 {
 	char buf[24], *s = util_fmt_u64(buf, v < 0 ? -(uint64_t)v : (uint64_t)v, 10);
 
+	if (skip_value(w))
+		return;
 	pre(w);
 	if (v < 0)
 		add(w, "-", 1);
@@ -308,4 +434,33 @@ void json_kraw(struct json_w *w, const char *k, const char *text)
 {
 	json_key(w, k);
 	json_raw(w, text);
+}
+
+void json_kduration_ms(struct json_w *w, const char *k, uint64_t ms)
+{
+	char buf[32];
+
+	if (ms % 1000)
+		snprintf(buf, sizeof(buf), "%llu.%03llus", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000));
+	else
+		snprintf(buf, sizeof(buf), "%llus", (unsigned long long)(ms / 1000));
+	json_kstr(w, k, buf);
+}
+
+void json_ktime(struct json_w *w, const char *k, uint64_t wall_us)
+{
+	time_t t = (time_t)(wall_us / 1000000);
+	unsigned ms = (unsigned)(wall_us % 1000000 / 1000);
+	char buf[48];
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ms)
+		snprintf(buf + n, sizeof(buf) - n, ".%03uZ", ms);
+	else
+		snprintf(buf + n, sizeof(buf) - n, "Z");
+	json_kstr(w, k, buf);
 }

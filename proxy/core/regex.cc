@@ -50,6 +50,11 @@ void regex_free(struct regex *re)
 	delete re;
 }
 
+const char *regex_source(const struct regex *re)
+{
+	return re->re.pattern().c_str();
+}
+
 bool regex_full_match(const struct regex *re, const char *s, size_t len)
 {
 	return re2::RE2::FullMatch(re2::StringPiece(s, len), re->re);

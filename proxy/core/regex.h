@@ -26,6 +26,9 @@ struct regex *regex_new(const char *pattern, char *err, size_t errlen);
 
 void regex_free(struct regex *re);
 
+/* The pattern re was compiled from (for /config_dump). */
+const char *regex_source(const struct regex *re);
+
 /* True when re matches all of s[0, len) (Envoy's route, header and RBAC
  * matchers are full matches). */
 bool regex_full_match(const struct regex *re, const char *s, size_t len);

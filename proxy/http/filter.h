@@ -95,6 +95,10 @@ struct filter_ops {
 	const struct stats_set *stats;	/* the filter's own stats; NULL: none */
 	/* Returns the parsed config (allocated on pc's arena) or NULL after cfg_error(). */
 	void *(*conf_parse)(struct cfg_parse *pc, const struct ynode *node, unsigned scope);
+	/* /config_dump: Envoy's name for the HTTP filter this is, and the
+	 * parsed config in Envoy's shape (cfg.h's struct cfg_filter says where). */
+	const char *envoy_name;
+	void (*conf_dump)(struct json_w *w, const void *conf, enum cfg_dump_at at);
 	size_t state_size;
 	int (*attach)(struct stream *s, const void *conf, void *state);
 	void (*detach)(struct stream *s, const void *conf, void *state);

@@ -1012,6 +1012,35 @@ static void host_status_json(struct json_w *w, const struct host *h)
 	json_close(w, '}');
 }
 
+void cluster_dump_endpoints(struct json_w *w, const struct cfg_cluster *c)
+{
+	struct hostset *hs = render_hosts(c);
+
+	json_kopen(w, "endpoints", '[');
+	for (unsigned i = 0; hs && i < hs->n; i++) {
+		const struct host *h = hs->hosts[i];
+
+		/* Envoy's EDS dump: one locality entry per host when there are no localities. */
+		json_open(w, '{');
+		json_kopen(w, "locality", '{');
+		json_close(w, '}');
+		json_kopen(w, "lb_endpoints", '[');
+		json_open(w, '{');
+		json_kopen(w, "endpoint", '{');
+		host_address_json(w, h);
+		json_kstr_opt(w, "hostname", h->hostname[0] ? h->hostname : NULL);
+		json_kopen(w, "health_check_config", '{');
+		json_close(w, '}');
+		json_close(w, '}');
+		json_kstr(w, "health_status", atomic_load(&h->od.ejected) ? "UNHEALTHY" : "HEALTHY");
+		json_kuint(w, "load_balancing_weight", h->weight);
+		json_close(w, '}');
+		json_close(w, ']');
+		json_close(w, '}');
+	}
+	json_close(w, ']');
+}
+
 int cluster_render_json(struct evbuffer *out, const struct cfg *cfg)
 {
 	struct json_w w;
@@ -1025,7 +1054,7 @@ int cluster_render_json(struct evbuffer *out, const struct cfg *cfg)
 
 		json_open(&w, '{');
 		json_kstr(&w, "name", c->name);
-		json_kbool(&w, "added_via_api", false);
+		json_kbool(&w, "added_via_api", true);	/* from the reloadable file, as /config_dump says */
 		json_kopen(&w, "circuit_breakers", '{');
 		json_kopen(&w, "thresholds", '[');
 		json_open(&w, '{');

@@ -155,5 +155,10 @@ void cluster_refresh_gauges(const struct cfg *cfg);
  * breakers have no HIGH set. Outlier detection here is consecutive-failure
  * only, so no success_rate fields. Main thread. */
 int cluster_render_json(struct evbuffer *out, const struct cfg *cfg);
+struct json_w;
+/* The "endpoints" member of c's ClusterLoadAssignment as Envoy's
+ * /config_dump?include_eds shows it: its current hosts (DNS answers
+ * included), ejected ones UNHEALTHY. Main thread. */
+void cluster_dump_endpoints(struct json_w *w, const struct cfg_cluster *c);
 
 #endif

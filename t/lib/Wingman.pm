@@ -29,6 +29,7 @@ our @EXPORT = qw(
 	scale have_prog make_response connect_port send_bytes read_response
 	wrk_run test_certs
 	http_parallel http_loop wingman_check
+	config_dump dump_of dump_resources
 );
 
 my $MAIN_PID = $$;
@@ -336,6 +337,43 @@ sub admin_get {
 	$o{body} //= '' if $m eq 'POST';
 	my $r = http_request($port, $m, $path, %o);
 	return wantarray ? ($r->{status}, $r->{body}, $r) : $r->{body};
+}
+
+# /config_dump (Envoy's admin.v3.ConfigDump) decoded; $query without the
+# '?'. In list context also the status and the raw body.
+sub config_dump {
+	my ($port, $query) = @_;
+	my ($code, $body) = admin_get($port, '/config_dump' . (defined $query ? "?$query" : ''));
+	my $d = eval { JSON::PP::decode_json($body) };
+	return wantarray ? ($d, $code, $body) : $d;
+}
+
+# The config of a dump whose @type is envoy.admin.v3.$type ("ClustersConfigDump").
+sub dump_of {
+	my ($d, $type) = @_;
+	for (@{$d->{configs} // []}) {
+		return $_ if ($_->{'@type'} // '') eq "type.googleapis.com/envoy.admin.v3.$type";
+	}
+	return undef;
+}
+
+# The resources of a dump by name: { listeners => { name => Listener },
+# clusters => { name => Cluster } (static and dynamic), routes => { name =>
+# RouteConfiguration }, secrets => { name => Secret } }.
+sub dump_resources {
+	my ($d) = @_;
+	my %r = (listeners => {}, clusters => {}, routes => {}, secrets => {});
+	my $l = dump_of($d, 'ListenersConfigDump') // {};
+	$r{listeners}{$_->{name}} = $_->{active_state}{listener} for @{$l->{dynamic_listeners} // []};
+	my $c = dump_of($d, 'ClustersConfigDump') // {};
+	for (@{$c->{static_clusters} // []}, @{$c->{dynamic_active_clusters} // []}) {
+		$r{clusters}{$_->{cluster}{name}} = $_->{cluster};
+	}
+	my $rt = dump_of($d, 'RoutesConfigDump') // {};
+	$r{routes}{$_->{route_config}{name}} = $_->{route_config} for @{$rt->{dynamic_route_configs} // []};
+	my $s = dump_of($d, 'SecretsConfigDump') // {};
+	$r{secrets}{$_->{name}} = $_->{secret} for @{$s->{dynamic_active_secrets} // []};
+	return \%r;
 }
 
 # ---------------------------------------------------------------- nginx
