@@ -44,20 +44,22 @@ static int prometheus(struct evbuffer *out, const struct stats_query *sq, const 
 {
 	int rc = stats_render_prometheus(out, sq, err);
 
-	return rc ? rc : metrics_render_prometheus(out, sq->filter);
+	return rc ? rc : metrics_render_prometheus(out, sq->filter, sq->hist == STATS_HIST_SUMMARY);
 }
 
-/* Envoy's /stats parameters: ?filter=REGEX (empty: none) and ?usedonly (any value). */
-static struct stats_query stats_query_of(const struct evkeyvalq *q)
+/* Envoy's /stats parameters: ?filter=REGEX (empty: none), ?usedonly (any
+ * value) and ?histogram_buckets=; -EINVAL for an unknown mode. */
+static int stats_query_of(const struct evkeyvalq *q, struct stats_query *sq)
 {
-	struct stats_query sq = {
+	const char *hb = evhttp_find_header(q, "histogram_buckets");
+
+	*sq = (struct stats_query){
 		.filter = evhttp_find_header(q, "filter"),
 		.usedonly = evhttp_find_header(q, "usedonly") != NULL,
 	};
-
-	if (sq.filter && !*sq.filter)
-		sq.filter = NULL;
-	return sq;
+	if (sq->filter && !*sq->filter)
+		sq->filter = NULL;
+	return hb ? stats_hist_mode_parse(hb, &sq->hist) : 0;
 }
 
 static struct {
@@ -128,13 +130,17 @@ static void refresh_server_stats(void)
  * request's filter and usedonly, as /stats and /stats/prometheus answer. */
 static void reply_stats(struct evhttp_request *req, const struct evkeyvalq *q, const char *format)
 {
-	struct stats_query sq = stats_query_of(q);
+	struct stats_query sq;
 	const char *err = "invalid filter";
-	struct evbuffer *b = evbuffer_new();
+	struct evbuffer *b;
 	const char *ctype = "text/plain; charset=UTF-8";
 	int rc;
 
-	if (!b) {
+	if (stats_query_of(q, &sq)) {
+		admin_reply_text(req, 400, "usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n");
+		return;
+	}
+	if (!(b = evbuffer_new())) {
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
@@ -149,7 +155,8 @@ static void reply_stats(struct evhttp_request *req, const struct evkeyvalq *q, c
 		ctype = "text/plain; version=0.0.4";
 	} else {
 		evbuffer_free(b);
-		admin_reply_text(req, 400, "usage: /stats?format=(json|prometheus|text)&filter=REGEX&usedonly\n");
+		admin_reply_text(req, 400, "usage: /stats?format=(json|prometheus|text)&filter=REGEX&usedonly"
+				 "&histogram_buckets=(cumulative|disjoint|detailed|summary)\n");
 		return;
 	}
 	if (rc == -EINVAL)
@@ -306,9 +313,10 @@ static const struct admin_ep admin_eps[] = {
 	{ "/ready", "print server state, return 200 if LIVE, otherwise return 503", false, admin_ep_ready },
 	{ "/reset_counters", "reset all counters to zero (POST)", true, ep_reset_counters },
 	{ "/server_info", "print server version/status information", false, admin_ep_server_info },
-	{ "/stats", "print server stats (?filter=REGEX, ?usedonly, ?format=json|prometheus)", false, ep_stats },
-	{ "/stats/prometheus", "print server stats in prometheus format (?filter=REGEX, ?usedonly)", false,
-	  ep_prometheus },
+	{ "/stats", "print server stats (?filter=REGEX, ?usedonly, ?format=json|prometheus, "
+	  "?histogram_buckets=cumulative|disjoint|detailed|summary)", false, ep_stats },
+	{ "/stats/prometheus", "print server stats in prometheus format (?filter=REGEX, ?usedonly, "
+	  "?histogram_buckets=cumulative|summary)", false, ep_prometheus },
 	{ "/tap", "requests as they finish (?follow, ?format=json|text, ?path=, ?status=, ?flags=, ?from=, ?last=)",
 	  false, admin_ep_tap },
 };

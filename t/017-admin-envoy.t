@@ -1,5 +1,6 @@
 # The admin API in Envoy's shapes (admin.v3 protos as proto3 JSON): /listeners,
-# /clusters?format=json, /stats?usedonly, /stats/prometheus?filter=&usedonly,
+# /clusters?format=json, /stats?usedonly, ?histogram_buckets= (text, JSON,
+# Prometheus), /stats/prometheus?filter=&usedonly,
 # /logging, /reset_counters, /memory, /certs, /healthcheck/fail|ok with
 # /ready, /drain_listeners, /server_info, /help and POST-only endpoints.
 use strict;
@@ -95,6 +96,58 @@ unlike($body, qr/upstream_rq_retry\{/, 'prometheus usedonly leaves unused out');
 like($body, qr/^envoy_cluster_upstream_rq_total\{cluster_name="web"\} 5$/m, 'and keeps used ones');
 ($code) = admin_get($admin, '/stats/prometheus?filter=(');
 is($code, 400, 'prometheus: a broken filter is a 400');
+
+# ?histogram_buckets= (Envoy's modes) on cluster.web.upstream_rq_time: 5 samples.
+my $h5 = qr/cluster\.web\.upstream_rq_time/;
+($code, $body) = admin_get($admin, '/stats?filter=upstream_rq_time&histogram_buckets=cumulative');
+my ($cum) = $body =~ /^$h5: (.*)$/m;
+my @cb = ($cum // '') =~ /B([\d.e+]+)\((\d+),(\d+)\)/g;
+is(scalar(@cb), 57, 'cumulative: B<bound>(interval,cumulative) for each of the 19 bounds');
+is_deeply([@cb[0, 54, 56]], ['0.5', '3.6e+06', 5], '  bounds as Envoy prints them (%g), the last counting all 5');
+my @cums = @cb[map { 3 * $_ + 2 } 0 .. 18];
+ok(!grep({ $cums[$_] < $cums[$_ - 1] } 1 .. 18), '  never decreasing');
+($code, $body) = admin_get($admin, '/stats?filter=upstream_rq_time&histogram_buckets=disjoint');
+my ($dis) = $body =~ /^$h5: (.*)$/m;
+my $sum = 0;
+$sum += $_ for ($dis // '') =~ /B[\d.e+]+\(\d+,(\d+)\)/g;
+is($sum, 5, 'disjoint: the buckets\' own counts add up to the samples');
+($code, $body) = admin_get($admin, '/stats?filter=upstream_rq_time&histogram_buckets=detailed');
+like($body, qr/^$h5:\n  totals=[\d.]+,[\d.]+:\d+.*\n  intervals=.*\n  summary=P0\(/m, 'detailed: totals, intervals, summary');
+my ($tot) = $body =~ /^$h5:\n  totals=(.*)$/m;
+$sum = 0;
+$sum += $_ for ($tot // '') =~ /:(\d+)/g;
+is($sum, 5, '  the used buckets count the 5 samples');
+for my $m (qw(summary none)) {
+	($code, $body) = admin_get($admin, "/stats?filter=upstream_rq_time&histogram_buckets=$m");
+	like($body, qr/^$h5: P0\([\d.]+,[\d.]+\) P25\(/m, "$m: the quantile summary");
+}
+($code, $j) = jget('/stats?filter=upstream_rq_time&histogram_buckets=cumulative&format=json');
+my ($jh) = grep { $_->{name} eq 'cluster.web.upstream_rq_time' } @{ ($j->{stats}[-1] // {})->{histograms} // [] };
+is(scalar(@{ $jh->{buckets} // [] }), 19, 'json cumulative: {name, buckets[{upper_bound, interval, cumulative}]}');
+is_deeply([@{ $jh->{buckets}[-1] }{qw(upper_bound cumulative)}], [3600000, 5], '  up to 3600000, all 5');
+($code, $j) = jget('/stats?filter=upstream_rq_time&histogram_buckets=detailed&format=json');
+my $det = ($j->{stats}[-1] // {})->{histograms} // {};
+is($det->{supported_percentiles}[2], 50, 'json detailed: supported_percentiles');
+($jh) = grep { $_->{name} eq 'cluster.web.upstream_rq_time' } @{ $det->{details} // [] };
+$sum = 0;
+$sum += $_->{count} for @{ $jh->{totals} // [] };
+is($sum, 5, '  details[].totals[{lower_bound, width, count}] count the samples');
+is(scalar(@{ $jh->{percentiles} // [] }), 10, '  with the percentiles');
+($code, $body) = admin_get($admin, '/stats?histogram_buckets=bogus');
+is($code, 400, 'an unknown mode: 400');
+is($body, "usage: /stats?histogram_buckets=(cumulative|disjoint|detailed|summary)\n", '  with Envoy\'s usage');
+($code, $body) = admin_get($admin, '/stats/prometheus?filter=upstream_rq_time&histogram_buckets=summary');
+like($body, qr/^# TYPE envoy_cluster_upstream_rq_time summary$/m, 'prometheus summary: the family is a summary');
+like($body, qr/^envoy_cluster_upstream_rq_time\{cluster_name="web",quantile="0.99"\} [\d.]+$/m, '  with quantile series');
+like($body, qr/^envoy_cluster_upstream_rq_time_count\{cluster_name="web"\} 5$/m, '  and _count');
+($code, $body) = admin_get($admin, '/stats/prometheus?filter=upstream_rq_time&histogram_buckets=cumulative');
+like($body, qr/^envoy_cluster_upstream_rq_time_bucket\{cluster_name="web",le="\+Inf"\} 5$/m,
+     'prometheus cumulative: the classic buckets');
+for my $m (qw(disjoint detailed)) {
+	($code, $body) = admin_get($admin, "/stats/prometheus?histogram_buckets=$m");
+	is($code, 400, "prometheus $m: 400, as Envoy");
+	is($body, "unsupported prometheus histogram bucket mode\n", '  with Envoy\'s text');
+}
 
 # /reset_counters zeroes counters, not gauges.
 ($code) = admin_get($admin, '/reset_counters');

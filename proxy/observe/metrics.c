@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "observe/metrics.h"
+#include "observe/stats.h"
 #include "core/regex.h"
 #include "core/stats.h"
 #include "core/util.h"
@@ -345,39 +346,6 @@ static int collect(struct mitem **out, size_t *nout)
 	return 0;
 }
 
-/* Shortest decimal with at most three fractional digits. */
-static void fmt_num(char *buf, size_t len, double v)
-{
-	char *p;
-
-	snprintf(buf, len, "%.3f", v);
-	if (!(p = strchr(buf, '.')))
-		return;
-	for (char *e = p + strlen(p) - 1; e > p && *e == '0'; e--)
-		*e = '\0';
-	if (p[1] == '\0')
-		*p = '\0';
-}
-
-static void render_hist(struct evbuffer *out, const char *name, const struct mitem *x, unsigned base,
-			double sum_scale)
-{
-	const int64_t *h = &x->v[base];
-	int64_t cum = 0;
-	char num[48];
-
-	for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
-		cum += h[i];
-		fmt_num(num, sizeof(num), stats_hist_bounds[i]);
-		evbuffer_add_printf(out, "%s_bucket{%s,le=\"%s\"} %" PRId64 "\n", name, x->labels, num, cum);
-	}
-	cum += h[H_INF];
-	evbuffer_add_printf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRId64 "\n", name, x->labels, cum);
-	fmt_num(num, sizeof(num), (double)h[H_SUM] / sum_scale);
-	evbuffer_add_printf(out, "%s_sum{%s} %s\n", name, x->labels, num);
-	evbuffer_add_printf(out, "%s_count{%s} %" PRId64 "\n", name, x->labels, h[H_COUNT]);
-}
-
 static bool family_wanted(const struct regex *re, const char *name)
 {
 	return !re || regex_search(re, name, strlen(name));
@@ -394,7 +362,7 @@ static void render_counter(struct evbuffer *out, const struct regex *re, const c
 		evbuffer_add_printf(out, "%s{%s} %" PRId64 "\n", name, it[i].labels, it[i].v[v]);
 }
 
-int metrics_render_prometheus(struct evbuffer *out, const char *filter_re)
+int metrics_render_prometheus(struct evbuffer *out, const char *filter_re, bool summary)
 {
 	static const struct {
 		const char *name;
@@ -433,9 +401,10 @@ int metrics_render_prometheus(struct evbuffer *out, const char *filter_re)
 	for (size_t h = 0; nreq && h < ARRAY_SIZE(hists); h++) {
 		if (!family_wanted(re, hists[h].name))
 			continue;
-		evbuffer_add_printf(out, "# TYPE %s histogram\n", hists[h].name);
+		evbuffer_add_printf(out, "# TYPE %s %s\n", hists[h].name, summary ? "summary" : "histogram");
 		for (size_t i = 0; i < nreq; i++)
-			render_hist(out, hists[h].name, &it[i], hists[h].base, hists[h].sum_scale);
+			stats_prom_hist(out, hists[h].name, it[i].labels, &it[i].v[hists[h].base], hists[h].sum_scale,
+					summary);
 	}
 	render_counter(out, re, "istio_requests_total", it, nreq, V_REQUESTS);
 	for (size_t c = 0; c < ARRAY_SIZE(conn_counters); c++)

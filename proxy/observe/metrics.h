@@ -15,6 +15,8 @@
 #ifndef WM_METRICS_H
 #define WM_METRICS_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,7 +84,8 @@ void metrics_thread_exit(void);
 /* Renders every family with at least one series, summed over threads; with
  * filter_re (RE2, may be NULL) only the families whose name it is found in,
  * as /stats/prometheus?filter= (a series exists only once used, so ?usedonly
- * changes nothing here). Main thread. 0, -EINVAL (bad regex) or -ENOMEM. */
-int metrics_render_prometheus(struct evbuffer *out, const char *filter_re);
+ * changes nothing here); histograms as summaries with summary (Envoy's
+ * ?histogram_buckets=summary). Main thread. 0, -EINVAL (bad regex) or -ENOMEM. */
+int metrics_render_prometheus(struct evbuffer *out, const char *filter_re, bool summary);
 
 #endif

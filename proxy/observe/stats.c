@@ -223,7 +223,71 @@ static int64_t hist_total(const int64_t *slots)
 	return total;
 }
 
-static void render_hist_text(struct evbuffer *out, uint32_t id)
+int stats_hist_mode_parse(const char *s, enum stats_hist_mode *m)
+{
+	static const struct {
+		const char *name;
+		enum stats_hist_mode mode;
+	} modes[] = {
+		{ "cumulative", STATS_HIST_CUMULATIVE }, { "disjoint", STATS_HIST_DISJOINT },
+		{ "detailed", STATS_HIST_DETAILED }, { "summary", STATS_HIST_SUMMARY }, { "none", STATS_HIST_SUMMARY },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (!strcmp(s, modes[i].name)) {
+			*m = modes[i].mode;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Bucket i's count: the samples at or below its bound (cumulative), or in it only. */
+static int64_t bucket_count(const int64_t *slots, unsigned i, bool cumulative)
+{
+	int64_t n = 0;
+
+	for (unsigned j = cumulative ? 0 : i; j <= i; j++)
+		n += slots[j] > 0 ? slots[j] : 0;
+	return n;
+}
+
+/* Bucket i (STATS_HIST_INF: the overflow) as Envoy's detailed buckets say
+ * one: lower bound and width; the overflow is open-ended, width 0. */
+static void bucket_span(unsigned i, double *lower, double *width)
+{
+	*lower = i ? stats_hist_bounds[i - 1] : 0;
+	*width = i < STATS_HIST_BUCKETS ? stats_hist_bounds[i] - *lower : 0;
+}
+
+/* Envoy's quantile summary: "P0(v,v) P25(v,v) …" (interval, cumulative). */
+static void quantile_text(struct evbuffer *out, const int64_t *slots, int64_t total)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(quantiles); i++) {
+		char num[48];
+
+		fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[i]));
+		evbuffer_add_printf(out, "%s%s(%s,%s)", i ? " " : "", quantile_names[i], num, num);
+	}
+}
+
+/* "lower,width:count, …" of the used buckets (Envoy's detailed text). */
+static void detail_text(struct evbuffer *out, const int64_t *slots)
+{
+	const char *sep = "";
+
+	for (unsigned i = 0; i <= STATS_HIST_INF; i++) {
+		double lower, width;
+
+		if (slots[i] <= 0)
+			continue;
+		bucket_span(i, &lower, &width);
+		evbuffer_add_printf(out, "%s%.15g,%.15g:%" PRId64, sep, lower, width, slots[i]);
+		sep = ", ";
+	}
+}
+
+static void render_hist_text(struct evbuffer *out, const char *name, uint32_t id, enum stats_hist_mode mode)
 {
 	int64_t slots[STATS_HIST_SLOTS];
 	int64_t total;
@@ -231,15 +295,34 @@ static void render_hist_text(struct evbuffer *out, uint32_t id)
 	hist_read(id, slots);
 	total = hist_total(slots);
 	if (!total) {
-		evbuffer_add_printf(out, "No recorded values");
+		evbuffer_add_printf(out, "%s: No recorded values\n", name);
 		return;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(quantiles); i++) {
-		char num[48];
+	switch (mode) {
+	case STATS_HIST_UNSET:
+	case STATS_HIST_SUMMARY:
+		evbuffer_add_printf(out, "%s: ", name);
+		quantile_text(out, slots, total);
+		break;
+	case STATS_HIST_CUMULATIVE:
+	case STATS_HIST_DISJOINT:
+		evbuffer_add_printf(out, "%s: ", name);
+		for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
+			int64_t n = bucket_count(slots, i, mode == STATS_HIST_CUMULATIVE);
 
-		fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[i]));
-		evbuffer_add_printf(out, "%s%s(%s,%s)", i ? " " : "", quantile_names[i], num, num);
+			evbuffer_add_printf(out, "%sB%g(%" PRId64 ",%" PRId64 ")", i ? " " : "", stats_hist_bounds[i], n, n);
+		}
+		break;
+	case STATS_HIST_DETAILED:
+		evbuffer_add_printf(out, "%s:\n  totals=", name);
+		detail_text(out, slots);
+		evbuffer_add_printf(out, "\n  intervals=");
+		detail_text(out, slots);
+		evbuffer_add_printf(out, "\n  summary=");
+		quantile_text(out, slots, total);
+		break;
 	}
+	evbuffer_add(out, "\n", 1);
 }
 
 /* Envoy's /stats?filter=: an RE2 regex searched for in each name. */
@@ -284,15 +367,110 @@ int stats_render_text(struct evbuffer *out, const struct stats_query *q, const c
 		const struct item *x = &it.v[i];
 
 		if (x->e->leaf->type == ST_HIST) {
-			evbuffer_add_printf(out, "%s: ", x->name);
-			render_hist_text(out, x->e->id);
-			evbuffer_add(out, "\n", 1);
+			render_hist_text(out, x->name, x->e->id, q ? q->hist : STATS_HIST_UNSET);
 		} else {
 			evbuffer_add_printf(out, "%s: %" PRId64 "\n", x->name, x->v);
 		}
 	}
 	items_free(&it);
 	return rc;
+}
+
+/* [{"cumulative": q, "interval": null}, …] of each supported quantile
+ * (null without samples): wingman keeps no flush interval. */
+static void percentiles_json(struct json_w *w, const char *key, const int64_t *slots, int64_t total)
+{
+	json_kopen(w, key, '[');
+	for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++) {
+		char num[48] = "null";
+
+		if (total)
+			fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[q]));
+		json_open(w, '{');
+		json_kraw(w, "interval", "null");
+		json_kraw(w, "cumulative", num);
+		json_close(w, '}');
+	}
+	json_close(w, ']');
+}
+
+static void supported_json(struct json_w *w, const char *key)
+{
+	json_kopen(w, key, '[');
+	for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++)
+		json_raw(w, quantile_names[q] + 1);
+	json_close(w, ']');
+}
+
+/* One histogram of Envoy's ?histogram_buckets= JSON: {name, buckets} for
+ * cumulative and disjoint, {name, totals, intervals, percentiles} for
+ * detailed, {name, values} otherwise. */
+static void hist_json(struct json_w *w, const struct item *x, enum stats_hist_mode mode)
+{
+	int64_t slots[STATS_HIST_SLOTS], total;
+	char num[48];
+
+	hist_read(x->e->id, slots);
+	total = hist_total(slots);
+	json_open(w, '{');
+	json_kstr(w, "name", x->name);
+	if (mode == STATS_HIST_CUMULATIVE || mode == STATS_HIST_DISJOINT) {
+		json_kopen(w, "buckets", '[');
+		for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
+			fmt_num(num, sizeof(num), stats_hist_bounds[i]);
+			json_open(w, '{');
+			json_kraw(w, "upper_bound", num);
+			json_kraw(w, "interval", "null");
+			json_kint(w, "cumulative", bucket_count(slots, i, mode == STATS_HIST_CUMULATIVE));
+			json_close(w, '}');
+		}
+		json_close(w, ']');
+	} else if (mode == STATS_HIST_DETAILED) {
+		json_kopen(w, "totals", '[');
+		for (unsigned i = 0; i <= STATS_HIST_INF; i++) {
+			double lower, width;
+
+			if (slots[i] <= 0)
+				continue;
+			bucket_span(i, &lower, &width);
+			json_open(w, '{');
+			fmt_num(num, sizeof(num), lower);
+			json_kraw(w, "lower_bound", num);
+			fmt_num(num, sizeof(num), width);
+			json_kraw(w, "width", num);
+			json_kint(w, "count", slots[i]);
+			json_close(w, '}');
+		}
+		json_close(w, ']');
+		json_kopen(w, "intervals", '[');
+		json_close(w, ']');
+		percentiles_json(w, "percentiles", slots, total);
+	} else {
+		percentiles_json(w, "values", slots, total);
+	}
+	json_close(w, '}');
+}
+
+/* The {"histograms": …} entry that ends the stats array, in mode's shape. */
+static void render_hists_json(struct json_w *w, const struct items *it, enum stats_hist_mode mode)
+{
+	bool buckets = mode == STATS_HIST_CUMULATIVE || mode == STATS_HIST_DISJOINT;
+
+	json_open(w, '{');
+	if (buckets) {
+		json_kopen(w, "histograms", '[');
+	} else {
+		json_kopen(w, "histograms", '{');
+		supported_json(w, mode == STATS_HIST_DETAILED ? "supported_percentiles" : "supported_quantiles");
+		json_kopen(w, mode == STATS_HIST_DETAILED ? "details" : "computed_quantiles", '[');
+	}
+	for (size_t i = 0; i < it->n; i++)
+		if (it->v[i].e->leaf->type == ST_HIST)
+			hist_json(w, &it->v[i], mode);
+	json_close(w, ']');
+	if (!buckets)
+		json_close(w, '}');
+	json_close(w, '}');
 }
 
 int stats_render_json(struct evbuffer *out, const struct stats_query *q, const char **err)
@@ -319,42 +497,8 @@ int stats_render_json(struct evbuffer *out, const struct stats_query *q, const c
 		json_kint(&w, "value", x->v);
 		json_close(&w, '}');
 	}
-	if (!rc && nhist) {
-		json_open(&w, '{');
-		json_kopen(&w, "histograms", '{');
-		json_kopen(&w, "supported_quantiles", '[');
-		for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++)
-			json_raw(&w, quantile_names[q] + 1);
-		json_close(&w, ']');
-		json_kopen(&w, "computed_quantiles", '[');
-		for (size_t i = 0; i < it.n; i++) {
-			const struct item *x = &it.v[i];
-			int64_t slots[STATS_HIST_SLOTS], total;
-
-			if (x->e->leaf->type != ST_HIST)
-				continue;
-			hist_read(x->e->id, slots);
-			total = hist_total(slots);
-			json_open(&w, '{');
-			json_kstr(&w, "name", x->name);
-			json_kopen(&w, "values", '[');
-			for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++) {
-				char num[48] = "null";
-
-				if (total)
-					fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[q]));
-				json_open(&w, '{');
-				json_kraw(&w, "interval", "null");
-				json_kraw(&w, "cumulative", num);
-				json_close(&w, '}');
-			}
-			json_close(&w, ']');
-			json_close(&w, '}');
-		}
-		json_close(&w, ']');
-		json_close(&w, '}');
-		json_close(&w, '}');
-	}
+	if (!rc && nhist)
+		render_hists_json(&w, &it, q ? q->hist : STATS_HIST_UNSET);
 	json_close(&w, ']');
 	json_close(&w, '}');
 	if (!rc && (json_done(&w) || evbuffer_add(out, "\n", 1)))
@@ -393,36 +537,35 @@ static int collect_prom(struct items *it, const struct stats_query *q, const cha
 	return err;
 }
 
-static void fmt_ms(char *buf, size_t len, int64_t us)
+void stats_prom_hist(struct evbuffer *out, const char *name, const char *labels, const int64_t *h,
+		     double sum_scale, bool summary)
 {
-	if (us % 1000 == 0)
-		snprintf(buf, len, "%" PRId64, us / 1000);
-	else
-		fmt_num(buf, len, (double)us / 1000.0);
-}
-
-static void render_hist_prom(struct evbuffer *out, const struct item *x)
-{
-	const char *sep = x->labels[0] ? "," : "";
-	int64_t slots[STATS_HIST_SLOTS], cum = 0;
+	const char *sep = labels[0] ? "," : "";
+	int64_t cum = 0, total = hist_total(h);
 	char num[48];
 
-	hist_read(x->e->id, slots);
-	for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
-		cum += slots[i];
-		fmt_num(num, sizeof(num), stats_hist_bounds[i]);
-		evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%s\"} %" PRId64 "\n",
-				    x->name, x->labels, sep, num, cum);
+	for (unsigned i = 0; summary && i < ARRAY_SIZE(quantiles); i++) {
+		char q[16];
+
+		snprintf(q, sizeof(q), "%g", quantiles[i]);
+		if (total)
+			fmt_num(num, sizeof(num), hist_quantile(h, total, quantiles[i]));
+		evbuffer_add_printf(out, "%s{%s%squantile=\"%s\"} %s\n", name, labels, sep, q, total ? num : "nan");
 	}
-	cum += slots[STATS_HIST_INF];
-	evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %" PRId64 "\n", x->name, x->labels, sep, cum);
-	fmt_ms(num, sizeof(num), slots[STATS_HIST_SUM]);
-	if (x->labels[0]) {
-		evbuffer_add_printf(out, "%s_sum{%s} %s\n", x->name, x->labels, num);
-		evbuffer_add_printf(out, "%s_count{%s} %" PRId64 "\n", x->name, x->labels, slots[STATS_HIST_COUNT]);
+	for (unsigned i = 0; !summary && i <= STATS_HIST_BUCKETS; i++) {
+		cum += h[i];
+		if (i < STATS_HIST_BUCKETS)
+			fmt_num(num, sizeof(num), stats_hist_bounds[i]);
+		evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%s\"} %" PRId64 "\n", name, labels, sep,
+				    i < STATS_HIST_BUCKETS ? num : "+Inf", cum);
+	}
+	fmt_num(num, sizeof(num), (double)h[STATS_HIST_SUM] / sum_scale);
+	if (labels[0]) {
+		evbuffer_add_printf(out, "%s_sum{%s} %s\n", name, labels, num);
+		evbuffer_add_printf(out, "%s_count{%s} %" PRId64 "\n", name, labels, h[STATS_HIST_COUNT]);
 	} else {
-		evbuffer_add_printf(out, "%s_sum %s\n", x->name, num);
-		evbuffer_add_printf(out, "%s_count %" PRId64 "\n", x->name, slots[STATS_HIST_COUNT]);
+		evbuffer_add_printf(out, "%s_sum %s\n", name, num);
+		evbuffer_add_printf(out, "%s_count %" PRId64 "\n", name, h[STATS_HIST_COUNT]);
 	}
 }
 
@@ -433,20 +576,32 @@ static const char *const type_names[] = {
 
 int stats_render_prometheus(struct evbuffer *out, const struct stats_query *q, const char **err_msg)
 {
+	enum stats_hist_mode mode = q ? q->hist : STATS_HIST_UNSET;
+	bool summary = mode == STATS_HIST_SUMMARY;
 	struct items it = { 0 };
-	int err = collect_prom(&it, q, err_msg);
+	int err;
 
+	if (mode == STATS_HIST_DISJOINT || mode == STATS_HIST_DETAILED) {
+		if (err_msg)
+			*err_msg = "unsupported prometheus histogram bucket mode";
+		return -EINVAL;
+	}
+	err = collect_prom(&it, q, err_msg);
 	for (size_t i = 0; !err && i < it.n; i++) {
 		const struct item *x = &it.v[i];
+		int64_t slots[STATS_HIST_SLOTS];
 
 		if (i == 0 || strcmp(x->name, it.v[i - 1].name) != 0)
-			evbuffer_add_printf(out, "# TYPE %s %s\n", x->name, type_names[x->e->leaf->type]);
-		if (x->e->leaf->type == ST_HIST)
-			render_hist_prom(out, x);
-		else if (x->labels[0])
+			evbuffer_add_printf(out, "# TYPE %s %s\n", x->name,
+					    summary && x->e->leaf->type == ST_HIST ? "summary" : type_names[x->e->leaf->type]);
+		if (x->e->leaf->type == ST_HIST) {
+			hist_read(x->e->id, slots);
+			stats_prom_hist(out, x->name, x->labels, slots, 1000.0, summary);
+		} else if (x->labels[0]) {
 			evbuffer_add_printf(out, "%s{%s} %" PRId64 "\n", x->name, x->labels, x->v);
-		else
+		} else {
 			evbuffer_add_printf(out, "%s %" PRId64 "\n", x->name, x->v);
+		}
 	}
 	items_free(&it);
 	return err;

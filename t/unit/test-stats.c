@@ -11,17 +11,20 @@
 #include "observe/stat-tags.h"
 #include "tap.h"
 
-static char *render_text(const char *filter)
+static bool starts(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* What fn renders for q, NUL-terminated; *rc its result. */
+static char *render_q(int (*fn)(struct evbuffer *, const struct stats_query *, const char **),
+		      const struct stats_query *q, int *rc, const char **err)
 {
 	struct evbuffer *b = evbuffer_new();
-	const char *err = NULL;
-	char *s;
 	size_t n;
+	char *s;
 
-	if (stats_render_text(b, &(struct stats_query){ .filter = filter }, &err)) {
-		evbuffer_free(b);
-		return NULL;
-	}
+	*rc = fn(b, q, err);
 	n = evbuffer_get_length(b);
 	s = malloc(n + 1);
 	evbuffer_remove(b, s, n);
@@ -30,19 +33,24 @@ static char *render_text(const char *filter)
 	return s;
 }
 
+static char *render_text(const char *filter)
+{
+	const char *err = NULL;
+	int rc;
+	char *s = render_q(stats_render_text, &(struct stats_query){ .filter = filter }, &rc, &err);
+
+	if (rc) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 static char *render_prom(void)
 {
-	struct evbuffer *b = evbuffer_new();
-	char *s;
-	size_t n;
+	int rc;
 
-	stats_render_prometheus(b, NULL, NULL);
-	n = evbuffer_get_length(b);
-	s = malloc(n + 1);
-	evbuffer_remove(b, s, n);
-	s[n] = '\0';
-	evbuffer_free(b);
-	return s;
+	return render_q(stats_render_prometheus, NULL, &rc, NULL);
 }
 
 static void make_cfg(struct cfg *c, struct cfg_cluster *cl, unsigned ncl,
@@ -334,6 +342,67 @@ int main(void)
 		  "P95(3600000,3600000) P99(3600000,3600000) P99.5(3600000,3600000) P99.9(3600000,3600000) "
 		  "P100(3600000,3600000)\n", "histogram quantiles");
 	free(s);
+
+	/* ?histogram_buckets= (Envoy's stats_render.cc shapes) */
+	{
+		const char *err = NULL, *re = "^cluster\\.was\\.upstream_rq_time$";
+		int rc;
+
+		s = render_q(stats_render_text, &(struct stats_query){ .filter = re, .hist = STATS_HIST_CUMULATIVE },
+			     &rc, &err);
+		is_str(s, "cluster.was.upstream_rq_time: B0.5(1,1) B1(1,1) B5(3,3) B10(3,3) B25(3,3) B50(3,3) "
+			  "B100(3,3) B250(3,3) B500(3,3) B1000(3,3) B2500(3,3) B5000(3,3) B10000(3,3) B30000(3,3) "
+			  "B60000(3,3) B300000(3,3) B600000(3,3) B1.8e+06(3,3) B3.6e+06(3,3)\n",
+		       "cumulative: B<bound>(interval,cumulative), bounds as %%g");
+		free(s);
+		s = render_q(stats_render_text, &(struct stats_query){ .filter = re, .hist = STATS_HIST_DISJOINT },
+			     &rc, &err);
+		ok(starts(s, "cluster.was.upstream_rq_time: B0.5(1,1) B1(0,0) B5(2,2) B10(0,0) B25(0,0) ") &&
+		   strstr(s, " B3.6e+06(0,0)\n"), "disjoint: each bucket's own count");
+		free(s);
+		s = render_q(stats_render_text, &(struct stats_query){ .filter = re, .hist = STATS_HIST_DETAILED },
+			     &rc, &err);
+		ok(starts(s, "cluster.was.upstream_rq_time:\n  totals=0,0.5:1, 1,4:2, 3600000,0:1\n"
+			  "  intervals=0,0.5:1, 1,4:2, 3600000,0:1\n  summary=P0(0,0) P25(0.5,0.5) "),
+		   "detailed: lower,width:count of the used buckets, then the summary");
+		free(s);
+		s = render_q(stats_render_json, &(struct stats_query){ .filter = re, .hist = STATS_HIST_CUMULATIVE },
+			     &rc, &err);
+		ok(strstr(s, "{\"stats\":[{\"histograms\":[{\"name\":\"cluster.was.upstream_rq_time\",\"buckets\":["
+			  "{\"upper_bound\":0.5,\"interval\":null,\"cumulative\":1},"
+			  "{\"upper_bound\":1,\"interval\":null,\"cumulative\":1},"
+			  "{\"upper_bound\":5,\"interval\":null,\"cumulative\":3},") == s, "json cumulative buckets");
+		free(s);
+		s = render_q(stats_render_json, &(struct stats_query){ .filter = re, .hist = STATS_HIST_DETAILED },
+			     &rc, &err);
+		ok(strstr(s, "{\"histograms\":{\"supported_percentiles\":[0,25,50,75,90,95,99,99.5,99.9,100],"
+			  "\"details\":[{\"name\":\"cluster.was.upstream_rq_time\",\"totals\":["
+			  "{\"lower_bound\":0,\"width\":0.5,\"count\":1},{\"lower_bound\":1,\"width\":4,\"count\":2},"
+			  "{\"lower_bound\":3600000,\"width\":0,\"count\":1}],\"intervals\":[],\"percentiles\":["
+			  "{\"interval\":null,\"cumulative\":0},") != NULL, "json detailed");
+		free(s);
+		s = render_q(stats_render_prometheus, &(struct stats_query){ .filter = re, .hist = STATS_HIST_SUMMARY },
+			     &rc, &err);
+		is_str(s, "# TYPE envoy_cluster_upstream_rq_time summary\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0\"} 0\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.25\"} 0.5\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.5\"} 3\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.75\"} 5\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.9\"} 3600000\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.95\"} 3600000\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.99\"} 3600000\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.995\"} 3600000\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"0.999\"} 3600000\n"
+			  "envoy_cluster_upstream_rq_time{cluster_name=\"was\",quantile=\"1\"} 3600000\n"
+			  "envoy_cluster_upstream_rq_time_sum{cluster_name=\"was\"} 7000008\n"
+			  "envoy_cluster_upstream_rq_time_count{cluster_name=\"was\"} 4\n", "prometheus summary");
+		free(s);
+		free(render_q(stats_render_prometheus, &(struct stats_query){ .hist = STATS_HIST_DISJOINT }, &rc, &err));
+		is_int(rc, -EINVAL, "prometheus refuses disjoint");
+		is_str(err, "unsupported prometheus histogram bucket mode", "  with Envoy's text");
+		is_int(stats_hist_mode_parse("none", &(enum stats_hist_mode){ 0 }), 0, "none is summary's synonym");
+		is_int(stats_hist_mode_parse("bogus", &(enum stats_hist_mode){ 0 }), -EINVAL, "an unknown mode");
+	}
 
 	s = render_text("upstream_rq_total|upstream_rq_time");
 	ok(strstr(s, "cluster.web.upstream_rq_total: 0\ncluster.was.upstream_rq_time: ") != NULL,

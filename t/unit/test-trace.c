@@ -245,7 +245,7 @@ static bool rendered(const char *line)
 	const char *text, *p;
 	bool found = false;
 
-	metrics_render_prometheus(b, NULL);
+	metrics_render_prometheus(b, NULL, false);
 	evbuffer_add(b, "", 1);
 	text = (const char *)evbuffer_pullup(b, -1);
 	for (p = text; !found && (p = strstr(p, line)); p++)
