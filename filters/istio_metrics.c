@@ -21,6 +21,7 @@
 #include "config/cfg.h"
 #include "core/json.h"
 #include "http/filter.h"
+#include "http/grpc.h"
 #include "observe/metrics.h"
 #include "http/stream.h"
 #include "config/ytree.h"
@@ -41,6 +42,7 @@ struct istio_req {
 	int code;
 	uint32_t flags;			/* RF_* */
 	bool grpc;
+	int grpc_status;		/* the response's grpc-status (gRPC only), -1: none */
 	bool tcp;			/* a TCP connection's: no response_code */
 };
 
@@ -68,7 +70,7 @@ static const char *app_name(struct arena *a, const struct cfg *cfg)
 static size_t fmt_labels(char *buf, size_t cap, const void *arg)
 {
 	const struct istio_req *r = arg;
-	char flags[96], code[12];
+	char flags[96], code[12], gs[12] = "";
 	int n = snprintf(code, sizeof(code), "%d", r->code);
 	size_t off = 0;
 	int rc;
@@ -81,8 +83,13 @@ static size_t fmt_labels(char *buf, size_t cap, const void *arg)
 	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "destination_service_namespace", r->ns, r->ns_len);
 	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "request_protocol",
 				     r->tcp ? "tcp" : r->grpc ? "grpc" : "http", r->tcp ? 3 : 4);
-	if (!r->tcp)
+	if (!r->tcp) {
+		/* Istio's: the gRPC status of a gRPC request, "" otherwise. */
+		if (r->grpc && r->grpc_status >= 0)
+			snprintf(gs, sizeof(gs), "%d", r->grpc_status);
 		rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_code", code, (size_t)n);
+		rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "grpc_response_status", gs, strlen(gs));
+	}
 	rc = rc ? rc : metrics_label(buf + 1, cap - 1, &off, "response_flags", flags, strlen(flags));
 	return rc ? 0 : off + 1;
 }
@@ -94,7 +101,8 @@ static size_t fmt_labels(char *buf, size_t cap, const void *arg)
  * labels, which hold svc, ns and more than the key's head, do not either. */
 static size_t make_key(char *key, size_t cap, const struct istio_req *r)
 {
-	uint32_t head[] = { (uint32_t)r->code, r->flags, (uint32_t)r->grpc | (uint32_t)r->tcp << 1, (uint32_t)r->svc_len, (uint32_t)r->name_len,
+	uint32_t head[] = { (uint32_t)r->code, r->flags, (uint32_t)r->grpc | (uint32_t)r->tcp << 1,
+			    (uint32_t)(r->grpc_status + 1), (uint32_t)r->svc_len, (uint32_t)r->name_len,
 			    (uint32_t)r->ns_len };
 
 	if (r->svc_len + r->ns_len > cap - sizeof(head))
@@ -150,7 +158,7 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 		{ "cluster", "unknown" },
 	};
 	char buf[LABELS_MAX], name[64];
-	size_t off = 0, tcp_off;
+	size_t off = 0;
 	int rc;
 
 	if (!app)
@@ -168,9 +176,6 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 	if (!rc)
 		rc = metrics_label(buf, sizeof(buf), &off, "connection_security_policy",
 				   inbound ? "none" : "unknown", inbound ? 4 : 7);
-	tcp_off = off;
-	if (!rc)
-		rc = metrics_label(buf, sizeof(buf), &off, "grpc_response_status", "", 0);
 	if (rc) {
 		cfg_error(pc, NULL, "istio_metrics: node labels are too long");
 		return -1;
@@ -180,15 +185,15 @@ static int build(struct cfg_parse *pc, struct istio_labels *l, bool inbound)
 	l->base.fmt = fmt_labels;
 	if (overflow(pc, &l->base, &l->overflow, buf, off, (const char *const[]){ "destination_service",
 			"destination_service_name", "destination_service_namespace", "request_protocol",
-			"response_code", "response_flags", NULL }))
+			"response_code", "grpc_response_status", "response_flags", NULL }))
 		return -1;
 	/* TCP: Istio's TCP series have no response_code nor grpc_response_status. */
-	if (set_prefix(pc, &l->tcp, buf, tcp_off))
+	if (set_prefix(pc, &l->tcp, buf, off))
 		return -1;
 	l->tcp.kind = METRICS_CONN;
 	l->tcp.fmt = fmt_labels;
 	l->tcp_overflow.kind = METRICS_CONN;
-	return overflow(pc, &l->tcp, &l->tcp_overflow, buf, tcp_off, (const char *const[]){ "destination_service",
+	return overflow(pc, &l->tcp, &l->tcp_overflow, buf, off, (const char *const[]){ "destination_service",
 			"destination_service_name", "destination_service_namespace", "request_protocol",
 			"response_flags", NULL });
 }
@@ -259,6 +264,10 @@ static void istio_on_log(struct stream *s, const void *conf, void *state)
 	service_parts(&r, c, inbound);
 	ct = http_hdr_find(&s->req.h, "content-type");
 	r.grpc = ct && ct->vlen >= 16 && memcmp(ct->value, "application/grpc", 16) == 0;
+	/* The final status: trailers, else a trailers-only response's headers. */
+	r.grpc_status = -1;
+	if (r.grpc && (s->flags & ST_FL_RESP_HEADERS) && (r.grpc_status = grpc_status_get(&s->resp.trailers)) < 0)
+		r.grpc_status = grpc_status_get(&s->resp.h);
 	ml.key = key;
 	ml.klen = make_key(key, sizeof(key), &r);
 	ml.arg = &r;
@@ -276,7 +285,7 @@ static void istio_on_tcp(const struct tcp_report *t, const void *conf)
 {
 	const struct istio_conf *c = conf;
 	const struct istio_labels *l = t->inbound ? &c->in : &c->out;
-	struct istio_req r = { .ns = "unknown", .ns_len = 7, .flags = t->info->flags, .tcp = true };
+	struct istio_req r = { .ns = "unknown", .ns_len = 7, .flags = t->info->flags, .grpc_status = -1, .tcp = true };
 	struct metrics_labels ml = l->tcp;
 	const char *bar;
 	char key[METRICS_SUFFIX_MAX];

@@ -13,16 +13,10 @@ use POSIX ();
 use Time::HiRes qw(time);
 use Wingman;
 
-my $lib = $INC{'Wingman.pm'} =~ s{/lib/[^/]+$}{}r;
-my $node = "$lib/node";
-BAIL_OUT("node modules missing: run ./bootstrap (npm ci --prefix t/node)")
-	unless -d "$node/node_modules/\@grpc/grpc-js";
+BAIL_OUT("node modules missing: run ./bootstrap (npm ci --prefix t/node)") unless have_grpc_node();
 
 my $dir = tmpdir();
-my $gp = free_port();
-Wingman::spawn(cmd => ['node', "$node/grpc-server.js", $gp], stdout => "$dir/grpc.out", stderr => "$dir/grpc.err",
-	name => 'grpc-server');
-wait_for(sub { port_open($gp) }, scale(15)) or BAIL_OUT('gRPC server did not start: ' . slurp("$dir/grpc.err"));
+my $gp = start_grpc_server();
 
 # An HTTP/1.1 backend that never answers, for deadlines only wingman can end
 # (the grpc-js server honours grpc-timeout itself and would race wingman).
@@ -61,52 +55,36 @@ clusters:
   - { name: hang, endpoints: ["127.0.0.1:@{[ $hang->port ]}"] }
 EOF
 
-# Runs the grpc-js client; returns its {code, details, messages, ms}.
-sub call {
-	my ($port, $method, $req, $deadline) = @_;
-	my @cmd = ('node', "$node/grpc-client.js", "127.0.0.1:$port", $method, encode_json($req),
-		defined $deadline ? $deadline : ());
-	my $pid = open(my $fh, '-|') // die "fork: $!";
-	if ($pid == 0) {
-		open(STDERR, '>&', \*STDOUT);
-		exec(@cmd) or POSIX::_exit(127);
-	}
-	local $/;
-	my $out = <$fh> // '';
-	close($fh);
-	my ($line) = $out =~ /^(\{.*\})$/m;
-	return $line ? decode_json($line) : { code => -1, details => $out, messages => [] };
-}
 
 # --- real client and server: unary, streaming
-my $r = call($p, 'Unary', { text => 'hello' });
+my $r = grpc_call($p, 'Unary', { text => 'hello' });
 is($r->{code}, 0, 'unary through wingman: OK') or diag explain $r;
 is($r->{messages}[0]{text}, 'hello', '... with the answer');
-$r = call($p, 'Stream', { text => 'st', count => 5, delay_ms => 20 });
+$r = grpc_call($p, 'Stream', { text => 'st', count => 5, delay_ms => 20 });
 is($r->{code}, 0, 'server streaming: OK (grpc-status 0 in real trailers)') or diag explain $r;
 is_deeply([map { $_->{seq} } @{ $r->{messages} }], [0 .. 4], '... five messages in order');
 
 # --- retries: a trailers-only UNAVAILABLE is retried (retry_on: unavailable)
-$r = call($p, 'Unary', { text => 'flaky-u', mode => 'flaky' });
+$r = grpc_call($p, 'Unary', { text => 'flaky-u', mode => 'flaky' });
 is($r->{code}, 0, 'unary failing UNAVAILABLE once: retried, OK') or diag explain $r;
 is($r->{messages}[0]{calls}, 2, '... the server saw two calls');
-$r = call($p, 'Stream', { text => 'flaky-s', mode => 'flaky', count => 2 });
+$r = grpc_call($p, 'Stream', { text => 'flaky-s', mode => 'flaky', count => 2 });
 is($r->{code}, 0, 'stream failing UNAVAILABLE once (trailers-only): retried') or diag explain $r;
 is(scalar @{ $r->{messages} }, 2, '... and streamed');
 is($wm->stat('cluster.grpc.upstream_rq_retry'), 2, 'two retries counted');
 # grpc-status INTERNAL in real trailers comes after the messages: too late to retry.
-$r = call($p, 'Stream', { text => 'late', mode => 'fail-late', count => 2 });
+$r = grpc_call($p, 'Stream', { text => 'late', mode => 'fail-late', count => 2 });
 is($r->{code}, 13, 'INTERNAL in trailers after messages reaches the client') or diag explain $r;
 is(scalar @{ $r->{messages} }, 2, '... after both messages');
 is($wm->stat('cluster.grpc.upstream_rq_retry'), 2, '... and is not retried (Envoy: grpc-status in headers only)');
 
 # --- deadlines
-$r = call($pshort, 'Unary', { text => 'slow1', delay_ms => 3000 }, 5000);
+$r = grpc_call($pshort, 'Unary', { text => 'slow1', delay_ms => 3000 }, 5000);
 is($r->{code}, 4, 'route timeout 400ms < client deadline 5s: DEADLINE_EXCEEDED') or diag explain $r;
 is($r->{details}, 'upstream request timeout', '... from wingman (grpc-message)');
 cmp_ok($r->{ms}, '<', scale(2500), '... well before the server answers');
 # The client's own timer races wingman's here (both ~400ms): either ends the call.
-$r = call($p, 'Unary', { text => 'slow2', delay_ms => 3000 }, 400);
+$r = grpc_call($p, 'Unary', { text => 'slow2', delay_ms => 3000 }, 400);
 is($r->{code}, 4, 'client deadline 400ms (grpc-timeout) < route timeout 10s: DEADLINE_EXCEEDED') or diag explain $r;
 cmp_ok($r->{ms}, '<', scale(2500), '... in time');
 
@@ -175,7 +153,7 @@ like($out, qr{^HTTP/1.1 200 .*\r\ngrpc-status: 12\r\n.*\r\ncontent-length: 0\r\n
 	'an HTTP/1.1 gRPC request gets it too (content-length 0)') or diag $out;
 
 # fault abort with grpc_status, seen by a real client
-$r = call($pfault, 'Unary', { text => 'f' });
+$r = grpc_call($pfault, 'Unary', { text => 'f' });
 is($r->{code}, 14, 'fault abort grpc_status UNAVAILABLE: the client sees UNAVAILABLE') or diag explain $r;
 is($r->{details}, 'fault filter abort', '... with details fault filter abort');
 ($out) = curl('-i', "http://127.0.0.1:$pfault/x");
@@ -183,12 +161,12 @@ like($out, qr{^HTTP/1.1 200 .*fault filter abort$}s, '... a non-gRPC request get
 
 # --- outlier detection: trailers-only UNAVAILABLE counts as 503
 for (1 .. 2) {
-	$r = call($pod, 'Unary', { text => "od$_", mode => 'unavailable' });
+	$r = grpc_call($pod, 'Unary', { text => "od$_", mode => 'unavailable' });
 	is($r->{code}, 14, "UNAVAILABLE $_ from the server");
 }
 is($wm->stat('cluster.grpc_od.outlier_detection.ejections_enforced_consecutive_5xx'), 1,
 	'two trailers-only UNAVAILABLE (grpc 14 -> 503) eject the host');
-$r = call($pod, 'Unary', { text => 'od3' });
+$r = grpc_call($pod, 'Unary', { text => 'od3' });
 is($r->{code}, 14, 'then: no healthy upstream -> UNAVAILABLE') or diag explain $r;
 is($r->{details}, 'no healthy upstream', '... grpc-message no healthy upstream');
 

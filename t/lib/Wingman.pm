@@ -29,7 +29,8 @@ our @EXPORT = qw(
 	scale have_prog make_response connect_port send_bytes read_response
 	wrk_run test_certs
 	http_parallel http_loop wingman_check
-	config_dump dump_of dump_resources
+	config_dump dump_of dump_resources prom_parse prom_find
+	have_grpc_node start_grpc_server grpc_call
 );
 
 my $MAIN_PID = $$;
@@ -339,6 +340,62 @@ sub admin_get {
 	return wantarray ? ($r->{status}, $r->{body}, $r) : $r->{body};
 }
 
+# Parses Prometheus text with the real client library (python3-prometheus-client,
+# which bootstrap installs); returns (undef or the parser's complaint, the
+# samples as { "name{k="v",...}" (labels sorted) => value }, the family types
+# { name => type }, the series seen more than once).
+sub prom_parse {
+	my ($text) = @_;
+	my $py = <<'PY';
+import re, sys
+from prometheus_client.parser import text_string_to_metric_families
+text = sys.stdin.read()
+# The client renames a counter's samples to <family>_total (OpenMetrics);
+# the text's own names come back from its # TYPE lines, which the families follow.
+declared = re.findall(r"^# TYPE (\S+) ", text, re.M)
+seen = set()
+for fam, name in zip(text_string_to_metric_families(text), declared):
+    print("T\t%s\t%s" % (name, fam.type))
+    for s in fam.samples:
+        sname = s.name
+        if fam.type == "counter" and sname == fam.name + "_total":
+            sname = name
+        key = sname + "{" + ",".join('%s="%s"' % kv for kv in sorted(s.labels.items())) + "}"
+        if key in seen:
+            print("D\t" + key)
+        seen.add(key)
+        print("S\t%s\t%r" % (key, s.value))
+PY
+	my $dir = tmpdir();
+	spew("$dir/prom.txt", $text);
+	spew("$dir/parse.py", $py);
+	my $out = `/usr/bin/python3 $dir/parse.py < $dir/prom.txt 2>&1`;
+	my (%samples, %types, @dups);
+	for (split /\n/, $out) {
+		my ($k, @f) = split /\t/;
+		if ($k eq 'S') { $samples{ $f[0] } = $f[1] + 0 }
+		elsif ($k eq 'T') { $types{ $f[0] } = $f[1] }
+		elsif ($k eq 'D') { push @dups, $f[0] }
+	}
+	return ($? == 0 ? undef : $out, \%samples, \%types, \@dups);
+}
+
+# The samples of $S (from prom_parse) named $name whose labels include %want;
+# a list of [ { label => value }, value ].
+sub prom_find {
+	my ($S, $name, %want) = @_;
+	my @r;
+	for my $k (keys %$S) {
+		next unless $k =~ /^\Q$name\E\{(.*)\}$/;
+		my $l = $1;
+		my %l;
+		$l{$1} = $2 while $l =~ /(\w+)="((?:[^"\\]|\\.)*)"/g;
+		next if grep { !defined $l{$_} || $l{$_} ne $want{$_} } keys %want;
+		push @r, [\%l, $S->{$k}];
+	}
+	return @r;
+}
+
 # /config_dump (Envoy's admin.v3.ConfigDump) decoded; $query without the
 # '?'. In list context also the status and the raw body.
 sub config_dump {
@@ -374,6 +431,43 @@ sub dump_resources {
 	my $s = dump_of($d, 'SecretsConfigDump') // {};
 	$r{secrets}{$_->{name}} = $_->{secret} for @{$s->{dynamic_active_secrets} // []};
 	return \%r;
+}
+
+# ---------------------------------------------------------------- gRPC
+
+sub _node_dir { return ($INC{'Wingman.pm'} =~ s{/lib/[^/]+$}{}r) . '/node' }
+
+# Whether t/node has @grpc/grpc-js (bootstrap runs npm ci there).
+sub have_grpc_node { return -d _node_dir() . '/node_modules/@grpc/grpc-js' }
+
+# t/node/grpc-server.js (echo.proto's Echo service, plaintext h2c) on a
+# free port; returns the port once it listens.
+sub start_grpc_server {
+	my $port = free_port();
+	my $dir = tmpdir();
+	spawn(cmd => ['node', _node_dir() . '/grpc-server.js', $port], stdout => "$dir/grpc-$port.out",
+	      stderr => "$dir/grpc-$port.err", name => "grpc-server-$port");
+	wait_for(sub { port_open($port) }, scale(15)) or die 'gRPC server did not start: ' . slurp("$dir/grpc-$port.err");
+	return $port;
+}
+
+# One call of the grpc-js client (t/node/grpc-client.js) to 127.0.0.1:$port:
+# $method Unary or Stream, $req the request message, $deadline in ms
+# (optional). Returns its {code, details, messages, ms}.
+sub grpc_call {
+	my ($port, $method, $req, $deadline) = @_;
+	my @cmd = ('node', _node_dir() . '/grpc-client.js', "127.0.0.1:$port", $method, JSON::PP::encode_json($req),
+		defined $deadline ? $deadline : ());
+	my $pid = open(my $fh, '-|') // die "fork: $!";
+	if ($pid == 0) {
+		open(STDERR, '>&', \*STDOUT);
+		exec(@cmd) or POSIX::_exit(127);
+	}
+	local $/;
+	my $out = <$fh> // '';
+	close($fh);
+	my ($line) = $out =~ /^(\{.*\})$/m;
+	return $line ? JSON::PP::decode_json($line) : { code => -1, details => $out, messages => [] };
 }
 
 # ---------------------------------------------------------------- nginx
