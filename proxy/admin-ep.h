@@ -5,6 +5,7 @@
 #define WM_ADMIN_EP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct addr_spec;
 struct evbuffer;
@@ -17,6 +18,14 @@ void admin_reply_text(struct evhttp_request *req, int code, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 /* "host:port", "[v6]:port" as Envoy prints an address. */
 const char *admin_addr_fmt(const struct addr_spec *addr, char *buf, size_t len);
+
+/* Resident set size in bytes (/proc/self/statm); 0 when unreadable. */
+uint64_t admin_rss_bytes(void);
+/* The process_* families Prometheus's client libraries export (CPU seconds,
+ * resident and virtual memory, start time, open and maximum fds), for
+ * /stats/prometheus; with filter (RE2, may be NULL) only the families whose
+ * name it is found in. 0, -EINVAL (bad regex) or -ENOMEM. */
+int admin_render_process(struct evbuffer *out, const char *filter);
 
 #define ADMIN_HANDLER(name) void name(struct evhttp_request *req, const struct evkeyvalq *q)
 ADMIN_HANDLER(admin_ep_server_info);

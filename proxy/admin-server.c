@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -21,7 +23,9 @@
 #include "config/snapshot.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/regex.h"
 #include "core/util.h"
+#include "observe/stats.h"
 #include "server.h"
 #include "tls/tls.h"
 
@@ -169,6 +173,81 @@ ADMIN_HANDLER(admin_ep_drain_listeners)
 	admin_reply_text(req, 200, "OK\n");
 }
 
+/* Virtual and resident sizes in pages (/proc/self/statm); 0 when unreadable. */
+static void statm(unsigned long *size, unsigned long *resident)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	*size = *resident = 0;
+	if (f) {
+		if (fscanf(f, "%lu %lu", size, resident) != 2)
+			*size = *resident = 0;
+		fclose(f);
+	}
+}
+
+uint64_t admin_rss_bytes(void)
+{
+	unsigned long size, resident;
+
+	statm(&size, &resident);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n > 3 ? n - 3 : 0;	/* less ".", ".." and the one opendir holds */
+}
+
+int admin_render_process(struct evbuffer *out, const char *filter)
+{
+	double page = (double)sysconf(_SC_PAGESIZE);
+	struct regex *re = NULL;
+	unsigned long size, resident;
+	struct rusage ru;
+	struct rlimit rl;
+	char why[200];
+
+	if (filter && !(re = regex_new(filter, why, sizeof(why))))
+		return -EINVAL;
+	getrusage(RUSAGE_SELF, &ru);
+	statm(&size, &resident);
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		rl.rlim_cur = 0;
+	/* The first is the counter; the others are gauges. */
+	const struct {
+		const char *name;
+		double v;
+	} fam[] = {
+		{ "process_cpu_seconds_total", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+					       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6 },
+		{ "process_max_fds", (double)rl.rlim_cur },
+		{ "process_open_fds", open_fds() },
+		{ "process_resident_memory_bytes", (double)resident * page },
+		{ "process_start_time_seconds", (double)(server_start_wall_us / 1000000) },
+		{ "process_virtual_memory_bytes", (double)size * page },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fam); i++) {
+		char num[48];
+
+		if (re && !regex_search(re, fam[i].name, strlen(fam[i].name)))
+			continue;
+		stats_fmt_num(num, sizeof(num), fam[i].v);
+		evbuffer_add_printf(out, "# TYPE %s %s\n%s %s\n", fam[i].name, i ? "gauge" : "counter", fam[i].name, num);
+	}
+	regex_free(re);
+	return 0;
+}
+
 /* admin.v3.Memory from glibc's malloc, the closest to tcmalloc's figures:
  * allocated = in-use bytes (uordblks + hblkhd: small and mmapped chunks),
  * heap_size = what malloc got from the system (arena + hblkhd),
@@ -179,21 +258,14 @@ ADMIN_HANDLER(admin_ep_drain_listeners)
 static void memory_json(struct json_w *w, const struct cfg *cfg)
 {
 	struct mallinfo2 mi = mallinfo2();
-	unsigned long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
 
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
 	json_open(w, '{');
 	json_kuint_str(w, "allocated", mi.uordblks + mi.hblkhd);
 	json_kuint_str(w, "heap_size", mi.arena + mi.hblkhd);
 	json_kuint_str(w, "pageheap_unmapped", 0);
 	json_kuint_str(w, "pageheap_free", mi.fordblks);
 	json_kuint_str(w, "total_thread_cache", mi.fsmblks);
-	json_kuint_str(w, "total_physical_bytes", (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE));
+	json_kuint_str(w, "total_physical_bytes", admin_rss_bytes());
 	json_close(w, '}');
 }
 

@@ -38,13 +38,14 @@
 
 #define ADMIN_TIMEOUT_S 30
 
-/* Fixed-id stats, then the labelled Istio series: metrics.c counts into
- * stats.c, so the renderer that wants both asks each. */
+/* Fixed-id stats, then the labelled Istio series (metrics.c counts into
+ * stats.c, so the renderer that wants both asks each), then the process's. */
 static int prometheus(struct evbuffer *out, const struct stats_query *sq, const char **err)
 {
 	int rc = stats_render_prometheus(out, sq, err);
 
-	return rc ? rc : metrics_render_prometheus(out, sq->filter, sq->hist == STATS_HIST_SUMMARY);
+	rc = rc ? rc : metrics_render_prometheus(out, sq->filter, sq->hist == STATS_HIST_SUMMARY);
+	return rc ? rc : admin_render_process(out, sq->filter);
 }
 
 /* Envoy's /stats parameters: ?filter=REGEX (empty: none), ?usedonly (any
@@ -118,6 +119,8 @@ static void refresh_server_stats(void)
 	sscanf(WINGMAN_VERSION, "%u.%u.%u", &major, &minor, &patch);
 	stats_gauge_set(SERVER_STAT(SS_UPTIME), uptime);
 	stats_gauge_set(SERVER_STAT(SS_MEMORY_ALLOCATED), mem);
+	stats_gauge_set(SERVER_STAT(SS_MEMORY_HEAP_SIZE), (int64_t)(mi.arena + mi.hblkhd));
+	stats_gauge_set(SERVER_STAT(SS_MEMORY_PHYSICAL_SIZE), (int64_t)admin_rss_bytes());
 	stats_gauge_set(SERVER_STAT(SS_STATE), state);
 	stats_gauge_set(SERVER_STAT(SS_LIVE), !state);
 	stats_gauge_set(SERVER_STAT(SS_VERSION), (int64_t)major * 10000 + minor * 100 + patch);

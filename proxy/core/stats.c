@@ -177,6 +177,8 @@ static const struct stat_leaf server_leaves[] = {
 	LEAF(SS_STATE, "state", ST_GAUGE),
 	LEAF(SS_TOTAL_CONNECTIONS, "total_connections", ST_GAUGE),
 	LEAF(SS_MEMORY_ALLOCATED, "memory_allocated", ST_GAUGE),
+	LEAF(SS_MEMORY_HEAP_SIZE, "memory_heap_size", ST_GAUGE),
+	LEAF(SS_MEMORY_PHYSICAL_SIZE, "memory_physical_size", ST_GAUGE),
 	LEAF(SS_CONCURRENCY, "concurrency", ST_GAUGE),
 	LEAF(SS_DOWNSTREAM_CX_OVERFLOW, "downstream_cx_overflow", ST_COUNTER),
 	LEAF(SS_LIVE, "live", ST_GAUGE),

@@ -193,6 +193,8 @@ enum server_stat {
 	SS_STATE,			/* server.state: 0 live, 1 draining */
 	SS_TOTAL_CONNECTIONS,		/* server.total_connections (gauge) */
 	SS_MEMORY_ALLOCATED,		/* server.memory_allocated (gauge, on read) */
+	SS_MEMORY_HEAP_SIZE,		/* server.memory_heap_size: what malloc got from the system (on read) */
+	SS_MEMORY_PHYSICAL_SIZE,	/* server.memory_physical_size: resident set size (on read) */
 	SS_CONCURRENCY,			/* server.concurrency */
 	SS_ACCESS_LOG_DROPPED,		/* access_log.dropped */
 	SS_DOWNSTREAM_CX_OVERFLOW,

@@ -199,8 +199,7 @@ static double hist_quantile(const int64_t *slots, int64_t total, double q)
 	return stats_hist_bounds[STATS_HIST_BUCKETS - 1];
 }
 
-/* Shortest decimal with at most three fractional digits: "0.5", "1.075", "3600000". */
-static void fmt_num(char *buf, size_t len, double v)
+void stats_fmt_num(char *buf, size_t len, double v)
 {
 	char *p;
 
@@ -266,7 +265,7 @@ static void quantile_text(struct evbuffer *out, const int64_t *slots, int64_t to
 	for (size_t i = 0; i < ARRAY_SIZE(quantiles); i++) {
 		char num[48];
 
-		fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[i]));
+		stats_fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[i]));
 		evbuffer_add_printf(out, "%s%s(%s,%s)", i ? " " : "", quantile_names[i], num, num);
 	}
 }
@@ -385,7 +384,7 @@ static void percentiles_json(struct json_w *w, const char *key, const int64_t *s
 		char num[48] = "null";
 
 		if (total)
-			fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[q]));
+			stats_fmt_num(num, sizeof(num), hist_quantile(slots, total, quantiles[q]));
 		json_open(w, '{');
 		json_kraw(w, "interval", "null");
 		json_kraw(w, "cumulative", num);
@@ -417,7 +416,7 @@ static void hist_json(struct json_w *w, const struct item *x, enum stats_hist_mo
 	if (mode == STATS_HIST_CUMULATIVE || mode == STATS_HIST_DISJOINT) {
 		json_kopen(w, "buckets", '[');
 		for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
-			fmt_num(num, sizeof(num), stats_hist_bounds[i]);
+			stats_fmt_num(num, sizeof(num), stats_hist_bounds[i]);
 			json_open(w, '{');
 			json_kraw(w, "upper_bound", num);
 			json_kraw(w, "interval", "null");
@@ -434,9 +433,9 @@ static void hist_json(struct json_w *w, const struct item *x, enum stats_hist_mo
 				continue;
 			bucket_span(i, &lower, &width);
 			json_open(w, '{');
-			fmt_num(num, sizeof(num), lower);
+			stats_fmt_num(num, sizeof(num), lower);
 			json_kraw(w, "lower_bound", num);
-			fmt_num(num, sizeof(num), width);
+			stats_fmt_num(num, sizeof(num), width);
 			json_kraw(w, "width", num);
 			json_kint(w, "count", slots[i]);
 			json_close(w, '}');
@@ -549,17 +548,17 @@ void stats_prom_hist(struct evbuffer *out, const char *name, const char *labels,
 
 		snprintf(q, sizeof(q), "%g", quantiles[i]);
 		if (total)
-			fmt_num(num, sizeof(num), hist_quantile(h, total, quantiles[i]));
+			stats_fmt_num(num, sizeof(num), hist_quantile(h, total, quantiles[i]));
 		evbuffer_add_printf(out, "%s{%s%squantile=\"%s\"} %s\n", name, labels, sep, q, total ? num : "nan");
 	}
 	for (unsigned i = 0; !summary && i <= STATS_HIST_BUCKETS; i++) {
 		cum += h[i];
 		if (i < STATS_HIST_BUCKETS)
-			fmt_num(num, sizeof(num), stats_hist_bounds[i]);
+			stats_fmt_num(num, sizeof(num), stats_hist_bounds[i]);
 		evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%s\"} %" PRId64 "\n", name, labels, sep,
 				    i < STATS_HIST_BUCKETS ? num : "+Inf", cum);
 	}
-	fmt_num(num, sizeof(num), (double)h[STATS_HIST_SUM] / sum_scale);
+	stats_fmt_num(num, sizeof(num), (double)h[STATS_HIST_SUM] / sum_scale);
 	if (labels[0]) {
 		evbuffer_add_printf(out, "%s_sum{%s} %s\n", name, labels, num);
 		evbuffer_add_printf(out, "%s_count{%s} %" PRId64 "\n", name, labels, h[STATS_HIST_COUNT]);

@@ -38,6 +38,10 @@ struct stats_query {
 	enum stats_hist_mode hist;	/* ?histogram_buckets= */
 };
 
+/* v as the shortest decimal with at most three fractional digits: "0.5",
+ * "1.075", "3600000" (how the renderers write non-integers). */
+void stats_fmt_num(char *buf, size_t len, double v);
+
 /* One histogram series in Prometheus text: h holds STATS_HIST_SLOTS values
  * (bucket counts, +Inf, sum, count), the sum in units of 1/sum_scale;
  * labels "" or the joined labels. Classic buckets, or with summary a

@@ -268,6 +268,8 @@ int main(void)
 		  "server.downstream_cx_overflow: 0\n"
 		  "server.live: 0\n"
 		  "server.memory_allocated: 0\n"
+		  "server.memory_heap_size: 0\n"
+		  "server.memory_physical_size: 0\n"
 		  "server.state: 0\n"
 		  "server.total_connections: 0\n"
 		  "server.uptime: 0\n"
