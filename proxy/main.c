@@ -1,6 +1,9 @@
 /* wingman's command line: parse, validate (-t), then hand over to the main
- * thread's loop in server.c. */
+ * thread's loop in server.c. A mistake on the command line is one line
+ * "wingman: …" naming the argument, and exit status 2; doc/wingman.8 lists
+ * the exit statuses. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include "mesh/intercept.h"
 #include "observe-cmd.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "server.h"
 
 static void usage(FILE *f)
@@ -22,7 +26,29 @@ static void usage(FILE *f)
 		   "  -c, --config FILE     config file (default: the embedded conf/wingman.yaml)\n"
 		   "  -t, --check-config    validate the config and exit 0 (ok) or 1 (errors)\n"
 		   "  -l, --log-level LEVEL error|warn|info|debug (default info)\n"
-		   "      --version         print the version and exit\n");
+		   "      --version         print the version and exit\n"
+		   "Exit status: 0 ok, 1 configuration errors or a failed start, 2 a command-line error.\n"
+		   "See wingman(8).\n");
+}
+
+/* After the line that said what was wrong; 2, a command-line error's status. */
+static int try_help(void)
+{
+	fputs("Try 'wingman --help' or 'man wingman'.\n", stderr);
+	return 2;
+}
+
+/* A command-line mistake: "wingman: " and what, naming the argument. */
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("wingman: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return try_help();
 }
 
 int main(int argc, char **argv)
@@ -48,13 +74,20 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "observe"))
 		return observe_main(argc - 1, argv + 1);
 	/* `wingman config show -c FILE`: -t that prints what it validated. */
-	if (argc > 2 && !strcmp(argv[1], "config") && !strcmp(argv[2], "show")) {
+	if (argc > 1 && !strcmp(argv[1], "config")) {
+		if (argc < 3 || argv[2][0] == '-')
+			return usage_error("config: missing subcommand (expected: config show)");
+		if (strcmp(argv[2], "show"))
+			return usage_error("config: unknown subcommand '%s' (expected: config show)", argv[2]);
 		show = check = true;
 		argv[2] = argv[0];
 		argc -= 2;
 		argv += 2;
+	} else if (argc > 1 && argv[1][0] != '-') {
+		return usage_error("unknown command '%s' (expected: config show, intercept, or options)", argv[1]);
 	}
-	while ((opt = getopt_long(argc, argv, "c:tl:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:tl:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			conf_path = optarg;
@@ -63,10 +96,9 @@ int main(int argc, char **argv)
 			check = true;
 			break;
 		case 'l':
-			if (log_level_parse(optarg, &log_level)) {
-				fprintf(stderr, "wingman: unknown log level \"%s\"\n", optarg);
-				return 2;
-			}
+			if (log_level_parse(optarg, &log_level))
+				return usage_error("-l: unknown log level '%s' (expected: error, warn, info, debug)",
+						   optarg);
 			break;
 		case 'V':
 			printf("wingman %s\n", WINGMAN_VERSION);
@@ -75,23 +107,21 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			util_opt_error("wingman", opt, argv);
+			return try_help();
 		}
 	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 
 	cfg_errs_init(&errs, conf_path ? conf_path : "<default>");
 	c = server_load(conf_path, &errs);
 	if (!c) {
 		for (unsigned i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
-		if (check)
-			fprintf(stderr, "wingman: configuration %s test failed (%u error%s)\n",
-				conf_path ? conf_path : "<default>", errs.n, errs.n == 1 ? "" : "s");
+		fprintf(stderr, check ? "wingman: configuration %s test failed (%u error%s)\n"
+				      : "wingman: configuration %s has %u error%s; not starting\n",
+			conf_path ? conf_path : "<default>", errs.n, errs.n == 1 ? "" : "s");
 		cfg_errs_free(&errs);
 		return 1;
 	}

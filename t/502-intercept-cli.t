@@ -18,11 +18,12 @@ sub icpt {
 }
 
 my ($rc, $out) = icpt();
-is($rc, 2, 'no command: usage');
-like($out, qr/usage: wingman intercept install\|remove\|status/, 'usage text');
+is($rc, 2, 'no command: a command-line error');
+like($out, qr/^wingman: intercept: missing command \(install, remove, status\)\nTry 'wingman intercept --help'/,
+     '… prefixed wingman:, with the commands and where to read more');
 ($rc, $out) = icpt('frobnicate');
 is($rc, 2, 'unknown command');
-like($out, qr/unknown command "frobnicate"/, '… named');
+like($out, qr/^wingman: intercept: unknown command "frobnicate"/, '… named');
 ($rc, $out) = icpt('install', '--outbound-port', '70000');
 is($rc, 2, 'bad port');
 like($out, qr/--outbound-port: "70000" is not a port/, '… explained');

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,4 +390,20 @@ bool file_sig_eq(const struct file_sig *a, const struct file_sig *b)
 	return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
 	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+int util_opt_error(const char *prefix, int ret, char *const argv[])
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = !strncmp(arg, "--", 2);
+
+	if (ret == ':')
+		fprintf(stderr, "%s: option '%s' needs a value\n", prefix, arg);
+	else if (is_long && optopt && strchr(arg, '='))
+		fprintf(stderr, "%s: option '%.*s' takes no value\n", prefix, (int)strcspn(arg, "="), arg);
+	else if (!is_long && optopt)
+		fprintf(stderr, "%s: unknown option '-%c'\n", prefix, optopt);
+	else
+		fprintf(stderr, "%s: unknown option '%s'\n", prefix, arg);
+	return 2;
 }

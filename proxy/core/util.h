@@ -34,6 +34,12 @@ char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* The same for fd's local address (getsockname); "" when it has none. */
 char *util_sock_local_str(int fd, char *buf, size_t len);
 
+/* Says what getopt_long() (opterr 0, optstring starting with ':') found
+ * wrong, naming the argument as typed: "PREFIX: unknown option '--frob'",
+ * "PREFIX: option '-c' needs a value". ret is what getopt_long() returned
+ * ('?' or ':'). Returns 2, the exit status of a command-line error. */
+int util_opt_error(const char *prefix, int ret, char *const argv[]);
+
 /* Monotonic clock in microseconds; wall clock in microseconds since the epoch. */
 uint64_t util_mono_us(void);
 uint64_t util_wall_us(void);

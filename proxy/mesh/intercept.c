@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "core/util.h"
 #include "mesh/intercept.h"
 
 #ifdef WM_HAVE_BPF
@@ -110,11 +111,11 @@ static int parse_port(const char *tok, struct icpt_opts *o)
 	unsigned long p;
 
 	if (parse_uint(tok, 65535, &p) || p == 0) {
-		fprintf(stderr, "wingman intercept: --exclude-ports: \"%s\" is not a port (1-65535)\n", tok);
+		fprintf(stderr, "wingman: intercept: --exclude-ports: \"%s\" is not a port (1-65535)\n", tok);
 		return -EINVAL;
 	}
 	if (o->nports == WM_BPF_MAX_PORTS) {
-		fprintf(stderr, "wingman intercept: --exclude-ports: at most %d ports\n", WM_BPF_MAX_PORTS);
+		fprintf(stderr, "wingman: intercept: --exclude-ports: at most %d ports\n", WM_BPF_MAX_PORTS);
 		return -E2BIG;
 	}
 	o->ports[o->nports++] = (uint16_t)p;
@@ -163,7 +164,7 @@ static int parse_cidr(const char *tok, struct icpt_opts *o)
 	int rc = cidr_add(tok, o);
 
 	if (rc)
-		fprintf(stderr, "wingman intercept: --exclude-cidrs: \"%s\" is not a CIDR like 10.0.0.0/8 "
+		fprintf(stderr, "wingman: intercept: --exclude-cidrs: \"%s\" is not a CIDR like 10.0.0.0/8 "
 			"or fd00::/8%s\n", tok, rc == -E2BIG ? " (too many)" : "");
 	return rc;
 }
@@ -222,17 +223,17 @@ static int open_cgroup(const char *arg, char *path, size_t len, uint64_t *id)
 	if (arg) {
 		copy_str(path, len, arg);
 	} else if ((rc = own_cgroup(path, len))) {
-		fprintf(stderr, "wingman intercept: cannot find this process's cgroup v2: %s (pass --cgroup)\n",
+		fprintf(stderr, "wingman: intercept: cannot find this process's cgroup v2: %s (pass --cgroup)\n",
 			strerror(-rc));
 		return rc;
 	}
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = -errno;
-		fprintf(stderr, "wingman intercept: cgroup %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "wingman: intercept: cgroup %s: %s\n", path, strerror(errno));
 		return rc;
 	}
 	if (fstatfs(fd, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC || fstat(fd, &st)) {
-		fprintf(stderr, "wingman intercept: %s is not a cgroup v2 directory\n", path);
+		fprintf(stderr, "wingman: intercept: %s is not a cgroup v2 directory\n", path);
 		close(fd);
 		return -EINVAL;
 	}
@@ -248,7 +249,7 @@ static int open_netns(const char *arg, char *path, size_t len, uint64_t *ino)
 	copy_str(path, len, arg ? arg : "/proc/self/ns/net");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st)) {
 		rc = -errno;
-		fprintf(stderr, "wingman intercept: network namespace %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "wingman: intercept: network namespace %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return rc;
@@ -267,7 +268,7 @@ static int ensure_bpffs(void)
 	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
 		int err = -errno;
 
-		fprintf(stderr, "wingman intercept: %s is not a BPF filesystem and mounting one failed: %s\n", BPFFS,
+		fprintf(stderr, "wingman: intercept: %s is not a BPF filesystem and mounting one failed: %s\n", BPFFS,
 			strerror(errno));
 		return err;
 	}
@@ -438,7 +439,7 @@ fail:
 	if (!installed) {
 		if (!err)
 			err = -errno;
-		fprintf(stderr, "wingman intercept: install: %s failed: %s\n", step, strerror(err < 0 ? -err : err));
+		fprintf(stderr, "wingman: intercept: install: %s failed: %s\n", step, strerror(err < 0 ? -err : err));
 	}
 	connect_bpf__destroy(cs);
 	sockops_bpf__destroy(ss);
@@ -467,7 +468,7 @@ static int remove_cmd(const struct icpt_opts *o)
 		return 0;
 	}
 	if (rc) {
-		fprintf(stderr, "wingman intercept: remove %s: %s\n", dir, strerror(-rc));
+		fprintf(stderr, "wingman: intercept: remove %s: %s\n", dir, strerror(-rc));
 		return 1;
 	}
 	printf("intercept removed from cgroup %s\n", cgpath);
@@ -674,6 +675,13 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* After a command-line error's line; 2, its exit status. */
+static int try_help(void)
+{
+	fputs("Try 'wingman intercept --help' or 'man wingman'.\n", stderr);
+	return 2;
+}
+
 int intercept_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -692,13 +700,22 @@ int intercept_main(int argc, char **argv)
 	unsigned long v;
 	int opt;
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
 	}
-	cmd = argv[1];
+	cmd = argc > 1 ? argv[1] : "";
+	if (!*cmd || cmd[0] == '-') {
+		fprintf(stderr, "wingman: intercept: missing command (install, remove, status)\n");
+		return try_help();
+	}
+	if (strcmp(cmd, "install") && strcmp(cmd, "remove") && strcmp(cmd, "status")) {
+		fprintf(stderr, "wingman: intercept: unknown command \"%s\" (install, remove, status)\n", cmd);
+		return try_help();
+	}
 	optind = 2;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'g':
 			o.cgroup = optarg;
@@ -709,9 +726,9 @@ int intercept_main(int argc, char **argv)
 		case 'o':
 		case 'i':
 			if (parse_uint(optarg, 65535, &v) || v == 0) {
-				fprintf(stderr, "wingman intercept: --%s: \"%s\" is not a port (1-65535)\n",
+				fprintf(stderr, "wingman: intercept: --%s: \"%s\" is not a port (1-65535)\n",
 					opt == 'o' ? "outbound-port" : "inbound-port", optarg);
-				return 2;
+				return try_help();
 			}
 			*(opt == 'o' ? &o.outbound_port : &o.inbound_port) = (unsigned)v;
 			break;
@@ -719,54 +736,50 @@ int intercept_main(int argc, char **argv)
 			if (!strcmp(optarg, "none")) {
 				o.exclude_uid = -1;
 			} else if (parse_uint(optarg, UINT32_MAX - 1, &v)) {
-				fprintf(stderr, "wingman intercept: --exclude-uid: \"%s\" is not a uid (or 'none')\n",
+				fprintf(stderr, "wingman: intercept: --exclude-uid: \"%s\" is not a uid (or 'none')\n",
 					optarg);
-				return 2;
+				return try_help();
 			} else {
 				o.exclude_uid = (long)v;
 			}
 			break;
 		case 'p':
 			if (parse_list(optarg, &o, parse_port))
-				return 2;
+				return try_help();
 			break;
 		case 'c':
 			if (parse_list(optarg, &o, parse_cidr))
-				return 2;
+				return try_help();
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			util_opt_error("wingman: intercept", opt, argv);
+			return try_help();
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "wingman intercept: unexpected argument \"%s\"\n", argv[optind]);
-		return 2;
+		fprintf(stderr, "wingman: intercept: unexpected argument \"%s\"\n", argv[optind]);
+		return try_help();
 	}
 	if (o.outbound_port == o.inbound_port) {
-		fprintf(stderr, "wingman intercept: --outbound-port and --inbound-port must differ\n");
-		return 2;
+		fprintf(stderr, "wingman: intercept: --outbound-port and --inbound-port must differ\n");
+		return try_help();
 	}
 	libbpf_set_print(libbpf_print);
 	if (!strcmp(cmd, "install"))
 		return install(&o);
 	if (!strcmp(cmd, "remove"))
 		return remove_cmd(&o);
-	if (!strcmp(cmd, "status"))
-		return status_cmd(&o);
-	fprintf(stderr, "wingman intercept: unknown command \"%s\" (install, remove, status)\n", cmd);
-	usage(stderr);
-	return 2;
+	return status_cmd(&o);
 }
 
 #else /* !WM_HAVE_BPF */
 
 int intercept_main(int argc, char **argv)
 {
-	fprintf(stderr, "wingman intercept: this wingman was built with --disable-bpf; eBPF interception is "
+	fprintf(stderr, "wingman: intercept: this wingman was built with --disable-bpf; eBPF interception is "
 			"not available (rebuild with clang and bpftool installed, or use iptables REDIRECT)\n");
 	return 3;
 }
