@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	} else if (argc > 1 && argv[1][0] != '-') {
-		return usage_error("unknown command '%s' (expected: config show, intercept, or options)", argv[1]);
+		return usage_error("unknown command '%s' (expected: config show, intercept, observe, or options)", argv[1]);
 	}
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":c:tl:h", opts, NULL)) != -1) {

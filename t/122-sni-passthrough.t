@@ -171,6 +171,15 @@ is($st->{'tcp.db.downstream_cx_total'}, 1, 'tcp.db.*: the mixed listener\'s chai
 cmp_ok($st->{"listener.127.0.0.1_$sni.downstream_cx_total"} // 0, '>=', 9, 'listener stats count passthrough connections');
 ok(!grep(/^http\.sni\./, keys %$st), 'a tls_passthrough listener has no http.* stats');
 
+# /config_dump: Envoy's shape, a chain per server_names, the tls_inspector.
+my $dl = dump_resources(config_dump($admin))->{listeners};
+is_deeply([map { $_->{filter_chain_match}{server_names} } @{ $dl->{sni}{filter_chains} }],
+	  [['a.test', 'alias.test'], ['*.wild.test'], ['x.wild.test']], '/config_dump: the filter chains\' server_names');
+is($dl->{sni}{filter_chains}[1]{filters}[0]{typed_config}{cluster}, 'wild', '... each with its tcp_proxy');
+is($dl->{sni}{default_filter_chain}{filters}[0]{typed_config}{stat_prefix}, 'fallback', '... and the default chain');
+is($dl->{sni}{listener_filters}[0]{name}, 'envoy.filters.listener.tls_inspector', '... read by the tls_inspector');
+is(scalar @{ $dl->{mixed}{filter_chains} }, 2, 'the mixed listener: its passthrough chain and its HTTP chain');
+
 # -t says what is wrong with a chain, at its line.
 my ($rc, $out) = wingman_check(<<"EOF");
 listeners:

@@ -201,9 +201,11 @@ my %deg_conns = map { (split / /)[-3] => 1 } grep { /^\/healthz deg / } lines('d
 my $deg_checks = grep { /^\/healthz deg / } lines('d');
 ok($deg_checks >= 2 && keys %deg_conns == $deg_checks, "reuse_connection: false: a connection per check ($deg_checks)");
 
-my ($dc) = grep { $_->{name} eq 'web' } @{ decode_json(scalar $wm->admin('/config_dump'))->{clusters} };
-is_deeply($dc->{health_checks}[0]{http_health_check}, { path => '/healthz', host => 'web.health', codec_client_type => 'HTTP1' },
-	'/config_dump shows the health check');
+my $dc = dump_resources(config_dump($admin))->{clusters}{web};
+is_deeply($dc->{health_checks}[0]{http_health_check}, { path => '/healthz', host => 'web.health',
+	expected_statuses => [{ start => '200', end => '300' }] },
+	'/config_dump shows the health check (Envoy\'s HealthCheck; HTTP1 is the enum\'s zero, left out)');
+is($dc->{health_checks}[0]{unhealthy_threshold}, 2, '... with its thresholds');
 
 # ---- HTTP: /healthz answers 503: failed at once (Envoy: an active failure ignores unhealthy_threshold)
 spew("$ctl/b.down", '');

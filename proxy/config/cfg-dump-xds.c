@@ -503,6 +503,24 @@ static void filter_chain(struct cfg_dump *d, const struct cfg_listener *l, const
 	json_close(w, '}');
 }
 
+/* An SNI passthrough chain: its server_names and its TcpProxy. */
+static void sni_chain(struct cfg_dump *d, const struct cfg_sni_chain *ch)
+{
+	struct json_w *w = d->w;
+
+	json_open(w, '{');
+	json_kopen(w, "filter_chain_match", '{');
+	json_kopen(w, "server_names", '[');
+	for (unsigned i = 0; i < ch->nnames; i++)
+		json_str(w, ch->names[i]);
+	json_close(w, ']');
+	json_close(w, '}');
+	json_kopen(w, "filters", '[');
+	tcp_proxy(d, &ch->tcp, NULL);
+	json_close(w, ']');
+	json_close(w, '}');
+}
+
 static void listener(struct cfg_dump *d, const struct cfg_listener *l)
 {
 	static const char *const dirs[] = { [DIR_INBOUND] = "INBOUND", [DIR_OUTBOUND] = "OUTBOUND" };
@@ -515,12 +533,23 @@ static void listener(struct cfg_dump *d, const struct cfg_listener *l)
 	cfg_dump_socket_address(w, "address", l->addr.host, l->addr.port);
 	if (!l->original_dst) {
 		json_kopen(w, "filter_chains", '[');
-		filter_chain(d, l, permissive ? "tls" : NULL, NULL, t != NULL);
-		for (unsigned i = 0; t && i < t->nsni; i++)
-			filter_chain(d, l, permissive ? "tls" : NULL, &t->sni[i], true);
-		if (permissive)
-			filter_chain(d, l, "raw_buffer", NULL, false);
+		for (unsigned i = 0; i < l->nsni_chains; i++)
+			sni_chain(d, &l->sni_chains[i]);
+		if (!l->tls_passthrough) {
+			filter_chain(d, l, permissive ? "tls" : NULL, NULL, t != NULL);
+			for (unsigned i = 0; t && i < t->nsni; i++)
+				filter_chain(d, l, permissive ? "tls" : NULL, &t->sni[i], true);
+			if (permissive)
+				filter_chain(d, l, "raw_buffer", NULL, false);
+		}
 		json_close(w, ']');
+		if (l->sni_default) {
+			json_kopen(w, "default_filter_chain", '{');
+			json_kopen(w, "filters", '[');
+			tcp_proxy(d, l->sni_default, NULL);
+			json_close(w, ']');
+			json_close(w, '}');
+		}
 	} else {
 		json_kbool(w, "use_original_dst", true);
 		json_kopen(w, "default_filter_chain", '{');
@@ -530,7 +559,7 @@ static void listener(struct cfg_dump *d, const struct cfg_listener *l)
 		json_kstr(w, "name", l->registry_only ? "BlackHoleFilterChain" : "PassthroughFilterChain");
 		json_close(w, '}');
 	}
-	if (l->original_dst || permissive || (t && t->nsni)) {
+	if (l->original_dst || permissive || (t && t->nsni) || l->nsni_chains) {
 		json_kopen(w, "listener_filters", '[');
 		if (l->original_dst)
 			cfg_dump_typed(w, "envoy.filters.listener.original_dst",
@@ -598,6 +627,97 @@ void cfg_dump_lb_endpoints(struct json_w *w, const struct cfg_cluster *c)
 	json_close(w, ']');
 }
 
+/* Envoy's Payload: {"text": HEX}. */
+static void payload(struct json_w *w, const struct cfg_hc_payload *p)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[2 * 256 + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->len && n + 2 < sizeof(buf); i++) {
+		buf[n++] = hex[p->bytes[i] >> 4];
+		buf[n++] = hex[p->bytes[i] & 15];
+	}
+	buf[n] = 0;
+	json_open(w, '{');
+	json_kstr(w, "text", buf);
+	json_close(w, '}');
+}
+
+static void status_ranges(struct json_w *w, const char *key, const struct cfg_hc_range *r, unsigned n)
+{
+	if (!n)
+		return;
+	json_kopen(w, key, '[');
+	for (unsigned i = 0; i < n; i++) {
+		json_open(w, '{');
+		json_kuint_str(w, "start", r[i].start);	/* int64: a string in proto3 JSON */
+		json_kuint_str(w, "end", r[i].end);
+		json_close(w, '}');
+	}
+	json_close(w, ']');
+}
+
+/* Envoy's HealthCheck (config.core.v3), durations left out when unset. */
+static void health_checks(struct json_w *w, const struct cfg_health *h)
+{
+	const struct { const char *key; uint64_t ms; } opt[] = {
+		{ "interval_jitter", h->interval_jitter_ms }, { "initial_jitter", h->initial_jitter_ms },
+		{ "no_traffic_interval", h->no_traffic_interval_ms },
+		{ "no_traffic_healthy_interval", h->no_traffic_healthy_interval_ms },
+		{ "unhealthy_interval", h->unhealthy_interval_ms },
+		{ "unhealthy_edge_interval", h->unhealthy_edge_interval_ms },
+		{ "healthy_edge_interval", h->healthy_edge_interval_ms },
+	};
+
+	json_kopen(w, "health_checks", '[');
+	json_open(w, '{');
+	json_kduration_ms(w, "timeout", h->timeout_ms);
+	json_kduration_ms(w, "interval", h->interval_ms);
+	for (size_t i = 0; i < ARRAY_SIZE(opt); i++)
+		if (opt[i].ms)
+			json_kduration_ms(w, opt[i].key, opt[i].ms);
+	if (h->interval_jitter_percent)
+		json_kuint(w, "interval_jitter_percent", h->interval_jitter_percent);
+	json_kuint(w, "unhealthy_threshold", h->unhealthy_threshold);
+	json_kuint(w, "healthy_threshold", h->healthy_threshold);
+	json_kbool(w, "reuse_connection", h->reuse_connection);
+	switch (h->kind) {
+	case HC_KIND_HTTP:
+		json_kopen(w, "http_health_check", '{');
+		json_kstr_opt(w, "host", h->host);
+		json_kstr(w, "path", h->path);
+		status_ranges(w, "expected_statuses", h->expected, h->nexpected);
+		status_ranges(w, "retriable_statuses", h->retriable, h->nretriable);
+		if (h->codec == PROTO_HTTP2)
+			json_kstr(w, "codec_client_type", "HTTP2");
+		json_close(w, '}');
+		break;
+	case HC_KIND_TCP:
+		json_kopen(w, "tcp_health_check", '{');
+		if (h->send.len) {
+			json_key(w, "send");
+			payload(w, &h->send);
+		}
+		if (h->nreceive) {
+			json_kopen(w, "receive", '[');
+			for (unsigned i = 0; i < h->nreceive; i++)
+				payload(w, &h->receive[i]);
+			json_close(w, ']');
+		}
+		json_close(w, '}');
+		break;
+	case HC_KIND_GRPC:
+		json_kopen(w, "grpc_health_check", '{');
+		json_kstr_opt(w, "service_name", h->service_name && *h->service_name ? h->service_name : NULL);
+		json_kstr_opt(w, "authority", h->host);
+		json_close(w, '}');
+		break;
+	}
+	json_close(w, '}');
+	json_close(w, ']');
+}
+
 static bool strict_dns(const struct cfg_cluster *c)
 {
 	for (unsigned i = 0; i < c->nendpoints; i++)
@@ -646,6 +766,8 @@ static void cluster(struct cfg_dump *d, const struct cfg_cluster *c)
 	json_close(w, ']');
 	json_close(w, '}');
 	cfg_dump_filters(w, c->filters, c->nfilters, CFG_DUMP_CLUSTER);
+	if (c->health)
+		health_checks(w, c->health);
 	json_kopen(w, "common_lb_config", '{');
 	json_kopen(w, "healthy_panic_threshold", '{');
 	if (c->panic_percent)
