@@ -6,7 +6,7 @@
 #include "http/filter.h"
 #include "core/stats.h"
 
-extern const struct filter_ops zipkin_filter;
+extern const struct filter_ops tracing_filter;
 extern const struct filter_ops istio_metrics_filter;
 extern const struct filter_ops rbac_filter;
 extern const struct filter_ops fault_filter;
@@ -20,7 +20,7 @@ extern const struct filter_ops outlier_filter;
  * before faults and header rewriting, as Envoy orders them; the mirror copies
  * the request as the headers filter left it. */
 const struct filter_ops *const filter_table[] = {
-	&zipkin_filter,
+	&tracing_filter,
 	&istio_metrics_filter,
 	&rbac_filter,
 	&fault_filter,

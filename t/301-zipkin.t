@@ -76,13 +76,7 @@ clusters:
   - { name: dead, endpoints: [127.0.0.1:$dead] }
 EOF
 
-my @seen;
-for my $i (1 .. 3) {
-	my $r = http_get($p1, "/items/$i?x=1", host => 'was.blog.svc.cluster.local:8080',
-		headers => ['User-Agent', 'zk-test/1.0', 'x-envoy-downstream-service-cluster', 'web.blog']);
-	is($r->{status}, 200, "request $i through both hops");
-	push @seen, decode_json($r->{body});
-}
+my @seen = traced_requests($p1, 3, 'zk-test/1.0');
 ok(wait_for(sub { scalar(all_spans()) >= 6 }, scale(5)), 'six spans reported');
 my @spans = all_spans();
 is(scalar @spans, 6, 'exactly one span per hop per request');

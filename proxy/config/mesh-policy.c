@@ -5,9 +5,9 @@
  * outbound hosts get virtual hosts; outboundTrafficPolicy.mode is the
  * virtualOutbound listener's outbound_policy.
  *
- * Telemetry (telemetry.istio.io): tracing (a zipkin provider of
- * mesh.extensionProviders, randomSamplingPercentage) and access logging
- * (the envoy provider with meshConfig's accessLogEncoding and
+ * Telemetry (telemetry.istio.io): tracing (a zipkin or opentelemetry
+ * provider of mesh.extensionProviders, randomSamplingPercentage) and access
+ * logging (the envoy provider with meshConfig's accessLogEncoding and
  * accessLogFormat, an envoyFileAccessLog provider's text or labels, or
  * disabled), else meshConfig's accessLogFile, as the native tracing and
  * access_log when the native config has none.
@@ -224,40 +224,130 @@ static void collector_cluster(struct mesh *m, const struct ynode *at, const char
 	mesh_push(m, m->clusters, c);
 }
 
-/* The zipkin: block of extension provider p: an address for an IP, else a
- * cluster (Istio's outbound|PORT||HOST) and the Host header. */
-static struct ynode *zipkin_of(struct mesh *m, const struct mesh_res *r, const struct ynode *p)
+/* A provider's collector: service (a short name is in the root namespace,
+ * as Istio reads meshConfig) and port, as Istio's LookupCluster finds it.
+ * Sets *ip for an IP literal (no cluster: the tracer's own address), else
+ * derives the cluster outbound|PORT||HOST and returns HOST with *cluster. */
+static const char *provider_host(struct mesh *m, const struct ynode *at, const char *svc, unsigned long port,
+				 bool *ip, const char **cluster)
 {
-	const struct ynode *z = yaml_get(p, "zipkin");
-	const char *svc = mesh_str(z, "service"), *port = mesh_str(z, "port");
+	const char *host;
+
+	*ip = strspn(svc, "0123456789.") == strlen(svc) || strchr(svc, ':');
+	if (*ip)
+		return svc;
+	host = mesh_fqdn(m, svc, m->root_ns);
+	*cluster = arena_printf(m->a, "outbound|%lu||%s", port, host);
+	collector_cluster(m, at, *cluster, host, (unsigned)port);
+	return host;
+}
+
+/* The zipkin: block of extension provider p's zipkin z: an address for an
+ * IP, else a cluster and the Host header. */
+static struct ynode *zipkin_of(struct mesh *m, const struct ynode *z)
+{
+	const char *svc = mesh_str(z, "service"), *port = mesh_str(z, "port"), *host, *cluster = NULL;
 	unsigned long pn = port ? strtoul(port, NULL, 10) : 9411;
 	struct ynode *out;
-	const char *host, *name;
 	bool ip;
 
-	if (!z) {
-		mesh_error(m, r, p, "extension provider %s: only zipkin tracing providers are supported",
-			   mesh_str(p, "name"));
-		return NULL;
-	}
 	mesh_unsupported(m, NULL, z, (const char *const[]){ "service", "port", "maxTagLength", NULL });
 	if (!svc || !pn || pn > 65535) {
 		mesh_error(m, NULL, z, "zipkin: expected {service: HOST, port: PORT}");
 		return NULL;
 	}
 	out = mesh_map(m, z);
-	ip = strspn(svc, "0123456789.") == strlen(svc) || strchr(svc, ':');
+	host = provider_host(m, z, svc, pn, &ip, &cluster);
 	if (ip) {
 		mesh_put_fmt(m, out, "address", z, strchr(svc, ':') ? "[%s]:%lu" : "%s:%lu", svc, pn);
 		return out;
 	}
-	/* A short name is a Service of the root namespace, as Istio reads meshConfig. */
-	host = mesh_fqdn(m, svc, m->root_ns);
-	name = arena_printf(m->a, "outbound|%lu||%s", pn, host);
-	collector_cluster(m, z, name, host, (unsigned)pn);
-	mesh_put_str(m, out, "collector_cluster", z, name);
+	mesh_put_str(m, out, "collector_cluster", z, cluster);
 	mesh_put_str(m, out, "collector_hostname", z, host);
 	return out;
+}
+
+/* The opentelemetry: block of extension provider p's opentelemetry o, as
+ * Istio's otelConfig builds Envoy's: OTLP over HTTP (its http: block) to
+ * http://HOST/PATH through the service's cluster (an IP: to IP:PORT), with
+ * http.timeout (Istio's default 3s) and http.headers; service_name is
+ * node.cluster, the tracer's default. Without http: Istio exports over gRPC,
+ * which wingman does not. */
+static struct ynode *otel_of(struct mesh *m, const struct ynode *o)
+{
+	const char *svc = mesh_str(o, "service"), *port = mesh_str(o, "port"), *host, *cluster = NULL, *path;
+	const struct ynode *http = yaml_get(o, "http"), *hl, *t;
+	unsigned long pn = port ? strtoul(port, NULL, 10) : 0;
+	struct ynode *out, *hs, *uri, *list;
+	bool ip;
+
+	mesh_unsupported(m, NULL, o, (const char *const[]){ "service", "port", "maxTagLength", "http", NULL });
+	if (!svc || !pn || pn > 65535) {
+		mesh_error(m, NULL, o, "opentelemetry: expected {service: HOST, port: PORT, http: {path: /v1/traces}}");
+		return NULL;
+	}
+	if (!http || http->type != YN_MAP) {
+		mesh_error(m, NULL, http ? http : o, "opentelemetry: only OTLP over HTTP is supported: "
+			   "give http: {path: /v1/traces} (without it Istio exports over gRPC)");
+		return NULL;
+	}
+	mesh_unsupported(m, NULL, http, (const char *const[]){ "path", "timeout", "headers", NULL });
+	path = mesh_str(http, "path");
+	if (path && *path != '/')
+		path = arena_printf(m->a, "/%s", path);
+	host = provider_host(m, o, svc, pn, &ip, &cluster);
+	out = mesh_map(m, o);
+	hs = mesh_map(m, http);
+	uri = mesh_map(m, http);
+	if (ip)
+		mesh_put_fmt(m, uri, "uri", http, strchr(svc, ':') ? "http://[%s]:%lu%s" : "http://%s:%lu%s", svc, pn,
+			     path ? path : "");
+	else
+		mesh_put_fmt(m, uri, "uri", http, "http://%s%s", host, path ? path : "");
+	if (cluster)
+		mesh_put_str(m, uri, "cluster", http, cluster);
+	if ((t = yaml_get(http, "timeout")))
+		mesh_put(m, uri, "timeout", (struct ynode *)t);
+	else
+		mesh_put_str(m, uri, "timeout", http, "3s");
+	mesh_put(m, hs, "http_uri", uri);
+	if ((hl = yaml_get(http, "headers"))) {
+		if (hl->type != YN_SEQ) {
+			mesh_error(m, NULL, hl, "opentelemetry http.headers: expected a list of {name, value}");
+			return NULL;
+		}
+		list = mesh_seq(m, hl);
+		for (unsigned i = 0; i < hl->n; i++) {
+			const struct ynode *h = hl->items[i];
+			struct ynode *opt = mesh_map(m, h), *kv = mesh_map(m, h);
+
+			mesh_copy_key(m, kv, "key", h, "name");
+			mesh_copy_key(m, kv, "value", h, "value");
+			mesh_put(m, opt, "header", kv);
+			mesh_push(m, list, opt);
+		}
+		mesh_put(m, hs, "request_headers_to_add", list);
+	}
+	mesh_put(m, out, "http_service", hs);
+	return out;
+}
+
+/* The native tracer block of extension provider p, and its key (*tracer). */
+static struct ynode *tracer_of(struct mesh *m, const struct mesh_res *r, const struct ynode *p, const char **tracer)
+{
+	const struct ynode *v;
+
+	if ((v = yaml_get(p, "zipkin"))) {
+		*tracer = "zipkin";
+		return zipkin_of(m, v);
+	}
+	if ((v = yaml_get(p, "opentelemetry"))) {
+		*tracer = "opentelemetry";
+		return otel_of(m, v);
+	}
+	mesh_error(m, r, p, "extension provider %s: only zipkin and opentelemetry tracing providers are supported",
+		   mesh_str(p, "name"));
+	return NULL;
 }
 
 /* The first entry of list key (tracing, accessLogging) of the most specific
@@ -289,7 +379,7 @@ static void telemetry_tracing(struct mesh *m)
 	const struct mesh_res *r, *pr;
 	const struct ynode *t = telemetry_entry(m, "tracing", has_tracing, tknown, &r), *pv, *p = NULL, *v;
 	const struct ynode *list = yaml_get(m->sect, "extensionProviders");
-	const char *pct = NULL, *off;
+	const char *pct = NULL, *off, *tracer;
 	struct ynode *tr, *z;
 
 	if (!t)
@@ -309,13 +399,13 @@ static void telemetry_tracing(struct mesh *m)
 	else
 		mesh_error(m, r, t, "tracing: name a provider (mesh.extensionProviders has %u)",
 			   list && list->type == YN_SEQ ? list->n : 0);
-	if (!p || !(z = zipkin_of(m, r, p)))
+	if (!p || !(z = tracer_of(m, r, p, &tracer)))
 		return;
 	if ((v = yaml_get(t, "randomSamplingPercentage")))
 		pct = v->str;
 	mesh_put(m, z, "sampling", pct ? (struct ynode *)v : ytree_plain(m->a, t, "1"));	/* Istio's default: 1% */
 	tr = mesh_map(m, t);
-	mesh_put(m, tr, "zipkin", z);
+	mesh_put(m, tr, tracer, z);
 	m->tracing = tr;
 }
 
@@ -463,7 +553,8 @@ static void check_telemetry(struct mesh *m)
 	const struct ynode *list = yaml_get(m->sect, "extensionProviders");
 
 	if (list && list->type != YN_SEQ)
-		mesh_error(m, NULL, list, "mesh.extensionProviders: expected a list of {name, zipkin: {service, port}}");
+		mesh_error(m, NULL, list, "mesh.extensionProviders: expected a list of {name, zipkin: {service, port}} "
+			   "or {name, opentelemetry: {service, port, http: {path}}}");
 	for (unsigned i = 0; list && list->type == YN_SEQ && i < list->n; i++)
 		if (!mesh_str(list->items[i], "name"))
 			mesh_error(m, NULL, list->items[i], "mesh.extensionProviders: each needs a name");

@@ -38,31 +38,6 @@ static const char json_short[128] = {
 
 static const char hexdig[] = "0123456789abcdef";
 
-/* Bytes of the well-formed n-byte sequence at p, or 0 with *bad set to the
- * length of its maximal ill-formed subpart (the lead and the continuation
- * bytes that could still have been part of a character, per Unicode 3.9). */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end, size_t n, size_t *bad)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	/* Second-byte ranges that rule out overlong forms, surrogates and > U+10FFFF. */
-	switch (p[0]) {
-	case 0xe0: lo = 0xa0; break;
-	case 0xed: hi = 0x9f; break;
-	case 0xf0: lo = 0x90; break;
-	case 0xf4: hi = 0x8f; break;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((size_t)(end - p) <= i || p[i] < lo || p[i] > hi) {
-			*bad = i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
-
 char *json_put_body(char *d, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
@@ -77,7 +52,7 @@ char *json_put_body(char *d, const char *s, size_t len)
 			break;
 		cls = json_class[*p];
 		if (cls >= JC_LEAD2 && cls <= JC_LEAD4 &&
-		    (n = utf8_seq(p, end, cls - JC_LEAD2 + 2, &bad))) {
+		    (n = util_utf8_seq(p, end, cls - JC_LEAD2 + 2, &bad))) {
 			p += n;		/* well-formed: part of the run */
 			continue;
 		}

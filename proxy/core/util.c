@@ -407,3 +407,91 @@ int util_opt_error(const char *prefix, int ret, char *const argv[])
 		fprintf(stderr, "%s: unknown option '%s'\n", prefix, arg);
 	return 2;
 }
+
+size_t util_utf8_seq(const unsigned char *p, const unsigned char *end, size_t n, size_t *bad)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	/* Second-byte ranges that rule out overlong forms, surrogates and > U+10FFFF. */
+	switch (p[0]) {
+	case 0xe0: lo = 0xa0; break;
+	case 0xed: hi = 0x9f; break;
+	case 0xf0: lo = 0x90; break;
+	case 0xf4: hi = 0x8f; break;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((size_t)(end - p) <= i || p[i] < lo || p[i] > hi) {
+			*bad = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+/* Past the ASCII bytes at p, eight at a time. */
+static const unsigned char *skip_ascii(const unsigned char *p, const unsigned char *end)
+{
+	uint64_t w;
+
+	for (; end - p >= 8; p += 8) {
+		memcpy(&w, p, 8);
+		if (w & 0x8080808080808080ULL)
+			break;
+	}
+	while (p < end && *p < 0x80)
+		p++;
+	return p;
+}
+
+/* The length of the character at p < end (not ASCII): the well-formed
+ * sequence's, or 0 with *bad its ill-formed subpart's. */
+static size_t utf8_char(const unsigned char *p, const unsigned char *end, size_t *bad)
+{
+	*bad = 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		return util_utf8_seq(p, end, 2, bad);
+	if (*p >= 0xe0 && *p <= 0xef)
+		return util_utf8_seq(p, end, 3, bad);
+	if (*p >= 0xf0 && *p <= 0xf4)
+		return util_utf8_seq(p, end, 4, bad);
+	return 0;
+}
+
+size_t util_utf8_fixed_len(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t out = len, n, bad;
+
+	while ((p = skip_ascii(p, end)) < end) {
+		if ((n = utf8_char(p, end, &bad))) {
+			p += n;
+		} else {
+			p += bad;
+			out += 3 - bad;
+		}
+	}
+	return out;
+}
+
+char *util_utf8_fix(char *d, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+	size_t n, bad;
+
+	while ((p = skip_ascii(p, end)) < end) {
+		if ((n = utf8_char(p, end, &bad))) {
+			p += n;
+			continue;
+		}
+		memcpy(d, run, (size_t)(p - run));
+		d += p - run;
+		memcpy(d, "\xef\xbf\xbd", 3);
+		d += 3;
+		p += bad;
+		run = p;
+	}
+	memcpy(d, run, (size_t)(p - run));
+	return d + (p - run);
+}

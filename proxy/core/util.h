@@ -72,6 +72,23 @@ struct file_sig {
 void file_sig_of(const char *path, struct file_sig *s);
 bool file_sig_eq(const struct file_sig *a, const struct file_sig *b);
 
+/* Bytes of the well-formed UTF-8 sequence of n bytes (2..4, from its lead
+ * byte) at p, or 0 with *bad set to the length of its maximal ill-formed
+ * subpart (the lead and the continuation bytes that could still have been
+ * part of a character, per Unicode 3.9: no overlong form, surrogate or code
+ * point past U+10FFFF). */
+size_t util_utf8_seq(const unsigned char *p, const unsigned char *end, size_t n, size_t *bad);
+
+/* What util_utf8_fix() writes for s (len bytes): len when s is valid UTF-8,
+ * more when ill-formed subparts become U+FFFD (3 bytes each). */
+size_t util_utf8_fixed_len(const char *s, size_t len);
+
+/* Copies s (len bytes, NULs included) to d as valid UTF-8: well-formed
+ * characters as they are, each maximal ill-formed subpart as U+FFFD, as a
+ * strict decoder reads it (never byte by byte as Latin-1). d has room for
+ * util_utf8_fixed_len(s, len); returns the end. */
+char *util_utf8_fix(char *d, const char *s, size_t len);
+
 /* Writes a UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", 36 chars + NUL) to out. */
 void util_uuid4(char out[37]);
 

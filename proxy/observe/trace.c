@@ -386,7 +386,8 @@ static char *put_endpoint(char *d, const char *service, const struct endpoint *e
 
 size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 {
-	size_t name_len = strlen(sp->name), kind_len = strlen(sp->kind), need;
+	const char *kind = sp->kind == TRACE_KIND_CLIENT ? "CLIENT" : "SERVER";
+	size_t name_len = strlen(sp->name), kind_len = 6, need;
 	bool remote = sp->remote_addr && *sp->remote_addr;
 	struct endpoint le, re;
 	char *d = buf;
@@ -409,7 +410,7 @@ size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 		d = hex64(d, sp->ctx->parent_id);
 	}
 	d = PUT(d, "\",\"kind\":\"");
-	memcpy(d, sp->kind, kind_len);
+	memcpy(d, kind, kind_len);
 	d += kind_len;
 	d = PUT(d, "\",\"name\":");
 	d = json_put_str(d, sp->name, name_len);

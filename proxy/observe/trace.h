@@ -1,5 +1,6 @@
-/* Trace context propagation (B3 and W3C traceparent) and Zipkin v2 span JSON:
- * the pure parts of filters/zipkin.c, unit-tested on their own. */
+/* Trace context propagation (B3 and W3C traceparent), the span both
+ * exporters encode, and Zipkin v2 span JSON: the pure parts of
+ * filters/tracing.c, unit-tested on their own (OTLP: observe/otlp.h). */
 #ifndef WM_TRACE_H
 #define WM_TRACE_H
 
@@ -46,8 +47,7 @@ size_t trace_id_hex(const struct trace_ctx *c, char out[33]);
 /* 16 lower-case hex digits and a NUL. */
 void trace_span_hex(uint64_t id, char out[17]);
 
-/* One Zipkin v2 span. Endpoint addresses are "ip:port" / "[ip6]:port" text;
- * NULL or "" leaves the endpoint (or its address) out. */
+/* A span's tag: a Zipkin tag, an OTLP string attribute. */
 struct trace_tag {
 	const char *key;		/* written as it is: plain ASCII without '"' or '\\' */
 	size_t klen;
@@ -58,16 +58,25 @@ struct trace_tag {
 /* A tag with a literal key. */
 #define TRACE_TAG(k, v, n) ((struct trace_tag){ k, sizeof(k) - 1, v, n })
 
+enum trace_kind {
+	TRACE_KIND_SERVER,		/* an inbound listener's span */
+	TRACE_KIND_CLIENT,		/* the others' */
+};
+
+/* One span, as either exporter writes it. Endpoint addresses (Zipkin only)
+ * are "ip:port" / "[ip6]:port" text; NULL or "" leaves the endpoint (or its
+ * address) out. */
 struct trace_span {
 	const struct trace_ctx *ctx;	/* traceId, id = span_id, parentId */
 	const char *name;
-	const char *kind;		/* "SERVER" / "CLIENT" */
+	enum trace_kind kind;
 	uint64_t timestamp_us;		/* epoch µs */
 	uint64_t duration_us;		/* written as at least 1 */
 	const char *local_service;
 	const char *local_addr;
 	const char *remote_addr;
 	bool shared;
+	bool error;			/* OTLP status ERROR (Zipkin has its "error" tag) */
 	const struct trace_tag *tags;
 	unsigned ntags;
 };

@@ -22,7 +22,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
 	free_port start_wingman web_conf start_web start_nginx start_nginx_servers start_nginx_big_file
-	start_backend start_recorder start_h2_backend start_tcp_echo
+	start_backend start_recorder start_h2_backend start_tcp_echo start_otlp_collector traced_requests
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
 	wait_for port_open prom_series tmpdir slurp spew wingman_bin md5_hex md5_file
@@ -639,6 +639,44 @@ sub start_h2_backend {
 	wait_for(sub { port_open($port) }, scale(10)) or die "node h2 backend did not start: "
 		. slurp("$dir/h2-backend-$port.err") . "\n";
 	return $port;
+}
+
+# The OTLP/HTTP test collector, t/node/otlp-collector.js, on a free port,
+# answering status => N (default 200). Returns { port, reports }: reports()
+# gives the reports received so far, each as the collector printed it (the
+# request decoded with the official OpenTelemetry protobuf definitions).
+sub start_otlp_collector {
+	my (%o) = @_;
+	my $port = free_port();
+	my $dir = tmpdir();
+	my $js = ($INC{'Wingman.pm'} =~ s{/lib/[^/]+$}{}r) . '/node/otlp-collector.js';
+	my $out = "$dir/otlp-collector-$port.out";
+	spawn(cmd => ['node', $js, $port, $o{status} // ()], stdout => $out,
+		stderr => "$dir/otlp-collector-$port.err", name => 'node-otlp');
+	wait_for(sub { port_open($port) }, scale(10)) or die "node OTLP collector did not start: "
+		. slurp("$dir/otlp-collector-$port.err") . "\n";
+	my $reports = sub {
+		my $t = slurp($out) // '';
+		$t =~ s/[^\n]*\z//;	# a line still being written
+		return map { JSON::PP::decode_json($_) } split /\n/, $t;
+	};
+	return { port => $port, reports => $reports };
+}
+
+# The tracing tests' traffic: $n GETs through $port to /items/1..$n?x=1 with
+# Host was.blog.svc.cluster.local:8080, User-Agent $ua and
+# x-envoy-downstream-service-cluster web.blog, to an application that echoes
+# the headers it got as JSON; each must be a 200. Returns those headers.
+sub traced_requests {
+	my ($port, $n, $ua) = @_;
+	my @seen;
+	for my $i (1 .. $n) {
+		my $r = http_get($port, "/items/$i?x=1", host => 'was.blog.svc.cluster.local:8080',
+			headers => ['User-Agent', $ua, 'x-envoy-downstream-service-cluster', 'web.blog']);
+		Test::More::is($r->{status}, 200, "request $i through both hops");
+		push @seen, $r->{status} == 200 ? JSON::PP::decode_json($r->{body}) : {};
+	}
+	return @seen;
 }
 
 # A raw upstream that records every byte it receives ($rec->bytes) and answers

@@ -153,7 +153,7 @@ static void test_span_json(void)
 	static const char url[] = "http://h/a\"b\\c\x01\xc3\xa9\xff";
 	struct trace_tag tags[] = { TRACE_TAG("http.url", url, sizeof(url) - 1), TRACE_TAG("error", "true", 4) };
 	struct trace_span sp = {
-		.ctx = &c, .name = "h:80/*", .kind = "SERVER", .timestamp_us = 1700000000000001ULL,
+		.ctx = &c, .name = "h:80/*", .kind = TRACE_KIND_SERVER, .timestamp_us = 1700000000000001ULL,
 		.duration_us = 0, .local_service = "was.blog", .local_addr = "127.0.0.1:15006",
 		.remote_addr = "[::1]:8080", .tags = tags, .ntags = 2,
 	};
