@@ -51,6 +51,8 @@ extern const struct trace_format trace_format_zipkin, trace_format_otlp;
 
 struct tracing_conf {
 	struct trace_report_conf report;
+	const char *fixed;		/* fixed_tags() */
+	size_t fixed_len;
 	double sampling;		/* percent */
 	bool id128;
 	bool shared;
@@ -102,6 +104,46 @@ static const uint8_t otel_stat_map[TR__COUNT] = {
 };
 
 /* ---------------------------------------------------------------- config */
+
+/* The tags istiod gives a sidecar's spans (its buildServiceTags), for a node
+ * that says it is a mesh workload (node.workload or node.namespace), with
+ * Istio's defaults: canonical service and revision from the workload and
+ * its version label. */
+static unsigned istio_tags(struct trace_tag *t, const struct cfg *cfg)
+{
+#define OR(v, dflt) ((v) && *(v) ? (v) : (dflt))
+	if (!cfg->node_workload && !cfg->node_namespace)
+		return 0;
+	t[0] = TRACE_TAG("istio.canonical_revision", OR(cfg->node_version, "latest"),
+			 strlen(OR(cfg->node_version, "latest")));
+	t[1] = TRACE_TAG("istio.canonical_service", OR(cfg->node_workload, "unknown"),
+			 strlen(OR(cfg->node_workload, "unknown")));
+	t[2] = TRACE_TAG("istio.mesh_id", OR(cfg->node_mesh_id, "unknown"), strlen(OR(cfg->node_mesh_id, "unknown")));
+	t[3] = TRACE_TAG("istio.namespace", OR(cfg->node_namespace, "default"),
+			 strlen(OR(cfg->node_namespace, "default")));
+	return 4;
+#undef OR
+}
+
+/* The tags the config fixes, encoded once per snapshot in the tracer's
+ * format (trace_span.fixed): component, node_id and Istio's. */
+static int fixed_tags(struct cfg_parse *pc, struct tracing_conf *c)
+{
+	struct trace_tag t[6];
+	unsigned n = 0;
+	size_t cap = 0;
+	char *buf;
+
+	t[n++] = TRACE_TAG("component", "proxy", 5);
+	t[n++] = TRACE_TAG("node_id", pc->cfg->node_id, strlen(pc->cfg->node_id));
+	n += istio_tags(&t[n], pc->cfg);
+	for (unsigned i = 0; i < n; i++)
+		cap += t[i].klen + 16 + 6 * t[i].vlen;	/* either format's most */
+	if (!(buf = arena_alloc(pc->arena, cap)) || !(c->fixed_len = c->report.fmt->tags(buf, cap, t, n)))
+		return -1;
+	c->fixed = buf;
+	return 0;
+}
 
 /* A duration above zero at n (the value of key), in ms. */
 static int positive_duration(struct cfg_parse *pc, const struct ynode *n, const char *key, uint64_t *ms)
@@ -416,6 +458,7 @@ static void *tracing_conf_parse(struct cfg_parse *pc, const struct ynode *node, 
 {
 	static const char *const top_keys[] = { "zipkin", "opentelemetry", NULL };
 	const struct ynode *z, *o;
+	struct tracing_conf *c;
 
 	if (cfg_expect_map(pc, node, "a map {zipkin: {...}} or {opentelemetry: {...}}") ||
 	    cfg_check_keys(pc, node, top_keys))
@@ -426,7 +469,8 @@ static void *tracing_conf_parse(struct cfg_parse *pc, const struct ynode *node, 
 		cfg_error(pc, node, "tracing needs one tracer: a \"zipkin\" or an \"opentelemetry\" section");
 		return NULL;
 	}
-	return z ? zipkin_parse(pc, z) : otel_parse(pc, o);
+	c = z ? zipkin_parse(pc, z) : otel_parse(pc, o);
+	return c && !fixed_tags(pc, c) ? c : NULL;
 }
 
 /* ---------------------------------------------------------------- per request */
@@ -552,25 +596,6 @@ static size_t cat4(char *buf, size_t cap, const char *a, const char *b, const ch
 	return n;
 }
 
-/* The span name: the route name, or Envoy's "host:port" plus a slash-star suffix (the
- * listener's port when Host has none). buf is used when the name is built. */
-static const char *span_name(const struct stream *s, char *buf, size_t len)
-{
-	const char *a = s->req.authority;
-	const char *colon = strrchr(a, ':');
-	bool has_port = colon && (a[0] != '[' || colon > strchr(a, ']'));
-
-	if (s->route && *s->route->name)
-		return s->route->name;
-	if (!*a)
-		snprintf(buf, len, "%s/*", s->info.downstream_local);
-	else if (has_port || !s->listener)
-		snprintf(buf, len, "%.200s/*", a);
-	else
-		snprintf(buf, len, "%.200s:%u/*", a, s->listener->addr.port);
-	return buf;
-}
-
 /* The digits of v, at the end of buf[24]; *n gets their count. */
 static const char *digits(char buf[24], uint64_t v, size_t *n)
 {
@@ -578,6 +603,35 @@ static const char *digits(char buf[24], uint64_t v, size_t *n)
 
 	*n = (size_t)(buf + 24 - d);
 	return d;
+}
+
+#define NAME_HOST_MAX 200		/* the host part of a span name is cut there */
+
+/* The span name: the route name, or Envoy's "host:port" plus a slash-star
+ * suffix (the listener's port when Host has none; the listener's address
+ * without a Host). buf (NAME_HOST_MAX + 32 bytes) is used when the name is built. */
+static const char *span_name(const struct stream *s, char *buf)
+{
+	const char *a = s->req.authority, *host = *a ? a : s->info.downstream_local;
+	const char *colon = strrchr(a, ':');
+	bool has_port = colon && (a[0] != '[' || colon > strchr(a, ']'));
+	size_t n = strlen(host), dn;
+	char port[24];
+	const char *d;
+
+	if (s->route && *s->route->name)
+		return s->route->name;
+	if (n > NAME_HOST_MAX)
+		n = NAME_HOST_MAX;
+	memcpy(buf, host, n);
+	if (*a && !has_port && s->listener) {
+		d = digits(port, s->listener->addr.port, &dn);
+		buf[n++] = ':';
+		memcpy(buf + n, d, dn);
+		n += dn;
+	}
+	memcpy(buf + n, "/*", 3);
+	return buf;
 }
 
 /* Envoy's tag of a request header, "-" when absent. */
@@ -590,26 +644,6 @@ static struct trace_tag header_tag(struct trace_tag t, const struct http_headers
 	return t;
 }
 
-/* The tags istiod gives a sidecar's spans (its buildServiceTags), for a node
- * that says it is a mesh workload (node.workload or node.namespace), with
- * Istio's defaults: canonical service and revision from the workload and
- * its version label. */
-static unsigned istio_tags(struct trace_tag *t, const struct cfg *cfg)
-{
-#define OR(v, dflt) ((v) && *(v) ? (v) : (dflt))
-	if (!cfg->node_workload && !cfg->node_namespace)
-		return 0;
-	t[0] = TRACE_TAG("istio.canonical_revision", OR(cfg->node_version, "latest"),
-			 strlen(OR(cfg->node_version, "latest")));
-	t[1] = TRACE_TAG("istio.canonical_service", OR(cfg->node_workload, "unknown"),
-			 strlen(OR(cfg->node_workload, "unknown")));
-	t[2] = TRACE_TAG("istio.mesh_id", OR(cfg->node_mesh_id, "unknown"), strlen(OR(cfg->node_mesh_id, "unknown")));
-	t[3] = TRACE_TAG("istio.namespace", OR(cfg->node_namespace, "default"),
-			 strlen(OR(cfg->node_namespace, "default")));
-	return 4;
-#undef OR
-}
-
 #define TAG(k, v, n) (tags[nt++] = TRACE_TAG(k, v, n))
 #define TAG_STR(k, v) (tags[nt++] = TRACE_TAG(k, v, strlen(v)))
 
@@ -619,7 +653,7 @@ static void tracing_on_log(struct stream *s, const void *conf, void *state)
 	struct tracing_state *st = state;
 	const struct stream_info *in = &s->info;
 	const struct http_hdr *rid = http_hdr_find(&s->req.h, "x-request-id");
-	char name[256], url[URL_MAX + 1], code_buf[24], flags[96], req_sz[24], resp_sz[24];
+	char name[NAME_HOST_MAX + 32], url[URL_MAX + 1], code_buf[24], flags[96], req_sz[24], resp_sz[24];
 	const char *peer = in->downstream_remote, *d, *end;
 	struct trace_tag tags[24];
 	enum trace_kind kind = s->listener && s->listener->direction == DIR_OUTBOUND ? TRACE_KIND_CLIENT :
@@ -638,8 +672,6 @@ static void tracing_on_log(struct stream *s, const void *conf, void *state)
 	if (peer[0] == '[' && end > peer && end[-1] == ']')
 		peer++, end--;
 
-	TAG("component", "proxy", 5);
-	TAG_STR("node_id", s->cfg->node_id);
 	if (rid)
 		TAG("guid:x-request-id", rid->value, rid->vlen < 128 ? rid->vlen : 128);
 	TAG_STR("http.method", s->req.method);
@@ -659,11 +691,10 @@ static void tracing_on_log(struct stream *s, const void *conf, void *state)
 		TAG("error", "true", 4);
 	tags[nt++] = header_tag(TRACE_TAG("user_agent", NULL, 0), &s->req.h, "user-agent");
 	tags[nt++] = header_tag(TRACE_TAG("downstream_cluster", NULL, 0), &s->req.h, "x-envoy-downstream-service-cluster");
-	nt += istio_tags(&tags[nt], s->cfg);
 
 	sp = (struct trace_span){
 		.ctx = &st->ctx,
-		.name = span_name(s, name, sizeof(name)),
+		.name = span_name(s, name),
 		.kind = kind,
 		.timestamp_us = in->start_wall_us,
 		.duration_us = in->end_mono_us - in->start_mono_us,
@@ -676,6 +707,8 @@ static void tracing_on_log(struct stream *s, const void *conf, void *state)
 		 * on 4xx for a CLIENT span; here also without a response, which
 		 * has Zipkin's error tag. */
 		.error = code >= 500 || code == 0 || (code >= 400 && kind == TRACE_KIND_CLIENT),
+		.fixed = c->fixed,
+		.fixed_len = c->fixed_len,
 		.tags = tags,
 		.ntags = nt,
 	};

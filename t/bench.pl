@@ -6,9 +6,11 @@
 # reference. Prints a Markdown table with rps, p50/p99 latency, wingman's RSS
 # idle and under load, and the ratios wingman/nginx and wingman/HAProxy.
 #
-# A second wingman with Zipkin tracing at 100% sampling (spans posted to an
-# nginx standing in for the collector) and Istio metrics on runs too, to show
-# what observability costs against the plain one.
+# Two more wingmen, with Istio metrics on and tracing at 100% sampling, run
+# too, to show what observability costs against the plain one: one with
+# Zipkin, one with OpenTelemetry (OTLP/HTTP protobuf); an nginx answering 202
+# stands in for both collectors. Their CPU per request against the plain
+# wingman is the median of per-round ratios (each pair runs back to back).
 #
 # Each target runs BENCH_ROUNDS times, interleaved, and the median round is
 # reported, because a 2-CPU machine shared by wrk, the backend and the proxy is
@@ -23,13 +25,16 @@
 # ratio is what matters).
 #
 # Environment: BENCH_DURATION (seconds per round, default 5), BENCH_CONNECTIONS (64),
-# BENCH_ROUNDS (3).
+# BENCH_ROUNDS (3), BENCH_ONLY=tracing (just the backend, the plain wingman
+# and the two traced ones, and their ratios: the quick check of tracing's cost).
 use strict;
 use warnings;
 use Time::HiRes qw(sleep time);
 use Wingman;
 use WingmanBench;
 
+my $only = $ENV{BENCH_ONLY} // '';
+die "bench: BENCH_ONLY may only be \"tracing\"\n" if $only && $only ne 'tracing';
 my $duration = $ENV{BENCH_DURATION} // 5;
 my $conns = $ENV{BENCH_CONNECTIONS} // 64;
 my $rounds = $ENV{BENCH_ROUNDS} // 3;
@@ -96,22 +101,30 @@ my $collector = start_nginx(q{
 my $cport = $collector->port;
 my $oport = free_port();
 my $oadmin = free_port();
-my $wm_obs = start_wingman(<<"EOF");
+# A wingman with Istio metrics and the tracer $tracing (flow-style YAML), on $port.
+sub start_traced {
+	my ($port, $admin, $tracing) = @_;
+	return start_wingman(<<"EOF");
 workers: 1
 node: { id: bench-1, cluster: bench, workload: bench-v1, namespace: bench, version: v1 }
-admin: { address: 127.0.0.1:$oadmin }
+admin: { address: 127.0.0.1:$admin }
 access_log: { path: off }
-tracing: { zipkin: { address: 127.0.0.1:$cport, sampling: 100.0 } }
+tracing: $tracing
 istio_metrics: true
 listeners:
   - name: bench
-    address: 127.0.0.1:$oport
+    address: 127.0.0.1:$port
     direction: inbound
     routes:
       - { name: all, match: { prefix: / }, route: { cluster: backend } }
 clusters:
   - { name: backend, endpoints: [127.0.0.1:$bp] }
 EOF
+}
+my $wm_obs = start_traced($oport, $oadmin, "{ zipkin: { address: 127.0.0.1:$cport, sampling: 100.0 } }");
+my ($otport, $otadmin) = (free_port(), free_port());
+my $wm_otlp = start_traced($otport, $otadmin,
+	qq{{ opentelemetry: { http_service: { http_uri: { uri: "http://127.0.0.1:$cport/v1/traces" } }, sampling: 100.0 } }});
 
 my $nport = free_port();
 my $nproxy = start_nginx(<<"EOF", port => $nport);
@@ -179,7 +192,7 @@ my $hpid = Wingman::spawn(cmd => [have_prog('haproxy'), '-db', '-f', $hcfg],
 	stdout => tmpdir() . '/haproxy.log', stderr => tmpdir() . '/haproxy.log', name => 'haproxy');
 wait_for(sub { port_open($hport) }, 10) or die "bench: haproxy did not start:\n" . slurp(tmpdir() . '/haproxy.log');
 
-for my $p ($wport, $oport, $nport, $hport) {
+for my $p ($wport, $oport, $otport, $nport, $hport) {
 	my $r = http_get($p, '/');
 	die "bench: port $p answered $r->{status} '$r->{body}'\n" unless $r->{status} == 200 && $r->{body} eq $body;
 }
@@ -227,7 +240,12 @@ for my $round (1 .. $rounds) {
 	print STDERR "round $round/$rounds\n";
 	push @{ $runs{direct} }, drive('nginx backend direct', "http://127.0.0.1:$bp/", %wrk);
 	push @{ $runs{wingman} }, drive('wingman', "http://127.0.0.1:$wport/", %wrk, rss_pid => $wm->pid, cpu_pid => $wm->pid);
-	push @{ $runs{obs} }, drive('wingman+tracing+metrics', "http://127.0.0.1:$oport/", %wrk, cpu_pid => $wm_obs->pid);
+	push @{ $runs{obs} }, drive('wingman+zipkin+metrics', "http://127.0.0.1:$oport/", %wrk, cpu_pid => $wm_obs->pid);
+	push @{ $runs{wingman2} }, drive('wingman (again)', "http://127.0.0.1:$wport/", %wrk, cpu_pid => $wm->pid);
+	push @{ $runs{otlp} }, drive('wingman+otlp+metrics', "http://127.0.0.1:$otport/", %wrk, cpu_pid => $wm_otlp->pid);
+	die "bench: wingman (tracing) exited during the run\n" . $wm_obs->stderr . $wm_otlp->stderr
+		unless $wm_obs->alive && $wm_otlp->alive;
+	next if $only;
 	push @{ $runs{policy} }, drive('wingman+retries+outlier', "http://127.0.0.1:$wpol/", %wrk, cpu_pid => $wm->pid);
 	push @{ $runs{nginx} }, drive('nginx proxy', "http://127.0.0.1:$nport/", %wrk, cpu_pid => $npid);
 	push @{ $runs{haproxy} }, drive('haproxy', "http://127.0.0.1:$hport/", %wrk, cpu_pid => $hpid);
@@ -238,8 +256,43 @@ for my $round (1 .. $rounds) {
 	push @{ $h2{wingman} }, h2drive('wingman h2c', "http://127.0.0.1:$wh2/", $wm->pid);
 	push @{ $h2{nginx} }, h2drive('nginx h2c', "http://127.0.0.1:$n2port/", child_pid($nproxy2->pid) // $nproxy2->pid);
 	die "bench: wingman exited during the run\n" . $wm->stderr unless $wm->alive;
-	die "bench: wingman (tracing) exited during the run\n" . $wm_obs->stderr unless $wm_obs->alive;
 }
+
+# The median over rounds of $x's CPU per request divided by $y's in the same
+# round: noisy neighbours and the machine's drift cancel out better than in a
+# ratio of medians.
+sub paired_cpu_ratio {
+	my ($x, $y) = @_;
+	return median(map { $runs{$x}[$_]{cpu_us_per_req} / $runs{$y}[$_]{cpu_us_per_req} } 0 .. $#{ $runs{$y} });
+}
+
+# Tracing's cost: each traced wingman against the plain one run right before
+# it (Zipkin after the first plain run, OTLP after the second), and what its
+# reporter did.
+sub tracing_rows {
+	for (['Zipkin', 'obs', 'wingman', $wm_obs, 'zipkin', [qw(spans_sent spans_dropped reports_sent reports_failed)]],
+	     ['OpenTelemetry (OTLP)', 'otlp', 'wingman2', $wm_otlp, 'opentelemetry',
+	      [qw(spans_sent spans_dropped http_reports_sent http_reports_failed)]]) {
+		my ($what, $t, $base, $w, $prefix, $stats) = @$_;
+		printf "| CPU per request ratio %s 100%% + metrics / plain wingman (target <= 1.10; median of per-round ratios) | %.2f |\n",
+			$what, paired_cpu_ratio($t, $base);
+		printf "| requests/s ratio %s 100%% + metrics / plain wingman (median of per-round ratios) | %.2f |\n",
+			$what, paired_ratio($t, $base);
+		my $st = $w->stats('tracing');
+		printf "| %s: %s | %s |\n", $what, join(' / ', @$stats), join(' / ', map { $st->{"tracing.$prefix.$_"} // 0 } @$stats);
+	}
+}
+if ($only) {
+	my %med = map { my $t = $_; ($t => median(map { $_->{cpu_us_per_req} } @{ $runs{$t} })) } qw(wingman obs otlp);
+	printf "\nwrk -t2 -c%d -d%ds (keep-alive) x %d rounds, tracing only; load average before: %s\n\n", $conns,
+		$duration, $rounds, $loadavg;
+	print "| metric | value |\n|---|---:|\n";
+	printf "| CPU µs/request (medians): plain / Zipkin + metrics / OTLP + metrics | %.1f / %.1f / %.1f |\n",
+		@med{qw(wingman obs otlp)};
+	tracing_rows();
+	exit 0;
+}
+
 # Memory after HTTP/2 bursts: 1,000 connections opened and closed at once,
 # three times; RSS just after each burst (what stayed for good before
 # wingman trimmed its malloc arenas once idle) and 5 s later. One stream per
@@ -291,6 +344,7 @@ print "| target | requests/s | p50 latency (ms) | p99 latency (ms) | CPU µs/req
 print "|---|---:|---:|---:|---:|\n";
 for (['nginx backend (direct, reference)', 'direct'], ['wingman (1 worker)', 'wingman'],
 	['wingman, Zipkin 100% sampling + Istio metrics', 'obs'],
+	['wingman, OpenTelemetry (OTLP/HTTP) 100% sampling + Istio metrics', 'otlp'],
 	['wingman, route timeout + retries + outlier detection (not firing)', 'policy'],
 	['nginx proxy (1 worker, keepalive 64)', 'nginx'], ['HAProxy (nbthread 1, http-reuse always)', 'haproxy'],
 	['wingman, TLS (SIMPLE, keep-alive)', 'wingman_tls'], ['HAProxy, TLS (same certificate)', 'haproxy_tls']) {
@@ -306,10 +360,7 @@ printf "| of which private (RssAnon; the rest is shared library pages, mostly li
 printf "| wingman RSS idle, no TLS (the tracing instance, before traffic) | %.1f MB |\n", ($idle_obs_kb // 0) / 1024;
 printf "| wingman RSS under load (peak sampled) | %.1f MB |\n", $res{wingman}{peak_rss_kb} / 1024;
 printf "| requests/s ratio wingman/nginx | %.2f |\n", $res{wingman}{rps} / $res{nginx}{rps};
-printf "| requests/s ratio tracing+metrics/plain wingman (target >= 0.90; median of per-round ratios) | %.2f |\n",
-	paired_ratio('obs', 'wingman');
-printf "| CPU per request ratio tracing+metrics/plain wingman | %.2f |\n",
-	$res{obs}{cpu_us_per_req} / $res{wingman}{cpu_us_per_req};
+tracing_rows();
 printf "| requests/s ratio retries+outlier/plain route (target >= 0.97; median of per-round ratios) | %.2f |\n",
 	paired_ratio('policy', 'wingman');
 printf "| CPU per request ratio retries+outlier/plain route | %.2f |\n",
@@ -342,11 +393,7 @@ printf "| mTLS full handshakes/s, wingman (STRICT) | %.0f |\n", $hsm{wingman};
 printf "| mTLS full handshakes/s, HAProxy (verify required) | %.0f |\n", $hsm{haproxy};
 printf "| mTLS handshakes/s ratio wingman/HAProxy | %.2f |\n", $hsm{wingman} / $hsm{haproxy};
 print "\n";
-my $zs = $wm_obs->stats('tracing');
-printf "| spans sent / dropped / reports sent / failed | %d / %d / %d / %d |\n", map { $zs->{"tracing.zipkin.$_"} // 0 }
-	qw(spans_sent spans_dropped reports_sent reports_failed);
-print "\n";
-for my $n (qw(wingman obs policy nginx haproxy wingman_tls haproxy_tls)) {
+for my $n (qw(wingman obs otlp policy nginx haproxy wingman_tls haproxy_tls)) {
 	my $r = $res{$n};
 	my $err = $r->{non2xx} + $r->{connect} + $r->{read} + $r->{write} + $r->{timeout};
 	print "warning: $n had $err errors or non-2xx responses\n" if $err;

@@ -120,6 +120,7 @@ size_t otlp_span(char *buf, size_t cap, const struct trace_span *sp)
 	name_out = util_utf8_fixed_len(sp->name, name_len);
 	span = field_len(16) + field_len(8) + (c->parent_id ? field_len(8) : 0) + field_len(name_out) + 2 + 9 + 9 +
 	       (sp->error ? 4 : 0);
+	span += sp->fixed_len;
 	for (unsigned i = 0; i < sp->ntags; i++)
 		span += attr_measure(&sp->tags[i], &attrs[i]);
 	need = field_len(span);
@@ -140,12 +141,33 @@ size_t otlp_span(char *buf, size_t cap, const struct trace_span *sp)
 	*d++ = sp->kind == TRACE_KIND_CLIENT ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER;
 	d = put_fixed64(d, SPAN_START, start);
 	d = put_fixed64(d, SPAN_END, start + sp->duration_us * 1000);
+	if (sp->fixed_len) {
+		memcpy(d, sp->fixed, sp->fixed_len);
+		d += sp->fixed_len;
+	}
 	for (unsigned i = 0; i < sp->ntags; i++)
 		d = put_attr(d, &sp->tags[i], &attrs[i]);
 	if (sp->error) {
 		d = put_len(d, SPAN_STATUS, 2);
 		*d++ = KEY_VARINT(STATUS_CODE);
 		*d++ = STATUS_CODE_ERROR;
+	}
+	return (size_t)(d - buf);
+}
+
+size_t otlp_attrs(char *buf, size_t cap, const struct trace_tag *t, unsigned n)
+{
+	struct attr_size a;
+	size_t need = 0;
+	char *d = buf;
+
+	for (unsigned i = 0; i < n; i++)
+		need += attr_measure(&t[i], &a);
+	if (need > cap)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		attr_measure(&t[i], &a);
+		d = put_attr(d, &t[i], &a);
 	}
 	return (size_t)(d - buf);
 }

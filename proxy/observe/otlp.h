@@ -18,10 +18,15 @@
 /* Writes one span as it appears in a ScopeSpans (its field 2: tag, length,
  * Span) to buf: trace_id (16 bytes; a 64-bit id has zero high bytes),
  * span_id, parent_span_id when there is one, name, kind SERVER or CLIENT,
- * start and end time_unix_nano, a string attribute per tag, and status
- * ERROR when sp->error. Returns the length, or 0 when it needs more than
+ * start and end time_unix_nano, sp->fixed then a string attribute per tag,
+ * and status ERROR when sp->error. Returns the length, or 0 when it needs more than
  * cap bytes. */
 size_t otlp_span(char *buf, size_t cap, const struct trace_span *sp);
+
+/* Writes tags as Span attributes (field 9, KeyValue with a string AnyValue)
+ * to buf, for trace_span.fixed. Returns the length, or 0 when it needs more
+ * than cap bytes. */
+size_t otlp_attrs(char *buf, size_t cap, const struct trace_tag *t, unsigned n);
 
 /* Writes the head of an ExportTraceServiceRequest whose one ResourceSpans
  * has a Resource with the attribute service.name = service and one

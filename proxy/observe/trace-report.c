@@ -16,9 +16,15 @@
 #include "observe/trace.h"
 #include "observe/trace-report.h"
 #include "upstream/upstream.h"
+#include "core/util.h"
 #include "core/worker.h"
 
 #define QUEUE_KEEP (1u << 20)		/* a larger queue buffer is freed once sent */
+/* min_flush_spans sends a report at most this often per worker: a report
+ * costs about as much CPU for 5 spans as for 500 (the send's wake-up and
+ * softirq work, not its bytes), and a span may wait far longer anyway (the
+ * flush interval). Under load the batches grow instead of the reports. */
+#define REPORT_PACE_US 10000
 
 /* ---------------------------------------------------------------- formats */
 
@@ -41,7 +47,7 @@ static int zipkin_body(struct evbuffer *out, const char *q, size_t len, const ch
 	return 0;
 }
 
-const struct trace_format trace_format_zipkin = { .span = zipkin_span, .body = zipkin_body };
+const struct trace_format trace_format_zipkin = { .span = zipkin_span, .tags = trace_tags_json, .body = zipkin_body };
 
 /* OTLP: the queue is the ScopeSpans' spans; the request's head goes first. */
 static int otlp_body(struct evbuffer *out, const char *q, size_t len, const char *service)
@@ -56,7 +62,7 @@ static int otlp_body(struct evbuffer *out, const char *q, size_t len, const char
 	return 0;
 }
 
-const struct trace_format trace_format_otlp = { .span = otlp_span, .body = otlp_body };
+const struct trace_format trace_format_otlp = { .span = otlp_span, .tags = otlp_attrs, .body = otlp_body };
 
 /* ---------------------------------------------------------------- reporter */
 
@@ -80,6 +86,11 @@ struct reporter {
 	unsigned nspans;		/* spans in the report in flight */
 	struct evbuffer *body;
 	struct event *flush_timer;
+	/* Activated (or timed, to keep REPORT_PACE_US) when min_flush spans
+	 * wait: the report goes out once the loop turn's other events ran, so
+	 * the spans of every stream that ends in the same turn share it. */
+	struct event *kick;
+	uint64_t sent_us;		/* when the last report went (monotonic) */
 };
 
 static __thread struct reporter *tr_self;
@@ -91,6 +102,7 @@ static void count(const struct trace_report_conf *c, enum trace_report_ev ev, in
 }
 
 static void report_send(struct reporter *r);
+static void flush_soon(struct reporter *r);
 
 /* The collector answered (status), or the report failed (0): settle it,
  * then send what waits. */
@@ -108,7 +120,32 @@ static void report_done(void *arg, int status)
 	cfg_snapshot_release(r->report_cfg);
 	r->report_cfg = NULL;
 	if (r->conf && r->npending >= r->conf->min_flush)
+		flush_soon(r);
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct reporter *r = arg;
+
+	if (r->conf && r->npending >= r->conf->min_flush)
 		report_send(r);
+}
+
+/* min_flush spans wait: a report once this loop turn is over, or once
+ * REPORT_PACE_US passed since the last one. */
+static void flush_soon(struct reporter *r)
+{
+	uint64_t now, due = r->sent_us + REPORT_PACE_US;
+	struct timeval tv = { 0 };
+
+	if (r->report || event_pending(r->kick, EV_TIMEOUT, NULL))
+		return;
+	if ((now = util_mono_us()) >= due) {
+		event_active(r->kick, EV_TIMEOUT, 0);
+		return;
+	}
+	tv.tv_usec = (suseconds_t)(due - now);
+	evtimer_add(r->kick, &tv);
 }
 
 /* Every tick counts, as Envoy's timer_flushed does, with spans or without. */
@@ -180,6 +217,7 @@ static void report_send(struct reporter *r)
 		count(c, TR_SPANS_DROPPED, r->npending);
 		cfg_snapshot_release(r->cfg);
 	} else {
+		r->sent_us = util_mono_us();
 		count(c, TR_REPORTS_POSTED, 1);
 		r->nspans = r->npending;
 		r->report_cfg = r->cfg;
@@ -199,6 +237,7 @@ static void reporter_free(struct reporter *r)
 	if (r->cfg)
 		cfg_snapshot_release(r->cfg);
 	ev_free(r->flush_timer);
+	ev_free(r->kick);
 	evbuf_free(r->body);
 	free(r->queue);
 	free(r);
@@ -240,6 +279,7 @@ static struct reporter *reporter_get(struct stream *s, const struct trace_report
 			return NULL;
 		r->w = s->worker;
 		if (!(r->flush_timer = event_new(stream_base(s), -1, EV_PERSIST, flush_cb, r)) ||
+		    !(r->kick = event_new(stream_base(s), -1, 0, kick_cb, r)) ||
 		    !(r->body = evbuffer_new())) {
 			reporter_free(r);
 			return NULL;
@@ -265,7 +305,7 @@ void trace_report_span(struct stream *s, const struct trace_report_conf *c, cons
 	r->qlen += n;
 	r->npending++;
 	if (r->npending >= c->min_flush)
-		report_send(r);
+		flush_soon(r);
 }
 
 void trace_report_thread_exit(void)

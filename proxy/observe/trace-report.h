@@ -15,12 +15,15 @@ struct evbuffer;
 struct http_hdr;
 struct stream;
 struct trace_span;
+struct trace_tag;
 
 /* How a collector wants its spans. */
 struct trace_format {
 	/* Writes one span as queued (its separator or framing included) at
 	 * buf; returns the length, or 0 when it needs more than cap bytes. */
 	size_t (*span)(char *buf, size_t cap, const struct trace_span *sp);
+	/* Encodes tags for trace_span.fixed; the same return. */
+	size_t (*tags)(char *buf, size_t cap, const struct trace_tag *t, unsigned n);
 	/* Adds a report's body to out: the queued spans (q, len bytes) in
 	 * their request's framing. 0 or -ENOMEM. */
 	int (*body)(struct evbuffer *out, const char *q, size_t len, const char *service);

@@ -384,6 +384,37 @@ static char *put_endpoint(char *d, const char *service, const struct endpoint *e
 	return d;
 }
 
+static size_t tags_max(const struct trace_tag *t, unsigned n)
+{
+	size_t need = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		need += t[i].klen + 4 + json_str_max(t[i].vlen);
+	return need;
+}
+
+/* "k":v members, comma-separated. */
+static char *put_tags(char *d, const struct trace_tag *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			*d++ = ',';
+		*d++ = '"';
+		memcpy(d, t[i].key, t[i].klen);
+		d += t[i].klen;
+		d = PUT(d, "\":");
+		d = json_put_str(d, t[i].value, t[i].vlen);
+	}
+	return d;
+}
+
+size_t trace_tags_json(char *buf, size_t cap, const struct trace_tag *t, unsigned n)
+{
+	if (tags_max(t, n) > cap)
+		return 0;
+	return (size_t)(put_tags(buf, t, n) - buf);
+}
+
 size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 {
 	const char *kind = sp->kind == TRACE_KIND_CLIENT ? "CLIENT" : "SERVER";
@@ -396,8 +427,7 @@ size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 	endpoint_parse(remote ? sp->remote_addr : NULL, &re);
 	need = SPAN_FIXED_MAX + kind_len + json_str_max(name_len) + endpoint_max(sp->local_service, &le) +
 	       endpoint_max(NULL, &re);
-	for (unsigned i = 0; i < sp->ntags; i++)
-		need += sp->tags[i].klen + 4 + json_str_max(sp->tags[i].vlen);
+	need += sp->fixed_len + tags_max(sp->tags, sp->ntags);
 	if (need > cap)
 		return 0;
 
@@ -428,17 +458,17 @@ size_t trace_span_json(char *buf, size_t cap, const struct trace_span *sp)
 		d = PUT(d, ",\"debug\":true");
 	if (sp->shared)
 		d = PUT(d, ",\"shared\":true");
-	for (unsigned i = 0; i < sp->ntags; i++) {
-		const struct trace_tag *t = &sp->tags[i];
-
-		d = i ? PUT(d, ",\"") : PUT(d, ",\"tags\":{\"");
-		memcpy(d, t->key, t->klen);
-		d += t->klen;
-		d = PUT(d, "\":");
-		d = json_put_str(d, t->value, t->vlen);
-	}
-	if (sp->ntags)
+	if (sp->fixed_len || sp->ntags) {
+		d = PUT(d, ",\"tags\":{");
+		if (sp->fixed_len) {
+			memcpy(d, sp->fixed, sp->fixed_len);
+			d += sp->fixed_len;
+			if (sp->ntags)
+				*d++ = ',';
+		}
+		d = put_tags(d, sp->tags, sp->ntags);
 		*d++ = '}';
+	}
 	*d++ = '}';
 	*d = '\0';
 	return (size_t)(d - buf);

@@ -77,9 +77,18 @@ struct trace_span {
 	const char *remote_addr;
 	bool shared;
 	bool error;			/* OTLP status ERROR (Zipkin has its "error" tag) */
+	/* Tags the config fixes (node_id, Istio's), encoded once per snapshot
+	 * in the span's format (trace_tags_json(), otlp_attrs()); before tags. */
+	const char *fixed;
+	size_t fixed_len;
 	const struct trace_tag *tags;
 	unsigned ntags;
 };
+
+/* Tags as JSON members, "key":"value" joined by commas, for
+ * trace_span.fixed. Returns the length, or 0 when cap is less than the most
+ * they could take. */
+size_t trace_tags_json(char *buf, size_t cap, const struct trace_tag *t, unsigned n);
 
 /* Writes the span as one JSON object, NUL-terminated, to buf (cap bytes).
  * Strings go through json_put_str: UTF-8 is kept and ill-formed bytes become

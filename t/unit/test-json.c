@@ -65,6 +65,37 @@ static void test_ascii(void)
 	is_esc("a\0b", "\"a\\u0000b\"", "embedded NUL when a length is given");
 }
 
+/* Eight bytes are looked at together while they need nothing: each byte that
+ * does, at each place in a run of plain ones, is still seen. */
+static void test_words(void)
+{
+	static const unsigned char specials[] = { 0x00, 0x01, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff };
+	char in[24], want[64], *got;
+	int over, bad = 0;
+
+	for (size_t k = 0; k < sizeof(specials); k++) {
+		for (size_t at = 0; at < sizeof(in); at++) {
+			unsigned char c = specials[k];
+			const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == 0x1f ? "\\u001f" : c == 0x01 ? "\\u0001" :
+					c == 0 ? "\\u0000" :
+					c == 0x7f ? "\\u007f" : "\\ufffd";	/* 0x80, 0xff, a lone 0xc3: ill-formed */
+
+			memset(in, 'a', sizeof(in));
+			in[at] = (char)c;
+			snprintf(want, sizeof(want), "\"%.*s%s%.*s\"", (int)at, in, e, (int)(sizeof(in) - at - 1), in + at + 1);
+			got = esc(in, sizeof(in), &over);
+			if (strcmp(got, want) || over) {
+				bad++;
+				printf("# byte 0x%02x at %zu: got %s want %s\n", c, at, got, want);
+			}
+			free(got);
+		}
+	}
+	is_int(bad, 0, "a byte that needs escaping or repair is found at any place among plain ones");
+	is_esc("abcdefgh\xc3\xa9ijklmnop\xe2\x9c\x93", "\"abcdefgh\xc3\xa9ijklmnop\xe2\x9c\x93\"",
+	       "UTF-8 after whole plain words kept");
+}
+
 static void test_utf8(void)
 {
 	is_esc("h\xc3\xa9llo", "\"h\xc3\xa9llo\"", "2-byte sequence copied");
@@ -292,6 +323,7 @@ static void test_mask(void)
 int main(void)
 {
 	test_ascii();
+	test_words();
 	test_utf8();
 	test_invalid();
 	test_writer();

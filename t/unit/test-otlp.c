@@ -55,6 +55,17 @@ static void test_span(void)
 	hex(h, nh, out);
 	is_str(out, HEAD, "head: one ResourceSpans with service.name, one ScopeSpans of the spans' length");
 
+	/* The same span with its first tag fixed (encoded once, as the filter does per snapshot). */
+	char fixed[64];
+	s1.fixed_len = otlp_attrs(fixed, sizeof(fixed), tags, 1);
+	s1.fixed = fixed;
+	s1.tags = tags + 1;
+	s1.ntags = 1;
+	is_int(otlp_attrs(fixed, s1.fixed_len - 1, tags, 1), 0, "attrs: a buffer one byte short reports 0");
+	n1 = otlp_span(buf, sizeof(buf), &s1);
+	hex(buf, n1, out);
+	is_str(out, SPAN1, "span: fixed attributes first, then the others: the same bytes");
+
 	is_int(otlp_span(buf, n1 - 1, &s1), 0, "span: a buffer one byte short reports 0");
 	is_int(otlp_span(buf, n1, &s1), n1, "span: an exact buffer is enough");
 }

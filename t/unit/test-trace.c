@@ -181,6 +181,24 @@ static void test_span_json(void)
 	       "\"debug\":true,\"shared\":true}", "json: root span, 64-bit id, debug, shared, no remote");
 	is_int(trace_span_json(buf, 40, &sp), 0, "json: too small a buffer reports 0");
 
+	/* Tags the config fixes, encoded once, come first. */
+	char fixed[128];
+	struct trace_tag ft[] = { TRACE_TAG("node_id", "was-1", 5), TRACE_TAG("component", "proxy", 5) };
+	sp.fixed_len = trace_tags_json(fixed, sizeof(fixed), ft, 2);
+	sp.fixed = fixed;
+	tags[0] = TRACE_TAG("http.method", "GET", 3);
+	sp.ntags = 1;
+	sp.shared = false;
+	c.debug = false;
+	trace_span_json(buf, sizeof(buf), &sp);
+	ok(strstr(buf, ",\"tags\":{\"node_id\":\"was-1\",\"component\":\"proxy\",\"http.method\":\"GET\"}}") != NULL,
+	   "json: fixed tags, then the others");
+	sp.ntags = 0;
+	trace_span_json(buf, sizeof(buf), &sp);
+	ok(strstr(buf, ",\"tags\":{\"node_id\":\"was-1\",\"component\":\"proxy\"}}") != NULL, "json: fixed tags alone");
+	is_int(trace_tags_json(fixed, 80, ft, 2), 0, "json: tags: a buffer short of the worst case reports 0");
+	sp.fixed_len = 0;
+
 	/* Room is checked once against the worst case: a value of control bytes
 	 * takes six times its length, and a tag value is taken by its length. */
 	char ctl[100], big[2048];
