@@ -274,7 +274,7 @@ static char *masked(struct evbuffer *b, const char *mask)
 	json_kstr(&w, "other", "x");
 	json_close(&w, '}');
 	json_close(&w, ']');
-	return json_done(&w) ? NULL : take(b);
+	return json_done(&w) ? NULL : buf_take(b);
 }
 
 #define OTHER "{\"other\":\"x\"}]"
