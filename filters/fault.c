@@ -138,20 +138,10 @@ static const struct stats_def fault_stat_defs[FAULT__COUNT] = {
 
 static uint32_t fault_stats;		/* offset in the listener block */
 
-/* True with probability pct/100. */
-static bool roll(double pct)
-{
-	if (pct <= 0)
-		return false;
-	if (pct >= 100)
-		return true;
-	return (double)(util_rand64() >> 11) * (100.0 / 9007199254740992.0) < pct;
-}
-
 /* Aborts s when the abort roll says so; true when it did. */
 static bool maybe_abort(struct stream *s, const struct fault_conf *c)
 {
-	if (!c->abort || !roll(c->abort_pct))
+	if (!c->abort || !util_roll_pct(c->abort_pct))
 		return false;
 	if (s->listener)
 		stats_inc(s->listener->stats_base + fault_stats + FAULT_ABORTS_INJECTED);
@@ -181,7 +171,7 @@ static enum filter_status fault_on_request_headers(struct stream *s, const void 
 	struct fault_state *st = state;
 	struct timeval tv;
 
-	if (c->delay && roll(c->delay_pct)) {
+	if (c->delay && util_roll_pct(c->delay_pct)) {
 		st->s = s;
 		st->conf = c;
 		if (!(st->timer = evtimer_new(stream_base(s), delay_done, st)))

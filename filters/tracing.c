@@ -485,13 +485,6 @@ static uint64_t new_id(void)
 	return v;
 }
 
-static bool roll(double pct)
-{
-	if (pct >= 100)
-		return true;
-	return (double)(util_rand64() >> 11) * (100.0 / 9007199254740992.0) < pct;
-}
-
 /* Header values are written into one arena block, each NUL-terminated. */
 #define INJECT_MAX (33 + 17 + 2 + 17 + 2 + 56 + 69)
 
@@ -573,7 +566,7 @@ static enum filter_status tracing_on_request_headers(struct stream *s, const voi
 	if (t->debug)
 		t->sampled = 1;
 	else if (t->sampled == TRACE_SAMPLED_UNSET)
-		t->sampled = roll(c->sampling);
+		t->sampled = util_roll_pct(c->sampling);
 	st->active = true;
 	return inject(s, t) ? FILTER_ERROR : FILTER_CONTINUE;
 }

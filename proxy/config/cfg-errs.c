@@ -301,6 +301,19 @@ int cfg_get_nonempty_str(struct cfg_parse *pc, const struct ynode *n, const char
 	return 0;
 }
 
+int cfg_get_header_name(struct cfg_parse *pc, const struct ynode *n, const char **out)
+{
+	const char *s;
+
+	if (cfg_get_str(pc, n, &s))
+		return -EINVAL;
+	if (!cfg_is_token(s)) {
+		cfg_error(pc, n, "invalid header name \"%s\"", s);
+		return -EINVAL;
+	}
+	return (*out = cfg_dup_case(pc->arena, s, tolower)) ? 0 : -ENOMEM;
+}
+
 int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out)
 {
 	static const char *const yes[] = { "true", "True", "TRUE", NULL };

@@ -173,8 +173,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	unsigned dir = l->direction;
 	int rc = 0;
 
-	if (cfg_open_map(pc, n, "a listener (a map)", keys, &rc))
+	if (cfg_expect_map(pc, n, "a listener (a map)"))
 		return -EINVAL;
+	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR && !strcmp(v->str, "tcp") ?
+	    cfg_check_keys(pc, n, keys) : cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_LISTENER, "in a listener"))
+		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "name", "listener")) ||
 	    cfg_get_nonempty_str(pc, v, &l->name, "listener name must not be empty"))
 		rc = -EINVAL;
@@ -285,6 +288,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		cfg_error(pc, routes, "use either virtual_hosts or routes in a listener, not both");
 		return -EINVAL;
 	}
+	if (cfg_parse_filters(pc, n, keys, CFG_SCOPE_LISTENER, &l->filters, &l->nfilters))
+		rc = -EINVAL;
+	pc->listener = l;
+	pc->listener_filters = l->filters;
+	pc->nlistener_filters = l->nfilters;
 	if (routes) {
 		/* Shorthand: one virtual host named after the listener, any domain. */
 		struct cfg_vhost *vh;
@@ -312,6 +320,9 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 			  l->name ? l->name : "");
 		rc = -EINVAL;
 	}
+	pc->listener = NULL;
+	pc->listener_filters = NULL;
+	pc->nlistener_filters = 0;
 	return rc;
 }
 

@@ -78,9 +78,10 @@ int cfg_parse_filters(struct cfg_parse *pc, const struct ynode *map, const char 
  * another scope is reported as misplaced WHERE ("in a route"). */
 int cfg_check_keys_scoped(struct cfg_parse *pc, const struct ynode *map, const char *const *base,
 			  unsigned scope, const char *where);
-/* Chain: one entry per filter of the table whose flags include need, own's
- * config (a route's) taking the place of the top-level one when both exist.
- * NULL on out-of-memory. */
+/* Chain: one entry per filter of the table whose flags include need, the most
+ * specific config of each: own's (a route's), else the virtual host's
+ * (pc->vhost_filters), else the listener's (pc->listener_filters), else the
+ * top level's. NULL on out-of-memory. */
 struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_conf *own, unsigned nown,
 				    unsigned need, unsigned *nchain);
 

@@ -502,14 +502,22 @@ int cfg_parse_vhost(struct cfg_parse *pc, const struct ynode *n, void *item)
 	const struct ynode *v;
 	int rc = 0;
 
-	if (cfg_open_map(pc, n, "a virtual host (a map)", keys, &rc))
+	if (cfg_expect_map(pc, n, "a virtual host (a map)"))
 		return -EINVAL;
+	if (cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_VHOST, "in a virtual host"))
+		rc = -EINVAL;
+	if (cfg_parse_filters(pc, n, keys, CFG_SCOPE_VHOST, &vh->filters, &vh->nfilters))
+		rc = -EINVAL;
+	pc->vhost_filters = vh->filters;
+	pc->nvhost_filters = vh->nfilters;
 	if (!(v = cfg_need(pc, n, "name", "virtual host")) || cfg_get_str(pc, v, &vh->name))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "domains", "virtual host")) || parse_domains(pc, v, vh))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "routes", "virtual host")) || cfg_parse_routes(pc, v, vh))
 		rc = -EINVAL;
+	pc->vhost_filters = NULL;
+	pc->nvhost_filters = 0;
 	return rc;
 }
 

@@ -134,6 +134,8 @@ struct cfg_vhost {
 	unsigned ndomains;
 	struct cfg_route *routes;
 	unsigned nroutes;
+	struct filter_conf *filters;	/* configured on the virtual host; its routes' chains hold them */
+	unsigned nfilters;
 };
 
 enum listener_dir { DIR_UNSPECIFIED, DIR_INBOUND, DIR_OUTBOUND };
@@ -261,6 +263,8 @@ struct cfg_listener {
 	unsigned nupgrades;
 	struct path_opts path;		/* how request paths are normalised (cfg_path_opts_default) */
 	const char *default_host_for_http_10;	/* Host for HTTP/1.0 requests without one; NULL: none */
+	struct filter_conf *filters;	/* configured on the listener; its routes' chains hold them */
+	unsigned nfilters;
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
 };
 
@@ -374,6 +378,19 @@ struct cfg_cluster {
 	struct cfg_cluster *internal_next;	/* cfg->internal list */
 };
 
+struct stats_set;
+
+/* A block of stats a filter asked for under a name from its config (Envoy's
+ * stat_prefix: "<name>.<set's prefix>.<stat>"), bound when the snapshot is
+ * (observe/stats.c): base is then the first id (core/stats.h,
+ * STATS_SCOPE_NAMED). */
+struct cfg_stats_group {
+	const struct stats_set *set;
+	const char *name;
+	uint32_t base;
+	struct cfg_stats_group *next;
+};
+
 /* A file or folder the config was read from besides its own file (mesh
  * resources), with what stat() said just before it was read: a change
  * reloads the config (server.c). sig is the main thread's to update. */
@@ -428,6 +445,7 @@ struct cfg {
 
 	struct filter_conf *filters;	/* top-level filter configs (keys named like a filter) */
 	unsigned nfilters;
+	struct cfg_stats_group *stat_groups;	/* the named stats filters asked for */
 	/* The chain of a request that matches no route: the top-level filters
 	 * flagged FILTER_FL_UNROUTED, in the order of the table. */
 	struct filter_conf *unrouted;

@@ -155,7 +155,8 @@ struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_co
 	struct filter_conf *chain;
 	unsigned n = 0;
 
-	if (!(chain = cfg_zalloc_n(pc, cfg->nfilters + nown, sizeof(*chain))))
+	if (!(chain = cfg_zalloc_n(pc, cfg->nfilters + pc->nlistener_filters + pc->nvhost_filters + nown,
+				   sizeof(*chain))))
 		return NULL;
 	for (unsigned f = 0; f < cfg_hooks->nfilters; f++) {
 		const struct filter_ops *ops = cfg_hooks->filters[f].ops;
@@ -166,6 +167,12 @@ struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_co
 		for (unsigned i = 0; i < cfg->nfilters; i++)
 			if (cfg->filters[i].ops == ops)
 				pick = &cfg->filters[i];
+		for (unsigned i = 0; i < pc->nlistener_filters; i++)
+			if (pc->listener_filters[i].ops == ops)
+				pick = &pc->listener_filters[i];
+		for (unsigned i = 0; i < pc->nvhost_filters; i++)
+			if (pc->vhost_filters[i].ops == ops)
+				pick = &pc->vhost_filters[i];
 		for (unsigned i = 0; i < nown; i++)
 			if (own[i].ops == ops)
 				pick = &own[i];
@@ -174,6 +181,19 @@ struct filter_conf *cfg_build_chain(struct cfg_parse *pc, const struct filter_co
 	}
 	*nchain = n;
 	return chain;
+}
+
+const struct cfg_stats_group *cfg_stats_group(struct cfg_parse *pc, const struct stats_set *set, const char *name)
+{
+	struct cfg_stats_group *g = arena_zalloc(pc->arena, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->set = set;
+	g->name = name;
+	g->next = pc->cfg->stat_groups;
+	pc->cfg->stat_groups = g;
+	return g;
 }
 
 static int parse_node(struct cfg_parse *pc, const struct ynode *n)

@@ -18,12 +18,20 @@ struct cfg_parse {
 	struct cfg_errs *errs;
 	struct cfg *cfg;
 	struct cfg_cluster *cluster;	/* the cluster being parsed (cluster-scope filters) */
+	/* The filters configured on the listener and the virtual host whose
+	 * routes are being parsed: a route's chain inherits them. */
+	const struct filter_conf *listener_filters, *vhost_filters;
+	unsigned nlistener_filters, nvhost_filters;
+	/* The listener being parsed (listener- and route-scope filters). */
+	const struct cfg_listener *listener;
 };
 
 /* Where a filter's key may appear (cfg_filter.scope; filter.h's FILTER_SCOPE_*). */
 #define CFG_SCOPE_TOP		0x01	/* at the top level of the config */
 #define CFG_SCOPE_ROUTE		0x02	/* in a route */
 #define CFG_SCOPE_CLUSTER	0x04	/* in a cluster */
+#define CFG_SCOPE_LISTENER	0x08	/* in an HTTP listener: its routes inherit it */
+#define CFG_SCOPE_VHOST		0x10	/* in a virtual host: its routes inherit it */
 
 /* cfg_filter.flags (filter.h's FILTER_FL_*) */
 #define CFG_FILTER_FL_UNROUTED	0x01	/* in cfg->unrouted, the chain of requests no route matched */
@@ -131,6 +139,10 @@ static inline struct cfg_cluster *cfg_pick_weighted(const struct cfg_weighted *w
 const struct cfg_cluster *cfg_cluster_internal(struct cfg_parse *pc, const char *name, const char *address,
 					       const struct addr_spec *addr);
 
+/* A named stats block (cfg-t.h) for set under name, bound with the snapshot:
+ * the filter counts at ->base + i from then on. NULL on out-of-memory. */
+const struct cfg_stats_group *cfg_stats_group(struct cfg_parse *pc, const struct stats_set *set, const char *name);
+
 struct json_mask;
 struct regex;
 
@@ -201,6 +213,8 @@ int cfg_get_str(struct cfg_parse *pc, const struct ynode *n, const char **out);
 /* A string that must not be "": empty is the error then. */
 int cfg_get_nonempty_str(struct cfg_parse *pc, const struct ynode *n, const char **out, const char *empty);
 int cfg_get_bool(struct cfg_parse *pc, const struct ynode *n, bool *out);
+/* An HTTP header name (an RFC 9110 token), lower-cased onto the arena. */
+int cfg_get_header_name(struct cfg_parse *pc, const struct ynode *n, const char **out);
 /* A scalar that is one of the n names, as written: *out its index, 0 (a NULL
  * name, an enum value with no spelling, never matches). Otherwise expected is
  * the error (it lists them as the user should read them) and *out is left

@@ -225,6 +225,7 @@ enum group_kind {
 	GK_TCP,				/* "tcp.<stat_prefix>.*" */
 	GK_TCP_LISTENER,		/* a tcp listener's block: rendered by its GK_LADDR only */
 	GK_HC,				/* "cluster.<name>.health_check.*" */
+	GK_NAMED,			/* "<name>.<set prefix>.*": a STATS_SCOPE_NAMED set */
 };
 
 struct stat_group {
@@ -233,6 +234,7 @@ struct stat_group {
 	char *label;			/* name part of the stats: name or address, ':' → '_' */
 	uint32_t base;
 	uint64_t bound_gen;		/* stats_cfg_bind() generation that last used it */
+	const struct stat_ext *ext;	/* GK_NAMED: the set it renders */
 };
 
 static struct {
@@ -240,9 +242,10 @@ static struct {
 	unsigned nshards;
 	uint32_t next_id;		/* first unassigned id */
 	uint32_t nblocks;		/* blocks allocated in every shard */
-	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp, scratch_hc;
-	/* Block sizes: the fixed stats plus the registered ones, by scope. */
-	uint32_t nslots[STATS_SCOPE_CLUSTER + 1];
+	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp, scratch_hc, scratch_named;
+	/* Block sizes: the fixed stats plus the registered ones, by scope
+	 * (named: the largest named set). */
+	uint32_t nslots[STATS_SCOPE_NAMED + 1];
 	struct stat_ext ext[STATS_MAX_EXT];
 	unsigned next;
 	struct stat_group **groups;
@@ -428,7 +431,7 @@ static uint32_t nslots_init(enum stats_scope scope)
 {
 	static const uint32_t fixed[] = {
 		[STATS_SCOPE_SERVER] = SS__COUNT, [STATS_SCOPE_LISTENER] = LS__COUNT,
-		[STATS_SCOPE_CLUSTER] = CS__COUNT,
+		[STATS_SCOPE_CLUSTER] = CS__COUNT, [STATS_SCOPE_NAMED] = 1,
 	};
 
 	if (!st.nslots[scope])
@@ -446,15 +449,16 @@ int stats_register(const struct stats_set *set)
 
 	if (st.shards)
 		return -EBUSY;
-	if (st.next == STATS_MAX_EXT || set->scope > STATS_SCOPE_CLUSTER ||
-	    (set->scope == STATS_SCOPE_SERVER) != (set->prefix != NULL))
+	if (st.next == STATS_MAX_EXT || set->scope > STATS_SCOPE_NAMED ||
+	    (set->scope == STATS_SCOPE_SERVER || set->scope == STATS_SCOPE_NAMED) != (set->prefix != NULL))
 		return -EINVAL;
 	for (unsigned i = 0; i + 1 < set->n; i++)
 		if (set->defs[i].type == STATS_HISTOGRAM)
 			return -EINVAL;		/* only the last may span several slots */
 	if (!(x->leaves = calloc(set->n ? set->n : 1, sizeof(*x->leaves))))
 		return -ENOMEM;
-	off = nslots_init(set->scope);
+	/* A named set has a block of its own: its leaves start at 0. */
+	off = set->scope == STATS_SCOPE_NAMED ? 0 : nslots_init(set->scope);
 	for (unsigned i = 0; i < set->n; i++) {
 		const struct stats_def *d = &set->defs[i];
 
@@ -462,8 +466,14 @@ int stats_register(const struct stats_set *set)
 		off += d->type == STATS_HISTOGRAM ? STATS_HIST_SLOTS : 1;
 	}
 	x->set = set;
-	*set->base = st.nslots[set->scope];
-	st.nslots[set->scope] = off;
+	if (set->scope == STATS_SCOPE_NAMED) {
+		*set->base = 0;
+		if (off > nslots_init(STATS_SCOPE_NAMED))
+			st.nslots[STATS_SCOPE_NAMED] = off;
+	} else {
+		*set->base = st.nslots[set->scope];
+		st.nslots[set->scope] = off;
+	}
 	st.next++;
 	return 0;
 }
@@ -506,6 +516,13 @@ static int group_register(struct stat_group *g)
 	char *prefix;
 	int err;
 
+	if (g->kind == GK_NAMED) {
+		if (asprintf(&prefix, "%s.%s", g->label, g->ext->set->prefix) < 0)
+			return -ENOMEM;
+		err = add_ents(g, prefix, g->ext->leaves, g->ext->set->n);
+		free(prefix);
+		return err;
+	}
 	if (g->kind >= ARRAY_SIZE(group_styles) || !(s = &group_styles[g->kind])->what)
 		return 0;
 	if (asprintf(&prefix, "%s.%s", s->what, g->label) < 0)
@@ -546,6 +563,8 @@ int stats_init(unsigned nworkers)
 		err = alloc_ids(TS__COUNT, &st.scratch_tcp);
 	if (!err)
 		err = alloc_ids(HC__COUNT, &st.scratch_hc);
+	if (!err)
+		err = alloc_ids(nslots_init(STATS_SCOPE_NAMED), &st.scratch_named);
 	if (err)
 		return err;
 
@@ -650,6 +669,46 @@ uint32_t stats_bind_tcp(const char *stat_prefix, int *err)
 uint32_t stats_bind_health_check(const char *cluster, int *err)
 {
 	return bind_one(GK_HC, cluster, cluster, HC__COUNT, 0, st.scratch_hc, err);
+}
+
+uint32_t stats_bind_named(const struct stats_set *set, const char *name, int *err)
+{
+	const struct stat_ext *x = NULL;
+	struct stat_group *g;
+	char *key;
+	int e;
+
+	for (unsigned i = 0; i < st.next; i++)
+		if (st.ext[i].set == set)
+			x = &st.ext[i];
+	if (!x || set->scope != STATS_SCOPE_NAMED) {
+		*err = -EINVAL;
+		return st.scratch_named;
+	}
+	if (asprintf(&key, "%s\n%s", set->prefix, name) < 0) {
+		*err = -ENOMEM;
+		return st.scratch_named;
+	}
+	if (!(g = group_find(GK_NAMED, key))) {
+		uint32_t n = x->set->n ? x->leaves[x->set->n - 1].off + 1 : 1;
+
+		if (x->set->n && x->set->defs[x->set->n - 1].type == STATS_HISTOGRAM)
+			n += STATS_HIST_SLOTS - 1;
+		if (!(g = group_new(GK_NAMED, key, name, n, 0))) {
+			*err = -ENOMEM;
+			free(key);
+			return st.scratch_named;
+		}
+		g->ext = x;
+		if ((e = group_register(g))) {
+			*err = e;
+			free(key);
+			return st.scratch_named;
+		}
+	}
+	free(key);
+	g->bound_gen = st.bind_gen;
+	return g->base;
 }
 
 uint32_t stats_host_block(const char *cluster, const char *addr)

@@ -217,11 +217,15 @@ extern uint32_t stats_server_base;
  * scope: "<prefix>.<name>" for the server (Prometheus envoy_<prefix>_<name>),
  * "http.<listener>.<name>" or "cluster.<cluster>.<name>" (labelled like the
  * fixed ones). Their slots follow the fixed ones in each block of the scope,
- * so counting costs what a fixed stat does: stats_inc(l->stats_base + *base + i). */
+ * so counting costs what a fixed stat does: stats_inc(l->stats_base + *base + i).
+ * A named set is rendered once per name the config gives it (an Envoy
+ * stat_prefix): "<name>.<prefix>.<name>", in a block of its own that
+ * stats_bind_named() returns (*base is 0). */
 enum stats_scope {
 	STATS_SCOPE_SERVER,		/* one set of slots: SERVER_STAT(*base + i) */
 	STATS_SCOPE_LISTENER,		/* per listener: cfg_listener.stats_base + *base + i */
 	STATS_SCOPE_CLUSTER,		/* per cluster: cfg_cluster.stats_base + *base + i */
+	STATS_SCOPE_NAMED,		/* per stat_prefix: stats_bind_named() + i */
 };
 
 enum stats_type {
@@ -237,7 +241,8 @@ struct stats_def {
 
 struct stats_set {
 	enum stats_scope scope;
-	const char *prefix;		/* STATS_SCOPE_SERVER only: "tracing.zipkin" */
+	const char *prefix;		/* STATS_SCOPE_SERVER: "tracing.zipkin"; STATS_SCOPE_NAMED:
+					 * what follows the name ("http_local_rate_limit") */
 	const struct stats_def *defs;	/* defs[i] is at *base + i (a histogram takes
 					 * STATS_HIST_SLOTS: keep histograms last) */
 	unsigned n;
@@ -277,6 +282,11 @@ uint32_t stats_bind_tcp(const char *stat_prefix, int *err);
 /* The health_check.* block (HC_*) of a cluster with health_checks, bound in
  * the current round like the cluster's own block. */
 uint32_t stats_bind_health_check(const char *cluster, int *err);
+
+/* The block of a STATS_SCOPE_NAMED set (registered) for one name: found by
+ * (set, name) or created; a scratch block with *err set when ids or memory
+ * run out. */
+uint32_t stats_bind_named(const struct stats_set *set, const char *name, int *err);
 
 /* Block of HS__COUNT for one upstream host of a cluster, found or created by name. Main thread only. */
 uint32_t stats_host_block(const char *cluster, const char *addr);

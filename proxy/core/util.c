@@ -319,6 +319,51 @@ uint64_t util_rand64(void)
 	return rand_state[1] + s0;
 }
 
+bool util_roll_pct(double pct)
+{
+	if (pct <= 0)
+		return false;
+	if (pct >= 100)
+		return true;
+	return (double)(util_rand64() >> 11) * (100.0 / 9007199254740992.0) < pct;
+}
+
+#define SIP_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND(v0, v1, v2, v3) do { \
+	v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32); \
+	v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32); \
+} while (0)
+
+uint64_t util_siphash(const uint64_t key[2], const void *data, size_t len)
+{
+	const unsigned char *p = data, *end = p + (len & ~(size_t)7);
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+	uint64_t m, b = (uint64_t)len << 56;
+
+	for (; p < end; p += 8) {
+		m = 0;
+		for (int i = 7; i >= 0; i--)
+			m = m << 8 | p[i];	/* little-endian whatever the host */
+		v3 ^= m;
+		SIP_ROUND(v0, v1, v2, v3);
+		SIP_ROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (size_t i = 0; i < (len & 7); i++)
+		b |= (uint64_t)p[i] << (8 * i);
+	v3 ^= b;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (int i = 0; i < 4; i++)
+		SIP_ROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 void util_uuid4(char out[37])
 {
 	static const char hex[] = "0123456789abcdef";

@@ -54,6 +54,13 @@ bool util_strieq(const char *a, size_t alen, const char *b);
 /* Random 64-bit value from a per-thread xorshift seeded from getrandom(). */
 uint64_t util_rand64(void);
 
+/* True with probability pct/100 (pct from 0 to 100). */
+bool util_roll_pct(double pct);
+
+/* SipHash-2-4 of len bytes under a 128-bit key: a hash an outsider who does
+ * not know the key cannot aim collisions at (table keys chosen by clients). */
+uint64_t util_siphash(const uint64_t key[2], const void *data, size_t len);
+
 /* Grows an array of *cap elements of size bytes, full, by doubling it (to
  * first when empty): returns the new array and updates *cap, or NULL on
  * out-of-memory with the old array and *cap untouched. */

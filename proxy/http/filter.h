@@ -70,6 +70,11 @@ struct attempt {
 #define FILTER_SCOPE_ROUTE	CFG_SCOPE_ROUTE		/* key allowed in a route */
 #define FILTER_SCOPE_CLUSTER	CFG_SCOPE_CLUSTER	/* key allowed in a cluster; only on_attempt runs,
 							 * with state NULL */
+/* Keys allowed in an HTTP listener and in a virtual host: a route's chain
+ * takes the most specific of top level, listener, virtual host and route
+ * (Envoy's most specific typed_per_filter_config). */
+#define FILTER_SCOPE_LISTENER	CFG_SCOPE_LISTENER
+#define FILTER_SCOPE_VHOST	CFG_SCOPE_VHOST
 
 /* Also runs for requests that match no route (404 NR), with the top-level
  * config: for observers (spans, metrics) that must see every request, as

@@ -45,6 +45,8 @@ int stats_cfg_bind(struct cfg *cfg)
 		for (unsigned j = 0; j < l->nsni_chains; j++)
 			l->sni_chains[j].tcp.stats_base = stats_bind_tcp(l->sni_chains[j].tcp.stat_prefix, &err);
 	}
+	for (struct cfg_stats_group *g = cfg->stat_groups; g; g = g->next)
+		g->base = stats_bind_named(g->set, g->name, &err);
 	return err;
 }
 

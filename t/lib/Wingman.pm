@@ -1208,8 +1208,8 @@ sub _consume_one {
 	return $r;
 }
 
-# Runs wrk with @args; returns { requests, non2xx, connect, read, write,
-# timeout, rps, p50_ms, p99_ms, raw }.
+# Runs wrk with @args; returns { requests, secs (how long it ran), non2xx,
+# connect, read, write, timeout, rps, p50_ms, p99_ms, raw }.
 sub wrk_run {
 	my (@args) = @_;
 	my $out = `wrk @args 2>&1`;
@@ -1228,7 +1228,7 @@ sub _ms {
 sub wrk_parse {
 	my ($out) = @_;
 	my %r = (raw => $out, non2xx => 0, connect => 0, read => 0, write => 0, timeout => 0);
-	$r{requests} = $1 if $out =~ /^\s*(\d+) requests in/m;
+	($r{requests}, $r{secs}) = ($1, _ms($2, $3) / 1000) if $out =~ /^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)\b/m;
 	$r{non2xx} = $1 if $out =~ /Non-2xx or 3xx responses:\s*(\d+)/;
 	if ($out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/) {
 		@r{qw(connect read write timeout)} = ($1, $2, $3, $4);

@@ -224,7 +224,7 @@ static void test_errors(void)
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: / }\n        route: { cluster: c }\n        retry: {}\n",
 	      "unknown route key",
-	      "t.yaml:8:9: unknown key \"retry\" (allowed: name, match, route, redirect, direct_response, rewrite, timeout, idle_timeout, upgrade_configs, source, rbac, fault, headers, mirror, retries)");
+	      "t.yaml:8:9: unknown key \"retry\" (allowed: name, match, route, redirect, direct_response, rewrite, timeout, idle_timeout, upgrade_configs, source, rbac, local_ratelimit, fault, headers, mirror, retries)");
 	FAILS(CLUSTER "listeners:\n  - name: l\n    address: 0.0.0.0:80\n"
 	      "    routes:\n      - match: { prefix: / }\n"
 	      "        route: { weighted: [{cluster: c, weight: 0}, {cluster: c, weight: 10}] }\n",

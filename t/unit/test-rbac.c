@@ -13,40 +13,26 @@
 #include "http/stream.h"
 #include "http/path.h"
 #include "server.h"
+#include "t/unit/cfg-text.h"
 #include "t/unit/tap.h"
 
 static struct cfg *cfg;
 
 static const struct rbac_conf *load(const char *rbac_yaml)
 {
-	struct cfg_errs errs;
-	char *text;
-
 	if (cfg)
 		cfg_unref(cfg);
-	cfg_errs_init(&errs, "t.yaml");
-	if (asprintf(&text, "%s\nlisteners:\n  - name: l\n    address: 127.0.0.1:80\n"
-			    "    routes: [{match: {prefix: /}, route: {cluster: c}}]\n"
-			    "clusters: [{name: c, endpoints: [127.0.0.1:81]}]\n", rbac_yaml) < 0)
-		return NULL;
-	cfg = cfg_load_text(text, strlen(text), "t.yaml", &errs);
-	for (unsigned i = 0; i < errs.n; i++)
-		printf("# %s\n", errs.msgs[i]);
-	cfg_errs_free(&errs);
-	free(text);
+	cfg = t_cfg_load(NULL, 0, "%s\nlisteners:\n  - name: l\n    address: 127.0.0.1:80\n"
+			 "    routes: [{match: {prefix: /}, route: {cluster: c}}]\n"
+			 "clusters: [{name: c, endpoints: [127.0.0.1:81]}]\n", rbac_yaml);
 	return cfg && cfg->nfilters ? cfg->filters[0].conf : NULL;
 }
 
 static const char *load_err(const char *rbac_yaml)
 {
 	static char buf[1024];
-	struct cfg_errs errs;
-	struct cfg *c;
+	struct cfg *c = t_cfg_load(buf, sizeof(buf), "%s", rbac_yaml);
 
-	cfg_errs_init(&errs, "t.yaml");
-	c = cfg_load_text(rbac_yaml, strlen(rbac_yaml), "t.yaml", &errs);
-	snprintf(buf, sizeof(buf), "%s", errs.n ? errs.msgs[0] : "");
-	cfg_errs_free(&errs);
 	if (c)
 		cfg_unref(c);
 	return buf;
