@@ -184,7 +184,7 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 {
 	static const char *const keys[] = {
 		"name", "endpoints", "connect_timeout", "lb", "connection_pool", "tls", "protocol", "source_address",
-		"source", "health_checks", NULL
+		"source", "health_checks", "bandwidth_limit", NULL
 	};
 	const struct ynode *v;
 	int rc = 0;
@@ -217,6 +217,8 @@ static int parse_cluster(struct cfg_parse *pc, const struct ynode *n, struct cfg
 	if ((v = yaml_get(n, "lb")) && parse_lb(pc, v, c))
 		rc = -EINVAL;
 	if ((v = yaml_get(n, "connection_pool")) && parse_pool(pc, v, &c->pool))
+		rc = -EINVAL;
+	if ((v = yaml_get(n, "bandwidth_limit")) && cfg_parse_bandwidth(pc, v, c->name, &c->bandwidth))
 		rc = -EINVAL;
 	pc->cluster = c;
 	if (cfg_parse_filters(pc, n, keys, CFG_SCOPE_CLUSTER, &c->filters, &c->nfilters))

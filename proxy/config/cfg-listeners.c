@@ -166,17 +166,19 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 		"original_dst", "bind_to_port", "outbound_policy", "idle_timeout", "request_headers_timeout",
 		"request_timeout", "stream_idle_timeout", "path_normalization", "normalize_path", "merge_slashes",
 		"path_with_escaped_slashes_action", "default_host_for_http_10", "transport_socket_connect_timeout",
-		"upgrade_configs", "tcp_proxy", "filter_chains", "default_filter_chain", NULL
+		"upgrade_configs", "tcp_proxy", "filter_chains", "default_filter_chain", "bandwidth_limit", NULL
 	};
 	static const char *const dirs[] = { [DIR_INBOUND] = "inbound", [DIR_OUTBOUND] = "outbound" };
 	const struct ynode *v, *vhs, *routes;
 	unsigned dir = l->direction;
+	bool bytes;			/* protocol: tcp or tls_passthrough: no HTTP filters */
 	int rc = 0;
 
 	if (cfg_expect_map(pc, n, "a listener (a map)"))
 		return -EINVAL;
-	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR && !strcmp(v->str, "tcp") ?
-	    cfg_check_keys(pc, n, keys) : cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_LISTENER, "in a listener"))
+	v = yaml_get(n, "protocol");
+	bytes = v && v->type == YN_SCALAR && (!strcmp(v->str, "tcp") || !strcmp(v->str, "tls_passthrough"));
+	if (bytes ? cfg_check_keys(pc, n, keys) : cfg_check_keys_scoped(pc, n, keys, CFG_SCOPE_LISTENER, "in a listener"))
 		rc = -EINVAL;
 	if (!(v = cfg_need(pc, n, "name", "listener")) ||
 	    cfg_get_nonempty_str(pc, v, &l->name, "listener name must not be empty"))
@@ -187,8 +189,9 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	    cfg_get_keyword(pc, v, dirs, ARRAY_SIZE(dirs), "expected inbound or outbound", &dir))
 		rc = -EINVAL;
 	l->direction = (enum listener_dir)dir;
-	if ((v = yaml_get(n, "protocol")) && v->type == YN_SCALAR &&
-	    (!strcmp(v->str, "tcp") || !strcmp(v->str, "tls_passthrough")))
+	if ((v = yaml_get(n, "bandwidth_limit")) && cfg_parse_bandwidth(pc, v, l->name, &l->bandwidth))
+		rc = -EINVAL;
+	if (bytes)
 		return cfg_parse_tcp_listener(pc, n, l) ? -EINVAL : rc;
 	if ((v = yaml_get(n, "tcp_proxy"))) {
 		cfg_error(pc, v, "tcp_proxy needs protocol: tcp on the listener (or goes in a filter chain)");
@@ -264,6 +267,11 @@ static int parse_listener(struct cfg_parse *pc, const struct ynode *n, struct cf
 	if (l->original_dst && (v = yaml_get(n, "filter_chains"))) {
 		cfg_error(pc, v, "an original_dst listener hands connections on: configure filter_chains on the "
 			  "bind_to_port: false listener that takes them");
+		rc = -EINVAL;
+	}
+	if (l->original_dst && l->bandwidth) {
+		cfg_error(pc, yaml_get(n, "bandwidth_limit"), "an original_dst listener hands connections on: "
+			  "configure bandwidth_limit on the bind_to_port: false listeners or the clusters that take them");
 		rc = -EINVAL;
 	}
 	l->key = l->address;

@@ -134,6 +134,12 @@ void cfg_dump_clusters(struct cfg_dump *d);
 void cfg_dump_listeners(struct cfg_dump *d);
 void cfg_dump_routes(struct cfg_dump *d);
 
+/* cfg-bandwidth.c */
+/* A bandwidth_limit block into *out, its buckets made; owner_name is the
+ * default stat_prefix. 0, -EINVAL after reporting, or -ENOMEM. */
+int cfg_parse_bandwidth(struct cfg_parse *pc, const struct ynode *n, const char *owner_name,
+			struct cfg_bandwidth **out);
+
 /* cfg-clusters.c */
 extern const char *const cfg_lb_names[];	/* by enum lb_type */
 int cfg_parse_clusters(struct cfg_parse *pc, const struct ynode *seq);

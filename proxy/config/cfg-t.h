@@ -18,6 +18,7 @@ struct filter_ops;
 struct al_format;
 struct cluster_rt;
 struct tls_ctx;
+struct sock_limit;
 
 /* Accumulated config errors, each "FILE:LINE:COL: message", and warnings
  * (what was ignored: printed by -t and logged at load, never fatal). */
@@ -265,7 +266,22 @@ struct cfg_listener {
 	const char *default_host_for_http_10;	/* Host for HTTP/1.0 requests without one; NULL: none */
 	struct filter_conf *filters;	/* configured on the listener; its routes' chains hold them */
 	unsigned nfilters;
+	struct cfg_bandwidth *bandwidth;	/* bandwidth_limit, or NULL */
 	uint32_t stats_base;		/* first id of this listener's stats block (stats.h) */
+};
+
+/* A listener's or a cluster's bandwidth_limit (cfg-bandwidth.c): bytes per
+ * second each way, enforced by its connections' sockets (core/sock.h), each
+ * way by one token bucket they all share, across workers. Upload is the
+ * request bytes (read from a listener's clients, written to a cluster's
+ * endpoints), download the response bytes the other way. */
+struct cfg_bandwidth {
+	const char *stat_prefix;	/* "<stat_prefix>.http_bandwidth_limit.*"; default the owner's name */
+	uint64_t upload, download;	/* bytes/s; 0: that way is not limited */
+	uint64_t fill_interval_ms;	/* the buckets hold twice this long's worth (the burst);
+					 * an empty one pauses a socket half as long; 50 */
+	struct sock_limit *up, *down;	/* runtime: the buckets (refcounted; NULL: not limited) */
+	uint32_t stats_base;		/* BW_* block (core/stats.h), bound with the snapshot */
 };
 
 enum lb_type { LB_ROUND_ROBIN, LB_LEAST_REQUEST, LB_RANDOM, LB_RING_HASH, LB_MAGLEV };
@@ -369,6 +385,7 @@ struct cfg_cluster {
 	struct filter_conf *filters;	/* cluster-scope filters (outlier_detection) */
 	unsigned nfilters;
 	const char *source_address;	/* NULL, or the IP upstream connections bind to (127.0.0.6 inbound) */
+	struct cfg_bandwidth *bandwidth;	/* bandwidth_limit, or NULL */
 	struct sockaddr_storage source;
 	socklen_t sourcelen;
 	uint32_t stats_base;		/* first id of this cluster's stats block (stats.h) */

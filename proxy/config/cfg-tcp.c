@@ -148,10 +148,11 @@ int cfg_parse_tcp_listener(struct cfg_parse *pc, const struct ynode *n, struct c
 	 * is HTTP's (routes, timeouts of requests, paths, http2) or not
 	 * supported on it yet (tls, interception). */
 	static const char *const tcp_keys[] = {
-		"name", "address", "direction", "protocol", "tcp_proxy", "bind_to_port", NULL
+		"name", "address", "direction", "protocol", "tcp_proxy", "bind_to_port", "bandwidth_limit", NULL
 	};
 	static const char *const sni_keys[] = {
-		"name", "address", "direction", "protocol", "filter_chains", "default_filter_chain", "bind_to_port", NULL
+		"name", "address", "direction", "protocol", "filter_chains", "default_filter_chain", "bind_to_port",
+		"bandwidth_limit", NULL
 	};
 	const struct ynode *v = yaml_get(n, "protocol");
 	const char *kind = v->str;

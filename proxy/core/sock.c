@@ -1,5 +1,6 @@
 /* Edge-triggered non-blocking sockets (see sock.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -15,6 +16,11 @@
 #include "core/stats.h"
 
 #define READ_CHUNK 16384
+/* What one pass reads before the owner hears of it and the loop turns: a
+ * fast peer (or a kernel buffer grown to megabytes) is read a bounded piece at
+ * a time, so an owner that stops reading after a piece (backpressure, a
+ * bandwidth limit downstream) holds at most this much more. */
+#define READ_PASS (256 * 1024)
 #define TLS_WRITE_CHUNK 16384	/* one full TLS record per SSL_write */
 
 static void fail(struct sock *s, int err)
@@ -72,24 +78,157 @@ static ssize_t tls_read(struct sock *s, struct evbuffer_iovec *v)
 	return r > 0 ? r : tls_failed(s, r, true);
 }
 
+/* ---- bandwidth limits */
+
+struct sock_limit *sock_limit_new(uint64_t bytes_per_s, uint64_t burst_ms, bool response)
+{
+	struct sock_limit *l = calloc(1, sizeof(*l));
+	uint64_t burst = bytes_per_s * burst_ms / 1000;
+
+	if (!l)
+		return NULL;
+	atomic_init(&l->refs, 1);
+	tb_init(&l->tb, burst ? burst : 1, bytes_per_s, 1000000000, tb_now());
+	l->min_take = burst / 4 > READ_CHUNK ? READ_CHUNK : burst / 4 ? burst / 4 : 1;
+	l->wake = burst / 4 > l->min_take ? burst / 4 : l->min_take;
+	l->response = response;
+	return l;
+}
+
+void sock_limit_ref(struct sock_limit *l)
+{
+	atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+}
+
+void sock_limit_unref(struct sock_limit *l)
+{
+	if (l && atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+		free(l);
+}
+
+static void lim_count(const struct sock_limit *l, unsigned request_stat, unsigned response_stat, int64_t v)
+{
+	if (l->stats)
+		stats_add(l->stats + (l->response ? response_stat : request_stat), v);
+}
+
+/* Tokens for up to want bytes through l (NULL: no limit, all of them). */
+static size_t lim_take(struct sock_limit *l, size_t want)
+{
+	return l ? (size_t)tb_take(&l->tb, want, want < l->min_take ? want : l->min_take, tb_now()) : want;
+}
+
+/* used of the took bytes paid for crossed the socket: the rest goes back. */
+static void lim_used(struct sock_limit *l, size_t took, size_t used)
+{
+	if (!l)
+		return;
+	if (used < took)
+		tb_give_back(&l->tb, took - used);
+	if (used)
+		lim_count(l, BW_REQUEST_ALLOWED_TOTAL_SIZE, BW_RESPONSE_ALLOWED_TOTAL_SIZE, (int64_t)used);
+}
+
+/* l's bucket is empty: s stops reading or writing (flag) until the timer. */
+static void lim_wait(struct sock *s, unsigned flag, struct sock_limit *l)
+{
+	int64_t ns;
+	struct timeval tv;
+
+	if (s->flags & flag)
+		return;
+	s->flags |= flag;
+	lim_count(l, BW_REQUEST_ENFORCED, BW_RESPONSE_ENFORCED, 1);
+	lim_count(l, BW_REQUEST_PENDING, BW_RESPONSE_PENDING, 1);
+	if (evtimer_pending(s->lim_ev, NULL))
+		return;
+	ns = tb_wait_ns(&l->tb, l->wake, tb_now());
+	tv.tv_sec = (time_t)(ns / 1000000000);
+	tv.tv_usec = (suseconds_t)(ns % 1000000000 / 1000);
+	evtimer_add(s->lim_ev, &tv);	/* 0 s runs at the next loop turn */
+}
+
+/* Leaves the waits in flags; true when s was waiting on any. */
+static bool lim_unwait(struct sock *s, unsigned flags)
+{
+	bool was = s->flags & flags;
+
+	if ((s->flags & flags & SOCK_FL_RD_LIMITED) && s->rd_lim)
+		lim_count(s->rd_lim, BW_REQUEST_PENDING, BW_RESPONSE_PENDING, -1);
+	if ((s->flags & flags & SOCK_FL_WR_LIMITED) && s->wr_lim)
+		lim_count(s->wr_lim, BW_REQUEST_PENDING, BW_RESPONSE_PENDING, -1);
+	s->flags &= ~flags;
+	return was;
+}
+
+static void do_read(struct sock *s);
+static void do_write(struct sock *s);
+static void queue(struct sock *s);
+
+static void lim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock *s = arg;
+
+	if (!lim_unwait(s, SOCK_FL_RD_LIMITED | SOCK_FL_WR_LIMITED) ||
+	    (s->flags & (SOCK_FL_CLOSED | SOCK_FL_CONNECTING | SOCK_FL_HANDSHAKE)))
+		return;
+	do_write(s);
+	if (!(s->flags & SOCK_FL_CLOSED))
+		do_read(s);
+}
+
+int sock_set_limits(struct sock *s, struct sock_limit *rd, struct sock_limit *wr)
+{
+	if (!rd && !wr)
+		return 0;
+	if (!(s->lim_ev = evtimer_new(event_get_base(s->ev), lim_cb, s)))
+		return -ENOMEM;
+	if ((s->rd_lim = rd)) {
+		sock_limit_ref(rd);
+		lim_count(rd, BW_REQUEST_ENABLED, BW_RESPONSE_ENABLED, 1);
+	}
+	if ((s->wr_lim = wr)) {
+		sock_limit_ref(wr);
+		lim_count(wr, BW_REQUEST_ENABLED, BW_RESPONSE_ENABLED, 1);
+	}
+	return 0;
+}
+
+/* ---- reading and writing */
+
 static void do_read(struct sock *s)
 {
 	bool got = false, eof = false;
+	size_t pass = 0;
 	int err = 0;
 
-	while ((s->flags & (SOCK_FL_READ | SOCK_FL_READABLE | SOCK_FL_CLOSED | SOCK_FL_RD_EOF)) ==
+	while ((s->flags & (SOCK_FL_READ | SOCK_FL_READABLE | SOCK_FL_CLOSED | SOCK_FL_RD_EOF | SOCK_FL_RD_LIMITED)) ==
 	       (SOCK_FL_READ | SOCK_FL_READABLE)) {
 		struct evbuffer_iovec v[2];
 		struct iovec iov[2];
+		size_t cap, left;
 		int n;
 		ssize_t r;
 
 		if (s->in_high && evbuffer_get_length(s->in) >= s->in_high)
 			break;	/* stays READABLE: picked up again when the owner consumes */
-		n = evbuffer_reserve_space(s->in, READ_CHUNK, v, 2);
+		/* Limited: read only what the bucket pays for; the rest stays in
+		 * the kernel (READABLE) until the timer. */
+		if (!(cap = lim_take(s->rd_lim, READ_CHUNK))) {
+			lim_wait(s, SOCK_FL_RD_LIMITED, s->rd_lim);
+			break;
+		}
+		n = evbuffer_reserve_space(s->in, (ev_ssize_t)cap, v, 2);
 		if (n <= 0) {
+			lim_used(s->rd_lim, cap, 0);
 			err = ENOMEM;
 			break;
+		}
+		left = cap;
+		for (int i = 0; i < n; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
 		}
 		if (s->ssl) {
 			/* Records come one at a time: read until WANT_READ, never
@@ -103,6 +242,7 @@ static void do_read(struct sock *s)
 			}
 			r = readv(s->fd, iov, n);
 		}
+		lim_used(s->rd_lim, cap, r > 0 ? (size_t)r : 0);
 		if (r > 0) {
 			size_t left = (size_t)r, want = 0;
 
@@ -119,6 +259,10 @@ static void do_read(struct sock *s)
 			 * was signalled: no edge follows it, so read on to the 0. */
 			if ((size_t)r < want && !s->ssl && !(s->flags & SOCK_FL_PEER_FIN))
 				s->flags &= ~SOCK_FL_READABLE;
+			if ((pass += (size_t)r) >= READ_PASS && (s->flags & SOCK_FL_READABLE)) {
+				queue(s);	/* the rest after the owner has seen this */
+				break;
+			}
 			continue;
 		}
 		if (r == 0) {
@@ -145,20 +289,15 @@ static void do_read(struct sock *s)
 	}
 }
 
-/* Writes some of s->out. Returns bytes written, or -1 with errno (EAGAIN: the
- * flag to wait for was cleared). */
-static ssize_t write_out(struct sock *s)
+/* Writes at most len bytes of s->out (with TLS, len of them). Returns bytes
+ * written, or -1 with errno (EAGAIN: the flag to wait for was cleared). */
+static ssize_t write_out(struct sock *s, size_t len)
 {
-	size_t len = evbuffer_get_length(s->out);
 	unsigned char *p;
 	int r;
 
 	if (!s->ssl)
-		return evbuffer_write(s->out, s->fd);
-	/* A retry after WANT_WRITE must offer the same bytes again, at least as
-	 * many: the same pull-up length does (nothing else drains out). */
-	if (len > TLS_WRITE_CHUNK)
-		len = TLS_WRITE_CHUNK;
+		return evbuffer_write_atmost(s->out, s->fd, (ev_ssize_t)len);
 	if (!(p = evbuffer_pullup(s->out, (ev_ssize_t)len))) {
 		errno = ENOMEM;
 		return -1;
@@ -171,13 +310,42 @@ static ssize_t write_out(struct sock *s)
 	return r;
 }
 
+/* Writes some of s->out: bytes written, or -1 with errno (EAGAIN: wait for
+ * the readiness flag it cleared), or 0 with SOCK_FL_WR_LIMITED set when the
+ * write limit's bucket is empty. */
 static ssize_t write_some(struct sock *s)
 {
-	ssize_t r = write_out(s);
+	size_t len = evbuffer_get_length(s->out), paid;
+	ssize_t r;
 
+	/* A TLS retry after WANT_WRITE must offer the same bytes again, at
+	 * least as many: the same pull-up length does (nothing else drains
+	 * out), already paid for. */
+	if (s->ssl && len > TLS_WRITE_CHUNK)
+		len = TLS_WRITE_CHUNK;
+	if (s->wr_paid) {
+		len = paid = s->wr_paid;
+	} else if (!(len = paid = lim_take(s->wr_lim, len))) {
+		lim_wait(s, SOCK_FL_WR_LIMITED, s->wr_lim);
+		return 0;
+	}
+	r = write_out(s, len);
+	if (r < 0 && errno == EAGAIN && s->ssl && s->wr_lim) {
+		s->wr_paid = paid;
+		return r;
+	}
+	s->wr_paid = 0;
+	lim_used(s->wr_lim, paid, r > 0 ? (size_t)r : 0);
 	if (r > 0 && s->tx_stat)
 		stats_add(s->tx_stat, r);
 	return r;
+}
+
+/* Where s->out counts as drained: out_low, lower for a limited writer so the
+ * side that feeds it waits for its next turn (sock_out_high). */
+static size_t out_low(const struct sock *s)
+{
+	return s->wr_lim && s->out_low > SOCK_LIMITED_OUT_LOW ? SOCK_LIMITED_OUT_LOW : s->out_low;
 }
 
 static void shut_wr(struct sock *s)
@@ -194,13 +362,15 @@ static void do_write(struct sock *s)
 {
 	bool wrote = false;
 
-	while (evbuffer_get_length(s->out) && (s->flags & SOCK_FL_WRITABLE)) {
+	while (evbuffer_get_length(s->out) && (s->flags & (SOCK_FL_WRITABLE | SOCK_FL_WR_LIMITED)) == SOCK_FL_WRITABLE) {
 		ssize_t r = write_some(s);
 
 		if (r > 0) {
 			wrote = true;
 			continue;
 		}
+		if (r == 0 && (s->flags & SOCK_FL_WR_LIMITED))
+			break;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EAGAIN) {
@@ -212,7 +382,7 @@ static void do_write(struct sock *s)
 	}
 	if (!evbuffer_get_length(s->out) && (s->flags & SOCK_FL_SHUT_WR))
 		shut_wr(s);
-	if ((wrote || (s->flags & SOCK_FL_DRAIN_DUE)) && evbuffer_get_length(s->out) <= s->out_low) {
+	if ((wrote || (s->flags & SOCK_FL_DRAIN_DUE)) && evbuffer_get_length(s->out) <= out_low(s)) {
 		s->flags &= ~SOCK_FL_DRAIN_DUE;
 		if (s->cbs->drained)
 			s->cbs->drained(s, s->ctx);
@@ -345,6 +515,11 @@ static void queue(struct sock *s)
 /* Frees what setup() allocated, whichever of it it got (ev.h frees take NULL). */
 static void release(struct sock *s)
 {
+	lim_unwait(s, SOCK_FL_RD_LIMITED | SOCK_FL_WR_LIMITED);
+	ev_free(s->lim_ev);
+	sock_limit_unref(s->rd_lim);
+	sock_limit_unref(s->wr_lim);
+	s->rd_lim = s->wr_lim = NULL;
 	ev_free(s->ev);
 	ev_free(s->flush_ev);
 	evbuf_free(s->in);
@@ -469,9 +644,11 @@ void sock_flush_now(struct sock *s)
 	ssize_t r;
 
 	if (!evbuffer_get_length(s->out) || !(s->flags & SOCK_FL_WRITABLE) ||
-	    (s->flags & (SOCK_FL_CLOSED | SOCK_FL_HANDSHAKE)))
+	    (s->flags & (SOCK_FL_CLOSED | SOCK_FL_HANDSHAKE | SOCK_FL_WR_LIMITED)))
 		return;
 	r = write_some(s);
+	if (r == 0 && (s->flags & SOCK_FL_WR_LIMITED))
+		return;
 	if (r < 0 && errno == EAGAIN) {
 		s->flags &= ~SOCK_FL_WRITABLE;
 		return;

@@ -5,16 +5,27 @@
  *
  * A sock may carry TLS (sock_tls_accept/sock_tls_connect): in and out then hold
  * plaintext and the owner's callbacks are unchanged; SOCK_EV_CONNECTED reports
- * the end of the handshake. Policy (contexts, verification) is tls.c's. */
+ * the end of the handshake. Policy (contexts, verification) is tls.c's.
+ *
+ * A sock may be rate limited each way (sock_set_limits: a listener's or a
+ * cluster's bandwidth_limit): it reads and writes only what the shared token
+ * bucket holds, and when the bucket is empty it stops reading from (or writing
+ * to) the socket until a timer says tokens are back. Nothing is buffered for
+ * it: unread bytes stay in the kernel (the peer's TCP window closes), and a
+ * limited writer's high watermark shrinks (sock_out_high) so the side that
+ * feeds it stops reading after one read's worth. */
 #ifndef WM_SOCK_H
 #define WM_SOCK_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+
+#include "core/tbucket.h"
 
 struct event;
 struct event_base;
@@ -45,6 +56,30 @@ struct sock_cbs {
 #define SOCK_FL_RD_WANTS_W	0x400	/* SSL_read needs the socket writable first */
 #define SOCK_FL_WR_WANTS_R	0x800	/* SSL_write needs the socket readable first */
 #define SOCK_FL_PEER_FIN	0x1000	/* EV_CLOSED seen: the FIN is queued behind the data */
+#define SOCK_FL_RD_LIMITED	0x2000	/* read limit's bucket empty: reading waits for the timer */
+#define SOCK_FL_WR_LIMITED	0x4000	/* write limit's bucket empty: writing waits for the timer */
+
+/* What a limited writer's output may hold before the side feeding it stops
+ * reading (sock_out_high), and where it counts as drained again. */
+#define SOCK_LIMITED_OUT_HIGH	(64 * 1024)
+#define SOCK_LIMITED_OUT_LOW	(16 * 1024)
+
+/* A bandwidth limit on one direction of some sockets: the bucket they all
+ * draw from. Refcounted: whoever configures it (a config snapshot) holds one
+ * reference and each sock using it another, so connections that outlive a
+ * reload keep their bucket. */
+struct sock_limit {
+	atomic_int refs;
+	struct tbucket tb;		/* bytes */
+	uint64_t min_take;		/* fewer tokens than this (or than wanted) count as empty, so
+					 * a sock moves a quarter bucket at a time, not a byte per
+					 * loop turn */
+	uint64_t wake;			/* a paused sock wakes when the bucket holds this many: a
+					 * quarter of it, so none accrue past the top while a busy
+					 * loop runs its timer late */
+	uint32_t stats;			/* the BW_* block (core/stats.h); 0: not counted */
+	bool response;			/* counts as response bytes (BW_RESPONSE_*), else request */
+};
 
 struct sock {
 	int fd;
@@ -62,6 +97,9 @@ struct sock {
 	/* Counters the bytes read into in and written from out add to (with
 	 * TLS: plaintext, as Envoy counts them); 0: none. Set by the owner. */
 	uint32_t rx_stat, tx_stat;
+	struct sock_limit *rd_lim, *wr_lim;	/* bandwidth limits, referenced; NULL: none */
+	struct event *lim_ev;		/* wakes a sock whose bucket was empty */
+	size_t wr_paid;			/* TLS: tokens paid for a write that must be retried */
 };
 
 /* Wraps an accepted fd (non-blocking). 0 or -ENOMEM (fd is then not closed). */
@@ -83,6 +121,24 @@ void sock_close(struct sock *s);
  * 0 or -errno. */
 int sock_tls_accept(struct sock *s, struct ssl_st *ssl);
 int sock_tls_connect(struct sock *s, struct ssl_st *ssl);
+
+/* A new limit of bytes_per_s, the bucket holding burst_ms worth of them, full;
+ * one reference, the caller's. NULL on out-of-memory. */
+struct sock_limit *sock_limit_new(uint64_t bytes_per_s, uint64_t burst_ms, bool response);
+void sock_limit_ref(struct sock_limit *l);
+/* Drops a reference; the last frees the limit. Any thread. */
+void sock_limit_unref(struct sock_limit *l);
+/* Limits what s reads (rd) and writes (wr), either NULL; takes a reference
+ * to each and counts the connection as enabled. Once, after sock_init or
+ * sock_connect_from. 0 or -ENOMEM. */
+int sock_set_limits(struct sock *s, struct sock_limit *rd, struct sock_limit *wr);
+
+/* The output length past which whoever fills s stops reading: high, or
+ * SOCK_LIMITED_OUT_HIGH when s's writes are limited. */
+static inline size_t sock_out_high(const struct sock *s, size_t high)
+{
+	return s->wr_lim && high > SOCK_LIMITED_OUT_HIGH ? SOCK_LIMITED_OUT_HIGH : high;
+}
 
 /* Enabling also resumes reading that stopped at in_high. */
 void sock_read_enable(struct sock *s, bool on);

@@ -170,6 +170,17 @@ static const struct stat_leaf hc_leaves[] = {
 	LEAF(HC_DEGRADED, "health_check.degraded", ST_GAUGE),
 };
 
+static const struct stat_leaf bw_leaves[] = {
+	LEAF(BW_REQUEST_ENABLED, "request_enabled", ST_COUNTER),
+	LEAF(BW_RESPONSE_ENABLED, "response_enabled", ST_COUNTER),
+	LEAF(BW_REQUEST_ENFORCED, "request_enforced", ST_COUNTER),
+	LEAF(BW_RESPONSE_ENFORCED, "response_enforced", ST_COUNTER),
+	LEAF(BW_REQUEST_PENDING, "request_pending", ST_GAUGE),
+	LEAF(BW_RESPONSE_PENDING, "response_pending", ST_GAUGE),
+	LEAF(BW_REQUEST_ALLOWED_TOTAL_SIZE, "request_allowed_total_size", ST_COUNTER),
+	LEAF(BW_RESPONSE_ALLOWED_TOTAL_SIZE, "response_allowed_total_size", ST_COUNTER),
+};
+
 static const struct stat_leaf server_leaves[] = {
 	LEAF(SS_CONFIG_RELOAD, "config_reload", ST_COUNTER),
 	LEAF(SS_CONFIG_RELOAD_FAILED, "config_reload_failed", ST_COUNTER),
@@ -225,6 +236,7 @@ enum group_kind {
 	GK_TCP,				/* "tcp.<stat_prefix>.*" */
 	GK_TCP_LISTENER,		/* a tcp listener's block: rendered by its GK_LADDR only */
 	GK_HC,				/* "cluster.<name>.health_check.*" */
+	GK_BW,				/* "<stat_prefix>.http_bandwidth_limit.*" */
 	GK_NAMED,			/* "<name>.<set prefix>.*": a STATS_SCOPE_NAMED set */
 };
 
@@ -242,7 +254,7 @@ static struct {
 	unsigned nshards;
 	uint32_t next_id;		/* first unassigned id */
 	uint32_t nblocks;		/* blocks allocated in every shard */
-	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp, scratch_hc, scratch_named;
+	uint32_t scratch_cluster, scratch_listener, scratch_host, scratch_tcp, scratch_hc, scratch_bw, scratch_named;
 	/* Block sizes: the fixed stats plus the registered ones, by scope
 	 * (named: the largest named set). */
 	uint32_t nslots[STATS_SCOPE_NAMED + 1];
@@ -500,12 +512,14 @@ static const struct group_style {
 	const struct stat_leaf *leaves;
 	size_t nleaves;
 	int scope;
+	bool label_first;		/* "<label>.<what>.<leaf>" */
 } group_styles[] = {
 	[GK_CLUSTER] = { "cluster", cluster_leaves, ARRAY_SIZE(cluster_leaves), STATS_SCOPE_CLUSTER },
 	[GK_LISTENER] = { "http", http_leaves, ARRAY_SIZE(http_leaves), STATS_SCOPE_LISTENER },
 	[GK_LADDR] = { "listener", listener_leaves, ARRAY_SIZE(listener_leaves), -1 },
 	[GK_TCP] = { "tcp", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1 },
 	[GK_HC] = { "cluster", hc_leaves, ARRAY_SIZE(hc_leaves), -1 },
+	[GK_BW] = { "http_bandwidth_limit", bw_leaves, ARRAY_SIZE(bw_leaves), -1, true },
 };
 
 /* Registers the rendered entries of a new group. On failure the ids stay
@@ -525,7 +539,7 @@ static int group_register(struct stat_group *g)
 	}
 	if (g->kind >= ARRAY_SIZE(group_styles) || !(s = &group_styles[g->kind])->what)
 		return 0;
-	if (asprintf(&prefix, "%s.%s", s->what, g->label) < 0)
+	if (asprintf(&prefix, "%s.%s", s->label_first ? g->label : s->what, s->label_first ? s->what : g->label) < 0)
 		return -ENOMEM;
 	err = add_ents(g, prefix, s->leaves, s->nleaves);
 	if (!err && s->scope >= 0)
@@ -563,6 +577,8 @@ int stats_init(unsigned nworkers)
 		err = alloc_ids(TS__COUNT, &st.scratch_tcp);
 	if (!err)
 		err = alloc_ids(HC__COUNT, &st.scratch_hc);
+	if (!err)
+		err = alloc_ids(BW__COUNT, &st.scratch_bw);
 	if (!err)
 		err = alloc_ids(nslots_init(STATS_SCOPE_NAMED), &st.scratch_named);
 	if (err)
@@ -669,6 +685,11 @@ uint32_t stats_bind_tcp(const char *stat_prefix, int *err)
 uint32_t stats_bind_health_check(const char *cluster, int *err)
 {
 	return bind_one(GK_HC, cluster, cluster, HC__COUNT, 0, st.scratch_hc, err);
+}
+
+uint32_t stats_bind_bandwidth(const char *stat_prefix, int *err)
+{
+	return bind_one(GK_BW, stat_prefix, stat_prefix, BW__COUNT, 0, st.scratch_bw, err);
 }
 
 uint32_t stats_bind_named(const struct stats_set *set, const char *name, int *err)

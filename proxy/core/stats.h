@@ -178,6 +178,22 @@ enum hc_stat {
 	HC__COUNT
 };
 
+/* Per bandwidth_limit (a listener's or a cluster's): "<stat_prefix>.http_bandwidth_limit.<leaf>",
+ * Envoy's bandwidth_limit filter names. Request bytes are those read from a
+ * listener's clients and written to a cluster's endpoints; response bytes the
+ * other way. */
+enum bw_stat {
+	BW_REQUEST_ENABLED,		/* connections whose request bytes are limited */
+	BW_RESPONSE_ENABLED,
+	BW_REQUEST_ENFORCED,		/* times a connection waited for tokens */
+	BW_RESPONSE_ENFORCED,
+	BW_REQUEST_PENDING,		/* gauge: connections waiting for tokens now */
+	BW_RESPONSE_PENDING,
+	BW_REQUEST_ALLOWED_TOTAL_SIZE,	/* bytes let through */
+	BW_RESPONSE_ALLOWED_TOTAL_SIZE,
+	BW__COUNT
+};
+
 /* Per upstream host, shown by /clusters as "<cluster>::<addr>::<leaf>::<value>". */
 enum host_stat {
 	HS_CX_TOTAL, HS_CX_ACTIVE, HS_CX_CONNECT_FAIL, HS_RQ_TOTAL, HS_RQ_ERROR, HS_RQ_SUCCESS,
@@ -287,6 +303,9 @@ uint32_t stats_bind_health_check(const char *cluster, int *err);
  * (set, name) or created; a scratch block with *err set when ids or memory
  * run out. */
 uint32_t stats_bind_named(const struct stats_set *set, const char *name, int *err);
+
+/* The BW_* block of a bandwidth_limit, "<stat_prefix>.http_bandwidth_limit.*". */
+uint32_t stats_bind_bandwidth(const char *stat_prefix, int *err);
 
 /* Block of HS__COUNT for one upstream host of a cluster, found or created by name. Main thread only. */
 uint32_t stats_host_block(const char *cluster, const char *addr);

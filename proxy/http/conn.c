@@ -60,6 +60,8 @@ static void conn_free(struct conn *c)
 	SSL_free(c->ssl_pending);
 	tls_peer_free(&c->tls);
 	sock_close(&c->sk);
+	sock_limit_unref(c->lim_rd);
+	sock_limit_unref(c->lim_wr);
 	event_free(c->later);
 	if (c->timer)
 		event_free(c->timer);
@@ -315,6 +317,10 @@ static int start_transport(struct conn *c, int fd, SSL *ssl)
 	}
 	c->sk.out_low = OUT_LOW_WATERMARK;
 	c->sk.in_high = IN_HIGH_WATERMARK;
+	if (sock_set_limits(&c->sk, c->lim_rd, c->lim_wr)) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
 	if (c->listener_stats) {
 		c->sk.rx_stat = c->listener_stats + LS_DOWNSTREAM_CX_RX_BYTES_TOTAL;
 		c->sk.tx_stat = c->listener_stats + LS_DOWNSTREAM_CX_TX_BYTES_TOTAL;
@@ -416,6 +422,13 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 		c->proto = l->protocol;
 		c->http2 = l->http2;
 		handshake_us = ms_to_us(l->transport_socket_connect_timeout_ms);
+		/* bandwidth_limit: requests are what the clients send. */
+		if (l->bandwidth) {
+			if ((c->lim_rd = l->bandwidth->up))
+				sock_limit_ref(c->lim_rd);
+			if ((c->lim_wr = l->bandwidth->down))
+				sock_limit_ref(c->lim_wr);
+		}
 		if (l->tls) {
 			/* The session pins the current context: a reload after this
 			 * point does not change what this connection uses. */

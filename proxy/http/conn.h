@@ -92,6 +92,7 @@ struct conn {
 	char peer[64], local[64];
 	char listener_address[128];
 	uint32_t listener_stats;	/* listener stats block at accept time */
+	struct sock_limit *lim_rd, *lim_wr;	/* the listener's bandwidth_limit at accept (referenced) */
 
 	/* Connection start (TLS or not, later HTTP or TCP): sniff waits for the
 	 * first bytes on fd before sk is set up; NULL once the transport is known. */

@@ -423,7 +423,7 @@ static bool h1_out_full(struct stream *s)
 {
 	struct conn *c = s->codec_ctx;
 
-	if (evbuffer_get_length(c->sk.out) < OUT_HIGH_WATERMARK)
+	if (evbuffer_get_length(c->sk.out) < sock_out_high(&c->sk, OUT_HIGH_WATERMARK))
 		return false;
 	c->flags |= CONN_FL_WANT_DRAIN;
 	return true;

@@ -139,7 +139,7 @@ static void hs_detach(struct h2_stream *hs)
 static void h2_run(struct h2_conn *h)
 {
 	struct conn *c = h->c;
-	ssize_t err = h2_session_send(h->sess, &c->sk, H2_OUT_HIGH);
+	ssize_t err = h2_session_send(h->sess, &c->sk, sock_out_high(&c->sk, H2_OUT_HIGH));
 
 	if (err) {
 		log_debug("[C%llu] h2 send: %s", (unsigned long long)c->id, nghttp2_strerror((int)err));
@@ -154,7 +154,7 @@ static void h2_run(struct h2_conn *h)
 		c->flags |= CONN_FL_CLOSING;
 		return;
 	}
-	if (h->nwant_drain && sock_out_len(&c->sk) < H2_OUT_HIGH) {
+	if (h->nwant_drain && sock_out_len(&c->sk) < sock_out_high(&c->sk, H2_OUT_HIGH)) {
 		for (struct h2_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next) {
 			/* May finish hs->s and detach hs, never free hs (only
 			 * on_stream_close does, from inside nghttp2). */
@@ -619,7 +619,7 @@ static bool h2_out_full(struct stream *s)
 {
 	struct h2_stream *hs = s->codec_ctx;
 
-	return h2_out_is_full(&hs->out, &hs->h->c->sk, H2_OUT_HIGH, &hs->h->nwant_drain);
+	return h2_out_is_full(&hs->out, &hs->h->c->sk, sock_out_high(&hs->h->c->sk, H2_OUT_HIGH), &hs->h->nwant_drain);
 }
 
 static void h2_done(struct stream *s)

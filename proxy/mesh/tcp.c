@@ -264,6 +264,9 @@ static bool connect_next(struct tcp_proxy *tp)
 		rc = sock_connect_from(&tp->up, tp->w->base, (struct sockaddr *)&h->ss, h->sslen,
 				       c->sourcelen ? (const struct sockaddr *)&c->source : NULL, c->sourcelen,
 				       &tcp_cbs, tp);
+		/* The cluster's bandwidth_limit: responses are what its endpoints send. */
+		if (!rc && c->bandwidth && (rc = sock_set_limits(&tp->up, c->bandwidth->down, c->bandwidth->up)))
+			sock_close(&tp->up);
 		tp->cb = cluster_breakers_ref(tp->cb);
 		atomic_fetch_add(&tp->cb->cx, 1);
 		tp->flags |= TCP_FL_UP_COUNTED;
@@ -369,7 +372,7 @@ static void read_cb(struct sock *sk, void *arg)
 	count_bytes(tp, sk, n);
 	evbuffer_add_buffer(o->out, sk->in);
 	sock_flush(o);
-	if (sock_out_len(o) >= TCP_HIGH_WATERMARK) {
+	if (sock_out_len(o) >= sock_out_high(o, TCP_HIGH_WATERMARK)) {
 		tp->flags |= paused_flag(tp, sk);
 		sock_read_enable(sk, false);
 		if (sk == &tp->down && (tp->flags & TCP_FL_STATS))
@@ -562,6 +565,11 @@ void tcp_listener_accept(struct worker *w, int fd, const struct sockaddr *peer, 
 	stats_inc(tp->listener_stats + LS_DOWNSTREAM_CX_TOTAL);
 	stats_inc(tp->listener_stats + LS_DOWNSTREAM_CX_ACTIVE);
 	stats_inc(tp->tcp_stats + TS_DOWNSTREAM_CX_TOTAL);
+	/* The listener's bandwidth_limit: requests are what the client sends. */
+	if (l->bandwidth && sock_set_limits(&tp->down, l->bandwidth->up, l->bandwidth->down)) {
+		tcp_close(tp);
+		return;
+	}
 	tp->cluster = t->cluster ? t->cluster : cfg_pick_weighted(t->weighted, t->nweighted, t->total_weight,
 								  util_rand64());
 	if (!tp->cluster) {

@@ -10,11 +10,24 @@
 #include <event2/buffer.h>
 
 #include "config/cfg-t.h"
+#include "core/sock.h"
 #include "observe/stats.h"
 #include "core/util.h"
 #include "core/json.h"
 #include "core/regex.h"
 #include "observe/stat-tags.h"
+
+/* A bandwidth_limit's block, and its buckets' share of it. */
+static void bind_bandwidth(struct cfg_bandwidth *b, int *err)
+{
+	if (!b)
+		return;
+	b->stats_base = stats_bind_bandwidth(b->stat_prefix, err);
+	if (b->up)
+		b->up->stats = b->stats_base;
+	if (b->down)
+		b->down->stats = b->stats_base;
+}
 
 int stats_cfg_bind(struct cfg *cfg)
 {
@@ -27,6 +40,7 @@ int stats_cfg_bind(struct cfg *cfg)
 		c->stats_base = stats_bind_cluster(c->name, &err);
 		if (c->health)
 			c->health->stats_base = stats_bind_health_check(c->name, &err);
+		bind_bandwidth(c->bandwidth, &err);
 	}
 	/* A filter's hidden cluster counts where nothing renders. */
 	for (struct cfg_cluster *c = cfg->internal; c; c = c->internal_next)
@@ -44,6 +58,7 @@ int stats_cfg_bind(struct cfg *cfg)
 			l->sni_default->stats_base = stats_bind_tcp(l->sni_default->stat_prefix, &err);
 		for (unsigned j = 0; j < l->nsni_chains; j++)
 			l->sni_chains[j].tcp.stats_base = stats_bind_tcp(l->sni_chains[j].tcp.stat_prefix, &err);
+		bind_bandwidth(l->bandwidth, &err);
 	}
 	for (struct cfg_stats_group *g = cfg->stat_groups; g; g = g->next)
 		g->base = stats_bind_named(g->set, g->name, &err);

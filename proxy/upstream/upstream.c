@@ -221,6 +221,12 @@ struct upconn *upconn_new(struct worker *w, struct host *host, const struct cfg_
 		stats_inc(host->stats + HS_CX_CONNECT_FAIL);
 		goto fail_codec;
 	}
+	/* A cluster's bandwidth_limit: responses are what its endpoints send. */
+	if (cl->bandwidth && sock_set_limits(&uc->sk, cl->bandwidth->down, cl->bandwidth->up)) {
+		sock_close(&uc->sk);
+		rc = -ENOMEM;
+		goto fail_codec;
+	}
 	if (cl->tls) {
 		/* Pooled per host, so a reused connection is already a TLS one. */
 		struct ssl_st *ssl = tls_session_new(cl->tls);

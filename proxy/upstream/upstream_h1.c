@@ -213,7 +213,7 @@ bool h1up_out_full(struct upstream_req *ur)
 {
 	struct upconn *uc = ur->uc;
 
-	if (evbuffer_get_length(uc->sk.out) < UP_OUT_HIGH_WATERMARK)
+	if (evbuffer_get_length(uc->sk.out) < sock_out_high(&uc->sk, UP_OUT_HIGH_WATERMARK))
 		return false;
 	uc->flags |= UPCONN_FL_WANT_DRAIN;
 	return true;

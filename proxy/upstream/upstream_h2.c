@@ -138,13 +138,13 @@ static void run(struct h2up *h)
 	while (has_room(h) && (ur = upconn_pop_pending(uc->w, uc->host)))
 		if (h2up_attach(uc, ur))
 			ur->cbs->reset(ur, UP_CONNECT_FAIL);
-	if ((n = h2_session_send(h->sess, &uc->sk, H2UP_OUT_HIGH))) {
+	if ((n = h2_session_send(h->sess, &uc->sk, sock_out_high(&uc->sk, H2UP_OUT_HIGH)))) {
 		log_debug("upstream %s: h2 send: %s", uc->host->addr, nghttp2_strerror((int)n));
 		upconn_fail(uc, UP_PROTOCOL_ERROR);
 		return;
 	}
 	sock_flush(&uc->sk);
-	if (h->nwant_drain && sock_out_len(&uc->sk) < H2UP_OUT_HIGH) {
+	if (h->nwant_drain && sock_out_len(&uc->sk) < sock_out_high(&uc->sk, H2UP_OUT_HIGH)) {
 		for (struct h2up_stream *hs = h->streams; hs && h->nwant_drain; hs = hs->next)
 			if (h2_out_drained(&hs->out, &h->nwant_drain) && hs->ur)
 				hs->ur->cbs->drained(hs->ur);
@@ -532,7 +532,8 @@ static bool h2up_out_full(struct upstream_req *ur)
 {
 	struct h2up_stream *hs = ur->h2s;
 
-	return hs && h2_out_is_full(&hs->out, &hs->h->uc->sk, H2UP_OUT_HIGH, &hs->h->nwant_drain);
+	return hs && h2_out_is_full(&hs->out, &hs->h->uc->sk, sock_out_high(&hs->h->uc->sk, H2UP_OUT_HIGH),
+				   &hs->h->nwant_drain);
 }
 
 const struct upcodec_ops upcodec_h2 = {
