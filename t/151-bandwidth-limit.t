@@ -3,7 +3,8 @@
 # connections (and workers). Measured with curl: a download and an upload
 # through a limited listener, a download through a limited cluster (Envoy's
 # limit_kbps/enable_mode form) and through a limited protocol: tcp listener,
-# each within 10% of the limit. Reading is paused, not buffered: while a fast
+# each within 10% of the limit (the burst, two fill_intervals' worth, is 2.5%
+# of these transfers). Reading is paused, not buffered: while a fast
 # nginx sends 8 MB into a 2 MiB/s download, wingman has read from it only what
 # the limit let out (upstream_cx_rx_bytes_total) and its memory stays flat.
 use strict;
@@ -35,14 +36,14 @@ listeners:
   - name: tcp
     address: 127.0.0.1:$tport
     protocol: tcp
-    bandwidth_limit: { download: 1MiB, fill_interval: 20ms }
+    bandwidth_limit: { download: 2MiB }
     tcp_proxy: { cluster: ng }
 clusters:
   - { name: ng, endpoints: [127.0.0.1:$np] }
   - { name: sink, endpoints: [127.0.0.1:$sp] }
   - name: ng_limited
     endpoints: [127.0.0.1:$np]
-    bandwidth_limit: { limit_kbps: 2048, enable_mode: RESPONSE, fill_interval: 20ms, stat_prefix: ng_bw }
+    bandwidth_limit: { limit_kbps: 2048, enable_mode: RESPONSE, fill_interval: 50ms, stat_prefix: ng_bw }
 EOF
 
 sub rss_kb {
@@ -71,7 +72,10 @@ my $rss = rss_kb();
 diag(sprintf('after %.1f s: %d bytes read from nginx, RSS %d kB (was %d kB)', $elapsed, $rx, $rss, $rss0));
 cmp_ok($rx, '<=', 2 * $MiB * $elapsed + $MiB, 'nginx sent 8 MB at once, wingman read only what the limit let out');
 cmp_ok($rx, '>=', $MiB, '... and it did read');
-cmp_ok($rss - $rss0, '<', 4 * 1024, 'wingman holds nothing back: RSS grew by less than 4 MB');
+SKIP: {
+	skip 'RSS means nothing under ASan (freed memory is quarantined)', 1 if $ENV{WINGMAN_SANITIZERS};
+	cmp_ok($rss - $rss0, '<', 4 * 1024, 'wingman holds nothing back: RSS grew by less than 4 MB');
+}
 wait_for(sub { waitpid($curl, Wingman::WNOHANG()) == $curl }, scale(30));
 my ($code, $speed) = split ' ', slurp($out);
 is($code, 200, 'download done');
@@ -94,10 +98,10 @@ is($code, 200, 'download through the limited cluster');
 within($speed, 2 * $MiB, 'cluster download (limit_kbps)');
 
 # A protocol: tcp listener: the same sockets, the same limit.
-($line) = curl('-o', '/dev/null', '-w', '%{http_code} %{speed_download}', "http://127.0.0.1:$tport/files/small.bin");
+($line) = curl('-o', '/dev/null', '-w', '%{http_code} %{speed_download}', "http://127.0.0.1:$tport/files/big.bin");
 ($code, $speed) = split ' ', $line;
 is($code, 200, 'download through the tcp_proxy listener');
-within($speed, $MiB, 'tcp listener download');
+within($speed, 2 * $MiB, 'tcp listener download');
 
 my $s = $wm->stats;
 cmp_ok($s->{'web_bw.http_bandwidth_limit.response_allowed_total_size'}, '>=', 8 * $MiB,
