@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/json.h"
 #include "core/stats.h"
 #include "core/tbucket.h"
 #include "core/util.h"
@@ -731,9 +732,100 @@ static enum filter_status lrl_on_response_headers(struct stream *s, const void *
 	return FILTER_CONTINUE;
 }
 
+static void dump_bucket(struct json_w *w, const struct tbucket *tb)
+{
+	json_kopen(w, "token_bucket", '{');
+	json_kuint(w, "max_tokens", tb->max);
+	json_kuint(w, "tokens_per_fill", tb->per_fill);
+	json_kduration_ms(w, "fill_interval", tb->fill_ns / 1000000);
+	json_close(w, '}');
+}
+
+/* A RuntimeFractionalPercent, as Istio writes filter_enabled / filter_enforced. */
+static void dump_runtime_pct(struct json_w *w, const char *key, double pct)
+{
+	json_kopen(w, key, '{');
+	cfg_dump_percent(w, "default_value", pct);
+	json_kstr(w, "runtime_key", key[7] == 'n' ? "local_rate_limit_enabled" : "local_rate_limit_enforced");
+	json_close(w, '}');
+}
+
+static void dump_headers(struct json_w *w, const char *key, const struct lrl_hdr *h, unsigned n)
+{
+	if (!n)
+		return;
+	json_kopen(w, key, '[');
+	for (unsigned i = 0; i < n; i++) {
+		json_open(w, '{');
+		json_kopen(w, "header", '{');
+		json_kstr(w, "key", h[i].name);
+		json_kstr(w, "value", h[i].value);
+		json_close(w, '}');
+		json_close(w, '}');
+	}
+	json_close(w, ']');
+}
+
+/* Envoy's LocalRateLimit, as its http_filters entry (a listener's config)
+ * or a virtual host's or route's typed_per_filter_config. */
+static void lrl_conf_dump(struct json_w *w, const void *conf, enum cfg_dump_at at)
+{
+	const struct lrl_conf *c = conf;
+
+	if (at == CFG_DUMP_HTTP_FILTER) {
+		cfg_dump_typed_open(w, "envoy.filters.http.local_ratelimit",
+				    "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit");
+	} else if (at == CFG_DUMP_PER_ROUTE) {
+		json_kstr(w, "@type", "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit");
+	} else {
+		return;
+	}
+	if (c) {
+		json_kstr(w, "stat_prefix", c->stats->name);
+		if (c->status != 429) {
+			json_kopen(w, "status", '{');
+			json_kuint(w, "code", (uint64_t)c->status);
+			json_close(w, '}');
+		}
+		dump_bucket(w, &c->tb);
+		dump_runtime_pct(w, "filter_enabled", c->enabled_pct);
+		dump_runtime_pct(w, "filter_enforced", c->enforced_pct);
+		dump_headers(w, "response_headers_to_add", c->resp_hdrs, c->nresp_hdrs);
+		dump_headers(w, "request_headers_to_add_when_not_enforced", c->req_hdrs, c->nreq_hdrs);
+		if (c->ndescs) {
+			json_kopen(w, "descriptors", '[');
+			for (unsigned i = 0; i < c->ndescs; i++) {
+				json_open(w, '{');
+				json_kopen(w, "entries", '[');
+				for (unsigned j = 0; j < c->descs[i].n; j++) {
+					json_open(w, '{');
+					json_kstr(w, "key", c->descs[i].entries[j].key);
+					json_kstr_opt(w, "value", *c->descs[i].entries[j].value ? c->descs[i].entries[j].value
+											   : NULL);
+					json_close(w, '}');
+				}
+				json_close(w, ']');
+				dump_bucket(w, &c->descs[i].tb);
+				json_close(w, '}');
+			}
+			json_close(w, ']');
+		}
+		if (c->x_ratelimit_headers)
+			json_kstr(w, "enable_x_ratelimit_headers", "DRAFT_VERSION_03");
+		if (c->resource_exhausted)
+			json_kbool(w, "rate_limited_as_resource_exhausted", true);
+	}
+	if (at == CFG_DUMP_HTTP_FILTER) {
+		json_close(w, '}');
+		json_close(w, '}');
+	}
+}
+
 const struct filter_ops local_ratelimit_filter = {
 	.name = "local_ratelimit",
 	.scope = FILTER_SCOPE_LISTENER | FILTER_SCOPE_VHOST | FILTER_SCOPE_ROUTE,
+	.envoy_name = "envoy.filters.http.local_ratelimit",
+	.conf_dump = lrl_conf_dump,
 	.stats = &lrl_stats_set,
 	.conf_parse = lrl_conf_parse,
 	.state_size = sizeof(struct lrl_state),

@@ -159,8 +159,17 @@ is($s->{'off_rl.http_local_rate_limit.enabled'}, 0, 'filter_enabled 0: not enabl
 like($wm->admin('/stats/prometheus'), qr/^envoy_vhost_rl_http_local_rate_limit_enforced 1$/m,
 	'Prometheus: the name an Istio sidecar shows');
 
-like($wm->admin('/config_dump'), qr/"name":\s*"limited",\s*"filters":\s*\[\s*"local_ratelimit"\s*\]/,
-	'config_dump: the virtual host carries its filter');
+my $rc = dump_resources(config_dump($wm->admin_port))->{routes}{web};
+my ($vh) = grep { $_->{name} eq 'limited' } @{ $rc->{virtual_hosts} };
+my $lrl = $vh->{typed_per_filter_config}{'envoy.filters.http.local_ratelimit'};
+is($lrl->{stat_prefix}, 'vhost_rl', "config_dump: the virtual host's typed_per_filter_config carries its LocalRateLimit");
+like($lrl->{'@type'}, qr/local_ratelimit\.v3\.LocalRateLimit$/, '... with its type');
+ok($lrl->{token_bucket}{max_tokens} >= 1 && $lrl->{token_bucket}{fill_interval} =~ /s$/, '... and its token_bucket');
+my $lsn = dump_resources(config_dump($wm->admin_port))->{listeners}{web};
+my ($hf) = grep { $_->{name} eq 'envoy.filters.http.local_ratelimit' }
+	@{ $lsn->{filter_chains}[0]{filters}[0]{typed_config}{http_filters} };
+is($hf->{typed_config}{stat_prefix}, 'web_rl', "config_dump: the listener's config is its http_filters entry");
+is($hf->{typed_config}{token_bucket}{max_tokens}, 20, '... with its bucket');
 
 # 5x the limit for 10 s on 2 workers: wrk's 12 connections each send one
 # request per 10 ms (~1000/s), the listener's bucket admits 200/s.

@@ -116,8 +116,9 @@ cmp_ok($s->{'ng_bw.http_bandwidth_limit.response_allowed_total_size'}, '>=', 8 *
 is($s->{'ng_bw.http_bandwidth_limit.request_enabled'}, 0, 'enable_mode RESPONSE limits no request');
 cmp_ok($s->{'tcp.http_bandwidth_limit.response_enforced'}, '>', 0, 'stat_prefix defaults to the listener name');
 
-like($wm->admin('/config_dump'), qr/"bandwidth_limit":\s*\{\s*"download":\s*2097152,\s*"upload":\s*524288,\s*"fill_interval":\s*"0\.050s",\s*"stat_prefix":\s*"web_bw"/,
-	'config_dump: the limits in bytes per second');
+is_deeply(dump_resources(config_dump($wm->admin_port))->{listeners}{web}{metadata}{filter_metadata}{wingman}{bandwidth_limit},
+	  { download => 2097152, upload => 524288, fill_interval => '0.050s', stat_prefix => 'web_bw' },
+	  'config_dump: the limits in bytes per second, in the listener\'s metadata');
 
 # Where a limit cannot work, the config says so.
 my ($st, $msg) = wingman_check(<<"EOF");

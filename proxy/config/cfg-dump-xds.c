@@ -206,29 +206,61 @@ static void redirect(struct json_w *w, const struct cfg_redirect *rd)
 	json_close(w, '}');
 }
 
-/* Whether fc is a top-level filter's config (the chain repeats those). */
-static bool top_level(const struct cfg *c, const struct filter_conf *fc)
+static bool in_confs(const struct filter_conf *list, unsigned n, const struct filter_conf *fc)
 {
-	for (unsigned i = 0; i < c->nfilters; i++)
-		if (c->filters[i].conf == fc->conf)
+	for (unsigned i = 0; i < n; i++)
+		if (list[i].conf == fc->conf)
 			return true;
 	return false;
 }
 
-static void route(struct cfg_dump *d, const struct cfg_route *r)
+/* Whether fc is a top-level filter's config (the chain repeats those). */
+static bool top_level(const struct cfg *c, const struct filter_conf *fc)
+{
+	return in_confs(c->filters, c->nfilters, fc);
+}
+
+/* Whether a route's chain got fc from above it: the top level, its
+ * listener (an http_filters entry) or its virtual host (the virtual host's
+ * typed_per_filter_config). */
+static bool inherited(const struct cfg *c, const struct cfg_listener *l, const struct cfg_vhost *vh,
+		      const struct filter_conf *fc)
+{
+	return top_level(c, fc) || in_confs(l->filters, l->nfilters, fc) || in_confs(vh->filters, vh->nfilters, fc);
+}
+
+/* typed_per_filter_config: each of fc[0..n) Envoy has an HTTP filter for. */
+static void per_filter_config(struct json_w *w, const struct filter_conf *fc, unsigned n)
+{
+	bool open = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct cfg_filter *f = cfg_filter_of(&fc[i]);
+
+		if (!f || !f->envoy_name || !f->conf_dump)
+			continue;
+		if (!open)
+			json_kopen(w, "typed_per_filter_config", '{');
+		open = true;
+		json_kopen(w, f->envoy_name, '{');
+		f->conf_dump(w, fc[i].conf, CFG_DUMP_PER_ROUTE);
+		json_close(w, '}');
+	}
+	if (open)
+		json_close(w, '}');
+}
+
+static void route(struct cfg_dump *d, const struct cfg_listener *l, const struct cfg_vhost *vh,
+		  const struct cfg_route *r)
 {
 	struct json_w *w = d->w;
 	struct filter_conf own[16];
-	unsigned nown = 0, nper = 0;
+	unsigned nown = 0;
 
 	for (unsigned i = 0; i < r->nchain && nown < ARRAY_SIZE(own); i++) {
-		const struct cfg_filter *f;
-
-		if (top_level(d->cfg, &r->chain[i]))
+		if (inherited(d->cfg, l, vh, &r->chain[i]))
 			continue;
 		own[nown++] = r->chain[i];
-		f = cfg_filter_of(&r->chain[i]);
-		nper += f && f->envoy_name && f->conf_dump;
 	}
 	json_open(w, '{');
 	if (r->name[0])
@@ -248,21 +280,9 @@ static void route(struct cfg_dump *d, const struct cfg_route *r)
 		}
 		json_close(w, '}');
 	}
-	cfg_dump_metadata(w, r->origin);
+	cfg_dump_metadata(w, r->origin, NULL);
 	cfg_dump_filters(w, own, nown, CFG_DUMP_ROUTE);
-	if (nper) {
-		json_kopen(w, "typed_per_filter_config", '{');
-		for (unsigned i = 0; i < nown; i++) {
-			const struct cfg_filter *f = cfg_filter_of(&own[i]);
-
-			if (!f || !f->envoy_name || !f->conf_dump)
-				continue;
-			json_kopen(w, f->envoy_name, '{');
-			f->conf_dump(w, own[i].conf, CFG_DUMP_PER_ROUTE);
-			json_close(w, '}');
-		}
-		json_close(w, '}');
-	}
+	per_filter_config(w, own, nown);
 	json_close(w, '}');
 }
 
@@ -290,8 +310,9 @@ static void route_config(struct cfg_dump *d, const struct cfg_listener *l)
 		json_close(w, ']');
 		json_kopen(w, "routes", '[');
 		for (unsigned j = 0; j < vh->nroutes; j++)
-			route(d, &vh->routes[j]);
+			route(d, l, vh, &vh->routes[j]);
 		json_close(w, ']');
+		per_filter_config(w, vh->filters, vh->nfilters);
 		json_close(w, '}');
 	}
 	json_close(w, ']');
@@ -343,22 +364,29 @@ static void access_log(struct cfg_dump *d)
 	json_close(w, ']');
 }
 
-/* Whether a route of l has its own config of filter f. */
+/* Whether a virtual host or a route of l has its own config of filter f. */
 static bool routes_use(const struct cfg *c, const struct cfg_listener *l, const struct cfg_filter *f)
 {
-	for (unsigned i = 0; i < l->nvhosts; i++)
-		for (unsigned j = 0; j < l->vhosts[i].nroutes; j++) {
-			const struct cfg_route *r = &l->vhosts[i].routes[j];
+	for (unsigned i = 0; i < l->nvhosts; i++) {
+		const struct cfg_vhost *vh = &l->vhosts[i];
+
+		for (unsigned k = 0; k < vh->nfilters; k++)
+			if (vh->filters[k].ops == f->ops)
+				return true;
+		for (unsigned j = 0; j < vh->nroutes; j++) {
+			const struct cfg_route *r = &vh->routes[j];
 
 			for (unsigned k = 0; k < r->nchain; k++)
 				if (r->chain[k].ops == f->ops && !top_level(c, &r->chain[k]))
 					return true;
 		}
+	}
 	return false;
 }
 
 /* http_filters: each filter Envoy has an HTTP filter for, in chain order,
- * configured at the top level or by a route of l; then the router. */
+ * configured at the top level, by l or by a virtual host or route of l;
+ * then the router. */
 static void http_filters(struct cfg_dump *d, const struct cfg_listener *l)
 {
 	const struct cfg *c = d->cfg;
@@ -375,6 +403,11 @@ static void http_filters(struct cfg_dump *d, const struct cfg_listener *l)
 		for (unsigned j = 0; j < c->nfilters; j++)
 			if (c->filters[j].ops == f->ops) {
 				conf = c->filters[j].conf;
+				used = true;
+			}
+		for (unsigned j = 0; j < l->nfilters; j++)
+			if (l->filters[j].ops == f->ops) {
+				conf = l->filters[j].conf;	/* the listener's own, more specific */
 				used = true;
 			}
 		if (!used && !routes_use(c, l, f))
@@ -573,6 +606,7 @@ static void listener(struct cfg_dump *d, const struct cfg_listener *l)
 		json_kstr(w, "traffic_direction", dirs[l->direction]);
 	if (!l->bind_to_port)
 		json_kbool(w, "bind_to_port", false);
+	cfg_dump_metadata(w, NULL, l->bandwidth);
 	json_close(w, '}');
 }
 
@@ -796,7 +830,7 @@ static void cluster(struct cfg_dump *d, const struct cfg_cluster *c)
 		json_close(w, '}');
 		json_close(w, '}');
 	}
-	cfg_dump_metadata(w, c->origin);
+	cfg_dump_metadata(w, c->origin, c->bandwidth);
 	json_close(w, '}');
 }
 

@@ -332,19 +332,19 @@ static const struct {
 	{ "GRPCRoute", "gateway.networking.k8s.io/v1", "grpc-route" },
 };
 
-void cfg_dump_metadata(struct json_w *w, const char *origin)
+void cfg_dump_metadata(struct json_w *w, const char *origin, const struct cfg_bandwidth *bw)
 {
 	const char *ref, *slash, *slash2;
 	char config[600];
 
-	if (!origin)
+	if (!origin && !bw)
 		return;
 	json_kopen(w, "metadata", '{');
 	json_kopen(w, "filter_metadata", '{');
 	/* origin: "FILE:LINE Kind/namespace/name" (mesh.c) */
-	ref = strrchr(origin, ' ');
+	ref = origin ? strrchr(origin, ' ') : NULL;
 	ref = ref ? ref + 1 : origin;
-	slash = strchr(ref, '/');
+	slash = ref ? strchr(ref, '/') : NULL;
 	slash2 = slash ? strchr(slash + 1, '/') : NULL;
 	for (size_t i = 0; slash2 && i < ARRAY_SIZE(origin_kinds); i++) {
 		if (strlen(origin_kinds[i].kind) != (size_t)(slash - ref) ||
@@ -358,7 +358,17 @@ void cfg_dump_metadata(struct json_w *w, const char *origin)
 		break;
 	}
 	json_kopen(w, "wingman", '{');
-	json_kstr(w, "source", origin);
+	json_kstr_opt(w, "source", origin);
+	if (bw) {
+		/* Envoy's bandwidth_limit is an HTTP filter of one rate; this one
+		 * limits the sockets, each way, so it is shown as wingman's. */
+		json_kopen(w, "bandwidth_limit", '{');
+		json_kuint(w, "download", bw->download);
+		json_kuint(w, "upload", bw->upload);
+		json_kduration_ms(w, "fill_interval", bw->fill_interval_ms);
+		json_kstr(w, "stat_prefix", bw->stat_prefix);
+		json_close(w, '}');
+	}
 	json_close(w, '}');
 	json_close(w, '}');
 	json_close(w, '}');

@@ -119,8 +119,9 @@ void cfg_dump_socket_address(struct json_w *w, const char *key, const char *host
 void cfg_dump_transport_socket(struct json_w *w, const struct cfg_tls *t, const char *cert, const char *key);
 /* metadata.filter_metadata of a derived object: istio.config as Istio
  * writes it (/apis/GROUP/VERSION/namespaces/NS/KIND/NAME) and
- * wingman.source, the origin as is; nothing for origin NULL. */
-void cfg_dump_metadata(struct json_w *w, const char *origin);
+ * wingman.source, the origin as is; wingman.bandwidth_limit for a
+ * listener's or cluster's bw; nothing when both are NULL. */
+void cfg_dump_metadata(struct json_w *w, const char *origin, const struct cfg_bandwidth *bw);
 /* Each filter's conf_dump at at. */
 void cfg_dump_filters(struct json_w *w, const struct filter_conf *fc, unsigned n, enum cfg_dump_at at);
 /* The clusters as items: the filters' own (internal) under kinds[0], items
