@@ -194,6 +194,8 @@ static const struct stat_leaf server_leaves[] = {
 	LEAF(SS_DOWNSTREAM_CX_OVERFLOW, "downstream_cx_overflow", ST_COUNTER),
 	LEAF(SS_LIVE, "live", ST_GAUGE),
 	LEAF(SS_VERSION, "version", ST_GAUGE),
+	LEAF(SS_HOT_RESTART_EPOCH, "hot_restart_epoch", ST_GAUGE),
+	LEAF(SS_HOT_RESTART_GENERATION, "hot_restart_generation", ST_GAUGE),
 };
 
 static const struct stat_leaf cluster_manager_leaves[] = {
@@ -343,13 +345,16 @@ static int add_ents(struct stat_group *g, const char *text_prefix, const struct 
 	return 0;
 }
 
+static uint32_t str_hash(uint32_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;	/* FNV-1a */
+	return h;
+}
+
 static uint32_t group_hash(enum group_kind kind, const char *key)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)kind;
-
-	for (; *key; key++)
-		h = (h ^ (unsigned char)*key) * 16777619u;	/* FNV-1a */
-	return h;
+	return str_hash(2166136261u ^ (uint32_t)kind, key);
 }
 
 /* Groups are found by hash so binding N listeners and clusters is linear. */
@@ -800,4 +805,90 @@ bool stats_ent_live(const struct stat_ent *e)
 {
 	return e->grp->kind == GK_SERVER ||
 	       (e->grp->kind != GK_HOST && e->grp->bound_gen == st.bind_gen);
+}
+
+/* The slots of a stat that a hot restart carries over; 0 for a gauge. */
+static unsigned carried_slots(enum stat_type t)
+{
+	switch (t) {
+	case ST_COUNTER: return 1;
+	case ST_CODES: return 500;
+	case ST_GRPC: return 17;
+	case ST_HIST: return STATS_HIST_SLOTS;
+	default: return 0;
+	}
+}
+
+int stats_export(stats_export_fn out, void *arg)
+{
+	uint8_t *seen = calloc(st.next_id / 8 + 1, 1);
+	int err = 0;
+
+	if (!seen)
+		return -ENOMEM;
+	for (unsigned i = 0; i < st.nents && !err; i++) {
+		const struct stat_ent *e = &st.ents[i];
+		unsigned n = carried_slots(e->leaf->type);
+
+		if (!n || (seen[e->id / 8] & (1u << (e->id % 8))))
+			continue;
+		seen[e->id / 8] |= (uint8_t)(1u << (e->id % 8));
+		for (unsigned k = 0; k < n && !err; k++) {
+			int64_t v = stats_value(e->id + k);
+
+			if (v && !(err = out(arg, e->name, k, v)))
+				stats_add(e->id + k, -v);
+		}
+	}
+	free(seen);
+	return err;
+}
+
+struct stats_import {
+	uint32_t *slot;			/* open addressing over st.ents by name: index + 1, 0 empty */
+	uint32_t mask;
+};
+
+struct stats_import *stats_import_new(void)
+{
+	struct stats_import *im = calloc(1, sizeof(*im));
+	uint32_t cap = 64;
+
+	while (cap < 2 * st.nents)
+		cap *= 2;
+	if (!im || !(im->slot = calloc(cap, sizeof(*im->slot)))) {
+		free(im);
+		return NULL;
+	}
+	im->mask = cap - 1;
+	for (unsigned i = 0; i < st.nents; i++) {
+		uint32_t h = str_hash(2166136261u, st.ents[i].name) & im->mask;
+
+		while (im->slot[h])
+			h = (h + 1) & im->mask;
+		im->slot[h] = i + 1;
+	}
+	return im;
+}
+
+int stats_import_add(struct stats_import *im, const char *name, unsigned slot, int64_t v)
+{
+	for (uint32_t h = str_hash(2166136261u, name) & im->mask; im->slot[h]; h = (h + 1) & im->mask) {
+		const struct stat_ent *e = &st.ents[im->slot[h] - 1];
+
+		if (strcmp(e->name, name) != 0)
+			continue;
+		if (slot >= carried_slots(e->leaf->type))
+			return -EINVAL;
+		stats_add(e->id + slot, v);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void stats_import_free(struct stats_import *im)
+{
+	if (im)
+		free(im->slot);
+	free(im);
 }

@@ -224,6 +224,8 @@ enum server_stat {
 	SS_TLS_INSPECTOR_SNI_FOUND, SS_TLS_INSPECTOR_SNI_NOT_FOUND,
 	SS_TLS_INSPECTOR_ALPN_FOUND, SS_TLS_INSPECTOR_ALPN_NOT_FOUND,
 	SS_TLS_INSPECTOR_CLIENT_HELLO_TOO_LARGE,
+	SS_HOT_RESTART_EPOCH,		/* server.hot_restart_epoch (gauge): 0, +1 per hot restart */
+	SS_HOT_RESTART_GENERATION,	/* server.hot_restart_generation (gauge): the same, as Envoy counts it */
 	SS__COUNT
 };
 extern uint32_t stats_server_base;
@@ -325,6 +327,26 @@ static inline void stats_gauge_set(uint32_t id, int64_t v)
  * main thread subtracts each sum in its own shard, so no worker's shard is
  * written by another thread. Main thread. */
 void stats_reset_counters(void);
+
+/* Hot restart (proxy/handoff.c): what a process hands its successor. Calls
+ * out(arg, name, slot, v) for every counter and histogram slot that is not 0,
+ * each id once (a listener's "listener.<address>.*" names share its ids), then
+ * subtracts v in this thread's shard: an add counts in one export only, so
+ * exporting again later gives what was counted since. Gauges are not carried
+ * (they describe this process). Stops at out's first error, returned; 0 or
+ * -ENOMEM. Main thread. */
+typedef int (*stats_export_fn)(void *arg, const char *name, unsigned slot, int64_t v);
+int stats_export(stats_export_fn out, void *arg);
+
+/* The receiving side: an index of this process's stats by name (NULL on
+ * out-of-memory), then stats_import_add() per exported slot, which adds v
+ * in this thread's shard: 0, -ENOENT when no stat has that name here (a
+ * listener or cluster the new config dropped), -EINVAL for a slot the stat
+ * does not have or a gauge. Main thread; free before stats are bound again. */
+struct stats_import;
+struct stats_import *stats_import_new(void);
+int stats_import_add(struct stats_import *im, const char *name, unsigned slot, int64_t v);
+void stats_import_free(struct stats_import *im);
 
 /* What the renderers read of the registry: one entry per rendered stat. Main thread. */
 enum stat_type {

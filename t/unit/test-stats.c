@@ -111,6 +111,61 @@ static const struct stats_def demo_server_defs[] = { { "sent", STATS_COUNTER } }
 static const struct stats_def demo_bad_defs[] = { { "t", STATS_HISTOGRAM }, { "after", STATS_COUNTER } };
 static uint32_t demo_ls, demo_cs, demo_ss, demo_bad;
 
+/* What stats_export() handed on, as "name slot value" lines. */
+struct exported {
+	char text[8192];
+	size_t len;
+	unsigned n;
+};
+
+static int collect(void *arg, const char *name, unsigned slot, int64_t v)
+{
+	struct exported *x = arg;
+
+	x->len += (size_t)snprintf(x->text + x->len, sizeof(x->text) - x->len, "%s %u %lld\n", name, slot,
+				   (long long)v);
+	x->n++;
+	return 0;
+}
+
+/* Hot restart: an export takes what it hands on out of this process's
+ * counters (each id once, gauges never), so a second one hands on only what
+ * came since; an import adds by name. */
+static void test_handoff(uint32_t was, uint32_t inbound)
+{
+	struct stats_import *im;
+	struct exported x = { .len = 0 };
+
+	stats_add(inbound + LS_DOWNSTREAM_CX_TOTAL, 3);
+	is_int(stats_export(collect, &x), 0, "export");
+	ok(has_lines(x.text, "cluster.was.upstream_rq_total 0 1005\n"), "a counter handed on");
+	ok(has_lines(x.text, "cluster.was.upstream_rq 100 2\ncluster.was.upstream_rq 104 1\n"),
+	   "per-code counters by slot");
+	ok(has_lines(x.text, "cluster.was.upstream_rq_time 21 4\n"), "histogram slots (the count)");
+	ok(!strstr(x.text, "upstream_cx_active") && !strstr(x.text, "demo.level"), "gauges stay");
+	ok(!!strstr(x.text, "http.inbound.downstream_cx_total 0 3\n") +
+	   !!strstr(x.text, "listener.0.0.0.0_15006.downstream_cx_total 0 3\n") == 1,
+	   "a listener's stat is handed on under one of its two names");
+	is_int(stats_value(was + CS_UPSTREAM_RQ_TOTAL), 0, "what was handed on is taken out");
+	is_int(stats_value(was + CS_UPSTREAM_RQ_TIME + STATS_HIST_COUNT), 0, "histograms too");
+	is_int(stats_value(was + CS_UPSTREAM_CX_ACTIVE), 2, "gauges are left");
+
+	x = (struct exported){ .len = 0 };
+	stats_add(was + CS_UPSTREAM_RQ_TOTAL, 4);
+	is_int(stats_export(collect, &x), 0, "second export");
+	is_str(x.text, "cluster.was.upstream_rq_total 0 4\n", "it hands on what came since");
+
+	ok((im = stats_import_new()) != NULL, "import index");
+	is_int(stats_import_add(im, "cluster.was.upstream_rq_total", 0, 1005), 0, "import a counter");
+	is_int(stats_value(was + CS_UPSTREAM_RQ_TOTAL), 1005, "added");
+	is_int(stats_import_add(im, "cluster.was.upstream_rq", 100, 2), 0, "import a per-code slot");
+	is_int(stats_value(was + CS_UPSTREAM_RQ_CODE + 100), 2, "added to its slot");
+	is_int(stats_import_add(im, "cluster.gone.upstream_rq_total", 0, 1), -ENOENT, "unknown name");
+	is_int(stats_import_add(im, "cluster.was.upstream_cx_active", 0, 1), -EINVAL, "a gauge is refused");
+	is_int(stats_import_add(im, "cluster.was.upstream_rq", 500, 1), -EINVAL, "a slot out of range");
+	stats_import_free(im);
+}
+
 static void test_register(void)
 {
 	static const struct stats_set ls = { STATS_SCOPE_LISTENER, NULL, demo_listener_defs, 3, &demo_ls };
@@ -266,6 +321,8 @@ int main(void)
 		  "server.config_reload: 0\n"
 		  "server.config_reload_failed: 0\n"
 		  "server.downstream_cx_overflow: 0\n"
+		  "server.hot_restart_epoch: 0\n"
+		  "server.hot_restart_generation: 0\n"
 		  "server.live: 0\n"
 		  "server.memory_allocated: 0\n"
 		  "server.memory_heap_size: 0\n"
@@ -492,5 +549,6 @@ int main(void)
 	       "json with histogram");
 	evbuffer_free(b);
 
+	test_handoff(cl2[1].stats_base, ls2[0].stats_base);
 	return done_testing();
 }
