@@ -26,6 +26,7 @@
 #include "core/regex.h"
 #include "core/util.h"
 #include "observe/stats.h"
+#include "handoff.h"
 #include "server.h"
 #include "tls/tls.h"
 
@@ -63,18 +64,22 @@ ADMIN_HANDLER(admin_ep_ready)
 }
 
 /* admin.v3.ServerInfo. command_line_options carries the options wingman has
- * an equivalent for; hot restart does not exist here ("disabled", as Envoy
- * prints with --disable-hot-restart). */
+ * an equivalent for. Hot restart (handoff.h): "disabled" as Envoy prints
+ * with --disable-hot-restart when no hot_restart socket is configured; the
+ * epoch counts take-overs, and the uptime of all epochs starts at epoch 0. */
 static void server_info_json(struct json_w *w, const struct cfg *cfg)
 {
-	uint64_t up = (util_wall_us() - server_start_wall_us) / 1000000;
+	uint64_t now = util_wall_us(), up = (now - server_start_wall_us) / 1000000;
+	char hr_version[32];
+
+	snprintf(hr_version, sizeof(hr_version), "handoff.%d", HANDOFF_VERSION);
 
 	json_open(w, '{');
 	json_kstr(w, "version", WINGMAN_VERSION);
 	json_kstr(w, "state", server_state_name());
 	json_kduration_ms(w, "uptime_current_epoch", up * 1000);
-	json_kduration_ms(w, "uptime_all_epochs", up * 1000);
-	json_kstr(w, "hot_restart_version", "disabled");
+	json_kduration_ms(w, "uptime_all_epochs", (now - server_first_start_wall_us) / 1000000 * 1000);
+	json_kstr(w, "hot_restart_version", cfg->hot_restart_socket ? hr_version : "disabled");
 	json_key(w, "command_line_options");
 	json_open(w, '{');
 	json_kuint(w, "concurrency", cfg->workers);
@@ -84,8 +89,8 @@ static void server_info_json(struct json_w *w, const struct cfg *cfg)
 	json_kstr(w, "service_node", cfg->node_id);
 	json_kduration_ms(w, "drain_time", cfg->drain_timeout_ms / 1000 * 1000);
 	json_kstr(w, "mode", "Serve");
-	json_kbool(w, "disable_hot_restart", true);
-	json_kuint(w, "restart_epoch", 0);
+	json_kbool(w, "disable_hot_restart", !cfg->hot_restart_socket);
+	json_kuint(w, "restart_epoch", server_restart_epoch);
 	json_close(w, '}');
 	cfg_dump_node(w, cfg);
 	json_close(w, '}');

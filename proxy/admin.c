@@ -453,14 +453,9 @@ static int admin_bind(const struct addr_spec *addr, struct evhttp_bound_socket *
 	return -err;
 }
 
-/* A NULL addr starts nothing but remembers base, so admin_update() can bind later. */
-int admin_start(struct event_base *base, const struct addr_spec *addr)
+static int admin_http(struct event_base *base)
 {
-	int err;
-
 	adm.base = base;
-	if (!addr)
-		return 0;
 	if (!adm.http) {
 		adm.http = evhttp_new(base);
 		if (!adm.http)
@@ -470,12 +465,42 @@ int admin_start(struct event_base *base, const struct addr_spec *addr)
 		if (admin_tap_start(base))
 			return -ENOMEM;
 	}
-	err = admin_bind(addr, &adm.sock);
-	if (err)
+	return 0;
+}
+
+/* A NULL addr starts nothing but remembers base, so admin_update() can bind later. */
+int admin_start(struct event_base *base, const struct addr_spec *addr)
+{
+	int err;
+
+	adm.base = base;
+	if (!addr)
+		return 0;
+	if ((err = admin_http(base)) || (err = admin_bind(addr, &adm.sock)))
 		return err;
 	snprintf(adm.host, sizeof(adm.host), "%s", addr->host);
 	adm.port = addr->port;
 	return 0;
+}
+
+int admin_adopt(struct event_base *base, const struct addr_spec *addr, int fd)
+{
+	char name[300];
+	int err;
+
+	if ((err = admin_http(base)))
+		return err;
+	if (!(adm.sock = evhttp_accept_socket_with_handle(adm.http, fd)))
+		return -ENOMEM;
+	snprintf(adm.host, sizeof(adm.host), "%s", addr->host);
+	adm.port = addr->port;
+	log_info("admin: listening on %s (taken over)", admin_addr_fmt(addr, name, sizeof(name)));
+	return 0;
+}
+
+int admin_fd(void)
+{
+	return adm.sock ? evhttp_bound_socket_get_fd(adm.sock) : -1;
 }
 
 /* A NULL addr closes the admin listener (admin removed from the config). */

@@ -19,11 +19,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: wingman [-c FILE] [-t|--check-config] [-l LEVEL] [--version]\n"
+	fprintf(f, "usage: wingman [-c FILE] [-x SOCKET] [-t|--check-config] [-l LEVEL] [--version]\n"
 		   "       wingman config show [-c FILE]   print the config as parsed, mesh-derived objects included\n"
 		   "       wingman intercept install|remove|status [OPTIONS]   (eBPF interception, --help)\n"
 		   "       wingman observe [--follow] [--status 5xx] [--flags UF] ...   requests as they finish (--help)\n"
 		   "  -c, --config FILE     config file (default: the embedded conf/wingman.yaml)\n"
+		   "  -x, --upgrade-from SOCKET\n"
+		   "                        take the sockets over from the wingman whose hot_restart\n"
+		   "                        socket is SOCKET; it drains and exits (binary upgrade)\n"
 		   "  -t, --check-config    validate the config and exit 0 (ok) or 1 (errors)\n"
 		   "  -l, --log-level LEVEL error|warn|info|debug (default info)\n"
 		   "      --version         print the version and exit\n"
@@ -56,12 +59,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "upgrade-from", required_argument, NULL, 'x' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conf_path = NULL;
+	const char *conf_path = NULL, *take_from = NULL;
 	struct cfg_errs errs;
 	bool check = false, show = false;
 	struct cfg *c;
@@ -87,10 +91,13 @@ int main(int argc, char **argv)
 		return usage_error("unknown command '%s' (expected: config show, intercept, observe, or options)", argv[1]);
 	}
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:tl:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":c:x:tl:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			conf_path = optarg;
+			break;
+		case 'x':
+			take_from = optarg;
 			break;
 		case 't':
 			check = true;
@@ -138,5 +145,5 @@ int main(int argc, char **argv)
 		arena_free(c->arena);
 		return 0;
 	}
-	return server_run(conf_path, c);
+	return server_run(conf_path, c, take_from);
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "observe/accesslog.h"
 #include "admin.h"
+#include "handoff.h"
 #include "core/arena.h"
 #include "config/cfg.h"
 #include "config/snapshot.h"
@@ -37,11 +38,17 @@
 #define LISTEN_BACKLOG 1024
 #define DRAIN_POLL_MS 50
 #define WATCH_INTERVAL_MS 1000	/* mesh resources polled for changes */
+/* A hot restart's drain leaves an idle HTTP/1.1 connection this long (at
+ * most drain_timeout) to send one more request (conn_drain_all()). */
+#define HANDOFF_IDLE_GRACE_MS 1000
 
-/* Listening sockets by configured address: one SO_REUSEPORT socket per worker. */
+/* Listening sockets by configured address: one SO_REUSEPORT socket per
+ * worker, or more when a hot restart handed over more (the old process had
+ * more workers): worker w watches fds[i] for every i % nworkers == w. */
 struct lsock {
 	char address[128];
 	int *fds;
+	unsigned nfds;
 	struct lsock *next;
 };
 
@@ -55,6 +62,9 @@ static const char *conf_path;		/* NULL: the embedded default */
 static struct event *drain_ev;
 static struct event *trim_ev;
 static struct event *watch_ev;
+/* Draining for a hot restart: idle connections had a grace, so the drain is
+ * over when they are gone too, not only the requests. */
+static bool drain_waits_conns;
 
 /* Memory back to the system after a burst. glibc keeps what a burst of
  * connections freed (nghttp2 sessions, buffers) in each worker's arena, so
@@ -87,6 +97,8 @@ static void trim_cb(evutil_socket_t fd, short what, void *arg)
 }
 static uint64_t drain_deadline_us;
 uint64_t server_start_wall_us;
+uint64_t server_first_start_wall_us;
+unsigned server_restart_epoch;
 
 static void cfg_destroy(struct cfg *c)
 {
@@ -155,13 +167,45 @@ static struct lsock *lsock_find(const char *address)
 	return NULL;
 }
 
+/* A socket table entry for address with n fds, all -1 yet. */
+static struct lsock *lsock_new(const char *address, unsigned n)
+{
+	struct lsock *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->fds = calloc(n, sizeof(int)))) {
+		free(l);
+		return NULL;
+	}
+	snprintf(l->address, sizeof(l->address), "%s", address);
+	l->nfds = n;
+	for (unsigned i = 0; i < n; i++)
+		l->fds[i] = -1;
+	return l;
+}
+
 static void lsock_free(struct lsock *l, bool close_fds)
 {
-	for (unsigned i = 0; close_fds && i < nworkers; i++)
+	for (unsigned i = 0; close_fds && i < l->nfds; i++)
 		if (l->fds[i] >= 0)
 			close(l->fds[i]);
 	free(l->fds);
 	free(l);
+}
+
+/* Fills the fds of l that are -1 with new sockets on cl's address. */
+static int lsock_fill(struct lsock *l, const struct cfg_listener *cl)
+{
+	for (unsigned i = 0; i < l->nfds; i++) {
+		if (l->fds[i] >= 0)
+			continue;
+		if ((l->fds[i] = open_listener(&cl->addr)) < 0) {
+			int err = l->fds[i];
+
+			log_err("listener %s: cannot listen on %s: %s", cl->name, cl->address, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
 }
 
 /* Opens the sockets cfg needs that are not open yet. On error closes what it
@@ -176,24 +220,12 @@ static int listeners_prepare(const struct cfg *cfg, struct lsock **fresh)
 		/* bind_to_port: false listeners get connections from an original_dst one (odst.c). */
 		if (!cl->bind_to_port || lsock_find(cl->address) || listener_stopped(cl))
 			continue;
-		if (!(l = calloc(1, sizeof(*l))) || !(l->fds = calloc(nworkers, sizeof(int)))) {
-			free(l);
+		if (!(l = lsock_new(cl->address, nworkers)))
 			goto fail;
-		}
-		snprintf(l->address, sizeof(l->address), "%s", cl->address);
-		for (unsigned w = 0; w < nworkers; w++)
-			l->fds[w] = -1;
 		l->next = *fresh;
 		*fresh = l;
-		for (unsigned w = 0; w < nworkers; w++) {
-			int fd = open_listener(&cl->addr);
-
-			if (fd < 0) {
-				log_err("listener %s: cannot listen on %s: %s", cl->name, cl->address, strerror(-fd));
-				goto fail;
-			}
-			l->fds[w] = fd;
-		}
+		if (lsock_fill(l, cl))
+			goto fail;
 	}
 	return 0;
 fail:
@@ -238,15 +270,17 @@ static void listeners_commit(const struct cfg *cfg, struct lsock *fresh)
 		unsigned n = 0;
 
 		for (struct lsock *l = lsocks; l; l = l->next)
-			n++;
+			n += l->nfds;
 		if (!set || !(set->fds = calloc(n + 1, sizeof(int))) ||
 		    !(set->addresses = calloc(n + 1, sizeof(*set->addresses)))) {
 			log_err("out of memory handing listeners to worker %u", w);
 			continue;
 		}
 		for (struct lsock *l = lsocks; l; l = l->next) {
-			set->fds[set->n] = l->fds[w];
-			memcpy(set->addresses[set->n++], l->address, sizeof(l->address));
+			for (unsigned i = w; i < l->nfds; i += nworkers) {
+				set->fds[set->n] = l->fds[i];
+				memcpy(set->addresses[set->n++], l->address, sizeof(l->address));
+			}
 		}
 		worker_set_listeners(&workers[w], set);
 	}
@@ -283,6 +317,11 @@ static void reload(void)
 	c->generation = old->generation + 1;
 	if (c->workers != nworkers)
 		log_warn("workers: %u needs a restart; running with %u", c->workers, nworkers);
+	if ((c->hot_restart_socket != NULL) != (old->hot_restart_socket != NULL) ||
+	    (c->hot_restart_socket && strcmp(c->hot_restart_socket, old->hot_restart_socket) != 0))
+		log_warn("hot_restart socket %s needs a restart; still on %s",
+			 c->hot_restart_socket ? c->hot_restart_socket : "(none)",
+			 old->hot_restart_socket ? old->hot_restart_socket : "(none)");
 	if ((err = stats_cfg_bind(c)) || cluster_cfg_bind(c) || listeners_prepare(c, &fresh)) {
 		if (err == -ENOSPC)
 			log_err(STATS_FULL_MSG);
@@ -329,11 +368,20 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static uint64_t active_conns(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		n += atomic_load(&workers[i].active_conns);
+	return n;
+}
+
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t active = server_active_streams();
 
-	if (active == 0) {
+	if (active == 0 && (!drain_waits_conns || active_conns() == 0)) {
 		log_info("drained; exiting");
 		event_base_loopbreak(main_base);
 	} else if (util_mono_us() >= drain_deadline_us) {
@@ -342,7 +390,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void server_drain(const char *why)
+/* Stops accepting and drains; grace_ms as worker_drain() takes it. */
+static void drain_start(const char *why, unsigned grace_ms)
 {
 	struct cfg *c = cfg_snapshot_current();
 	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
@@ -352,14 +401,22 @@ void server_drain(const char *why)
 	log_info("draining (%s): %llu requests in flight, drain_timeout %llums", why,
 		 (unsigned long long)server_active_streams(), (unsigned long long)c->drain_timeout_ms);
 	stats_add(SERVER_STAT(SS_STATE), 1);
+	if (grace_ms > c->drain_timeout_ms)
+		grace_ms = (unsigned)c->drain_timeout_ms;
+	drain_waits_conns = grace_ms > 0;
 	for (unsigned i = 0; i < nworkers; i++)
-		worker_drain(&workers[i]);
+		worker_drain(&workers[i], grace_ms);
 	drain_deadline_us = util_mono_us() + c->drain_timeout_ms * 1000;
 	drain_ev = event_new(main_base, -1, EV_PERSIST, drain_cb, NULL);
 	if (drain_ev)
 		event_add(drain_ev, &tv);
 	else
 		event_base_loopbreak(main_base);
+}
+
+void server_drain(const char *why)
+{
+	drain_start(why, 0);
 }
 
 void server_drain_listeners(bool graceful, bool inbound_only)
@@ -376,7 +433,7 @@ void server_drain_listeners(bool graceful, bool inbound_only)
 		 graceful && !inbound_only ? ", connections drain" : "");
 	listeners_commit(c, NULL);
 	for (unsigned i = 0; graceful && !inbound_only && i < nworkers; i++)
-		worker_drain(&workers[i]);
+		worker_drain(&workers[i], 0);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -407,6 +464,141 @@ static void stream_log(struct stream *s)
 		accesslog_stream(s);
 	if (tap_on())
 		tap_stream(s);
+}
+
+/* ---- hot restart (handoff.c) */
+
+/* True when fd is bound to a's IP address and port. */
+static bool bound_to(int fd, const struct addr_spec *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return a->is_ip && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	       odst_same_ip((const struct sockaddr *)&ss, (const struct sockaddr *)&a->ss) &&
+	       odst_port((const struct sockaddr *)&ss) == odst_port((const struct sockaddr *)&a->ss);
+}
+
+/* Takes one handed-over socket of kind bound to a out of t: its fd, or -1. */
+static int take_fd(struct handoff_take *t, enum handoff_kind kind, const struct addr_spec *a)
+{
+	for (unsigned i = 0; i < t->nsocks; i++) {
+		struct handoff_sock *k = &t->socks[i];
+		int fd = k->fd;
+
+		if (k->kind == kind && fd >= 0 && bound_to(fd, a)) {
+			k->fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+/* Each configured listener takes every handed-over socket bound to its
+ * address, however many workers the old process had, so no socket's queue
+ * is left without a process accepting; then one is opened per worker
+ * short. What no listener takes is closed by handoff_take_free(), as a
+ * reload that removes a listener closes its sockets. 0 or -errno, logged. */
+static int listeners_adopt(const struct cfg *c, struct handoff_take *t)
+{
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *cl = &c->listeners[i];
+		struct lsock *l;
+		unsigned n = 0;
+		int fd;
+
+		if (!cl->bind_to_port || lsock_find(cl->address) || (fd = take_fd(t, HK_LISTENER, &cl->addr)) < 0)
+			continue;
+		if (!(l = lsock_new(cl->address, nworkers))) {
+			close(fd);
+			return -ENOMEM;
+		}
+		l->next = lsocks;
+		lsocks = l;
+		do {
+			if (n == l->nfds) {
+				int *v = realloc(l->fds, sizeof(int) * (n + 1));
+
+				if (!v) {
+					close(fd);
+					return -ENOMEM;
+				}
+				l->fds = v;
+				l->nfds++;
+			}
+			l->fds[n++] = fd;
+		} while ((fd = take_fd(t, HK_LISTENER, &cl->addr)) >= 0);
+		log_info("hot restart: listener %s took %u socket%s on %s, opens %u more (one per worker)", cl->name,
+			 n, n == 1 ? "" : "s", cl->address, l->nfds - n);
+		if (lsock_fill(l, cl))
+			return -EADDRINUSE;
+	}
+	return 0;
+}
+
+/* handoff_ops.collect: every listening socket, and the admin's. */
+static int handoff_collect(struct handoff_sock **out, unsigned *n)
+{
+	struct cfg *c = cfg_snapshot_current();
+	struct handoff_sock *v;
+	unsigned cap = 1, k = 0;
+	int fd;
+
+	for (struct lsock *l = lsocks; l; l = l->next)
+		cap += l->nfds;
+	if (!(v = calloc(cap, sizeof(*v))))
+		return -ENOMEM;
+	for (struct lsock *l = lsocks; l; l = l->next) {
+		for (unsigned i = 0; i < l->nfds; i++, k++) {
+			v[k] = (struct handoff_sock){ .kind = HK_LISTENER, .fd = l->fds[i] };
+			snprintf(v[k].name, sizeof(v[k].name), "%s", l->address);
+		}
+	}
+	if ((fd = admin_fd()) >= 0 && c->admin_address) {
+		v[k] = (struct handoff_sock){ .kind = HK_ADMIN, .fd = fd };
+		snprintf(v[k++].name, sizeof(v->name), "%s", c->admin_address);
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/* handoff_ops.drain: the successor accepts on every socket now. */
+static void handoff_drain(void)
+{
+	admin_update(NULL);	/* closes this process's copy: the successor answers there */
+	drain_start("hot restart", HANDOFF_IDLE_GRACE_MS);
+}
+
+static const struct handoff_ops handoff_ops = {
+	.collect = handoff_collect,
+	.drain = handoff_drain,
+};
+
+/* Takes over from the process at path (-x): its sockets into the tables,
+ * the admin's into *admin_fd, the hot restart socket's into *handoff_fd
+ * when this config names the same, and its epoch. 0 or -errno, logged. */
+static int take_over(const struct cfg *c, const char *path, int *admin_fd, int *handoff_fd)
+{
+	struct handoff_take t;
+	int err;
+
+	if ((err = handoff_take(path, &t)))
+		return err;
+	server_restart_epoch = t.epoch + 1;
+	server_first_start_wall_us = t.first_start_us;
+	if (c->admin_address)
+		*admin_fd = take_fd(&t, HK_ADMIN, &c->admin_addr);
+	for (unsigned i = 0; i < t.nsocks && c->hot_restart_socket; i++) {
+		if (t.socks[i].kind == HK_HANDOFF && t.socks[i].fd >= 0 && *handoff_fd < 0 &&
+		    (!strcmp(c->hot_restart_socket, t.socks[i].name) || !strcmp(c->hot_restart_socket, path))) {
+			*handoff_fd = t.socks[i].fd;
+			t.socks[i].fd = -1;
+		}
+	}
+	err = listeners_adopt(c, &t);
+	handoff_take_free(&t);
+	return err;
 }
 
 static const struct stream_cbs stream_cbs = {
@@ -534,17 +726,17 @@ void server_embed_end(void)
 	main_base = NULL;
 }
 
-int server_run(const char *path, struct cfg *c)
+int server_run(const char *path, struct cfg *c, const char *take_from)
 {
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	struct event *sigev[ARRAY_SIZE(sigs)];
+	int err = 0, admin_sock = -1, handoff_sock = -1;
 	struct lsock *fresh;
-	int err = 0;
 
 	conf_path = path;
 	c->generation = 1;
 	signal(SIGPIPE, SIG_IGN);
-	server_start_wall_us = util_wall_us();
+	server_first_start_wall_us = server_start_wall_us = util_wall_us();
 	if (!(main_base = event_base_new()) || main_init(main_base)) {
 		log_err("cannot set up the event loop");
 		return 1;
@@ -555,7 +747,23 @@ int server_run(const char *path, struct cfg *c)
 		log_err(err == -ENOSPC ? STATS_FULL_MSG : "out of memory at startup");
 		return 1;
 	}
+	/* Nothing is bound before the old process handed its sockets over, and
+	 * every socket is accepted on before it is told to drain (handoff_go). */
+	if (take_from && take_over(c, take_from, &admin_sock, &handoff_sock))
+		return 1;
+	stats_gauge_set(SERVER_STAT(SS_HOT_RESTART_EPOCH), server_restart_epoch);
+	stats_gauge_set(SERVER_STAT(SS_HOT_RESTART_GENERATION), server_restart_epoch);
+	if (c->hot_restart_socket && handoff_listen(c->hot_restart_socket, handoff_sock))
+		return 1;
 	if (listeners_prepare(c, &fresh))
+		return 1;
+	if (c->admin_address && (admin_sock >= 0 ? admin_adopt(main_base, &c->admin_addr, admin_sock)
+						 : admin_start(main_base, &c->admin_addr))) {
+		if (admin_sock >= 0)
+			close(admin_sock);
+		return 1;
+	}
+	if (c->admin_address && admin_tap_recent(c->admin_tap_recent))
 		return 1;
 	if (accesslog_start(c->access_log_path)) {
 		log_err("cannot open access log %s", c->access_log_path);
@@ -567,8 +775,6 @@ int server_run(const char *path, struct cfg *c)
 		return 1;
 	}
 	listeners_commit(c, fresh);
-	if (c->admin_address && (admin_start(main_base, &c->admin_addr) || admin_tap_recent(c->admin_tap_recent)))
-		return 1;
 	if (tls_watch_start(main_base, worker_barrier)) {
 		log_err("cannot start the certificate watcher");
 		return 1;
@@ -587,13 +793,19 @@ int server_run(const char *path, struct cfg *c)
 
 		event_add(trim_ev, &tv);
 	}
-	log_info("wingman %s started: %u workers, %u listeners, %u clusters, config %s", WINGMAN_VERSION,
-		 c->workers, c->nlisteners, c->nclusters, conf_path ? conf_path : "<default>");
+	if (take_from)
+		handoff_go(main_base);
+	if (c->hot_restart_socket)
+		handoff_serve(main_base, &handoff_ops);
+	log_info("wingman %s started: %u workers, %u listeners, %u clusters, config %s, hot restart epoch %u",
+		 WINGMAN_VERSION, c->workers, c->nlisteners, c->nclusters, conf_path ? conf_path : "<default>",
+		 server_restart_epoch);
 
 	event_base_dispatch(main_base);
 
 	tls_watch_stop();
 	workers_stop();
+	handoff_end();	/* after the workers: the last counters of a drain go to the successor */
 	admin_stop();
 	accesslog_stop();
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)

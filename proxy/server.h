@@ -24,8 +24,11 @@ void server_hooks_install(void);
  * path is NULL. NULL on errors, which are in errs. */
 struct cfg *server_load(const char *path, struct cfg_errs *errs);
 
-/* Runs wingman on c (generation 1) until drained or stopped; the exit code. */
-int server_run(const char *path, struct cfg *c);
+/* Runs wingman on c (generation 1) until drained or stopped; the exit code.
+ * take_from (-x): the hot restart socket of a running wingman, whose
+ * sockets this one takes over before binding anything (handoff.h); NULL
+ * for a fresh start. */
+int server_run(const char *path, struct cfg *c, const char *take_from);
 
 /* For a process that runs a worker loop itself (the fuzz/ harnesses): what
  * server_run() sets up before the loops start, minus listeners, worker threads,
@@ -60,6 +63,10 @@ void server_drain_listeners(bool graceful, bool inbound_only);
 
 /* Wall-clock start time in µs. */
 extern uint64_t server_start_wall_us;
+/* Hot restart: this process's epoch (0 for a fresh start, +1 per take-over)
+ * and the wall-clock start of epoch 0. */
+extern unsigned server_restart_epoch;
+extern uint64_t server_first_start_wall_us;
 
 /* Active downstream streams summed over workers (for drain and /server_info). */
 uint64_t server_active_streams(void);

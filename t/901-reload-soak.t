@@ -7,7 +7,6 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(sleep time);
-use POSIX ();
 use Wingman;
 
 plan skip_all => 'wrk not installed (apt-get install wrk)' unless have_prog('wrk');
@@ -38,23 +37,8 @@ my $wm = start_wingman(good(0));
 is(http_get($port, '/')->{headers}{'x-generation'}, '0', 'generation 0 serving');
 
 my $secs = scale(60);
-my $out = tmpdir() . '/wrk-901.out';
-my $wrk = Wingman::spawn(cmd => ['wrk', '-t1', '-c8', '-d', "${secs}s", '--timeout', '5s', "http://127.0.0.1:$port/"],
-	stdout => $out, stderr => $out, name => 'wrk');
 # New connections too: a reload must not drop a connection being accepted.
-my $cl_out = tmpdir() . '/close-901.out';
-my $closer = fork // die "fork: $!";
-if ($closer == 0) {
-	my ($n, $bad) = (0, 0);
-	my $end = time + $secs - 2;
-	while (time < $end) {
-		my $r = http_get($port, '/', headers => ['Connection', 'close']);
-		$n++;
-		$bad++ unless ($r->{status} // 0) == 200;
-	}
-	spew($cl_out, "$n $bad\n");
-	POSIX::_exit(0);
-}
+my $load = start_load($port, secs => $secs, margin => 2);
 
 my ($good, $refused, $gen) = (0, 0, 0);
 my $t0 = time;
@@ -74,16 +58,13 @@ for my $i (1 .. 100) {
 }
 is($wm->stat('server.config_reload'), $good, "$good good configs reloaded");
 is($wm->stat('server.config_reload_failed'), $refused, "$refused broken or empty configs refused");
-waitpid($closer, 0);
-Wingman::stop_process($wrk, 'INT', 10);
-my $w = Wingman::wrk_parse(slurp($out));
+my ($w, $fresh) = $load->finish;
 diag("wrk: " . ($w->{requests} // '?') . " requests, " . ($w->{rps} // '?') . " rps over ${secs}s");
 ok(($w->{requests} // 0) > 1000, 'wrk completed requests') or diag($w->{raw});
 is($w->{non2xx}, 0, 'wrk: zero non-2xx responses');
 is($w->{connect} + $w->{read} + $w->{write} + $w->{timeout}, 0, 'wrk: zero socket errors') or diag($w->{raw});
-my ($n, $bad) = split ' ', slurp($cl_out);
-ok(($n // 0) > 100, "a new connection per request: $n requests");
-is($bad, 0, 'a new connection per request: none failed');
+ok($fresh->{n} > 100, "a new connection per request: $fresh->{n} requests");
+is($fresh->{bad}, 0, 'a new connection per request: none failed');
 is(http_get($port, '/')->{headers}{'x-generation'}, $gen, 'the last good generation serves');
 is($wm->stat('http.web.downstream_rq_5xx'), 0, 'no 5xx counted by wingman');
 ok($wm->alive, 'wingman still running');

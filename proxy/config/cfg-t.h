@@ -440,6 +440,9 @@ struct cfg {
 	const char *admin_address;	/* NULL: no admin listener */
 	struct addr_spec admin_addr;
 	uint32_t admin_tap_recent;	/* requests kept for /tap without follow; 0: none */
+	/* hot_restart.socket: the UNIX socket a new process takes this one's
+	 * sockets over from (doc/admin.md); NULL: none. */
+	const char *hot_restart_socket;
 
 	const char *access_log_path;	/* NULL when "off" */
 	const char *access_log_format;	/* source text; NULL with a json_format */

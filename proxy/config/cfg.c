@@ -26,6 +26,7 @@
 
 #define CFG_MAX_WORKERS		256
 #define CFG_MAX_FILE		(16u << 20)
+#define CFG_SOCKET_PATH_MAX	108	/* sizeof(sockaddr_un.sun_path) on Linux */
 
 const struct cfg_hooks *cfg_hooks;
 
@@ -239,6 +240,31 @@ static int parse_admin(struct cfg_parse *pc, const struct ynode *n)
 	return rc;
 }
 
+/* hot_restart: { socket: PATH }: the UNIX socket a new wingman takes this
+ * one's sockets over (server.c, handoff.c). */
+static int parse_hot_restart(struct cfg_parse *pc, const struct ynode *n)
+{
+	static const char *const keys[] = { "socket", NULL };
+	const struct ynode *v;
+	const char *path;
+	int rc = 0;
+
+	if (cfg_open_map(pc, n, "a map {socket}", keys, &rc))
+		return -EINVAL;
+	if (!(v = cfg_need(pc, n, "socket", "hot_restart")) ||
+	    cfg_get_nonempty_str(pc, v, &path, "hot_restart socket must not be empty"))
+		return -EINVAL;
+	if (!(path = cfg_resolve_path(pc, path)))
+		return -ENOMEM;
+	if (strlen(path) >= CFG_SOCKET_PATH_MAX) {
+		cfg_error(pc, v, "hot_restart socket path is %zu bytes long: a UNIX socket path has at most %d",
+			  strlen(path), CFG_SOCKET_PATH_MAX - 1);
+		return -EINVAL;
+	}
+	pc->cfg->hot_restart_socket = path;
+	return rc;
+}
+
 static int parse_access_log(struct cfg_parse *pc, const struct ynode *n)
 {
 	static const char *const keys[] = { "path", "format", "json_format", "omit_empty_values", NULL };
@@ -320,11 +346,12 @@ static const char *default_node_id(struct arena *a)
 static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 {
 	static const char *const keys[] = {
-		"node", "workers", "drain_timeout", "admin", "access_log", "listeners", "clusters", "mesh", NULL
+		"node", "workers", "drain_timeout", "admin", "access_log", "listeners", "clusters", "mesh",
+		"hot_restart", NULL
 	};
 	struct cfg *cfg = pc->cfg;
 	const struct ynode *v;
-	int rc = 0;
+	int rc = 0, rc2;
 
 	if (cfg_expect_map(pc, root, "a map at the top of the config"))
 		return -EINVAL;
@@ -341,6 +368,8 @@ static int parse_top(struct cfg_parse *pc, const struct ynode *root)
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "admin")) && !cfg_is_null(v) && parse_admin(pc, v))
 		rc = -EINVAL;
+	if ((v = yaml_get(root, "hot_restart")) && !cfg_is_null(v) && (rc2 = parse_hot_restart(pc, v)))
+		rc = rc2;
 	if (parse_access_log(pc, yaml_get(root, "access_log")))
 		rc = -EINVAL;
 	if ((v = yaml_get(root, "clusters")) && cfg_parse_clusters(pc, v))

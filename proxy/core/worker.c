@@ -216,6 +216,7 @@ int worker_set_listeners(struct worker *w, struct wlistener_set *set)
 static void drain_cb(void *ctx, void *arg)
 {
 	struct worker *w = ctx;
+	unsigned grace_ms = (unsigned)(uintptr_t)arg;
 
 	w->draining = true;
 	while (w->listeners) {
@@ -224,12 +225,12 @@ static void drain_cb(void *ctx, void *arg)
 		w->listeners = wl->next;
 		wlistener_free(wl);
 	}
-	cbs->drain(w);
+	cbs->drain(w, grace_ms);
 }
 
-int worker_drain(struct worker *w)
+int worker_drain(struct worker *w, unsigned grace_ms)
 {
-	return worker_post(w, drain_cb, NULL);
+	return worker_post(w, drain_cb, (void *)(uintptr_t)grace_ms);
 }
 
 void worker_log_flush_maybe(struct worker *w)

@@ -62,8 +62,9 @@ struct worker_cbs {
 	/* Takes ownership of fd, accepted on the listener with that address. */
 	void (*accept)(struct worker *w, int fd, const struct sockaddr *peer, socklen_t len,
 		       const char *listener_address);
-	/* Draining: close idle connections; the others close after their response. */
-	void (*drain)(struct worker *w);
+	/* Draining: close idle connections (after grace_ms, see worker_drain());
+	 * the others close after their response. */
+	void (*drain)(struct worker *w, unsigned grace_ms);
 	/* Hands a buffer of access-log lines to the logger, which empties it. */
 	void (*log_submit)(struct evbuffer *buf);
 	/* First and last thing on the worker's thread. */
@@ -102,8 +103,11 @@ struct wlistener_set {
 };
 int worker_set_listeners(struct worker *w, struct wlistener_set *set);
 
-/* Stop accepting and close idle connections; responses get Connection: close. */
-int worker_drain(struct worker *w);
+/* Stop accepting and close idle connections; responses get Connection: close.
+ * grace_ms > 0 leaves idle HTTP/1.1 connections that long to send one more
+ * request (a hot restart: the client is not told otherwise and would race
+ * the close). */
+int worker_drain(struct worker *w, unsigned grace_ms);
 
 uint64_t worker_next_id(struct worker *w);
 

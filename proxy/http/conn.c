@@ -129,6 +129,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		next = c->handshake_by_us;
 	}
+	if (c->drain_at_us) {
+		if (now >= c->drain_at_us) {
+			c->drain_at_us = 0;
+			conn_drain(c);
+			if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
+				return;
+		} else if (c->drain_at_us < next) {
+			next = c->drain_at_us;
+		}
+	}
 	if (c->codec)
 		fired = c->codec->timeouts(c, now, &next);
 	if (c->flags & (CONN_FL_DEAD | CONN_FL_LINGERING))
@@ -488,10 +498,25 @@ void conn_accept_as(struct worker *w, int fd, const struct sockaddr *peer, sockl
 	log_debug("[C%llu] accepted from %s on %s", (unsigned long long)c->id, c->peer, listener_address);
 }
 
-void conn_drain_all(struct worker *w)
+void conn_drain_all(struct worker *w, unsigned grace_ms)
 {
-	for (struct conn *c = w->conns; c; c = c->next)
-		conn_drain(c);
+	uint64_t now = util_mono_us(), at = now + (uint64_t)grace_ms * 1000;
+
+	for (struct conn *c = w->conns; c; c = c->next) {
+		/* HTTP/2 says GOAWAY now, and its clients retry what it did not
+		 * take. HTTP/1.1 has no such word: closing an idle connection
+		 * races the client's next request, which then fails. With a
+		 * grace, the worker's draining puts Connection: close on that
+		 * request's response, and the timer drains what stayed quiet. */
+		if (!grace_ms || (c->codec && c->codec->drain) ||
+		    (!c->timer && !(c->timer = evtimer_new(w->base, timer_cb, c)))) {
+			conn_drain(c);
+			continue;
+		}
+		c->drain_at_us = at;
+		if (at < c->timer_at_us)
+			timer_arm(c, at, now);
+	}
 }
 
 void conn_close_all(struct worker *w)

@@ -82,6 +82,7 @@ struct conn {
 	struct event *timer;
 	uint64_t timer_at_us;		/* when it fires; UINT64_MAX when not armed */
 	uint64_t handshake_by_us;	/* PERMISSIVE sniff + TLS handshake deadline; 0 once done or none */
+	uint64_t drain_at_us;		/* a drain's grace ends: drained then; 0 when none */
 	uint64_t idle_us;		/* listener idle_timeout */
 	struct rq_timeouts rqt;		/* listener request timeouts */
 	uint64_t rq_min_us;		/* the smallest of them; 0 when all are off */
@@ -144,8 +145,11 @@ void conn_stream_started(struct conn *c, uint64_t start);
  * never) and makes sure c's timer looks by then. */
 uint64_t conn_tunnel_started(struct conn *c, const struct stream *s, uint64_t now);
 
-/* Drain: close idle connections now, the others after their current response. */
-void conn_drain_all(struct worker *w);
+/* Drain: close idle connections now, the others after their current response
+ * (HTTP/2: GOAWAY first). With grace_ms, HTTP/1.1 connections (and those that
+ * sent nothing yet) are left that long to send one more request, answered
+ * with Connection: close; those still idle then close. */
+void conn_drain_all(struct worker *w, unsigned grace_ms);
 /* Worker exit: close everything. */
 void conn_close_all(struct worker *w);
 

@@ -30,7 +30,7 @@ our @EXPORT = qw(
 	wrk_run test_certs
 	http_parallel http_loop wingman_check
 	config_dump dump_of dump_resources prom_parse prom_find
-	have_grpc_node start_grpc_server grpc_call
+	have_grpc_node start_grpc_server grpc_call wingman_run start_load
 );
 
 my $MAIN_PID = $$;
@@ -1377,19 +1377,57 @@ sub http_loop {
 	}, timeout => ($o{duration} // 1) + ($o{timeout} // scale(10)));
 }
 
+# Load on 127.0.0.1:$port while a test changes something: wrk keep-alive
+# (wrk => [its options], default -t1 -c8; --timeout 5s) for secs => S, and a
+# client opening a new connection per request until margin => M (default 1)
+# seconds before. ->finish waits for both and returns wrk's numbers
+# (wrk_parse) and the new-connection client's {n, bad (not a 200), refused}.
+sub start_load {
+	my ($port, %o) = @_;
+	my $secs = $o{secs};
+	my $id = $Wingman::_n++;
+	my $self = bless { out => tmpdir() . "/wrk-$id.out", loop_out => tmpdir() . "/loop-$id.out" }, 'Wingman::Load';
+	$self->{wrk} = _spawn(cmd => ['wrk', @{ $o{wrk} // ['-t1', '-c8'] }, '-d', "${secs}s", '--timeout', '5s',
+		"http://127.0.0.1:$port/"], stdout => $self->{out}, stderr => $self->{out}, name => 'wrk');
+	my $pid = fork // die "fork: $!";
+	if ($pid == 0) {
+		my ($n, $bad, $refused) = (0, 0, 0);
+		my $end = time + $secs - ($o{margin} // 1);
+		while (time < $end) {
+			my $r = http_get($port, '/');
+			$n++;
+			$refused++ if ($r->{closed} // 0) == -2;
+			$bad++ unless ($r->{status} // 0) == 200;
+		}
+		spew($self->{loop_out}, "$n $bad $refused\n");
+		_exit(0);
+	}
+	_register($pid, 0, 'new-connection client');
+	$self->{loop} = $pid;
+	return $self;
+}
+
 # Runs "wingman -t -c FILE" on $yaml; returns (exit code, output, file).
 sub wingman_check {
 	my ($yaml, $name) = @_;
+	return wingman_run($yaml, name => $name, args => ['-t']);
+}
+
+# Runs "wingman -c FILE @args" on $yaml (name => the file's name, args =>
+# [...]) and waits for it to exit; returns (exit code, output, file), exit
+# code -1 when it ran past 10 s (then killed).
+sub wingman_run {
+	my ($yaml, %o) = @_;
 	my $dir = tmpdir();
 	my $n = $Wingman::_n++;
-	my $file = "$dir/" . ($name // "check-$n") . ".yaml";
+	my $file = "$dir/" . ($o{name} // "check-$n") . ".yaml";
 	spew($file, $yaml);
 	my $out = "$dir/check-$n.out";
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0) {
 		open(STDOUT, '>', $out);
 		open(STDERR, '>&', \*STDOUT);
-		{ exec(wingman_bin(), '-t', '-c', $file) }
+		{ exec(wingman_bin(), @{ $o{args} // [] }, '-c', $file) }
 		_exit(127);
 	}
 	my $ok = wait_for(sub { waitpid($pid, WNOHANG) == $pid }, scale(10));
@@ -1539,6 +1577,17 @@ sub DESTROY {
 	return unless $$ == $MAIN_PID;
 	local ($?, $!, $@);
 	$self->kill_now if $CHILDREN{ $self->{pid} };
+}
+
+package Wingman::Load;
+
+sub finish {
+	my ($self) = @_;
+	waitpid($self->{loop}, 0);
+	delete $CHILDREN{ $self->{loop} };
+	Wingman::stop_process($self->{wrk}, 'INT', 10);
+	my ($n, $bad, $refused) = split ' ', Wingman::slurp($self->{loop_out});
+	return (Wingman::wrk_parse(Wingman::slurp($self->{out})), { n => $n // 0, bad => $bad // -1, refused => $refused // -1 });
 }
 
 package Wingman::Nginx;
