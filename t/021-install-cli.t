@@ -25,7 +25,8 @@ sub run {
 # ---- the command line
 my @usage = (
 	[['--frob'], qr/^wingman: unknown option '--frob'$/m],
-	[['-x'], qr/^wingman: unknown option '-x'$/m],
+	[['-Z'], qr/^wingman: unknown option '-Z'$/m],
+	[['-x'], qr/^wingman: option '-x' needs a value$/m],
 	[['-c'], qr/^wingman: option '-c' needs a value$/m],
 	[['--config'], qr/^wingman: option '--config' needs a value$/m],
 	[['--version=2'], qr/^wingman: option '--version' takes no value$/m],
