@@ -72,10 +72,14 @@ static struct {
 	bool quit_started;
 } adm;
 
+#define EP_READ		0	/* GET, HEAD or POST */
+#define EP_POST		1	/* mutating: any other method gets 405 */
+#define EP_QUERY_POST	2	/* GET reads; with a query it changes state: POST only */
+
 struct admin_ep {
 	const char *path;
 	const char *help;
-	bool post_only;			/* mutating: any other method gets 405 */
+	unsigned post;			/* EP_* */
 	void (*fn)(struct evhttp_request *req, const struct evkeyvalq *query);
 };
 
@@ -300,28 +304,28 @@ static void ep_quit(struct evhttp_request *req, const struct evkeyvalq *q)
 static void ep_help(struct evhttp_request *req, const struct evkeyvalq *q);
 
 static const struct admin_ep admin_eps[] = {
-	{ "/certs", "print certs on machine", false, admin_ep_certs },
-	{ "/clusters", "upstream cluster status (?format=json)", false, ep_clusters },
-	{ "/config_dump", "dump current Envoy configs (?resource=, ?mask=, ?name_regex=, ?include_eds)", false,
+	{ "/certs", "print certs on machine", EP_READ, admin_ep_certs },
+	{ "/clusters", "upstream cluster status (?format=json)", EP_READ, ep_clusters },
+	{ "/config_dump", "dump current Envoy configs (?resource=, ?mask=, ?name_regex=, ?include_eds)", EP_READ,
 	  ep_config_dump },
-	{ "/drain_listeners", "drain listeners (POST; ?graceful, ?inboundonly)", true, admin_ep_drain_listeners },
-	{ "/healthcheck/fail", "cause the server to fail health checks (POST)", true, admin_ep_healthcheck_fail },
-	{ "/healthcheck/ok", "cause the server to pass health checks (POST)", true, admin_ep_healthcheck_ok },
-	{ "/help", "print out list of admin commands", false, ep_help },
-	{ "/listeners", "print listener info (?format=json)", false, admin_ep_listeners },
-	{ "/logging", "query/change logging levels (POST; ?level=, ?paths=name:level,…, ?<name>=)", true,
-	  admin_ep_logging },
-	{ "/memory", "print current allocation/heap usage", false, admin_ep_memory },
-	{ "/quitquitquit", "exit the server (POST; drains first, like SIGTERM)", true, ep_quit },
-	{ "/ready", "print server state, return 200 if LIVE, otherwise return 503", false, admin_ep_ready },
-	{ "/reset_counters", "reset all counters to zero (POST)", true, ep_reset_counters },
-	{ "/server_info", "print server version/status information", false, admin_ep_server_info },
+	{ "/drain_listeners", "drain listeners (POST; ?graceful, ?inboundonly)", EP_POST, admin_ep_drain_listeners },
+	{ "/healthcheck/fail", "cause the server to fail health checks (POST)", EP_POST, admin_ep_healthcheck_fail },
+	{ "/healthcheck/ok", "cause the server to pass health checks (POST)", EP_POST, admin_ep_healthcheck_ok },
+	{ "/help", "print out list of admin commands", EP_READ, ep_help },
+	{ "/listeners", "print listener info (?format=json)", EP_READ, admin_ep_listeners },
+	{ "/logging", "list logging levels; change them (POST ?level=, ?paths=name:level,…, ?<name>=)",
+	  EP_QUERY_POST, admin_ep_logging },
+	{ "/memory", "print current allocation/heap usage", EP_READ, admin_ep_memory },
+	{ "/quitquitquit", "exit the server (POST; drains first, like SIGTERM)", EP_POST, ep_quit },
+	{ "/ready", "print server state, return 200 if LIVE, otherwise return 503", EP_READ, admin_ep_ready },
+	{ "/reset_counters", "reset all counters to zero (POST)", EP_POST, ep_reset_counters },
+	{ "/server_info", "print server version/status information", EP_READ, admin_ep_server_info },
 	{ "/stats", "print server stats (?filter=REGEX, ?usedonly, ?format=json|prometheus, "
-	  "?histogram_buckets=cumulative|disjoint|detailed|summary)", false, ep_stats },
+	  "?histogram_buckets=cumulative|disjoint|detailed|summary)", EP_READ, ep_stats },
 	{ "/stats/prometheus", "print server stats in prometheus format (?filter=REGEX, ?usedonly, "
-	  "?histogram_buckets=cumulative|summary)", false, ep_prometheus },
+	  "?histogram_buckets=cumulative|summary)", EP_READ, ep_prometheus },
 	{ "/tap", "requests as they finish (?follow, ?format=json|text, ?path=, ?status=, ?flags=, ?from=, ?last=)",
-	  false, admin_ep_tap },
+	  EP_READ, admin_ep_tap },
 };
 
 static void add_help(struct evbuffer *b)
@@ -393,6 +397,7 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	struct evkeyvalq q;
 	struct evbuffer *b;
+	bool post;
 
 	if (!path || !*path)
 		path = "/";
@@ -401,10 +406,10 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 
 		if (strcmp(path, ep->path))
 			continue;
-		if (ep->post_only ? method != EVHTTP_REQ_POST :
-		    !(method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST))) {
+		post = ep->post == EP_POST || (ep->post == EP_QUERY_POST && query && *query);
+		if (post ? method != EVHTTP_REQ_POST : !(method & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST))) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-					  ep->post_only ? "POST" : "GET, HEAD, POST");
+					  post ? "POST" : "GET, HEAD, POST");
 			admin_reply_text(req, 405, "Method %s not allowed, POST required.\n", method_name(method));
 			return;
 		}

@@ -162,8 +162,11 @@ http_get($port, '/');
 ok(wait_for(sub { ($wm->stats->{'cluster.web.upstream_rq_total'} // 0) == 1 }, scale(5)), 'counts again from 0');
 
 # /logging
-($code) = admin_get($admin, '/logging');
-is($code, 405, 'GET /logging is 405 (Envoy: mutating)');
+($code, $body) = admin_get($admin, '/logging');
+is($code, 200, 'GET /logging lists the levels');
+like($body, qr/^active loggers:\n  wingman: \w+$/m, '... one logger and its level');
+($code) = admin_get($admin, '/logging?level=debug');
+is($code, 405, 'GET /logging?level= is 405: a change needs POST (Envoy: mutating)');
 ($code, $body) = post('/logging');
 is($code, 200, 'POST /logging lists');
 like($body, qr/^active loggers:\n  wingman: info\n/m, 'active loggers in Envoy text');
