@@ -540,3 +540,66 @@ char *util_utf8_fix(char *d, const char *s, size_t len)
 	memcpy(d, run, (size_t)(p - run));
 	return d + (p - run);
 }
+
+size_t util_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = 0;
+
+	if (!cap || len / 3 * 4 + (len % 3 ? 4 : 0) >= cap)
+		return 0;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+			     (i + 2 < len ? in[i + 2] : 0);
+
+		out[n++] = abc[v >> 18];
+		out[n++] = abc[(v >> 12) & 63];
+		out[n++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+		out[n++] = i + 2 < len ? abc[v & 63] : '=';
+	}
+	out[n] = '\0';
+	return n;
+}
+
+int util_base64_decode(const char *in, size_t len, bool url, uint8_t *out, size_t cap)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t n = 0;
+
+	while (len && in[len - 1] == '=')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+		unsigned v;
+
+		if (ch >= 'A' && ch <= 'Z')
+			v = (unsigned)(ch - 'A');
+		else if (ch >= 'a' && ch <= 'z')
+			v = (unsigned)(ch - 'a') + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = (unsigned)(ch - '0') + 52;
+		else if (ch == (url ? '-' : '+'))
+			v = 62;
+		else if (ch == (url ? '_' : '/'))
+			v = 63;
+		else
+			return -EINVAL;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == cap)
+				return -E2BIG;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (bits >= 6 || (acc & ((1u << bits) - 1)))
+		return -EINVAL;	/* a lone 6-bit group, or stray low bits */
+	return n > INT32_MAX ? -E2BIG : (int)n;
+}
+
+bool util_utf8_valid(const char *s, size_t len)
+{
+	return util_utf8_fixed_len(s, len) == len;
+}

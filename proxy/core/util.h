@@ -96,6 +96,19 @@ size_t util_utf8_fixed_len(const char *s, size_t len);
  * util_utf8_fixed_len(s, len); returns the end. */
 char *util_utf8_fix(char *d, const char *s, size_t len);
 
+/* Whether s[0, len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+bool util_utf8_valid(const char *s, size_t len);
+
+/* Base64 (RFC 4648): the standard alphabet, or with url the URL-safe one.
+ * Encoding pads with '=' and writes a NUL after the text; it returns the
+ * text's length, or 0 when it does not fit in cap bytes (NUL included).
+ * Decoding ignores trailing '=' (present or not) and returns the byte count,
+ * -EINVAL when in is not base64 of that alphabet (stray low bits included),
+ * or -E2BIG past cap bytes. */
+size_t util_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+int util_base64_decode(const char *in, size_t len, bool url, uint8_t *out, size_t cap);
+
 /* Writes a UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", 36 chars + NUL) to out. */
 void util_uuid4(char out[37]);
 

@@ -25,6 +25,7 @@
 #include "core/stats.h"
 #include "http/stream.h"
 #include "http/tunnel.h"
+#include "core/util.h"
 #include "core/worker.h"
 
 #define H2_OUT_HIGH (1024 * 1024)	/* connection: stop pulling frames above this */
@@ -723,40 +724,7 @@ int h2_conn_start(struct conn *c)
 
 int h2_settings_decode(const char *b64, size_t len, uint8_t *out, size_t cap)
 {
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t n = 0;
-
-	while (len && b64[len - 1] == '=')
-		len--;	/* padding is not base64url, but tolerated */
-	for (size_t i = 0; i < len; i++) {
-		char ch = b64[i];
-		unsigned v;
-
-		if (ch >= 'A' && ch <= 'Z')
-			v = (unsigned)(ch - 'A');
-		else if (ch >= 'a' && ch <= 'z')
-			v = (unsigned)(ch - 'a') + 26;
-		else if (ch >= '0' && ch <= '9')
-			v = (unsigned)(ch - '0') + 52;
-		else if (ch == '-')
-			v = 62;
-		else if (ch == '_')
-			v = 63;
-		else
-			return -EINVAL;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == cap)
-				return -E2BIG;
-			out[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (bits >= 6 || (acc & ((1u << bits) - 1)))
-		return -EINVAL;	/* a lone 6-bit group, or stray low bits */
-	return (int)n;
+	return util_base64_decode(b64, len, true, out, cap);	/* padding is not base64url, but tolerated */
 }
 
 int h2_conn_upgrade(struct conn *c, struct stream *s, const uint8_t *settings, size_t len)

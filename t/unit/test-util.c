@@ -1,9 +1,10 @@
-/* Durations, addresses, UUIDs, the arena and log levels. */
+/* Durations, addresses, UUIDs, the arena, log levels, base64 and UTF-8. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -162,6 +163,38 @@ static void test_log_level(void)
 	ok(log_level == LOG_LVL_INFO, "default level info");
 }
 
+static void test_base64(void)
+{
+	uint8_t out[16];
+	char txt[16];
+
+	is_int(util_base64_encode((const uint8_t *)"ab", 2, txt, sizeof(txt)), 4, "base64: two bytes, padded");
+	is_str(txt, "YWI=", "base64: text");
+	is_int(util_base64_encode((const uint8_t *)"abc", 3, txt, 4), 0, "base64: no room for the NUL");
+	is_int(util_base64_encode((const uint8_t *)"", 0, txt, 1), 0, "base64: empty");
+	is_int(util_base64_decode("YWI=", 4, false, out, sizeof(out)), 2, "base64: padded decodes");
+	is_int(util_base64_decode("YWI", 3, false, out, sizeof(out)), 2, "base64: unpadded too");
+	ok(memcmp(out, "ab", 2) == 0, "base64: bytes");
+	is_int(util_base64_decode("+/8=", 4, false, out, sizeof(out)), 2, "base64: standard alphabet");
+	is_int(util_base64_decode("-_8=", 4, false, out, sizeof(out)), -EINVAL, "base64: no URL alphabet");
+	is_int(util_base64_decode("-_8", 3, true, out, sizeof(out)), 2, "base64url");
+	is_int(util_base64_decode("YWJ", 3, false, out, sizeof(out)), -EINVAL, "base64: stray low bits");
+	is_int(util_base64_decode("Y", 1, false, out, sizeof(out)), -EINVAL, "base64: a lone group");
+	is_int(util_base64_decode("YWJj", 4, false, out, 2), -E2BIG, "base64: past cap");
+}
+
+static void test_utf8(void)
+{
+	ok(util_utf8_valid("plain é € 𝄞", strlen("plain é € 𝄞")), "utf8: 1 to 4 byte forms");
+	ok(!util_utf8_valid("\xc0\xaf", 2), "utf8: overlong");
+	ok(!util_utf8_valid("\xe0\x80\xaf", 3), "utf8: overlong, 3 bytes");
+	ok(!util_utf8_valid("\xed\xa0\x80", 3), "utf8: surrogate");
+	ok(!util_utf8_valid("\xf4\x90\x80\x80", 4), "utf8: past U+10FFFF");
+	ok(!util_utf8_valid("\xe2\x82", 2), "utf8: truncated");
+	ok(!util_utf8_valid("\x80", 1), "utf8: lone continuation");
+	ok(util_utf8_valid("a\0b", 3), "utf8: NUL is a character");
+}
+
 int main(void)
 {
 	test_durations();
@@ -170,5 +203,7 @@ int main(void)
 	test_uuid();
 	test_arena();
 	test_log_level();
+	test_base64();
+	test_utf8();
 	return done_testing();
 }
