@@ -105,6 +105,9 @@ struct stream_info {
 	char upstream_local[64];	/* "ip:port" of the upstream connection, once connected; or "" */
 	const char *upstream_transport_failure;	/* "" or the reason */
 	const char *downstream_peer_uri_san;	/* URI SAN of the client's verified certificate, or "" */
+	const char *downstream_local_uri_san;	/* URI SAN of the certificate wingman presented to it, or "" */
+	const char *upstream_peer_uri_san;	/* URI SAN of the upstream's verified certificate, or "" */
+	const char *upstream_local_uri_san;	/* URI SAN of the certificate wingman presented upstream, or "" */
 	const char *downstream_tls_version;	/* "TLSv1.3", or "" for plaintext */
 	const char *requested_server_name;	/* SNI the client sent, or "" */
 	const char *protocol;		/* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */

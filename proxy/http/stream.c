@@ -121,11 +121,14 @@ struct stream *stream_new(struct worker *w, struct conn *c, const struct codec_o
 	s->info.connection_id = c->id;
 	memcpy(s->info.downstream_local, c->local, sizeof(s->info.downstream_local));
 	s->info.downstream_peer_uri_san = s->info.downstream_tls_version = s->info.requested_server_name = "";
+	s->info.downstream_local_uri_san = s->info.upstream_peer_uri_san = s->info.upstream_local_uri_san = "";
 	if (c->tls.version) {
 		/* Copied: a stream may outlive its connection. */
 		s->req.scheme = "https";
 		s->info.downstream_tls_version = c->tls.version;
 		if ((c->tls.uri_san && !(s->info.downstream_peer_uri_san = arena_strdup(s->arena, c->tls.uri_san))) ||
+		    (c->tls.local_uri_san &&
+		     !(s->info.downstream_local_uri_san = arena_strdup(s->arena, c->tls.local_uri_san))) ||
 		    (c->tls.sni && !(s->info.requested_server_name = arena_strdup(s->arena, c->tls.sni)))) {
 			arena_free(s->arena);
 			return NULL;
@@ -200,6 +203,7 @@ struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, 
 	m->flags = ST_FL_SHADOW | ST_FL_REQ_HEADERS | ST_FL_ROUTED;
 	m->info = s->info;
 	m->info.downstream_peer_uri_san = m->info.downstream_tls_version = m->info.requested_server_name = "";
+	m->info.downstream_local_uri_san = m->info.upstream_peer_uri_san = m->info.upstream_local_uri_san = "";
 	m->info.bytes_received = 0;
 	m->req = s->req;
 	m->req.h.v = NULL;

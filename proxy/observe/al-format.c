@@ -117,6 +117,9 @@ static const struct {
 	{ "DOWNSTREAM_LOCAL_PORT", AL_INFO_PORT, ARG_NONE, INFO(downstream_local) },
 	{ "UPSTREAM_TRANSPORT_FAILURE_REASON", AL_INFO_REASON, ARG_NONE, INFO(upstream_transport_failure) },
 	{ "DOWNSTREAM_PEER_URI_SAN", AL_INFO_STR, ARG_NONE, INFO(downstream_peer_uri_san) },
+	{ "DOWNSTREAM_LOCAL_URI_SAN", AL_INFO_STR, ARG_NONE, INFO(downstream_local_uri_san) },
+	{ "UPSTREAM_PEER_URI_SAN", AL_INFO_STR, ARG_NONE, INFO(upstream_peer_uri_san) },
+	{ "UPSTREAM_LOCAL_URI_SAN", AL_INFO_STR, ARG_NONE, INFO(upstream_local_uri_san) },
 	{ "DOWNSTREAM_TLS_VERSION", AL_INFO_STR, ARG_NONE, INFO(downstream_tls_version) },
 	{ "REQUESTED_SERVER_NAME", AL_INFO_STR, ARG_NONE, INFO(requested_server_name) },
 };

@@ -387,7 +387,7 @@ static void router_up_bound(struct upstream_req *ur)
 	bool end = s->flags & ST_FL_REQ_END;
 	struct evbuffer *copy;
 
-	upconn_stamp_local(ur);
+	upconn_stamp_info(ur);
 	if (ur->n > 1) {
 		/* A retry replays the body kept so far; later chunks follow live. */
 		if (!rc->replay || (!evbuffer_get_length(rc->replay) && !end))
@@ -600,7 +600,7 @@ static void router_up_headers(struct upstream_req *ur)
 		stats_inc(ur->cluster->stats_base + CS_UPSTREAM_RQ_RETRY_SUCCESS);
 	s->info.up_resp_mono_us = now;
 	s->info.code_details = "via_upstream";
-	upconn_stamp_local(ur);
+	upconn_stamp_info(ur);
 	p = util_fmt_u64(ms, (now - s->info.up_start_mono_us) / 1000, 10);
 	ms[24] = '\0';
 	http_hdr_set(s->arena, &s->resp.h, "x-envoy-upstream-service-time", p);

@@ -602,6 +602,14 @@ static char *make_xfcc(SSL *ssl, X509 *peer, const char *peer_uri)
 	return buf;
 }
 
+void tls_uri_sans(SSL *ssl, char **peer, char **local)
+{
+	X509 *pc = SSL_get0_peer_certificate(ssl), *own = SSL_get_certificate(ssl);
+
+	*peer = pc && SSL_get_verify_result(ssl) == X509_V_OK ? first_uri_san(pc) : NULL;
+	*local = own ? first_uri_san(own) : NULL;
+}
+
 int tls_peer_get(SSL *ssl, struct tls_peer *p)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);
@@ -611,10 +619,10 @@ int tls_peer_get(SSL *ssl, struct tls_peer *p)
 	p->version = SSL_get_version(ssl);
 	if (sni && !(p->sni = strdup(sni)))
 		return -ENOMEM;
+	tls_uri_sans(ssl, &p->uri_san, &p->local_uri_san);
 	if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
 		return 0;
 	p->mtls = true;
-	p->uri_san = first_uri_san(peer);
 	if (!(p->xfcc = make_xfcc(ssl, peer, p->uri_san))) {
 		tls_peer_free(p);
 		return -ENOMEM;
@@ -625,6 +633,7 @@ int tls_peer_get(SSL *ssl, struct tls_peer *p)
 void tls_peer_free(struct tls_peer *p)
 {
 	free(p->uri_san);
+	free(p->local_uri_san);
 	free(p->xfcc);
 	free(p->sni);
 	memset(p, 0, sizeof(*p));

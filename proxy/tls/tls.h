@@ -39,6 +39,7 @@ struct ssl_st *tls_session_new(const struct cfg_tls *t);
  * (tls_peer_free); absent ones are NULL. */
 struct tls_peer {
 	char *uri_san;			/* first URI SAN of the verified peer certificate */
+	char *local_uri_san;		/* first URI SAN of the certificate this side presented */
 	char *xfcc;			/* x-forwarded-client-cert element (Envoy format) */
 	char *sni;			/* server name the client asked for */
 	const char *version;		/* "TLSv1.3" */
@@ -46,6 +47,11 @@ struct tls_peer {
 };
 int tls_peer_get(struct ssl_st *ssl, struct tls_peer *p);
 void tls_peer_free(struct tls_peer *p);
+
+/* The first URI SANs of an established session, malloc'd: *peer the peer's
+ * when its certificate verified, *local that of the certificate this side
+ * presented; NULL when there is none (or on out-of-memory). */
+void tls_uri_sans(struct ssl_st *ssl, char **peer, char **local);
 
 /* Handshake outcome into a listener's LS_SSL_* or a cluster's CS_SSL_* stats. */
 void tls_count_server(const struct sock *s, bool ok, uint32_t listener_stats);

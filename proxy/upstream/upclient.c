@@ -139,6 +139,7 @@ static int stream_init(struct upclient *c, struct worker *w, const struct upclie
 	s->req.content_length = (int64_t)len;
 	s->resp.content_length = -1;
 	s->info.code_details = s->info.upstream_transport_failure = "";
+	s->info.upstream_peer_uri_san = s->info.upstream_local_uri_san = "";
 	s->info.bytes_received = len;	/* HTTP/2 ends the stream with the head only without a body */
 	if (!s->req.method || !s->req.path || !s->req.authority)
 		return -1;

@@ -43,6 +43,7 @@ struct upconn {
 	struct host *host;		/* referenced */
 	struct sock sk;
 	char local[64];			/* "ip:port" of sk, from getsockname once connected; "" before */
+	char *peer_san, *local_san;	/* TLS: URI SANs once connected (tls_uri_sans); NULL: none */
 	struct event *timer;		/* connect timeout, then idle timeout */
 	struct event *later;		/* deferred free */
 	uint32_t flags;			/* UPCONN_FL_* */

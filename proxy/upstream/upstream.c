@@ -65,6 +65,8 @@ static void upconn_free(struct upconn *uc)
 	event_free(uc->timer);
 	event_free(uc->later);
 	evbuffer_free(uc->scratch);
+	free(uc->peer_san);
+	free(uc->local_san);
 	free(uc);
 	serve_pending(w, h);	/* a connection slot just freed up */
 	host_unref(h);
@@ -138,8 +140,10 @@ static void event_cb(struct sock *sk, short what, void *arg)
 		event_del(uc->timer);
 		stats_hist_record(uc->cluster_stats + CS_UPSTREAM_CX_CONNECT_MS, (util_mono_us() - uc->start_us) / 1000);
 		util_sock_local_str(sk->fd, uc->local, sizeof(uc->local));
+		if (sk->ssl)
+			tls_uri_sans(sk->ssl, &uc->peer_san, &uc->local_san);
 		if (uc->ur)
-			upconn_stamp_local(uc->ur);
+			upconn_stamp_info(uc->ur);
 		tls_count_client(sk, true, uc->cluster_stats);
 		if (uc->ops->connected)
 			uc->ops->connected(uc);
@@ -265,11 +269,27 @@ fail:
 	return NULL;
 }
 
-void upconn_stamp_local(struct upstream_req *ur)
+/* *to = a copy of san on s's arena, unless it says that already. */
+static void stamp_san(struct stream *s, const char **to, const char *san)
 {
+	const char *c;
+
+	if (strcmp(*to, san ? san : "") && (c = arena_strdup(s->arena, san ? san : "")))
+		*to = c;
+}
+
+void upconn_stamp_info(struct upstream_req *ur)
+{
+	struct upconn *uc = ur->uc;
+
 	_Static_assert(sizeof(ur->uc->local) == sizeof(ur->s->info.upstream_local), "same size");
-	if (ur->uc)
-		memcpy(ur->s->info.upstream_local, ur->uc->local, sizeof(ur->uc->local));
+	if (!uc)
+		return;
+	memcpy(ur->s->info.upstream_local, uc->local, sizeof(uc->local));
+	if (uc->sk.ssl || *ur->s->info.upstream_peer_uri_san || *ur->s->info.upstream_local_uri_san) {
+		stamp_san(ur->s, &ur->s->info.upstream_peer_uri_san, uc->peer_san);
+		stamp_san(ur->s, &ur->s->info.upstream_local_uri_san, uc->local_san);
+	}
 }
 
 const char *upconn_authority(const struct upconn *uc, const char *authority)

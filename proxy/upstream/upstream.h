@@ -61,11 +61,12 @@ struct upstream_cbs {
  * Returns 0, -EOVERFLOW when max_pending_requests is reached too, or -errno
  * when a connection could not even be started. */
 int upconn_start(struct upstream_req *ur);
-/* Copies the local address of ur's connection ("" until it is connected) into
- * ur->s->info.upstream_local (%UPSTREAM_LOCAL_ADDRESS%): on binding, on
- * connecting, and at the response head (an HTTP/2 stream bound before its
- * connection was up). */
-void upconn_stamp_local(struct upstream_req *ur);
+/* Copies what ur's connection knows of itself into ur->s->info: its local
+ * address ("" until it is connected; %UPSTREAM_LOCAL_ADDRESS%) and, over
+ * TLS, the URI SANs of both ends (upstream_peer_uri_san, _local_uri_san):
+ * on binding, on connecting, and at the response head (an HTTP/2 stream
+ * bound before its connection was up). */
+void upconn_stamp_info(struct upstream_req *ur);
 /* Request body toward the upstream (ur is bound: ur->uc set). */
 void upconn_send(struct upstream_req *ur, struct evbuffer *data, bool end);
 /* Ends ur's use of the pool: leaves the pending queue, or detaches from its
