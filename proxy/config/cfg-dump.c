@@ -407,6 +407,13 @@ void cfg_dump_node(struct json_w *w, const struct cfg *c)
 	json_kstr_opt(w, "NAMESPACE", c->node_namespace);
 	json_kstr_opt(w, "MESH_ID", c->node_mesh_id);
 	json_kstr_opt(w, "VERSION", c->node_version);
+	json_kstr_opt(w, "CLUSTER_ID", c->node_cluster_id);
+	if (c->node_labels) {
+		json_kopen(w, "LABELS", '{');
+		for (unsigned i = 0; i < c->node_labels->n; i++)
+			json_kstr(w, c->node_labels->items[2 * i]->str, c->node_labels->items[2 * i + 1]->str);
+		json_close(w, '}');
+	}
 	json_close(w, '}');
 	json_kstr(w, "user_agent_name", "wingman");
 	json_kopen(w, "user_agent_build_version", '{');

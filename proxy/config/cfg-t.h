@@ -434,6 +434,10 @@ struct cfg {
 	const char *node_version;
 	const char *node_service;	/* destination_service of inbound requests, e.g. "was.blog.svc.cluster.local" */
 	const char *node_mesh_id;	/* Istio's MESH_ID (span tag istio.mesh_id) */
+	const char *node_cluster_id;	/* Istio's CLUSTER_ID (the *_cluster labels) */
+	/* node.labels: the workload's labels (Istio's LABELS node metadata), a
+	 * map whose values are strings; NULL when not configured. */
+	const struct ynode *node_labels;
 	unsigned workers;		/* default: number of CPUs */
 	uint64_t drain_timeout_ms;	/* default 5000 */
 

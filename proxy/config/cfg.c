@@ -200,23 +200,33 @@ const struct cfg_stats_group *cfg_stats_group(struct cfg_parse *pc, const struct
 static int parse_node(struct cfg_parse *pc, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"id", "cluster", "workload", "namespace", "version", "service", "mesh_id", NULL
+		"id", "cluster", "workload", "namespace", "version", "service", "mesh_id", "cluster_id", "labels", NULL
 	};
-	static const size_t fields[] = {	/* by keys[] */
+	static const size_t fields[] = {	/* by keys[], the strings */
 		offsetof(struct cfg, node_id), offsetof(struct cfg, node_cluster),
 		offsetof(struct cfg, node_workload), offsetof(struct cfg, node_namespace),
 		offsetof(struct cfg, node_version), offsetof(struct cfg, node_service),
-		offsetof(struct cfg, node_mesh_id),
+		offsetof(struct cfg, node_mesh_id), offsetof(struct cfg, node_cluster_id),
 	};
 	const struct ynode *v;
+	const char *s;
 	int rc = 0;
 
-	if (cfg_open_map(pc, n, "a map {id, cluster, workload, namespace, version, service, mesh_id}", keys, &rc))
+	if (cfg_open_map(pc, n, "a map {id, cluster, workload, namespace, version, service, mesh_id, cluster_id, labels}",
+			 keys, &rc))
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if ((v = yaml_get(n, keys[i])) &&
 		    cfg_get_str(pc, v, (const char **)((char *)pc->cfg + fields[i])))
 			rc = -EINVAL;
+	if ((v = yaml_get(n, "labels"))) {
+		if (cfg_expect_map(pc, v, "a map of label: value"))
+			return -EINVAL;
+		for (unsigned i = 0; i < v->n; i++)
+			if (cfg_get_str(pc, v->items[2 * i + 1], &s))
+				rc = -EINVAL;
+		pc->cfg->node_labels = v;
+	}
 	return rc;
 }
 
