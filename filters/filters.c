@@ -8,6 +8,7 @@
 
 extern const struct filter_ops tracing_filter;
 extern const struct filter_ops istio_metrics_filter;
+extern const struct filter_ops metadata_exchange_filter;
 extern const struct filter_ops rbac_filter;
 extern const struct filter_ops local_ratelimit_filter;
 extern const struct filter_ops fault_filter;
@@ -16,14 +17,17 @@ extern const struct filter_ops mirror_filter;
 extern const struct filter_ops retry_filter;
 extern const struct filter_ops outlier_filter;
 
-/* Tracing first so its span covers faults and every later filter; RBAC
- * (Istio's authz) after the observers, so denials are traced and counted, and
- * before faults and header rewriting, as Envoy orders them; local rate
- * limiting after RBAC, so a denied request spends no token; the mirror copies
+/* Tracing first so its span covers faults and every later filter; the
+ * metadata exchange before any filter that may answer locally, so that
+ * answer carries this workload's metadata too; RBAC (Istio's authz) after
+ * the observers, so denials are traced and counted, and before faults and
+ * header rewriting, as Envoy orders them; local rate limiting after RBAC, so
+ * a denied request spends no token; the mirror copies
  * the request as the headers filter left it. */
 const struct filter_ops *const filter_table[] = {
 	&tracing_filter,
 	&istio_metrics_filter,
+	&metadata_exchange_filter,
 	&rbac_filter,
 	&local_ratelimit_filter,
 	&fault_filter,

@@ -155,9 +155,14 @@ like($tid // '', qr/^[0-9a-f]{32}$/, '128-bit trace id');
 my $prom = http_get($web_admin, '/stats/prometheus')->{body};
 like($prom, qr/^istio_requests_total\{reporter="source",[^}]*destination_service="was-service\.blog-system\.svc\.cluster\.local",[^}]*response_code="200"[^}]*\} [1-9]/m,
 	'web: istio_requests_total as the source');
+# The sidecars exchanged their metadata over mTLS: each names the other (Kiali's edge web → was).
+like($prom, qr/^istio_requests_total\{reporter="source",source_workload="web",[^}]*destination_workload="was",[^}]*destination_app="was",destination_version="v1",[^}]*response_code="200"[^}]*\} [1-9]/m,
+	'web: was is the destination workload, app and version');
 $prom = http_get($was_admin, '/stats/prometheus')->{body};
 like($prom, qr/^istio_requests_total\{reporter="destination",[^}]*destination_version="v1",[^}]*response_code="403"[^}]*\} [1-9]/m,
 	'was: 403s counted as the destination');
+like($prom, qr/^istio_requests_total\{reporter="destination",source_workload="web",source_workload_namespace="blog-system",source_principal="spiffe:\/\/cluster\.local\/ns\/blog-system\/sa\/default",source_app="web",source_version="v1",[^}]*connection_security_policy="mutual_tls",[^}]*response_code="200"[^}]*\} [1-9]/m,
+	'was: web is the source workload, over mutual_tls');
 
 # Outlier detection: 5 consecutive 5xx (each request tries 4 times) eject the was pod.
 http_get($web_out, '/api/broken', host => $host) for 1 .. 2;

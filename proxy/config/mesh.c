@@ -623,6 +623,23 @@ static struct ynode *merge_list(struct mesh *m, const char *what, const struct y
 	return out;
 }
 
+/* node: as written, with mesh.workload.labels for its labels when it says
+ * none: the pod labels Istio's node metadata carries (app, version, the
+ * canonical names), for the Istio metrics and the metadata exchange. */
+static void node_labels(struct mesh *m, const struct ynode *root, struct ynode *top)
+{
+	const struct ynode *native = yaml_get(root, "node");
+	struct ynode *node;
+
+	if (!m->wl_labels || (native && (native->type != YN_MAP || yaml_get(native, "labels"))))
+		return;
+	node = mesh_map(m, native ? native : m->sect);
+	for (unsigned i = 0; node && native && i < native->n; i++)
+		mesh_put(m, node, native->items[2 * i]->str, native->items[2 * i + 1]);
+	mesh_put(m, node, "labels", (struct ynode *)m->wl_labels);
+	mesh_put(m, top, "node", node);
+}
+
 int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct ynode **out)
 {
 	struct mesh m = { .pc = pc, .a = pc->arena };
@@ -652,6 +669,7 @@ int cfg_mesh_derive(struct cfg_parse *pc, const struct ynode *root, const struct
 			mesh_put(&m, top, root->items[2 * i]->str, root->items[2 * i + 1]);
 		mesh_put(&m, top, "listeners", merge_list(&m, "listener", yaml_get(root, "listeners"), m.listeners));
 		mesh_policy_top(&m, root, top);
+		node_labels(&m, root, top);
 		mesh_put(&m, top, "clusters", merge_list(&m, "cluster", yaml_get(root, "clusters"), m.clusters));
 		*out = top;
 	}

@@ -17,6 +17,7 @@ struct conn;
 struct evbuffer;
 struct upstream_req;
 struct host;
+struct peer;
 
 struct http_hdr {
 	const char *name;		/* lower-cased */
@@ -108,6 +109,10 @@ struct stream_info {
 	const char *downstream_local_uri_san;	/* URI SAN of the certificate wingman presented to it, or "" */
 	const char *upstream_peer_uri_san;	/* URI SAN of the upstream's verified certificate, or "" */
 	const char *upstream_local_uri_san;	/* URI SAN of the certificate wingman presented upstream, or "" */
+	/* Istio peer metadata the client's and the upstream's sidecars sent
+	 * (observe/peer.h; filters/metadata_exchange.c), on the stream's arena;
+	 * NULL when none was sent or it was not trusted. */
+	const struct peer *downstream_peer, *upstream_peer;
 	const char *downstream_tls_version;	/* "TLSv1.3", or "" for plaintext */
 	const char *requested_server_name;	/* SNI the client sent, or "" */
 	const char *protocol;		/* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */

@@ -204,6 +204,7 @@ struct stream *stream_shadow_new(struct stream *s, const struct cfg_cluster *c, 
 	m->info = s->info;
 	m->info.downstream_peer_uri_san = m->info.downstream_tls_version = m->info.requested_server_name = "";
 	m->info.downstream_local_uri_san = m->info.upstream_peer_uri_san = m->info.upstream_local_uri_san = "";
+	m->info.downstream_peer = m->info.upstream_peer = NULL;
 	m->info.bytes_received = 0;
 	m->req = s->req;
 	m->req.h.v = NULL;

@@ -34,11 +34,10 @@ enum { C_OPENED, C_CLOSED, C_SENT, C_RECEIVED };
 struct series {
 	enum metrics_kind kind;
 	uint64_t hash;
-	size_t plen;		/* labels starts with the prefix it was found by */
-	const char *key;	/* the key it was found by, stored after labels */
-	size_t klen;
+	const char *ident;	/* the id then the key it was found by, stored after labels */
+	size_t idlen, klen;
 	int64_t v[V__COUNT];	/* written by the owner with relaxed stores */
-	char labels[];		/* prefix and per-request labels, NUL-terminated */
+	char labels[];		/* the label text, NUL-terminated */
 };
 
 struct mtable {
@@ -110,27 +109,27 @@ static struct series **lookup(struct mtable *t, const struct metrics_labels *l, 
 	for (unsigned i = (unsigned)h & (TABLE_SLOTS - 1);; i = (i + 1) & (TABLE_SLOTS - 1)) {
 		struct series *s = t->slots[i];
 
-		if (!s || (s->hash == h && s->kind == l->kind && s->plen == l->plen && s->klen == l->klen &&
-			   memcmp(s->key, l->key, l->klen) == 0 && memcmp(s->labels, l->prefix, l->plen) == 0))
+		if (!s || (s->hash == h && s->kind == l->kind && s->idlen == l->idlen && s->klen == l->klen &&
+			   memcmp(s->ident + l->idlen, l->key, l->klen) == 0 && memcmp(s->ident, l->id, l->idlen) == 0))
 			return &t->slots[i];
 	}
 }
 
 static struct series *insert(struct mtable *t, struct series **slot, const struct metrics_labels *l,
-			     uint64_t h, const char *suffix, size_t slen)
+			     uint64_t h, const char *text, size_t len)
 {
-	size_t len = l->plen + slen;
-	struct series *s = calloc(1, sizeof(*s) + len + 1 + l->klen);
+	struct series *s = calloc(1, sizeof(*s) + len + 1 + l->idlen + l->klen);
+	char *ident;
 
 	if (!s)
 		return NULL;
-	memcpy(s->labels, l->prefix, l->plen);
-	memcpy(s->labels + l->plen, suffix, slen);
+	memcpy(s->labels, text, len);
 	s->labels[len] = '\0';
-	s->key = s->labels + len + 1;
-	memcpy(s->labels + len + 1, l->key, l->klen);
+	s->ident = ident = s->labels + len + 1;
+	memcpy(ident, l->id, l->idlen);
+	memcpy(ident + l->idlen, l->key, l->klen);
+	s->idlen = l->idlen;
 	s->klen = l->klen;
-	s->plen = l->plen;
 	s->hash = h;
 	s->kind = l->kind;
 	pthread_mutex_lock(&t->lock);
@@ -143,25 +142,34 @@ static struct series *insert(struct mtable *t, struct series **slot, const struc
 /* l's series: found, added, or else the overflow series; NULL when none may be added. */
 static struct series *series_get(struct mtable *t, const struct metrics_labels *l)
 {
-	uint64_t h = hash_more(l->phash, l->key, l->klen);
+	uint64_t h = hash_more(l->idhash, l->key, l->klen);
 	struct series **slot = lookup(t, l, h);
-	char suffix[METRICS_SUFFIX_MAX];
-	size_t slen = 0;
+	char text[METRICS_LABELS_MAX];
+	size_t len;
 
 	if (*slot)
 		return *slot;
-	if (l->fmt && !(slen = l->fmt(suffix, sizeof(suffix), l->arg)))
-		return series_get(t, l->overflow);	/* labels too long to keep */
+	if (!(len = l->fmt(text, sizeof(text), l->arg)))
+		return l->overflow != l ? series_get(t, l->overflow) : NULL;	/* labels too long to keep */
 	if (t->n >= METRICS_MAX_SERIES) {
 		stats_inc(SERVER_STAT(SS_ISTIO_SERIES_OVERFLOW));
 		l = l->overflow;
-		h = l->phash;
+		h = hash_more(l->idhash, l->key, l->klen);
 		slot = lookup(t, l, h);
-		if (*slot || t->n >= METRICS_MAX_SERIES + OVERFLOW_SERIES)
+		if (*slot || t->n >= METRICS_MAX_SERIES + OVERFLOW_SERIES || !(len = l->fmt(text, sizeof(text), l->arg)))
 			return *slot;
-		slen = 0;
 	}
-	return insert(t, slot, l, h, suffix, slen);
+	return insert(t, slot, l, h, text, len);
+}
+
+size_t metrics_fmt_text(char *buf, size_t cap, const void *arg)
+{
+	size_t n = strlen(arg);
+
+	if (n >= cap)
+		return 0;
+	memcpy(buf, arg, n + 1);
+	return n;
 }
 
 static inline void add(int64_t *p, int64_t v)

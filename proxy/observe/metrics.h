@@ -5,7 +5,7 @@
  * istio_tcp_sent_bytes_total and istio_tcp_received_bytes_total.
  *
  * Labels vary per request, so these do not fit the fixed stat ids of stats.h.
- * Each worker owns a table of series keyed by a label prefix and a short key
+ * Each worker owns a table of series keyed by what the config fixes and a short key
  * standing for the rest (struct metrics_labels). The worker looks series up
  * and bumps their counters without locks; it takes its table's mutex
  * only to insert a new series. The admin renderer (main thread) takes that
@@ -24,16 +24,15 @@ struct evbuffer;
 
 #define METRICS_MAX_SERIES 1024
 
-/* Room fmt gets for the per-request labels, NUL included. */
-#define METRICS_SUFFIX_MAX 2048
+/* Room fmt gets for a series' label text, NUL included. */
+#define METRICS_LABELS_MAX 4096
 
-/* Which series a request goes to. Its labels are prefix, fixed by the config,
- * then per-request labels that key stands for: prefix and key together must
- * identify the label text, equal ones giving equal text and different ones
- * different text. The text is written by fmt only when the series is new on
- * this thread, so a request that finds its series costs a hash and a compare
- * of key, not formatting. Label text is Prometheus', without braces, escaped
- * (e.g. `a="x",b="y"`). */
+/* Which series a request goes to: id stands for the labels the config fixes
+ * and key for the per-request ones, each one-to-one (equal ones give equal
+ * labels, different ones different labels), so a request that finds its
+ * series costs a hash of key and two compares, not formatting. The label
+ * text is written by fmt only when the series is new on this thread. Label
+ * text is Prometheus', without braces, escaped (e.g. `a="x",b="y"`). */
 /* What a series counts; a series of one kind never matches the other's. */
 enum metrics_kind {
 	METRICS_REQUEST,	/* metrics_record(): requests (0, so HTTP labels need not say) */
@@ -42,21 +41,27 @@ enum metrics_kind {
 
 struct metrics_labels {
 	enum metrics_kind kind;
-	const char *prefix;
-	size_t plen;
-	uint64_t phash;			/* metrics_hash(prefix, plen), computed once */
-	const void *key;		/* klen bytes; "" and 0 when fmt is NULL */
+	/* The labels the config fixes (the workload, the reporter), as any
+	 * bytes one-to-one with them: a reload that changes none of them finds
+	 * the series it had. */
+	const char *id;
+	size_t idlen;
+	uint64_t idhash;		/* metrics_hash(id, idlen), computed once */
+	const void *key;		/* klen bytes; "" and 0 for an overflow series */
 	size_t klen;
-	/* Writes the per-request labels, starting with the comma that joins them
-	 * to prefix, to buf; returns their length, or 0 when they do not fit in
-	 * cap bytes (NUL included): the request then goes to *overflow. NULL when
-	 * prefix is the whole label text. */
+	/* Writes the whole label text to buf; returns its length, or 0 when it
+	 * does not fit in cap bytes (NUL included): the request then goes to
+	 * *overflow. */
 	size_t (*fmt)(char *buf, size_t cap, const void *arg);
 	const void *arg;
-	/* Where requests go once the table is full or when fmt fails: the
-	 * overflow label text as prefix, fmt NULL, and itself as its overflow. */
+	/* Where requests go once the table is full or when fmt fails: key "",
+	 * fmt metrics_fmt_text with its label text as arg, and itself as its
+	 * overflow. */
 	const struct metrics_labels *overflow;
 };
+
+/* A metrics_labels.fmt for a fixed label text: arg is the NUL-terminated text. */
+size_t metrics_fmt_text(char *buf, size_t cap, const void *arg);
 
 /* Records one finished request in the calling thread's table under l.
  * Durations in µs, sizes in bytes. Allocates only when a series is new on
@@ -70,7 +75,7 @@ void metrics_record(const struct metrics_labels *l, uint64_t dur_us, uint64_t re
 void metrics_record_conn(const struct metrics_labels *l, unsigned opened, unsigned closed, uint64_t sent,
 			 uint64_t received);
 
-/* Hash of a label prefix, for struct metrics_labels. */
+/* Hash of bytes (struct metrics_labels.idhash; the peer cache). */
 uint64_t metrics_hash(const char *s, size_t n);
 
 /* Appends name="value" (with a leading comma unless at offset 0) to buf at *off,

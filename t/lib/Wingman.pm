@@ -25,7 +25,7 @@ our @EXPORT = qw(
 	start_backend start_recorder start_h2_backend start_tcp_echo start_otlp_collector traced_requests
 	h2_frame h2_headers_block h2_client_preface h2_frames
 	http_get http_raw http_request parse_responses curl admin_get
-	wait_for port_open prom_series tmpdir slurp spew wingman_bin md5_hex md5_file
+	wait_for port_open prom_series prom_parse tmpdir slurp spew wingman_bin md5_hex md5_file
 	scale have_prog make_response connect_port send_bytes read_response
 	wrk_run test_certs
 	http_parallel http_loop wingman_check
@@ -40,6 +40,7 @@ my $LAST_WINGMAN;
 my $TMPDIR;
 $Wingman::_n = 0;
 $Wingman::_nginx_n = 0;
+$Wingman::_prom_n = 0;
 
 # Timeouts grow under sanitizers (WINGMAN_SANITIZERS=1) or WINGMAN_SLOW=N.
 sub scale {
@@ -120,6 +121,47 @@ sub prom_series {
 		push @s, { labels => \%l, value => $v };
 	}
 	return @s;
+}
+
+# Parses Prometheus text with the real client library
+# (python3-prometheus-client): returns (undef or its error output, the samples
+# as { "name{k="v",...}" (labels sorted) => value }, the family types, the
+# series seen more than once).
+sub prom_parse {
+	my ($text) = @_;
+	my $py = <<'PY';
+import re, sys
+from prometheus_client.parser import text_string_to_metric_families
+text = sys.stdin.read()
+# The client renames a counter's samples to <family>_total (OpenMetrics);
+# the text's own names come back from its # TYPE lines, which the families follow.
+declared = re.findall(r"^# TYPE (\S+) ", text, re.M)
+seen = set()
+for fam, name in zip(text_string_to_metric_families(text), declared):
+    print("T\t%s\t%s" % (name, fam.type))
+    for s in fam.samples:
+        sname = s.name
+        if fam.type == "counter" and sname == fam.name + "_total":
+            sname = name
+        key = sname + "{" + ",".join('%s="%s"' % kv for kv in sorted(s.labels.items())) + "}"
+        if key in seen:
+            print("D\t" + key)
+        seen.add(key)
+        print("S\t%s\t%r" % (key, s.value))
+PY
+	my $dir = tmpdir();
+	my $n = ++$Wingman::_prom_n;
+	spew("$dir/prom-$n.txt", $text);
+	spew("$dir/prom-parse.py", $py);
+	my $out = `/usr/bin/python3 $dir/prom-parse.py < $dir/prom-$n.txt 2>&1`;
+	my (%samples, %types, @dups);
+	for (split /\n/, $out) {
+		my ($k, @f) = split /\t/;
+		if ($k eq 'S') { $samples{ $f[0] } = $f[1] + 0 }
+		elsif ($k eq 'T') { $types{ $f[0] } = $f[1] }
+		elsif ($k eq 'D') { push @dups, $f[0] }
+	}
+	return ($? == 0 ? undef : $out, \%samples, \%types, \@dups);
 }
 
 sub port_open {

@@ -176,10 +176,10 @@ static void test_errors(void)
 	      "t.yaml:5:26: expected a duration like 250ms or 2s (units ms, s, m, h)",
 	      "t.yaml:6:30: expected a duration like 250ms or 2s (units ms, s, m, h)");
 	FAILS("listners: []\n", "unknown top-level key",
-	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, mesh, hot_restart, tracing, istio_metrics, rbac)");
+	      "t.yaml:1:1: unknown key \"listners\" (allowed: node, workers, drain_timeout, admin, access_log, listeners, clusters, mesh, hot_restart, tracing, istio_metrics, metadata_exchange, rbac)");
 	FAILS("node: { id: a, zone: b }\n", "unknown node key",
-	      "t.yaml:1:16: unknown key \"zone\" (allowed: id, cluster, workload, namespace, version, service, mesh_id)");
-	FAILS("node: [a]\n", "node not a map", "t.yaml:1:7: expected a map {id, cluster, workload, namespace, version, service, mesh_id}, found a list");
+	      "t.yaml:1:16: unknown key \"zone\" (allowed: id, cluster, workload, namespace, version, service, mesh_id, cluster_id, labels)");
+	FAILS("node: [a]\n", "node not a map", "t.yaml:1:7: expected a map {id, cluster, workload, namespace, version, service, mesh_id, cluster_id, labels}, found a list");
 	FAILS("admin: { address: localhost:15000 }\n", "admin by name",
 	      "t.yaml:1:19: invalid address \"localhost:15000\": a listening address must be an IP, like 0.0.0.0:15006");
 	FAILS("admin: {}\n", "admin without address", "t.yaml:1:8: admin: missing required key \"address\"");

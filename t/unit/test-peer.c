@@ -202,6 +202,9 @@ static void test_local(void)
 	cfg_errs_free(&e);
 	fails("node: { labels: { app: { x: 1 } } }\n", "t.yaml:1:24: expected a string, found a map", "node.labels: a map value");
 	fails("node: { labels: [app] }\n", "t.yaml:1:17: expected a map of label: value, found a list", "node.labels: a list");
+	fails("node: { id: \"web\\r\\nx-evil: 1\" }\nmetadata_exchange: true\n",
+	      "t.yaml:2:20: metadata_exchange: node.id has a control character, so it cannot be x-envoy-peer-metadata-id",
+	      "metadata_exchange: node.id with CR LF");
 	arena_free(a);
 }
 

@@ -234,24 +234,31 @@ static void test_labels(void)
 
 static int fmt_calls;
 
-/* metrics_labels.fmt: one label k whose value is arg (and the key). */
+/* What the test's series are made of: p fixed (the id), k per request (the key). */
+struct kv {
+	const char *p, *k;
+};
+
+/* metrics_labels.fmt: p="<p>",k="<k>". */
 static size_t fmt_k(char *buf, size_t cap, const void *arg)
 {
-	const char *v = arg;
+	const struct kv *v = arg;
 	size_t off = 0;
 
 	fmt_calls++;
-	buf[0] = ',';
-	return metrics_label(buf + 1, cap - 1, &off, "k", v, strlen(v)) ? 0 : off + 1;
+	if (metrics_label(buf, cap, &off, "p", v->p, strlen(v->p)) || metrics_label(buf, cap, &off, "k", v->k, strlen(v->k)))
+		return 0;
+	return off;
 }
 
 static void record(const struct metrics_labels *base, const char *k)
 {
 	struct metrics_labels l = *base;
+	struct kv v = { l.id, k };
 
 	l.key = k;
 	l.klen = strlen(k);
-	l.arg = k;
+	l.arg = &v;
 	metrics_record(&l, 1000, 0, 0);
 }
 
@@ -274,16 +281,15 @@ static bool rendered(const char *line)
 
 static void test_series(void)
 {
-	char pa[] = "p=\"a\"", pa2[] = "p=\"a\"", pb[] = "p=\"b\"", ov[] = "p=\"a\",k=\"overflow\"";
-	struct metrics_labels of = { .prefix = ov, .plen = strlen(ov), .phash = metrics_hash(ov, strlen(ov)),
-				     .key = "", .overflow = &of };
-	struct metrics_labels a = { .prefix = pa, .plen = strlen(pa), .phash = metrics_hash(pa, strlen(pa)),
-				    .fmt = fmt_k, .overflow = &of };
+	char pa[] = "a", pa2[] = "a", pb[] = "b";
+	struct metrics_labels of = { .id = pa, .idlen = 1, .idhash = metrics_hash(pa, 1), .key = "",
+				     .fmt = metrics_fmt_text, .arg = "p=\"a\",k=\"overflow\"", .overflow = &of };
+	struct metrics_labels a = { .id = pa, .idlen = 1, .idhash = metrics_hash(pa, 1), .fmt = fmt_k, .overflow = &of };
 	struct metrics_labels a2 = a, b = a;
-	char big[METRICS_SUFFIX_MAX], k[16];
+	char big[METRICS_LABELS_MAX], k[16];
 
-	a2.prefix = pa2;
-	b.prefix = pb;		/* and a's phash: as if the hashes collided */
+	a2.id = pa2;
+	b.id = pb;		/* and a's idhash: as if the hashes collided */
 	record(&a, "x");
 	record(&a, "x");
 	record(&a, "y\"");
@@ -293,10 +299,10 @@ static void test_series(void)
 	ok(rendered("istio_request_duration_milliseconds_bucket{p=\"a\",k=\"x\",le=\"1\"} 2"),
 	   "series: duration histogram");
 	record(&a2, "x");
-	is_int(fmt_calls, 2, "series: an equal prefix elsewhere (a reload) finds the series");
+	is_int(fmt_calls, 2, "series: an equal id elsewhere (a reload) finds the series");
 	ok(rendered("istio_requests_total{p=\"a\",k=\"x\"} 3"), "series: counted there");
 	record(&b, "x");
-	ok(rendered("istio_requests_total{p=\"b\",k=\"x\"} 1"), "series: the prefix text is part of the identity");
+	ok(rendered("istio_requests_total{p=\"b\",k=\"x\"} 1"), "series: the id is part of the identity");
 
 	memset(big, 'h', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
