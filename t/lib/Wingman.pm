@@ -382,46 +382,6 @@ sub admin_get {
 	return wantarray ? ($r->{status}, $r->{body}, $r) : $r->{body};
 }
 
-# Parses Prometheus text with the real client library (python3-prometheus-client,
-# which bootstrap installs); returns (undef or the parser's complaint, the
-# samples as { "name{k="v",...}" (labels sorted) => value }, the family types
-# { name => type }, the series seen more than once).
-sub prom_parse {
-	my ($text) = @_;
-	my $py = <<'PY';
-import re, sys
-from prometheus_client.parser import text_string_to_metric_families
-text = sys.stdin.read()
-# The client renames a counter's samples to <family>_total (OpenMetrics);
-# the text's own names come back from its # TYPE lines, which the families follow.
-declared = re.findall(r"^# TYPE (\S+) ", text, re.M)
-seen = set()
-for fam, name in zip(text_string_to_metric_families(text), declared):
-    print("T\t%s\t%s" % (name, fam.type))
-    for s in fam.samples:
-        sname = s.name
-        if fam.type == "counter" and sname == fam.name + "_total":
-            sname = name
-        key = sname + "{" + ",".join('%s="%s"' % kv for kv in sorted(s.labels.items())) + "}"
-        if key in seen:
-            print("D\t" + key)
-        seen.add(key)
-        print("S\t%s\t%r" % (key, s.value))
-PY
-	my $dir = tmpdir();
-	spew("$dir/prom.txt", $text);
-	spew("$dir/parse.py", $py);
-	my $out = `/usr/bin/python3 $dir/parse.py < $dir/prom.txt 2>&1`;
-	my (%samples, %types, @dups);
-	for (split /\n/, $out) {
-		my ($k, @f) = split /\t/;
-		if ($k eq 'S') { $samples{ $f[0] } = $f[1] + 0 }
-		elsif ($k eq 'T') { $types{ $f[0] } = $f[1] }
-		elsif ($k eq 'D') { push @dups, $f[0] }
-	}
-	return ($? == 0 ? undef : $out, \%samples, \%types, \@dups);
-}
-
 # The samples of $S (from prom_parse) named $name whose labels include %want;
 # a list of [ { label => value }, value ].
 sub prom_find {

@@ -12,7 +12,7 @@
 #include "observe/peer.h"
 #include "server.h"
 #include "t/unit/tap.h"
-#include "t/unit/cfgload.h"
+#include "t/unit/cfg-load.h"
 
 #define BIN(s) (const uint8_t *)(s), sizeof(s) - 1
 
@@ -200,11 +200,11 @@ static void test_local(void)
 	ok(!me.v[PEER_VERSION] && !me.v[PEER_NAMESPACE], "local: the rest unsaid");
 	cfg_unref(cfg);
 	cfg_errs_free(&e);
-	fails("node: { labels: { app: { x: 1 } } }\n", "t.yaml:1:24: expected a string, found a map", "node.labels: a map value");
-	fails("node: { labels: [app] }\n", "t.yaml:1:17: expected a map of label: value, found a list", "node.labels: a list");
-	fails("node: { id: \"web\\r\\nx-evil: 1\" }\nmetadata_exchange: true\n",
-	      "t.yaml:2:20: metadata_exchange: node.id has a control character, so it cannot be x-envoy-peer-metadata-id",
-	      "metadata_exchange: node.id with CR LF");
+	FAILS("node: { labels: { app: { x: 1 } } }\n", "node.labels: a map value",
+	      "t.yaml:1:24: expected a string, found a map");
+	FAILS("node: { labels: [app] }\n", "node.labels: a list", "t.yaml:1:17: expected a map of label: value, found a list");
+	FAILS("node: { id: \"web\\r\\nx-evil: 1\" }\nmetadata_exchange: true\n", "metadata_exchange: node.id with CR LF",
+	      "t.yaml:2:20: metadata_exchange: node.id has a control character, so it cannot be x-envoy-peer-metadata-id");
 	arena_free(a);
 }
 
