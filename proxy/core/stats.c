@@ -519,11 +519,11 @@ static const struct group_style {
 	int scope;
 	bool label_first;		/* "<label>.<what>.<leaf>" */
 } group_styles[] = {
-	[GK_CLUSTER] = { "cluster", cluster_leaves, ARRAY_SIZE(cluster_leaves), STATS_SCOPE_CLUSTER },
-	[GK_LISTENER] = { "http", http_leaves, ARRAY_SIZE(http_leaves), STATS_SCOPE_LISTENER },
-	[GK_LADDR] = { "listener", listener_leaves, ARRAY_SIZE(listener_leaves), -1 },
-	[GK_TCP] = { "tcp", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1 },
-	[GK_HC] = { "cluster", hc_leaves, ARRAY_SIZE(hc_leaves), -1 },
+	[GK_CLUSTER] = { "cluster", cluster_leaves, ARRAY_SIZE(cluster_leaves), STATS_SCOPE_CLUSTER, false },
+	[GK_LISTENER] = { "http", http_leaves, ARRAY_SIZE(http_leaves), STATS_SCOPE_LISTENER, false },
+	[GK_LADDR] = { "listener", listener_leaves, ARRAY_SIZE(listener_leaves), -1, false },
+	[GK_TCP] = { "tcp", tcp_leaves, ARRAY_SIZE(tcp_leaves), -1, false },
+	[GK_HC] = { "cluster", hc_leaves, ARRAY_SIZE(hc_leaves), -1, false },
 	[GK_BW] = { "http_bandwidth_limit", bw_leaves, ARRAY_SIZE(bw_leaves), -1, true },
 };
 
